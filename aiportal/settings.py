@@ -1,0 +1,287 @@
+"""aiportal settings: one file, read from the environment.
+
+Unset means the embedded default (SQLite, in-memory channel layer, eager Celery). Set
+DATABASE_URL, REDIS_URL and AIPORTAL_WORKERS for production. docs/configuration.md lists every
+variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Where the embedded default keeps its SQLite file and uploads; a volume in production.
+DATA_DIR = Path(env_str("AIPORTAL_DATA_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off. Generate one with: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = "insecure-debug-only-key-never-used-with-debug-off-0123456789"  # noqa: S105
+elif len(SECRET_KEY) < 50 and not DEBUG:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {len(SECRET_KEY)} characters long; use at least 50 random characters."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so that runserver is Daphne's
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "gateway",
+    "chat",
+    "datasets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "aiportal.urls"
+ASGI_APPLICATION = "aiportal.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env_secret("DATABASE_URL")
+if DATABASE_URL:
+    # No persistent connections: under ASGI each sync_to_async thread would keep its own.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "aiportal.sqlite3",
+            "OPTIONS": {
+                # The web process writes from several threads at once (streams saving answers):
+                # WAL lets readers go on while one writes, IMMEDIATE takes the write lock up
+                # front so two writers queue instead of failing with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=5000;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, Celery broker, cache ----------------------------------------------
+REDIS_URL = env_secret("REDIS_URL")
+# Lets several deployments (or parallel test runs) share one Redis without crosstalk.
+REDIS_PREFIX = env_str("AIPORTAL_REDIS_PREFIX", "aiportal")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
+                # channels_redis blocks in BZPOPMIN: receive() then fails at random and tears
+                # the consumer down (django/channels_redis#422). Wait longer than the block.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": f"{REDIS_PREFIX}:ws",
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{REDIS_PREFIX}:cache",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+# Without Redis there is no worker process: tasks run in the caller (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = env_int("AIPORTAL_TASK_TIME_LIMIT", 3600, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}-default"
+
+# --- Accounts --------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "chat:index"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env_str("AIPORTAL_EMAIL_VERIFICATION", "optional")
+if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
+    raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# Closed by default: an organisation's portal is not open to whoever finds it.
+AIPORTAL_SIGNUP_OPEN = env_bool("AIPORTAL_SIGNUP_OPEN", False)
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_SESSION_REMEMBER = None
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
+
+# --- HTTP security ---------------------------------------------------------------------------
+HTTPS = env_bool("AIPORTAL_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("AIPORTAL_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Model output is untrusted: no inline script, no external image (no exfiltration beacons),
+# no framing. Websockets to this origin are covered by 'self'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Static files ----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("AIPORTAL_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names let browsers cache forever; ./dev runs collectstatic before serving.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+MEDIA_ROOT = DATA_DIR / "media"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Gateway ---------------------------------------------------------------------------------
+# Comma-separated URL@REGION entries, e.g. http://gpu1:8000@eu-west,http://gpu2:8000@us-east.
+AIPORTAL_WORKERS = env_str("AIPORTAL_WORKERS")
+# The model a conversation uses when the user picks none; empty means the first one served.
+AIPORTAL_DEFAULT_MODEL = env_str("AIPORTAL_DEFAULT_MODEL")
+AIPORTAL_CONNECT_TIMEOUT = env_int("AIPORTAL_CONNECT_TIMEOUT_MS", 2000, minimum=1) / 1000
+# How long a worker may take to send its first token before the gateway tries the next one.
+AIPORTAL_FIRST_TOKEN_TIMEOUT = env_int("AIPORTAL_FIRST_TOKEN_TIMEOUT_MS", 30000, minimum=1) / 1000
+AIPORTAL_MAX_TOKENS = env_int("AIPORTAL_MAX_TOKENS", 2048, minimum=1)
+# affinity (conversation-sticky, load-aware), least_loaded, power_of_two or round_robin.
+AIPORTAL_ROUTING_POLICY = env_str("AIPORTAL_ROUTING_POLICY", "affinity")
+if AIPORTAL_ROUTING_POLICY not in {"affinity", "least_loaded", "power_of_two", "round_robin"}:
+    raise ImproperlyConfigured(
+        "AIPORTAL_ROUTING_POLICY must be affinity, least_loaded, power_of_two or round_robin"
+    )
+# How often the elected prober reads every worker's /health and /metrics.
+AIPORTAL_PROBE_INTERVAL = env_int("AIPORTAL_PROBE_INTERVAL_MS", 1000, minimum=50) / 1000
+# Metrics older than this count as saturated: a worker we cannot see is not an idle one.
+AIPORTAL_METRICS_STALE_AFTER = (
+    env_int("AIPORTAL_METRICS_STALE_MS", int(AIPORTAL_PROBE_INTERVAL * 3000), minimum=100) / 1000
+)
+AIPORTAL_MAX_ATTEMPTS = env_int("AIPORTAL_MAX_ATTEMPTS", 3, minimum=1)
+# Longest silence between two chunks of a running stream before it counts as dead.
+AIPORTAL_IDLE_TIMEOUT = env_int("AIPORTAL_IDLE_TIMEOUT_MS", 30000, minimum=1) / 1000
+# Longest a whole answer may take, continuations included.
+AIPORTAL_REQUEST_DEADLINE = env_int("AIPORTAL_REQUEST_DEADLINE_MS", 600000, minimum=1) / 1000
+# Circuit breaker: open after this many failures in a row, probe again after the cool-down.
+AIPORTAL_CIRCUIT_FAILURES = env_int("AIPORTAL_CIRCUIT_FAILURES", 3, minimum=1)
+AIPORTAL_CIRCUIT_COOLDOWN = env_int("AIPORTAL_CIRCUIT_COOLDOWN_MS", 10000, minimum=1) / 1000
+# A web process that dies leaks nothing: its in-flight counts expire with their lease.
+AIPORTAL_INFLIGHT_LEASE = env_int("AIPORTAL_INFLIGHT_LEASE_MS", 15000, minimum=100) / 1000
+# Admission control defaults; admins override per user and group.
+AIPORTAL_USER_MAX_STREAMS = env_int("AIPORTAL_USER_MAX_STREAMS", 4, minimum=1)
+# Tokens a user may use per UTC day; 0 means no budget.
+AIPORTAL_DAILY_TOKEN_BUDGET = env_int("AIPORTAL_DAILY_TOKEN_BUDGET", 0, minimum=0)
+# How long a request waits in the fair queue for a free worker before a 429.
+AIPORTAL_QUEUE_TIMEOUT = env_int("AIPORTAL_QUEUE_TIMEOUT_MS", 10000, minimum=0) / 1000
+# /v1 API caps.
+AIPORTAL_API_MAX_BODY_BYTES = env_int("AIPORTAL_API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+AIPORTAL_API_MAX_MESSAGES = env_int("AIPORTAL_API_MAX_MESSAGES", 256, minimum=1)
+AIPORTAL_API_MAX_N = env_int("AIPORTAL_API_MAX_N", 1, minimum=1)
+AIPORTAL_API_MAX_TOOLS_BYTES = env_int("AIPORTAL_API_MAX_TOOLS_BYTES", 65536, minimum=0)
+# Bearer token for the portal's own /metrics; empty means it is served to loopback only.
+AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
+
+# --- Chat ------------------------------------------------------------------------------------
+AIPORTAL_MAX_MESSAGE_CHARS = env_int("AIPORTAL_MAX_MESSAGE_CHARS", 32000, minimum=1)
+# The growing answer is written at most this often (plus once at the end): bounded write rate.
+AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) / 1000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

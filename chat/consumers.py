@@ -1,0 +1,331 @@
+"""The chat websocket at ``ws/chat/``: protocol v1, documented in docs/websocket.md.
+
+The consumer is thin: it validates each frame strictly, reads and writes through selectors
+and services, starts generations (``chat.generation``) and relays the frames they publish to
+the conversation's group. It never streams an answer itself, so closing the socket never
+stops one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import selectors, services
+from chat.generation import (
+    PROTOCOL_VERSION,
+    conversation_group,
+    frame_event,
+    generation_resume,
+    generation_start,
+    generation_stop,
+)
+from chat.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+# Accepted, then closed with this code, so that a browser can tell "sign in again" apart
+# from a network failure (a refused handshake only shows as 1006).
+CLOSE_UNAUTHENTICATED = 4401
+MAX_ID = 2**63 - 1
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+_FIELDS = {
+    "chat.send": {"conversation", "content", "model", "datasets", "parent", "client_id"},
+    "chat.stop": {"message"},
+    "chat.regenerate": {"message", "model", "client_id"},
+    "chat.resume": {"message", "after_seq"},
+}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _id(data: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"{name} is required")
+        return None
+    # bool is an int in Python; true is not an id.
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise BadRequest(f"{name} must be a positive integer id")
+    return value
+
+
+def _optional_string(data: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        raise BadRequest(f"{name} must be null or a string matching {pattern.pattern}")
+    return value
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _final_frame(message: Message) -> dict[str, Any]:
+    """The frame that ends a message, built from the database (the source of truth)."""
+    common = {
+        "message": message.pk,
+        "status": message.status,
+        "content": message.content,
+        "seq": message.last_seq,
+    }
+    if message.status == Message.Status.ERROR:
+        return {
+            "type": "message.error",
+            **common,
+            "code": message.error_code or "error",
+            "detail": "The answer failed.",
+        }
+    return {"type": "message.done", **common, "usage": message.usage, "metrics": message.metrics}
+
+
+def _message_load(*, user, message_id: int) -> Message:
+    """The user's message, after marking its conversation's dead generations interrupted."""
+    message = selectors.message_get(user=user, id=message_id)
+    if message.status == Message.Status.STREAMING:
+        services.message_interrupt_stale(conversation_id=message.conversation_id)
+        message.refresh_from_db()
+    return message
+
+
+# Named database calls, one thread hop per frame. Not thread-sensitive (see generation.py):
+# each is self-contained and need not queue behind every other socket's.
+db_message_send = database_sync_to_async(services.message_send, thread_sensitive=False)
+db_message_regenerate = database_sync_to_async(services.message_regenerate, thread_sensitive=False)
+db_message_load = database_sync_to_async(_message_load, thread_sensitive=False)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.joined: set[str] = set()
+        self.user = self.scope.get("user")
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def disconnect(self, code: int) -> None:
+        # Leaving the groups is all: the generations go on and save their answers.
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self.user, "is_authenticated", False):
+            return
+        if text_data is None:
+            await self.send_error("bad_request", "frames must be JSON text, not binary")
+            return
+        # JSON may escape each character as \uXXXX: six bytes per allowed character, plus room.
+        if len(text_data) > settings.AIPORTAL_MAX_MESSAGE_CHARS * 6 + 4096:
+            await self.send_too_long(None)
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_request", "the frame is not valid JSON")
+            return
+        if not isinstance(data, dict):
+            await self.send_error("bad_request", "the frame must be a JSON object")
+            return
+        kind = data.get("type")
+        if kind not in _FIELDS:
+            await self.send_error("bad_request", f"unknown frame type {str(kind)[:40]!r}")
+            return
+        version = data.get("v", PROTOCOL_VERSION)
+        if type(version) is not int or version != PROTOCOL_VERSION:
+            await self.send_error("unsupported_version", f"this server speaks v{PROTOCOL_VERSION}")
+            return
+        unknown = set(data) - _FIELDS[kind] - {"type", "v"}
+        if unknown:
+            await self.send_error("bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
+            return
+        handler = getattr(self, "handle_" + kind.replace(".", "_"))
+        try:
+            await handler(data)
+        except BadRequest as exc:
+            await self.send_error("bad_request", str(exc))
+
+    # --- client frames -----------------------------------------------------------------------
+
+    async def handle_chat_send(self, data: dict[str, Any]) -> None:
+        client_id = _optional_string(data, "client_id", _CLIENT_ID)
+        conversation_id = _id(data, "conversation", required=False)
+        parent_id = _id(data, "parent", required=False)
+        if parent_id is not None and conversation_id is None:
+            raise BadRequest("parent needs a conversation")
+        model = _optional_string(data, "model", _MODEL)
+        datasets = data.get("datasets")
+        if datasets is not None and (
+            not isinstance(datasets, list)
+            or not all(type(d) is int and 0 < d <= MAX_ID for d in datasets)
+        ):
+            raise BadRequest("datasets must be a list of ids")
+        content = data.get("content")
+        if not isinstance(content, str):
+            raise BadRequest("content must be a string")
+        if not content.strip():
+            raise BadRequest("content must not be empty")
+        # JSON can carry what PostgreSQL cannot store: NUL, and lone UTF-16 surrogates.
+        if "\x00" in content or _unencodable(content):
+            raise BadRequest("content must be valid Unicode text without NUL characters")
+        if len(content) > settings.AIPORTAL_MAX_MESSAGE_CHARS:
+            await self.send_too_long(client_id)
+            return
+        if datasets:
+            await self.send_error("unsupported", "datasets as context arrive in a later version")
+            return
+        try:
+            turn = await db_message_send(
+                user=self.user,
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                content=content,
+                model=model,
+            )
+        except (Conversation.DoesNotExist, Message.DoesNotExist):
+            await self.send_not_found(client_id)
+            return
+        if turn.conversation_created:
+            await self.send_frame(
+                {
+                    "type": "conversation.created",
+                    "conversation": selectors.conversation_payload(turn.conversation),
+                    "client_id": client_id,
+                }
+            )
+        await self.start(turn, client_id)
+
+    async def handle_chat_regenerate(self, data: dict[str, Any]) -> None:
+        client_id = _optional_string(data, "client_id", _CLIENT_ID)
+        message_id = _id(data, "message", required=True)
+        if data.get("model") is not None:
+            raise BadRequest("choosing another model to regenerate arrives in a later version")
+        try:
+            turn = await db_message_regenerate(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(client_id)
+            return
+        await self.start(turn, client_id)
+
+    async def handle_chat_stop(self, data: dict[str, Any]) -> None:
+        message_id = _id(data, "message", required=True)
+        try:
+            message = await db_message_load(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(None)
+            return
+        if message.status != Message.Status.STREAMING:
+            # Already over (a stop racing the end is normal): answer with how it ended.
+            await self.send_frame(_final_frame(message))
+            return
+        # The confirmation (message.done, status stopped) comes through the group.
+        await self.join(conversation_group(message.conversation_id))
+        await generation_stop(message_id=message.pk)
+
+    async def handle_chat_resume(self, data: dict[str, Any]) -> None:
+        message_id = _id(data, "message", required=True)
+        after_seq = data.get("after_seq", 0)
+        if type(after_seq) is not int or not 0 <= after_seq <= MAX_ID:
+            raise BadRequest("after_seq must be a non-negative integer")
+        try:
+            message = await db_message_load(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(None)
+            return
+        group = conversation_group(message.conversation_id)
+        if message.status == Message.Status.STREAMING:
+            # The generation sends a snapshot and adds this socket to the group itself, so
+            # that no delta falls between the two.
+            self.joined.add(group)
+            await generation_resume(
+                message_id=message.pk,
+                reply_channel=self.channel_name,
+                after_seq=after_seq,
+                conversation_id=message.conversation_id,
+            )
+            # It may have ended just before the request reached it: then nobody answers.
+            message = await db_message_load(user=self.user, message_id=message_id)
+            if message.status == Message.Status.STREAMING:
+                return
+        await self.join(group)
+        await self.send_frame(_final_frame(message))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def start(self, turn: services.Turn, client_id: str | None) -> None:
+        await self.join(conversation_group(turn.conversation.pk))
+        if turn.user_message is not None:
+            # Through the group, so that other tabs on this conversation show it too.
+            frame = {
+                "type": "message.created",
+                "message": selectors.message_payload(turn.user_message),
+                "client_id": client_id,
+            }
+            await self.channel_layer.group_send(
+                conversation_group(turn.conversation.pk), frame_event(frame)
+            )
+        await generation_start(
+            message=turn.assistant_message,
+            context=turn.context,
+            model=turn.model or None,
+            client_id=client_id,
+        )
+
+    async def join(self, group: str) -> None:
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({**frame, "v": PROTOCOL_VERSION}))
+
+    async def send_error(self, code: str, detail: str) -> None:
+        await self.send_frame({"type": "error", "code": code, "detail": detail})
+
+    async def send_not_found(self, client_id: str | None) -> None:
+        # The same answer for a missing id and for another user's id.
+        await self.send_frame(
+            {
+                "type": "message.error",
+                "message": None,
+                "code": "not_found",
+                "detail": "No such conversation or message.",
+                "client_id": client_id,
+            }
+        )
+
+    async def send_too_long(self, client_id: str | None) -> None:
+        limit = settings.AIPORTAL_MAX_MESSAGE_CHARS
+        await self.send_frame(
+            {
+                "type": "message.error",
+                "message": None,
+                "code": "too_long",
+                "detail": f"A message may be at most {limit} characters long.",
+                "limit": limit,
+                "client_id": client_id,
+            }
+        )
+
+    # --- channel-layer events ----------------------------------------------------------------
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        """A frame published by a generation (or another socket) to a group this socket
+        joined: passed on as it is."""
+        await self.send(text_data=json.dumps(event["frame"]))

@@ -1,0 +1,393 @@
+"""Generation of an answer, decoupled from the socket that asked for it.
+
+Each answer runs as an asyncio task of the web process (kept referenced in ``_tasks`` so the
+event loop does not drop it). It outlives the socket: a closed tab does not stop it, the
+answer is still saved completely. The task
+
+- publishes every frame (``message.created``, ``message.delta`` with ``seq``, ``message.done``
+  or ``message.error``) to the channel-layer group of its conversation, which every socket
+  showing that conversation has joined, in any process; tokens that arrive within
+  ``DELTA_INTERVAL`` of each other share one delta;
+- saves the growing answer from a separate saver loop: at most once per
+  ``AIPORTAL_SAVE_INTERVAL`` plus once at the end, as a single-row UPDATE, and at least every
+  ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a message whose
+  generator died can be told apart (``services.message_interrupt_stale``);
+- listens on a channel of its own, in the group ``chat.generation.<message id>``: a socket in
+  any process stops it (``generation.stop``) or asks to catch up (``generation.resume``).
+
+Stopping cancels the task that iterates the gateway's stream, which closes the upstream
+connection at once: that is what makes vLLM abort the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import services
+from chat.models import Message
+from chat.selectors import message_payload
+from gateway.errors import GatewayError
+from gateway.proxy import Delta, Finished, chat_stream
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+# Tokens that arrive within this many seconds of the last delta go out together as the next
+# one: a fraction of the channel-layer traffic (and of browser re-renders), with no delay a
+# reader could see. The first token is always sent at once.
+DELTA_INTERVAL = 0.03
+_tasks: set[asyncio.Task[None]] = set()
+
+# Not thread-sensitive: by default every such call in the process would queue for one
+# shared thread, and a few hundred streams saving twice a second would wait on each other.
+# Each call is a self-contained UPDATE, safe on any thread (with that thread's connection).
+_db_save_progress = database_sync_to_async(services.message_save_progress, thread_sensitive=False)
+_db_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"chat.conversation.{conversation_id}"
+
+
+def generation_group(message_id: int) -> str:
+    return f"chat.generation.{message_id}"
+
+
+def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
+    """Wrap a protocol frame for the channel layer; ``ChatConsumer.chat_frame`` unwraps it."""
+    return {"type": "chat.frame", "frame": {**frame, "v": PROTOCOL_VERSION}}
+
+
+def generation_tasks() -> set[asyncio.Task[None]]:
+    """The generations running in this process (tests await them; shutdown could too)."""
+    return set(_tasks)
+
+
+@dataclass
+class _Outcome:
+    status: str
+    usage: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Generation:
+    message: dict[str, Any]  # the assistant message's payload, as first published
+    context: list[dict[str, str]]
+    model: str | None
+    channel: str
+    client_id: str | None = None
+    chunks: list[str] = field(default_factory=list)  # the published deltas; seq = index + 1
+    pending: list[str] = field(default_factory=list)  # received, not yet published
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+    started: float = field(default_factory=time.monotonic)
+    ttft_ms: int | None = None
+    # Held while publishing a delta and while answering a resume, so that a resuming socket
+    # gets a snapshot up to seq N and then exactly the deltas after N.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def message_id(self) -> int:
+        return self.message["id"]
+
+    @property
+    def group(self) -> str:
+        return conversation_group(self.message["conversation"])
+
+    @property
+    def seq(self) -> int:
+        return len(self.chunks)
+
+    async def run(self) -> None:
+        stream = control = saver = publisher = None
+        try:
+            await self._publish(
+                {"type": "message.created", "message": self.message, "client_id": self.client_id}
+            )
+            stream = asyncio.create_task(self._stream())
+            control = asyncio.create_task(self._control())
+            saver = asyncio.create_task(self._save_periodically())
+            publisher = asyncio.create_task(self._publish_deltas())
+            await asyncio.wait({stream, control}, return_when=asyncio.FIRST_COMPLETED)
+            if not stream.done() and control.exception() is not None:
+                # The channel layer failed, not a stop: the answer goes on, unstoppable.
+                logger.warning(
+                    "message %s no longer hears stop requests",
+                    self.message_id,
+                    exc_info=control.exception(),
+                )
+                await asyncio.wait({stream})
+            if stream.done():
+                outcome = stream.result()
+            else:
+                # Stopped: cancelling the iterating task closes the upstream response now.
+                stream.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stream
+                outcome = _Outcome(status=Message.Status.STOPPED)
+            # Publish what is still pending: whatever arrived is part of the answer.
+            self.closing = True
+            self.wake.set()
+            await publisher
+            self.finished.set()
+            await saver
+            await self._finish(outcome)
+            await self._stop_listening(control)
+        except asyncio.CancelledError:
+            # The process is shutting down. Say so if the database still answers; if not,
+            # the stale sweep will mark the message interrupted.
+            with contextlib.suppress(Exception):
+                await self._finish(_Outcome(status=Message.Status.INTERRUPTED))
+            raise
+        except Exception:
+            logger.exception("generation of message %s failed", self.message_id)
+            with contextlib.suppress(Exception):
+                await self._finish(
+                    _Outcome(
+                        status=Message.Status.ERROR,
+                        code="internal_error",
+                        detail="The answer failed unexpectedly.",
+                    )
+                )
+        finally:
+            for task in (stream, control, saver, publisher):
+                if task is not None and not task.done():
+                    task.cancel()
+            with contextlib.suppress(Exception):
+                await get_channel_layer().group_discard(
+                    generation_group(self.message_id), self.channel
+                )
+
+    async def _stop_listening(self, control: asyncio.Task[None]) -> None:
+        """End the control loop by a message, not by cancelling it. channels_redis shares one
+        receive loop among all the process's channels: a receive cancelled just as Redis
+        hands it a message meant for a socket loses that message (a socket would miss its
+        ``message.done``)."""
+        if control.done():
+            return
+        layer = get_channel_layer()
+        await layer.group_discard(generation_group(self.message_id), self.channel)
+        await layer.send(self.channel, {"type": "generation.end"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(control), 10)
+
+    async def _stream(self) -> _Outcome:
+        try:
+            items = chat_stream(messages=self.context, model=self.model or None)
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    if isinstance(item, Delta):
+                        if self.ttft_ms is None:
+                            self.ttft_ms = round((time.monotonic() - self.started) * 1000)
+                        self.pending.append(item.text)
+                        self.wake.set()
+                    elif isinstance(item, Finished):
+                        return _Outcome(
+                            status=Message.Status.COMPLETE,
+                            usage=item.usage,
+                            metrics=item.metrics,
+                        )
+        except GatewayError as exc:
+            return _Outcome(status=Message.Status.ERROR, code=exc.code, detail=exc.detail)
+        except Exception:
+            logger.exception("streaming message %s failed", self.message_id)
+            return _Outcome(
+                status=Message.Status.ERROR,
+                code="internal_error",
+                detail="The answer failed unexpectedly.",
+            )
+        return _Outcome(
+            status=Message.Status.ERROR,
+            code="upstream_failed",
+            detail="The answer ended without finishing.",
+        )
+
+    async def _publish_deltas(self) -> None:
+        """Publish pending text as one delta, then let the next tokens gather for a moment."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await self._publish_pending()
+            if self.closing:
+                # Every token arrived before ``closing`` was set: this flush has them all.
+                await self._publish_pending()
+                return
+            await asyncio.sleep(DELTA_INTERVAL)
+
+    async def _publish_pending(self) -> None:
+        if not self.pending:
+            return
+        async with self.lock:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.chunks.append(text)
+            await self._publish(
+                {"type": "message.delta", "message": self.message_id, "seq": self.seq, "text": text}
+            )
+
+    async def _control(self) -> None:
+        """Returns when asked to stop (or told the generation ended); answers resume requests
+        meanwhile."""
+        layer = get_channel_layer()
+        while True:
+            event = await layer.receive(self.channel)
+            logger.debug("generation of message %s got %s", self.message_id, event.get("type"))
+            if event.get("type") in {"generation.stop", "generation.end"}:
+                return
+            if event.get("type") == "generation.resume":
+                await self._resume(event)
+
+    async def _resume(self, event: dict[str, Any]) -> None:
+        """Bring one socket up to date, then add it to the conversation's group, without a
+        delta in between: both happen under the lock that publishing a delta takes."""
+        layer = get_channel_layer()
+        reply_channel = event["reply_channel"]
+        async with self.lock:
+            try:
+                if int(event.get("after_seq", 0)) < self.seq:
+                    snapshot = {
+                        "type": "message.snapshot",
+                        "message": self.message_id,
+                        "seq": self.seq,
+                        "content": "".join(self.chunks),
+                        "status": Message.Status.STREAMING,
+                    }
+                    await layer.send(reply_channel, frame_event(snapshot))
+                await layer.group_add(self.group, reply_channel)
+            except Exception:
+                logger.warning(
+                    "could not resume message %s for %s",
+                    self.message_id,
+                    reply_channel,
+                    exc_info=True,
+                )
+
+    async def _save_periodically(self) -> None:
+        interval = settings.AIPORTAL_SAVE_INTERVAL
+        heartbeat = services.STREAMING_HEARTBEAT
+        last_write = time.monotonic()
+        saved_seq = 0
+        while not self.finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), min(interval, heartbeat))
+            if self.finished.is_set():
+                return  # the final save is _finish's
+            now = time.monotonic()
+            grown = self.seq != saved_seq and now - last_write >= interval
+            if grown or now - last_write >= heartbeat:
+                seq = self.seq
+                try:
+                    await _db_save_progress(
+                        message_id=self.message_id, content="".join(self.chunks), last_seq=seq
+                    )
+                except Exception:
+                    # A database hiccup must not end the answer; the next tick retries.
+                    logger.warning("saving message %s failed", self.message_id, exc_info=True)
+                    continue
+                saved_seq, last_write = seq, now
+
+    async def _finish(self, outcome: _Outcome) -> None:
+        metrics = dict(outcome.metrics)
+        if self.ttft_ms is not None:
+            metrics.setdefault("ttft_ms", self.ttft_ms)
+        content = "".join(self.chunks)
+        await _db_finish(
+            message_id=self.message_id,
+            content=content,
+            last_seq=self.seq,
+            status=outcome.status,
+            usage=outcome.usage,
+            metrics=metrics,
+            error_code=outcome.code,
+            model=str(metrics.get("model") or ""),
+        )
+        if outcome.status == Message.Status.ERROR:
+            frame = {
+                "type": "message.error",
+                "message": self.message_id,
+                "status": outcome.status,
+                "code": outcome.code,
+                "detail": outcome.detail,
+                "content": content,
+                "seq": self.seq,
+            }
+        else:
+            frame = {
+                "type": "message.done",
+                "message": self.message_id,
+                "status": outcome.status,
+                "usage": outcome.usage,
+                "metrics": metrics,
+                "content": content,
+                "seq": self.seq,
+            }
+        await self._publish({**frame, "client_id": self.client_id})
+
+    async def _publish(self, frame: dict[str, Any]) -> None:
+        # Best effort: the database is the source of truth and a socket that missed frames
+        # catches up with chat.resume. A channel-layer hiccup must not end the answer.
+        try:
+            await get_channel_layer().group_send(self.group, frame_event(frame))
+        except Exception:
+            logger.warning("publishing to %s failed", self.group, exc_info=True)
+
+
+async def generation_start(
+    *,
+    message: Message,
+    context: list[dict[str, str]],
+    model: str | None,
+    client_id: str | None = None,
+) -> None:
+    """Start answering ``message`` (an assistant message in status streaming) in the
+    background. Returns once the generation listens for stop requests, so a ``chat.stop``
+    sent after the client learns the message id always reaches it."""
+    layer = get_channel_layer()
+    # The default prefix on purpose: channels_redis shares one receive loop among the
+    # process-local channels of a layer, and only for channels with the same prefix.
+    channel = await layer.new_channel()
+    await layer.group_add(generation_group(message.pk), channel)
+    generation = Generation(
+        message=message_payload(message),
+        context=context,
+        model=model,
+        channel=channel,
+        client_id=client_id,
+    )
+    task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def generation_stop(*, message_id: int) -> None:
+    """Ask the generation of ``message_id`` to stop, whichever process runs it."""
+    await get_channel_layer().group_send(generation_group(message_id), {"type": "generation.stop"})
+
+
+async def generation_resume(
+    *, message_id: int, reply_channel: str, after_seq: int, conversation_id: int
+) -> None:
+    """Ask the generation of ``message_id`` to send ``reply_channel`` what it missed after
+    ``after_seq`` and then join it to the conversation's group."""
+    await get_channel_layer().group_send(
+        generation_group(message_id),
+        {
+            "type": "generation.resume",
+            "reply_channel": reply_channel,
+            "after_seq": after_seq,
+            "conversation": conversation_id,
+        },
+    )

@@ -1,0 +1,205 @@
+"""Writes for conversations and messages.
+
+Everything here is synchronous Django ORM code; the async side (consumer, generation) calls it
+through ``database_sync_to_async``. While an answer streams, its row is only ever touched with
+single-row UPDATEs filtered on ``status="streaming"``, so a late progress save can never undo a
+final state, and the conversation row is not rewritten per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from chat import selectors
+from chat.models import Conversation, Message
+
+TITLE_CHARS = 60
+# A streaming message's generator refreshes ``updated_at`` at least this often (seconds) ...
+STREAMING_HEARTBEAT = 2.0
+# ... so one not refreshed for this long has lost its generator (its process died).
+STREAMING_STALE_AFTER = timedelta(seconds=10)
+
+
+def conversation_title_from(content: str) -> str:
+    """The first line of the first user message, shortened to fit the sidebar."""
+    line = " ".join(content.split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    return line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def conversation_create(*, user: User, title: str = "", model: str = "") -> Conversation:
+    return Conversation.objects.create(owner=user, title=title[:200], model=model[:200])
+
+
+@transaction.atomic
+def message_create_turn(
+    *,
+    conversation: Conversation,
+    parent: Message | None,
+    content: str,
+    model: str = "",
+) -> tuple[Message, Message]:
+    """Save the user's message and the (empty, streaming) assistant message that answers it,
+    both before generation starts: whatever happens to the generator, the question is kept and
+    the answer has a row to end in."""
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.USER,
+        content=content,
+        status=Message.Status.COMPLETE,
+    )
+    assistant_message = Message.objects.create(
+        conversation=conversation,
+        parent=user_message,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=model[:200],
+    )
+    # Moves the conversation to the top of the sidebar; once per turn, not per token.
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return user_message, assistant_message
+
+
+def message_save_progress(*, message_id: int, content: str, last_seq: int) -> bool:
+    """Save the answer so far (one batched UPDATE of one row). Doubles as the heartbeat: it
+    refreshes ``updated_at`` even when nothing new arrived. False when the message is no
+    longer streaming (finished, or marked interrupted)."""
+    return bool(
+        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            content=content, last_seq=last_seq, updated_at=timezone.now()
+        )
+    )
+
+
+def message_finish(
+    *,
+    message_id: int,
+    content: str,
+    last_seq: int,
+    status: str,
+    usage: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    error_code: str = "",
+    model: str = "",
+) -> None:
+    """Write the final state. Deliberately not filtered on ``streaming``: if a stalled
+    event loop let the stale sweep mark the message interrupted, the generator that did
+    finish still knows better."""
+    if status == Message.Status.STREAMING:
+        raise ValueError("a finished message cannot be streaming")
+    fields: dict[str, Any] = {"model": model[:200]} if model else {}
+    Message.objects.filter(pk=message_id).update(
+        **fields,
+        content=content,
+        last_seq=last_seq,
+        status=status,
+        usage=usage or {},
+        metrics=metrics or {},
+        error_code=error_code[:64],
+        updated_at=timezone.now(),
+    )
+
+
+def message_interrupt_stale(*, conversation_id: int | None = None) -> int:
+    """Mark ``interrupted`` every streaming message whose generator stopped heartbeating
+    (its process died or was killed): never leave one streaming forever. Called when a
+    conversation is loaded, by the page and by the socket. Returns how many were marked."""
+    stale = Message.objects.filter(
+        status=Message.Status.STREAMING,
+        updated_at__lt=timezone.now() - STREAMING_STALE_AFTER,
+    )
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    return stale.update(
+        status=Message.Status.INTERRUPTED,
+        error_code="generator_lost",
+        updated_at=timezone.now(),
+    )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What ``message_send`` wrote, and what the model is to see."""
+
+    conversation: Conversation
+    conversation_created: bool
+    user_message: Message | None  # None for a regeneration
+    assistant_message: Message
+    context: list[dict[str, str]]
+    model: str
+
+
+@transaction.atomic
+def message_send(
+    *,
+    user: User,
+    conversation_id: int | None,
+    parent_id: int | None,
+    content: str,
+    model: str | None,
+) -> Turn:
+    """Save a user's message into their conversation (a new one when ``conversation_id`` is
+    None) with its streaming answer, before generation starts. ``parent_id`` None continues
+    after the conversation's latest message. Raises ``DoesNotExist`` for ids that are not the
+    user's, before anything is written (the transaction rolls back a new conversation too)."""
+    created = conversation_id is None
+    if created:
+        conversation = conversation_create(
+            user=user, title=conversation_title_from(content), model=model or ""
+        )
+    else:
+        conversation = selectors.conversation_get(user=user, id=conversation_id)
+        message_interrupt_stale(conversation_id=conversation.pk)
+    if parent_id is not None:
+        parent = conversation.messages.get(pk=parent_id)
+    else:
+        parent = conversation.messages.order_by("-created_at", "-id").first()
+    chosen = model or conversation.model
+    user_message, assistant_message = message_create_turn(
+        conversation=conversation, parent=parent, content=content, model=chosen
+    )
+    return Turn(
+        conversation=conversation,
+        conversation_created=created,
+        user_message=user_message,
+        assistant_message=assistant_message,
+        context=selectors.message_context(message=user_message),
+        model=chosen,
+    )
+
+
+@transaction.atomic
+def message_regenerate(*, user: User, message_id: int) -> Turn:
+    """A new answer to the same question: a streaming sibling of the assistant message
+    ``message_id``. Raises ``Message.DoesNotExist`` for anything but the user's own
+    assistant message."""
+    previous = selectors.message_get(user=user, id=message_id)
+    if previous.role != Message.Role.ASSISTANT or previous.parent_id is None:
+        raise Message.DoesNotExist("only an answer can be regenerated")
+    conversation = previous.conversation
+    message_interrupt_stale(conversation_id=conversation.pk)
+    question = Message.objects.get(pk=previous.parent_id)
+    assistant_message = Message.objects.create(
+        conversation=conversation,
+        parent=question,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=previous.model or conversation.model,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return Turn(
+        conversation=conversation,
+        conversation_created=False,
+        user_message=None,
+        assistant_message=assistant_message,
+        context=selectors.message_context(message=question),
+        model=assistant_message.model,
+    )

@@ -1,0 +1,52 @@
+"""The chat page: server-rendered shell, initial state as JSON, the rest over the websocket."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from chat import selectors, services
+from chat.generation import PROTOCOL_VERSION
+from chat.models import Conversation
+
+SIDEBAR_CONVERSATIONS = 200
+
+
+@require_GET
+@never_cache
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return _chat_page(request, conversation=None)
+
+
+@require_GET
+@never_cache
+@login_required
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        current = selectors.conversation_get(user=request.user, id=pk)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+    # An answer whose generator died shows as interrupted, not as streaming forever.
+    services.message_interrupt_stale(conversation_id=current.pk)
+    return _chat_page(request, conversation=current)
+
+
+def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> HttpResponse:
+    thread = selectors.conversation_thread(conversation=conversation) if conversation else []
+    data = {
+        "v": PROTOCOL_VERSION,
+        "conversation": selectors.conversation_payload(conversation) if conversation else None,
+        "messages": [selectors.message_payload(message) for message in thread],
+        "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
+    }
+    conversations = selectors.conversation_list(user=request.user)[:SIDEBAR_CONVERSATIONS]
+    return render(
+        request,
+        "chat/chat.html",
+        {"conversations": conversations, "current": conversation, "chat_data": data},
+    )

@@ -1,0 +1,187 @@
+"""``python -m gateway.emulator``: serve one emulated vLLM worker.
+
+Contract with fixtures and ``./dev up``: once listening, exactly one line
+``READY http://HOST:PORT`` goes to stdout (flushed); everything else goes to stderr.
+SIGINT and SIGTERM stop it cleanly with exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .config import DEFAULT_MODEL, EmulatorConfig
+from .faults import FaultSpec, FaultSpecError
+from .latency import LatencyModel
+from .server import bound_port, create_app, make_runner
+
+log = logging.getLogger("gateway.emulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = EmulatorConfig()
+    lat = LatencyModel()
+    p = argparse.ArgumentParser(
+        prog="python -m gateway.emulator",
+        description="An emulated vLLM OpenAI-compatible server for tests, benchmarks and demos.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9001, help="0 binds a free port")
+    p.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME",
+        help=f"served model name, repeatable (default {DEFAULT_MODEL})",
+    )
+    p.add_argument("--region", help="reported in /emulator/state and x-aiportal-region")
+    p.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
+    p.add_argument(
+        "--answer-tokens",
+        type=int,
+        default=defaults.answer_tokens,
+        help="length of the default answer in tokens (it ends on a sentence at or below this)",
+    )
+
+    g = p.add_argument_group("latency model")
+    g.add_argument("--ttft-ms", type=float, default=lat.ttft_ms, help="base time to first token")
+    g.add_argument(
+        "--prefill-tokens-per-second",
+        type=float,
+        default=lat.prefill_tokens_per_second,
+        help="uncached prompt tokens prefilled per second (adds to TTFT)",
+    )
+    g.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=lat.tokens_per_second,
+        help="decode speed of a lone request",
+    )
+    g.add_argument(
+        "--concurrency-slowdown",
+        type=float,
+        default=lat.concurrency_slowdown,
+        help="each extra running request slows prefill and decode by this fraction",
+    )
+    g.add_argument(
+        "--max-concurrency",
+        "--max-num-seqs",
+        type=int,
+        default=lat.max_concurrency,
+        help="requests running at once; more wait (vllm:num_requests_waiting)",
+    )
+    g.add_argument("--jitter", type=float, default=lat.jitter, help="relative timing jitter")
+    g.add_argument("--block-size", type=int, default=defaults.block_size)
+    g.add_argument(
+        "--kv-cache-blocks",
+        type=int,
+        default=defaults.kv_cache_blocks,
+        help="KV cache size in blocks (kv_cache_usage_perc and prefix cache capacity)",
+    )
+    g.add_argument("--no-prefix-caching", action="store_true", help="disable the prefix cache")
+
+    m = p.add_argument_group("wire format")
+    m.add_argument(
+        "--old-metric-names",
+        action="store_true",
+        help="vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_*",
+    )
+    m.add_argument(
+        "--error-format",
+        choices=("flat", "nested"),
+        default=defaults.error_format,
+        help='flat: {"object":"error",...} (vLLM <= 0.10.0); nested: {"error":{...}}',
+    )
+
+    f = p.add_argument_group("faults (also settable at run time: POST /emulator/faults)")
+    f.add_argument("--die-after-tokens", type=int, metavar="N")
+    f.add_argument("--fail-before-first-token", action="store_true")
+    f.add_argument("--error-after-tokens", type=int, metavar="N")
+    f.add_argument("--status-503", action="store_true")
+    f.add_argument("--status-500", action="store_true")
+    f.add_argument("--stall-after-tokens", type=int, metavar="N")
+    f.add_argument("--stall-seconds", type=float, metavar="S", help="default: forever")
+    f.add_argument("--unhealthy", action="store_true")
+    f.add_argument("--fault-times", type=int, metavar="N", help="clear the faults after N uses")
+
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    fault_fields = {
+        "die_after_tokens": args.die_after_tokens,
+        "fail_before_first_token": args.fail_before_first_token,
+        "error_after_tokens": args.error_after_tokens,
+        "status_503": args.status_503,
+        "status_500": args.status_500,
+        "stall_after_tokens": args.stall_after_tokens,
+        "stall_seconds": args.stall_seconds,
+        "unhealthy": args.unhealthy,
+        "times": args.fault_times,
+    }
+    faults = FaultSpec.from_json({k: v for k, v in fault_fields.items() if v not in (None, False)})
+    return EmulatorConfig(
+        models=tuple(args.models or [DEFAULT_MODEL]),
+        host=args.host,
+        port=args.port,
+        region=args.region,
+        max_model_len=args.max_model_len,
+        answer_tokens=args.answer_tokens,
+        latency=LatencyModel(
+            ttft_ms=args.ttft_ms,
+            prefill_tokens_per_second=args.prefill_tokens_per_second,
+            tokens_per_second=args.tokens_per_second,
+            concurrency_slowdown=args.concurrency_slowdown,
+            max_concurrency=args.max_concurrency,
+            jitter=args.jitter,
+        ),
+        block_size=args.block_size,
+        kv_cache_blocks=args.kv_cache_blocks,
+        prefix_caching=not args.no_prefix_caching,
+        old_metric_names=args.old_metric_names,
+        error_format=args.error_format,
+        faults=faults,
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(config: EmulatorConfig) -> None:
+    runner = make_runner(create_app(config))
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        print(f"READY http://{_url_host(config.host)}:{bound_port(runner)}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    try:
+        config = config_from_args(args)
+    except (ValueError, FaultSpecError) as exc:
+        parser.error(str(exc))
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Everything an emulated worker is configured with, in one frozen value.
+
+``__main__`` builds it from command-line flags; tests build it directly, usually through
+``EmulatorConfig.fast()`` and ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from .faults import FaultSpec
+from .latency import LatencyModel
+
+DEFAULT_MODEL = "aiportal-emulator"
+
+# "flat" is vLLM up to 0.10.0: {"object": "error", "message", "type", "param", "code"}.
+# "nested" is vLLM 0.10.1 and later: {"error": {"message", "type", "param", "code"}}.
+ErrorFormat = Literal["flat", "nested"]
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    # Served model names, like vLLM's --served-model-name: the first one labels the metrics.
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    host: str = "127.0.0.1"
+    port: int = 9001
+    # Reported in /emulator/state and the x-aiportal-region header, nothing else.
+    region: str | None = None
+    max_model_len: int = 8192
+    latency: LatencyModel = field(default_factory=LatencyModel)
+    # The default answer's length in text tokens (it ends a little short of this, on a
+    # sentence, and is cut exactly only when this is smaller than its first paragraph).
+    answer_tokens: int = 200
+    # vLLM's --block-size and the KV cache's size in blocks: kv_cache_usage_perc is the share
+    # of these held by running requests, and the prefix cache keeps at most this many blocks.
+    block_size: int = 16
+    kv_cache_blocks: int = 4096
+    prefix_caching: bool = True
+    # Emit vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_{queries,hits}.
+    old_metric_names: bool = False
+    error_format: ErrorFormat = "flat"
+    faults: FaultSpec = field(default_factory=FaultSpec)
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("at least one model name is needed")
+        if self.answer_tokens < 1:
+            raise ValueError("answer_tokens must be >= 1")
+        if self.block_size < 1 or self.kv_cache_blocks < 1:
+            raise ValueError("block_size and kv_cache_blocks must be >= 1")
+        if self.max_model_len < 2:
+            raise ValueError("max_model_len must be >= 2")
+        if self.error_format not in ("flat", "nested"):
+            raise ValueError("error_format is 'flat' or 'nested'")
+
+    @property
+    def metrics_model_name(self) -> str:
+        return self.models[0]
+
+    @classmethod
+    def fast(cls, **overrides: object) -> EmulatorConfig:
+        """A configuration for tests: a quick first token and a fast decode."""
+        latency = LatencyModel(ttft_ms=1.0, tokens_per_second=5000.0, concurrency_slowdown=0.0)
+        base = cls(latency=latency, port=0)
+        return replace(base, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,286 @@
+"""One generation request, from admission to the last byte, streaming or not.
+
+The client can vanish at any await: aiohttp cancels the handler when the emulator runs with
+``handler_cancellation`` (as ``__main__`` and ``running_emulator`` do), and every wait here
+also polls the transport, so an app mounted by some other runner still notices. Either way
+the ``finally`` in ``run`` closes the ticket as an abort, which is what vLLM does when its
+client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .config import EmulatorConfig
+from .decode import EOS, decode
+from .engine import Engine, Outcome, Ticket
+from .faults import FaultSpec
+from .protocol import (
+    GenerationRequest,
+    chunk,
+    error_body,
+    full_response,
+    stream_error_body,
+    usage,
+    usage_chunk,
+)
+from .text import compose_answer
+from .tokens import tokenize
+
+POLL_SECONDS = 0.05
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client closed its connection."""
+
+
+def client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def pause(request: web.BaseRequest, seconds: float) -> None:
+    """Sleep, but give up as soon as the client has gone; ``math.inf`` waits for that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        if client_gone(request):
+            raise ClientGone
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(remaining, POLL_SECONDS))
+
+
+async def guarded(request: web.BaseRequest, awaitable: Awaitable[T]) -> T:
+    """Await something that may take long (a slot in the batch) unless the client leaves."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+            if done:
+                return task.result()
+            if client_gone(request):
+                raise ClientGone
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def orca_headers(request: web.BaseRequest, engine: Engine) -> dict[str, str]:
+    """vLLM's ORCA load report, when the client asks for one with
+    ``endpoint-load-metrics-format: text`` (or ``json``). vLLM writes exactly these two named
+    metrics, as Python floats: ``TEXT named_metrics.kv_cache_usage_perc=0.25,
+    named_metrics.num_requests_waiting=2.0``; ``JSON {"named_metrics": {...}}``."""
+    fmt = request.headers.get("endpoint-load-metrics-format", "").strip().lower()
+    if fmt not in ("text", "json"):
+        return {}
+    gauges = engine.gauges()
+    named = {
+        "kv_cache_usage_perc": float(gauges.kv_cache_usage),
+        "num_requests_waiting": float(gauges.waiting),
+    }
+    if fmt == "text":
+        value = "TEXT " + ", ".join(f"named_metrics.{k}={v}" for k, v in named.items())
+    else:
+        value = "JSON " + json.dumps({"named_metrics": named})
+    return {"endpoint-load-metrics": value}
+
+
+def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]:
+    """The tokens this request will generate, ending with EOS.
+
+    With a partial answer to continue, the answer for the conversation *before* the partial
+    is composed and the partial's length skipped, so partial + continuation is exactly the
+    uninterrupted answer. A partial that is not a prefix of it (written by someone else) is
+    followed by the answer composed for the prompt that includes it.
+    """
+
+    def answer_for(basis: str) -> str:
+        basis_tokens = request.prompt_tokens if basis == request.prompt else tokenize(basis)
+        return compose_answer(
+            prompt=basis,
+            question=request.question,
+            seed=request.seed,
+            target_tokens=config.answer_tokens,
+            prompt_tokens=len(basis_tokens),
+            model_hint=request.model,
+        )
+
+    whole = answer_for(request.answer_basis)
+    if not request.partial:
+        rest = whole
+    elif whole.startswith(request.partial):
+        rest = whole[len(request.partial) :]
+    else:
+        other = answer_for(request.prompt)
+        rest = ("" if request.partial[-1:].isspace() else "\n\n") + other
+    return [*tokenize(rest), EOS]
+
+
+def _frame(data: dict[str, Any] | str) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
+
+
+def _json_response(data: dict[str, Any], status: int = 200) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+class Generation:
+    def __init__(
+        self,
+        *,
+        http_request: web.Request,
+        engine: Engine,
+        config: EmulatorConfig,
+        request: GenerationRequest,
+        max_tokens: int,
+        fault: FaultSpec,
+    ) -> None:
+        self.http = http_request
+        self.engine = engine
+        self.config = config
+        self.request = request
+        self.max_tokens = max_tokens
+        self.fault = fault
+        self.stream: web.StreamResponse | None = None
+
+    async def run(self) -> web.StreamResponse:
+        pieces = plan_pieces(self.request, self.config)
+        ticket = self.engine.open(self.request.prompt_tokens)
+        outcome: Outcome = "abort"
+        try:
+            if self.request.stream:
+                # Like vLLM (Starlette's StreamingResponse), headers go out at once, before
+                # the request even gets a slot; the first data frame waits for the token.
+                self.stream = web.StreamResponse(
+                    headers={
+                        "Content-Type": "text/event-stream; charset=utf-8",
+                        "Cache-Control": "no-cache",
+                    }
+                )
+                await self.stream.prepare(self.http)
+            await guarded(self.http, self.engine.admit(ticket))
+            await pause(self.http, self.engine.ttft_seconds(ticket))
+            outcome, response = await self._generate(ticket, pieces)
+            return response
+        except (ClientGone, ConnectionResetError):
+            outcome = "abort"
+            return self.stream or web.Response(status=499)
+        finally:
+            self.engine.close(ticket, outcome)
+
+    async def _generate(
+        self, ticket: Ticket, pieces: list[str]
+    ) -> tuple[Outcome, web.StreamResponse]:
+        fault = self.fault
+        if fault.fail_before_first_token:
+            return "error", await self._error("The engine failed before the first token.")
+        stalled = False
+        text: list[str] = []
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        for step in decode(
+            pieces,
+            max_tokens=self.max_tokens,
+            stop=self.request.stop,
+            include_stop_str_in_output=self.request.include_stop_str_in_output,
+        ):
+            done = ticket.generated
+            if fault.die_after_tokens is not None and done >= fault.die_after_tokens:
+                return "died", self._die()
+            if fault.error_after_tokens is not None and done >= fault.error_after_tokens:
+                return "error", await self._error("The engine failed during generation.")
+            stall_at = fault.stall_after_tokens
+            if not stalled and stall_at is not None and done >= stall_at:
+                stalled = True
+                seconds = fault.stall_seconds
+                await pause(self.http, math.inf if seconds is None else seconds)
+                due = loop.time()
+            if done:
+                # Pace against an absolute schedule: the event loop cannot sleep less than
+                # about a millisecond, so per-token sleeps would cap a request near 1,000
+                # tokens/s; owing the difference instead keeps the average rate exact.
+                due += self.engine.inter_token_seconds()
+                delay = due - loop.time()
+                if delay > 0:
+                    await pause(self.http, delay)
+                else:
+                    await pause(self.http, 0)
+                    await asyncio.sleep(0)  # let other requests run between tokens
+            self.engine.token(ticket)
+            text.append(step.text)
+            if self.stream is not None:
+                await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
+            if step.finish_reason is not None:
+                totals = usage(len(self.request.prompt_tokens), ticket.generated)
+                if self.stream is None:
+                    body = full_response(
+                        self.request,
+                        text="".join(text),
+                        finish_reason=step.finish_reason,
+                        stop_reason=step.stop_reason,
+                        totals=totals,
+                    )
+                    response = _json_response(body)
+                    response.headers.update(self._orca_headers())
+                    return step.finish_reason, response
+                if self.request.include_usage:
+                    await self.stream.write(_frame(usage_chunk(self.request, totals)))
+                await self.stream.write(_frame("[DONE]"))
+                return step.finish_reason, self.stream
+        raise AssertionError("decode() always ends with a finishing step")
+
+    async def _send_token(
+        self, ticket: Ticket, text: str, finish_reason: str | None, stop_reason: str | None
+    ) -> None:
+        assert self.stream is not None
+        request = self.request
+        now = usage(len(request.prompt_tokens), ticket.generated)
+        running = now if request.continuous_usage else None
+        if ticket.generated == 1 and request.kind == "chat":
+            first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
+            await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
+        if finish_reason is None and not text:
+            return  # held back for a possible stop string, or an empty piece: nothing to say
+        body = chunk(
+            request,
+            text=text,
+            finish_reason=finish_reason,
+            stop_reason=stop_reason,
+            finishing=finish_reason is not None,
+            usage_now=running,
+        )
+        await self.stream.write(_frame(body))
+
+    def _orca_headers(self) -> dict[str, str]:
+        # Only non-streaming answers carry a load report, measured as the answer is complete
+        # and before its slot is released: vLLM attaches it to the JSONResponse alone.
+        return orca_headers(self.http, self.engine)
+
+    async def _error(self, message: str) -> web.StreamResponse:
+        fmt = self.config.error_format
+        if self.stream is None:
+            return _json_response(error_body(message, "InternalServerError", 500, fmt), 500)
+        body = stream_error_body(message, "InternalServerError", 500, fmt)
+        await self.stream.write(_frame(body))
+        await self.stream.write(_frame("[DONE]"))
+        return self.stream
+
+    def _die(self) -> web.StreamResponse:
+        # Close the socket with what was sent so far flushed, and nothing more: the client
+        # sees the body end without its terminating chunk, as when a worker process dies.
+        transport = self.http.transport
+        if transport is not None:
+            transport.close()
+        return self.stream or web.Response(status=500)

@@ -1,0 +1,134 @@
+"""The /metrics endpoint: vLLM's Prometheus names, types, labels and buckets.
+
+Each app has its own ``CollectorRegistry`` (never the global one): several emulators run in
+one test process and must not share counters. Labels are vLLM v1's: ``model_name`` (the
+first served name) and ``engine`` (the engine index, always "0" here). Gauges are read from
+the engine when scraped, as vLLM reads them from its scheduler stats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+FINISHED_REASONS = ("stop", "length", "abort")
+
+# vLLM v1's buckets (vllm/v1/metrics/loggers.py), so dashboards' quantiles behave alike.
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+    2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+)  # fmt: skip
+E2E_BUCKETS = (
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
+    50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
+)  # fmt: skip
+TPOT_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
+    1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GaugeValues:
+    running: int
+    waiting: int
+    kv_cache_usage: float
+
+
+class _GaugeCollector(Collector):
+    """Reads the live gauges at scrape time instead of mirroring every change."""
+
+    def __init__(
+        self, read: Callable[[], GaugeValues], labels: dict[str, str], old_names: bool
+    ) -> None:
+        self._read = read
+        self._labels = labels
+        self._kv_name = "vllm:gpu_cache_usage_perc" if old_names else "vllm:kv_cache_usage_perc"
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._read()
+        names = list(self._labels)
+        label_values = list(self._labels.values())
+        for name, doc, value in (
+            (
+                "vllm:num_requests_running",
+                "Number of requests in model execution batches.",
+                values.running,
+            ),
+            ("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
+             values.waiting),
+            (self._kv_name, "KV-cache usage. 1 means 100 percent usage.", values.kv_cache_usage),
+        ):  # fmt: skip
+            family = GaugeMetricFamily(name, doc, labels=names)
+            family.add_metric(label_values, float(value))
+            yield family
+
+
+class EmulatorMetrics:
+    def __init__(
+        self, *, model_name: str, old_names: bool, read_gauges: Callable[[], GaugeValues]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        labels = {"model_name": model_name, "engine": "0"}
+        names = list(labels)
+        self.registry.register(_GaugeCollector(read_gauges, labels, old_names))
+
+        prefix = "vllm:gpu_prefix_cache" if old_names else "vllm:prefix_cache"
+        self.prefix_cache_queries = Counter(
+            f"{prefix}_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            names,
+            registry=self.registry,
+        ).labels(**labels)
+        self.prefix_cache_hits = Counter(
+            f"{prefix}_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            names,
+            registry=self.registry,
+        ).labels(**labels)
+        self.prompt_tokens = Counter(
+            "vllm:prompt_tokens", "Number of prefill tokens processed.", names,
+            registry=self.registry,
+        ).labels(**labels)  # fmt: skip
+        self.generation_tokens = Counter(
+            "vllm:generation_tokens", "Number of generation tokens processed.", names,
+            registry=self.registry,
+        ).labels(**labels)  # fmt: skip
+        success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            [*names, "finished_reason"],
+            registry=self.registry,
+        )
+        # Create every reason up front, as vLLM does, so a scrape shows zeros, not absences.
+        self.request_success = {
+            reason: success.labels(**labels, finished_reason=reason) for reason in FINISHED_REASONS
+        }
+        self.time_to_first_token = Histogram(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            names,
+            buckets=TTFT_BUCKETS,
+            registry=self.registry,
+        ).labels(**labels)
+        self.time_per_output_token = Histogram(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds.",
+            names,
+            buckets=TPOT_BUCKETS,
+            registry=self.registry,
+        ).labels(**labels)
+        self.e2e_request_latency = Histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            names,
+            buckets=E2E_BUCKETS,
+            registry=self.registry,
+        ).labels(**labels)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,355 @@
+"""vLLM's OpenAI-compatible wire format: request validation and response bodies.
+
+Shapes follow vLLM 0.8 to 0.10 (``vllm/entrypoints/openai/protocol.py``): streamed objects are
+serialised with unset fields left out, so a content chunk has no ``usage`` key at all, while
+the role chunk and the finishing chunk carry ``logprobs`` and ``finish_reason`` explicitly.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .config import EmulatorConfig, ErrorFormat
+from .tokens import content_text, render_chat, tokenize
+
+Kind = Literal["chat", "completion"]
+
+
+class ApiError(Exception):
+    """An error answered as vLLM's ErrorResponse with this HTTP status."""
+
+    def __init__(self, status: int, message: str, err_type: str = "BadRequestError") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.err_type = err_type
+
+
+def error_body(message: str, err_type: str, code: int, fmt: ErrorFormat) -> dict[str, Any]:
+    if fmt == "nested":
+        return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+    return {"object": "error", "message": message, "type": err_type, "param": None, "code": code}
+
+
+def stream_error_body(message: str, err_type: str, code: int, fmt: ErrorFormat) -> dict[str, Any]:
+    """The in-stream error frame: the ErrorResponse under an "error" key (flat format), or
+    the nested ErrorResponse itself, which already is one."""
+    body = error_body(message, err_type, code, fmt)
+    return body if fmt == "nested" else {"error": body}
+
+
+@dataclass
+class GenerationRequest:
+    kind: Kind
+    model: str
+    stream: bool
+    include_usage: bool
+    continuous_usage: bool
+    max_tokens: int | None
+    stop: list[str]
+    include_stop_str_in_output: bool
+    seed: int | None
+    # What the model reads (usage, prefix cache) …
+    prompt: str
+    # … and what the answer is a function of: the prompt without a partial answer being
+    # continued, so the continuation and the uninterrupted run compose the same text.
+    answer_basis: str
+    question: str
+    partial: str = ""
+    prompt_tokens: list[str] = field(default_factory=list)
+    request_id: str = ""
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        prefix = "chatcmpl" if self.kind == "chat" else "cmpl"
+        self.request_id = self.request_id or f"{prefix}-{uuid.uuid4().hex}"
+        self.created = self.created or int(time.time())
+        self.prompt_tokens = self.prompt_tokens or tokenize(self.prompt)
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def _optional_int(body: dict[str, Any], name: str, minimum: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"{name} must be an integer")
+    if value < minimum:
+        raise _bad(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _common(body: dict[str, Any], config: EmulatorConfig) -> dict[str, Any]:
+    model = body.get("model")
+    if model is None:
+        # vLLM (0.8+) serves its first model name when the request names none.
+        model = config.models[0]
+    if not isinstance(model, str):
+        raise _bad("model must be a string")
+    if model not in config.models:
+        raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _bad("stream must be a boolean")
+    options = body.get("stream_options")
+    if options is not None:
+        if not stream:
+            raise _bad("Stream options can only be defined when `stream=True`.")
+        if not isinstance(options, dict):
+            raise _bad("stream_options must be an object")
+
+    stop = body.get("stop")
+    if stop is None:
+        stop = []
+    elif isinstance(stop, str):
+        stop = [stop]
+    elif not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise _bad("stop must be a string or a list of strings")
+
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, int | float)
+    ):
+        raise _bad("temperature must be a number")
+    # n > 1 is accepted and answered with one choice (documented in docs/emulator.md).
+    _optional_int(body, "n", 1)
+
+    max_tokens = _optional_int(body, "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _optional_int(body, "max_tokens", 1)
+    return {
+        "model": model,
+        "stream": stream,
+        "include_usage": bool((options or {}).get("include_usage")),
+        "continuous_usage": bool((options or {}).get("continuous_usage_stats")),
+        "max_tokens": max_tokens,
+        "stop": [s for s in stop if s],
+        "include_stop_str_in_output": bool(body.get("include_stop_str_in_output", False)),
+        "seed": _optional_int(body, "seed", -(2**63)),
+    }
+
+
+def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    common = _common(body, config)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("messages must be a non-empty list")
+    for message in messages:
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _bad("each message must be an object with a role")
+        try:
+            content_text(message.get("content"))
+        except TypeError as exc:
+            raise _bad(str(exc)) from None
+
+    continue_final = body.get("continue_final_message", False)
+    add_generation_prompt = body.get("add_generation_prompt")
+    if continue_final and add_generation_prompt:
+        raise _bad("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+    partial = ""
+    if continue_final:
+        if messages[-1]["role"] != "assistant":
+            raise _bad("continue_final_message needs the last message to be from the assistant")
+        partial = content_text(messages[-1].get("content"))
+        earlier = messages[:-1]
+    else:
+        earlier = messages
+    add_prompt = not continue_final and add_generation_prompt is not False
+    prompt = render_chat(
+        messages, add_generation_prompt=add_prompt, continue_final_message=bool(continue_final)
+    )
+    # The answer is a function of the conversation as it stood before the assistant began.
+    basis = render_chat(earlier, add_generation_prompt=True, continue_final_message=False)
+    users = [m for m in earlier if m["role"] == "user"]
+    question = content_text(users[-1].get("content")) if users else ""
+    return GenerationRequest(
+        kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
+        **common,
+    )  # fmt: skip
+
+
+def parse_completion(body: Any, config: EmulatorConfig) -> GenerationRequest:
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    common = _common(body, config)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str | list):
+        # One prompt in a batch of one; larger batches are not emulated.
+        prompt = prompt[0]
+    if isinstance(prompt, str):
+        text, tokens = prompt, tokenize(prompt)
+    elif (
+        isinstance(prompt, list)
+        and prompt
+        and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
+    ):
+        # Token ids: the emulator has no vocabulary, so each id stands for one opaque token.
+        tokens = [f"<{t}>" for t in prompt]
+        text = "".join(tokens)
+    else:
+        raise _bad("prompt must be a string, a list of token ids, or a list with one of those")
+    if not tokens:
+        raise _bad("prompt must not be empty")
+    return GenerationRequest(
+        kind="completion", prompt=text, answer_basis=text, question=text, prompt_tokens=tokens,
+        **common,
+    )  # fmt: skip
+
+
+def check_lengths(request: GenerationRequest, max_model_len: int) -> int:
+    """vLLM's context-length checks; returns the effective max_tokens."""
+    prompt_len = len(request.prompt_tokens)
+    if prompt_len >= max_model_len:
+        raise _bad(
+            f"This model's maximum context length is {max_model_len} tokens. However, your "
+            f"request has {prompt_len} input tokens. Please reduce the length of the input."
+        )
+    if request.max_tokens is None:
+        return max_model_len - prompt_len
+    if prompt_len + request.max_tokens > max_model_len:
+        raise _bad(
+            f"This model's maximum context length is {max_model_len} tokens. However, you "
+            f"requested {prompt_len + request.max_tokens} tokens ({prompt_len} in the "
+            f"messages, {request.max_tokens} in the completion). Please reduce the length "
+            "of the messages or completion."
+        )
+    return request.max_tokens
+
+
+# --- response bodies ----------------------------------------------------------------------
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+    }
+
+
+def chunk(
+    request: GenerationRequest,
+    *,
+    text: str | None = None,
+    role: bool = False,
+    finish_reason: str | None = None,
+    stop_reason: str | None = None,
+    finishing: bool = False,
+    usage_now: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does."""
+    choice: dict[str, Any] = {"index": 0}
+    if request.kind == "chat":
+        delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+        if text is not None and not role:
+            delta["content"] = text
+        choice["delta"] = delta
+    else:
+        choice["text"] = text or ""
+    choice["logprobs"] = None
+    choice["finish_reason"] = finish_reason
+    if finishing or request.kind == "completion":
+        choice["stop_reason"] = stop_reason
+    body: dict[str, Any] = {
+        "id": request.request_id,
+        "object": "chat.completion.chunk" if request.kind == "chat" else "text_completion",
+        "created": request.created,
+        "model": request.model,
+        "choices": [choice],
+    }
+    if usage_now is not None:
+        body["usage"] = usage_now
+    return body
+
+
+def usage_chunk(request: GenerationRequest, totals: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": request.request_id,
+        "object": "chat.completion.chunk" if request.kind == "chat" else "text_completion",
+        "created": request.created,
+        "model": request.model,
+        "choices": [],
+        "usage": totals,
+    }
+
+
+def full_response(
+    request: GenerationRequest,
+    *,
+    text: str,
+    finish_reason: str,
+    stop_reason: str | None,
+    totals: dict[str, int],
+) -> dict[str, Any]:
+    if request.kind == "chat":
+        message = {
+            "role": "assistant",
+            "content": text,
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "tool_calls": [],
+            "reasoning_content": None,
+        }
+        choice: dict[str, Any] = {"index": 0, "message": message}
+    else:
+        choice = {"index": 0, "text": text}
+    choice.update(logprobs=None, finish_reason=finish_reason, stop_reason=stop_reason)
+    if request.kind == "completion":
+        choice["prompt_logprobs"] = None
+    return {
+        "id": request.request_id,
+        "object": "chat.completion" if request.kind == "chat" else "text_completion",
+        "created": request.created,
+        "model": request.model,
+        "choices": [choice],
+        "service_tier": None,
+        "system_fingerprint": None,
+        "usage": {**totals, "prompt_tokens_details": None},
+        "prompt_logprobs": None,
+        "kv_transfer_params": None,
+    }
+
+
+def models_body(config: EmulatorConfig, created: int) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "vllm",
+                "root": name,
+                "parent": None,
+                "max_model_len": config.max_model_len,
+                "permission": [
+                    {
+                        "id": f"modelperm-{uuid.uuid4().hex}",
+                        "object": "model_permission",
+                        "created": created,
+                        "allow_create_engine": False,
+                        "allow_sampling": True,
+                        "allow_logprobs": True,
+                        "allow_search_indices": False,
+                        "allow_view": True,
+                        "allow_fine_tuning": False,
+                        "organization": "*",
+                        "group": None,
+                        "is_blocking": False,
+                    }
+                ],
+            }
+            for name in config.models
+        ],
+    }

@@ -1,0 +1,226 @@
+"""The emulator's HTTP app: vLLM's routes plus the /emulator/ test controls.
+
+``create_app(config)`` builds an ``aiohttp.web.Application``; ``running_emulator(config)``
+serves one on 127.0.0.1 with a free port in the current event loop, for tests;
+``__main__`` serves one from the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .config import EmulatorConfig
+from .engine import Engine
+from .faults import FaultController, FaultSpec, FaultSpecError
+from .generation import Generation
+from .protocol import ApiError, check_lengths, error_body, models_body, parse_chat, parse_completion
+
+# Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
+CLIENT_MAX_SIZE = 64 * 1024 * 1024
+# How long a graceful stop waits for in-flight requests before cancelling them (as aborts).
+SHUTDOWN_TIMEOUT = 1.0
+
+
+@dataclass
+class EmulatorState:
+    config: EmulatorConfig
+    engine: Engine
+    faults: FaultController
+    started_at: int
+
+
+STATE = web.AppKey("emulator_state", EmulatorState)
+
+
+def _state(request: web.Request) -> EmulatorState:
+    return request.app[STATE]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def _api_error(state: EmulatorState, error: ApiError) -> web.Response:
+    body = error_body(error.message, error.err_type, error.status, state.config.error_format)
+    return _json(body, status=error.status)
+
+
+# --- vLLM's routes ------------------------------------------------------------------------
+
+
+async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
+    state = _state(request)
+    try:
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"JSON decode error: {exc}") from None
+        parse = parse_chat if kind == "chat" else parse_completion
+        gen_request = parse(body, state.config)
+        max_tokens = check_lengths(gen_request, state.config.max_model_len)
+    except ApiError as error:
+        return _api_error(state, error)
+
+    fault = state.faults.take_for_request()
+    fmt = state.config.error_format
+    if fault.status_503:
+        message = "The server is overloaded or not ready yet."
+        return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
+    if fault.status_500:
+        message = "The engine failed to take the request."
+        return _json(error_body(message, "InternalServerError", 500, fmt), status=500)
+
+    generation = Generation(
+        http_request=request,
+        engine=state.engine,
+        config=state.config,
+        request=gen_request,
+        max_tokens=max_tokens,
+        fault=fault,
+    )
+    return await generation.run()
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "completion")
+
+
+async def models(request: web.Request) -> web.Response:
+    state = _state(request)
+    return _json(models_body(state.config, state.started_at))
+
+
+async def health(request: web.Request) -> web.Response:
+    if _state(request).faults.take_health():
+        return web.Response(status=503)
+    return web.Response(status=200)
+
+
+async def version(request: web.Request) -> web.Response:
+    return _json({"version": "0.10.1+aiportal.emulator"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    payload = _state(request).engine.metrics.render()
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# --- test controls ------------------------------------------------------------------------
+
+
+async def faults_set(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        spec = FaultSpec.from_json(await request.json())
+    except (json.JSONDecodeError, UnicodeDecodeError, FaultSpecError) as exc:
+        return _json({"error": str(exc)}, status=400)
+    state.faults.set(spec)
+    return _json({"faults": state.faults.to_json()})
+
+
+async def faults_clear(request: web.Request) -> web.Response:
+    state = _state(request)
+    state.faults.clear()
+    return _json({"faults": state.faults.to_json()})
+
+
+async def state_get(request: web.Request) -> web.Response:
+    state = _state(request)
+    return _json(
+        {
+            "region": state.config.region,
+            "models": list(state.config.models),
+            **state.engine.state(),
+            "faults": state.faults.to_json(),
+        }
+    )
+
+
+# --- the app --------------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _fastapi_style_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown routes and methods answer like vLLM's FastAPI does: JSON ``{"detail": …}``."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _json({"detail": "Not Found"}, status=404)
+    except web.HTTPMethodNotAllowed as exc:
+        return _json(
+            {"detail": "Method Not Allowed"},
+            status=405,
+            headers={"Allow": exc.headers.get("Allow", "")},
+        )
+
+
+def create_app(config: EmulatorConfig) -> web.Application:
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[_fastapi_style_errors])
+    app[STATE] = EmulatorState(
+        config=config,
+        engine=Engine(config),
+        faults=FaultController(config.faults),
+        started_at=int(time.time()),
+    )
+    if config.region is not None:
+        region = config.region
+
+        async def add_region(request: web.BaseRequest, response: web.StreamResponse) -> None:
+            response.headers["x-aiportal-region"] = region
+
+        app.on_response_prepare.append(add_region)
+
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/version", version)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/emulator/faults", faults_set)
+    app.router.add_delete("/emulator/faults", faults_clear)
+    app.router.add_get("/emulator/state", state_get)
+    return app
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    # handler_cancellation: a client that disconnects cancels its handler at once, which is
+    # how the emulator aborts a request the moment its client goes away (vLLM does the same).
+    return web.AppRunner(
+        app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None
+    )
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("the emulator is not listening on a TCP port")
+
+
+@asynccontextmanager
+async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[str]:
+    """Serve an emulator on 127.0.0.1 with a free port in the running loop; yields its URL."""
+    app = create_app(config or EmulatorConfig.fast())
+    runner = make_runner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{bound_port(runner)}"
+    finally:
+        await runner.cleanup()

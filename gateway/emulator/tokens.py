@@ -1,0 +1,66 @@
+"""An approximate tokenizer and chat template.
+
+There is no real vocabulary: text is split like a byte-level BPE pre-tokenizer would split it
+(words with their leading space, runs of digits, punctuation, whitespace), and long words are
+cut into pieces of at most ``MAX_PIECE`` characters. That gives roughly one token per 4
+characters of English, which is what usage numbers and the prefix cache need. The split is
+lossless: ``"".join(tokenize(text)) == text``, and tokenizing a suffix that starts at a token
+boundary gives the same tokens as the tail of the whole, which keeps a continued answer's
+tokens identical to the uninterrupted one's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_PIECE = 10
+
+# Every character is a letter, a digit, whitespace or "other", so every character matches.
+_PIECES = re.compile(r" ?[A-Za-z]+| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+
+
+def tokenize(text: str) -> list[str]:
+    tokens: list[str] = []
+    for match in _PIECES.finditer(text):
+        piece = match.group(0)
+        if len(piece) <= MAX_PIECE:
+            tokens.append(piece)
+            continue
+        # Cut long words into near-equal parts rather than a long head and a stray letter.
+        parts = -(-len(piece) // MAX_PIECE)
+        size = -(-len(piece) // parts)
+        tokens.extend(piece[i : i + size] for i in range(0, len(piece), size))
+    return tokens
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+        return "".join(parts)
+    raise TypeError("content must be a string or a list of content parts")
+
+
+def render_chat(
+    messages: list[dict[str, Any]], *, add_generation_prompt: bool, continue_final_message: bool
+) -> str:
+    """A ChatML-like rendering: what the model reads. Earlier turns render identically every
+    time, so a conversation's next turn shares its prefix with the previous one."""
+    out = []
+    for message in messages:
+        out.append(f"<|im_start|>{message['role']}\n{content_text(message.get('content'))}")
+        out.append("<|im_end|>\n")
+    if continue_final_message and out:
+        # The last message stays open so that the answer extends it.
+        out.pop()
+    elif add_generation_prompt:
+        out.append("<|im_start|>assistant\n")
+    return "".join(out)

@@ -1,0 +1,85 @@
+"""An incremental parser for Server-Sent Events as vLLM (and OpenAI) send them.
+
+Bytes arrive in arbitrary chunks: a frame may be split anywhere, even inside a UTF-8
+character or between ``\\r`` and ``\\n``. The parser buffers only the unfinished tail, so memory
+stays bounded by one event, and yields each event as soon as its blank line arrives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from dataclasses import dataclass
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+class SSEParser:
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> Iterator[SSEEvent]:
+        text = self._decoder.decode(chunk)
+        if self._pending_cr and text.startswith("\n"):
+            # The previous chunk ended in "\r" of a "\r\n" pair: already counted as a line end.
+            text = text[1:]
+        self._pending_cr = text.endswith("\r")
+        self._buffer += text
+        while True:
+            line, found = self._take_line()
+            if not found:
+                return
+            event = self._process_line(line)
+            if event is not None:
+                yield event
+
+    def _take_line(self) -> tuple[str, bool]:
+        match = _LINE_END.search(self._buffer)
+        if match is None:
+            return "", False
+        line = self._buffer[: match.start()]
+        self._buffer = self._buffer[match.end() :]
+        return line, True
+
+    def _process_line(self, line: str) -> SSEEvent | None:
+        if line == "":
+            if not self._data:
+                self._event = ""
+                return None
+            event = SSEEvent(
+                data="\n".join(self._data), event=self._event or "message", id=self._id
+            )
+            self._data, self._event = [], ""
+            return event
+        if line.startswith(":"):
+            return None  # a comment, such as a keep-alive
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            self._id = value
+        return None
+
+
+async def sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    parser = SSEParser()
+    async for chunk in chunks:
+        for event in parser.feed(chunk):
+            yield event

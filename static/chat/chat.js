@@ -1,0 +1,287 @@
+// The chat page: one websocket (protocol v1, docs/websocket.md), messages rendered as they
+// stream. The server is the source of truth; this file only mirrors it.
+import { createRenderer } from "./markdown.js";
+
+const PROTOCOL_VERSION = 1;
+const CLOSE_UNAUTHENTICATED = 4401;
+const data = JSON.parse(document.getElementById("chat-data").textContent);
+const render = createRenderer();
+
+const list = document.getElementById("messages");
+const form = document.getElementById("composer");
+const input = document.getElementById("composer-input");
+const sendButton = document.getElementById("send-button");
+const stopButton = document.getElementById("stop-button");
+const statusEl = document.getElementById("socket-status");
+const errorEl = document.getElementById("composer-error");
+
+let conversation = data.conversation;
+const messages = new Map(); // id -> {el, body, content, seq, status}
+const pending = new Map(); // client_id -> element of a user message not yet confirmed
+let streamingId = null;
+let socket = null;
+let attempt = 0;
+
+function clientId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// --- Rendering --------------------------------------------------------------------------
+
+function messageElement(role) {
+  document.getElementById("empty-hint").hidden = true;
+  const el = document.createElement("article");
+  el.className = `message ${role}`;
+  const label = document.createElement("h2");
+  label.className = "visually-hidden";
+  label.textContent = role === "user" ? "You said:" : "Answer:";
+  const body = document.createElement("div");
+  body.className = "content";
+  const meta = document.createElement("p");
+  meta.className = "meta";
+  el.append(label, body, meta);
+  list.append(el);
+  el.scrollIntoView({ block: "end" });
+  return el;
+}
+
+function paint(entry) {
+  if (entry.role === "user") {
+    entry.body.textContent = entry.content; // what a person typed is shown as typed
+  } else {
+    render(entry.body, entry.content);
+  }
+  entry.dirty = false;
+}
+
+// Deltas can come faster than frames are drawn: re-render at most once per frame.
+function schedulePaint(entry) {
+  if (entry.dirty) return;
+  entry.dirty = true;
+  requestAnimationFrame(() => paint(entry));
+}
+
+function setStatus(entry, status, detail) {
+  entry.status = status;
+  entry.el.dataset.status = status;
+  entry.el.setAttribute("aria-busy", status === "streaming" ? "true" : "false");
+  const m = entry.metrics || {};
+  const parts = [];
+  if (status === "stopped") parts.push("Stopped");
+  if (status === "interrupted") parts.push("Interrupted");
+  if (status === "error") parts.push(detail || "The answer failed.");
+  if (m.ttft_ms !== undefined) parts.push(`first token ${m.ttft_ms} ms`);
+  if (m.worker) parts.push(`${m.worker}${m.region ? ` (${m.region})` : ""}`);
+  entry.el.querySelector(".meta").textContent = parts.join(" · ");
+  if (status === "streaming") {
+    streamingId = entry.id;
+  } else if (streamingId === entry.id) {
+    streamingId = null;
+  }
+  stopButton.hidden = streamingId === null;
+  sendButton.hidden = streamingId !== null;
+}
+
+function addMessage(message, el = null) {
+  const entry = {
+    id: message.id,
+    role: message.role,
+    el: el || messageElement(message.role),
+    content: message.content || "",
+    seq: message.last_seq || 0,
+    metrics: message.metrics,
+  };
+  entry.body = entry.el.querySelector(".content");
+  entry.el.dataset.id = message.id;
+  messages.set(message.id, entry);
+  paint(entry);
+  setStatus(entry, message.status, message.error_code);
+  return entry;
+}
+
+function showError(text) {
+  errorEl.textContent = text;
+  errorEl.hidden = !text;
+}
+
+// --- Frames from the server ---------------------------------------------------------------
+
+function onConversationCreated(frame) {
+  conversation = frame.conversation;
+  history.replaceState(null, "", conversation.url);
+  document.getElementById("chat-title").textContent = conversation.title;
+  document.title = `${conversation.title} · aiportal`;
+  const link = document.createElement("a");
+  link.href = conversation.url;
+  link.textContent = conversation.title;
+  link.setAttribute("aria-current", "page");
+  const item = document.createElement("li");
+  item.append(link);
+  const sidebar = document.getElementById("conversation-list");
+  sidebar.querySelector("[aria-current]")?.removeAttribute("aria-current");
+  sidebar.prepend(item);
+}
+
+function onMessageCreated(frame) {
+  const message = frame.message;
+  if (!conversation || message.conversation !== conversation.id) return;
+  if (messages.has(message.id)) return;
+  const el = frame.client_id && message.role === "user" ? pending.get(frame.client_id) : null;
+  pending.delete(frame.client_id);
+  addMessage(message, el);
+}
+
+function onDelta(frame) {
+  const entry = messages.get(frame.message);
+  if (!entry || frame.seq <= entry.seq) return; // already have it (snapshot, or twice)
+  if (frame.seq !== entry.seq + 1) {
+    // A gap: the channel layer is best effort. Ask for a snapshot and drop this one.
+    send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
+    return;
+  }
+  entry.content += frame.text;
+  entry.seq = frame.seq;
+  schedulePaint(entry);
+}
+
+function onSnapshot(frame) {
+  const entry = messages.get(frame.message);
+  if (!entry || frame.seq < entry.seq) return;
+  entry.content = frame.content;
+  entry.seq = frame.seq;
+  schedulePaint(entry);
+}
+
+function onFinal(frame) {
+  const entry = messages.get(frame.message);
+  if (!entry) return;
+  entry.content = frame.content ?? entry.content; // authoritative: fixes any lost delta
+  entry.seq = frame.seq ?? entry.seq;
+  entry.metrics = frame.metrics || entry.metrics;
+  paint(entry);
+  setStatus(entry, frame.status || "error", frame.detail);
+}
+
+function onMessageError(frame) {
+  if (frame.message) {
+    onFinal(frame);
+    return;
+  }
+  // The request itself failed (not found, too long): give the text back to the composer.
+  const el = pending.get(frame.client_id);
+  if (el) {
+    pending.delete(frame.client_id);
+    if (!input.value) input.value = el.querySelector(".content").textContent;
+    el.remove();
+  }
+  showError(frame.detail);
+}
+
+const handlers = {
+  "conversation.created": onConversationCreated,
+  "message.created": onMessageCreated,
+  "message.delta": onDelta,
+  "message.snapshot": onSnapshot,
+  "message.done": onFinal,
+  "message.error": onMessageError,
+  error: (frame) => showError(frame.detail),
+};
+
+// --- The socket -------------------------------------------------------------------------
+
+function setSocketState(state, text) {
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+}
+
+function send(frame) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  socket.send(JSON.stringify({ ...frame, v: PROTOCOL_VERSION }));
+  return true;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`);
+  socket.addEventListener("open", () => {
+    attempt = 0;
+    setSocketState("connected", "Connected");
+    // Catch up with answers that went on while this page was away (or loading).
+    for (const entry of messages.values()) {
+      if (entry.status === "streaming") {
+        send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
+      }
+    }
+  });
+  socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    handlers[frame.type]?.(frame);
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === CLOSE_UNAUTHENTICATED) {
+      setSocketState("closed", "Signed out");
+      location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+      return;
+    }
+    // Exponential backoff with jitter, so that a restarted server is not stampeded.
+    const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    setSocketState("reconnecting", "Reconnecting…");
+    setTimeout(connect, delay);
+  });
+}
+
+// --- The composer -----------------------------------------------------------------------
+
+function submit() {
+  const content = input.value;
+  if (!content.trim() || streamingId !== null) return;
+  if (content.length > data.maxChars) {
+    showError(`A message may be at most ${data.maxChars} characters long.`);
+    return;
+  }
+  const id = clientId();
+  const frame = {
+    type: "chat.send",
+    conversation: conversation ? conversation.id : null,
+    content,
+    client_id: id,
+  };
+  if (!send(frame)) {
+    showError("Not connected. Your message is kept; send it again once connected.");
+    return;
+  }
+  showError("");
+  const el = messageElement("user");
+  el.querySelector(".content").textContent = content;
+  el.dataset.status = "sending";
+  pending.set(id, el);
+  input.value = "";
+  autosize();
+}
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+input.addEventListener("input", autosize);
+stopButton.addEventListener("click", () => {
+  if (streamingId !== null) send({ type: "chat.stop", message: streamingId });
+});
+
+for (const message of data.messages) addMessage(message);
+list.lastElementChild?.scrollIntoView({ block: "end" });
+connect();
+input.focus();

@@ -1,0 +1,132 @@
+"""Who may open the chat socket, and how it answers frames it cannot accept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chat.models import Conversation, Message
+from tests.chat.conftest import communicator, send_frame, session_cookie, signed_in
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_leftover_generations"),
+]
+
+
+async def test_it_refuses_an_anonymous_socket():
+    comm = communicator()
+    connected, _ = await comm.connect()
+    # Accepted, then closed with 4401 so that the page knows to sign in again.
+    assert connected
+    closed = await comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await comm.disconnect()
+
+
+async def test_it_refuses_a_socket_from_a_foreign_origin(owner):
+    comm = communicator(cookie=await session_cookie(owner), origin=b"http://evil.example")
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()
+
+
+async def test_it_refuses_a_socket_without_an_origin(owner):
+    # Channels' AllowedHostsOriginValidator treats a missing Origin as foreign: browsers always
+    # send one, other clients must send one matching ALLOWED_HOSTS.
+    comm = communicator(cookie=await session_cookie(owner), origin=None)
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()
+
+
+async def test_it_accepts_a_signed_in_socket_and_stays_quiet(owner):
+    async with signed_in(owner) as socket:
+        assert await socket.nothing_more()
+
+
+BAD_FRAMES = [
+    ("not json at all", "bad_request"),
+    ("[1, 2, 3]", "bad_request"),
+    ('"chat.send"', "bad_request"),
+    (json.dumps({"type": "chat.dance"}), "bad_request"),
+    (json.dumps({"content": "no type"}), "bad_request"),
+    (json.dumps(send_frame(content=42)), "bad_request"),
+    (json.dumps({"type": "chat.send", "conversation": None}), "bad_request"),
+    (json.dumps(send_frame(content="   \n ")), "bad_request"),
+    (json.dumps(send_frame(content="nul \x00 byte")), "bad_request"),
+    ('{"type": "chat.send", "content": "lone \\ud800 surrogate"}', "bad_request"),
+    (json.dumps(send_frame(conversation="abc")), "bad_request"),
+    (json.dumps(send_frame(conversation=-1)), "bad_request"),
+    (json.dumps(send_frame(conversation=True)), "bad_request"),
+    (json.dumps(send_frame(conversation=1.5)), "bad_request"),
+    (json.dumps(send_frame(conversation=2**64)), "bad_request"),
+    (json.dumps(send_frame(parent=3)), "bad_request"),  # a parent needs a conversation
+    (json.dumps(send_frame(model=["x"])), "bad_request"),
+    (json.dumps(send_frame(client_id="<script>")), "bad_request"),
+    (json.dumps(send_frame(datasets="all")), "bad_request"),
+    (json.dumps(send_frame(api_base="http://evil.example")), "bad_request"),
+    (json.dumps(send_frame(datasets=[1])), "unsupported"),
+    (json.dumps({**send_frame(), "v": 2}), "unsupported_version"),
+    (json.dumps({"type": "chat.stop"}), "bad_request"),
+    (json.dumps({"type": "chat.stop", "message": "7"}), "bad_request"),
+    (json.dumps({"type": "chat.resume", "message": 7, "after_seq": -1}), "bad_request"),
+    (json.dumps({"type": "chat.regenerate", "message": None}), "bad_request"),
+]
+
+
+async def test_it_answers_each_malformed_frame_with_an_error_and_stays_open(owner, workers):
+    async with signed_in(owner) as socket:
+        for text, code in BAD_FRAMES:
+            await socket.send(text)
+            frame = await socket.receive()
+            assert frame["type"] == "error", text
+            assert frame["code"] == code, text
+            assert frame["v"] == 1
+            assert frame["detail"]
+        await socket.comm.send_to(bytes_data=b"\x00\x01")
+        assert (await socket.receive())["code"] == "bad_request"
+
+        # Still open and still working: a valid frame gets a whole answer.
+        await socket.send(send_frame("Still there?"))
+        assistant = await socket.assistant_created()
+        assert (await socket.until_final(assistant["id"]))["status"] == "complete"
+    assert await Conversation.objects.filter(owner=owner).acount() == 1
+
+
+async def test_it_refuses_content_over_the_limit_with_too_long(owner, workers, settings):
+    settings.AIPORTAL_MAX_MESSAGE_CHARS = 100
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("x" * 101, client_id="c1"))
+        frame = await socket.receive()
+        assert frame["type"] == "message.error"
+        assert frame["code"] == "too_long"
+        assert frame["limit"] == 100
+        assert frame["client_id"] == "c1"
+        assert frame["message"] is None
+        # A frame far over any limit is refused before it is even parsed.
+        await socket.send(json.dumps(send_frame("y" * 10_000)))
+        assert (await socket.receive())["code"] == "too_long"
+
+        await socket.send(send_frame("x" * 100))
+        assistant = await socket.assistant_created()
+        assert (await socket.until_final(assistant["id"]))["status"] == "complete"
+    assert await Message.objects.filter(role="user").acount() == 1
+
+
+async def test_it_answers_not_found_for_ids_that_do_not_exist(owner, workers):
+    async with signed_in(owner) as socket:
+        for frame in (
+            send_frame(conversation=999_999, client_id="c2"),
+            {"type": "chat.stop", "message": 999_999},
+            {"type": "chat.resume", "message": 999_999, "after_seq": 0},
+            {"type": "chat.regenerate", "message": 999_999},
+        ):
+            await socket.send(frame)
+            answer = await socket.receive()
+            assert answer["type"] == "message.error", frame
+            assert answer["code"] == "not_found", frame
+        assert socket.frames[0]["client_id"] == "c2"
+    assert await Message.objects.acount() == 0
+    assert await Conversation.objects.acount() == 0

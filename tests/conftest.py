@@ -1,0 +1,255 @@
+"""Fixtures shared by every test: the three people, real processes (emulator, Daphne) and a
+headless Chromium. ``./dev test`` provides PostgreSQL and Redis through DATABASE_URL and
+REDIS_URL; the processes started here are real ones, on loopback, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple 42"
+_READY = re.compile(r"READY (http://\S+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process whose output is kept (for the failure message) and which is always
+    stopped, its whole process group, when the fixture ends."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.output: list[str] = []
+        self.popen = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.output.append(line)
+
+    def wait_for_line(self, pattern: re.Pattern[str], timeout: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.output):
+                if match := pattern.search(line):
+                    return match
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.args[:4]} did not become ready:\n{''.join(self.output)}")
+
+    def wait_for_http(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                break
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{url} did not answer:\n{''.join(self.output)}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+
+
+def start_emulator(*extra: str, region: str = "test-a") -> tuple[Process, str]:
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "gateway.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--region",
+            region,
+            *extra,
+        ]
+    )
+    url = process.wait_for_line(_READY).group(1)
+    return process, url
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """One fast emulated vLLM worker for the whole session (region ``test-a``)."""
+    process, url = start_emulator("--tokens-per-second", "400", "--ttft-ms", "20")
+    yield url
+    process.stop()
+
+
+@pytest.fixture
+def workers(settings, emulator_url) -> str:
+    """Point the gateway at the session's emulator."""
+    settings.AIPORTAL_WORKERS = f"{emulator_url}@test-a"
+    return emulator_url
+
+
+@pytest.fixture(autouse=True)
+def _reset_gateway_caches():
+    from gateway.pool import models_cache_clear
+
+    models_cache_clear()
+    yield
+    models_cache_clear()
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise RuntimeError("tests that start Daphne need PostgreSQL: run them with ./dev test")
+    auth = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
+    """A real Daphne serving aiportal.asgi against the test database and the emulator.
+    Tests that use it need ``transactional_db`` so that what they write is visible to it."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "AIPORTAL_SAVE_INTERVAL_MS": "100",
+    }
+    process = Process(
+        [
+            str(Path(sys.executable).with_name("daphne")),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "aiportal.asgi:application",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    process.wait_for_http(f"{url}/healthz")
+    yield url
+    process.stop()
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.services import user_create
+
+    def make(email: str, *, is_staff: bool = False):
+        return user_create(email=email, password=PASSWORD, is_staff=is_staff)
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner@example.com")
+
+
+@pytest.fixture
+def member(make_user):
+    return make_user("member@example.com")
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("outsider@example.com")
+
+
+# --- Browser ------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last. Playwright's sync API keeps an event loop running in the
+    main thread while its session lasts, and pytest-asyncio cannot start a test's loop inside
+    it; with the browser tests at the end, no async test runs while Chromium is open."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()) or "chromium" in getattr(
+            item, "fixturenames", ()
+        ):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these Chromium keeps dialling Google's hosts, which this network refuses.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("AIPORTAL_CHROMIUM", "/usr/bin/chromium")
+    if not Path(executable).exists():
+        raise RuntimeError(f"Chromium not found at {executable}: run the tests with ./dev test")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread between calls; the ORM calls
+    # that a browser test makes in between are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

@@ -1,0 +1,201 @@
+"""What the emulator answers: length limits, stop strings, seeds, continuation, the text."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.emulator.decode import EOS, decode
+from gateway.emulator.tokens import tokenize
+
+from .helpers import MODEL, QUESTION, chat_body, read_stream
+
+
+async def answer(client, url, **extra) -> dict:
+    response = await client.post(url + "/v1/chat/completions", json=chat_body(**extra))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def content(data: dict) -> str:
+    return data["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+async def test_max_tokens_cuts_the_answer_with_finish_reason_length(client, url, field):
+    whole = await answer(client, url, seed=5)
+    cut = await answer(client, url, seed=5, **{field: 9})
+
+    assert cut["choices"][0]["finish_reason"] == "length"
+    assert cut["usage"]["completion_tokens"] == 9
+    assert content(cut) == "".join(tokenize(content(whole))[:9])
+
+
+async def test_a_stop_string_ends_the_answer_without_the_stop_string(client, url):
+    whole = content(await answer(client, url, seed=8))
+    stop = "vLLM"
+    expected = whole[: whole.index(stop)]
+
+    data = await answer(client, url, seed=8, stop=["never-there", stop])
+    stream = await read_stream(client, url, chat_body(seed=8, stop=stop, stream=True))
+
+    assert content(data) == expected
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert data["choices"][0]["stop_reason"] == stop
+    assert stream.text == expected
+    assert stream.objects[-1]["choices"][0]["finish_reason"] == "stop"
+    assert stream.objects[-1]["choices"][0]["stop_reason"] == stop
+
+
+async def test_include_stop_str_in_output_keeps_it(client, url):
+    whole = content(await answer(client, url, seed=8))
+
+    data = await answer(client, url, seed=8, stop="vLLM", include_stop_str_in_output=True)
+
+    assert content(data) == whole[: whole.index("vLLM") + len("vLLM")]
+
+
+def test_text_that_may_start_a_stop_string_is_held_back_until_decided():
+    pieces = ["He", "llo", " wo", "rld", "!", EOS]
+
+    steps = list(decode(pieces, max_tokens=100, stop=["o wx", "ld!"]))
+
+    # A trailing "o" could begin "o wx" and a trailing "ld" could begin "ld!": each waits
+    # for the next token, and the "ld" that did become the stop string is never sent.
+    assert [s.text for s in steps] == ["He", "ll", "o w", "or", ""]
+    assert steps[-1].finish_reason == "stop" and steps[-1].stop_reason == "ld!"
+    assert len(steps) == 5  # the token that completed the stop string counts
+
+
+def test_max_tokens_wins_over_eos_and_a_natural_end_costs_one_eos_token():
+    pieces = ["a", "b", EOS]
+
+    assert [(s.text, s.finish_reason) for s in decode(pieces, max_tokens=2)] == [
+        ("a", None),
+        ("b", "length"),
+    ]
+    # vLLM v1 checks the length cap before EOS, even when the capped token is EOS itself.
+    assert [(s.text, s.finish_reason) for s in decode(pieces, max_tokens=3)][-1] == (
+        "",
+        "length",
+    )
+    assert [(s.text, s.finish_reason) for s in decode(pieces, max_tokens=4)] == [
+        ("a", None),
+        ("b", None),
+        ("", "stop"),
+    ]
+
+
+async def test_the_same_seed_and_prompt_give_the_same_answer_and_other_seeds_differ(client, url):
+    first = content(await answer(client, url, seed=1234))
+    again = content(await answer(client, url, seed=1234))
+    others = {content(await answer(client, url, seed=s)) for s in (1, 2, 3)}
+
+    assert first == again
+    assert len(others | {first}) == 4
+
+
+async def test_without_a_seed_the_prompt_decides_the_answer(client, url):
+    one = content(await answer(client, url))
+    same = content(await answer(client, url, temperature=0.7))
+    other = content(
+        (
+            await client.post(
+                url + "/v1/chat/completions",
+                json={"model": MODEL, "messages": [{"role": "user", "content": "Other?"}]},
+            )
+        ).json()
+    )
+
+    assert one == same
+    assert one != other
+
+
+@pytest.mark.parametrize("seed", [42, None])
+async def test_continue_final_message_finishes_the_answer_the_first_run_would_give(
+    client, url, seed
+):
+    extra = {} if seed is None else {"seed": seed}
+    whole = await answer(client, url, **extra)
+    text = content(whole)
+    tokens = tokenize(text)
+    token_cut = len("".join(tokens[:17]))  # where a dead stream stops: a token boundary
+    for cut in (token_cut, token_cut + 2, len(text) // 2):
+        partial = text[:cut]
+        body = {
+            "model": MODEL,
+            "messages": [
+                {"role": "user", "content": QUESTION},
+                {"role": "assistant", "content": partial},
+            ],
+            "continue_final_message": True,
+            "add_generation_prompt": False,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **extra,
+        }
+
+        stream = await read_stream(client, url, body)
+
+        assert stream.done
+        assert stream.text and not text.startswith(stream.text)  # not a restart
+        assert partial + stream.text == text
+        usage = stream.objects[-1]["usage"]
+        assert usage["prompt_tokens"] > whole["usage"]["prompt_tokens"]  # it read the partial
+
+
+async def test_a_partial_that_is_not_this_answer_is_continued_after_it(client, url):
+    body = chat_body(continue_final_message=True, add_generation_prompt=False, seed=4)
+    body["messages"].append({"role": "assistant", "content": "Sure, here goes"})
+
+    data = await answer(client, url, **{k: v for k, v in body.items() if k != "messages"},
+                        messages=body["messages"])  # fmt: skip
+
+    assert content(data).startswith("\n\n")
+    assert "aiportal vLLM emulator" in content(data)
+
+
+async def test_continue_final_message_needs_an_assistant_message_last(client, url):
+    response = await client.post(
+        url + "/v1/chat/completions",
+        json=chat_body(continue_final_message=True, add_generation_prompt=False),
+    )
+
+    assert response.status_code == 400
+
+
+async def test_the_default_answer_quotes_a_bounded_excerpt_with_markdown(client, start_emulator):
+    url = await start_emulator(answer_tokens=300)
+    question = "Tell me everything about GPUs. " * 40
+
+    data = await answer(client, url, messages=[{"role": "user", "content": question}], seed=2)
+
+    text = content(data)
+    assert "**aiportal vLLM emulator**" in text
+    quote = next(line for line in text.splitlines() if line.startswith("> "))
+    assert quote.startswith("> Tell me everything about GPUs.")
+    assert quote.endswith("…") and len(quote) <= 2 + 160
+    assert "\n- " in text  # a markdown list
+    assert data["usage"]["completion_tokens"] <= 301
+
+
+async def test_answer_tokens_sets_the_length(client, start_emulator):
+    short_url = await start_emulator(answer_tokens=60)
+    long_url = await start_emulator(answer_tokens=600)
+
+    short = await answer(client, short_url, seed=1)
+    long = await answer(client, long_url, seed=1)
+
+    assert short["usage"]["completion_tokens"] <= 61
+    assert 500 < long["usage"]["completion_tokens"] <= 601
+    assert long["choices"][0]["finish_reason"] == "stop"
+
+
+def test_tokenize_is_lossless_and_splits_words_with_their_leading_space():
+    text = "Hello  world,\n\n- item 12345 internationalization ünïcode `code`"
+
+    tokens = tokenize(text)
+
+    assert "".join(tokens) == text
+    assert " world" in tokens
+    assert all(len(t) <= 10 for t in tokens)
+    assert tokenize(text[len("".join(tokens[:3])) :]) == tokens[3:]

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.conftest import Process, start_emulator
+
+
+@pytest.fixture
+def emulators():
+    """Start emulators with the given flags for one test; all are stopped at its end."""
+    started: list[Process] = []
+
+    def start(*flags: str, region: str = "test-a") -> str:
+        process, url = start_emulator(
+            "--tokens-per-second", "500", "--ttft-ms", "5", *flags, region=region
+        )
+        started.append(process)
+        return url
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def pool(settings, monkeypatch):
+    """Set the worker list, in the order given, and make the rotation start at the first."""
+    import gateway.pool
+
+    def configure(*entries: str) -> None:
+        settings.AIPORTAL_WORKERS = ",".join(entries)
+        monkeypatch.setattr(gateway.pool, "_rotation", itertools.count())
+
+    return configure

@@ -1,0 +1,80 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.sse import SSEEvent, SSEParser, sse_events
+
+
+def parse_all(chunks: list[bytes]) -> list[SSEEvent]:
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    for chunk in chunks:
+        events.extend(parser.feed(chunk))
+    return events
+
+
+def test_it_yields_each_data_frame():
+    events = parse_all([b'data: {"a":1}\n\ndata: [DONE]\n\n'])
+    assert [e.data for e in events] == ['{"a":1}', "[DONE]"]
+
+
+def test_it_waits_for_the_blank_line_before_yielding():
+    parser = SSEParser()
+    assert list(parser.feed(b"data: partial")) == []
+    assert list(parser.feed(b"\n")) == []
+    assert [e.data for e in parser.feed(b"\n")] == ["partial"]
+
+
+def test_it_ignores_keep_alive_comments():
+    events = parse_all([b": keep-alive\n\n", b"data: x\n\n", b":ping\n\n"])
+    assert [e.data for e in events] == ["x"]
+
+
+def test_it_joins_multi_line_data_and_reads_event_and_id():
+    events = parse_all([b"event: update\nid: 7\ndata: one\ndata: two\n\n"])
+    assert events == [SSEEvent(data="one\ntwo", event="update", id="7")]
+
+
+def test_it_accepts_crlf_and_cr_line_endings_even_when_split_between_chunks():
+    events = parse_all([b"data: a\r", b"\n\r", b"\ndata: b\r\r"])
+    assert [e.data for e in events] == ["a", "b"]
+
+
+def test_it_reassembles_a_utf8_character_split_across_chunks():
+    payload = "data: héllo ✓\n\n".encode()
+    split = payload.index("✓".encode()) + 1
+    events = parse_all([payload[:split], payload[split:]])
+    assert [e.data for e in events] == ["héllo ✓"]
+
+
+def test_it_keeps_only_one_leading_space_of_a_value():
+    assert [e.data for e in parse_all([b"data:  two spaces\n\n"])] == [" two spaces"]
+    assert [e.data for e in parse_all([b"data:none\n\n"])] == ["none"]
+
+
+@given(
+    frames=st.lists(
+        st.text(
+            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=10),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_any_chunking_gives_the_same_events(frames, cuts, newline):
+    wire = "".join(f"data: {frame}{newline}{newline}" for frame in frames).encode()
+    points = sorted({min(cut, len(wire)) for cut in cuts})
+    chunks = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)], strict=True)]
+    assert [e.data for e in parse_all(chunks)] == frames
+
+
+@pytest.mark.asyncio
+async def test_sse_events_reads_an_async_byte_stream():
+    async def chunks():
+        yield b"data: 1\n\nda"
+        yield b"ta: 2\n\n"
+
+    assert [event.data async for event in sse_events(chunks())] == ["1", "2"]

@@ -1,0 +1,203 @@
+"""`./dev up` serves the embedded default, and stops every process it started when told to.
+
+These run the real script as a newcomer would, so they need no test database: `./dev up` makes
+its own SQLite file in a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Whatever ./dev test exported for the suite must not leak in: `up` is the embedded default.
+NOT_INHERITED = {
+    "DATABASE_URL",
+    "DATABASE_URL_FILE",
+    "REDIS_URL",
+    "REDIS_URL_FILE",
+    "AIPORTAL_WORKERS",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "AIPORTAL_DATA_DIR",
+    "AIPORTAL_STATIC_ROOT",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process below ``pid``, with its command line (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name in parentheses may itself hold spaces or parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = cmdline(child)
+                frontier.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; only its exit status is left to collect
+
+
+class DevUp:
+    """`./dev up` in the background, with its output collected line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.children: dict[int, str] = {}  # filled by the test once the server is up
+        self.proc = subprocess.Popen(
+            [str(ROOT / "dev"), "up"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group, so a failed test can still clean up everything below it.
+            start_new_session=True,
+        )
+        # Drained all along: a full pipe would block daphne's logging and hang the server.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def dev_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env.update(
+        PORT=str(free_port()),
+        AIPORTAL_DATA_DIR=str(tmp_path / "data"),
+        AIPORTAL_STATIC_ROOT=str(tmp_path / "static"),
+        AIPORTAL_ADMIN_EMAIL="admin@example.com",
+        AIPORTAL_ADMIN_PASSWORD="a-long-test-password-1",
+    )
+    return env
+
+
+@pytest.fixture
+def dev_up(dev_env: dict[str, str]) -> Iterator[DevUp]:
+    dev = DevUp(dev_env)
+    yield dev
+    # Whatever the test did, leave nothing behind.
+    if dev.proc.poll() is None:
+        os.killpg(dev.proc.pid, signal.SIGKILL)
+        dev.proc.wait(timeout=10)
+    for pid in dev.children:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_up_serves_the_embedded_default_and_stops_every_child(dev_up, dev_env):
+    base = f"http://127.0.0.1:{dev_env['PORT']}"
+    deadline = time.monotonic() + 90
+    while http_status(f"{base}/healthz") != 200:
+        assert dev_up.proc.poll() is None, f"./dev up exited early:\n{dev_up.output}"
+        assert time.monotonic() < deadline, f"/healthz never answered 200:\n{dev_up.output}"
+        time.sleep(0.25)
+
+    assert http_status(f"{base}/accounts/login/") == 200
+
+    workers = dict(re.findall(r"emulated vLLM worker (\S+) at (http://\S+)", dev_up.output))
+    assert set(workers) == {"local-a", "local-b"}, dev_up.output
+    for url in workers.values():
+        assert http_status(f"{url}/health") == 200, url
+
+    children = dev_up.children = descendants(dev_up.proc.pid)
+    commands = list(children.values())
+    assert sum("daphne" in c for c in commands) == 1, commands
+    assert sum("gateway.emulator" in c for c in commands) == 2, commands
+
+    dev_up.proc.send_signal(signal.SIGTERM)
+    assert dev_up.proc.wait(timeout=10) == 0, dev_up.output
+
+    survivors = {pid: cmd for pid, cmd in children.items() if is_running(pid)}
+    assert survivors == {}, "./dev up left processes behind"
+    assert http_status(f"{base}/healthz") is None
+    for url in workers.values():
+        assert http_status(f"{url}/health") is None, f"{url} still answers"
+
+
+def test_up_refuses_a_port_that_is_taken(dev_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        dev_env["PORT"] = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [str(ROOT / "dev"), "up"],
+            cwd=ROOT,
+            env=dev_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode != 0
+    assert f"port {dev_env['PORT']} is already in use" in result.stderr
+
+
+def test_an_unknown_command_shows_the_usage_and_fails():
+    result = subprocess.run(
+        [str(ROOT / "dev"), "frobnicate"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "usage: ./dev COMMAND" in result.stderr
