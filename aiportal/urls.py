@@ -2,10 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from aiportal import views
+from gateway.metrics import metrics_view
 
 urlpatterns = [
     path("", include("chat.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("v1/", include("gateway.urls")),
+    path("settings/keys/", include("gateway.keys_urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

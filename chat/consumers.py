@@ -285,6 +285,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             context=turn.context,
             model=turn.model or None,
             client_id=client_id,
+            user=self.user,
         )
 
     async def join(self, group: str) -> None:

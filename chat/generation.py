@@ -88,6 +88,8 @@ class Generation:
     model: str | None
     channel: str
     client_id: str | None = None
+    # Who asked: the gateway applies their model access, residency, limits and budget.
+    user: Any = None
     chunks: list[str] = field(default_factory=list)  # the published deltas; seq = index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -186,7 +188,13 @@ class Generation:
 
     async def _stream(self) -> _Outcome:
         try:
-            items = chat_stream(messages=self.context, model=self.model or None)
+            items = chat_stream(
+                messages=self.context,
+                model=self.model or None,
+                user=self.user,
+                # Keeps the conversation on one worker, so vLLM reuses its prefix cache.
+                conversation_key=f"conversation:{self.message['conversation']}",
+            )
             async with contextlib.aclosing(items):
                 async for item in items:
                     if isinstance(item, Delta):
@@ -201,7 +209,14 @@ class Generation:
                             metrics=item.metrics,
                         )
         except GatewayError as exc:
-            return _Outcome(status=Message.Status.ERROR, code=exc.code, detail=exc.detail)
+            # An answer that broke off after some text, with no worker left to continue it,
+            # keeps that text and is "interrupted" (it can be continued), not failed.
+            status = (
+                Message.Status.INTERRUPTED
+                if getattr(exc, "partial", False) and self.chunks + self.pending
+                else Message.Status.ERROR
+            )
+            return _Outcome(status=status, code=exc.code, detail=exc.detail)
         except Exception:
             logger.exception("streaming message %s failed", self.message_id)
             return _Outcome(
@@ -334,6 +349,8 @@ class Generation:
                 "content": content,
                 "seq": self.seq,
             }
+            if outcome.code:
+                frame.update(code=outcome.code, detail=outcome.detail)
         await self._publish({**frame, "client_id": self.client_id})
 
     async def _publish(self, frame: dict[str, Any]) -> None:
@@ -351,6 +368,7 @@ async def generation_start(
     context: list[dict[str, str]],
     model: str | None,
     client_id: str | None = None,
+    user: Any = None,
 ) -> None:
     """Start answering ``message`` (an assistant message in status streaming) in the
     background. Returns once the generation listens for stop requests, so a ``chat.stop``
@@ -366,6 +384,7 @@ async def generation_start(
         model=model,
         channel=channel,
         client_id=client_id,
+        user=user,
     )
     task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")
     _tasks.add(task)

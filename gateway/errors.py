@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
 
 class GatewayError(Exception):
     """A request the gateway could not serve. ``code`` is stable and shown to clients;
@@ -29,8 +32,12 @@ class ModelUnavailable(GatewayError):
 
 
 class UpstreamFailed(GatewayError):
-    def __init__(self, detail: str) -> None:
+    """No worker could finish the answer. ``partial`` is True when part of it was already
+    delivered (the chat marks such a message interrupted)."""
+
+    def __init__(self, detail: str, *, partial: bool = False) -> None:
         super().__init__("upstream_failed", detail, retryable=True, status=502)
+        self.partial = partial
 
 
 class UpstreamRejected(GatewayError):
@@ -38,3 +45,71 @@ class UpstreamRejected(GatewayError):
 
     def __init__(self, detail: str, status: int) -> None:
         super().__init__("upstream_rejected", detail, retryable=False, status=status)
+
+
+class DeadlineExceeded(GatewayError):
+    """The request ran past AIPORTAL_REQUEST_DEADLINE (first token, failovers and
+    continuations included)."""
+
+    def __init__(self, detail: str = "The answer took longer than the gateway allows.") -> None:
+        super().__init__("deadline_exceeded", detail, retryable=False, status=504)
+
+
+class RateLimited(GatewayError):
+    """Too many streams at once for this user, or every allowed worker stayed saturated for
+    the whole queueing time. ``retry_after`` (seconds) goes out as ``Retry-After``."""
+
+    def __init__(self, retry_after: float, detail: str | None = None) -> None:
+        self.retry_after = max(1.0, float(retry_after))
+        super().__init__(
+            "rate_limited",
+            detail or f"Too many requests. Try again in {round(self.retry_after)} s.",
+            retryable=True,
+            status=429,
+        )
+
+
+class OverBudget(GatewayError):
+    """The user's (or one of their groups') daily token budget is spent; it refills at
+    ``resets_at`` (the next midnight UTC)."""
+
+    def __init__(self, resets_at: datetime, detail: str | None = None) -> None:
+        self.resets_at = resets_at
+        super().__init__(
+            "over_budget",
+            detail
+            or f"The daily token budget is used up. It resets at {resets_at:%Y-%m-%d %H:%M} UTC.",
+            retryable=True,
+            status=429,
+        )
+
+    @property
+    def retry_after(self) -> float:
+        return max(1.0, (self.resets_at - datetime.now(UTC)).total_seconds())
+
+
+class ModelForbidden(GatewayError):
+    """The model exists but is not open to this user. 404 so a model's existence is not
+    disclosed to someone who may not use it."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            "model_not_found",
+            f"The model {model!r} does not exist or you do not have access to it.",
+            retryable=False,
+            status=404,
+        )
+
+
+class RegionUnavailable(GatewayError):
+    """No worker in the regions this request may use can serve it now. Residency is a hard
+    constraint: the gateway never answers from another region instead."""
+
+    def __init__(self, model: str, regions: Iterable[str]) -> None:
+        listed = ", ".join(sorted(regions)) or "none"
+        super().__init__(
+            "region_unavailable",
+            f"No worker for {model!r} is available in your allowed regions ({listed}).",
+            retryable=True,
+            status=503,
+        )

@@ -1,44 +1,62 @@
-"""The pool of vLLM workers this process can route to.
+"""The pool of vLLM workers: where they come from.
 
-Issue 1/6 keeps it minimal: the workers come from ``AIPORTAL_WORKERS`` and the models each
-serves are discovered from its ``/v1/models`` and cached briefly. Live load, health probing
-and the routing policies arrive with the gateway issue (2/6).
+Three sources, combined into one ``list[WorkerSpec]`` on every probe cycle:
+- ``AIPORTAL_WORKERS``: comma-separated ``URL@REGION`` entries;
+- the ``Worker`` table, managed in admin (a row with the same URL as an env entry wins);
+- DNS: an entry whose scheme is ``dns+http`` or ``dns+https`` (``dns+http://vllm:8000@eu``)
+  stands for one worker per address the name resolves to, as ``docker compose --scale``
+  makes; the name is resolved again on every cycle, in a thread, never on the event loop.
+
+What each worker serves and how loaded it is comes from probing (gateway/telemetry/).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
+import logging
 import re
+import socket
 import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from django.conf import settings
 
 from aiportal.env import ConfigError
-from gateway.http import http_client
+from gateway.types import WorkerSpec
+
+logger = logging.getLogger(__name__)
 
 _REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-MODELS_TTL = 10.0  # seconds a worker's model list is trusted before it is asked again
-MODELS_TIMEOUT = 2.0
+_SCHEMES = {"http", "https", "dns+http", "dns+https"}
+DNS_PREFIX = "dns+"
+DNS_TIMEOUT = 2.0  # seconds; a resolver slower than this keeps the last answer
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Worker:
-    url: str  # base URL, no trailing slash, e.g. http://gpu1:8000
-    region: str
+def worker_url_check(url: str) -> str:
+    """The URL normalised (no trailing slash), or ValueError saying what is wrong."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+        raise ValueError("needs an http(s):// or dns+http(s):// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, "", ""))
 
-    @property
-    def name(self) -> str:
-        return urlsplit(self.url).netloc
 
-
-def workers_parse(value: str) -> list[Worker]:
+def workers_parse(value: str) -> list[WorkerSpec]:
     """Parse ``URL@REGION`` entries separated by commas. A URL may itself hold an ``@``
     (credentials), so the region is what follows the last one."""
-    workers: list[Worker] = []
+    workers: list[WorkerSpec] = []
     for entry in (item.strip() for item in value.split(",")):
         if not entry:
             continue
@@ -47,66 +65,221 @@ def workers_parse(value: str) -> list[Worker]:
             raise ConfigError(f"AIPORTAL_WORKERS entry {entry!r} must look like URL@REGION")
         if not _REGION.match(region):
             raise ConfigError(f"AIPORTAL_WORKERS entry {entry!r} has an invalid region")
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigError(f"AIPORTAL_WORKERS entry {entry!r} needs an http(s) URL")
-        workers.append(Worker(url=url.rstrip("/"), region=region))
+        try:
+            url = worker_url_check(url)
+        except ValueError as exc:
+            raise ConfigError(f"AIPORTAL_WORKERS entry {entry!r} {exc}") from None
+        workers.append(WorkerSpec(url=url, region=region, source="env"))
     urls = [worker.url for worker in workers]
     if len(set(urls)) != len(urls):
         raise ConfigError("AIPORTAL_WORKERS lists the same worker twice")
     return workers
 
 
-_parsed: tuple[str, list[Worker]] | None = None
-_rotation = itertools.count()
-_models_cache: dict[str, tuple[float, list[str]]] = {}
+def is_dns_entry(url: str) -> bool:
+    return url.startswith(DNS_PREFIX)
 
 
-def workers_configured() -> list[Worker]:
-    global _parsed
-    raw = settings.AIPORTAL_WORKERS
-    if _parsed is None or _parsed[0] != raw:
-        _parsed = (raw, workers_parse(raw))
-    return list(_parsed[1])
+# --- DNS ------------------------------------------------------------------------------------
 
 
-def workers_in_turn() -> list[Worker]:
-    """All workers, starting at the next one in turn, so that load spreads across requests."""
-    workers = workers_configured()
-    if not workers:
-        return []
-    start = next(_rotation) % len(workers)
-    return workers[start:] + workers[:start]
+class NameGone(Exception):
+    """The name does not exist (any more): zero workers, not a failure to remember."""
 
 
-async def worker_models(worker: Worker) -> list[str] | None:
-    """The model ids the worker serves, or None when it does not answer."""
-    cached = _models_cache.get(worker.url)
-    now = time.monotonic()
-    if cached and cached[0] > now:
-        return cached[1]
+async def dns_resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, IPv4 first, in a stable order. asyncio runs
+    getaddrinfo in its thread pool, so a slow resolver never blocks the loop."""
+    loop = asyncio.get_running_loop()
     try:
-        response = await http_client().get(f"{worker.url}/v1/models", timeout=MODELS_TIMEOUT)
-        response.raise_for_status()
-        models = [str(item["id"]) for item in response.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
-        # Unreachable, or not speaking vLLM's API: not a worker to route to right now.
-        _models_cache.pop(worker.url, None)
-        return None
-    _models_cache[worker.url] = (now + MODELS_TTL, models)
-    return models
+        async with asyncio.timeout(DNS_TIMEOUT):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            raise NameGone(host) from None
+        raise
+    addresses = {info[4][0] for info in infos}
+    return sorted(addresses, key=lambda a: (ipaddress.ip_address(a).version, a))
 
 
-async def models_available() -> list[str]:
-    """Models served now by at least one worker that answers, in a stable order."""
-    workers = workers_configured()
-    answers = await asyncio.gather(*(worker_models(worker) for worker in workers))
-    seen: dict[str, None] = {}
-    for models in answers:
-        for model in models or []:
-            seen.setdefault(model, None)
-    return list(seen)
+def _address_url(entry_url: str, address: str) -> str:
+    """``dns+http://user@vllm:8000/x`` and 10.0.0.5 → ``http://user@10.0.0.5:8000/x``."""
+    parts = urlsplit(entry_url)
+    host = f"[{address}]" if ":" in address else address
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme.removeprefix(DNS_PREFIX), netloc, parts.path, "", ""))
+
+
+@dataclass(slots=True)
+class DnsEntry:
+    """A DNS entry's last resolution, shown on the admin pool page."""
+
+    url: str
+    region: str
+    addresses: list[str] = field(default_factory=list)
+    error: str = ""
+    resolved_at: float = 0.0
+
+
+# Last good answer per entry: a resolver hiccup must not empty the pool.
+_dns_last: dict[str, list[str]] = {}
+
+
+async def _dns_expand(spec: WorkerSpec, resolver: Resolver) -> tuple[list[WorkerSpec], DnsEntry]:
+    parts = urlsplit(spec.url)
+    scheme = parts.scheme.removeprefix(DNS_PREFIX)
+    port = parts.port or (443 if scheme == "https" else 80)
+    entry = DnsEntry(url=spec.url, region=spec.region, resolved_at=time.time())
+    try:
+        addresses = await resolver(parts.hostname or "", port)
+        _dns_last[spec.url] = addresses
+    except NameGone:
+        addresses = _dns_last[spec.url] = []
+        entry.error = "the name does not resolve"
+    except (OSError, TimeoutError) as exc:
+        addresses = _dns_last.get(spec.url, [])
+        entry.error = f"resolution failed ({type(exc).__name__}); kept the last answer"
+        logger.warning("resolving %s failed: %r", parts.hostname, exc)
+    entry.addresses = list(addresses)
+    specs = [
+        replace(spec, url=_address_url(spec.url, address), source="dns") for address in addresses
+    ]
+    return specs, entry
+
+
+# --- Combining the sources ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Pool:
+    workers: list[WorkerSpec]
+    dns: list[DnsEntry]
+    # Worker URL → the configured entry it comes from (its own URL, or the dns+ entry).
+    origin: dict[str, str]
+
+
+_env_parsed: tuple[str, list[WorkerSpec]] | None = None
+
+
+def workers_from_env() -> list[WorkerSpec]:
+    global _env_parsed
+    raw = settings.AIPORTAL_WORKERS
+    if _env_parsed is None or _env_parsed[0] != raw:
+        _env_parsed = (raw, workers_parse(raw))
+    return list(_env_parsed[1])
+
+
+def workers_configured() -> list[WorkerSpec]:
+    """The env's fixed workers (no DNS entries), without touching the database or DNS."""
+    return [spec for spec in workers_from_env() if not is_dns_entry(spec.url)]
+
+
+def _admin_rows_read() -> list[WorkerSpec]:
+    from gateway.models import Worker
+
+    specs = []
+    for row in Worker.objects.all():
+        try:
+            url = worker_url_check(row.base_url)
+        except ValueError as exc:
+            # Saved around the admin form's validation (a shell, a fixture): skip that row,
+            # not the whole table.
+            logger.warning("Worker %s has an unusable base URL: %s", row.pk, exc)
+            continue
+        specs.append(
+            WorkerSpec(
+                url=url,
+                region=row.region,
+                weight=row.weight,
+                enabled=row.enabled,
+                draining=row.draining,
+                max_concurrency=row.max_concurrency,
+                api_key=row.api_key,
+                source="admin",
+            )
+        )
+    return specs
+
+
+_admin_last: list[WorkerSpec] = []
+_admin_warned_at = 0.0
+ADMIN_WARN_EVERY = 60.0
+
+
+async def workers_from_admin() -> list[WorkerSpec]:
+    """The Worker table; the last rows read when the database does not answer (a database
+    hiccup must not empty the pool)."""
+    global _admin_last, _admin_warned_at
+    from channels.db import database_sync_to_async
+
+    try:
+        _admin_last = await database_sync_to_async(_admin_rows_read)()
+    except Exception as exc:  # the pool must outlive the database
+        # Once a minute, not once a probe: a database outage would flood the log.
+        if time.monotonic() - _admin_warned_at > ADMIN_WARN_EVERY:
+            _admin_warned_at = time.monotonic()
+            logger.warning("reading the Worker table failed (%r); using the last rows", exc)
+    return list(_admin_last)
+
+
+def pool_state_reset() -> None:
+    """Forget the last admin rows and DNS answers (tests, between configurations)."""
+    global _admin_last, _admin_warned_at
+    _admin_last = []
+    _admin_warned_at = 0.0
+    _dns_last.clear()
+
+
+def pool_combine(env: list[WorkerSpec], admin: list[WorkerSpec]) -> list[WorkerSpec]:
+    """Env entries in their order, an admin row replacing the env entry with its URL, then
+    the remaining admin rows."""
+    by_url = {spec.url: spec for spec in admin}
+    combined = [by_url.pop(spec.url, spec) for spec in env]
+    return combined + list(by_url.values())
+
+
+async def pool_resolve(*, resolver: Resolver | None = None) -> Pool:
+    """The configured pool now: env and admin combined, DNS entries expanded. An address
+    already listed explicitly keeps its explicit settings."""
+    resolver = resolver or dns_resolve
+    configured = pool_combine(workers_from_env(), await workers_from_admin())
+    dns_specs = [spec for spec in configured if is_dns_entry(spec.url)]
+    expansions = await asyncio.gather(*(_dns_expand(spec, resolver) for spec in dns_specs))
+    expanded = iter(expansions)
+    workers: list[WorkerSpec] = []
+    origin: dict[str, str] = {}
+    seen = {spec.url for spec in configured if not is_dns_entry(spec.url)}
+    for spec in configured:
+        if not is_dns_entry(spec.url):
+            workers.append(spec)
+            origin[spec.url] = spec.url
+            continue
+        for address_spec in next(expanded)[0]:
+            if address_spec.url in seen:
+                continue
+            seen.add(address_spec.url)
+            workers.append(address_spec)
+            origin[address_spec.url] = spec.url
+    return Pool(workers=workers, dns=[entry for _, entry in expansions], origin=origin)
+
+
+async def pool_specs(*, resolver: Resolver | None = None) -> list[WorkerSpec]:
+    return (await pool_resolve(resolver=resolver)).workers
+
+
+# --- Test hooks -----------------------------------------------------------------------------
+
+# tests/gateway/conftest.py resets this between tests; 1/6's round robin used it. Routing now
+# keeps its own rotation (gateway/routing.py); drop this when that fixture stops patching it.
+_rotation = itertools.count()
 
 
 def models_cache_clear() -> None:
-    _models_cache.clear()
+    """Forget the pool's state (tests call this between tests): this process's telemetry and
+    the published snapshots under this REDIS_PREFIX, so each test starts from a fresh probe."""
+    from gateway.telemetry.store import telemetry_reset
+
+    telemetry_reset(snapshots=True)

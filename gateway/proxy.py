@@ -1,38 +1,58 @@
-"""Streams a chat completion from the pool, frame by frame, with no buffering.
+"""The gateway's entry points: admit a request, route it, stream it, survive a worker's death.
 
-Plain async Python with no Django request inside: the chat consumer and (from 2/6) the ``/v1``
-API call the same code. A caller that stops iterating must close the stream (use
-``contextlib.aclosing``) or cancel its task: either closes the upstream connection at once,
-which is what makes vLLM abort the request.
+Plain async Python with no Django request inside: the chat (``chat_stream``) and the ``/v1``
+API (``completion_stream``, ``completion_once``) call the same code. Each request goes:
+
+caller (policies) → admission (daily budgets, concurrent-stream slot) → model access →
+``workers_snapshot()`` → ``route()`` (fair queue while every candidate is saturated) →
+attempts. Before the first frame a failed attempt moves to the next worker; after it, a
+dead stream is continued on another worker from the partial answer (gateway/continuation.py),
+so the client gets one whole answer in one stream. docs/gateway/proxy.md has the details.
+
+A caller that stops iterating must close the stream (``contextlib.aclosing``) or cancel its
+task: either closes the upstream connection at once, which is what makes vLLM abort.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-import httpx
 from django.conf import settings
 
+from gateway import circuit
+from gateway.admission import (
+    Caller,
+    budget_add,
+    caller_for_user,
+    caller_restrict,
+)
+from gateway.admission_queue import queue_notify
+from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
+from gateway.continuation import Stitcher
+from gateway.dispatch import Router, request_admitted
 from gateway.errors import (
     GatewayError,
-    ModelUnavailable,
-    NoWorkers,
+    ModelForbidden,
+    OverBudget,
+    RateLimited,
     UpstreamFailed,
-    UpstreamRejected,
 )
-from gateway.http import http_client
-from gateway.pool import Worker, worker_models, workers_in_turn
-from gateway.sse import sse_events
+from gateway.inflight import inflight_lease
+from gateway.telemetry.orca import orca_parse, worker_load_update
+from gateway.types import WorkerView
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
+Endpoint = Literal["chat/completions", "completions", "embeddings"]
+# Times a broken answer is continued on another worker before the gateway gives up.
+MAX_CONTINUATIONS = 2
+_REJECTIONS = (RateLimited, OverBudget, ModelForbidden)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,66 +64,57 @@ class Delta:
 class Finished:
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
-    # ttft_ms, worker, region, model, attempts
+    # ttft_ms, worker, region, model, attempts, failovers, continued
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-class _AttemptFailed(Exception):
-    """This worker failed before sending anything: the next one may succeed."""
+@dataclass(slots=True)
+class _Report:
+    """What one request did: for Finished.metrics, the usage record and the metrics."""
+
+    caller: Caller
+    model: str = ""
+    started: float = field(default_factory=time.monotonic)
+    worker: WorkerView | None = None
+    attempts: int = 0
+    failovers: int = 0
+    continued: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+    outcome: str = "error"
+    usage: dict[str, int] = field(default_factory=dict)
+    stitch: Stitcher | None = None
+
+    def frame_sent(self) -> None:
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+            _observe("TTFT_SECONDS", now - self.started)
+        else:
+            _observe("INTER_TOKEN_SECONDS", now - self.last_at)
+        self.last_at = now
+
+    @property
+    def ttft_ms(self) -> int | None:
+        return None if self.first_at is None else round((self.first_at - self.started) * 1000)
+
+    def metrics(self) -> dict[str, Any]:
+        spec = self.worker.spec if self.worker else None
+        return {
+            "worker": spec.name if spec else None,
+            "region": spec.region if spec else None,
+            "model": self.model,
+            "attempts": self.attempts,
+            "failovers": self.failovers,
+            "continued": self.continued,
+            "ttft_ms": self.ttft_ms if self.ttft_ms is not None else self._elapsed_ms(),
+        }
+
+    def _elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
 
 
-async def _candidates(model: str | None) -> tuple[str, list[Worker]]:
-    workers = workers_in_turn()
-    if not workers:
-        raise NoWorkers()
-    served = await asyncio.gather(*(worker_models(worker) for worker in workers))
-    answering = [(w, models) for w, models in zip(workers, served, strict=True) if models]
-    if model is None:
-        model = settings.AIPORTAL_DEFAULT_MODEL or next(
-            (models[0] for _, models in answering), None
-        )
-        if model is None:
-            raise GatewayError(
-                "model_unavailable",
-                "No model worker is answering right now. Try again shortly.",
-                retryable=True,
-            )
-    candidates = [worker for worker, models in answering if model in models]
-    if not candidates:
-        raise ModelUnavailable(model)
-    return model, candidates
-
-
-def _request_body(
-    *, model: str, messages: list[dict[str, Any]], max_tokens: int | None, seed: int | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "max_tokens": min(max_tokens or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS),
-    }
-    if seed is not None:
-        body["seed"] = seed
-    return body
-
-
-async def _frames(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON frames of an OpenAI-style stream; ends at ``[DONE]``. A stream that ends
-    without ``[DONE]`` was cut: the worker died or the connection broke."""
-    async for event in sse_events(response.aiter_bytes()):
-        if event.data == "[DONE]":
-            return
-        try:
-            frame = json.loads(event.data)
-        except ValueError:
-            raise UpstreamFailed("The model worker sent a malformed frame.") from None
-        if isinstance(frame, dict) and "error" in frame:
-            message = str((frame.get("error") or {}).get("message", "unknown error"))
-            raise UpstreamFailed(f"The model worker failed: {message}")
-        yield frame
-    raise UpstreamFailed("The model worker stopped in the middle of the answer.")
+# --- Entry points ---------------------------------------------------------------------------
 
 
 async def chat_stream(
@@ -112,103 +123,263 @@ async def chat_stream(
     model: str | None = None,
     max_tokens: int | None = None,
     seed: int | None = None,
+    user: Any = None,
+    conversation_key: str | None = None,
+    allowed_regions: frozenset[str] | None = None,
 ) -> AsyncIterator[Delta | Finished]:
-    """Yield the answer's text as ``Delta``s, then one ``Finished``. Raises ``GatewayError``."""
-    model, candidates = await _candidates(model)
-    body = _request_body(model=model, messages=messages, max_tokens=max_tokens, seed=seed)
-    started = time.monotonic()
-    last_error: GatewayError | None = None
-    for attempt, worker in enumerate(candidates[:MAX_ATTEMPTS], start=1):
-        try:
-            async with http_client().stream(
-                "POST", f"{worker.url}/v1/chat/completions", json=body
-            ) as response:
-                frames = await _open(response)
-                first = await _first_frame(frames)
-                metrics = {
-                    "worker": worker.name,
-                    "region": worker.region,
-                    "model": model,
-                    "attempts": attempt,
-                }
-                async for item in _relay(first, frames, started=started, metrics=metrics):
-                    yield item
-                return
-        except _AttemptFailed as exc:
-            logger.warning("worker %s failed before the first frame: %s", worker.name, exc)
-            last_error = UpstreamFailed(str(exc))
-        except httpx.TransportError as exc:
-            # Connect errors land here before the first frame; after it, _relay converts.
-            logger.warning("worker %s unreachable: %s", worker.name, exc)
-            last_error = UpstreamFailed(f"The model worker {worker.name} is unreachable.")
-    raise last_error or UpstreamFailed("No worker could serve the request.")
+    """Yield the answer's text as ``Delta``s, then one ``Finished``. Raises ``GatewayError``
+    (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished)."""
+    caller = await caller_for_user(user, conversation_key=conversation_key)
+    caller = caller_restrict(caller, allowed_regions)
+    body: dict[str, Any] = {
+        "messages": messages,
+        "max_tokens": min(max_tokens or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS),
+    }
+    if model:
+        body["model"] = model
+    if seed is not None:
+        body["seed"] = seed
+    report = _Report(caller=caller)
+    frames = _stream(endpoint="chat/completions", body=body, report=report)
+    async with contextlib.aclosing(frames):
+        async for frame in frames:
+            for choice in frame.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    yield Delta(text)
+    stitch = report.stitch
+    yield Finished(
+        finish_reason=stitch.finish_reason if stitch else None,
+        usage=report.usage,
+        metrics=report.metrics(),
+    )
 
 
-async def _open(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    if response.status_code >= 500:
-        raise _AttemptFailed(f"HTTP {response.status_code}")
-    if response.status_code >= 400:
-        await response.aread()
-        detail = _error_message(response)
-        raise UpstreamRejected(detail[:500], status=response.status_code)
-    return _frames(response)
+def completion_stream(
+    *, endpoint: Endpoint, body: dict[str, Any], caller: Caller
+) -> AsyncIterator[dict[str, Any]]:
+    """OpenAI chunk objects, as the workers send them, continuations stitched in (one id,
+    one role delta, usage of the whole answer when the body asked for it)."""
+    return _stream(endpoint=endpoint, body=body, report=_Report(caller=caller))
 
 
-def _error_message(response: httpx.Response) -> str:
-    """vLLM's error body: ``{"error": {"message": …}}`` since 0.10.1, flat
-    ``{"object": "error", "message": …}`` before, FastAPI's ``{"detail": …}`` for routing."""
+async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: Caller) -> dict:
+    """A non-streaming answer (chat, completions or embeddings), failing over between
+    workers until one answers; nothing reached the client before, so no continuation."""
+    report = _Report(caller=caller)
+    body = {key: value for key, value in body.items() if key != "stream_options"}
+    body["stream"] = False
     try:
-        body = response.json()
-    except ValueError:
-        return response.text
-    if isinstance(body, dict):
-        nested = body.get("error")
-        if isinstance(nested, dict) and nested.get("message"):
-            return str(nested["message"])
-        for key in ("message", "detail"):
-            if body.get(key):
-                return str(body[key])
-    return response.text
+        async with request_admitted(caller=caller, model=body.get("model")) as router:
+            body["model"] = report.model = router.model
+            tries = 0
+            while True:
+                view = await router.next_worker()
+                if view is None:
+                    raise router.exhausted()
+                report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
+                try:
+                    async with inflight_lease(view.url):
+                        answer = await attempt_once(
+                            view.spec, path=endpoint, body=body, deadline=router.deadline
+                        )
+                except AttemptFailed as exc:
+                    router.failed(view, exc)
+                    if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
+                        raise router.exhausted() from None
+                    report.failovers += 1
+                    _count("FAILOVERS_TOTAL")
+                    continue
+                except BaseException as exc:
+                    router.ended(view, exc)
+                    raise
+                circuit.circuit_record_success(view.url)
+                await _orca_report(view, answer.headers)
+                usage = answer.body.get("usage")
+                usage = usage if isinstance(usage, dict) else {}
+                report.usage = {k: v for k, v in usage.items() if isinstance(v, int)}
+                report.outcome = "complete"
+                return answer.body
+    except BaseException as exc:
+        report.outcome = _outcome(exc, started=False)
+        raise
+    finally:
+        queue_notify()
+        await _account(report)
 
 
-async def _first_frame(frames: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+# --- The streaming core ---------------------------------------------------------------------
+
+
+async def _stream(
+    *, endpoint: str, body: dict[str, Any], report: _Report
+) -> AsyncIterator[dict[str, Any]]:
     try:
-        async with asyncio.timeout(settings.AIPORTAL_FIRST_TOKEN_TIMEOUT):
-            return await anext(frames)
-    except TimeoutError:
-        raise _AttemptFailed("no first frame in time") from None
-    except (UpstreamFailed, StopAsyncIteration, httpx.TransportError) as exc:
-        raise _AttemptFailed(str(exc) or type(exc).__name__) from None
+        async with request_admitted(caller=report.caller, model=body.get("model")) as router:
+            report.model = router.model
+            stitch = report.stitch = Stitcher(
+                endpoint=endpoint, body={**body, "model": report.model}
+            )
+            attempts = _attempts(router, stitch, endpoint=endpoint, report=report)
+            async with contextlib.aclosing(attempts):
+                async for frame in attempts:
+                    yield frame
+        report.outcome = "complete"
+    except BaseException as exc:
+        report.outcome = _outcome(exc, started=bool(report.stitch and report.stitch.started))
+        raise
+    finally:
+        if report.stitch is not None:
+            report.usage = report.stitch.usage()
+        queue_notify()
+        await _account(report)
 
 
-async def _relay(
-    first: dict[str, Any],
-    frames: AsyncIterator[dict[str, Any]],
-    *,
-    started: float,
-    metrics: dict[str, Any],
-) -> AsyncIterator[Delta | Finished]:
-    finish_reason: str | None = None
-    usage: dict[str, Any] = {}
-
-    async def all_frames() -> AsyncIterator[dict[str, Any]]:
-        yield first
+async def _attempts(
+    router: Router, stitch: Stitcher, *, endpoint: str, report: _Report
+) -> AsyncIterator[dict[str, Any]]:
+    tries = 0  # attempts for the current part of the answer
+    while True:
+        body = stitch.body if not stitch.part else stitch.next_body()
+        if body is None:
+            raise UpstreamFailed(
+                "The model worker stopped in the middle of the answer, and this answer "
+                "cannot be continued elsewhere.",
+                partial=True,
+            )
+        view = await router.next_worker()
+        if view is None:
+            raise router.exhausted(partial=stitch.started)
+        report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
         try:
-            async for frame in frames:
-                yield frame
-        except httpx.TransportError:
-            raise UpstreamFailed("The connection to the model worker broke mid-answer.") from None
+            async with inflight_lease(view.url):
+                frames = attempt_frames(
+                    view.spec, path=endpoint, body=body, deadline=router.deadline
+                )
+                async with contextlib.aclosing(frames):
+                    async for frame in frames:
+                        out = stitch.take(frame)
+                        if out is not None:
+                            report.frame_sent()
+                            yield out
+        except AttemptFailed as exc:
+            router.failed(view, exc)
+            if not exc.before_first and stitch.started:
+                # The stream broke after the client got part of the answer: continue it.
+                if stitch.finish_reason is not None:
+                    for frame in stitch.closing_frames(stitch.finish_reason):
+                        yield frame
+                    return  # every token had arrived; only the end was lost
+                stitch.part_end()
+                remaining = stitch.remaining_tokens()
+                if remaining is not None and remaining <= 0:
+                    for frame in stitch.closing_frames("length"):
+                        yield frame
+                    return
+                if report.continued >= MAX_CONTINUATIONS:
+                    raise UpstreamFailed(
+                        "The answer broke off too many times.", partial=True
+                    ) from None
+                report.continued += 1
+                _count("CONTINUATIONS_TOTAL")
+                tries = 0
+                continue
+            if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
+                raise router.exhausted(partial=stitch.started) from None
+            report.failovers += 1
+            _count("FAILOVERS_TOTAL")
+            continue
+        except BaseException as exc:
+            router.ended(view, exc)
+            if stitch.started and isinstance(exc, GatewayError) and exc.status < 500:
+                # A worker refused to continue (4xx): the answer stays partial.
+                raise UpstreamFailed(
+                    f"Another worker could not continue the answer: {exc.detail}", partial=True
+                ) from None
+            raise
+        circuit.circuit_record_success(view.url)
+        return
 
-    async for frame in all_frames():
-        if frame.get("usage"):
-            usage = frame["usage"]
-        for choice in frame.get("choices") or []:
-            text = (choice.get("delta") or {}).get("content") or ""
-            if text:
-                if "ttft_ms" not in metrics:
-                    metrics["ttft_ms"] = round((time.monotonic() - started) * 1000)
-                yield Delta(text)
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-    metrics.setdefault("ttft_ms", round((time.monotonic() - started) * 1000))
-    yield Finished(finish_reason=finish_reason, usage=usage, metrics=metrics)
+
+# --- Bookkeeping ----------------------------------------------------------------------------
+
+
+async def _orca_report(view: WorkerView, headers: Mapping[str, str]) -> None:
+    header = headers.get("endpoint-load-metrics")
+    if not header:
+        return
+    try:
+        await worker_load_update(view.url, orca_parse(header))
+    except Exception:  # load advice must never fail an answer
+        logger.warning("could not record %s's load report", view.spec.name, exc_info=True)
+
+
+def _outcome(exc: BaseException, *, started: bool) -> str:
+    if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+        return "stopped"
+    if isinstance(exc, _REJECTIONS):
+        return "rejected"
+    return "interrupted" if started else "error"
+
+
+async def _account(report: _Report) -> None:
+    """Count the tokens against the budgets, the request in the metrics, write the usage
+    record. Bookkeeping never fails a request: errors are logged."""
+    usage = report.usage
+    caller = report.caller
+    tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+    try:
+        await budget_add(caller, tokens)
+    except Exception:
+        logger.warning("could not count %s tokens against the budgets", tokens, exc_info=True)
+    _count("REQUESTS_TOTAL", model=report.model or "-", outcome=report.outcome)
+    if caller.user_id is None:
+        return
+    spec = report.worker.spec if report.worker else None
+    fields = {
+        "user_id": caller.user_id,
+        "api_key_id": caller.api_key_id,
+        "model": report.model,
+        "worker": spec.name if spec else "",
+        "region": spec.region if spec else "",
+        "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0),
+        "ttft_ms": report.ttft_ms,
+        "duration_ms": report._elapsed_ms(),
+        "outcome": report.outcome,
+        "failovers": report.failovers,
+        "continued": report.continued,
+    }
+    try:
+        from gateway.usage import usage_record_later
+
+        # Its own task: a stopped stream's cleanup must not wait on the database.
+        usage_record_later(**fields)
+    except Exception:
+        logger.warning("could not record usage", exc_info=True)
+
+
+_metrics: dict[str, Any] = {}
+
+
+def _metric(name: str) -> Any:
+    """A metric of gateway/metrics.py (H4's registry), looked up once; None without it."""
+    if name not in _metrics:
+        try:
+            from gateway import metrics
+        except ImportError:
+            return None
+        _metrics[name] = getattr(metrics, name, None)
+    return _metrics[name]
+
+
+def _count(name: str, **labels: str) -> None:
+    metric = _metric(name)
+    if metric is not None:
+        (metric.labels(**labels) if labels else metric).inc()
+
+
+def _observe(name: str, value: float) -> None:
+    metric = _metric(name)
+    if metric is not None:
+        metric.observe(value)

@@ -145,20 +145,10 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
-    """A real Daphne serving aiportal.asgi against the test database and the emulator.
-    Tests that use it need ``transactional_db`` so that what they write is visible to it."""
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
+    """A real Daphne serving aiportal.asgi on a free loopback port, with ``env`` on top of
+    this process's environment; returns once ``/healthz`` answers."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "AIPORTAL_SAVE_INTERVAL_MS": "100",
-    }
     process = Process(
         [
             str(Path(sys.executable).with_name("daphne")),
@@ -168,10 +158,26 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
             str(port),
             "aiportal.asgi:application",
         ],
-        env=env,
+        env={**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", **env},
     )
     url = f"http://127.0.0.1:{port}"
     process.wait_for_http(f"{url}/healthz")
+    return process, url
+
+
+@pytest.fixture(scope="session")
+def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
+    """A real Daphne serving aiportal.asgi against the test database and the emulator.
+    Tests that use it need ``transactional_db`` so that what they write is visible to it."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+            "AIPORTAL_SAVE_INTERVAL_MS": "100",
+        }
+    )
     yield url
     process.stop()
 

@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_*",
     )
     m.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=defaults.embedding_dim,
+        help="length of the vectors POST /v1/embeddings returns",
+    )
+    m.add_argument(
         "--error-format",
         choices=("flat", "nested"),
         default=defaults.error_format,
@@ -147,6 +153,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         prefix_caching=not args.no_prefix_caching,
         old_metric_names=args.old_metric_names,
         error_format=args.error_format,
+        embedding_dim=args.embedding_dim,
         faults=faults,
     )
 

@@ -40,6 +40,8 @@ class EmulatorConfig:
     # Emit vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_{queries,hits}.
     old_metric_names: bool = False
     error_format: ErrorFormat = "flat"
+    # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
+    embedding_dim: int = 384
     faults: FaultSpec = field(default_factory=FaultSpec)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class EmulatorConfig:
             raise ValueError("block_size and kv_cache_blocks must be >= 1")
         if self.max_model_len < 2:
             raise ValueError("max_model_len must be >= 2")
+        if self.embedding_dim < 1:
+            raise ValueError("embedding_dim must be >= 1")
         if self.error_format not in ("flat", "nested"):
             raise ValueError("error_format is 'flat' or 'nested'")
 

@@ -18,9 +18,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .config import EmulatorConfig
+from .embeddings import embedding_response, embedding_seconds, parse_embedding
 from .engine import Engine
 from .faults import FaultController, FaultSpec, FaultSpecError
-from .generation import Generation
+from .generation import ClientGone, Generation, pause
 from .protocol import ApiError, check_lengths, error_body, models_body, parse_chat, parse_completion
 
 # Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
@@ -96,6 +97,36 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "completion")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    try:
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"JSON decode error: {exc}") from None
+        embedding_request = parse_embedding(body, state.config)
+    except ApiError as error:
+        return _api_error(state, error)
+    # The request faults that mean something without a stream: refusals, an engine error
+    # (fail_before_first_token is a 500, as for a non-streaming generation) and a crash.
+    fault = state.faults.take_for_request()
+    fmt = state.config.error_format
+    if fault.status_503:
+        message = "The server is overloaded or not ready yet."
+        return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
+    if fault.status_500 or fault.fail_before_first_token:
+        message = "The engine failed to take the request."
+        return _json(error_body(message, "InternalServerError", 500, fmt), status=500)
+    try:
+        await pause(request, embedding_seconds(embedding_request, state.config))
+    except ClientGone:
+        return web.Response(status=499)
+    if fault.die_after_tokens is not None and request.transport is not None:
+        request.transport.close()  # a crashed worker: no response at all
+        return web.Response(status=500)
+    return _json(embedding_response(embedding_request, state.config))
 
 
 async def models(request: web.Request) -> web.Response:
@@ -187,6 +218,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
 
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     app.router.add_get("/version", version)

@@ -1,1 +1,71 @@
-__all__: list[str] = []
+"""One row per generation or embedding request: who, which key, where it ran, what it cost.
+
+Written by ``gateway.usage.usage_record`` after each request (chat and ``/v1`` alike); read by
+the admin and summed per user per day for budgets.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+__all__ = ["UsageRecord"]
+
+
+class UsageRecord(models.Model):
+    class Source(models.TextChoices):
+        CHAT = "chat", "Chat"
+        API = "api", "API"
+
+    class Outcome(models.TextChoices):
+        COMPLETE = "complete", "Complete"  # the answer ended (stop or length)
+        STOPPED = "stopped", "Stopped"  # the client stopped or went away
+        INTERRUPTED = "interrupted", "Interrupted"  # the stream died and could not be finished
+        ERROR = "error", "Error"  # no worker could answer
+        REJECTED = "rejected", "Rejected"  # refused before reaching a worker (limits, budget)
+
+    # SET_NULL: a deleted user's or key's history still counts in the pool's totals.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    api_key = models.ForeignKey(
+        "gateway.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    model = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=64, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    failovers = models.PositiveSmallIntegerField(default=0)
+    # Times a broken stream was continued on another worker.
+    continued = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Per-user-per-day sums (budgets, the admin): a range scan on one user's rows.
+            models.Index(fields=["user", "created_at"], name="usage_user_day"),
+            models.Index(fields=["api_key", "created_at"], name="usage_key_day"),
+            models.Index(fields=["model", "created_at"], name="usage_model_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.model} {self.outcome} ({self.total_tokens} tokens)"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -69,10 +69,12 @@ function setStatus(entry, status, detail) {
   const m = entry.metrics || {};
   const parts = [];
   if (status === "stopped") parts.push("Stopped");
-  if (status === "interrupted") parts.push("Interrupted");
+  if (status === "interrupted") parts.push(detail ? `Interrupted: ${detail}` : "Interrupted");
   if (status === "error") parts.push(detail || "The answer failed.");
   if (m.ttft_ms !== undefined) parts.push(`first token ${m.ttft_ms} ms`);
   if (m.worker) parts.push(`${m.worker}${m.region ? ` (${m.region})` : ""}`);
+  if (m.failovers) parts.push(`after ${m.failovers} failed worker${m.failovers > 1 ? "s" : ""}`);
+  if (m.continued) parts.push("continued on another worker");
   entry.el.querySelector(".meta").textContent = parts.join(" · ");
   if (status === "streaming") {
     streamingId = entry.id;

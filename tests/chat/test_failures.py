@@ -63,22 +63,58 @@ async def test_no_configured_worker_gives_no_workers(owner, settings):
     assert (await rows(answer["conversation"]))[1][:3] == ("assistant", "error", "no_workers")
 
 
-async def test_a_worker_dying_mid_answer_ends_in_error_with_the_partial_text(owner, faulty_worker):
+async def test_a_worker_dying_mid_answer_with_none_to_continue_keeps_the_text_interrupted(
+    owner, faulty_worker
+):
     faulty_worker(die_after_tokens=5)
     answer, final, deltas = await ask(owner)
     partial = "".join(d["text"] for d in deltas)
     assert partial
-    assert final["type"] == "message.error"
+    assert final["type"] == "message.done"
+    assert final["status"] == "interrupted"
     assert final["code"] == "upstream_failed"
     assert final["content"] == partial
     role, status, code, content = (await rows(answer["conversation"]))[1]
-    assert (role, status, code) == ("assistant", "error", "upstream_failed")
+    assert (role, status, code) == ("assistant", "interrupted", "upstream_failed")
     assert content == partial
 
 
-async def test_an_error_frame_from_the_worker_ends_in_error(owner, faulty_worker):
+async def test_an_error_frame_mid_answer_with_none_to_continue_ends_interrupted(
+    owner, faulty_worker
+):
     faulty_worker(error_after_tokens=3)
     answer, final, deltas = await ask(owner)
     assert final["code"] == "upstream_failed"
     assert final["content"] == "".join(d["text"] for d in deltas) != ""
-    assert (await rows(answer["conversation"]))[1][1] == "error"
+    assert (await rows(answer["conversation"]))[1][1] == "interrupted"
+
+
+async def test_a_user_over_their_daily_budget_is_told_when_it_resets(owner, workers):
+    from gateway.models import Policy
+
+    await Policy.objects.acreate(user=owner, daily_token_budget=1)
+    _, first, _ = await ask(owner, "Spend my budget")
+    assert first["type"] == "message.done"
+    answer, final, deltas = await ask(owner, "And once more")
+    assert final["type"] == "message.error"
+    assert final["code"] == "over_budget"
+    assert "resets at" in final["detail"]
+    assert deltas == []
+    saved = await rows(answer["conversation"])
+    assert saved[-2] == ("user", "complete", "", "And once more")
+    assert saved[-1][:3] == ("assistant", "error", "over_budget")
+
+
+async def test_a_model_closed_to_the_user_reads_as_unavailable_in_chat(owner, workers):
+    from django.contrib.auth.models import Group
+
+    from gateway.models import ModelAccess
+
+    access = await ModelAccess.objects.acreate(model="aiportal-emulator")
+    await access.groups.aadd(await Group.objects.acreate(name="gpu-users"))
+    answer, final, _ = await ask(owner)
+    assert final["type"] == "message.error"
+    # The same answer as for a model that does not exist: its existence is not disclosed.
+    assert final["code"] == "model_not_found"
+    saved = await rows(answer["conversation"])
+    assert saved[-1][1] == "error"

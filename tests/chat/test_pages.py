@@ -123,3 +123,18 @@ def test_staff_can_browse_conversations_and_messages_in_admin(owner, make_user, 
     listing = client.get("/admin/chat/message/?status__exact=streaming&role__exact=assistant")
     assert listing.status_code == 200
     assert "1 message" in listing.content.decode()
+
+
+def test_the_sign_in_page_offers_no_sign_up_while_sign_up_is_closed(client, settings):
+    settings.AIPORTAL_SIGNUP_OPEN = False
+    html = client.get("/accounts/login/").content.decode()
+    assert 'href="/accounts/signup/"' not in html
+    assert "Accounts are created by your administrators." in html
+    assert client.get("/accounts/signup/").status_code == 200  # allauth's "closed" page
+    assert "closed" in client.get("/accounts/signup/").content.decode().lower()
+
+
+def test_the_sign_in_page_links_to_sign_up_while_sign_up_is_open(client, settings):
+    settings.AIPORTAL_SIGNUP_OPEN = True
+    html = client.get("/accounts/login/").content.decode()
+    assert 'href="/accounts/signup/"' in html

@@ -1,47 +1,39 @@
-"""The streaming proxy against real emulator processes, with the emulator's faults."""
+"""The streaming proxy against real emulator processes: what a healthy request looks like,
+stopping, rejection, the non-streaming path. Failures: test_failover.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-import httpx
 import pytest
 
-from gateway.errors import GatewayError, ModelUnavailable, NoWorkers, UpstreamFailed
-from gateway.proxy import Delta, Finished, chat_stream
-from tests.conftest import free_port
-
-QUESTION = [{"role": "user", "content": "What is a prefix cache?"}]
-
-
-async def collect(**kwargs) -> tuple[str, Finished]:
-    text, finished = [], None
-    async with contextlib.aclosing(chat_stream(**kwargs)) as stream:
-        async for item in stream:
-            if isinstance(item, Delta):
-                text.append(item.text)
-            else:
-                finished = item
-    assert finished is not None
-    return "".join(text), finished
-
-
-def direct_answer(url: str, *, seed: int) -> str:
-    response = httpx.post(
-        f"{url}/v1/chat/completions",
-        json={"model": "aiportal-emulator", "messages": QUESTION, "seed": seed, "max_tokens": 400},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["choices"][0]["message"]["content"]
+from gateway.admission import Caller
+from gateway.attempt import request_headers
+from gateway.errors import GatewayError, ModelUnavailable, NoWorkers, UpstreamRejected
+from gateway.proxy import Delta, chat_stream, completion_once, completion_stream
+from gateway.types import WorkerSpec
+from tests.gateway.proxy_support import (  # noqa: F401
+    MODEL,
+    QUESTION,
+    chat_collect,
+    direct,
+    direct_chat,
+    emulator_state,
+    emulators_fixture,
+    frames_collect,
+    frames_text,
+    gateway_isolated_fixture,
+    snapshot_ready,
+    state_wait,
+)
 
 
 async def test_it_streams_the_answer_the_worker_would_give_directly(emulators, pool):
     url = emulators()
     pool(f"{url}@test-a")
-    text, finished = await collect(messages=QUESTION, seed=7, max_tokens=400)
-    assert text == direct_answer(url, seed=7)
+    text, finished = await chat_collect(messages=QUESTION, seed=7, max_tokens=400)
+    assert text == direct_chat(url, seed=7)["choices"][0]["message"]["content"]
     assert len(text) > 50
     assert finished.finish_reason == "stop"
 
@@ -49,74 +41,57 @@ async def test_it_streams_the_answer_the_worker_would_give_directly(emulators, p
 async def test_it_reports_usage_and_where_the_answer_ran(emulators, pool):
     url = emulators(region="eu-west")
     pool(f"{url}@eu-west")
-    _, finished = await collect(messages=QUESTION, max_tokens=5)
+    _, finished = await chat_collect(messages=QUESTION, max_tokens=5)
     assert finished.finish_reason == "length"
     assert finished.usage["completion_tokens"] == 5
     assert finished.usage["prompt_tokens"] > 0
     assert finished.metrics["region"] == "eu-west"
     assert finished.metrics["worker"] == url.removeprefix("http://")
     assert finished.metrics["attempts"] == 1
-    assert finished.metrics["model"] == "aiportal-emulator"
+    assert finished.metrics["failovers"] == 0
+    assert finished.metrics["continued"] == 0
+    assert finished.metrics["model"] == MODEL
     assert finished.metrics["ttft_ms"] >= 0
 
 
-async def test_it_moves_to_the_next_worker_when_one_answers_503(emulators, pool):
-    broken = emulators("--status-503")
-    healthy = emulators(region="test-b")
-    pool(f"{broken}@test-a", f"{healthy}@test-b")
-    text, finished = await collect(messages=QUESTION, seed=3)
-    assert text == direct_answer(healthy, seed=3)
-    assert finished.metrics["attempts"] == 2
-    assert finished.metrics["region"] == "test-b"
+async def test_each_frame_is_handed_on_while_the_worker_is_still_generating(emulators, pool):
+    url = emulators("--tokens-per-second", "20")
+    pool(f"{url}@test-a")
+    frames = completion_stream(
+        endpoint="chat/completions",
+        body={"model": MODEL, "messages": QUESTION, "max_tokens": 40, "stream": True},
+        caller=Caller(),
+    )
+    async with contextlib.aclosing(frames):
+        async for frame in frames:
+            if frames_text([frame]):
+                break
+        # Not buffered: the first words are here while the worker has 30-odd tokens to go.
+        state = await emulator_state(url)
+        assert state["running"] == 1
+        assert state["completed"] == 0
 
 
-async def test_it_moves_on_when_a_worker_fails_before_its_first_frame(emulators, pool):
-    failing = emulators("--fail-before-first-token")
-    healthy = emulators(region="test-b")
-    pool(f"{failing}@test-a", f"{healthy}@test-b")
-    _, finished = await collect(messages=QUESTION)
-    assert finished.metrics["attempts"] == 2
-    assert finished.metrics["region"] == "test-b"
+async def test_the_stream_carries_usage_only_when_the_client_asked(emulators, pool):
+    url = emulators()
+    pool(f"{url}@test-a")
+    body = {"model": MODEL, "messages": QUESTION, "max_tokens": 7, "stream": True}
+    plain = await frames_collect(endpoint="chat/completions", body=body)
+    assert not any("usage" in frame for frame in plain)
+    body["stream_options"] = {"include_usage": True}
+    with_usage = await frames_collect(endpoint="chat/completions", body=body)
+    assert with_usage[-1]["choices"] == []
+    assert with_usage[-1]["usage"]["completion_tokens"] == 7
+    assert not any("usage" in frame for frame in with_usage[:-1])
 
 
-async def test_a_worker_that_does_not_answer_is_not_tried(emulators, pool):
-    healthy = emulators(region="test-b")
-    pool(f"http://127.0.0.1:{free_port()}@test-a", f"{healthy}@test-b")
-    _, finished = await collect(messages=QUESTION)
-    assert finished.metrics["region"] == "test-b"
-    assert finished.metrics["attempts"] == 1
-
-
-async def test_it_gives_up_with_a_retryable_error_when_every_worker_fails(emulators, pool):
-    pool(f"{emulators('--status-503')}@test-a", f"{emulators('--status-500')}@test-b")
-    with pytest.raises(UpstreamFailed) as caught:
-        await collect(messages=QUESTION)
-    assert caught.value.code == "upstream_failed"
-    assert caught.value.retryable is True
-
-
-async def test_it_says_so_when_no_worker_is_configured(pool):
-    pool()
-    with pytest.raises(NoWorkers):
-        await collect(messages=QUESTION)
-
-
-async def test_an_unknown_model_is_unavailable(emulators, pool):
-    pool(f"{emulators()}@test-a")
-    with pytest.raises(ModelUnavailable, match="no-such-model"):
-        await collect(messages=QUESTION, model="no-such-model")
-
-
-async def test_a_worker_that_dies_mid_answer_raises_after_the_partial_text(emulators, pool):
-    pool(f"{emulators('--die-after-tokens', '4')}@test-a")
-    received: list[str] = []
-    with pytest.raises(GatewayError) as caught:
-        async with contextlib.aclosing(chat_stream(messages=QUESTION)) as stream:
-            async for item in stream:
-                if isinstance(item, Delta):
-                    received.append(item.text)
-    assert caught.value.code == "upstream_failed"
-    assert len(received) == 4
+async def test_text_completions_stream_too(emulators, pool):
+    url = emulators()
+    pool(f"{url}@test-a")
+    body = {"model": MODEL, "prompt": "Once upon a time", "max_tokens": 30, "seed": 2}
+    frames = await frames_collect(endpoint="completions", body={**body, "stream": True})
+    assert frames[0]["object"] == "text_completion"
+    assert frames_text(frames) == direct(url, "completions", body)["choices"][0]["text"]
 
 
 async def test_closing_the_stream_aborts_the_request_upstream(emulators, pool):
@@ -126,23 +101,107 @@ async def test_closing_the_stream_aborts_the_request_upstream(emulators, pool):
         async for item in stream:
             if isinstance(item, Delta):
                 break
-    async with httpx.AsyncClient() as client:
-        for _ in range(50):
-            state = (await client.get(f"{url}/emulator/state")).json()
-            if state["aborted"] == 1:
-                break
-            await asyncio.sleep(0.05)
+    state = await state_wait(url, lambda s: s["aborted"] == 1)
     assert state["aborted"] == 1
     assert state["running"] == 0
 
 
-async def test_a_stalled_first_frame_moves_on_after_the_first_token_timeout(
-    emulators, pool, settings
-):
-    settings.AIPORTAL_FIRST_TOKEN_TIMEOUT = 0.5
-    stalled = emulators("--ttft-ms", "5000")
-    healthy = emulators(region="test-b")
-    pool(f"{stalled}@test-a", f"{healthy}@test-b")
-    _, finished = await collect(messages=QUESTION)
-    assert finished.metrics["region"] == "test-b"
-    assert finished.metrics["attempts"] == 2
+async def test_cancelling_the_task_aborts_the_request_upstream(emulators, pool):
+    url = emulators("--tokens-per-second", "20")
+    pool(f"{url}@test-a")
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for item in chat_stream(messages=QUESTION, max_tokens=400):
+            if isinstance(item, Delta):
+                first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    state = await state_wait(url, lambda s: s["aborted"] == 1)
+    assert (state["aborted"], state["running"]) == (1, 0)
+
+
+async def test_a_request_the_worker_refuses_is_not_retried_elsewhere(emulators, pool):
+    # The nearer worker has a short context and refuses; the other would have answered.
+    short, roomy = emulators.many(("home", "--max-model-len", "256"), ("away",))
+    pool(f"{short}@home", f"{roomy}@away")
+    await snapshot_ready(short, roomy)
+    body = {"model": MODEL, "messages": QUESTION, "max_tokens": 2000, "stream": True}
+    with pytest.raises(UpstreamRejected) as caught:
+        await frames_collect(
+            endpoint="chat/completions", body=body, caller=Caller(home_region="home")
+        )
+    assert caught.value.status == 400
+    assert "context length" in caught.value.detail
+    assert (await emulator_state(roomy))["started"] == 0
+
+
+async def test_it_says_so_when_no_worker_is_configured(pool):
+    pool()
+    with pytest.raises(NoWorkers):
+        await chat_collect(messages=QUESTION)
+
+
+async def test_an_unknown_model_is_unavailable(emulators, pool):
+    pool(f"{emulators()}@test-a")
+    with pytest.raises(ModelUnavailable, match="no-such-model"):
+        await chat_collect(messages=QUESTION, model="no-such-model")
+
+
+async def test_a_non_streaming_answer_is_the_workers_answer(emulators, pool):
+    url = emulators()
+    pool(f"{url}@test-a")
+    body = {"model": MODEL, "messages": QUESTION, "seed": 5, "max_tokens": 50}
+    answer = await completion_once(endpoint="chat/completions", body=body, caller=Caller())
+    expected = direct(url, "chat/completions", body)
+    assert answer["choices"][0]["message"] == expected["choices"][0]["message"]
+    assert answer["usage"]["completion_tokens"] == expected["usage"]["completion_tokens"]
+
+
+async def test_a_non_streaming_answer_fails_over_on_a_5xx(emulators, pool):
+    broken, healthy = emulators.many(("home", "--status-500"), ("away",))
+    pool(f"{broken}@home", f"{healthy}@away")
+    await snapshot_ready(broken, healthy)
+    body = {"model": MODEL, "messages": QUESTION, "max_tokens": 5}
+    answer = await completion_once(
+        endpoint="chat/completions", body=body, caller=Caller(home_region="home")
+    )
+    assert answer["usage"]["completion_tokens"] == 5
+    assert (await emulator_state(healthy))["completed"] == 1
+
+
+async def test_the_load_report_of_a_non_streaming_answer_reaches_the_pool(emulators, pool):
+    from gateway.telemetry import store
+
+    url = emulators()
+    pool(f"{url}@test-a")
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 3}
+    await completion_once(endpoint="completions", body=body, caller=Caller())
+    report = store.orca_local.get(url)
+    assert report is not None
+    assert report["waiting"] == 0.0
+    assert 0.0 <= report["kv"] <= 1.0
+
+
+def test_the_worker_key_goes_out_as_a_bearer_token():
+    spec = WorkerSpec(url="http://w:8000", region="r", api_key="sekrit")
+    assert request_headers(spec)["Authorization"] == "Bearer sekrit"
+    assert request_headers(spec)["endpoint-load-metrics-format"] == "text"
+    assert "Authorization" not in request_headers(WorkerSpec(url="http://w:8000", region="r"))
+
+
+async def test_gateway_errors_keep_their_code_for_the_chat(emulators, pool):
+    pool(f"{emulators('--die-after-tokens', '4')}@test-a")
+    received: list[str] = []
+    with pytest.raises(GatewayError) as caught:
+        async with contextlib.aclosing(chat_stream(messages=QUESTION)) as stream:
+            async for item in stream:
+                if isinstance(item, Delta):
+                    received.append(item.text)
+    assert caught.value.code == "upstream_failed"
+    assert caught.value.partial is True
+    assert len(received) == 4

@@ -1,0 +1,1 @@
+"""The routing simulator's parts: workload, simulated workers, baselines, event loop."""

@@ -1,0 +1,78 @@
+"""Who may use which model (``ModelAccess``), read live on every call.
+
+A model with no ModelAccess row is open to every active user. A model with rows is open
+only to members of their groups; being staff or superuser gives no model access by itself
+(an admin who wants a restricted model joins its group, which the audit trail shows). The
+rules are read from the database on each call, so a change applies to the next request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db.models import Count, Q
+
+from gateway.models import ModelAccess
+
+
+def _user_ok(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def model_allowed(*, user: Any, model: str) -> bool:
+    """May ``user`` use ``model``? One query."""
+    if not _user_ok(user):
+        return False
+    counts = ModelAccess.objects.filter(model=model).aggregate(
+        rules=Count("id", distinct=True),
+        mine=Count("id", filter=Q(groups__user=user), distinct=True),
+    )
+    return counts["rules"] == 0 or counts["mine"] > 0
+
+
+def model_allowed_groups(*, group_ids: frozenset[int] | set[int], model: str) -> bool:
+    """The same rule for a caller known by its groups (an already authenticated, active
+    user: the proxy's ``Caller``)."""
+    counts = ModelAccess.objects.filter(model=model).aggregate(
+        rules=Count("id", distinct=True),
+        mine=Count("id", filter=Q(groups__in=list(group_ids)), distinct=True),
+    )
+    return counts["rules"] == 0 or counts["mine"] > 0
+
+
+async def amodel_allowed(
+    *, model: str, user: Any = None, group_ids: frozenset[int] | None = None
+) -> bool:
+    """``model_allowed`` for async code; with ``group_ids`` instead of ``user``, the rule for
+    those groups."""
+    if group_ids is not None and user is None:
+        return await database_sync_to_async(model_allowed_groups)(group_ids=group_ids, model=model)
+    return await database_sync_to_async(model_allowed)(user=user, model=model)
+
+
+def models_allowed_filter(*, user: Any, models: list[str]) -> list[str]:
+    """The models of ``models`` the user may use, in their order. Two queries."""
+    if not _user_ok(user) or not models:
+        return []
+    restricted: dict[str, set[int]] = {}
+    for model, group_id in ModelAccess.objects.filter(model__in=models).values_list(
+        "model", "groups"
+    ):
+        restricted.setdefault(model, set())
+        if group_id is not None:
+            restricted[model].add(group_id)
+    mine = set(user.groups.values_list("id", flat=True)) if restricted else set()
+    return [m for m in models if m not in restricted or restricted[m] & mine]
+
+
+async def models_for_user(user: Any) -> list[str]:
+    """Models a healthy, enabled, not draining worker serves now and the user may use,
+    sorted by name."""
+    from gateway.telemetry.snapshot import workers_snapshot
+
+    served: set[str] = set()
+    for view in await workers_snapshot():
+        if view.healthy and view.spec.enabled and not view.spec.draining:
+            served.update(view.models)
+    return await database_sync_to_async(models_allowed_filter)(user=user, models=sorted(served))

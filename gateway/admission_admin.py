@@ -1,0 +1,40 @@
+"""Admin for admission policies (gateway/models/policies.py). Registered when gateway/admin.py
+imports this module; a change applies to the next request (see gateway/admission.py)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from gateway.models import Policy
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "allowed_regions",
+        "home_region",
+        "max_concurrent_streams",
+        "daily_token_budget",
+        "group_daily_token_budget",
+        "updated_at",
+    )
+    list_select_related = ("user", "group")
+    search_fields = ("user__email", "group__name", "allowed_regions", "note")
+    raw_id_fields = ("user",)
+    fieldsets = (
+        ("Who", {"fields": ("user", "group"), "description": "Exactly one of the two."}),
+        ("Residency", {"fields": ("allowed_regions", "home_region")}),
+        (
+            "Limits",
+            {
+                "fields": (
+                    "max_concurrent_streams",
+                    "daily_token_budget",
+                    "group_daily_token_budget",
+                ),
+                "description": "Empty inherits; 0 means unlimited.",
+            },
+        ),
+        (None, {"fields": ("note",)}),
+    )

@@ -1,0 +1,82 @@
+"""Who may call ``/v1``: the holder of a personal API key, sent as ``Authorization: Bearer``.
+
+Never the browser session. The ``/v1`` views are CSRF-exempt (API clients have no CSRF
+token), so if they also accepted the session cookie, any web page a signed-in user visits
+could make their browser call the API with their identity (a cross-site form post carries
+the cookie). A browser never adds an ``Authorization`` header on its own, so a bearer key
+cannot be ridden that way.
+
+The token is never logged, echoed in an error or stored (only its keyed digest is).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from gateway.api.errors import ApiError, error_response
+from gateway.keys import aapikey_authenticate, aapikey_mark_used, apikey_use_due
+
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+_MISSING = (
+    "You didn't provide an API key. Send it as `Authorization: Bearer aip_…`; "
+    "create one under Settings → API keys."
+)
+_INVALID = "The API key is invalid, revoked or expired."
+
+
+def _bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _unauthorized(message: str, code: str | None) -> HttpResponse:
+    error = ApiError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
+    return error_response(error)
+
+
+def api_key_required(view: AsyncView) -> AsyncView:
+    """Let the request through only with a usable key; sets ``request.api_key`` (its user is
+    ``request.api_key.user``). 401 in OpenAI's shape otherwise."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        token = _bearer_token(request)
+        if token is None:
+            return _unauthorized(_MISSING, None)
+        key = await aapikey_authenticate(token=token)
+        if key is None:
+            return _unauthorized(_INVALID, "invalid_api_key")
+        if apikey_use_due(key=key):
+            await aapikey_mark_used(key=key)
+        request.api_key = key
+        return await view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def api_methods(*methods: str) -> Callable[[AsyncView], AsyncView]:
+    """405 in OpenAI's shape for any other method (Django's own 405 is an empty body)."""
+    allowed = {method.upper() for method in methods}
+
+    def decorate(view: AsyncView) -> AsyncView:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in allowed:
+                error = ApiError(
+                    405,
+                    f"Method {request.method} is not allowed here.",
+                    code="method_not_allowed",
+                    headers={"Allow": ", ".join(sorted(allowed))},
+                )
+                return error_response(error)
+            return await view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,67 @@
+"""The one door from the ``/v1`` views into the gateway core: who is asking (admission),
+which models they may use (access, the pool's snapshot) and the proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gateway import proxy
+from gateway.access import models_for_user
+from gateway.admission import Caller, caller_for_user
+from gateway.api.errors import model_not_found
+from gateway.telemetry.snapshot import workers_snapshot
+
+
+def conversation_key(body: dict[str, Any]) -> str | None:
+    """A stable identity for a conversation sent through the stateless API: its opening (the
+    messages up to the first user turn, which every later turn repeats), so routing's
+    affinity keeps the conversation on one worker and vLLM's prefix cache serves each turn's
+    repeated history. Requests with the same opening share a worker, which is the point."""
+    messages = body.get("messages")
+    if not messages:
+        return None
+    first_user = next(
+        (i for i, m in enumerate(messages) if m.get("role") == "user"), len(messages) - 1
+    )
+    opening = json.dumps(messages[: first_user + 1], sort_keys=True, separators=(",", ":"))
+    return "api:" + hashlib.sha256(opening.encode()).hexdigest()[:24]
+
+
+async def caller_for(*, user, api_key_id: int | None, body: dict[str, Any]) -> Caller:
+    return await caller_for_user(
+        user, api_key_id=api_key_id, conversation_key=conversation_key(body)
+    )
+
+
+async def models_visible(*, user) -> list[str]:
+    """Models the user may use that a healthy worker serves now, in a stable order."""
+    return list(await models_for_user(user))
+
+
+async def _models_known() -> set[str]:
+    """Every model a configured worker is known to serve, healthy or not."""
+    return {model for view in await workers_snapshot() for model in view.models}
+
+
+async def model_check(*, model: str) -> None:
+    """404 ``model_not_found`` at once for a model no worker is known to serve (from the
+    in-memory snapshot: no database query). Whether the user may use a known model is the
+    proxy's check (``ModelForbidden``, the same 404); a known model whose workers are all
+    down goes on to the proxy too, which answers 503 (a retry may succeed), not 404."""
+    if model not in await _models_known():
+        raise model_not_found(model)
+
+
+def completion_stream(
+    *, endpoint: proxy.Endpoint, body: dict[str, Any], caller: Caller
+) -> AsyncIterator[dict[str, Any]]:
+    return proxy.completion_stream(endpoint=endpoint, body=body, caller=caller)
+
+
+async def completion_once(
+    *, endpoint: proxy.Endpoint, body: dict[str, Any], caller: Caller
+) -> dict[str, Any]:
+    return await proxy.completion_once(endpoint=endpoint, body=body, caller=caller)

@@ -1,0 +1,154 @@
+"""The ``/v1`` endpoints: validate, ask the core, answer in OpenAI's shapes.
+
+Streaming answers are Server-Sent Events written as each upstream frame arrives. The first
+frame is awaited before the response starts, so a request refused or failed before any
+output (429, 503, 404, …) gets its real status; after that the status is 200, and a failure
+is an SSE error frame followed by ``[DONE]``. A client that goes away cancels the response
+(Django's ASGI handler), and closing the frame iterator closes the upstream connection,
+which makes vLLM abort the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from gateway.api import upstream, validation
+from gateway.api.auth import api_key_required, api_methods
+from gateway.api.errors import ApiError, error_response, from_gateway_error, model_not_found
+from gateway.errors import GatewayError
+
+logger = logging.getLogger(__name__)
+
+_DONE = b"data: [DONE]\n\n"
+# vLLM's model cards carry the server's start time; ours carry the process's.
+_STARTED = int(time.time())
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return b"data: " + payload.encode() + b"\n\n"
+
+
+async def _relay(first: dict[str, Any], frames: AsyncIterator[dict[str, Any]]):
+    async with contextlib.aclosing(frames):
+        try:
+            yield _sse(first)
+            async for frame in frames:
+                yield _sse(frame)
+        except GatewayError as exc:
+            yield _sse(from_gateway_error(exc).body())
+        except Exception:
+            logger.exception("a /v1 stream failed after its first frame")
+            yield _sse(ApiError(500, "The stream failed.", code="internal_error").body())
+        # Not reached on cancellation (the client left): nobody is there to read it.
+        yield _DONE
+
+
+async def _done_only():
+    yield _DONE  # an upstream stream with no frame at all: still a well-formed SSE answer
+
+
+def _gateway_error_response(exc: GatewayError, *, model: str) -> HttpResponse:
+    if exc.code == "model_not_found":
+        # Word for word the answer for a model that does not exist: a user must not tell a
+        # model they may not use from one that is not there.
+        return error_response(model_not_found(model))
+    return error_response(from_gateway_error(exc))
+
+
+async def _stream(*, endpoint: str, body: dict[str, Any], caller: Any) -> HttpResponse:
+    frames = upstream.completion_stream(endpoint=endpoint, body=body, caller=caller)
+    try:
+        first = await anext(frames)
+    except StopAsyncIteration:
+        first = None
+    except GatewayError as exc:
+        await frames.aclose()
+        return _gateway_error_response(exc, model=body["model"])
+    except BaseException:
+        # The client left while we waited (CancelledError), or a bug: close upstream first.
+        await frames.aclose()
+        raise
+    content = _relay(first, frames) if first is not None else _done_only()
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    # nginx, and proxies that honour its header, must pass each event on as it comes.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _generate(
+    request: HttpRequest, *, endpoint: str, validate: Callable[[dict], dict]
+) -> HttpResponse:
+    key = request.api_key
+    try:
+        body = validate(validation.request_json(request))
+        await upstream.model_check(model=body["model"])
+        caller = await upstream.caller_for(user=key.user, api_key_id=key.pk, body=body)
+    except ApiError as error:
+        return error_response(error)
+    except GatewayError as exc:
+        return error_response(from_gateway_error(exc))
+    if body.get("stream"):
+        return await _stream(endpoint=endpoint, body=body, caller=caller)
+    try:
+        answer = await upstream.completion_once(endpoint=endpoint, body=body, caller=caller)
+    except GatewayError as exc:
+        return _gateway_error_response(exc, model=body["model"])
+    return JsonResponse(answer, json_dumps_params={"ensure_ascii": False})
+
+
+@csrf_exempt
+@api_methods("POST")
+@api_key_required
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    return await _generate(request, endpoint="chat/completions", validate=validation.chat_body)
+
+
+@csrf_exempt
+@api_methods("POST")
+@api_key_required
+async def completions(request: HttpRequest) -> HttpResponse:
+    return await _generate(request, endpoint="completions", validate=validation.completion_body)
+
+
+@csrf_exempt
+@api_methods("POST")
+@api_key_required
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    return await _generate(request, endpoint="embeddings", validate=validation.embedding_body)
+
+
+def _model_card(model: str) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": _STARTED, "owned_by": "aiportal"}
+
+
+@csrf_exempt
+@api_methods("GET")
+@api_key_required
+async def models(request: HttpRequest) -> HttpResponse:
+    names = await upstream.models_visible(user=request.api_key.user)
+    return JsonResponse({"object": "list", "data": [_model_card(name) for name in names]})
+
+
+@csrf_exempt
+@api_methods("GET")
+@api_key_required
+async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
+    if model not in await upstream.models_visible(user=request.api_key.user):
+        return error_response(model_not_found(model))
+    return JsonResponse(_model_card(model))
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    """Unknown /v1 paths answer in OpenAI's shape too (the SDK shows the message)."""
+    return error_response(ApiError(404, f"Unknown endpoint /v1/{rest}.", code="unknown_url"))

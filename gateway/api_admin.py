@@ -1,0 +1,76 @@
+"""Admin for API keys and usage records (imported by gateway/admin.py).
+
+Keys: list, search, revoke; never the digest (it is not secret in the way a key is, but it
+has no use on screen and an offline guess starts from it). No "add": a key is created by its
+owner (Settings → API keys) or with ``manage.py apikey create``, where it can be shown once.
+Usage: read-only, it is a ledger.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from gateway.keys import apikey_revoke
+from gateway.models import ApiKey, UsageRecord
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "user", "display", "created_at", "last_used_at", "expires_at", "status",
+    )  # fmt: skip
+    list_select_related = ("user",)
+    search_fields = ("name", "prefix", "user__email")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    fields = ("user", "name", "display", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = ("user", "display", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke_selected",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Key")
+    def display(self, key: ApiKey) -> str:
+        return key.display
+
+    @admin.display(description="Status")
+    def status(self, key: ApiKey) -> str:
+        if key.revoked_at:
+            return "revoked"
+        return "active" if key.is_usable() else "expired"
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            apikey_revoke(key=key, by=request.user)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at", "user", "source", "model", "outcome", "prompt_tokens",
+        "completion_tokens", "ttft_ms", "duration_ms", "worker", "region", "failovers",
+        "continued",
+    )  # fmt: skip
+    list_select_related = ("user", "api_key")
+    list_filter = (
+        "model", "outcome", "source", ("user", admin.RelatedOnlyFieldListFilter), "region",
+    )  # fmt: skip
+    search_fields = ("user__email", "model", "worker", "api_key__prefix")
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # COUNT(*) over a large ledger on every page is slow
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,253 @@
+"""One request to one worker: open it, read its SSE frames as they come, judge how it ended.
+
+``attempt_frames`` yields each upstream JSON frame as soon as its SSE event is complete (no
+buffering beyond one event; keep-alive comments are skipped by the parser) and raises:
+
+- ``AttemptFailed`` for what another worker may not suffer: connect error, 5xx, no first
+  frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
+  (keep-alive comments do not count: a worker that sends only those is not generating),
+  an error frame, a body that ends without ``[DONE]``. ``before_first`` says whether any
+  frame came before it.
+- ``UpstreamRejected`` for a 4xx: the request's fault, the same everywhere.
+- ``DeadlineExceeded`` when the request's overall deadline passes.
+
+Closing the generator (or cancelling its task) closes the upstream connection at once, which
+makes vLLM abort the request.
+
+Upstream requests go through aiohttp, not the httpx client of gateway/http.py (which the
+prober and the rest still use): relaying a stream is one small read per token, and aiohttp's
+C parser does that at a seventh of httpx's CPU cost with 64 streams open (measured while
+writing bench/gateway_overhead.py: 47 µs against 327 µs per chunk). The session is per event
+loop, like http.py's client, and never follows redirects or an environment proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from django.conf import settings
+
+from gateway.errors import DeadlineExceeded, UpstreamRejected
+from gateway.sse import SSEParser
+from gateway.types import WorkerSpec
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def upstream_session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=30),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=settings.AIPORTAL_CONNECT_TIMEOUT
+            ),
+            trust_env=False,  # workers sit on an internal network: no proxy from the env
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+        _sessions[loop] = session
+        # Closed when the loop winds down (asyncio.run and the test runner cancel every
+        # task at the end): an unclosed session would complain when collected.
+        _guards.add(loop.create_task(_close_at_exit(session), name="aiportal-upstream-session"))
+    return session
+
+
+_guards: set[asyncio.Task[None]] = set()
+
+
+async def _close_at_exit(session: aiohttp.ClientSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await session.close()
+        _guards.discard(asyncio.current_task())
+
+
+class AttemptFailed(Exception):
+    def __init__(self, reason: str, *, before_first: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.before_first = before_first
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A non-streaming answer, read whole."""
+
+    body: dict[str, Any]
+    headers: Mapping[str, str]  # case-insensitive, as aiohttp gives them
+
+
+def request_headers(spec: WorkerSpec) -> dict[str, str]:
+    # The ORCA load report: vLLM attaches it to non-streaming answers only, asking costs
+    # nothing on streams.
+    headers = {"endpoint-load-metrics-format": "text"}
+    if spec.api_key:
+        headers["Authorization"] = f"Bearer {spec.api_key}"
+    return headers
+
+
+def error_message(text: str) -> str:
+    """vLLM's error body: ``{"error": {"message": …}}`` since 0.10.1, flat
+    ``{"object": "error", "message": …}`` before, FastAPI's ``{"detail": …}`` for routing."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:500]
+    if isinstance(body, dict):
+        nested = body.get("error")
+        if isinstance(nested, dict) and nested.get("message"):
+            return str(nested["message"])[:500]
+        for key in ("message", "detail"):
+            if body.get(key):
+                return str(body[key])[:500]
+    return text[:500]
+
+
+def _frame_error(frame: dict[str, Any]) -> str:
+    error = frame.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or "unknown error")
+    return str(error)
+
+
+async def _open(
+    spec: WorkerSpec, path: str, body: dict[str, Any], bound: float, deadline: float
+) -> aiohttp.ClientResponse:
+    """POST and wait for the status line; 5xx and connection errors fail the attempt, a 4xx
+    rejects the request."""
+    try:
+        async with asyncio.timeout_at(bound):
+            response = await upstream_session().post(
+                f"{spec.url}/v1/{path}",
+                json=body,
+                headers=request_headers(spec),
+                allow_redirects=False,
+            )
+            if response.status >= 400:
+                text = await response.text(errors="replace")
+    except TimeoutError:
+        raise _timeout_error(bound, deadline, before_first=True) from None
+    except aiohttp.ClientError as exc:
+        raise AttemptFailed(f"unreachable ({type(exc).__name__})", before_first=True) from None
+    if response.status >= 500:
+        response.close()
+        raise AttemptFailed(f"HTTP {response.status}", before_first=True)
+    if response.status >= 400:
+        response.release()
+        raise UpstreamRejected(error_message(text), status=response.status)
+    return response
+
+
+async def attempt_frames(
+    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+) -> AsyncIterator[dict[str, Any]]:
+    """The JSON frames of one streamed request to ``spec``; see the module docstring."""
+    loop = asyncio.get_running_loop()
+    bound = min(deadline, loop.time() + settings.AIPORTAL_FIRST_TOKEN_TIMEOUT)
+    response = await _open(spec, path, body, bound, deadline)
+    finished = False
+    try:
+        parser = SSEParser()
+        chunks = response.content.iter_any()
+        first = True
+        while True:
+            try:
+                async with asyncio.timeout_at(bound):
+                    chunk = await anext(chunks)
+            except TimeoutError:
+                raise _timeout_error(bound, deadline, before_first=first) from None
+            except StopAsyncIteration:
+                raise AttemptFailed("the stream ended early", before_first=first) from None
+            except aiohttp.ClientError as exc:
+                reason = f"the connection broke ({type(exc).__name__})"
+                raise AttemptFailed(reason, before_first=first) from None
+            framed = False
+            for event in parser.feed(chunk):
+                data = event.data
+                if data == "[DONE]":
+                    finished = True
+                    return
+                try:
+                    frame = json.loads(data)
+                except ValueError:
+                    raise AttemptFailed("a malformed frame", before_first=first) from None
+                if not isinstance(frame, dict):
+                    raise AttemptFailed("a malformed frame", before_first=first)
+                if "error" in frame:
+                    raise AttemptFailed(f"error: {_frame_error(frame)}", before_first=first)
+                first, framed = False, True
+                yield frame
+            if framed:
+                bound = min(deadline, loop.time() + settings.AIPORTAL_IDLE_TIMEOUT)
+    finally:
+        if finished:
+            _release_later(response)
+        else:
+            response.close()  # the connection goes: vLLM aborts the request
+
+
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _release_later(response: aiohttp.ClientResponse) -> None:
+    """After ``[DONE]`` only the chunked body's terminator is left: read it in the background
+    (the client need not wait for it) so the connection goes back to the pool."""
+    if response.content.at_eof():
+        response.release()
+        return
+
+    async def drain() -> None:
+        try:
+            async with asyncio.timeout(5):
+                await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            response.close()
+        else:
+            response.release()
+
+    task = asyncio.get_running_loop().create_task(drain())
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
+def _timeout_error(bound: float, deadline: float, *, before_first: bool) -> Exception:
+    if bound >= deadline:
+        return DeadlineExceeded()
+    reason = "no first frame in time" if before_first else "no frame within the idle timeout"
+    return AttemptFailed(reason, before_first=before_first)
+
+
+async def attempt_once(
+    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+) -> Answer:
+    """One non-streaming request, the whole answer read. Raises like ``attempt_frames``; the
+    bound is the deadline alone, since a whole answer takes as long as it takes."""
+    response = await _open(spec, path, body, deadline, deadline)
+    try:
+        async with asyncio.timeout_at(deadline):
+            raw = await response.read()
+    except TimeoutError:
+        response.close()
+        raise DeadlineExceeded() from None
+    except aiohttp.ClientError as exc:
+        response.close()
+        raise AttemptFailed(f"failed ({type(exc).__name__})", before_first=True) from None
+    response.release()
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise AttemptFailed("a malformed answer", before_first=True)
+    return Answer(body=answer, headers=response.headers)

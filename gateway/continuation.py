@@ -1,0 +1,192 @@
+"""One answer from several upstream streams: what the client sees when a worker dies mid-answer.
+
+The proxy asks every worker for ``stream_options: {include_usage, continuous_usage_stats}``
+so each chunk says exactly how many tokens were generated so far and how long the prompt
+was; when a stream breaks, the answer goes on from the partial text on another worker:
+
+- chat: the partial text becomes a final assistant message, sent with
+  ``continue_final_message: true, add_generation_prompt: false`` (vLLM continues that
+  message instead of starting a new one);
+- ``/v1/completions``: the partial text is appended to the prompt;
+- ``max_tokens`` (and ``max_completion_tokens``) shrink by what was already generated.
+
+``Stitcher`` turns the parts' frames into one stream: the first part's ``id``, ``created``
+and ``model`` on every frame, no second role delta, and usage that counts the original
+prompt once and the completion tokens of all parts. A stream is only continued while it is
+plain text in one choice: tool-call deltas or several choices cannot be resumed faithfully.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_IDENTITY = ("id", "created", "model", "system_fingerprint")
+
+
+class Stitcher:
+    def __init__(self, *, endpoint: str, body: dict[str, Any]) -> None:
+        self.chat = endpoint == "chat/completions"
+        options = body.get("stream_options") or {}
+        # What the client asked for; upstream always gets both (see the module docstring).
+        self.client_usage = bool(options.get("include_usage"))
+        self.client_continuous = bool(options.get("continuous_usage_stats"))
+        self.body = {
+            **body,
+            "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+        }  # the upstream body of the first part
+        self.text: list[str] = []  # the answer the client has received, all parts
+        self.identity: dict[str, Any] | None = None
+        self.part = 0
+        self.prompt_tokens: int | None = None
+        self.tokens_before = 0  # completion tokens of the finished parts
+        self.tokens_now = 0  # … of this part, from its usage
+        self.counted_now = 0  # … of this part, counted from text frames (if no usage came)
+        self.finish_reason: str | None = None
+        self.usage_sent = False
+        self.continuable = True
+
+    @property
+    def started(self) -> bool:
+        """A frame has reached the client: from now on, only a continuation can help."""
+        return self.identity is not None
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def take(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        """The frame to send on for one upstream frame, or None to drop it."""
+        usage = frame.get("usage") if self.client_continuous else frame.pop("usage", None)
+        if usage:
+            self.tokens_now = int(usage.get("completion_tokens") or 0)
+            if self.part == 0 and self.prompt_tokens is None:
+                self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            elif self.prompt_tokens is None:
+                # The first part never said: its prompt is this one minus the partial answer.
+                prompt = int(usage.get("prompt_tokens") or 0)
+                self.prompt_tokens = max(0, prompt - self.tokens_before)
+        choices = frame.get("choices")
+        if not choices:
+            if not usage or not self.client_usage:
+                return None
+            self.usage_sent = True
+            frame["usage"] = self.usage()
+            return self._stamp(frame)
+        if len(choices) > 1:
+            self.continuable = False
+        for choice in choices:
+            if self.chat:
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if delta.get("tool_calls") or delta.get("function_call"):
+                    self.continuable = False
+                if self.part and "role" in delta:
+                    del delta["role"]  # the client has had its one role delta
+                    empty = not text and not choice.get("finish_reason") and len(delta) <= 1
+                    if empty and not (self.client_continuous and usage):
+                        return None
+            else:
+                text = choice.get("text")
+            if text:
+                self.text.append(text)
+                if not usage:
+                    self.counted_now += 1
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if self.client_continuous and usage:
+            frame["usage"] = self.usage()
+        return self._stamp(frame)
+
+    def _stamp(self, frame: dict[str, Any]) -> dict[str, Any]:
+        if self.identity is None:
+            self.identity = {key: frame[key] for key in _IDENTITY if key in frame}
+        elif self.part:
+            frame.update(self.identity)
+        return frame
+
+    def usage(self) -> dict[str, int]:
+        prompt = self.prompt_tokens or 0
+        completion = self.tokens_before + (self.tokens_now or self.counted_now)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    # -- the next part ----------------------------------------------------------------------
+
+    def part_end(self) -> None:
+        """The current upstream stream broke: close its books before the next part."""
+        self.tokens_before += self.tokens_now or self.counted_now
+        self.tokens_now = self.counted_now = 0
+        self.part += 1
+
+    def remaining_tokens(self) -> int | None:
+        """What is left of max_tokens; None when the request set no limit."""
+        limits = [
+            self.body[key]
+            for key in ("max_completion_tokens", "max_tokens")
+            if isinstance(self.body.get(key), int)
+        ]
+        return None if not limits else limits[0] - self.tokens_before
+
+    def next_body(self) -> dict[str, Any] | None:
+        """The upstream body that continues the answer, or None when it cannot be continued."""
+        if not self.continuable:
+            return None
+        partial = "".join(self.text)
+        body = dict(self.body)
+        if partial and self.chat:
+            messages = list(body.get("messages") or [])
+            last = messages[-1] if messages else None
+            if (
+                body.get("continue_final_message")
+                and isinstance(last, dict)
+                and last.get("role") == "assistant"
+                and isinstance(last.get("content"), str)
+            ):
+                # The client was itself continuing a message: extend it.
+                messages[-1] = {**last, "content": last["content"] + partial}
+            else:
+                messages.append({"role": "assistant", "content": partial})
+            body["messages"] = messages
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        elif partial:
+            prompt = body.get("prompt")
+            if isinstance(prompt, str):
+                body["prompt"] = prompt + partial
+            elif isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+                body["prompt"] = [prompt[0] + partial]
+            else:
+                return None  # token ids: the partial text has no ids to append
+            body.pop("echo", None)  # the prompt was echoed already, if asked
+        for key in ("max_completion_tokens", "max_tokens"):
+            if isinstance(body.get(key), int):
+                body[key] = max(1, body[key] - self.tokens_before)
+        return body
+
+    def closing_frames(self, finish_reason: str | None) -> list[dict[str, Any]]:
+        """Frames that end the answer without another worker: after the last token arrived
+        but the stream broke before its end, or when max_tokens is already used up."""
+        frames: list[dict[str, Any]] = []
+        identity = self.identity or {}
+        if self.finish_reason is None:
+            self.finish_reason = finish_reason
+            choice: dict[str, Any] = {"index": 0, "logprobs": None}
+            if self.chat:
+                choice["delta"] = {"content": ""}
+            else:
+                choice["text"] = ""
+            choice["finish_reason"] = finish_reason
+            frames.append({**identity, "object": self._object(), "choices": [choice]})
+            if self.client_continuous:
+                frames[-1]["usage"] = self.usage()
+        if self.client_usage and not self.usage_sent:
+            self.usage_sent = True
+            frames.append(
+                {**identity, "object": self._object(), "choices": [], "usage": self.usage()}
+            )
+        return frames
+
+    def _object(self) -> str:
+        return "chat.completion.chunk" if self.chat else "text_completion"

@@ -1,0 +1,172 @@
+"""Admitting and routing one request: the part of the proxy that decides where it goes.
+
+``request_admitted`` runs admission (gateway/admission.py: budgets, the concurrent-stream
+slot, model access) and waits in the fair queue while every worker the request may use is
+saturated; the ``Router`` it yields picks the worker for each attempt from a fresh snapshot,
+skipping the ones already tried and those whose circuit is open, and says which error fits
+when none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+
+from gateway import circuit
+from gateway.access import models_for_user
+from gateway.admission import (
+    Caller,
+    budget_check,
+    caller_limits,
+    model_allowed_for,
+    stream_slot,
+)
+from gateway.admission_queue import fair_queue
+from gateway.attempt import AttemptFailed
+from gateway.errors import (
+    GatewayError,
+    ModelForbidden,
+    ModelUnavailable,
+    NoWorkers,
+    RegionUnavailable,
+    UpstreamFailed,
+)
+from gateway.routing import load_score, route
+from gateway.telemetry.snapshot import workers_snapshot
+from gateway.types import RouteRequest, WorkerView
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def request_admitted(*, caller: Caller, model: str | None) -> AsyncIterator[Router]:
+    """Budgets, a concurrent-stream slot (held for the body), the model (the default when
+    none is named) and access to it, a first route and, while every candidate is saturated,
+    a turn in the fair queue. Yields the request's router."""
+    limits = await caller_limits(caller)
+    await budget_check(caller, limits)
+    async with stream_slot(caller, limits):
+        router = Router(caller)
+        views = await workers_snapshot()
+        if not views:
+            raise NoWorkers()
+        router.model = model or await _model_default(caller, views)
+        if not await model_allowed_for(caller, router.model):
+            raise ModelForbidden(router.model)
+        await router.queue_if_saturated()
+        yield router
+
+
+async def _model_default(caller: Caller, views: list[WorkerView]) -> str:
+    if settings.AIPORTAL_DEFAULT_MODEL:
+        return settings.AIPORTAL_DEFAULT_MODEL
+    models = await models_for_user(caller.user) if caller.user is not None else []
+    # None the user may use: the pool's first, and the access check will say so plainly.
+    models = models or [
+        model
+        for view in views
+        if view.healthy and view.spec.enabled and not view.spec.draining
+        for model in sorted(view.models)
+    ]
+    if not models:
+        raise GatewayError(
+            "model_unavailable",
+            "No model worker is answering right now. Try again shortly.",
+            retryable=True,
+        )
+    return models[0]
+
+
+class Router:
+    """Routes one request: each call to ``next_worker`` re-reads the snapshot and skips the
+    workers this request already tried."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.model = ""
+        self.tried: set[str] = set()
+        self.last_failure: str | None = None
+        self.deadline = asyncio.get_running_loop().time() + settings.AIPORTAL_REQUEST_DEADLINE
+        self._views: list[WorkerView] = []
+        self._admission_route: list[WorkerView] | None = None
+
+    async def candidates(self) -> list[WorkerView]:
+        self._views = await workers_snapshot()
+        request = RouteRequest(
+            model=self.model,
+            allowed_regions=self.caller.allowed_regions,
+            home_region=self.caller.home_region,
+            affinity_key=self.caller.conversation_key,
+            exclude=frozenset(self.tried),
+        )
+        return route(
+            self._views,
+            request,
+            policy=settings.AIPORTAL_ROUTING_POLICY,
+            stale_after=settings.AIPORTAL_METRICS_STALE_AFTER,
+        )
+
+    async def next_worker(self) -> WorkerView | None:
+        # The first attempt reuses the route the admission just computed (same snapshot copy).
+        candidates, self._admission_route = self._admission_route, None
+        for view in candidates if candidates is not None else await self.candidates():
+            # The snapshot's circuit state may be 100 ms old; this claims a half-open trial.
+            if circuit.circuit_attempt_allowed(view.url):
+                self.tried.add(view.url)
+                return view
+        return None
+
+    async def queue_if_saturated(self) -> None:
+        candidates = await self.candidates()
+        if not _saturated(candidates):
+            self._admission_route = candidates
+        else:
+            remaining = self.deadline - asyncio.get_running_loop().time()
+
+            async def has_capacity() -> bool:
+                return not _saturated(await self.candidates())
+
+            user_key = str(self.caller.user_id) if self.caller.user_id else "-"
+            await fair_queue().wait(
+                user_key=user_key,
+                has_capacity=has_capacity,
+                wait_for=max(0.0, min(settings.AIPORTAL_QUEUE_TIMEOUT, remaining)),
+            )
+
+    def failed(self, view: WorkerView, exc: AttemptFailed) -> None:
+        circuit.circuit_record_failure(view.url)
+        self.last_failure = f"{view.spec.name}: {exc.reason}"
+        logger.warning("worker %s failed: %s", view.spec.name, exc.reason)
+
+    def ended(self, view: WorkerView, exc: BaseException) -> None:
+        if isinstance(exc, GatewayError) and exc.status < 500:
+            circuit.circuit_record_success(view.url)  # it answered: the request was at fault
+        else:
+            circuit.circuit_release(view.url)  # no verdict (cancelled, deadline)
+
+    def exhausted(self, *, partial: bool = False) -> GatewayError:
+        """The error when no worker is left to try."""
+        if partial:
+            return UpstreamFailed(
+                "The model worker stopped in the middle of the answer, and no other worker "
+                "could continue it.",
+                partial=True,
+            )
+        if self.last_failure:
+            return UpstreamFailed(f"No worker could serve the request ({self.last_failure}).")
+        serving = [view for view in self._views if self.model in view.models]
+        allowed = self.caller.allowed_regions
+        if serving and allowed is not None:
+            return RegionUnavailable(self.model, allowed)
+        return ModelUnavailable(self.model)
+
+
+def _saturated(candidates: list[WorkerView]) -> bool:
+    stale_after = settings.AIPORTAL_METRICS_STALE_AFTER
+    return bool(candidates) and all(
+        load_score(view, stale_after=stale_after) >= 1.0 for view in candidates
+    )

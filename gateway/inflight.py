@@ -1,0 +1,115 @@
+"""Streams the gateway has open to each worker, counted across every web process.
+
+Each open stream holds a lease: a member (its own random id) of the worker's Redis sorted
+set, scored by the lease's expiry, renewed while the stream runs and removed when it ends.
+The count is the members whose expiry is still ahead. A web process that crashes renews
+nothing, so its streams drop out of the count after ``AIPORTAL_INFLIGHT_LEASE`` at most:
+nothing leaks. Expiry comes from Redis's clock (gateway/redis.py), so hosts with skewed
+clocks agree. Without Redis, gateway/redis.py's in-memory stand-in holds the sets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+
+from django.conf import settings
+
+from gateway.redis import (
+    MemoryRedis,
+    lease_acquire,
+    lease_kept,
+    redis_client,
+    redis_key,
+    redis_shared,
+)
+
+logger = logging.getLogger(__name__)
+
+# Prunes the expired members of every set named in KEYS and answers their live counts.
+_COUNTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  counts[i] = redis.call('ZCARD', key)
+end
+return counts
+"""
+
+# Leases this process holds now, per worker: lets the snapshot correct a count read up to
+# 100 ms ago by what this process has opened and closed since.
+_local: Counter[str] = Counter()
+
+
+def inflight_key(worker_url: str) -> str:
+    return redis_key("gw", "inflight", worker_url)
+
+
+def inflight_local() -> dict[str, int]:
+    return {url: n for url, n in _local.items() if n}
+
+
+@contextlib.asynccontextmanager
+async def inflight_lease(worker_url: str) -> AsyncIterator[None]:
+    """Count one stream to ``worker_url`` while the block runs."""
+    ttl = settings.AIPORTAL_INFLIGHT_LEASE
+    key = inflight_key(worker_url)
+    member = secrets.token_hex(8)
+    try:
+        held = await lease_acquire(key, member, ttl=ttl)
+    except Exception:
+        # Counting is advice to routing: a Redis hiccup must not fail the user's request.
+        logger.warning("taking an in-flight lease failed; the stream goes uncounted", exc_info=True)
+        held = False
+    _local[worker_url] += 1
+    try:
+        if held:
+            # Renewed with every other lease of this loop in one round trip, released at the
+            # end (cancellation included).
+            async with lease_kept(key, member, ttl=ttl):
+                yield
+        else:
+            yield
+    finally:
+        _local[worker_url] -= 1
+
+
+def _known_urls() -> list[str]:
+    from gateway.telemetry.store import copy_current
+
+    copy = copy_current(max_age=float("inf"))
+    if copy and copy.snapshot:
+        return [entry.spec.url for entry in copy.snapshot.entries]
+    return list(inflight_local())
+
+
+async def inflight_counts(urls: Iterable[str] | None = None) -> dict[str, int]:
+    """Live streams per worker URL, across processes; the pool's workers when ``urls`` is
+    None. One Redis round trip whatever the number of workers."""
+    urls = list(_known_urls() if urls is None else urls)
+    if not urls:
+        return {}
+    client = redis_client()
+    if isinstance(client, MemoryRedis):
+        return {url: client.lease_count(inflight_key(url)) for url in urls}
+    counts = await client.eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))
+    return {url: int(n) for url, n in zip(urls, counts, strict=True)}
+
+
+def inflight_counts_sync(urls: Iterable[str]) -> dict[str, int]:
+    """The same for sync code (admin views)."""
+    urls = list(urls)
+    if not urls:
+        return {}
+    if not redis_shared():
+        memory = redis_client()
+        return {url: memory.lease_count(inflight_key(url)) for url in urls}
+    from gateway.telemetry.store import redis_sync
+
+    counts = redis_sync().eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))
+    return {url: int(n) for url, n in zip(urls, counts, strict=True)}

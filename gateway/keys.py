@@ -1,0 +1,141 @@
+"""Personal API keys: create, revoke, authenticate, list.
+
+A key is ``aip_<prefix>_<secret>``: the prefix (12 hex characters) finds the row, the secret
+(40 base62 characters, ~238 bits) makes it unguessable. Only an HMAC-SHA256 of the whole key
+is stored, keyed from SECRET_KEY, so a leaked database gives no key and a leaked digest cannot
+be brute-forced without the server's secret. Rotating SECRET_KEY invalidates every key unless
+the old value stays in SECRET_KEY_FALLBACKS for a while (digests made with a fallback are
+still accepted).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+import string
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from gateway.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "aip_"
+PREFIX_HEX_CHARS = 12
+SECRET_CHARS = 40
+_ALPHABET = string.ascii_letters + string.digits
+_TOKEN = re.compile(rf"^aip_([0-9a-f]{{{PREFIX_HEX_CHARS}}})_([A-Za-z0-9]{{{SECRET_CHARS}}})$")
+# The key's row is written at most this often when it is used, not once per request.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+_DIGEST_SALT = "gateway.keys.apikey-digest"
+
+
+class KeyNotFound(Exception):
+    """No key with that id belongs to this user (another user's key is reported the same)."""
+
+
+def _digest(token: str, *, secret: str | None = None) -> str:
+    return salted_hmac(_DIGEST_SALT, token, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _digest_matches(token: str, stored: str) -> bool:
+    # Compare against every secret still accepted, each in constant time.
+    matched = False
+    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
+        matched |= hmac.compare_digest(_digest(token, secret=secret), stored)
+    return matched
+
+
+def _new_token() -> tuple[str, str]:
+    prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
+    secret = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_CHARS))
+    return prefix, f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def apikey_create(*, user, name: str, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create a key for ``user``. Returns the row and the plaintext key, which exists only in
+    this return value: show it once and forget it."""
+    name = name.strip()
+    if not name:
+        raise ValueError("A key needs a name.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("The expiry must be in the future.")
+    prefix, token = _new_token()
+    while ApiKey.objects.filter(prefix=prefix).exists():  # 48 bits: a clash is a curiosity
+        prefix, token = _new_token()
+    key = ApiKey.objects.create(
+        user=user, name=name[:100], prefix=prefix, digest=_digest(token), expires_at=expires_at
+    )
+    return key, token
+
+
+def apikey_revoke(*, key: ApiKey, by) -> ApiKey:
+    """Revoke ``key``. ``by`` is the user acting (the owner, or staff in the admin), or None
+    for the operator's ``manage.py apikey revoke``. Revoking twice keeps the first time."""
+    if by is not None and key.user_id != by.pk and not by.is_staff:
+        raise KeyNotFound()
+    logger.info("API key %s of user %s revoked by %s", key.prefix, key.user_id, by or "operator")
+    if key.revoked_at is None:
+        # Conditional UPDATE: a concurrent revoke keeps its own (earlier) timestamp.
+        now = timezone.now()
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        key.refresh_from_db(fields=["revoked_at"])
+    return key
+
+
+def apikey_authenticate(*, token: str) -> ApiKey | None:
+    """The key this token is, with its user loaded, or None when the token is malformed,
+    unknown, revoked or expired, or its user is inactive."""
+    match = _TOKEN.match(token or "")
+    if match is None:
+        return None
+    key = ApiKey.objects.select_related("user").filter(prefix=match.group(1)).first()
+    if key is None or not _digest_matches(token, key.digest):
+        return None
+    if not key.is_usable() or not key.user.is_active:
+        return None
+    return key
+
+
+aapikey_authenticate = sync_to_async(apikey_authenticate)
+
+
+def apikey_use_due(*, key: ApiKey, now: datetime | None = None) -> bool:
+    """Whether ``apikey_mark_used`` would write (no query: async callers skip a thread hop)."""
+    now = now or timezone.now()
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY
+
+
+def apikey_mark_used(*, key: ApiKey, now: datetime | None = None) -> bool:
+    """Record that the key was used, at most once per LAST_USED_GRANULARITY: a key used a
+    hundred times a second costs one write a minute. Returns whether a row was written."""
+    now = now or timezone.now()
+    if not apikey_use_due(key=key, now=now):
+        return False
+    # Conditional UPDATE: of several processes seeing the same stale value, one writes.
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY)
+    written = ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
+    return bool(written)
+
+
+aapikey_mark_used = sync_to_async(apikey_mark_used)
+
+
+def apikey_list(*, user) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user=user).order_by("-created_at")
+
+
+def apikey_get(*, user, id: int) -> ApiKey:
+    """The user's own key; another user's id raises KeyNotFound exactly like a missing one."""
+    try:
+        return ApiKey.objects.get(user=user, pk=id)
+    except ApiKey.DoesNotExist:
+        raise KeyNotFound() from None

@@ -1,0 +1,74 @@
+"""Settings → API keys: list your keys, create one (its plaintext shown once), revoke one.
+
+Every lookup goes through a selector that takes the signed-in user: another user's key id
+answers 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from gateway import keys
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+]
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, help_text="What the key is for, e.g. “laptop scripts”.", strip=True
+    )
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires")
+        return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+def _list_page(request: HttpRequest, form: ApiKeyCreateForm, *, status: int = 200):
+    context = {"keys": keys.apikey_list(user=request.user), "form": form}
+    return render(request, "gateway/keys.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@login_required
+def key_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _list_page(request, ApiKeyCreateForm())
+    form = ApiKeyCreateForm(request.POST)
+    if not form.is_valid():
+        return _list_page(request, form, status=400)
+    key, plaintext = keys.apikey_create(
+        user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at()
+    )
+    # Rendered, not redirected: a redirect would have to keep the plaintext somewhere (the
+    # session is a database row) until the next page. never_cache keeps it out of caches.
+    return render(request, "gateway/key_created.html", {"key": key, "plaintext": plaintext})
+
+
+@require_POST
+@never_cache
+@login_required
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        key = keys.apikey_get(user=request.user, id=pk)
+    except keys.KeyNotFound:
+        raise Http404("No such key.") from None
+    keys.apikey_revoke(key=key, by=request.user)
+    messages.success(request, f"The key “{key.name}” ({key.display}) is revoked.")
+    return redirect("apikeys:list")

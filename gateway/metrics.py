@@ -1,0 +1,140 @@
+"""The portal's own Prometheus metrics and the ``/metrics`` view that exposes them.
+
+The metrics live in ``REGISTRY``, aiportal's own ``CollectorRegistry`` rather than
+prometheus_client's global default: the test process also runs emulators and imports
+libraries that register into the default registry, and none of that is the portal's to show.
+
+Who writes what:
+- the proxy (gateway/proxy.py) counts requests, first-token and inter-token latency,
+  failovers and continuations;
+- the telemetry snapshot (gateway/telemetry/) sets the per-worker gauges each refresh.
+
+Each Daphne process keeps its own values (no multiprocess mode): scrape every replica.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Seconds; fine below a second where a healthy first token lands, coarse beyond.
+_TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0)
+_ITL_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+
+# outcome: complete, stopped, error, rejected (the same words as UsageRecord.outcome).
+REQUESTS_TOTAL = Counter(
+    "aiportal_requests",  # prometheus_client appends _total
+    "Generation requests the gateway finished, by model and outcome.",
+    ["model", "outcome"],
+    registry=REGISTRY,
+)
+TTFT_SECONDS = Histogram(
+    "aiportal_ttft_seconds",
+    "Seconds from accepting a request to its first generated token, as the client sees it.",
+    buckets=_TTFT_BUCKETS,
+    registry=REGISTRY,
+)
+INTER_TOKEN_SECONDS = Histogram(
+    "aiportal_inter_token_seconds",
+    "Seconds between consecutive streamed chunks of one response.",
+    buckets=_ITL_BUCKETS,
+    registry=REGISTRY,
+)
+FAILOVERS_TOTAL = Counter(
+    "aiportal_failovers",
+    "Times a request moved to another worker before its first token.",
+    registry=REGISTRY,
+)
+CONTINUATIONS_TOTAL = Counter(
+    "aiportal_continuations",
+    "Times a stream broken after its first token was continued on another worker.",
+    registry=REGISTRY,
+)
+
+_WORKER_LABELS = ["worker", "region"]
+WORKER_UP = Gauge(
+    "aiportal_worker_up",
+    "1 when the worker's last probe succeeded, else 0.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_INFLIGHT = Gauge(
+    "aiportal_worker_inflight",
+    "Streams the gateway has open to the worker, across all web processes.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_QUEUE = Gauge(
+    "aiportal_worker_queue",
+    "Requests waiting in the worker's own queue (vLLM num_requests_waiting).",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_KV_USAGE = Gauge(
+    "aiportal_worker_kv_usage",
+    "The worker's KV-cache usage, 0..1.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_CIRCUIT_OPEN = Gauge(
+    "aiportal_worker_circuit_open",
+    "1 while the gateway's circuit breaker keeps the worker out of routing.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+
+_LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def _metrics_access(request: HttpRequest) -> int:
+    """200 when the caller may read the metrics, else the status to answer with.
+
+    With AIPORTAL_METRICS_TOKEN set, only that bearer token opens them, from anywhere.
+    Without it, only loopback clients: behind a reverse proxy every client looks like the
+    proxy's address, so a deployment behind one must set the token.
+    """
+    token = settings.AIPORTAL_METRICS_TOKEN
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            return 401
+        ok = hmac.compare_digest(given.strip().encode(), token.encode())
+        return 200 if ok else 401
+    try:
+        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return 403
+    # An IPv4 client reaching a dual-stack socket shows up as ::ffff:127.0.0.1.
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return 200 if str(addr) in _LOOPBACK else 403
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    status = _metrics_access(request)
+    if status == 401:
+        return HttpResponse(
+            "Unauthorized\n",
+            status=401,
+            content_type="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    if status != 200:
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,240 @@
+"""The gateway's shared state: one ``redis.asyncio`` client per event loop, or an in-memory
+stand-in when ``REDIS_URL`` is unset (the embedded default runs a single process, so memory
+*is* shared state there).
+
+Both (the stand-in lives in gateway/redis_memory.py) answer the same subset of redis-py's
+async API with ``decode_responses=True`` semantics (strings back, never bytes):
+get/mget/set/delete/exists/incrby/expire/pexpire/ttl/pttl, the sorted set commands
+zadd/zrem/zscore/zcard/zcount/zremrangebyscore/zrangebyscore, the hash commands
+hset/hget/hgetall/hdel, and ``pipeline()`` (commands queued, run in order by ``execute()``).
+Anything else works only against real Redis.
+
+Keys are always built with ``redis_key(...)`` so every deployment (and every test run) stays
+inside its own ``REDIS_PREFIX``.
+
+Lease sets (``lease_held``, or ``lease_acquire``/``lease_renew``/``lease_release``/
+``lease_count``) are the one pattern several parts need — in-flight streams per worker,
+concurrent streams per user: a sorted set of request ids scored by their expiry, so an
+entry whose process crashed simply expires and frees its slot. The check-and-add runs as one
+Lua script on Redis (atomic across processes) and as plain Python without an ``await`` in
+memory (atomic within the loop). Expiry times come from Redis's own clock (``TIME``), so web
+hosts with skewed clocks agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from django.conf import settings
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from gateway.redis_memory import MemoryRedis  # re-exported: others import it from here
+
+logger = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 128  # per process and event loop
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
+
+
+def redis_key(*parts: str | int) -> str:
+    return ":".join([settings.REDIS_PREFIX, *(str(part) for part in parts)])
+
+
+def redis_shared() -> bool:
+    """True when state is shared across processes (Redis), False for the in-memory stand-in."""
+    return bool(settings.REDIS_URL)
+
+
+def redis_client() -> Redis | MemoryRedis:
+    """The client for the running loop. Redis clients hold connections bound to one loop, so
+    each loop (each test, Daphne's one loop) gets its own; the memory store is per process."""
+    if not settings.REDIS_URL:
+        return _memory
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        # A blocking pool: past MAX_CONNECTIONS commands wait (up to 5 s) for a connection
+        # instead of failing, as redis-py's default pool does at 100 (seen at 256 streams).
+        pool = BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
+        client = _clients[loop] = Redis(connection_pool=pool)
+    return client
+
+
+_sync_clients: dict[str, Any] = {}
+
+
+def redis_set_now(key: str, value: str) -> None:
+    """SET from synchronous code (signal receivers, admin views), on Redis or in memory."""
+    if not settings.REDIS_URL:
+        _memory.set_now(key, value)
+        return
+    import redis
+
+    client = _sync_clients.get(settings.REDIS_URL)
+    if client is None:
+        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(
+            settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
+        )
+    client.set(key, value)
+
+
+# --- Lease sets -----------------------------------------------------------------------------
+
+# KEYS[1] the set; ARGV: member, ttl seconds, limit (0 = none). Returns 1 when held, 0 when full.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[3])
+if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+end
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000)
+return 1
+"""
+# Renews only a member still present: one that expired has lost its slot to someone else.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000)
+return 1
+"""
+_COUNT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+
+
+async def lease_acquire(key: str, member: str, *, ttl: float, limit: int | None = None) -> bool:
+    """Hold ``member`` in the lease set ``key`` for ``ttl`` seconds; False (nothing changed)
+    when ``limit`` live members are already there."""
+    client = redis_client()
+    if isinstance(client, MemoryRedis):
+        return client.lease_acquire(key, member, ttl=ttl, limit=limit or 0)
+    return bool(await client.eval(_ACQUIRE, 1, key, member, ttl, limit or 0))
+
+
+async def lease_renew(key: str, member: str, *, ttl: float) -> bool:
+    """Extend a held lease; False when it had already expired (the slot may be someone's)."""
+    client = redis_client()
+    if isinstance(client, MemoryRedis):
+        return client.lease_renew(key, member, ttl=ttl)
+    return bool(await client.eval(_RENEW, 1, key, member, ttl))
+
+
+async def lease_release(key: str, member: str) -> None:
+    await redis_client().zrem(key, member)
+
+
+async def lease_count(key: str) -> int:
+    """Live (unexpired) members of the lease set."""
+    client = redis_client()
+    if isinstance(client, MemoryRedis):
+        return client.lease_count(key)
+    return int(await client.eval(_COUNT, 1, key))
+
+
+@asynccontextmanager
+async def lease_held(
+    key: str, member: str, *, ttl: float, limit: int | None = None
+) -> AsyncIterator[bool]:
+    """Hold a lease for the body of the ``with``, renewed in the background every ``ttl / 3``
+    and released at the end (cancellation included). Yields False, holding nothing, when
+    the set was full. A process that dies stops renewing, and its lease expires."""
+    if not await lease_acquire(key, member, ttl=ttl, limit=limit):
+        yield False
+        return
+    async with lease_kept(key, member, ttl=ttl):
+        yield True
+
+
+@asynccontextmanager
+async def lease_kept(key: str, member: str, *, ttl: float) -> AsyncIterator[None]:
+    """Renew an acquired lease in the background while the body runs, then release it."""
+    keeper = _keeper()
+    keeper.held[(key, member)] = ttl
+    keeper.start()
+    try:
+        yield
+    finally:
+        keeper.held.pop((key, member), None)
+        try:
+            await lease_release(key, member)
+        except Exception:  # Redis away: the lease expires on its own.
+            logger.warning("could not release lease %s in %s", member, key, exc_info=True)
+
+
+class _LeaseKeeper:
+    """Renews every lease this loop holds, in one round trip per beat, from one task."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], float] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.held:
+            await asyncio.sleep(min(self.held.values()) / 3)
+            try:
+                await self._renew(dict(self.held))
+            except Exception:
+                logger.warning("renewing leases failed", exc_info=True)
+
+    async def _renew(self, held: dict[tuple[str, str], float]) -> None:
+        client = redis_client()
+        if isinstance(client, MemoryRedis):
+            for (key, member), ttl in held.items():
+                client.lease_renew(key, member, ttl=ttl)
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for (key, member), ttl in held.items():
+                pipe.eval(_RENEW, 1, key, member, ttl)
+            await pipe.execute()
+
+
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LeaseKeeper] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _keeper() -> _LeaseKeeper:
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = _LeaseKeeper()
+    return keeper
+
+
+_memory = MemoryRedis()
+
+
+def redis_memory_reset() -> None:
+    """Forget the in-memory state (tests of the embedded default)."""
+    _memory.reset()

@@ -1,0 +1,219 @@
+"""The prober: every ``AIPORTAL_PROBE_INTERVAL`` it reads ``/health`` and ``/metrics`` of every
+worker at once (and ``/v1/models`` every ``MODELS_EVERY`` probes, or when health flips), and
+publishes one snapshot. Every web process runs a ``Prober``; only the one holding the
+Redis lock probes, the others wait to take over (gateway/telemetry/election.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, replace
+
+import httpx
+from django.conf import settings
+
+from gateway.http import http_client
+from gateway.pool import Resolver, pool_resolve
+from gateway.telemetry import store
+from gateway.telemetry.election import LeaderLock
+from gateway.telemetry.prometheus import MetricsUnreadable, metrics_parse
+from gateway.telemetry.store import Entry, Snapshot, WorkerState
+from gateway.types import WorkerSpec
+
+logger = logging.getLogger(__name__)
+
+MODELS_EVERY = 10  # probes between two /v1/models reads of a worker whose health holds
+
+
+def probe_timeout(interval: float) -> float:
+    """Short enough that one dead worker cannot hold up a cycle for long."""
+    return min(max(interval, 0.25), 2.0)
+
+
+def lock_ttl(interval: float) -> float:
+    # A lock that outlives three missed renewals: a busy loop does not lose it, a dead
+    # holder is replaced within a few intervals.
+    return max(3 * interval, 0.5)
+
+
+async def _get(spec: WorkerSpec, path: str, seconds: float) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else None
+    return await http_client().get(f"{spec.url}{path}", headers=headers, timeout=seconds)
+
+
+def _failure(what: str, exc: BaseException | httpx.Response) -> str:
+    if isinstance(exc, httpx.Response):
+        return f"{what}: HTTP {exc.status_code}"
+    return f"{what}: {type(exc).__name__}"
+
+
+async def worker_probe(
+    spec: WorkerSpec, previous: WorkerState | None, *, seconds: float, models_due: bool
+) -> WorkerState:
+    """One worker's state now, each read given ``seconds`` at most. What could not be read
+    keeps its previous value and time, so its age grows: stale gauges count as saturated."""
+    state = replace(previous) if previous else WorkerState()
+    state.error = ""
+    errors: list[str] = []
+    health, metrics = await asyncio.gather(
+        _get(spec, "/health", seconds), _get(spec, "/metrics", seconds), return_exceptions=True
+    )
+    now = time.time()
+    state.health_at = now
+    was_healthy = previous.healthy if previous else None
+    state.healthy = isinstance(health, httpx.Response) and health.status_code == 200
+    if not state.healthy:
+        errors.append(_failure("health", health))
+    if isinstance(metrics, httpx.Response) and metrics.status_code == 200:
+        try:
+            gauges = metrics_parse(metrics.text)
+        except MetricsUnreadable as exc:
+            errors.append(f"metrics: {exc}")
+        else:
+            state.running, state.waiting, state.kv_usage = (
+                gauges.running,
+                gauges.waiting,
+                gauges.kv_usage,
+            )
+            state.prefix_queries, state.prefix_hits = gauges.prefix_queries, gauges.prefix_hits
+            state.metrics_at = now
+    else:
+        errors.append(_failure("metrics", metrics))
+    flipped = was_healthy is not state.healthy
+    if state.healthy and (models_due or flipped or state.models_at is None):
+        try:
+            response = await _get(spec, "/v1/models", seconds)
+            response.raise_for_status()
+            state.models = [str(card["id"]) for card in response.json()["data"]]
+            state.models_at = time.time()
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            errors.append(f"models: {type(exc).__name__}")
+    state.error = "; ".join(errors)
+    return state
+
+
+def _raise_if_cancelled() -> None:
+    """Stop a loop whose task was asked to stop even if an await on the way turned the
+    CancelledError into an ordinary exception (which the cycle's ``except Exception`` would
+    log and carry on from): a prober that outlives its event loop's shutdown hangs it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class Prober:
+    """Runs forever in one task: elected → probe and publish; not elected → wait to be."""
+
+    def __init__(self, *, resolver: Resolver | None = None, token: str | None = None) -> None:
+        self.resolver = resolver
+        self.token = token
+        self.lock: LeaderLock | None = None
+        self.states: dict[str, WorkerState] = {}
+        self.cycles = 0
+        # A killed process never runs its finally; tests of takeover set this to False.
+        self.release_on_stop = True
+
+    @property
+    def leading(self) -> bool:
+        return bool(self.lock and self.lock.held)
+
+    async def run(self) -> None:
+        renewer: asyncio.Task | None = None
+        try:
+            while True:
+                _raise_if_cancelled()
+                interval = settings.AIPORTAL_PROBE_INTERVAL
+                started = time.monotonic()
+                try:
+                    lock = await self._lock(interval)
+                    was_leading = lock.held
+                    if await lock.acquire():
+                        if not was_leading:
+                            await self._seed()
+                        if renewer is None or renewer.done():
+                            renewer = asyncio.create_task(self._renew(lock, interval))
+                        await self.cycle()
+                    else:
+                        self.states = {}  # a follower's memory would be stale on takeover
+                except Exception:  # a bad cycle must not end the deployment's probing
+                    logger.exception("probe cycle failed")
+                _raise_if_cancelled()
+                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+        finally:
+            if renewer:
+                renewer.cancel()
+            if self.lock and self.release_on_stop:
+                with contextlib.suppress(Exception):
+                    await self.lock.release()
+
+    async def _lock(self, interval: float) -> LeaderLock:
+        """The lock for the current configuration (it changes when AIPORTAL_WORKERS does)."""
+        key = store.prober_lock_key()
+        if self.lock is None or self.lock.key != key:
+            if self.lock:
+                await self.lock.release()
+            self.lock = LeaderLock(key, ttl=lock_ttl(interval), token=self.token)
+            self.states = {}
+        return self.lock
+
+    async def _renew(self, lock: LeaderLock, interval: float) -> None:
+        while True:
+            await asyncio.sleep(lock.ttl_ms / 3000)
+            try:
+                if not await lock.renew():
+                    return
+            except Exception:
+                logger.warning("renewing the prober lock failed", exc_info=True)
+
+    async def cycle(self) -> Snapshot:
+        """Probe every worker once and publish the snapshot (if still elected)."""
+        interval = settings.AIPORTAL_PROBE_INTERVAL
+        pool = await pool_resolve(resolver=self.resolver)
+        models_due = self.cycles % MODELS_EVERY == 0
+        self.cycles += 1
+        states = await asyncio.gather(
+            *(
+                worker_probe(
+                    spec,
+                    self.states.get(spec.url),
+                    seconds=probe_timeout(interval),
+                    models_due=models_due,
+                )
+                for spec in pool.workers
+            )
+        )
+        self.states = {spec.url: state for spec, state in zip(pool.workers, states, strict=True)}
+        snapshot = Snapshot(
+            published_at=time.time(),
+            prober=self.lock.token if self.lock else "",
+            entries=[
+                Entry(
+                    spec=replace(spec, api_key=""),
+                    state=state,
+                    origin=pool.origin.get(spec.url, spec.url),
+                    keyed=bool(spec.api_key),
+                )
+                for spec, state in zip(pool.workers, states, strict=True)
+            ],
+            dns=[asdict(entry) for entry in pool.dns],
+        )
+        encoded = store.snapshot_encode(snapshot)
+        published = self.lock and await self.lock.publish(
+            store.snapshot_key(), encoded, ttl_ms=store.SNAPSHOT_TTL_MS
+        )
+        if published:
+            store.copy_invalidate()
+        return snapshot
+
+    async def _seed(self) -> None:
+        """Start from the last published states: models stay known and a new leader does
+        not count every worker's health as a flip."""
+        try:
+            copy = await store.store_read()
+        except Exception:
+            return
+        if copy.snapshot:
+            self.states = {entry.spec.url: entry.state for entry in copy.snapshot.entries}

@@ -1,0 +1,69 @@
+"""Reading a vLLM worker's ``/metrics``: the few gauges routing needs, from Prometheus text.
+
+vLLM v1 labels every series with ``engine`` (one per data-parallel engine) and
+``model_name``. Counts (running, waiting, prefix-cache tokens) are summed over all series;
+the KV-cache usage is a share of each engine's own cache, so it is averaged instead: summing
+two engines at 60 % would report a worker at 120 %.
+
+vLLM ≤ 0.9 names the KV gauge ``vllm:gpu_cache_usage_perc`` and the prefix-cache counters
+``vllm:gpu_prefix_cache_*``; both generations are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+RUNNING = "vllm:num_requests_running"
+WAITING = "vllm:num_requests_waiting"
+KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
+PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
+
+
+class MetricsUnreadable(ValueError):
+    """The text is not Prometheus exposition, or lacks vLLM's queue gauges."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerGauges:
+    running: float
+    waiting: float
+    kv_usage: float  # 0..1
+    prefix_queries: float | None = None  # tokens looked up in the prefix cache, cumulative
+    prefix_hits: float | None = None  # tokens found there, cumulative
+
+
+def metrics_parse(text: str) -> WorkerGauges:
+    """The gauges of one scrape. Raises ``MetricsUnreadable`` when the text cannot be parsed
+    or does not have vLLM's running/waiting gauges (not a vLLM worker, or a proxy's page)."""
+    sums: dict[str, float] = {}
+    kv_values: list[float] = []
+    wanted = {RUNNING, WAITING, *PREFIX_QUERIES, *PREFIX_HITS}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in wanted:
+                    sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+                elif sample.name in KV_USAGE:
+                    kv_values.append(float(sample.value))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise MetricsUnreadable(f"not Prometheus text: {exc}") from None
+    if RUNNING not in sums or WAITING not in sums:
+        raise MetricsUnreadable("no vllm:num_requests_running / vllm:num_requests_waiting")
+    kv_usage = sum(kv_values) / len(kv_values) if kv_values else 0.0
+    return WorkerGauges(
+        running=sums[RUNNING],
+        waiting=sums[WAITING],
+        kv_usage=min(max(kv_usage, 0.0), 1.0),
+        prefix_queries=_first(sums, PREFIX_QUERIES),
+        prefix_hits=_first(sums, PREFIX_HITS),
+    )
+
+
+def _first(sums: dict[str, float], names: tuple[str, ...]) -> float | None:
+    for name in names:
+        if name in sums:
+            return sums[name]
+    return None

@@ -1,0 +1,289 @@
+"""``workers_snapshot()``: the pool as routing sees it now, cheap enough to call per request.
+
+It reads an in-process copy of the published snapshot, refreshed from Redis at most every
+100 ms (concurrent callers share one refresh), and starts this process's ``Prober`` the
+first time it runs in an event loop. A worker's ``metrics_age`` is computed here, from the
+wall-clock time its gauges were read (by the probe or, fresher, an ORCA report): a snapshot
+nobody refreshes any more shows ever older metrics, which routing counts as saturated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from gateway.inflight import inflight_counts, inflight_local
+from gateway.pool import worker_url_check, workers_configured
+from gateway.telemetry import store
+from gateway.telemetry.prober import Prober, probe_timeout
+from gateway.telemetry.store import Copy, age
+from gateway.types import WorkerView
+
+logger = logging.getLogger(__name__)
+
+KEYS_TTL = 5.0  # seconds an admin row's API key is cached by readers
+REDIS_RETRY_AFTER = 1.0  # seconds between two reads of an unreachable Redis
+
+_probers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Prober, asyncio.Task]] = (
+    weakref.WeakKeyDictionary()
+)
+_refreshing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def prober_ensure() -> Prober:
+    """This loop's prober, started if it is not running."""
+    loop = asyncio.get_running_loop()
+    entry = _probers.get(loop)
+    if entry is None or entry[1].done():
+        prober = Prober()
+        task = loop.create_task(prober.run(), name="aiportal-prober")
+        entry = _probers[loop] = (prober, task)
+    return entry[0]
+
+
+async def workers_snapshot() -> list[WorkerView]:
+    """The latest view of every configured worker."""
+    prober_ensure()
+    copy = await copy_fresh()
+    return await _views(copy)
+
+
+async def snapshot_wait(*, after: float, wait_seconds: float = 5.0) -> list[WorkerView]:
+    """The pool once a snapshot published at or after ``after`` (wall clock) is visible:
+    for tests and start-up code that need probe results newer than a change they made."""
+    prober_ensure()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        copy = await copy_fresh()
+        if copy.snapshot and copy.snapshot.published_at >= after:
+            return await _views(copy)
+        if time.monotonic() > deadline:
+            raise TimeoutError("no snapshot was published in time")
+        store.copy_invalidate()
+        await asyncio.sleep(0.02)
+
+
+async def copy_fresh() -> Copy:
+    copy = store.copy_current()
+    if copy is not None:
+        return copy
+    loop = asyncio.get_running_loop()
+    task = _refreshing.get(loop)
+    if task is None or task.done():
+        task = _refreshing[loop] = loop.create_task(_refresh())
+    # Shielded: one caller giving up must not cancel the refresh the others wait for.
+    return await asyncio.shield(task)
+
+
+async def _refresh() -> Copy:
+    try:
+        copy = await _published_read()
+    except Exception as exc:
+        # Redis is unreachable: keep routing on what this process last knew. Its ages grow,
+        # so routing counts those workers as saturated, but a worker is still a worker.
+        logger.warning("reading the pool snapshot failed: %r", exc)
+        last = store.copy_current(max_age=float("inf"))
+        copy = Copy(store.pool_fingerprint(), time.monotonic(), None, {})
+        if last is not None:
+            copy.snapshot, copy.orca = last.snapshot, last.orca
+            copy.inflight, copy.local_at_fetch = last.inflight, last.local_at_fetch
+        # Ask again in a second, not every 100 ms: each attempt may wait for a timeout.
+        copy.fetched += REDIS_RETRY_AFTER - store.REFRESH_EVERY
+        return store.copy_store(copy)
+    urls = [entry.spec.url for entry in copy.snapshot.entries] if copy.snapshot else []
+    # This process's leases before the count: one opened meanwhile is counted at most twice
+    # until the next refresh, never missed.
+    copy.local_at_fetch = inflight_local()
+    try:
+        copy.inflight = await inflight_counts(urls)
+    except Exception as exc:
+        logger.warning("reading in-flight counts failed: %r", exc)
+        copy.local_at_fetch = {}  # then this process's own leases alone are the count
+    store.copy_store(copy)
+    await _keys_refresh(copy)
+    return copy
+
+
+async def _published_read() -> Copy:
+    copy = await store.store_read()
+    if copy.snapshot is None:
+        # Nothing published for this pool yet (a fresh deployment): the first probe is a
+        # fraction of a second away; answering "no workers" meanwhile would fail requests.
+        from django.conf import settings
+
+        deadline = time.monotonic() + probe_timeout(settings.AIPORTAL_PROBE_INTERVAL) + 1.0
+        while copy.snapshot is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            copy = await store.store_read()
+    return copy
+
+
+# --- Building the views ---------------------------------------------------------------------
+
+
+def load_overlay(
+    copy: Copy, url: str, running: float, waiting: float, kv: float, at: float | None
+) -> tuple[float, float, float, float | None]:
+    """The probe's gauges, replaced by an ORCA report when one is newer."""
+    reports = [r for r in (copy.orca.get(url), store.orca_local.get(url)) if r]
+    newest = max(reports, key=lambda r: r.get("at", 0.0), default=None)
+    if newest and newest.get("at", 0.0) > (at or 0.0):
+        waiting = newest.get("waiting", waiting)
+        kv = newest.get("kv", kv)
+        at = newest["at"]
+    return running, waiting, kv, at
+
+
+def views_build(
+    copy: Copy,
+    *,
+    now: float,
+    keys: dict[str, str],
+    circuit: dict[str, bool],
+    local: dict[str, int],
+) -> list[WorkerView]:
+    if copy.snapshot is None:
+        # Never probed yet: the configured workers, none healthy, so callers say "try again
+        # shortly" rather than "no worker is configured".
+        return [WorkerView(spec=spec) for spec in workers_configured()]
+    views = []
+    for entry in copy.snapshot.entries:
+        url, state = entry.spec.url, entry.state
+        running, waiting, kv, at = load_overlay(
+            copy, url, state.running, state.waiting, state.kv_usage, state.metrics_at
+        )
+        spec = entry.spec
+        if entry.keyed:
+            spec = replace(spec, api_key=keys.get(entry.origin, ""))
+        inflight = copy.inflight.get(url, 0) + local.get(url, 0) - copy.local_at_fetch.get(url, 0)
+        views.append(
+            WorkerView(
+                spec=spec,
+                models=frozenset(state.models),
+                healthy=state.healthy,
+                circuit_open=circuit.get(url, False),
+                running=running,
+                waiting=waiting,
+                kv_usage=kv,
+                metrics_age=age(at, now),
+                inflight=max(0, inflight),
+            )
+        )
+    return views
+
+
+async def _views(copy: Copy) -> list[WorkerView]:
+    """The views of ``copy``, built once per refresh and again only when this process's own
+    in-flight streams or circuit states change: most calls return the list already built.
+    Ages are computed at build time, so they are exact to the refresh interval (100 ms)."""
+    global _built
+    urls = [entry.spec.url for entry in copy.snapshot.entries] if copy.snapshot else []
+    circuit = await circuit_states(urls)
+    local = inflight_local()
+    key = (tuple(local.items()), frozenset(u for u, is_open in circuit.items() if is_open))
+    built = _built
+    if built is not None and built[0] is copy and built[1] == key and built[2] == _keys[0]:
+        return list(built[3])
+    views = views_build(copy, now=time.time(), keys=_keys[1], circuit=circuit, local=local)
+    if built is None or built[0] is not copy:
+        gauges_set(views)
+    _built = (copy, key, _keys[0], views)
+    return list(views)
+
+
+_built: tuple[Copy, tuple, float, list[WorkerView]] | None = None
+
+
+# --- API keys: read from the database, never from the published snapshot ---------------------
+
+_keys: list[Any] = [0.0, {}]  # fetched (monotonic), {admin base_url: api_key}
+
+
+def _keys_read() -> dict[str, str]:
+    from gateway.models import Worker
+
+    keys = {}
+    for url, key in Worker.objects.exclude(api_key="").values_list("base_url", "api_key"):
+        with contextlib.suppress(ValueError):  # an unusable URL is not in the pool either
+            keys[worker_url_check(url)] = key
+    return keys
+
+
+async def _keys_refresh(copy: Copy) -> None:
+    if not copy.snapshot or not any(e.keyed for e in copy.snapshot.entries):
+        return
+    if time.monotonic() - _keys[0] < KEYS_TTL:
+        return
+    from channels.db import database_sync_to_async
+
+    try:
+        _keys[1] = await database_sync_to_async(_keys_read)()
+        _keys[0] = time.monotonic()
+    except Exception as exc:
+        logger.warning("reading worker API keys failed (%r); using the last ones", exc)
+
+
+def keys_reset() -> None:
+    _keys[0], _keys[1] = 0.0, {}
+
+
+# --- Circuit state (gateway/circuit.py) and the portal's own gauges (gateway/metrics.py) -----
+
+
+def circuit_checker() -> Callable[[str], Any] | None:
+    try:
+        from gateway.circuit import circuit_is_open
+    except ImportError:
+        return None
+    return circuit_is_open
+
+
+async def circuit_states(urls: list[str]) -> dict[str, bool]:
+    check = circuit_checker()
+    if check is None or not urls:
+        return {}
+    if not inspect.iscoroutinefunction(check):
+        return {url: bool(check(url)) for url in urls}  # gateway/circuit.py's: a dict lookup
+    answers = await asyncio.gather(*(check(url) for url in urls))
+    return {url: bool(a) for url, a in zip(urls, answers, strict=True)}
+
+
+_gauge_labels: set[tuple[str, str]] = set()
+
+
+def gauges_set(views: list[WorkerView]) -> None:
+    try:
+        from gateway import metrics
+    except ImportError:
+        return
+    gauges = [
+        (getattr(metrics, "WORKER_UP", None), lambda v: 1.0 if v.healthy else 0.0),
+        (getattr(metrics, "WORKER_INFLIGHT", None), lambda v: float(v.inflight)),
+        (getattr(metrics, "WORKER_QUEUE", None), lambda v: float(v.waiting)),
+        (getattr(metrics, "WORKER_KV_USAGE", None), lambda v: float(v.kv_usage)),
+        (getattr(metrics, "WORKER_CIRCUIT_OPEN", None), lambda v: 1.0 if v.circuit_open else 0.0),
+    ]
+    labels_now = {(view.spec.name, view.region) for view in views}
+    try:
+        for gauge, value in gauges:
+            if gauge is None:
+                continue
+            for view in views:
+                gauge.labels(worker=view.spec.name, region=view.region).set(value(view))
+            for gone in _gauge_labels - labels_now:
+                # A worker that left the pool must not be reported at its last value forever.
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*gone)
+    except ValueError as exc:  # labels that do not match: report, do not fail requests
+        logger.warning("setting the worker gauges failed: %r", exc)
+    _gauge_labels.clear()
+    _gauge_labels.update(labels_now)

@@ -1,0 +1,17 @@
+"""``/v1``: the OpenAI-compatible API (included from aiportal/urls.py at ``v1/``)."""
+
+from django.urls import path
+
+from gateway.api import views
+
+app_name = "v1"
+
+urlpatterns = [
+    path("chat/completions", views.chat_completions, name="chat-completions"),
+    path("completions", views.completions, name="completions"),
+    path("embeddings", views.embeddings, name="embeddings"),
+    path("models", views.models, name="models"),
+    # Model names often hold a slash (meta-llama/Llama-3.1-8B-Instruct).
+    path("models/<path:model>", views.model_detail, name="model"),
+    path("<path:rest>", views.not_found),
+]

@@ -1,0 +1,126 @@
+"""Usage records: one row per request, written after it ends.
+
+The proxy calls ``usage_record`` once per request, for chat and ``/v1`` alike. Recording is
+bookkeeping: a failure to write must never turn a delivered answer into an error, so nothing
+here raises into the caller (failures are logged). ``usage_record_later`` schedules the write
+as its own task, for callers that are being cancelled (a client that went away) and must not
+await anything more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db.models import Sum
+from django.utils import timezone
+
+from gateway.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+
+_INT_FIELDS = ("prompt_tokens", "completion_tokens", "duration_ms", "failovers", "continued")
+_TEXT_FIELDS = {"model": 200, "worker": 255, "region": 64}
+_KNOWN = {
+    "user_id", "api_key_id", "source", "outcome", "ttft_ms", "created_at",
+    *_INT_FIELDS, *_TEXT_FIELDS,
+}  # fmt: skip
+_OUTCOMES = set(UsageRecord.Outcome.values)
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _count(value: Any) -> int:
+    """A non-negative int from what the proxy measured (an int, a bool, a float, None)."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _row(fields: dict[str, Any]) -> UsageRecord:
+    unknown = sorted(set(fields) - _KNOWN)
+    if unknown:
+        logger.warning("usage_record ignores unknown fields: %s", ", ".join(unknown))
+    outcome = str(fields.get("outcome") or UsageRecord.Outcome.ERROR)
+    if outcome not in _OUTCOMES:
+        logger.warning("usage_record: unknown outcome %r recorded as is", outcome)
+    api_key_id = fields.get("api_key_id")
+    # Requests with a key came through /v1; the chat has none.
+    source = fields.get("source") or (
+        UsageRecord.Source.API if api_key_id else UsageRecord.Source.CHAT
+    )
+    ttft = fields.get("ttft_ms")
+    row = UsageRecord(
+        user_id=fields.get("user_id"),
+        api_key_id=api_key_id,
+        source=source,
+        outcome=outcome[:16],
+        ttft_ms=None if ttft is None else _count(ttft),
+        **{name: _count(fields.get(name)) for name in _INT_FIELDS},
+        **{name: str(fields.get(name) or "")[:size] for name, size in _TEXT_FIELDS.items()},
+    )
+    if fields.get("created_at") is not None:
+        row.created_at = fields["created_at"]
+    return row
+
+
+def usage_record_sync(**fields: Any) -> UsageRecord | None:
+    """Write one usage record; returns it, or None when writing failed (logged)."""
+    try:
+        row = _row(fields)
+        row.save(force_insert=True)
+        return row
+    except Exception:
+        logger.exception("could not write a usage record for %s", fields.get("model"))
+        return None
+
+
+# Not thread-sensitive: hundreds of streams ending at once must not queue for one thread.
+# database_sync_to_async also closes the connection the worker thread used.
+_record_in_thread = database_sync_to_async(usage_record_sync, thread_sensitive=False)
+
+
+async def usage_record(**fields: Any) -> UsageRecord | None:
+    """Write one usage record. Fields: user_id, api_key_id, source (chat|api; default api
+    when there is a key), model, worker, region, prompt_tokens, completion_tokens, ttft_ms,
+    duration_ms, outcome (complete|stopped|interrupted|error|rejected), failovers, continued.
+    Never raises (except cancellation of the caller itself)."""
+    try:
+        return await _record_in_thread(**fields)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("could not write a usage record")
+        return None
+
+
+def usage_record_later(**fields: Any) -> None:
+    """Schedule ``usage_record`` in its own task, which outlives a cancelled caller."""
+    task = asyncio.get_running_loop().create_task(usage_record(**fields))
+    # Keep a reference: the loop holds tasks only weakly.
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def usage_flush() -> None:
+    """Wait for the records scheduled by ``usage_record_later`` (tests, shutdown)."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+
+
+def usage_tokens_since(*, user_id: int, since: datetime) -> int:
+    """Prompt plus completion tokens the user spent since ``since`` (budgets, the admin)."""
+    totals = UsageRecord.objects.filter(user_id=user_id, created_at__gte=since).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
+    )
+    return (totals["prompt"] or 0) + (totals["completion"] or 0)
+
+
+def usage_tokens_today(*, user_id: int, now: datetime | None = None) -> int:
+    """Tokens spent since the start of the current UTC day."""
+    now = (now or timezone.now()).astimezone(UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return usage_tokens_since(user_id=user_id, since=start)

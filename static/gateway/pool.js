@@ -1,0 +1,111 @@
+// The admin's live pool page: polls the staff-only JSON every 2 s and redraws the table.
+// Text goes in with textContent only: model names and errors come from workers.
+
+const POLL_MS = 2000;
+const table = document.getElementById("pool-table");
+
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+function seconds(value) {
+  return value === null || value === undefined ? "never" : `${value.toFixed(1)} s`;
+}
+
+function actionForm(worker, action, label) {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = table.dataset.actionUrl.replace("/0/ACTION/", `/${worker.admin_id}/${action}/`);
+  const token = document.createElement("input");
+  token.type = "hidden";
+  token.name = "csrfmiddlewaretoken";
+  token.value = table.dataset.csrf;
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.textContent = label;
+  form.append(token, button);
+  return form;
+}
+
+function workerRow(w) {
+  const tr = document.createElement("tr");
+  tr.className = w.healthy ? "up" : "down";
+  cell(tr, w.name).title = w.url;
+  const source = cell(tr, w.source);
+  if (w.source === "dns") {
+    const origin = document.createElement("span");
+    origin.className = "pool-origin";
+    origin.textContent = ` ${w.origin}`;
+    source.append(origin);
+  }
+  cell(tr, w.region);
+  cell(tr, w.healthy ? "healthy" : "down").title = w.error || "";
+  cell(tr, w.models.length ? w.models.join(", ") : "—");
+  cell(tr, String(Math.round(w.running)), "num");
+  cell(tr, String(Math.round(w.waiting)), "num");
+  cell(tr, `${Math.round(w.kv_usage * 100)} %`, "num");
+  cell(tr, String(w.inflight), "num");
+  cell(tr, w.circuit);
+  cell(tr, seconds(w.metrics_age), "num");
+  cell(tr, !w.enabled ? "disabled" : w.draining ? "draining" : "in service");
+  const actions = cell(tr, "");
+  if (w.admin_id && table.dataset.canChange === "1") {
+    actions.append(
+      w.enabled && !w.draining ? actionForm(w, "drain", "Drain") : actionForm(w, "enable", "Enable"),
+    );
+  }
+  return tr;
+}
+
+function dnsRow(d) {
+  const tr = document.createElement("tr");
+  cell(tr, d.url);
+  cell(tr, d.region);
+  cell(tr, d.addresses.length ? d.addresses.join(", ") : "none");
+  cell(tr, d.error || "");
+  return tr;
+}
+
+function placeholder(columns, text) {
+  const tr = document.createElement("tr");
+  cell(tr, text).colSpan = columns;
+  return tr;
+}
+
+function render(status) {
+  const rows = status.workers.map(workerRow);
+  document.getElementById("pool-rows").replaceChildren(
+    ...(rows.length ? rows : [placeholder(13, "No worker is configured, or none has been probed yet.")]),
+  );
+  const dns = status.dns.map(dnsRow);
+  document.getElementById("pool-dns").replaceChildren(...(dns.length ? dns : [placeholder(4, "None.")]));
+  document.getElementById("pool-snapshot-age").textContent = seconds(status.snapshot_age);
+  document.getElementById("pool-prober").textContent = status.prober || "no prober yet";
+}
+
+async function refresh() {
+  const note = document.getElementById("pool-refresh");
+  try {
+    const response = await fetch(table.dataset.source, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    render(await response.json());
+    table.dataset.refreshed = String(Date.now());
+    note.textContent = "Refreshes every 2 s.";
+    note.classList.remove("pool-stale");
+  } catch (error) {
+    note.textContent = `Refresh failed (${error.message}); retrying.`;
+    note.classList.add("pool-stale");
+  }
+}
+
+if (table) {
+  refresh();
+  setInterval(refresh, POLL_MS);
+}

@@ -1,0 +1,47 @@
+"""The live pool page in a real browser, under the real CSP: it draws itself from the JSON."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+
+def test_the_pool_page_redraws_itself_from_the_live_pool(page, daphne_url, make_user):
+    admin = make_user("admin@example.com", is_staff=True)
+    problems: list[str] = []
+
+    def on_console(message):
+        # CSP violations are console errors; so is a missing favicon, which is none of ours.
+        if message.type == "error" and "status of 404" not in message.text:
+            problems.append(message.text)
+
+    def on_response(response):
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    pool = f"{daphne_url}/admin/gateway/worker/pool/"
+    page.goto(f"{daphne_url}/admin/login/?next=/admin/gateway/worker/pool/")
+    page.fill("#id_username", admin.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page).to_have_url(pool)
+    # Drawn by pool.js from the JSON (which also starts the server's prober if needed).
+    table = page.locator("#pool-table")
+    expect(table).to_have_attribute("data-refreshed", re.compile(r"^\d+$"), timeout=10_000)
+    row = page.locator("#pool-rows tr.up")
+    expect(row).to_have_count(1, timeout=10_000)
+    expect(row).to_contain_text("aiportal-emulator")
+    expect(row).to_contain_text("test-a")
+    # And again two seconds later: it keeps polling.
+    before = table.get_attribute("data-refreshed")
+    expect(table).not_to_have_attribute("data-refreshed", before, timeout=5_000)
+    assert problems == []  # no CSP violation, no script error

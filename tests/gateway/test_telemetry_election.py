@@ -1,0 +1,167 @@
+"""One prober per deployment: the Redis lock, handover on shutdown, takeover on death."""
+
+import asyncio
+import time
+
+import pytest
+
+from gateway.redis import redis_client
+from gateway.telemetry import store
+from gateway.telemetry.election import LeaderLock
+from gateway.telemetry.prober import Prober, lock_ttl
+from tests.gateway.pool_helpers import child_line, child_start, telemetry_fixture  # noqa: F401
+
+
+async def leader_of(*probers, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leading = [p for p in probers if p.leading]
+        if leading:
+            assert len(leading) == 1, "two probers lead at once"
+            return leading[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError("nobody took the lock")
+
+
+async def published_by():
+    copy = await store.store_read()
+    return copy.snapshot.prober if copy.snapshot else None
+
+
+async def until_published_by(token, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while await published_by() != token:
+        assert time.monotonic() < deadline, f"{token} never published"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def pool_of_one(telemetry, emulator_url):
+    telemetry.AIPORTAL_WORKERS = f"{emulator_url}@test-a"
+    return telemetry
+
+
+async def test_only_one_of_two_probers_probes(pool_of_one):
+    one, two = Prober(token="one"), Prober(token="two")
+    tasks = [asyncio.create_task(one.run()), asyncio.create_task(two.run())]
+    try:
+        leader = await leader_of(one, two)
+        follower = two if leader is one else one
+        await until_published_by(leader.token)
+        cycles = follower.cycles
+        await asyncio.sleep(0.5)
+        assert leader.cycles >= 3
+        assert follower.cycles == cycles == 0
+        assert await published_by() == leader.token
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_prober_that_stops_hands_over_at_once(pool_of_one):
+    one, two = Prober(token="one"), Prober(token="two")
+    first = asyncio.create_task(one.run())
+    await leader_of(one)
+    second = asyncio.create_task(two.run())
+    try:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        # A clean stop deletes the lock: the other takes over at its next attempt, long
+        # before the lease would have run out.
+        started = time.monotonic()
+        await leader_of(two, timeout=lock_ttl(pool_of_one.AIPORTAL_PROBE_INTERVAL))
+        assert time.monotonic() - started < lock_ttl(pool_of_one.AIPORTAL_PROBE_INTERVAL)
+        await until_published_by("two")
+    finally:
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+
+
+async def test_a_prober_that_dies_is_replaced_when_its_lease_runs_out(pool_of_one):
+    one, two = Prober(token="one"), Prober(token="two")
+    first = asyncio.create_task(one.run())
+    await leader_of(one)
+    second = asyncio.create_task(two.run())
+    try:
+        one.release_on_stop = False  # as a killed process: no finally runs for real
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        assert await redis_client().get(store.prober_lock_key()) == "one"
+        await leader_of(two, timeout=3 * lock_ttl(pool_of_one.AIPORTAL_PROBE_INTERVAL))
+        await until_published_by("two")
+    finally:
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+
+
+async def test_a_killed_prober_process_is_replaced(pool_of_one):
+    child = child_start(pool_of_one, "lead")
+    try:
+        token = child_line(child, "LEADING")
+        await until_published_by(token)
+        here = Prober(token="here")
+        task = asyncio.create_task(here.run())
+        await asyncio.sleep(0.3)
+        assert not here.leading
+        child.popen.kill()  # SIGKILL: no cleanup of any kind
+        child.popen.wait(5)
+        await leader_of(here, timeout=5)
+        await until_published_by("here")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        child.stop()
+
+
+async def test_a_deposed_leader_can_neither_renew_nor_publish(telemetry):
+    key = store.prober_lock_key()
+    old = LeaderLock(key, ttl=0.2, token="old")
+    assert await old.acquire()
+    await asyncio.sleep(0.3)  # its lease runs out (a long pause, say)
+    new = LeaderLock(key, ttl=5, token="new")
+    assert await new.acquire()
+    assert not await old.renew()
+    assert not await old.publish(store.snapshot_key(), "stale", ttl_ms=1000)
+    assert await redis_client().get(store.snapshot_key()) is None
+    await old.release()  # must not delete the new holder's lock
+    assert await redis_client().get(key) == "new"
+    await new.release()
+    assert await redis_client().get(key) is None
+
+
+async def test_the_lock_works_the_same_without_redis(telemetry):
+    telemetry.REDIS_URL = ""
+    key = store.prober_lock_key()
+    one, two = LeaderLock(key, ttl=5, token="one"), LeaderLock(key, ttl=5, token="two")
+    assert await one.acquire()
+    assert not await two.acquire()
+    assert await one.acquire()  # renews
+    await one.release()
+    assert await two.acquire()
+    await two.release()
+
+
+async def test_a_prober_stops_even_when_cancelled_inside_a_database_read(pool_of_one, monkeypatch):
+    import threading
+
+    from gateway import pool
+
+    reading = threading.Event()
+
+    def slow_rows():
+        reading.set()
+        time.sleep(0.3)
+        return []
+
+    # The Worker table is read in a thread: a cancellation that arrives meanwhile must still
+    # end the prober (a prober that outlives its loop's shutdown hangs it).
+    monkeypatch.setattr(pool, "_admin_rows_read", slow_rows)
+    prober = Prober(token="one")
+    task = asyncio.create_task(prober.run())
+    while not reading.is_set():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert task in done, "the prober ignored its cancellation"
+    assert task.cancelled()
