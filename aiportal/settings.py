@@ -192,7 +192,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("AIPORTAL_BEHIND_PROXY", False):
+AIPORTAL_BEHIND_PROXY = env_bool("AIPORTAL_BEHIND_PROXY", False)
+if AIPORTAL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Model output is untrusted: no inline script, no external image (no exfiltration beacons),

@@ -103,8 +103,8 @@ def _metrics_access(request: HttpRequest) -> int:
     """200 when the caller may read the metrics, else the status to answer with.
 
     With AIPORTAL_METRICS_TOKEN set, only that bearer token opens them, from anywhere.
-    Without it, only loopback clients: behind a reverse proxy every client looks like the
-    proxy's address, so a deployment behind one must set the token.
+    Without it, only loopback clients, and nobody at all when AIPORTAL_BEHIND_PROXY is set:
+    behind a reverse proxy every client looks like the proxy's address.
     """
     token = settings.AIPORTAL_METRICS_TOKEN
     if token:
@@ -114,6 +114,10 @@ def _metrics_access(request: HttpRequest) -> int:
             return 401
         ok = hmac.compare_digest(given.strip().encode(), token.encode())
         return 200 if ok else 401
+    if settings.AIPORTAL_BEHIND_PROXY:
+        # Every request then arrives from the proxy, often on loopback: without a token,
+        # "loopback only" would mean "anyone who reaches the edge".
+        return 403
     try:
         addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

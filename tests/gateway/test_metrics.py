@@ -70,6 +70,19 @@ def test_without_a_token_everyone_else_is_refused(no_token, address):
     assert b"aiportal_" not in response.content
 
 
+def test_behind_a_proxy_without_a_token_even_loopback_is_refused(no_token, settings):
+    # The edge proxy connects from loopback: "loopback only" would let every outsider in.
+    settings.AIPORTAL_BEHIND_PROXY = True
+    response = scrape("127.0.0.1")
+    assert response.status_code == 403
+    assert b"aiportal_" not in response.content
+
+
+def test_behind_a_proxy_the_token_still_opens_the_metrics(with_token, settings):
+    settings.AIPORTAL_BEHIND_PROXY = True
+    assert scrape("127.0.0.1", Authorization=f"Bearer {TOKEN}").status_code == 200
+
+
 def test_with_a_token_only_its_bearer_reads_from_anywhere(with_token):
     assert scrape("10.0.0.5", Authorization=f"Bearer {TOKEN}").status_code == 200
     assert scrape("127.0.0.1", Authorization=f"bearer {TOKEN}").status_code == 200
