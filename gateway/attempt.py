@@ -14,18 +14,14 @@ buffering beyond one event; keep-alive comments are skipped by the parser) and r
 Closing the generator (or cancelling its task) closes the upstream connection at once, which
 makes vLLM abort the request.
 
-Upstream requests go through aiohttp, not the httpx client of gateway/http.py (which the
-prober and the rest still use): relaying a stream is one small read per token, and aiohttp's
-C parser does that at a seventh of httpx's CPU cost with 64 streams open (measured while
-writing bench/gateway_overhead.py: 47 µs against 327 µs per chunk). The session is per event
-loop, like http.py's client, and never follows redirects or an environment proxy.
+Upstream requests go through gateway/http.py's ``upstream_session`` (aiohttp; why not httpx
+is said there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,43 +30,9 @@ import aiohttp
 from django.conf import settings
 
 from gateway.errors import DeadlineExceeded, UpstreamRejected
+from gateway.http import upstream_session
 from gateway.sse import SSEParser
 from gateway.types import WorkerSpec
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def upstream_session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=30),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=settings.AIPORTAL_CONNECT_TIMEOUT
-            ),
-            trust_env=False,  # workers sit on an internal network: no proxy from the env
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-        )
-        _sessions[loop] = session
-        # Closed when the loop winds down (asyncio.run and the test runner cancel every
-        # task at the end): an unclosed session would complain when collected.
-        _guards.add(loop.create_task(_close_at_exit(session), name="aiportal-upstream-session"))
-    return session
-
-
-_guards: set[asyncio.Task[None]] = set()
-
-
-async def _close_at_exit(session: aiohttp.ClientSession) -> None:
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await session.close()
-        _guards.discard(asyncio.current_task())
 
 
 class AttemptFailed(Exception):

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 
-from gateway import circuit
+from gateway import circuit, metrics
 from gateway.admission import (
     Caller,
     budget_add,
@@ -46,6 +46,7 @@ from gateway.errors import (
 from gateway.inflight import inflight_lease
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerView
+from gateway.usage import usage_record_later
 
 logger = logging.getLogger(__name__)
 
@@ -350,36 +351,14 @@ async def _account(report: _Report) -> None:
         "failovers": report.failovers,
         "continued": report.continued,
     }
-    try:
-        from gateway.usage import usage_record_later
-
-        # Its own task: a stopped stream's cleanup must not wait on the database.
-        usage_record_later(**fields)
-    except Exception:
-        logger.warning("could not record usage", exc_info=True)
-
-
-_metrics: dict[str, Any] = {}
-
-
-def _metric(name: str) -> Any:
-    """A metric of gateway/metrics.py (H4's registry), looked up once; None without it."""
-    if name not in _metrics:
-        try:
-            from gateway import metrics
-        except ImportError:
-            return None
-        _metrics[name] = getattr(metrics, name, None)
-    return _metrics[name]
+    # Its own task: a stopped stream's cleanup must not wait on the database.
+    usage_record_later(**fields)
 
 
 def _count(name: str, **labels: str) -> None:
-    metric = _metric(name)
-    if metric is not None:
-        (metric.labels(**labels) if labels else metric).inc()
+    metric = getattr(metrics, name)
+    (metric.labels(**labels) if labels else metric).inc()
 
 
 def _observe(name: str, value: float) -> None:
-    metric = _metric(name)
-    if metric is not None:
-        metric.observe(value)
+    getattr(metrics, name).observe(value)

@@ -58,27 +58,37 @@ def _api_error(state: EmulatorState, error: ApiError) -> web.Response:
 # --- vLLM's routes ------------------------------------------------------------------------
 
 
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"JSON decode error: {exc}") from None
+
+
+def _refusal(state: EmulatorState, fault: FaultSpec, *, engine_error: bool) -> web.Response | None:
+    """The answer of a request-level fault that refuses before any work: 503 or 500."""
+    fmt = state.config.error_format
+    if fault.status_503:
+        message = "The server is overloaded or not ready yet."
+        return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
+    if engine_error:
+        message = "The engine failed to take the request."
+        return _json(error_body(message, "InternalServerError", 500, fmt), status=500)
+    return None
+
+
 async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     state = _state(request)
     try:
-        try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"JSON decode error: {exc}") from None
         parse = parse_chat if kind == "chat" else parse_completion
-        gen_request = parse(body, state.config)
+        gen_request = parse(await _json_body(request), state.config)
         max_tokens = check_lengths(gen_request, state.config.max_model_len)
     except ApiError as error:
         return _api_error(state, error)
 
     fault = state.faults.take_for_request()
-    fmt = state.config.error_format
-    if fault.status_503:
-        message = "The server is overloaded or not ready yet."
-        return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
-    if fault.status_500:
-        message = "The engine failed to take the request."
-        return _json(error_body(message, "InternalServerError", 500, fmt), status=500)
+    if refusal := _refusal(state, fault, engine_error=fault.status_500):
+        return refusal
 
     generation = Generation(
         http_request=request,
@@ -102,23 +112,15 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"JSON decode error: {exc}") from None
-        embedding_request = parse_embedding(body, state.config)
+        embedding_request = parse_embedding(await _json_body(request), state.config)
     except ApiError as error:
         return _api_error(state, error)
     # The request faults that mean something without a stream: refusals, an engine error
     # (fail_before_first_token is a 500, as for a non-streaming generation) and a crash.
     fault = state.faults.take_for_request()
-    fmt = state.config.error_format
-    if fault.status_503:
-        message = "The server is overloaded or not ready yet."
-        return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
-    if fault.status_500 or fault.fail_before_first_token:
-        message = "The engine failed to take the request."
-        return _json(error_body(message, "InternalServerError", 500, fmt), status=500)
+    engine_error = fault.status_500 or fault.fail_before_first_token
+    if refusal := _refusal(state, fault, engine_error=engine_error):
+        return refusal
     try:
         await pause(request, embedding_seconds(embedding_request, state.config))
     except ClientGone:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from gateway import metrics
+from gateway.circuit import circuit_is_open
 from gateway.inflight import inflight_counts, inflight_local
 from gateway.pool import worker_url_check, workers_configured
 from gateway.telemetry import store
@@ -187,7 +187,7 @@ async def _views(copy: Copy) -> list[WorkerView]:
     Ages are computed at build time, so they are exact to the refresh interval (100 ms)."""
     global _built
     urls = [entry.spec.url for entry in copy.snapshot.entries] if copy.snapshot else []
-    circuit = await circuit_states(urls)
+    circuit = circuit_states(urls)
     local = inflight_local()
     key = (tuple(local.items()), frozenset(u for u, is_open in circuit.items() if is_open))
     built = _built
@@ -236,47 +236,28 @@ def keys_reset() -> None:
     _keys[0], _keys[1] = 0.0, {}
 
 
-# --- Circuit state (gateway/circuit.py) and the portal's own gauges (gateway/metrics.py) -----
+# --- Circuit state and the portal's own per-worker gauges -------------------------------------
 
 
-def circuit_checker() -> Callable[[str], Any] | None:
-    try:
-        from gateway.circuit import circuit_is_open
-    except ImportError:
-        return None
-    return circuit_is_open
-
-
-async def circuit_states(urls: list[str]) -> dict[str, bool]:
-    check = circuit_checker()
-    if check is None or not urls:
-        return {}
-    if not inspect.iscoroutinefunction(check):
-        return {url: bool(check(url)) for url in urls}  # gateway/circuit.py's: a dict lookup
-    answers = await asyncio.gather(*(check(url) for url in urls))
-    return {url: bool(a) for url, a in zip(urls, answers, strict=True)}
+def circuit_states(urls: list[str]) -> dict[str, bool]:
+    """This process's breaker for each worker (gateway/circuit.py: a dict lookup each)."""
+    return {url: circuit_is_open(url) for url in urls}
 
 
 _gauge_labels: set[tuple[str, str]] = set()
 
 
 def gauges_set(views: list[WorkerView]) -> None:
-    try:
-        from gateway import metrics
-    except ImportError:
-        return
     gauges = [
-        (getattr(metrics, "WORKER_UP", None), lambda v: 1.0 if v.healthy else 0.0),
-        (getattr(metrics, "WORKER_INFLIGHT", None), lambda v: float(v.inflight)),
-        (getattr(metrics, "WORKER_QUEUE", None), lambda v: float(v.waiting)),
-        (getattr(metrics, "WORKER_KV_USAGE", None), lambda v: float(v.kv_usage)),
-        (getattr(metrics, "WORKER_CIRCUIT_OPEN", None), lambda v: 1.0 if v.circuit_open else 0.0),
+        (metrics.WORKER_UP, lambda v: 1.0 if v.healthy else 0.0),
+        (metrics.WORKER_INFLIGHT, lambda v: float(v.inflight)),
+        (metrics.WORKER_QUEUE, lambda v: float(v.waiting)),
+        (metrics.WORKER_KV_USAGE, lambda v: float(v.kv_usage)),
+        (metrics.WORKER_CIRCUIT_OPEN, lambda v: 1.0 if v.circuit_open else 0.0),
     ]
     labels_now = {(view.spec.name, view.region) for view in views}
     try:
         for gauge, value in gauges:
-            if gauge is None:
-                continue
             for view in views:
                 gauge.labels(worker=view.spec.name, region=view.region).set(value(view))
             for gone in _gauge_labels - labels_now:

@@ -3,14 +3,14 @@ async (the page's polling endpoint, which also starts this process's prober)."""
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from typing import Any
 
+from gateway.circuit import circuit_state
 from gateway.inflight import inflight_counts_sync, inflight_local
 from gateway.telemetry import store
-from gateway.telemetry.snapshot import circuit_checker, circuit_states, views_build
+from gateway.telemetry.snapshot import circuit_states, views_build
 from gateway.telemetry.store import Copy
 from gateway.types import WorkerView
 
@@ -20,10 +20,6 @@ def _seconds(value: float) -> float | None:
 
 
 def _circuit_word(view: WorkerView) -> str:
-    try:
-        from gateway.circuit import circuit_state
-    except ImportError:
-        return "open" if view.circuit_open else "closed"
     # This process's breaker: each web process keeps its own (gateway/circuit.py).
     return circuit_state(view.url)
 
@@ -81,17 +77,7 @@ def pool_status_sync(*, admin_ids: dict[str, int]) -> dict:
     urls = [e.spec.url for e in copy.snapshot.entries] if copy.snapshot else []
     copy.inflight = inflight_counts_sync(urls)
     copy.local_at_fetch = inflight_local()
-    circuit: dict[str, bool] = {}
-    check = circuit_checker()
-    if check is not None:
-        for url in urls:
-            answer = check(url)
-            if inspect.isawaitable(answer):
-                # An async breaker cannot be asked from sync code: the polling page shows it.
-                if close := getattr(answer, "close", None):
-                    close()
-                break
-            circuit[url] = bool(answer)
+    circuit = circuit_states(urls)
     views = views_build(copy, now=time.time(), keys={}, circuit=circuit, local=copy.local_at_fetch)
     return status_rows(copy, views, admin_ids=admin_ids)
 
@@ -106,7 +92,7 @@ async def pool_status(*, admin_ids: dict[str, int]) -> dict:
         copy,
         now=time.time(),
         keys={},
-        circuit=await circuit_states(urls),
+        circuit=circuit_states(urls),
         local=inflight_local(),
     )
     return status_rows(copy, views, admin_ids=admin_ids)
