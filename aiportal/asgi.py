@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP to Django, ``ws/chat/`` to the chat consumer."""
+"""ASGI entry point: HTTP to Django (``/v1/`` to its own lean handler, see
+aiportal/api_handler.py), ``ws/chat/`` to the chat consumer."""
 
 import os
 
@@ -13,11 +14,20 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+
+api_asgi_app = ApiASGIHandler()
+
+
+async def http_app(scope, receive, send):
+    app = api_asgi_app if is_api_path(scope["path"]) else django_asgi_app
+    await app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -56,7 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "aiportal.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,8 +90,20 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
-    # No persistent connections: under ASGI each sync_to_async thread would keep its own.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    _postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if _postgres and env_bool("AIPORTAL_DB_POOL", True):
+        # A pool per process (psycopg_pool), not persistent connections: under ASGI each
+        # request and each sync_to_async thread would otherwise open its own connection, a
+        # few milliseconds of PostgreSQL's time per query. Closing a connection returns it.
+        _pool_max = env_int("AIPORTAL_DB_POOL_MAX", 20, minimum=1)
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env_int("AIPORTAL_DB_POOL_MIN", 2, minimum=0), _pool_max),
+            "max_size": _pool_max,
+            # A request waiting longer than this for a connection (all in use, or the
+            # database down) fails instead of hanging.
+            "timeout": env_int("AIPORTAL_DB_POOL_TIMEOUT_S", 5, minimum=1),
+        }
 else:
     DATABASES = {
         "default": {

@@ -104,13 +104,18 @@ def caller_restrict(caller: Caller, regions: Iterable[str] | None) -> Caller:
 
 
 async def caller_for_user(
-    user: Any, *, api_key_id: int | None = None, conversation_key: str | None = None
+    user: Any,
+    *,
+    api_key_id: int | None = None,
+    conversation_key: str | None = None,
+    version: str | None = None,
 ) -> Caller:
     """The caller for an authenticated user; an anonymous or missing user gets a caller
-    without limits (internal use only: every public entry point authenticates first)."""
+    without limits (internal use only: every public entry point authenticates first).
+    ``version``: the policy version the caller already read this request (saves a GET)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Caller(api_key_id=api_key_id, conversation_key=conversation_key)
-    version = await policies_version()
+    version = version or await policies_version()
     resolved = await _cached(("caller", user.pk), version, lambda: _resolve(user.pk))
     return replace(
         resolved,

@@ -17,12 +17,13 @@ import secrets
 import string
 from datetime import datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from gateway.admission import policies_version_bump
 from gateway.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -87,24 +88,39 @@ def apikey_revoke(*, key: ApiKey, by) -> ApiKey:
         now = timezone.now()
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
         key.refresh_from_db(fields=["revoked_at"])
+        # Every web process caches keys it has seen (gateway/key_cache.py): make them look
+        # again, once the revocation is committed and visible to them.
+        transaction.on_commit(policies_version_bump)
     return key
+
+
+def apikey_token_prefix(token: str) -> str | None:
+    """The lookup prefix of a well-formed token, None for anything else."""
+    match = _TOKEN.match(token or "")
+    return match.group(1) if match else None
+
+
+def apikey_by_prefix(*, prefix: str) -> ApiKey | None:
+    """The row with this lookup prefix and its user, usable or not (one query)."""
+    return ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+
+
+def apikey_accepts(key: ApiKey | None, token: str) -> bool:
+    """Whether ``token`` is ``key``'s and the key may be used now: the digest matches, the
+    key is neither revoked nor expired, and its user is active."""
+    if key is None or not _digest_matches(token, key.digest):
+        return False
+    return key.is_usable() and key.user.is_active
 
 
 def apikey_authenticate(*, token: str) -> ApiKey | None:
     """The key this token is, with its user loaded, or None when the token is malformed,
     unknown, revoked or expired, or its user is inactive."""
-    match = _TOKEN.match(token or "")
-    if match is None:
+    prefix = apikey_token_prefix(token)
+    if prefix is None:
         return None
-    key = ApiKey.objects.select_related("user").filter(prefix=match.group(1)).first()
-    if key is None or not _digest_matches(token, key.digest):
-        return None
-    if not key.is_usable() or not key.user.is_active:
-        return None
-    return key
-
-
-aapikey_authenticate = sync_to_async(apikey_authenticate)
+    key = apikey_by_prefix(prefix=prefix)
+    return key if apikey_accepts(key, token) else None
 
 
 def apikey_use_due(*, key: ApiKey, now: datetime | None = None) -> bool:
@@ -119,14 +135,15 @@ def apikey_mark_used(*, key: ApiKey, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     if not apikey_use_due(key=key, now=now):
         return False
+    key.last_used_at = now
+    return apikey_last_used_write(key_id=key.pk, now=now)
+
+
+def apikey_last_used_write(*, key_id: int, now: datetime) -> bool:
+    """Set the row's last-used time to ``now`` unless it is already recent enough."""
     # Conditional UPDATE: of several processes seeing the same stale value, one writes.
     stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY)
-    written = ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
-    key.last_used_at = now
-    return bool(written)
-
-
-aapikey_mark_used = sync_to_async(apikey_mark_used)
+    return bool(ApiKey.objects.filter(stale, pk=key_id).update(last_used_at=now))
 
 
 def apikey_list(*, user) -> QuerySet[ApiKey]:

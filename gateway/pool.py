@@ -19,6 +19,7 @@ import logging
 import re
 import socket
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
@@ -209,19 +210,37 @@ _admin_warned_at = 0.0
 ADMIN_WARN_EVERY = 60.0
 
 
+# How long a probe cycle waits for the Worker table before it goes on with the last rows.
+ADMIN_READ_WAIT = 0.5
+_admin_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def workers_from_admin() -> list[WorkerSpec]:
     """The Worker table; the last rows read when the database does not answer (a database
-    hiccup must not empty the pool)."""
+    hiccup must not empty the pool).
+
+    A database that is down can make a read wait for the connection pool's timeout
+    (seconds): the probe cycle waits ``ADMIN_READ_WAIT`` at most and probes with the last
+    rows, and the read left running is what the next cycle waits for, so a slow database
+    never holds more than one thread."""
     global _admin_last, _admin_warned_at
     from channels.db import database_sync_to_async
 
+    loop = asyncio.get_running_loop()
+    read = _admin_reads.get(loop)
+    if read is None or read.done():
+        read = _admin_reads[loop] = loop.create_task(database_sync_to_async(_admin_rows_read)())
     try:
-        _admin_last = await database_sync_to_async(_admin_rows_read)()
+        async with asyncio.timeout(ADMIN_READ_WAIT):
+            _admin_last = await asyncio.shield(read)
     except Exception as exc:  # the pool must outlive the database
         # Once a minute, not once a probe: a database outage would flood the log.
         if time.monotonic() - _admin_warned_at > ADMIN_WARN_EVERY:
             _admin_warned_at = time.monotonic()
-            logger.warning("reading the Worker table failed (%r); using the last rows", exc)
+            reason = "it is slow" if isinstance(exc, TimeoutError) else repr(exc)
+            logger.warning("reading the Worker table failed (%s); using the last rows", reason)
     return list(_admin_last)
 
 
@@ -230,6 +249,7 @@ def pool_state_reset() -> None:
     global _admin_last, _admin_warned_at
     _admin_last = []
     _admin_warned_at = 0.0
+    _admin_reads.clear()
     _dns_last.clear()
 
 

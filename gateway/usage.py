@@ -2,15 +2,19 @@
 
 The proxy calls ``usage_record`` once per request, for chat and ``/v1`` alike. Recording is
 bookkeeping: a failure to write must never turn a delivered answer into an error, so nothing
-here raises into the caller (failures are logged). ``usage_record_later`` schedules the write
-as its own task, for callers that are being cancelled (a client that went away) and must not
-await anything more.
+here raises into the caller (failures are logged). ``usage_record_later`` queues the record for
+a task of its own that writes the records of many requests in one INSERT, for callers that
+are being cancelled (a client that went away) and must not await anything more. A process
+killed outright loses at most the last ``BATCH_SECONDS`` of records (the token budgets, in
+Redis, are counted at once and lose nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +33,6 @@ _KNOWN = {
     *_INT_FIELDS, *_TEXT_FIELDS,
 }  # fmt: skip
 _OUTCOMES = set(UsageRecord.Outcome.values)
-_pending: set[asyncio.Task[None]] = set()
 
 
 def _count(value: Any) -> int:
@@ -97,18 +100,82 @@ async def usage_record(**fields: Any) -> UsageRecord | None:
         return None
 
 
+def usage_records_sync(rows: list[dict[str, Any]]) -> int:
+    """Write many usage records in one INSERT; when the batch is refused (one row's user was
+    deleted meanwhile, say), row by row so the others are kept. Returns how many were
+    written; never raises."""
+    try:
+        return len(UsageRecord.objects.bulk_create([_row(fields) for fields in rows]))
+    except Exception:
+        logger.warning("a batch of %s usage records was refused; writing one by one", len(rows))
+    return sum(usage_record_sync(**fields) is not None for fields in rows)
+
+
+_records_in_thread = database_sync_to_async(usage_records_sync, thread_sensitive=False)
+
+# Records wait this long to be written with those of the requests that end meanwhile: at 64
+# streams one INSERT replaces dozens, each of which cost a thread hop and a round trip.
+BATCH_SECONDS = 0.25
+BATCH_ROWS = 500
+
+
+class _Batcher:
+    """This event loop's pending usage records and the task that writes them."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.hurry = asyncio.Event()
+
+    def add(self, fields: dict[str, Any]) -> None:
+        self.rows.append(fields)
+        if len(self.rows) >= BATCH_ROWS:
+            self.hurry.set()
+        if self.task is None or self.task.done():
+            # Its own task: it outlives the request (a cancelled stream's included).
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.rows:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BATCH_SECONDS):
+                    await self.hurry.wait()
+            self.hurry.clear()
+            rows, self.rows = self.rows[:BATCH_ROWS], self.rows[BATCH_ROWS:]
+            try:
+                await _records_in_thread(rows)
+            except Exception:
+                logger.exception("could not write %s usage records", len(rows))
+
+    async def flush(self) -> None:
+        while self.task is not None and not self.task.done():
+            self.hurry.set()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _batcher() -> _Batcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher()
+    return batcher
+
+
 def usage_record_later(**fields: Any) -> None:
-    """Schedule ``usage_record`` in its own task, which outlives a cancelled caller."""
-    task = asyncio.get_running_loop().create_task(usage_record(**fields))
-    # Keep a reference: the loop holds tasks only weakly.
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    """Queue a usage record (the fields of ``usage_record``); it is written within
+    ``BATCH_SECONDS`` together with the others queued meanwhile, by a task that outlives a
+    cancelled caller. Never raises and never waits: the proxy calls it as a stream ends."""
+    _batcher().add(fields)
 
 
 async def usage_flush() -> None:
-    """Wait for the records scheduled by ``usage_record_later`` (tests, shutdown)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
+    """Write the records queued by ``usage_record_later`` now and wait for it (tests)."""
+    await _batcher().flush()
 
 
 def usage_tokens_since(*, user_id: int, since: datetime) -> int:

@@ -11,13 +11,18 @@ The token is never logged, echoed in an error or stored (only its keyed digest i
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 
+from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from gateway.admission import policies_version
 from gateway.api.errors import ApiError, error_response
-from gateway.keys import aapikey_authenticate, aapikey_mark_used, apikey_use_due
+from gateway.key_cache import apikey_authenticate_cached
+from gateway.keys import apikey_last_used_write, apikey_use_due
 
 AsyncView = Callable[..., Awaitable[HttpResponse]]
 
@@ -40,6 +45,30 @@ def _unauthorized(message: str, code: str | None) -> HttpResponse:
     return error_response(error)
 
 
+_marking: set[asyncio.Task[object]] = set()
+
+
+# Not thread-sensitive, and closing its connection: it runs after the request has ended.
+_last_used_write = database_sync_to_async(apikey_last_used_write, thread_sensitive=False)
+
+
+def _mark_used_later(key) -> None:
+    """Record the key's use off the request's path: a once-a-minute write, not worth a
+    client's wait. Set at once in memory (the row is cached and shared), so the requests
+    that follow in this process do not write again."""
+    now = timezone.now()
+    key.last_used_at = now
+    task = asyncio.get_running_loop().create_task(_last_used_write(key_id=key.pk, now=now))
+    _marking.add(task)  # the loop holds tasks weakly
+    task.add_done_callback(_marking.discard)
+
+
+async def key_marks_flush() -> None:
+    """Wait for pending last-used writes (tests)."""
+    while _marking:
+        await asyncio.gather(*list(_marking), return_exceptions=True)
+
+
 def api_key_required(view: AsyncView) -> AsyncView:
     """Let the request through only with a usable key; sets ``request.api_key`` (its user is
     ``request.api_key.user``). 401 in OpenAI's shape otherwise."""
@@ -49,12 +78,15 @@ def api_key_required(view: AsyncView) -> AsyncView:
         token = _bearer_token(request)
         if token is None:
             return _unauthorized(_MISSING, None)
-        key = await aapikey_authenticate(token=token)
+        # One Redis GET: whether cached keys and policies are still current.
+        version = await policies_version()
+        key = await apikey_authenticate_cached(token=token, version=version)
         if key is None:
             return _unauthorized(_INVALID, "invalid_api_key")
         if apikey_use_due(key=key):
-            await aapikey_mark_used(key=key)
+            _mark_used_later(key)
         request.api_key = key
+        request.policy_version = version
         return await view(request, *args, **kwargs)
 
     return wrapper

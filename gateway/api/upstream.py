@@ -30,9 +30,11 @@ def conversation_key(body: dict[str, Any]) -> str | None:
     return "api:" + hashlib.sha256(opening.encode()).hexdigest()[:24]
 
 
-async def caller_for(*, user, api_key_id: int | None, body: dict[str, Any]) -> Caller:
+async def caller_for(
+    *, user, api_key_id: int | None, body: dict[str, Any], version: str | None = None
+) -> Caller:
     return await caller_for_user(
-        user, api_key_id=api_key_id, conversation_key=conversation_key(body)
+        user, api_key_id=api_key_id, conversation_key=conversation_key(body), version=version
     )
 
 

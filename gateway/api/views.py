@@ -92,7 +92,9 @@ async def _generate(
     try:
         body = validate(validation.request_json(request))
         await upstream.model_check(model=body["model"])
-        caller = await upstream.caller_for(user=key.user, api_key_id=key.pk, body=body)
+        caller = await upstream.caller_for(
+            user=key.user, api_key_id=key.pk, body=body, version=request.policy_version
+        )
     except ApiError as error:
         return error_response(error)
     except GatewayError as exc:

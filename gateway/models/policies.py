@@ -164,15 +164,29 @@ def _announce(**_: object) -> None:
     transaction.on_commit(policies_version_bump)
 
 
+def _announce_user(update_fields=None, **kwargs: object) -> None:
+    # A sign-in saves last_login alone: nothing the gateway caches depends on it, and
+    # bumping on every sign-in would empty every process's caches all day long.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    _announce(**kwargs)
+
+
 def _connect() -> None:
     from django.contrib.auth import get_user_model
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
+    from gateway.models.keys import ApiKey
     from gateway.models.workers import ModelAccess
 
-    for model in (Policy, ModelAccess, Group):
+    # Keys are cached by gateway/key_cache.py under the same version.
+    for model in (Policy, ModelAccess, Group, ApiKey):
         post_save.connect(_announce, sender=model, dispatch_uid=f"gw-policy-save-{model}")
         post_delete.connect(_announce, sender=model, dispatch_uid=f"gw-policy-del-{model}")
+    # A user deactivated, deleted or changed: their cached keys and policies go.
+    user_model = get_user_model()
+    post_save.connect(_announce_user, sender=user_model, dispatch_uid="gw-policy-user-save")
+    post_delete.connect(_announce, sender=user_model, dispatch_uid="gw-policy-user-del")
     for through in (get_user_model().groups.through, ModelAccess.groups.through):
         m2m_changed.connect(_announce, sender=through, dispatch_uid=f"gw-policy-m2m-{through}")
 

@@ -1,7 +1,8 @@
 """``workers_snapshot()``: the pool as routing sees it now, cheap enough to call per request.
 
 It reads an in-process copy of the published snapshot, refreshed from Redis at most every
-100 ms (concurrent callers share one refresh), and starts this process's ``Prober`` the
+100 ms (concurrent callers share one refresh; a copy up to ``STALE_SERVED`` old is served
+while the refresh runs in the background), and starts this process's ``Prober`` the
 first time it runs in an event loop. A worker's ``metrics_age`` is computed here, from the
 wall-clock time its gauges were read (by the probe or, fresher, an ORCA report): a snapshot
 nobody refreshes any more shows ever older metrics, which routing counts as saturated.
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 KEYS_TTL = 5.0  # seconds an admin row's API key is cached by readers
 REDIS_RETRY_AFTER = 1.0  # seconds between two reads of an unreachable Redis
+# A copy this much older than its refresh time is served while a refresh runs.
+STALE_SERVED = 0.5
 
 _probers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Prober, asyncio.Task]] = (
     weakref.WeakKeyDictionary()
@@ -80,6 +83,13 @@ async def copy_fresh() -> Copy:
     task = _refreshing.get(loop)
     if task is None or task.done():
         task = _refreshing[loop] = loop.create_task(_refresh())
+    # A copy a little past its refresh time is still good enough to route on (the gauges
+    # in it are up to a probe interval old anyway): use it, and let the refresh run in the
+    # background, instead of putting a Redis round trip before the first token of the
+    # request that happens to come first after a quiet spell.
+    stale = store.copy_current(max_age=STALE_SERVED)
+    if stale is not None:
+        return stale
     # Shielded: one caller giving up must not cancel the refresh the others wait for.
     return await asyncio.shield(task)
 

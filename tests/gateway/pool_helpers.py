@@ -58,6 +58,9 @@ def child_start(settings, mode: str, *args: str) -> Process:
         "AIPORTAL_PROBE_INTERVAL_MS": str(int(settings.AIPORTAL_PROBE_INTERVAL * 1000)),
         "AIPORTAL_INFLIGHT_LEASE_MS": str(int(settings.AIPORTAL_INFLIGHT_LEASE * 1000)),
         "LOG_LEVEL": "WARNING",
+        # The child has no test database of its own: it must fail to read the Worker table
+        # at once (and quietly), not wait on a connection pool retrying in the background.
+        "AIPORTAL_DB_POOL": "false",
     }
     return Process([sys.executable, "-m", "tests.gateway.pool_helpers", mode, *args], env=env)
 

@@ -219,6 +219,34 @@ async def test_a_database_outage_keeps_the_last_admin_rows(telemetry, settings, 
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_hanging_database_neither_stalls_probing_nor_piles_up_reads(
+    telemetry, settings, monkeypatch
+):
+    import threading
+
+    from gateway.models import Worker
+
+    settings.AIPORTAL_WORKERS = ""
+    await Worker.objects.acreate(base_url="http://c:8000", region="r")
+    assert [w.url for w in (await pool_resolve()).workers] == ["http://c:8000"]
+    release, reads = threading.Event(), []
+
+    def hanging():  # a database that is down: the connection pool waits for its timeout
+        reads.append(1)
+        release.wait(10)
+        return []
+
+    monkeypatch.setattr(pool, "ADMIN_READ_WAIT", 0.05)
+    monkeypatch.setattr(pool, "_admin_rows_read", hanging)
+    for _ in range(3):  # three probe cycles go on with the last rows...
+        assert [w.url for w in (await pool_resolve()).workers] == ["http://c:8000"]
+    assert len(reads) == 1  # ...while one read waits, not one per cycle
+    release.set()
+    monkeypatch.setattr(pool, "ADMIN_READ_WAIT", 5)
+    assert (await pool_resolve()).workers == []  # the read that came back is used
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_row_with_an_unusable_url_is_skipped_not_the_table(telemetry, settings):
     from gateway.models import Worker
 

@@ -122,3 +122,30 @@ def test_todays_tokens_sum_one_users_records_since_midnight_utc(owner, member):
         )
     assert usage.usage_tokens_today(user_id=owner.pk, now=now) == 30
     assert usage.usage_tokens_today(user_id=member.pk, now=now) == 4000
+
+
+async def test_records_queued_together_are_written_in_one_insert(owner, monkeypatch):
+    calls = []
+    original = UsageRecord.objects.bulk_create
+
+    def spy(rows, *args, **kwargs):
+        calls.append(len(rows))
+        return original(rows, *args, **kwargs)
+
+    monkeypatch.setattr(UsageRecord.objects, "bulk_create", spy)
+    for _ in range(5):
+        usage.usage_record_later(user_id=owner.pk, **FIELDS)
+    await usage.usage_flush()
+    assert calls == [5]
+    assert await UsageRecord.objects.filter(user_id=owner.pk).acount() == 5
+
+
+async def test_a_refused_record_does_not_lose_the_rest_of_its_batch(owner, caplog):
+    caplog.set_level(logging.WARNING, logger="gateway.usage")
+    usage.usage_record_later(user_id=owner.pk, **FIELDS)
+    usage.usage_record_later(user_id=10**9, **FIELDS)  # no such user: the batch is refused
+    usage.usage_record_later(user_id=owner.pk, **{**FIELDS, "outcome": "stopped"})
+    await usage.usage_flush()
+    outcomes = [row.outcome async for row in UsageRecord.objects.order_by("outcome")]
+    assert outcomes == ["complete", "stopped"]
+    assert "refused" in caplog.text and "could not write a usage record" in caplog.text

@@ -21,6 +21,7 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
     "debug": settings.DEBUG,
     "hosts": settings.ALLOWED_HOSTS,
+    "pool": settings.DATABASES["default"].get("OPTIONS", {}).get("pool"),
 }))
 """
 
@@ -49,6 +50,7 @@ def test_unset_means_the_embedded_default(tmp_path):
     assert seen["layer"] == "channels.layers.InMemoryChannelLayer"
     assert seen["eager"] is True
     assert seen["debug"] is False
+    assert seen["pool"] is None  # SQLite has no pool
 
 
 def test_database_and_redis_urls_switch_to_production_parts():
@@ -68,6 +70,19 @@ def test_database_and_redis_urls_switch_to_production_parts():
     assert seen["eager"] is False
     assert seen["broker"] == "redis://redis.internal:6379/0"
     assert seen["hosts"] == ["chat.example.org", "internal"]
+    # Each web process keeps a pool of PostgreSQL connections instead of one per thread.
+    assert seen["pool"] == {"min_size": 2, "max_size": 20, "timeout": 5}
+
+
+def test_the_connection_pool_is_sized_or_turned_off_from_the_environment():
+    url = {"SECRET_KEY": GOOD_KEY, "DATABASE_URL": "postgres://app:pw@db:5432/aiportal"}
+    sized = run_settings({**url, "AIPORTAL_DB_POOL_MAX": "1"})
+    assert sized.returncode == 0, sized.stderr
+    # The minimum never exceeds the maximum, which psycopg_pool would refuse.
+    assert json.loads(sized.stdout)["pool"] == {"min_size": 1, "max_size": 1, "timeout": 5}
+    off = run_settings({**url, "AIPORTAL_DB_POOL": "false"})
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["pool"] is None
 
 
 def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
