@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from django.conf import settings
 
 from gateway.errors import DeadlineExceeded, UpstreamRejected
@@ -141,8 +142,8 @@ async def attempt_frames(
                     finished = True
                     return
                 try:
-                    frame = json.loads(data)
-                except ValueError:
+                    frame = orjson.loads(data)
+                except ValueError:  # orjson.JSONDecodeError is one
                     raise AttemptFailed("a malformed frame", before_first=first) from None
                 if not isinstance(frame, dict):
                     raise AttemptFailed("a malformed frame", before_first=first)

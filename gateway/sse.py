@@ -38,6 +38,8 @@ class SSEParser:
             text = text[1:]
         self._pending_cr = text.endswith("\r")
         self._buffer += text
+        if not self._data and not self._event and "\r" not in self._buffer:
+            yield from self._feed_simple()
         while True:
             line, found = self._take_line()
             if not found:
@@ -45,6 +47,25 @@ class SSEParser:
             event = self._process_line(line)
             if event is not None:
                 yield event
+
+    def _feed_simple(self) -> Iterator[SSEEvent]:
+        """The shape vLLM writes, one ``data:`` line and a blank line per event, taken a whole
+        event at a time (a relayed token is one event: this runs for every token). Anything
+        else in an event (comments, other fields, several data lines) is left in the buffer
+        for the line-by-line parser, in order."""
+        buffer = self._buffer
+        start = 0
+        while True:
+            end = buffer.find("\n\n", start)
+            if end < 0 or not buffer.startswith("data:", start):
+                break
+            line = buffer[start + 5 : end]
+            if "\n" in line:
+                break
+            start = end + 2
+            # Consumed before the event is handed out: a caller may stop iterating at any one.
+            self._buffer = buffer[start:]
+            yield SSEEvent(data=line[1:] if line.startswith(" ") else line, id=self._id)
 
     def _take_line(self) -> tuple[str, bool]:
         match = _LINE_END.search(self._buffer)

@@ -11,12 +11,12 @@ which makes vLLM abort the request.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -33,8 +33,8 @@ _STARTED = int(time.time())
 
 
 def _sse(data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return b"data: " + payload.encode() + b"\n\n"
+    # orjson: compact UTF-8, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes.
+    return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
 async def _relay(first: dict[str, Any], frames: AsyncIterator[dict[str, Any]]):

@@ -78,3 +78,38 @@ async def test_sse_events_reads_an_async_byte_stream():
         yield b"ta: 2\n\n"
 
     assert [event.data async for event in sse_events(chunks())] == ["1", "2"]
+
+
+_LINES = st.sampled_from(
+    ["data: x", "data:y", "data:  z", "data:", ": keep-alive", "event: e", "id: 4", "retry: 9", ""]
+)
+
+
+@given(
+    events=st.lists(st.lists(_LINES, min_size=1, max_size=4), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+)
+def test_the_fast_path_for_single_data_lines_reads_every_stream_as_the_line_parser_does(
+    events, cuts
+):
+    # vLLM's events take a shortcut (one data line each); mixed with everything else SSE
+    # allows, and cut anywhere, the result must be what the plain line parser gives.
+    wire = "".join("\n".join(lines) + "\n\n" for lines in events).encode()
+    points = sorted({min(cut, len(wire)) for cut in cuts})
+    chunks = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)], strict=True)]
+
+    class LineByLine(SSEParser):
+        def _feed_simple(self):
+            return iter(())
+
+    reference = LineByLine()
+    expected = [event for chunk in chunks for event in reference.feed(chunk)]
+    assert parse_all(chunks) == expected
+
+
+def test_a_consumer_that_stops_early_leaves_the_rest_for_the_next_feed():
+    parser = SSEParser()
+    events = parser.feed(b"data: 1\n\ndata: 2\n\n")
+    assert next(events).data == "1"
+    events.close()  # the caller stopped after the first event
+    assert [e.data for e in parser.feed(b"data: 3\n\n")] == ["2", "3"]
