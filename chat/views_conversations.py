@@ -1,9 +1,10 @@
 """The sidebar's JSON endpoints, exports and the public share page.
 
 Thin: parse, call one selector or service, answer. Every endpoint but the share page needs a
-session (401 in JSON, not a redirect: the caller is a script); POSTs go through Django's CSRF
-check (the page sends the token in ``X-CSRFToken``); every conversation is fetched through
-the user's selectors, so another user's id is a 404 like an unknown one.
+session (the JSON ones answer 401, not a redirect: their caller is a script); POSTs go
+through Django's CSRF check (the page sends the token in ``X-CSRFToken``); every
+conversation is fetched through the user's selectors, so another user's id is a 404 like an
+unknown one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -189,7 +191,7 @@ def _attachment(body: str, *, content_type: str, filename: str) -> HttpResponse:
 
 @require_GET
 @never_cache
-@json_login_required
+@login_required  # a link the browser follows: signing in again beats a JSON error file
 def conversation_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     try:
         conversation = selectors.conversation_get(user=request.user, id=pk)
