@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from chat import services
 from chat.models import Conversation
 from tests.chat.test_browser import sign_in
+from tests.conftest import _database_url, start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -35,6 +36,23 @@ def conversation_with(owner, title: str, question: str = "Hello", *, days_ago: f
             updated_at=timezone.now() - timedelta(days=days_ago)
         )
     return conversation
+
+
+@pytest.fixture(scope="module")
+def titled_daphne_url(django_db_setup, django_db_blocker, emulator_url):
+    """A Daphne like ``daphne_url`` but with generated titles on (the shared one has them
+    off, so that other tests see the first-line title for sure)."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+            "AIPORTAL_CHAT_TITLES": "true",
+        }
+    )
+    yield url
+    process.stop()
 
 
 def item(page, title: str):
@@ -83,6 +101,28 @@ def test_search_finds_a_conversation_by_its_message_text(page, daphne_url, owner
     expect(page.locator(".message.user .content")).to_have_text(
         "Remember the saffron for the paella"
     )
+
+
+def test_the_first_answer_retitles_the_new_chat_and_brings_its_controls(
+    page, titled_daphne_url, owner
+):
+    sign_in(page, titled_daphne_url, owner.email)
+    expect(page.locator("#conversation-actions")).to_be_hidden()
+    page.get_by_role("textbox", name="Message").fill("Tell me about the winters on Mars")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
+    # The emulator is no language model: its "title" is the start of its demo answer.
+    expect(page.locator("#chat-title")).to_contain_text("aiportal vLLM emulator")
+    current = page.locator("#conversation-list a[aria-current=page]")
+    expect(current).to_contain_text("aiportal vLLM emulator")
+    expect(page).to_have_title(re.compile(r"aiportal vLLM emulator.* · aiportal$"))
+    conversation = Conversation.objects.get(owner=owner)
+    expect(page.get_by_role("link", name="Markdown")).to_have_attribute(
+        "href", f"/c/{conversation.pk}/export.md"
+    )
+    expect(page.get_by_role("button", name="Share")).to_be_visible()
+    page.reload()
+    expect(page.locator("#chat-title")).to_have_text(conversation.title)
 
 
 def test_rename_from_the_sidebar_updates_the_header_and_other_tabs(page, daphne_url, owner):
