@@ -142,7 +142,7 @@ function itemElement(item, { snippet = null } = {}) {
       button(`${item.pinned ? "Unpin" : "Pin"} “${name}”`, item.pinned ? "★" : "☆", () =>
         setPinned(item.id, !item.pinned),
       ),
-      button(`Delete “${name}”`, "🗑", () => remove(item.id)),
+      button(`Delete “${name}”`, "✕", () => remove(item.id)),
     );
     li.append(actions);
   }
