@@ -10,6 +10,7 @@ must not bring it to the top.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -38,6 +39,8 @@ TITLE_PROMPT = (
     "Reply with the title only: no quotes, no punctuation at the end."
 )
 TITLE_MAX_TOKENS = 24
+# A title is not worth holding a generation task (and a worker slot) for longer than this.
+TITLE_TIMEOUT = 20.0
 # Quote marks a model may wrap a title in: straight, curly and guillemets.
 QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
 
@@ -209,9 +212,10 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
     if conversation.model:
         body["model"] = conversation.model
     try:
-        answer = await completion_once(endpoint="chat/completions", body=body, caller=caller)
-    except GatewayError as exc:
-        logger.info("no generated title for conversation %s: %s", conversation.pk, exc)
+        async with asyncio.timeout(TITLE_TIMEOUT):
+            answer = await completion_once(endpoint="chat/completions", body=body, caller=caller)
+    except (GatewayError, TimeoutError) as exc:
+        logger.info("no generated title for conversation %s: %r", conversation.pk, exc)
         return ""
     choices = answer.get("choices") or [{}]
     text = ((choices[0] or {}).get("message") or {}).get("content") or ""

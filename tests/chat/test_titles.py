@@ -92,6 +92,15 @@ async def test_when_the_gateway_fails_the_first_line_stays(owner, settings):
 
 
 @pytest.mark.usefixtures("titles_on")
+async def test_a_title_that_takes_too_long_is_given_up(owner, slow_worker, monkeypatch):
+    # The slow worker needs about a second for a title; give it a tenth of that.
+    monkeypatch.setattr(services_conversations, "TITLE_TIMEOUT", 0.1)
+    conversation, answer_id = await finished_first_turn(owner, "Take your time")
+    assert await conversation_title_generate(message_id=answer_id, user=owner) is None
+    assert await title_of(conversation.pk) == "Take your time"
+
+
+@pytest.mark.usefixtures("titles_on")
 async def test_a_renamed_conversation_keeps_its_name(owner, workers):
     conversation, answer_id = await finished_first_turn(owner, "Something")
     await database_sync_to_async(services_conversations.conversation_rename)(
