@@ -290,6 +290,9 @@ AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 AIPORTAL_MAX_MESSAGE_CHARS = env_int("AIPORTAL_MAX_MESSAGE_CHARS", 32000, minimum=1)
 # The growing answer is written at most this often (plus once at the end): bounded write rate.
 AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) / 1000
+# Ask the model for a short title after a conversation's first answer (one small request
+# through the gateway, as the user); off keeps the title taken from the first message.
+AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
 
 LOGGING = {
     "version": 1,

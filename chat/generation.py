@@ -35,6 +35,7 @@ from django.conf import settings
 from chat import services
 from chat.models import Message
 from chat.selectors import message_payload
+from chat.services_conversations import conversation_title_generate
 from gateway.errors import GatewayError
 from gateway.proxy import Delta, Finished, chat_stream
 
@@ -148,6 +149,9 @@ class Generation:
             await saver
             await self._finish(outcome)
             await self._stop_listening(control)
+            if outcome.status == Message.Status.COMPLETE:
+                # After message.done went out, so a title never delays an answer.
+                await conversation_title_generate(message_id=self.message_id, user=self.user)
         except asyncio.CancelledError:
             # The process is shutting down. Say so if the database still answers; if not,
             # the stale sweep will mark the message interrupted.

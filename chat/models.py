@@ -13,6 +13,11 @@ class Conversation(models.Model):
     model = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Pinned conversations head the sidebar, whatever their age.
+    pinned = models.BooleanField(default=False)
+    # Soft delete: set when the user deletes, so an undo within a few seconds restores
+    # everything; selectors hide such rows, and a purge removes them for good later.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -72,3 +77,17 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} message {self.pk}"
+
+
+class ConversationShare(models.Model):
+    """A read-only link to one conversation. Only a digest of the link's token is kept (like
+    an API key): a leaked database or backup gives no working links. The owner sees the link
+    once, when it is made; making a new one revokes the old."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"share of conversation {self.conversation_id}"

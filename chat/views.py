@@ -9,11 +9,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat import selectors, services
+from chat import selectors, services, views_conversations
 from chat.generation import PROTOCOL_VERSION
 from chat.models import Conversation
-
-SIDEBAR_CONVERSATIONS = 200
 
 
 @require_GET
@@ -44,9 +42,9 @@ def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> Ht
         "messages": [selectors.message_payload(message) for message in thread],
         "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
     }
-    conversations = selectors.conversation_list(user=request.user)[:SIDEBAR_CONVERSATIONS]
+    sidebar = views_conversations.sidebar_context(request.user, current=conversation)
     return render(
         request,
         "chat/chat.html",
-        {"conversations": conversations, "current": conversation, "chat_data": data},
+        {**sidebar, "current": conversation, "chat_data": data},
     )

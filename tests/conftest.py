@@ -176,6 +176,9 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
             "DATABASE_URL": database_url,
             "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
             "AIPORTAL_SAVE_INTERVAL_MS": "100",
+            # A generated title would replace the one from the first message at a moment
+            # no test can wait for; test_titles.py and test_browser_sidebar.py turn them on.
+            "AIPORTAL_CHAT_TITLES": "false",
         }
     )
     yield url

@@ -114,15 +114,8 @@ function onConversationCreated(frame) {
   history.replaceState(null, "", conversation.url);
   document.getElementById("chat-title").textContent = conversation.title;
   document.title = `${conversation.title} · aiportal`;
-  const link = document.createElement("a");
-  link.href = conversation.url;
-  link.textContent = conversation.title;
-  link.setAttribute("aria-current", "page");
-  const item = document.createElement("li");
-  item.append(link);
-  const sidebar = document.getElementById("conversation-list");
-  sidebar.querySelector("[aria-current]")?.removeAttribute("aria-current");
-  sidebar.prepend(item);
+  // The sidebar (sidebar.js) lists it and shows the share and export controls.
+  document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: conversation }));
 }
 
 function onMessageCreated(frame) {
@@ -187,6 +180,11 @@ const handlers = {
   "message.snapshot": onSnapshot,
   "message.done": onFinal,
   "message.error": onMessageError,
+  // A new title or pin (generated, or changed in another tab): the sidebar's to show.
+  "conversation.updated": (frame) =>
+    document.dispatchEvent(
+      new CustomEvent("chat:conversation-updated", { detail: frame.conversation }),
+    ),
   error: (frame) => showError(frame.detail),
 };
 

@@ -173,6 +173,13 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_generated_titles(settings):
+    # The extra request and frame of a generated title would disturb tests that count
+    # requests or frames; tests/chat/test_titles.py turns titles on.
+    settings.AIPORTAL_CHAT_TITLES = False
+
+
 @pytest.fixture
 async def no_leftover_generations():
     yield

@@ -1,0 +1,64 @@
+"""One conversation as a file: Markdown to read, JSON to process. Both hold the branch the
+page shows (root to the latest message), never the owner's identity or other conversations."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from chat import selectors
+from chat.models import Conversation, Message
+
+ROLE_HEADINGS = {"user": "You", "assistant": "Assistant", "system": "System"}
+
+
+def export_filename(conversation: Conversation, extension: str) -> str:
+    """A safe ASCII file name from the title (the header quotes it, so no quotes or slashes)."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", conversation.title).strip("-").lower()[:60]
+    return f"{stem or 'conversation'}-{conversation.pk}.{extension}"
+
+
+def export_markdown(*, conversation: Conversation) -> str:
+    lines = [f"# {conversation.title or 'Conversation'}", ""]
+    for message in selectors.conversation_thread(conversation=conversation):
+        heading = ROLE_HEADINGS.get(message.role, message.role)
+        lines += [f"## {heading}", ""]
+        if message.role == Message.Role.USER:
+            # Quoted, so that a typed "## Assistant" cannot pass for the next turn.
+            lines += [f"> {line}".rstrip() for line in message.content.splitlines()]
+        else:
+            lines.append(message.content)
+        if message.status != Message.Status.COMPLETE:
+            lines += ["", f"*({message.status})*"]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def export_json(*, conversation: Conversation) -> str:
+    thread = selectors.conversation_thread(conversation=conversation)
+    data: dict[str, Any] = {
+        "format": "aiportal.conversation",
+        "version": 1,
+        "conversation": {
+            "id": conversation.pk,
+            "title": conversation.title,
+            "model": conversation.model,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
+        },
+        "messages": [
+            {
+                "id": m.pk,
+                "parent": m.parent_id,
+                "role": m.role,
+                "status": m.status,
+                "model": m.model,
+                "content": m.content,
+                "usage": m.usage,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in thread
+        ],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2)

@@ -1,0 +1,240 @@
+"""Writes for the sidebar: rename, pin, delete with undo, share links, generated titles.
+
+Kept apart from ``services.py`` (the message tree and streaming) because none of this touches
+an answer while it streams. Every function that takes a ``user`` fetches the conversation
+through ``selectors.conversation_get``: another user's id raises ``DoesNotExist`` before
+anything is written. Rows are changed with ``UPDATE`` rather than ``save()`` so that
+``updated_at`` (auto_now, the sidebar's order) does not move: renaming an old conversation
+must not bring it to the top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from chat import selectors
+from chat.models import Conversation, ConversationShare, Message
+from chat.services import conversation_title_from
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX_CHARS = 200  # Conversation.title's max_length
+# How long a deleted conversation can still be restored; after that it is purged.
+UNDO_WINDOW = timedelta(seconds=10)
+TITLE_PROMPT = (
+    "Write a short title (at most six words) for the conversation below. "
+    "Reply with the title only: no quotes, no punctuation at the end."
+)
+TITLE_MAX_TOKENS = 24
+# A title is not worth holding a generation task (and a worker slot) for longer than this.
+TITLE_TIMEOUT = 20.0
+# Quote marks a model may wrap a title in: straight, curly and guillemets.
+QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
+
+
+class InvalidTitle(ValueError):
+    """The title is empty or too long; the caller shows ``str(exc)`` to the user."""
+
+
+def conversation_rename(*, user: User, id: int, title: str) -> Conversation:
+    cleaned = " ".join(title.split())
+    if not cleaned:
+        raise InvalidTitle("A title cannot be empty.")
+    if len(cleaned) > TITLE_MAX_CHARS:
+        raise InvalidTitle(f"A title may be at most {TITLE_MAX_CHARS} characters long.")
+    conversation = selectors.conversation_get(user=user, id=id)
+    Conversation.objects.filter(pk=conversation.pk).update(title=cleaned)
+    conversation.title = cleaned
+    async_to_sync(conversation_updated_publish)(conversation=conversation)
+    return conversation
+
+
+def conversation_pin(*, user: User, id: int, pinned: bool) -> Conversation:
+    conversation = selectors.conversation_get(user=user, id=id)
+    Conversation.objects.filter(pk=conversation.pk).update(pinned=pinned)
+    conversation.pinned = pinned
+    async_to_sync(conversation_updated_publish)(conversation=conversation)
+    return conversation
+
+
+def conversation_delete(*, user: User, id: int) -> Conversation:
+    """Hide the conversation at once (soft delete) and purge the user's conversations whose
+    undo window has passed. The messages stay until the purge, so an undo loses nothing."""
+    conversation = selectors.conversation_get(user=user, id=id)
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(deleted_at=now)
+    conversation.deleted_at = now
+    conversation_purge_deleted(user=user)
+    return conversation
+
+
+def conversation_restore(*, user: User, id: int) -> Conversation:
+    """Undo a delete within ``UNDO_WINDOW``. Raises ``Conversation.DoesNotExist`` for another
+    user's id, one not deleted, or one whose window has passed (as good as purged)."""
+    window_start = timezone.now() - UNDO_WINDOW
+    conversation = Conversation.objects.get(
+        owner=user, pk=id, deleted_at__isnull=False, deleted_at__gte=window_start
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(deleted_at=None)
+    conversation.deleted_at = None
+    return conversation
+
+
+def conversation_purge_deleted(*, user: User | None = None) -> int:
+    """Delete for good the conversations deleted longer than ``UNDO_WINDOW`` ago (one user's,
+    or everyone's). Called on every delete and sidebar load, so nothing needs a schedule."""
+    expired = Conversation.objects.filter(
+        deleted_at__isnull=False, deleted_at__lt=timezone.now() - UNDO_WINDOW
+    )
+    if user is not None:
+        expired = expired.filter(owner=user)
+    _, per_model = expired.delete()
+    return per_model.get(Conversation._meta.label, 0)
+
+
+@transaction.atomic
+def conversation_share_create(*, user: User, id: int) -> str:
+    """A new read-only link token for the conversation; the previous link stops working.
+    Returns the token: only its digest is stored, so this is the one time it is known."""
+    conversation = selectors.conversation_get(user=user, id=id)
+    conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token = secrets.token_urlsafe(24)
+    ConversationShare.objects.create(
+        conversation=conversation, token_digest=selectors.share_token_digest(token)
+    )
+    return token
+
+
+def conversation_share_revoke(*, user: User, id: int) -> int:
+    """Revoke the conversation's link; returns how many were active (0 or 1)."""
+    conversation = selectors.conversation_get(user=user, id=id)
+    return conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- Generated titles ----------------------------------------------------------------------
+
+
+def _title_job(*, message_id: int) -> dict[str, Any] | None:
+    """What a title needs, if the message is the first answer of a conversation whose title
+    is still the automatic one (taken from the first message); else None."""
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.status != Message.Status.COMPLETE or not message.content:
+        return None
+    conversation = message.conversation
+    if conversation.deleted_at is not None:
+        return None
+    if conversation.messages.filter(role=Message.Role.ASSISTANT).count() != 1:
+        return None
+    question = message.parent
+    if question is None or question.parent_id is not None:
+        return None
+    fallback = conversation_title_from(question.content)
+    if conversation.title != fallback:
+        return None  # renamed by the user, or titled already
+    return {
+        "conversation": conversation,
+        "fallback": fallback,
+        "question": question.content,
+        "answer": message.content,
+    }
+
+
+def _title_store(*, conversation_id: int, expected: str, title: str) -> Conversation | None:
+    """Set the title only if it is still ``expected``: a rename meanwhile wins."""
+    updated = Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title)
+    return Conversation.objects.get(pk=conversation_id) if updated else None
+
+
+def title_clean(text: str) -> str:
+    """The model's reply as a sidebar title: first line, no markdown emphasis or quotes."""
+    line = next((part for part in text.splitlines() if part.strip()), "")
+    line = re.sub(r"[*_`#>]+", "", line)
+    line = line.strip().strip(QUOTES).strip()
+    line = re.sub(r"^title:\s*", "", line, flags=re.IGNORECASE).rstrip(".").strip()
+    return conversation_title_from(line)
+
+
+async def conversation_title_generate(*, message_id: int, user: Any) -> str | None:
+    """After the first answer of a conversation completes, ask the model for a short title
+    (through the gateway, as the user who asked: their access and budget apply) and push it
+    to the open pages as ``conversation.updated``. When the gateway fails or answers nothing
+    usable, the title taken from the first message stays. Never raises: a title is not worth
+    failing an answer for. Returns the new title, or None when there was none to make."""
+    if not settings.AIPORTAL_CHAT_TITLES:
+        return None
+    try:
+        job = await database_sync_to_async(_title_job)(message_id=message_id)
+        if job is None:
+            return None
+        title = await _title_from_model(job, user=user) or job["fallback"]
+        if title == job["fallback"]:
+            return None
+        conversation = await database_sync_to_async(_title_store)(
+            conversation_id=job["conversation"].pk, expected=job["fallback"], title=title
+        )
+        if conversation is not None:
+            await conversation_updated_publish(conversation=conversation)
+        return title if conversation is not None else None
+    except Exception:
+        logger.warning("titling the conversation of message %s failed", message_id, exc_info=True)
+        return None
+
+
+async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
+    from gateway.admission import caller_for_user
+    from gateway.errors import GatewayError
+    from gateway.proxy import completion_once
+
+    conversation = job["conversation"]
+    caller = await caller_for_user(user, conversation_key=f"conversation:{conversation.pk}")
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "system", "content": TITLE_PROMPT},
+            {"role": "user", "content": job["question"][:2000]},
+            {"role": "assistant", "content": job["answer"][:2000]},
+            {"role": "user", "content": "The title of this conversation:"},
+        ],
+        "max_tokens": TITLE_MAX_TOKENS,
+    }
+    if conversation.model:
+        body["model"] = conversation.model
+    try:
+        async with asyncio.timeout(TITLE_TIMEOUT):
+            answer = await completion_once(endpoint="chat/completions", body=body, caller=caller)
+    except (GatewayError, TimeoutError) as exc:
+        logger.info("no generated title for conversation %s: %r", conversation.pk, exc)
+        return ""
+    choices = answer.get("choices") or [{}]
+    text = ((choices[0] or {}).get("message") or {}).get("content") or ""
+    return title_clean(str(text))
+
+
+async def conversation_updated_publish(*, conversation: Conversation) -> None:
+    """Tell every page showing the conversation that its title (or pin) changed. The same
+    group the generation publishes to (``chat.generation.conversation_group``); best effort,
+    like every frame: a page that misses it shows the new title on its next load."""
+    from chat.generation import conversation_group, frame_event
+
+    frame = {
+        "type": "conversation.updated",
+        "conversation": selectors.conversation_payload(conversation),
+    }
+    try:
+        await get_channel_layer().group_send(
+            conversation_group(conversation.pk), frame_event(frame)
+        )
+    except Exception:
+        logger.warning("publishing conversation.updated failed", exc_info=True)

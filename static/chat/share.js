@@ -1,0 +1,28 @@
+// The read-only page of a share link: the conversation's messages, rendered through the same
+// markdown + DOMPurify pipeline as the chat page; what a person typed is shown as typed.
+import { createRenderer } from "./markdown.js";
+
+const data = JSON.parse(document.getElementById("share-data").textContent);
+const render = createRenderer();
+const list = document.getElementById("messages");
+
+for (const message of data.messages) {
+  const el = document.createElement("article");
+  el.className = `message ${message.role}`;
+  el.dataset.status = message.status;
+  const label = document.createElement("h2");
+  label.className = "visually-hidden";
+  label.textContent = message.role === "user" ? "They said:" : "Answer:";
+  const body = document.createElement("div");
+  body.className = "content";
+  if (message.role === "user") body.textContent = message.content;
+  else render(body, message.content);
+  el.append(label, body);
+  if (message.status !== "complete") {
+    const meta = document.createElement("p");
+    meta.className = "meta";
+    meta.textContent = message.status === "streaming" ? "Still being written" : message.status;
+    el.append(meta);
+  }
+  list.append(el);
+}

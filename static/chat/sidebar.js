@@ -1,0 +1,426 @@
+// The conversation list: grouped by day, pinned first, loaded page by page; search as you
+// type; rename, pin and delete (with undo); the mobile drawer; and the header's share and
+// export controls. Titles are untrusted text: they only ever go in through textContent.
+import { setUpShare } from "./share_controls.js";
+
+const SEARCH_DELAY_MS = 250;
+const chatData = JSON.parse(document.getElementById("chat-data").textContent);
+const sidebarData = JSON.parse(document.getElementById("sidebar-data").textContent);
+
+const app = document.querySelector(".app");
+const sidebar = document.getElementById("sidebar");
+const listEl = document.getElementById("conversation-list");
+const resultsEl = document.getElementById("search-results");
+const scrollEl = document.getElementById("conversation-scroll");
+const moreButton = document.getElementById("load-more");
+const searchInput = document.getElementById("conversation-search");
+const statusEl = document.getElementById("sidebar-status");
+const undoBar = document.getElementById("undo-bar");
+const undoText = document.getElementById("undo-text");
+const undoButton = document.getElementById("undo-button");
+const titleEl = document.getElementById("chat-title");
+
+const conversations = new Map(); // id -> payload {id, title, pinned, updated_at, url}
+let currentId = chatData.conversation ? chatData.conversation.id : null;
+let nextCursor = sidebarData.next;
+let loading = false;
+
+// --- Talking to the server --------------------------------------------------------------
+
+function csrfToken() {
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+}
+
+// Returns {ok, status, data}; a network failure is {ok: false, status: 0}.
+export async function api(path, { body, signal } = {}) {
+  const init = { headers: { Accept: "application/json" }, credentials: "same-origin", signal };
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.headers["X-CSRFToken"] = csrfToken();
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    return { ok: false, status: 0, data: { detail: "The server could not be reached." } };
+  }
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+export function say(text) {
+  statusEl.textContent = text;
+}
+
+// --- The list ---------------------------------------------------------------------------
+
+function remember(item) {
+  const known = conversations.get(item.id) || {};
+  conversations.set(item.id, { ...known, ...item });
+}
+
+// Read the server-rendered first page (it works without JS; this takes it over).
+for (const li of listEl.querySelectorAll("li[data-id]")) {
+  const link = li.querySelector("a");
+  remember({
+    id: Number(li.dataset.id),
+    title: link.textContent === "Untitled" ? "" : link.textContent,
+    pinned: li.dataset.pinned === "true",
+    updated_at: li.dataset.updated,
+    url: link.getAttribute("href"),
+  });
+}
+
+function startOfDay(date) {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+const monthFormat = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric" });
+
+// The group a conversation goes under, in the reader's own time zone.
+function groupOf(item, today) {
+  if (item.pinned) return "Pinned";
+  const updated = new Date(item.updated_at);
+  const days = Math.round((today - startOfDay(updated)) / 86400000);
+  if (days <= 0) return "Today";
+  if (days === 1) return "Yesterday";
+  if (days <= 7) return "Previous 7 days";
+  return monthFormat.format(updated);
+}
+
+function ordered() {
+  return [...conversations.values()].sort(
+    (a, b) =>
+      Number(b.pinned) - Number(a.pinned) ||
+      (b.updated_at > a.updated_at ? 1 : b.updated_at < a.updated_at ? -1 : 0) ||
+      b.id - a.id,
+  );
+}
+
+function button(label, text, onClick, className = "item-action") {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = className;
+  el.textContent = text;
+  el.setAttribute("aria-label", label);
+  el.title = label;
+  el.addEventListener("click", onClick);
+  return el;
+}
+
+function itemElement(item, { snippet = null } = {}) {
+  const li = document.createElement("li");
+  li.className = "conversation-item";
+  li.dataset.id = item.id;
+  const link = document.createElement("a");
+  link.href = item.url;
+  link.className = "conversation-link";
+  const title = document.createElement("span");
+  title.className = "conversation-title";
+  title.textContent = item.title || "Untitled";
+  link.append(title);
+  if (snippet) {
+    const more = document.createElement("span");
+    more.className = "conversation-snippet";
+    more.textContent = snippet;
+    link.append(more);
+  }
+  if (item.id === currentId) link.setAttribute("aria-current", "page");
+  li.append(link);
+  if (snippet === null) {
+    const name = item.title || "Untitled";
+    const actions = document.createElement("span");
+    actions.className = "item-actions";
+    actions.append(
+      button(`Rename “${name}”`, "✎", () => startRename(item.id)),
+      button(`${item.pinned ? "Unpin" : "Pin"} “${name}”`, item.pinned ? "★" : "☆", () =>
+        setPinned(item.id, !item.pinned),
+      ),
+      button(`Delete “${name}”`, "✕", () => remove(item.id)),
+    );
+    li.append(actions);
+  }
+  return li;
+}
+
+function render() {
+  const focusedId = document.activeElement?.closest?.("#conversation-list li")?.dataset.id;
+  const focusedLabel = document.activeElement?.getAttribute?.("aria-label")?.split(" ")[0];
+  const today = startOfDay(new Date());
+  const fragment = document.createDocumentFragment();
+  let group = null;
+  let ul = null;
+  for (const item of ordered()) {
+    const name = groupOf(item, today);
+    if (name !== group) {
+      group = name;
+      const section = document.createElement("section");
+      section.className = "conversation-group";
+      const heading = document.createElement("h2");
+      heading.textContent = name;
+      ul = document.createElement("ul");
+      section.append(heading, ul);
+      fragment.append(section);
+    }
+    ul.append(itemElement(item));
+  }
+  listEl.replaceChildren(fragment);
+  // Keep the keyboard where it was (a re-render replaces the elements).
+  if (focusedId) {
+    const li = listEl.querySelector(`li[data-id="${focusedId}"]`);
+    const target =
+      [...(li?.querySelectorAll("button") || [])].find((b) =>
+        b.getAttribute("aria-label").startsWith(focusedLabel),
+      ) || li?.querySelector("a");
+    target?.focus();
+  }
+  moreButton.hidden = !nextCursor;
+}
+
+async function loadMore() {
+  if (loading || !nextCursor) return;
+  loading = true;
+  moreButton.disabled = true;
+  const { ok, data } = await api(`/api/conversations/?cursor=${encodeURIComponent(nextCursor)}`);
+  loading = false;
+  moreButton.disabled = false;
+  if (!ok) {
+    say(data.detail || "Could not load more conversations.");
+    return;
+  }
+  for (const item of data.items) remember(item);
+  nextCursor = data.next;
+  render();
+}
+
+moreButton.addEventListener("click", loadMore);
+// Load the next page when the "More" button scrolls into view: an endless list that still
+// works by keyboard and without IntersectionObserver.
+if ("IntersectionObserver" in window) {
+  new IntersectionObserver(
+    (entries) => {
+      if (entries.some((e) => e.isIntersecting) && !searchInput.value.trim()) loadMore();
+    },
+    { root: scrollEl, rootMargin: "200px" },
+  ).observe(moreButton);
+}
+
+// --- Rename, pin, delete ------------------------------------------------------------------
+
+function startRename(id) {
+  const item = conversations.get(id);
+  const li = listEl.querySelector(`li[data-id="${id}"]`);
+  if (!item || !li) return;
+  const form = document.createElement("form");
+  form.className = "rename-form";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  label.htmlFor = `rename-${id}`;
+  label.textContent = "New title";
+  const input = document.createElement("input");
+  input.id = `rename-${id}`;
+  input.value = item.title;
+  input.maxLength = 200;
+  input.required = true;
+  form.append(label, input);
+  li.replaceChildren(form);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    if (save && input.value.trim() && input.value.trim() !== item.title) {
+      const { ok, data } = await api(`/api/conversations/${id}/rename/`, {
+        body: { title: input.value },
+      });
+      if (!ok) {
+        say(data.detail || "The conversation could not be renamed.");
+        render();
+        return;
+      }
+      applyUpdate(data.conversation);
+      say("Renamed.");
+    } else {
+      render();
+    }
+    listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    finish(true);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      finish(false);
+    }
+  });
+  input.addEventListener("blur", () => finish(true));
+}
+
+async function setPinned(id, pinned) {
+  const { ok, data } = await api(`/api/conversations/${id}/pin/`, { body: { pinned } });
+  if (!ok) {
+    say(data.detail || "That did not work.");
+    return;
+  }
+  applyUpdate(data.conversation);
+  say(pinned ? "Pinned." : "Unpinned.");
+}
+
+// Delete at once, offer an undo while the server keeps it restorable. Undo over confirm:
+// one click, no modal, and a slip costs nothing.
+let undoTimer = null;
+let undoId = null;
+
+async function remove(id) {
+  const item = conversations.get(id);
+  if (!item) return;
+  const { ok, data } = await api(`/api/conversations/${id}/delete/`, { body: {} });
+  if (!ok) {
+    say(data.detail || "The conversation could not be deleted.");
+    return;
+  }
+  finishUndo(); // a previous delete is final now
+  conversations.delete(id);
+  render();
+  undoId = id;
+  undoText.textContent = `Deleted “${item.title || "Untitled"}”.`;
+  undoBar.hidden = false;
+  undoButton.focus();
+  // A little less than the server's window, so that an undo never arrives too late.
+  undoTimer = setTimeout(finishUndo, Math.max(1, data.undo_seconds - 1) * 1000);
+}
+
+function finishUndo() {
+  if (undoId === null) return;
+  clearTimeout(undoTimer);
+  const id = undoId;
+  undoId = null;
+  undoBar.hidden = true;
+  if (id === currentId) location.assign("/"); // the page shows a conversation that is gone
+}
+
+undoButton.addEventListener("click", async () => {
+  if (undoId === null) return;
+  const id = undoId;
+  clearTimeout(undoTimer);
+  undoId = null;
+  undoBar.hidden = true;
+  const { ok, data } = await api(`/api/conversations/${id}/restore/`, { body: {} });
+  if (!ok) {
+    say(data.detail || "The conversation could not be restored.");
+    if (id === currentId) location.assign("/");
+    return;
+  }
+  remember(data.conversation);
+  render();
+  say("Restored.");
+  listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
+});
+
+// --- Search -------------------------------------------------------------------------------
+
+let searchTimer = null;
+let searchAbort = null;
+
+async function search(query) {
+  searchAbort?.abort();
+  searchAbort = new AbortController();
+  let result;
+  try {
+    result = await api(`/api/conversations/?q=${encodeURIComponent(query)}`, {
+      signal: searchAbort.signal,
+    });
+  } catch {
+    return; // superseded by a newer query
+  }
+  if (query !== searchInput.value.trim()) return;
+  if (!result.ok) {
+    say(result.data.detail || "Search failed.");
+    return;
+  }
+  const items = result.data.items;
+  resultsEl.replaceChildren(...items.map((item) => itemElement(item, { snippet: item.snippet })));
+  say(items.length ? `${items.length} found.` : "No conversation matches.");
+}
+
+searchInput.addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  const query = searchInput.value.trim();
+  const searching = query.length > 0;
+  listEl.hidden = searching;
+  resultsEl.hidden = !searching;
+  moreButton.hidden = searching || !nextCursor;
+  if (!searching) {
+    searchAbort?.abort();
+    resultsEl.replaceChildren();
+    say("");
+    return;
+  }
+  searchTimer = setTimeout(() => search(query), SEARCH_DELAY_MS);
+});
+searchInput.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && searchInput.value) {
+    event.stopPropagation();
+    searchInput.value = "";
+    searchInput.dispatchEvent(new Event("input"));
+  }
+});
+
+// --- Updates from the chat page and from the server ----------------------------------------
+
+function setHeaderTitle(title) {
+  titleEl.textContent = title || "Conversation";
+  document.title = `${title || "Conversation"} · aiportal`;
+}
+
+function applyUpdate(conversation) {
+  if (!conversation) return;
+  remember(conversation);
+  render();
+  if (conversation.id === currentId) setHeaderTitle(conversation.title);
+}
+
+const share = setUpShare({ api, shared: sidebarData.shared, conversationId: currentId });
+
+// chat.js announces a conversation that the first message just created ...
+document.addEventListener("chat:conversation-created", (event) => {
+  currentId = event.detail.id;
+  remember(event.detail);
+  render();
+  share.setConversation(currentId, false);
+});
+// ... and a `conversation.updated` frame (a generated title, a rename in another tab).
+document.addEventListener("chat:conversation-updated", (event) => applyUpdate(event.detail));
+
+// --- The drawer (narrow screens) -----------------------------------------------------------
+
+const openButton = document.getElementById("sidebar-open");
+const closeButton = document.getElementById("sidebar-close");
+const backdrop = document.getElementById("drawer-backdrop");
+
+function setDrawer(open) {
+  app.dataset.drawer = open ? "open" : "closed";
+  openButton.setAttribute("aria-expanded", String(open));
+  backdrop.hidden = !open;
+  if (open) searchInput.focus();
+  else if (sidebar.contains(document.activeElement)) openButton.focus();
+}
+
+openButton.addEventListener("click", () => setDrawer(true));
+closeButton.addEventListener("click", () => setDrawer(false));
+backdrop.addEventListener("click", () => setDrawer(false));
+sidebar.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && app.dataset.drawer === "open") setDrawer(false);
+});
+
+render();

@@ -1,0 +1,56 @@
+// Light or dark: the system's preference until the person picks one, then their choice,
+// remembered in localStorage. A classic script in <head> (not a module): it must set
+// data-theme before the first paint, or a dark-theme user would see a white flash.
+(() => {
+  const KEY = "aiportal.theme";
+  const root = document.documentElement;
+  const system = window.matchMedia("(prefers-color-scheme: dark)");
+
+  function stored() {
+    try {
+      const value = localStorage.getItem(KEY);
+      return value === "light" || value === "dark" ? value : null;
+    } catch {
+      return null; // storage disabled: follow the system
+    }
+  }
+
+  function effective() {
+    return stored() || (system.matches ? "dark" : "light");
+  }
+
+  function apply() {
+    const choice = stored();
+    if (choice) root.dataset.theme = choice;
+    else delete root.dataset.theme;
+    // The code-highlighting stylesheets follow the same choice.
+    for (const link of document.querySelectorAll("link[data-theme-css]")) {
+      const mine = link.dataset.themeCss;
+      link.media = choice ? (choice === mine ? "all" : "not all") : `(prefers-color-scheme: ${mine})`;
+    }
+    const button = document.getElementById("theme-toggle");
+    if (button) {
+      const next = effective() === "dark" ? "light" : "dark";
+      button.setAttribute("aria-label", `Use the ${next} theme`);
+      button.title = `Use the ${next} theme`;
+    }
+  }
+
+  function toggle() {
+    const next = effective() === "dark" ? "light" : "dark";
+    try {
+      localStorage.setItem(KEY, next);
+    } catch {
+      root.dataset.theme = next; // not remembered, but still switched
+      return;
+    }
+    apply();
+  }
+
+  apply();
+  system.addEventListener("change", apply);
+  document.addEventListener("DOMContentLoaded", () => {
+    apply();
+    document.getElementById("theme-toggle")?.addEventListener("click", toggle);
+  });
+})();

@@ -1,0 +1,76 @@
+"""Exports of one conversation, as Markdown and as JSON: the shown branch, as attachments,
+for the owner only (the outsider's 404 is in test_conversations.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from chat import services
+from chat.export import export_filename
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(owner):
+    conversation = services.conversation_create(user=owner, title='Plans: "Q3" / budget')
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="## Assistant\nfake turn", model="m"
+    )
+    services.message_finish(
+        message_id=answer.pk, content="Here is **the plan**.", last_seq=2, status="complete"
+    )
+    return conversation
+
+
+@pytest.fixture
+def client(owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+def test_markdown_export_is_an_attachment_with_the_whole_branch(client, conversation):
+    response = client.get(f"/c/{conversation.pk}/export.md")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="plans-q3-budget-{conversation.pk}.md"'
+    )
+    assert response.content.decode() == (
+        '# Plans: "Q3" / budget\n\n'
+        "## You\n\n> ## Assistant\n> fake turn\n\n"
+        "## Assistant\n\nHere is **the plan**.\n"
+    )
+
+
+def test_json_export_is_an_attachment_a_program_can_read(client, conversation, owner):
+    response = client.get(f"/c/{conversation.pk}/export.json")
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="plans-q3-budget-')
+    data = json.loads(response.content)
+    assert data["format"] == "aiportal.conversation"
+    assert data["conversation"]["title"] == 'Plans: "Q3" / budget'
+    assert [(m["role"], m["content"]) for m in data["messages"]] == [
+        ("user", "## Assistant\nfake turn"),
+        ("assistant", "Here is **the plan**."),
+    ]
+    assert data["messages"][1]["parent"] == data["messages"][0]["id"]
+    assert owner.email not in response.content.decode()
+
+
+def test_an_unfinished_answer_says_so_in_markdown(client, owner):
+    conversation = services.conversation_create(user=owner, title="Cut short")
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="Go on", model=""
+    )
+    services.message_finish(message_id=answer.pk, content="Half", last_seq=1, status="stopped")
+    assert "Half\n\n*(stopped)*" in client.get(f"/c/{conversation.pk}/export.md").content.decode()
+
+
+def test_a_title_without_letters_still_makes_a_file_name(owner):
+    conversation = services.conversation_create(user=owner, title="«»")
+    assert export_filename(conversation, "md") == f"conversation-{conversation.pk}.md"
