@@ -201,7 +201,11 @@ async def _views(copy: Copy) -> list[WorkerView]:
     local = inflight_local()
     key = (tuple(local.items()), frozenset(u for u, is_open in circuit.items() if is_open))
     built = _built
-    if built is not None and built[0] is copy and built[1] == key and built[2] == _keys[0]:
+    # A copy served past its refresh time (while the refresh runs) gets its ages computed
+    # anew: a worker nobody has heard from must look older with every call, never younger.
+    stale = time.monotonic() - copy.fetched > store.REFRESH_EVERY
+    same = built is not None and built[0] is copy and built[1] == key and built[2] == _keys[0]
+    if same and not stale:
         return list(built[3])
     views = views_build(copy, now=time.time(), keys=_keys[1], circuit=circuit, local=local)
     if built is None or built[0] is not copy:
