@@ -93,7 +93,7 @@ function addCodeButtons(body) {
     const wrap = document.createElement("div");
     wrap.className = "code-block";
     pre.replaceWith(wrap);
-    wrap.append(button("Copy code", "copy-code"), pre);
+    wrap.append(button("Copy code", "copy-code", "Copy code"), pre);
   }
 }
 
