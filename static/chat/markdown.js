@@ -6,7 +6,9 @@
 
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true, mathMl: true },
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
+  // KaTeX's TeX source annotation would show as text where MathML semantics is dropped.
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "annotation"],
+  ADD_FORBID_CONTENTS: ["annotation"],
   FORBID_ATTR: ["style"], // inline styles would only trip the CSP
 };
 const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
@@ -59,14 +61,21 @@ function setUpPurify(purify) {
 function typeset(tex, displayMode) {
   const katex = window.katex;
   if (!katex) return `<code>${escapeHtml(tex)}</code>`;
-  return katex.renderToString(tex, {
-    displayMode,
-    output: "mathml",
-    throwOnError: false,
-    trust: false, // no \href, \url or \includegraphics from model output
-    maxSize: 50,
-    maxExpand: 1000,
-  });
+  try {
+    const html = katex.renderToString(tex, {
+      displayMode,
+      output: "mathml",
+      throwOnError: true, // KaTeX's own error output carries an inline style
+      trust: false, // no \href, \url or \includegraphics from model output
+      maxSize: 50,
+      maxExpand: 1000,
+    });
+    // Even a style attribute that only passes through the sanitiser's parser is reported
+    // as a CSP violation: none may reach it.
+    return html.replace(/\sstyle="[^"]*"/g, "");
+  } catch {
+    return `<code class="math-error">${escapeHtml(tex)}</code>`;
+  }
 }
 
 // $…$ and \(…\) inline. A "$" opens only before a non-space and closes only after one and
@@ -156,7 +165,8 @@ function createMarkdownIt() {
       return `<pre><code class="hljs">${value}</code></pre>`;
     },
   });
-  md.inline.ruler.after("escape", "math_inline", mathInline);
+  // Before "escape", which would take the backslash of \( for itself.
+  md.inline.ruler.before("escape", "math_inline", mathInline);
   md.block.ruler.after("blockquote", "math_block", mathBlock, {
     alt: ["paragraph", "reference", "blockquote", "list"],
   });
