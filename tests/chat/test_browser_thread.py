@@ -328,3 +328,68 @@ def test_a_2000_message_conversation_opens_at_its_last_message_and_loads_more_up
     expect(page.locator(".message")).to_have_count(100)
     expect(page.locator(".message").first.locator(".content")).to_have_text("Message number 1900")
     expect(page.get_by_role("button", name="Show earlier messages")).to_be_attached()
+
+
+def two_branches(owner):
+    """Two versions of the first question, each with a deeper branch below it; the second
+    was written last, so it is shown first."""
+    conversation = services.conversation_create(user=owner, title="Two branches")
+
+    def chain(first: str) -> list[Message]:
+        parent, made = None, []
+        for i, text in enumerate([first, "answer A", "follow-up", "answer B"]):
+            parent = Message.objects.create(
+                conversation=conversation,
+                parent=parent,
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"{text} ({first})",
+            )
+            made.append(parent)
+        return made
+
+    return conversation, chain("old"), chain("new")
+
+
+def test_switching_to_a_branch_not_on_the_page_loads_it(page, daphne_url, owner):
+    conversation, old, _ = two_branches(owner)
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    expect(page.locator(".message")).to_have_count(4)
+    expect(page.locator(".message").last.locator(".content")).to_have_text("answer B (new)")
+    with page.expect_response(re.compile(r"/messages/\?ids=")) as fetched:
+        page.locator(QUESTION).first.get_by_role("button", name="Previous version").click()
+    assert fetched.value.ok
+    expect(page.locator(".message").last.locator(".content")).to_have_text("answer B (old)")
+    expect(page.locator(QUESTION).first.locator(".branch-count")).to_have_text("1/2")
+    assert [
+        int(x) for x in page.locator(".message").evaluate_all("els => els.map(e => e.dataset.id)")
+    ] == [m.pk for m in old]
+
+
+def test_a_branch_that_fails_to_load_says_so_and_keeps_the_page(page, daphne_url, owner):
+    conversation, _, _ = two_branches(owner)
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    page.route(re.compile(r"/messages/\?ids="), lambda route: route.abort())
+    page.locator(QUESTION).first.get_by_role("button", name="Previous version").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Could not load that branch. Check the connection and try again."
+    )
+    expect(page.locator(".message").last.locator(".content")).to_have_text("answer B (new)")
+
+
+def test_earlier_messages_that_fail_to_load_say_so(page, daphne_url, owner):
+    conversation = services.conversation_create(user=owner, title="Long")
+    parent = None
+    for i in range(60):
+        parent = Message.objects.create(
+            conversation=conversation, parent=parent, role="user", content=f"m{i}"
+        )
+    sign_in(page, daphne_url, owner.email)
+    page.route(re.compile(r"/messages/\?ids="), lambda route: route.abort())
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    page.get_by_role("button", name="Show earlier messages").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Could not load earlier messages. Scroll up to try again."
+    )
+    expect(page.locator(".message")).to_have_count(50)
