@@ -135,11 +135,17 @@ function fillDetails(entry) {
     ["Time to first token", m.ttft_ms !== undefined ? `${m.ttft_ms} ms` : null],
     ["Tokens per second", tokensPerSecond(r)],
     ["Attempts", m.attempts],
-    ["Failover", m.failovers ? `yes, after ${m.failovers} failed worker(s)` : "no"],
-    ["Continued on another worker", m.continued ? "yes" : "no"],
   ];
+  // Only what the gateway reported: an answer saved without metrics claims nothing.
+  if ("failovers" in m) {
+    rows.push(["Failover", m.failovers ? `yes, after ${m.failovers} failed worker(s)` : "no"]);
+  }
+  if ("continued" in m) rows.push(["Continued on another worker", m.continued ? "yes" : "no"]);
   if (m.continuations) rows.push(["Continued by you", `${m.continuations} time(s)`]);
   dl.replaceChildren();
+  if (!rows.some(([, value]) => value !== null && value !== undefined && value !== "")) {
+    dl.textContent = "No details were recorded for this answer.";
+  }
   for (const [name, value] of rows) {
     if (value === null || value === undefined || value === "") continue;
     const dt = document.createElement("dt");
