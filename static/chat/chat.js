@@ -588,7 +588,10 @@ function startEdit(entry) {
     const content = area.value;
     if (!content.trim() || busy() || tooLong(content)) return;
     // The edit is a sibling of the message: same parent, and a new answer.
-    if (sendMessage(content, entry.record.parent)) close();
+    if (sendMessage(content, entry.record.parent)) {
+      close();
+      input.focus(); // the answer streams below; the composer is where the person goes next
+    }
   });
   area.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

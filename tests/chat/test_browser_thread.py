@@ -250,6 +250,19 @@ def test_answer_details_show_model_region_speed_and_failover(page, daphne_url, o
         expect(text).to_contain_text(expected)
 
 
+def test_an_answer_saved_without_metrics_claims_no_details(page, daphne_url, owner):
+    conversation = services.conversation_create(user=owner, title="Bare")
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="Q", model=""
+    )
+    services.message_finish(message_id=answer.pk, content="A", last_seq=1, status="complete")
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    details = page.locator(ANSWER).locator(".answer-details")
+    details.locator("summary").click()
+    expect(details.locator("dl")).to_have_text("No details were recorded for this answer.")
+
+
 def test_a_live_answer_has_details_from_the_worker(page, daphne_url, owner):
     sign_in(page, daphne_url, owner.email)
     ask(page, "Hello")
