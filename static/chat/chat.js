@@ -261,10 +261,13 @@ async function fetchMessages(ids) {
 
 async function showBranch(leaf, focusId = null) {
   const nextPath = thread.path(leaf);
-  const start = Math.max(0, nextPath.length - WINDOW);
+  // The switched message stays on screen, however far up the branch it is.
+  const focusIndex = focusId === null ? -1 : nextPath.indexOf(focusId);
+  const last = Math.max(0, nextPath.length - WINDOW);
+  const start = focusIndex >= 0 ? Math.min(Math.max(0, focusIndex - 2), last) : last;
   try {
     await fetchMessages(nextPath.slice(start));
-  } catch (error) {
+  } catch {
     showError("Could not load that branch. Check the connection and try again.");
     return;
   }
@@ -285,7 +288,9 @@ async function loadEarlier() {
     await fetchMessages(path.slice(start, windowStart));
     const before = list.scrollHeight;
     const fragment = document.createDocumentFragment();
-    for (const id of path.slice(start, windowStart)) fragment.append(entryFor(thread.get(id)).el);
+    for (const id of path.slice(start, windowStart)) {
+      if (thread.loaded(id)) fragment.append(entryFor(thread.get(id)).el);
+    }
     earlierButton.after(fragment);
     windowStart = start;
     earlierButton.hidden = windowStart === 0;
@@ -640,8 +645,12 @@ list.addEventListener("click", (event) => {
   } else if (control.dataset.target) {
     // ‹ ›: show the sibling, and the latest branch below it.
     const sibling = Number(control.dataset.target);
+    const used = control.classList.contains("branch-previous") ? "previous" : "next";
     showBranch(thread.latestLeaf(sibling), sibling).then(() => {
-      entries.get(sibling)?.el.querySelector(`.${control.className}`)?.focus();
+      // Keep the keyboard where it was: on the same arrow, or the other one at the end.
+      const nav = entries.get(sibling)?.el.querySelector(".branches");
+      const same = nav?.querySelector(`.branch-${used}`);
+      (same && !same.disabled ? same : nav?.querySelector("button:not(:disabled)"))?.focus();
     });
   }
 });

@@ -121,6 +121,7 @@ def test_regenerate_makes_a_sibling_and_the_arrows_switch_between_them(page, dap
     answer.get_by_role("button", name="Previous version").click()
     expect(answer).to_have_attribute("data-id", first_id)
     expect(answer.locator(".branch-count")).to_have_text("1/2")
+    expect(answer.get_by_role("button", name="Next version")).to_be_focused()
     expect(answer.get_by_role("button", name="Previous version")).to_be_disabled()
 
     # The conversation continues from the shown branch: the first answer.
@@ -406,3 +407,31 @@ def test_earlier_messages_that_fail_to_load_say_so(page, daphne_url, owner):
         "Could not load earlier messages. Scroll up to try again."
     )
     expect(page.locator(".message")).to_have_count(50)
+
+
+def test_switching_far_up_a_long_branch_keeps_the_switched_message_in_view(page, daphne_url, owner):
+    conversation = services.conversation_create(user=owner, title="Two long branches")
+    for name in ("old", "new"):
+        parent = None
+        for i in range(60):
+            parent = Message.objects.create(
+                conversation=conversation,
+                parent=parent,
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"{name} {i}",
+            )
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    expect(page.locator(".message").last.locator(".content")).to_have_text("new 59")
+    page.locator("#messages").evaluate("el => { el.scrollTop = 0; }")
+    expect(page.locator(".message")).to_have_count(60)
+    first = page.locator(".message").first
+    expect(first.locator(".content")).to_have_text("new 0")
+    first.get_by_role("button", name="Previous version").click()
+    expect(first.locator(".content")).to_have_text("old 0")
+    expect(first.locator(".branch-count")).to_have_text("1/2")
+    expect(first).to_be_in_viewport()
+    expect(page.locator(".message")).to_have_count(60)
+    expect(page.locator(".message").last.locator(".content")).to_have_text("old 59")
+    # The keyboard stays on the arrows: the used one is disabled now, so on the other one.
+    expect(first.get_by_role("button", name="Next version")).to_be_focused()
