@@ -2,6 +2,7 @@
 // stream. The server is the source of truth; this file only mirrors it. The conversation is
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
+import { copyFrom } from "./clipboard.js";
 import { createRenderer } from "./markdown.js";
 import { Thread } from "./thread.js";
 
@@ -530,38 +531,6 @@ function autosize() {
 }
 
 // --- Message actions --------------------------------------------------------------------
-
-async function copyText(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    // No clipboard API (an insecure origin, a refused permission): the old way.
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "clipboard-fallback";
-    document.body.append(area);
-    area.select();
-    let ok = false;
-    try {
-      ok = document.execCommand("copy");
-    } catch {
-      ok = false;
-    }
-    area.remove();
-    return ok;
-  }
-}
-
-async function copyFrom(control, text) {
-  const ok = await copyText(text);
-  const label = control.textContent;
-  control.textContent = ok ? "Copied" : "Copy failed";
-  setTimeout(() => {
-    control.textContent = label;
-  }, 1500);
-}
 
 function startEdit(entry) {
   if (entry.el.querySelector(".edit-form") || busy()) return;
