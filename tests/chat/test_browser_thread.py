@@ -74,9 +74,13 @@ def test_esc_stops_the_answer_and_continue_asks_for_more(
     answer = page.locator(ANSWER)
     expect(answer).to_have_attribute("data-status", "streaming")
     expect(answer.locator(".content")).not_to_be_empty()
+    # Streaming text lands in a polite live region; the answer is busy until it ends.
+    expect(page.locator("#messages")).to_have_attribute("aria-live", "polite")
+    expect(answer).to_have_attribute("aria-busy", "true")
     expect(answer.get_by_role("button", name="Continue the answer")).to_have_count(0)
     page.keyboard.press("Escape")
     expect(answer).to_have_attribute("data-status", "stopped")
+    expect(answer).to_have_attribute("aria-busy", "false")
     expect(answer.locator(".meta")).to_contain_text("Stopped")
     stop = [f for f in frames if f["type"] == "chat.stop"]
     assert stop == [{"type": "chat.stop", "message": int(answer.get_attribute("data-id")), "v": 1}]
