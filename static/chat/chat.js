@@ -627,12 +627,17 @@ list.addEventListener("click", (event) => {
 // --- Model and system prompt ------------------------------------------------------------
 
 async function postSettings(body) {
-  const response = await fetch(`/c/${conversation.id}/settings/`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrfToken },
-    body: JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(`/c/${conversation.id}/settings/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrfToken },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Could not save: check the connection and try again.");
+  }
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(answer.detail || "Saving failed.");
   conversation = answer.conversation;

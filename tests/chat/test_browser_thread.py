@@ -439,3 +439,26 @@ def test_switching_far_up_a_long_branch_keeps_the_switched_message_in_view(page,
     expect(page.locator(".message").last.locator(".content")).to_have_text("old 59")
     # The keyboard stays on the arrows: the used one is disabled now, so on the other one.
     expect(first.get_by_role("button", name="Next version")).to_be_focused()
+
+
+def test_a_system_prompt_that_cannot_be_saved_says_so(page, daphne_url, owner):
+    conversation, _ = stored_answer(owner, "Hi.")
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    page.route(re.compile(r"/settings/$"), lambda route: route.abort())
+    page.locator("#conversation-settings summary").click()
+    page.get_by_label("System prompt for this conversation").fill("Lost")
+    page.locator(".settings-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#settings-status")).to_have_text(
+        "Could not save: check the connection and try again."
+    )
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == ""
+
+
+def test_without_any_model_served_the_picker_says_so(page, daphne_url, owner):
+    page.route(re.compile(r"/chat/models/$"), lambda route: route.fulfill(json={"models": []}))
+    sign_in(page, daphne_url, owner.email)
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_be_disabled()
+    expect(picker.locator("option")).to_have_text("No model available")
