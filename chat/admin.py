@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chat.models import Conversation, Message
+from chat.models import ChatDefaults, Conversation, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -39,3 +39,16 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "conversation__title", "conversation__owner__email")
     raw_id_fields = ("conversation", "parent")
     readonly_fields = ("created_at", "updated_at", "last_seq", "usage", "metrics")
+
+
+@admin.register(ChatDefaults)
+class ChatDefaultsAdmin(admin.ModelAdmin):
+    fields = ("model", "system_prompt", "updated_at")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request) -> bool:
+        # One row, created on first read: admins edit it, never add a second.
+        return not ChatDefaults.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -38,7 +38,7 @@ _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 _FIELDS = {
-    "chat.send": {"conversation", "content", "model", "datasets", "parent", "client_id"},
+    "chat.send": {"conversation", "content", "model", "datasets", "parent", "root", "client_id"},
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
@@ -169,6 +169,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         parent_id = _id(data, "parent", required=False)
         if parent_id is not None and conversation_id is None:
             raise BadRequest("parent needs a conversation")
+        # root: a new first message in an existing conversation (an edit of the first one).
+        root = data.get("root", False)
+        if type(root) is not bool or (root and (parent_id is not None or not conversation_id)):
+            raise BadRequest("root must be a boolean, true only with a conversation and no parent")
         model = _optional_string(data, "model", _MODEL)
         datasets = data.get("datasets")
         if datasets is not None and (
@@ -197,6 +201,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 parent_id=parent_id,
                 content=content,
                 model=model,
+                root=root,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist):
             await self.send_not_found(client_id)

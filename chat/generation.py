@@ -322,6 +322,8 @@ class Generation:
         metrics = dict(outcome.metrics)
         if self.ttft_ms is not None:
             metrics.setdefault("ttft_ms", self.ttft_ms)
+        # With usage's completion_tokens, what the answer's details turn into tokens/s.
+        metrics.setdefault("duration_ms", round((time.monotonic() - self.started) * 1000))
         content = "".join(self.chunks)
         await _db_finish(
             message_id=self.message_id,

@@ -11,6 +11,8 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     # The model the user picked; empty means the deployment's default.
     model = models.CharField(max_length=200, blank=True)
+    # Sent to the model as a leading system message; empty means the admins' default.
+    system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     # Pinned conversations head the sidebar, whatever their age.
@@ -91,3 +93,30 @@ class ConversationShare(models.Model):
 
     def __str__(self) -> str:
         return f"share of conversation {self.conversation_id}"
+
+
+class ChatDefaults(models.Model):
+    """What a conversation uses when it chooses nothing itself, set by admins. A singleton:
+    ``ChatDefaults.load()`` reads (or creates) the one row, pk 1."""
+
+    model = models.CharField(
+        max_length=200, blank=True, help_text="Empty: the first model the user may use."
+    )
+    system_prompt = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "chat defaults"
+        verbose_name_plural = "chat defaults"
+
+    def __str__(self) -> str:
+        return "Chat defaults"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1  # there is only one
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> ChatDefaults:
+        defaults, _ = cls.objects.get_or_create(pk=1)
+        return defaults

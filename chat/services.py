@@ -145,11 +145,14 @@ def message_send(
     parent_id: int | None,
     content: str,
     model: str | None,
+    root: bool = False,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
-    after the conversation's latest message. Raises ``DoesNotExist`` for ids that are not the
-    user's, before anything is written (the transaction rolls back a new conversation too)."""
+    after the conversation's latest message, unless ``root``: then the message is a new
+    first message (an edit of the first question, a sibling of it). Raises ``DoesNotExist``
+    for ids that are not the user's, before anything is written (the transaction rolls back
+    a new conversation too)."""
     created = conversation_id is None
     if created:
         conversation = conversation_create(
@@ -160,9 +163,15 @@ def message_send(
         message_interrupt_stale(conversation_id=conversation.pk)
     if parent_id is not None:
         parent = conversation.messages.get(pk=parent_id)
+    elif root:
+        parent = None
     else:
         parent = conversation.messages.order_by("-created_at", "-id").first()
-    chosen = model or conversation.model
+    if model and model != conversation.model:
+        # The picker's choice belongs to the conversation: the next turn keeps it.
+        Conversation.objects.filter(pk=conversation.pk).update(model=model[:200])
+        conversation.model = model[:200]
+    chosen = selectors.conversation_model(conversation=conversation)
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen
     )
@@ -192,7 +201,7 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         parent=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        model=previous.model or conversation.model,
+        model=selectors.conversation_model(conversation=conversation) or previous.model,
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Turn(
@@ -203,3 +212,20 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         context=selectors.message_context(message=question),
         model=assistant_message.model,
     )
+
+
+def conversation_settings_update(
+    *, conversation: Conversation, system_prompt: str | None = None, model: str | None = None
+) -> Conversation:
+    """Change what the owner set for a conversation; None leaves a field as it is. The
+    caller has checked that ``model`` is one the owner may use."""
+    fields: list[str] = []
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt
+        fields.append("system_prompt")
+    if model is not None:
+        conversation.model = model[:200]
+        fields.append("model")
+    if fields:
+        conversation.save(update_fields=[*fields, "updated_at"])
+    return conversation

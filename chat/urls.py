@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views, views_conversations
+from chat import thread_views, views, views_conversations
 
 app_name = "chat"
 
@@ -43,4 +43,7 @@ urlpatterns = [
         views_conversations.share_revoke,
         name="api_share_revoke",
     ),
+    path("chat/models/", thread_views.models, name="thread_models"),
+    path("c/<int:pk>/messages/", thread_views.messages, name="thread_messages"),
+    path("c/<int:pk>/settings/", thread_views.conversation_settings, name="thread_settings"),
 ]

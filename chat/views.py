@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from chat import selectors, services, views_conversations
 from chat.generation import PROTOCOL_VERSION
 from chat.models import Conversation
+from chat.thread_views import thread_page_data
 
 
 @require_GET
@@ -35,12 +36,11 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> HttpResponse:
-    thread = selectors.conversation_thread(conversation=conversation) if conversation else []
     data = {
         "v": PROTOCOL_VERSION,
         "conversation": selectors.conversation_payload(conversation) if conversation else None,
-        "messages": [selectors.message_payload(message) for message in thread],
         "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
+        **thread_page_data(request, conversation=conversation),
     }
     sidebar = views_conversations.sidebar_context(request.user, current=conversation)
     return render(

@@ -1,30 +1,63 @@
 // The chat page: one websocket (protocol v1, docs/websocket.md), messages rendered as they
-// stream. The server is the source of truth; this file only mirrors it.
+// stream. The server is the source of truth; this file only mirrors it. The conversation is
+// a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
+// new message continues the shown branch.
+import { copyFrom } from "./clipboard.js";
 import { createRenderer } from "./markdown.js";
+import { Thread } from "./thread.js";
 
 const PROTOCOL_VERSION = 1;
 const CLOSE_UNAUTHENTICATED = 4401;
+// Messages rendered at once, and fetched per scroll-up: the page's first render stays fast
+// however long the branch is.
+const WINDOW = 50;
+const FETCH_CHUNK = 200;
 const data = JSON.parse(document.getElementById("chat-data").textContent);
 const render = createRenderer();
 
 const list = document.getElementById("messages");
+const earlierButton = document.getElementById("load-earlier");
 const form = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-button");
 const stopButton = document.getElementById("stop-button");
 const statusEl = document.getElementById("socket-status");
 const errorEl = document.getElementById("composer-error");
+const modelPicker = document.getElementById("model-picker");
+const settingsBox = document.getElementById("conversation-settings");
+const systemPrompt = document.getElementById("system-prompt");
+const settingsStatus = document.getElementById("settings-status");
 
 let conversation = data.conversation;
-const messages = new Map(); // id -> {el, body, content, seq, status}
+const thread = new Thread(data.tree || []);
+for (const message of data.messages) thread.add(record(message));
+// The records, by id; a streaming one is resumed when the socket (re)opens.
+const messages = thread.records;
+const entries = new Map(); // id -> {record, el, body} of the messages on screen
 const pending = new Map(); // client_id -> element of a user message not yet confirmed
+let path = thread.path(thread.latestLeaf()); // the shown branch, root first
+let windowStart = data.messages.length ? Math.max(0, path.indexOf(data.messages[0].id)) : 0;
 let streamingId = null;
+let selectedModel = data.model || "";
 let socket = null;
 let attempt = 0;
+
+function record(message) {
+  return { ...message, seq: message.last_seq || 0 };
+}
 
 function clientId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function button(text, className, label) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = className;
+  el.textContent = text;
+  if (label) el.setAttribute("aria-label", label);
+  return el;
 }
 
 // --- Rendering --------------------------------------------------------------------------
@@ -40,17 +73,38 @@ function messageElement(role) {
   body.className = "content";
   const meta = document.createElement("p");
   meta.className = "meta";
-  el.append(label, body, meta);
-  list.append(el);
-  el.scrollIntoView({ block: "end" });
+  const tools = document.createElement("div");
+  tools.className = "message-tools";
+  el.append(label, body, meta, tools);
+  if (role === "assistant") {
+    const details = document.createElement("details");
+    details.className = "answer-details";
+    const summary = document.createElement("summary");
+    summary.textContent = "Details";
+    details.append(summary, document.createElement("dl"));
+    el.append(details);
+  }
   return el;
 }
 
+// Each code block gets its own copy button, added after sanitising (buttons are not allowed
+// through DOMPurify, and need not be: they are ours).
+function addCodeButtons(body) {
+  for (const pre of body.querySelectorAll("pre")) {
+    const wrap = document.createElement("div");
+    wrap.className = "code-block";
+    pre.replaceWith(wrap);
+    wrap.append(button("Copy code", "copy-code", "Copy code"), pre);
+  }
+}
+
 function paint(entry) {
-  if (entry.role === "user") {
-    entry.body.textContent = entry.content; // what a person typed is shown as typed
+  const { record: r } = entry;
+  if (r.role === "user") {
+    entry.body.textContent = r.content; // what a person typed is shown as typed
   } else {
-    render(entry.body, entry.content);
+    render(entry.body, r.content);
+    addCodeButtons(entry.body);
   }
   entry.dirty = false;
 }
@@ -62,11 +116,89 @@ function schedulePaint(entry) {
   requestAnimationFrame(() => paint(entry));
 }
 
+function tokensPerSecond(r) {
+  const m = r.metrics || {};
+  const tokens = (r.usage || {}).completion_tokens;
+  const seconds = (m.duration_ms - (m.ttft_ms || 0)) / 1000;
+  if (!tokens || !(seconds > 0)) return null;
+  return (tokens / seconds).toFixed(1);
+}
+
+function fillDetails(entry) {
+  const dl = entry.el.querySelector(".answer-details dl");
+  if (!dl) return;
+  const r = entry.record;
+  const m = r.metrics || {};
+  const rows = [
+    ["Model", r.model || m.model],
+    ["Worker", m.worker],
+    ["Region", m.region],
+    ["Time to first token", m.ttft_ms !== undefined ? `${m.ttft_ms} ms` : null],
+    ["Tokens per second", tokensPerSecond(r)],
+    ["Attempts", m.attempts],
+  ];
+  // Only what the gateway reported: an answer saved without metrics claims nothing.
+  if ("failovers" in m) {
+    rows.push(["Failover", m.failovers ? `yes, after ${m.failovers} failed worker(s)` : "no"]);
+  }
+  if ("continued" in m) rows.push(["Continued on another worker", m.continued ? "yes" : "no"]);
+  if (m.continuations) rows.push(["Continued by you", `${m.continuations} time(s)`]);
+  dl.replaceChildren();
+  if (!rows.some(([, value]) => value !== null && value !== undefined && value !== "")) {
+    dl.textContent = "No details were recorded for this answer.";
+  }
+  for (const [name, value] of rows) {
+    if (value === null || value === undefined || value === "") continue;
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    dl.append(dt, dd);
+  }
+}
+
+function updateTools(entry) {
+  const r = entry.record;
+  const tools = entry.el.querySelector(".message-tools");
+  tools.replaceChildren();
+  const siblings = thread.siblings(r.id);
+  if (siblings.length > 1) {
+    const index = siblings.indexOf(r.id);
+    const nav = document.createElement("span");
+    nav.className = "branches";
+    nav.setAttribute("role", "group");
+    nav.setAttribute("aria-label", "Versions");
+    const previous = button("‹", "branch-previous", "Previous version");
+    previous.disabled = index === 0;
+    previous.dataset.target = siblings[index - 1] ?? "";
+    const count = document.createElement("span");
+    count.className = "branch-count";
+    count.textContent = `${index + 1}/${siblings.length}`;
+    const next = button("›", "branch-next", "Next version");
+    next.disabled = index === siblings.length - 1;
+    next.dataset.target = siblings[index + 1] ?? "";
+    nav.append(previous, count, next);
+    tools.append(nav);
+  }
+  if (r.status !== "streaming") {
+    tools.append(button("Copy", "copy-message", "Copy message"));
+    if (r.role === "user") tools.append(button("Edit", "edit-message", "Edit message"));
+    if (r.role === "assistant") {
+      if (r.status === "stopped" || r.status === "interrupted") {
+        tools.append(button("Continue", "continue-answer", "Continue the answer"));
+      }
+      tools.append(button("Regenerate", "regenerate-answer", "Regenerate the answer"));
+    }
+  }
+  fillDetails(entry);
+}
+
 function setStatus(entry, status, detail) {
-  entry.status = status;
+  const r = entry.record;
+  r.status = status;
   entry.el.dataset.status = status;
   entry.el.setAttribute("aria-busy", status === "streaming" ? "true" : "false");
-  const m = entry.metrics || {};
+  const m = r.metrics || {};
   const parts = [];
   if (status === "stopped") parts.push("Stopped");
   if (status === "interrupted") parts.push(detail ? `Interrupted: ${detail}` : "Interrupted");
@@ -76,30 +208,100 @@ function setStatus(entry, status, detail) {
   if (m.failovers) parts.push(`after ${m.failovers} failed worker${m.failovers > 1 ? "s" : ""}`);
   if (m.continued) parts.push("continued on another worker");
   entry.el.querySelector(".meta").textContent = parts.join(" · ");
-  if (status === "streaming") {
-    streamingId = entry.id;
-  } else if (streamingId === entry.id) {
+  updateTools(entry);
+}
+
+// The streaming answer may be off screen (another branch): the composer follows it anyway.
+function trackStreaming(r) {
+  if (r.status === "streaming") {
+    streamingId = r.id;
+  } else if (streamingId === r.id) {
     streamingId = null;
   }
   stopButton.hidden = streamingId === null;
   sendButton.hidden = streamingId !== null;
 }
 
-function addMessage(message, el = null) {
-  const entry = {
-    id: message.id,
-    role: message.role,
-    el: el || messageElement(message.role),
-    content: message.content || "",
-    seq: message.last_seq || 0,
-    metrics: message.metrics,
-  };
+function entryFor(r, el = null) {
+  const entry = { record: r, el: el || messageElement(r.role) };
   entry.body = entry.el.querySelector(".content");
-  entry.el.dataset.id = message.id;
-  messages.set(message.id, entry);
+  entry.el.dataset.id = r.id;
+  entries.set(r.id, entry);
   paint(entry);
-  setStatus(entry, message.status, message.error_code);
+  setStatus(entry, r.status, r.error_code);
   return entry;
+}
+
+// Rebuild the shown branch from ``windowStart`` on. Only whole-branch changes (a switch, a
+// sibling created) come here; a streaming answer repaints its own element only.
+function renderThread() {
+  for (const entry of entries.values()) entry.el.remove();
+  entries.clear();
+  const fragment = document.createDocumentFragment();
+  for (const id of path.slice(windowStart)) {
+    const r = thread.get(id);
+    if (r && thread.loaded(id)) fragment.append(entryFor(r).el);
+  }
+  list.append(fragment);
+  earlierButton.hidden = windowStart === 0;
+  document.getElementById("empty-hint").hidden = path.length > 0 || pending.size > 0;
+}
+
+async function fetchMessages(ids) {
+  const missing = ids.filter((id) => !thread.loaded(id));
+  for (let i = 0; i < missing.length; i += FETCH_CHUNK) {
+    const chunk = missing.slice(i, i + FETCH_CHUNK);
+    const response = await fetch(`/c/${conversation.id}/messages/?ids=${chunk.join(",")}`, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(`loading messages failed (${response.status})`);
+    for (const message of (await response.json()).messages) thread.add(record(message));
+  }
+}
+
+async function showBranch(leaf, focusId = null) {
+  const nextPath = thread.path(leaf);
+  // The switched message stays on screen, however far up the branch it is.
+  const focusIndex = focusId === null ? -1 : nextPath.indexOf(focusId);
+  const last = Math.max(0, nextPath.length - WINDOW);
+  const start = focusIndex >= 0 ? Math.min(Math.max(0, focusIndex - 2), last) : last;
+  try {
+    await fetchMessages(nextPath.slice(start));
+  } catch {
+    showError("Could not load that branch. Check the connection and try again.");
+    return;
+  }
+  path = nextPath;
+  windowStart = start;
+  renderThread();
+  const target = entries.get(focusId) || entries.get(path[path.length - 1]);
+  target?.el.scrollIntoView({ block: focusId ? "center" : "end" });
+}
+
+let loadingEarlier = false;
+
+async function loadEarlier() {
+  if (loadingEarlier || windowStart === 0 || !conversation) return;
+  loadingEarlier = true;
+  const start = Math.max(0, windowStart - WINDOW);
+  try {
+    await fetchMessages(path.slice(start, windowStart));
+    const before = list.scrollHeight;
+    const fragment = document.createDocumentFragment();
+    for (const id of path.slice(start, windowStart)) {
+      if (thread.loaded(id)) fragment.append(entryFor(thread.get(id)).el);
+    }
+    earlierButton.after(fragment);
+    windowStart = start;
+    earlierButton.hidden = windowStart === 0;
+    // Keep what the person was reading where it was.
+    list.scrollTop += list.scrollHeight - before;
+  } catch {
+    showError("Could not load earlier messages. Scroll up to try again.");
+  } finally {
+    loadingEarlier = false;
+  }
 }
 
 function showError(text) {
@@ -116,46 +318,83 @@ function onConversationCreated(frame) {
   document.title = `${conversation.title} · aiportal`;
   // The sidebar (sidebar.js) lists it and shows the share and export controls.
   document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: conversation }));
+  settingsBox.hidden = false;
 }
 
 function onMessageCreated(frame) {
   const message = frame.message;
   if (!conversation || message.conversation !== conversation.id) return;
-  if (messages.has(message.id)) return;
-  const el = frame.client_id && message.role === "user" ? pending.get(frame.client_id) : null;
+  const known = thread.get(message.id);
+  if (known) {
+    // The same message again (a continued answer streams anew): take its new state.
+    Object.assign(known, record(message));
+    trackStreaming(known);
+    const entry = entries.get(message.id);
+    if (entry) setStatus(entry, known.status, known.error_code);
+    return;
+  }
+  const r = thread.add(record(message));
+  trackStreaming(r);
+  const el = frame.client_id ? pending.get(frame.client_id) : null;
   pending.delete(frame.client_id);
-  addMessage(message, el);
+  const last = path[path.length - 1] ?? null;
+  if (r.parent === last) {
+    // The shown branch grows by one.
+    path.push(r.id);
+    const entry = entryFor(r);
+    if (el) el.replaceWith(entry.el);
+    else list.append(entry.el);
+    entry.el.scrollIntoView({ block: "end" });
+  } else {
+    // A sibling (an edit, a regeneration): it becomes the shown branch.
+    el?.remove();
+    showBranch(r.id);
+  }
 }
 
 function onDelta(frame) {
-  const entry = messages.get(frame.message);
-  if (!entry || frame.seq <= entry.seq) return; // already have it (snapshot, or twice)
-  if (frame.seq !== entry.seq + 1) {
+  const r = thread.get(frame.message);
+  if (!r || frame.seq <= r.seq) return; // already have it (snapshot, or twice)
+  if (frame.seq !== r.seq + 1) {
     // A gap: the channel layer is best effort. Ask for a snapshot and drop this one.
-    send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
+    send({ type: "chat.resume", message: r.id, after_seq: r.seq });
     return;
   }
-  entry.content += frame.text;
-  entry.seq = frame.seq;
-  schedulePaint(entry);
+  r.content = (r.content || "") + frame.text;
+  r.seq = frame.seq;
+  const entry = entries.get(r.id);
+  if (r.status !== "streaming") {
+    // A continued answer: deltas resume after its last seq.
+    r.status = "streaming";
+    trackStreaming(r);
+    if (entry) setStatus(entry, "streaming");
+  }
+  if (entry) schedulePaint(entry);
 }
 
 function onSnapshot(frame) {
-  const entry = messages.get(frame.message);
-  if (!entry || frame.seq < entry.seq) return;
-  entry.content = frame.content;
-  entry.seq = frame.seq;
-  schedulePaint(entry);
+  const r = thread.get(frame.message);
+  if (!r || frame.seq < r.seq) return;
+  r.content = frame.content;
+  r.seq = frame.seq;
+  const entry = entries.get(r.id);
+  if (entry) schedulePaint(entry);
 }
 
 function onFinal(frame) {
-  const entry = messages.get(frame.message);
+  const r = thread.get(frame.message);
+  if (!r) return;
+  r.content = frame.content ?? r.content; // authoritative: fixes any lost delta
+  r.seq = frame.seq ?? r.seq;
+  r.metrics = frame.metrics || r.metrics;
+  r.usage = frame.usage || r.usage;
+  if (r.metrics?.model) r.model = r.metrics.model;
+  r.status = frame.status || "error";
+  trackStreaming(r);
+  const entry = entries.get(r.id);
   if (!entry) return;
-  entry.content = frame.content ?? entry.content; // authoritative: fixes any lost delta
-  entry.seq = frame.seq ?? entry.seq;
-  entry.metrics = frame.metrics || entry.metrics;
   paint(entry);
-  setStatus(entry, frame.status || "error", frame.detail);
+  setStatus(entry, r.status, frame.detail);
 }
 
 function onMessageError(frame) {
@@ -234,28 +473,51 @@ function connect() {
 
 // --- The composer -----------------------------------------------------------------------
 
-function submit() {
-  const content = input.value;
-  if (!content.trim() || streamingId !== null) return;
-  if (content.length > data.maxChars) {
-    showError(`A message may be at most ${data.maxChars} characters long.`);
-    return;
-  }
+function busy() {
+  if (streamingId === null) return false;
+  showError("An answer is still streaming: wait for it, or stop it (Esc).");
+  return true;
+}
+
+function tooLong(content) {
+  if (content.length <= data.maxChars) return false;
+  showError(`A message may be at most ${data.maxChars} characters long.`);
+  return true;
+}
+
+// A user message after ``parent`` (null: a new first message); returns the client id, or
+// null when the socket is not open.
+function sendMessage(content, parent) {
   const id = clientId();
   const frame = {
     type: "chat.send",
     conversation: conversation ? conversation.id : null,
     content,
+    model: selectedModel || null,
     client_id: id,
   };
+  if (conversation) {
+    if (parent === null) frame.root = true;
+    else frame.parent = parent;
+  }
   if (!send(frame)) {
     showError("Not connected. Your message is kept; send it again once connected.");
-    return;
+    return null;
   }
   showError("");
+  return id;
+}
+
+function submit() {
+  const content = input.value;
+  if (!content.trim() || busy() || tooLong(content)) return;
+  const id = sendMessage(content, path[path.length - 1] ?? null);
+  if (!id) return;
   const el = messageElement("user");
   el.querySelector(".content").textContent = content;
   el.dataset.status = "sending";
+  list.append(el);
+  el.scrollIntoView({ block: "end" });
   pending.set(id, el);
   input.value = "";
   autosize();
@@ -265,6 +527,172 @@ function autosize() {
   input.style.height = "auto";
   input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
 }
+
+// --- Message actions --------------------------------------------------------------------
+
+function startEdit(entry) {
+  if (entry.el.querySelector(".edit-form") || busy()) return;
+  const editor = document.createElement("form");
+  editor.className = "edit-form";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  const area = document.createElement("textarea");
+  area.id = `edit-${entry.record.id}`;
+  area.value = entry.record.content;
+  area.rows = Math.min(10, area.value.split("\n").length + 1);
+  label.htmlFor = area.id;
+  label.textContent = "Edit your message";
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "primary";
+  save.textContent = "Send edit";
+  const cancel = button("Cancel", "cancel-edit");
+  editor.append(label, area, save, cancel);
+  entry.body.hidden = true;
+  entry.body.after(editor);
+  const close = () => {
+    editor.remove();
+    entry.body.hidden = false;
+  };
+  cancel.addEventListener("click", close);
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = area.value;
+    if (!content.trim() || busy() || tooLong(content)) return;
+    // The edit is a sibling of the message: same parent, and a new answer.
+    if (sendMessage(content, entry.record.parent)) {
+      close();
+      input.focus(); // the answer streams below; the composer is where the person goes next
+    }
+  });
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      editor.requestSubmit();
+    } else if (event.key === "Escape") {
+      event.stopPropagation();
+      close();
+      entry.el.querySelector(".edit-message")?.focus();
+    }
+  });
+  area.focus();
+}
+
+function entryOf(control) {
+  const el = control.closest("article.message");
+  return el ? entries.get(Number(el.dataset.id)) : null;
+}
+
+list.addEventListener("click", (event) => {
+  const control = event.target.closest("button");
+  if (!control) return;
+  if (control === earlierButton) {
+    loadEarlier();
+    return;
+  }
+  const entry = entryOf(control);
+  if (!entry) return;
+  const r = entry.record;
+  if (control.classList.contains("copy-code")) {
+    copyFrom(control, control.parentElement.querySelector("pre").textContent);
+  } else if (control.classList.contains("copy-message")) {
+    copyFrom(control, r.content);
+  } else if (control.classList.contains("edit-message")) {
+    startEdit(entry);
+  } else if (control.classList.contains("regenerate-answer")) {
+    if (busy()) return;
+    if (!send({ type: "chat.regenerate", message: r.id, client_id: clientId() })) {
+      showError("Not connected. Try again once connected.");
+    }
+  } else if (control.classList.contains("continue-answer")) {
+    if (busy()) return;
+    if (!send({ type: "chat.continue", message: r.id, client_id: clientId() })) {
+      showError("Not connected. Try again once connected.");
+    }
+  } else if (control.dataset.target) {
+    // ‹ ›: show the sibling, and the latest branch below it.
+    const sibling = Number(control.dataset.target);
+    const used = control.classList.contains("branch-previous") ? "previous" : "next";
+    showBranch(thread.latestLeaf(sibling), sibling).then(() => {
+      // Keep the keyboard where it was: on the same arrow, or the other one at the end.
+      const nav = entries.get(sibling)?.el.querySelector(".branches");
+      const same = nav?.querySelector(`.branch-${used}`);
+      (same && !same.disabled ? same : nav?.querySelector("button:not(:disabled)"))?.focus();
+    });
+  }
+});
+
+// --- Model and system prompt ------------------------------------------------------------
+
+async function postSettings(body) {
+  let response;
+  try {
+    response = await fetch(`/c/${conversation.id}/settings/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrfToken },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Could not save: check the connection and try again.");
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.detail || "Saving failed.");
+  conversation = answer.conversation;
+  return conversation;
+}
+
+async function loadModels() {
+  let models = [];
+  try {
+    const response = await fetch("/chat/models/", { credentials: "same-origin" });
+    if (response.ok) models = (await response.json()).models;
+  } catch {
+    models = [];
+  }
+  modelPicker.replaceChildren();
+  for (const name of models) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;
+    modelPicker.append(option);
+  }
+  if (!models.length) {
+    const option = document.createElement("option");
+    option.value = "";
+    option.textContent = "No model available";
+    modelPicker.append(option);
+    modelPicker.disabled = true;
+    return;
+  }
+  modelPicker.disabled = false;
+  if (!models.includes(selectedModel)) selectedModel = models[0];
+  modelPicker.value = selectedModel;
+}
+
+modelPicker.addEventListener("change", async () => {
+  selectedModel = modelPicker.value;
+  if (!conversation) return; // a new chat sends it with its first message
+  try {
+    await postSettings({ model: selectedModel });
+    showError("");
+  } catch (error) {
+    showError(error.message);
+  }
+});
+
+settingsBox.querySelector("form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  settingsStatus.textContent = "Saving…";
+  try {
+    await postSettings({ system_prompt: systemPrompt.value });
+    settingsStatus.textContent = "Saved.";
+  } catch (error) {
+    settingsStatus.textContent = error.message;
+  }
+});
+
+// --- Wiring -----------------------------------------------------------------------------
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -280,8 +708,27 @@ input.addEventListener("input", autosize);
 stopButton.addEventListener("click", () => {
   if (streamingId !== null) send({ type: "chat.stop", message: streamingId });
 });
+document.addEventListener("keydown", (event) => {
+  // Esc stops the streaming answer, wherever the focus is (an open editor takes it first).
+  if (event.key === "Escape" && streamingId !== null && !event.defaultPrevented) {
+    send({ type: "chat.stop", message: streamingId });
+  }
+});
+// Scrolling up to the top loads the previous window of the branch.
+new IntersectionObserver((seen) => {
+  if (seen.some((item) => item.isIntersecting)) loadEarlier();
+}).observe(earlierButton);
 
-for (const message of data.messages) addMessage(message);
+if (conversation) {
+  systemPrompt.value = conversation.system_prompt || "";
+  settingsBox.hidden = false;
+}
+systemPrompt.placeholder = data.defaultSystemPrompt
+  ? `Default: ${data.defaultSystemPrompt}`
+  : "None: the model's own behaviour";
+for (const r of thread.records.values()) trackStreaming(r);
+renderThread();
 list.lastElementChild?.scrollIntoView({ block: "end" });
+loadModels();
 connect();
 input.focus();

@@ -1,12 +1,17 @@
 // Model output is untrusted. It becomes HTML in three steps, each a barrier of its own:
 // markdown-it with raw HTML off, images rewritten to links unless same-origin or data:,
-// then DOMPurify. The CSP (img-src 'self' data:, no inline script) is the last net.
+// then DOMPurify. The CSP (img-src 'self' data:, no inline script or style) is the last net.
+// LaTeX ($…$, $$…$$, \(…\), \[…\]) is typeset by KaTeX as MathML only: its HTML output
+// needs inline styles, which the CSP forbids; Chromium and Firefox draw MathML natively.
 
 const PURIFY_CONFIG = {
-  USE_PROFILES: { html: true },
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
+  USE_PROFILES: { html: true, mathMl: true },
+  // KaTeX's TeX source annotation would show as text where MathML semantics is dropped.
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "annotation"],
+  ADD_FORBID_CONTENTS: ["annotation"],
   FORBID_ATTR: ["style"], // inline styles would only trip the CSP
 };
+const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
 function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -23,6 +28,14 @@ function imageAllowed(src) {
   }
 }
 
+function linkAllowed(href) {
+  try {
+    return LINK_PROTOCOLS.has(new URL(href, window.location.href).protocol);
+  } catch {
+    return false;
+  }
+}
+
 let purifyReady = false;
 
 function setUpPurify(purify) {
@@ -30,8 +43,12 @@ function setUpPurify(purify) {
   purifyReady = true;
   purify.addHook("afterSanitizeAttributes", (node) => {
     if (node.tagName === "A" && node.hasAttribute("href")) {
-      node.setAttribute("target", "_blank");
-      node.setAttribute("rel", "noopener noreferrer nofollow");
+      if (!linkAllowed(node.getAttribute("href"))) {
+        node.removeAttribute("href");
+      } else {
+        node.setAttribute("target", "_blank");
+        node.setAttribute("rel", "noopener noreferrer nofollow");
+      }
     }
     // Second line of defence: markdown-it already turned such images into links.
     if (node.tagName === "IMG" && !imageAllowed(node.getAttribute("src"))) {
@@ -39,6 +56,98 @@ function setUpPurify(purify) {
       node.removeAttribute("srcset");
     }
   });
+}
+
+function typeset(tex, displayMode) {
+  const katex = window.katex;
+  if (!katex) return `<code>${escapeHtml(tex)}</code>`;
+  try {
+    const html = katex.renderToString(tex, {
+      displayMode,
+      output: "mathml",
+      throwOnError: true, // KaTeX's own error output carries an inline style
+      trust: false, // no \href, \url or \includegraphics from model output
+      maxSize: 50,
+      maxExpand: 1000,
+    });
+    // Even a style attribute that only passes through the sanitiser's parser is reported
+    // as a CSP violation: none may reach it.
+    return html.replace(/\sstyle="[^"]*"/g, "");
+  } catch {
+    return `<code class="math-error">${escapeHtml(tex)}</code>`;
+  }
+}
+
+// $…$ and \(…\) inline. A "$" opens only before a non-space and closes only after one and
+// not before a digit, so "costs $5 and $10" stays text.
+function mathInline(state, silent) {
+  const src = state.src;
+  const start = state.pos;
+  let open;
+  let close;
+  if (src.startsWith("\\(", start)) {
+    open = 2;
+    close = src.indexOf("\\)", start + 2);
+  } else if (src[start] === "$" && src[start + 1] !== "$") {
+    open = 1;
+    if (/\s/.test(src[start + 1] || " ")) return false;
+    close = start + 1;
+    for (;;) {
+      close = src.indexOf("$", close);
+      if (close === -1) break;
+      if (src[close - 1] !== "\\" && !/\s/.test(src[close - 1])) break;
+      close += 1;
+    }
+    if (close !== -1 && /\d/.test(src[close + 1] || "")) return false;
+  } else if (src.startsWith("$$", start)) {
+    open = 2;
+    close = src.indexOf("$$", start + 2);
+  } else {
+    return false;
+  }
+  if (close === -1 || close === start + open) return false;
+  if (!silent) {
+    const token = state.push(open === 2 && src[start] === "$" ? "math_display" : "math_inline", "", 0);
+    token.content = src.slice(start + open, close);
+  }
+  state.pos = close + open;
+  return true;
+}
+
+// $$ or \[ on a line of its own opens a display block, closed by $$ or \].
+function mathBlock(state, startLine, endLine, silent) {
+  const lineText = (n) => state.src.slice(state.bMarks[n] + state.tShift[n], state.eMarks[n]);
+  const first = lineText(startLine);
+  const opener = first.startsWith("$$") ? "$$" : first.startsWith("\\[") ? "\\[" : null;
+  if (!opener) return false;
+  const closer = opener === "$$" ? "$$" : "\\]";
+  const rest = first.slice(2);
+  let content;
+  let next = startLine;
+  if (rest.trimEnd().endsWith(closer) && rest.trim().length >= closer.length) {
+    content = rest.trimEnd().slice(0, -closer.length);
+  } else {
+    const lines = [rest];
+    let found = false;
+    while (++next < endLine) {
+      const text = lineText(next);
+      if (text.trimEnd().endsWith(closer)) {
+        lines.push(text.trimEnd().slice(0, -closer.length));
+        found = true;
+        break;
+      }
+      lines.push(text);
+    }
+    if (!found) return false;
+    content = lines.join("\n");
+  }
+  if (silent) return true;
+  const token = state.push("math_display", "", 0);
+  token.content = content;
+  token.map = [startLine, next + 1];
+  token.block = true;
+  state.line = next + 1;
+  return true;
 }
 
 function createMarkdownIt() {
@@ -56,6 +165,14 @@ function createMarkdownIt() {
       return `<pre><code class="hljs">${value}</code></pre>`;
     },
   });
+  // Before "escape", which would take the backslash of \( for itself.
+  md.inline.ruler.before("escape", "math_inline", mathInline);
+  md.block.ruler.after("blockquote", "math_block", mathBlock, {
+    alt: ["paragraph", "reference", "blockquote", "list"],
+  });
+  md.renderer.rules.math_inline = (tokens, idx) => typeset(tokens[idx].content, false);
+  md.renderer.rules.math_display = (tokens, idx) =>
+    `<div class="math-display">${typeset(tokens[idx].content, true)}</div>`;
   const renderImage = md.renderer.rules.image;
   md.renderer.rules.image = (tokens, idx, options, env, self) => {
     const token = tokens[idx];

@@ -102,6 +102,8 @@ def test_model_output_cannot_run_script_load_external_images_or_link_to_javascri
 
     # Saved output, rendered on load.
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    # Typing before the socket is open only gets "Not connected": wait for it.
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
     stored = page.locator(ANSWER).first
     expect(stored.locator("a.blocked-image")).to_have_count(1)
     # And the same payload streamed live: the emulator quotes the question back.
