@@ -3,6 +3,7 @@ accepts: a test that says "nothing reached it" reads that count."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -70,8 +71,12 @@ class Listeners:
     def __init__(self) -> None:
         self._started: list[tuple[Listener, threading.Thread]] = []
 
-    def start(self, routes: dict[str, Route] | None = None) -> Listener:
+    def start(
+        self, routes: dict[str, Route] | None = None, *, tls: ssl.SSLContext | None = None
+    ) -> Listener:
         server = _Server(("127.0.0.1", 0), _Handler)
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         listener = Listener(server=server, routes=dict(routes or {}))
         server.listener = listener
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

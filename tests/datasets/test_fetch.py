@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
+import subprocess
 
 import httpcore
 import pytest
@@ -399,3 +401,68 @@ def test_an_unresolvable_name_is_a_clear_error(monkeypatch, errno, retryable):
         fetch.url_fetch("http://no-such-host.example/")
     assert "cannot be resolved" in caught.value.message
     assert caught.value.retryable is retryable
+
+
+def _certificate(tmp_path, name: str) -> tuple[str, str]:
+    """A self-signed certificate for ``name`` (its own CA), made with the openssl command."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_site(tmp_path, listeners, settings, monkeypatch):
+    def start(cert_name: str):
+        cert, key = _certificate(tmp_path, cert_name)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        names: list[str | None] = []
+        context.sni_callback = lambda sock, name, ctx: names.append(name)
+        listener = listeners.start(
+            {"/": (200, {"Content-Type": "text/plain"}, b"over tls")}, tls=context
+        )
+        # The client trusts this certificate the way an operator would: SSL_CERT_FILE.
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        settings.AIPORTAL_FETCH_ALLOW_HOSTS = ["localhost"]
+        return listener, names
+
+    return start
+
+
+def test_tls_sends_the_host_name_as_sni_and_verifies_it_while_dialling_the_address(tls_site):
+    listener, names = tls_site("localhost")
+    got = fetch.url_fetch(f"https://localhost:{listener.port}/")
+    assert got.body == b"over tls"
+    assert names == ["localhost"]
+    assert listener.requests[0][1]["host"] == f"localhost:{listener.port}"
+
+
+def test_a_certificate_for_another_name_is_refused_for_good(tls_site):
+    listener, _names = tls_site("other.example")
+    with pytest.raises(SourceError) as caught:
+        fetch.url_fetch(f"https://localhost:{listener.port}/")
+    assert "certificate is not valid" in caught.value.message
+    assert caught.value.retryable is False
