@@ -26,6 +26,7 @@ addresses are then accepted (never multicast, unspecified or a cloud metadata ad
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import re
 import socket
@@ -270,14 +271,25 @@ def dial(ip: str, port: int, timeout: float | None) -> httpcore.NetworkStream:
     return httpcore.SyncBackend().connect_tcp(ip, port, timeout=timeout)
 
 
-def target_addresses(target: Target) -> list[IPAddress]:
+# getaddrinfo takes no timeout and a resolver that does not answer holds it for tens of
+# seconds: it runs here so the fetch's deadline holds. A lookup given up on finishes in its
+# thread and is ignored; a few threads bound how many can pile up.
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="fetch-dns")
+
+
+def target_addresses(target: Target, deadline: _Deadline | None = None) -> list[IPAddress]:
     """Resolve once and check every address: the addresses to dial, or SourceError."""
     allowed = _host_allowed(target.host)
     if target.ip is not None:
         addresses: list[IPAddress] = [target.ip]
     else:
         try:
-            found = resolve(target.host, target.port)
+            lookup = _resolver.submit(resolve, target.host, target.port)
+            found = lookup.result(timeout=deadline.left() if deadline else None)
+        except TimeoutError:
+            raise SourceError(
+                f"{target.host}: resolving the name timed out", retryable=True
+            ) from None
         except socket.gaierror as exc:
             raise SourceError(
                 f"{target.host} cannot be resolved ({exc.strerror})",
@@ -302,6 +314,9 @@ def target_addresses(target: Target) -> list[IPAddress]:
 class _Deadline:
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
 
     def clip(self, timeout: float | None) -> float:
         left = self.at - time.monotonic()
@@ -416,7 +431,7 @@ def url_fetch(
     deadline = _Deadline(settings.AIPORTAL_FETCH_TIMEOUT if timeout is None else timeout)
     target = url_parse(url)
     for _hop in range(settings.AIPORTAL_FETCH_MAX_REDIRECTS + 1):
-        addresses = target_addresses(target)
+        addresses = target_addresses(target, deadline)
         try:
             result = _get(target, addresses, accept=accept, max_bytes=max_bytes, deadline=deadline)
         except _TRANSPORT_ERRORS as exc:

@@ -9,6 +9,7 @@ import gzip
 import socket
 import ssl
 import subprocess
+import threading
 
 import httpcore
 import pytest
@@ -466,3 +467,21 @@ def test_a_certificate_for_another_name_is_refused_for_good(tls_site):
         fetch.url_fetch(f"https://localhost:{listener.port}/")
     assert "certificate is not valid" in caught.value.message
     assert caught.value.retryable is False
+
+
+def test_a_resolver_that_never_answers_is_held_to_the_deadline(monkeypatch, no_dial):
+    release = threading.Event()
+
+    def resolve(host, port):
+        release.wait(30)
+        return [PUBLIC]
+
+    monkeypatch.setattr(fetch, "resolve", resolve)
+    try:
+        with pytest.raises(SourceError) as caught:
+            fetch.url_fetch("http://slow-dns.example/", timeout=0.3)
+    finally:
+        release.set()
+    assert caught.value.retryable is True
+    assert "resolving the name timed out" in caught.value.message
+    assert no_dial == []
