@@ -305,6 +305,8 @@ AIPORTAL_FETCH_MAX_REDIRECTS = env_int("AIPORTAL_FETCH_MAX_REDIRECTS", 5, minimu
 AIPORTAL_DOCUMENT_MAX_BYTES = env_int("AIPORTAL_DOCUMENT_MAX_BYTES", 50 * 2**20, minimum=1024)
 # The largest one uploaded file may be (a zip of many documents counts as one file).
 AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
+# How many uploaded files one upload source may hold.
+AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
 AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1)
 # How deep sitemap index files may nest: 1 means an index of sitemaps, no deeper.
 AIPORTAL_SITEMAP_MAX_DEPTH = env_int("AIPORTAL_SITEMAP_MAX_DEPTH", 2, minimum=0)

@@ -56,6 +56,11 @@ def source_config_check(*, kind: str, config: dict) -> dict:
         files = config.get("files")
         if not isinstance(files, list):
             raise ValueError("an upload source needs a list of files")
+        if len(files) > settings.AIPORTAL_UPLOAD_MAX_FILES:
+            raise ValueError(
+                f"an upload source holds at most {settings.AIPORTAL_UPLOAD_MAX_FILES} files "
+                "(AIPORTAL_UPLOAD_MAX_FILES)"
+            )
         normal = []
         for item in files:
             if not isinstance(item, dict) or not isinstance(item.get("stored"), str):

@@ -27,7 +27,9 @@ addresses are then accepted (never multicast, unspecified or a cloud metadata ad
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -397,6 +399,13 @@ def _media_type(header: str) -> tuple[str, str]:
     return media.strip().lower(), charset
 
 
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # Loading the CA bundle costs milliseconds, once per hop of thousands: kept, per the
+    # SSL_CERT_FILE / SSL_CERT_DIR an operator may point at their own CA (httpx honours both).
+    return httpx.create_ssl_context()
+
+
 _TRANSPORT_ERRORS = (
     httpcore.TimeoutException,
     httpcore.NetworkError,
@@ -467,7 +476,7 @@ def _get(
         target=target.target.encode(),
     )
     pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=_ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
         max_connections=1,
         max_keepalive_connections=0,
         retries=0,

@@ -292,6 +292,14 @@ def test_the_upload_config_is_normalised():
     }
 
 
+def test_an_upload_source_has_a_file_count_limit(settings):
+    settings.AIPORTAL_UPLOAD_MAX_FILES = 2
+    files = [{"stored": f"{i:032x}.txt", "name": f"{i}.txt"} for i in range(3)]
+    with pytest.raises(ValueError, match="at most 2 files"):
+        source_config_check(kind="upload", config={"files": files})
+    assert len(source_config_check(kind="upload", config={"files": files[:2]})["files"]) == 2
+
+
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="not a kind of source"):
         source_config_check(kind="ftp", config={})
