@@ -45,6 +45,8 @@ def folder_locate(*, root: str, path: str) -> tuple[Path, Path, str]:
         names = ", ".join(sorted(roots)) or "none are configured (AIPORTAL_DATASET_ROOTS)"
         raise ValueError(f"{root!r} is not a dataset root; the roots are: {names}")
     base = roots[root]
+    if not base.is_dir():
+        raise ValueError(f"the root {root!r} ({base}) is not a folder on this server")
     relative = (path or "").replace("\\", "/").strip()
     if relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
         raise ValueError(f"{path!r} must be a path relative to the root {root!r}")

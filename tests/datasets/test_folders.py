@@ -141,6 +141,7 @@ def test_the_config_is_normalised(root):
         ({"root": "docs", "path": "missing"}, "there is no 'missing'"),
         ({"root": "docs"}, None),
         ({"path": "x"}, "needs a root"),
+        ({"root": "other", "path": ""}, "is not a folder on this server"),
     ],
 )
 def test_the_config_refuses_what_is_outside_the_roots(root, config, message):
