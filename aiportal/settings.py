@@ -294,6 +294,30 @@ AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) /
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
 
+# --- Datasets: sources ------------------------------------------------------------------
+# Host names whose private or loopback addresses the fetcher accepts (an intranet wiki, say);
+# every other host must resolve to public addresses only.
+AIPORTAL_FETCH_ALLOW_HOSTS = env_list("AIPORTAL_FETCH_ALLOW_HOSTS")
+# Whole fetch of one URL, redirects included.
+AIPORTAL_FETCH_TIMEOUT = env_int("AIPORTAL_FETCH_TIMEOUT_MS", 30000, minimum=1) / 1000
+AIPORTAL_FETCH_MAX_REDIRECTS = env_int("AIPORTAL_FETCH_MAX_REDIRECTS", 5, minimum=0)
+# The largest one document may be: a fetched page, a file in a folder, an entry of a zip.
+AIPORTAL_DOCUMENT_MAX_BYTES = env_int("AIPORTAL_DOCUMENT_MAX_BYTES", 50 * 2**20, minimum=1024)
+# The largest one uploaded file may be (a zip of many documents counts as one file).
+AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
+# How many uploaded files one upload source may hold.
+AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
+AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1)
+# How deep sitemap index files may nest: 1 means an index of sitemaps, no deeper.
+AIPORTAL_SITEMAP_MAX_DEPTH = env_int("AIPORTAL_SITEMAP_MAX_DEPTH", 2, minimum=0)
+# Server folders a dataset may read: comma-separated name=/absolute/path entries.
+AIPORTAL_DATASET_ROOTS = env_list("AIPORTAL_DATASET_ROOTS")
+AIPORTAL_FOLDER_MAX_FILES = env_int("AIPORTAL_FOLDER_MAX_FILES", 10000, minimum=1)
+# Zip archives: checked from the central directory before anything is extracted.
+AIPORTAL_ZIP_MAX_ENTRIES = env_int("AIPORTAL_ZIP_MAX_ENTRIES", 1000, minimum=1)
+AIPORTAL_ZIP_MAX_TOTAL_BYTES = env_int("AIPORTAL_ZIP_MAX_TOTAL_BYTES", 500 * 2**20, minimum=1024)
+AIPORTAL_ZIP_MAX_RATIO = env_int("AIPORTAL_ZIP_MAX_RATIO", 100, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
