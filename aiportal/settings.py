@@ -294,6 +294,37 @@ AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) /
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
 
+# --- Datasets --------------------------------------------------------------------------------
+# Uploaded files, one folder per dataset (generated names only).
+AIPORTAL_DATASETS_DIR = Path(env_str("AIPORTAL_DATASETS_DIR", str(DATA_DIR / "datasets")))
+# Old versions kept for rollback after a refill switches (a dataset may say otherwise).
+AIPORTAL_DATASET_KEEP_VERSIONS = env_int("AIPORTAL_DATASET_KEEP_VERSIONS", 3, minimum=0)
+# A refill holds its job under a lease it renews while it works; a worker that died is taken
+# over once its lease has run out.
+AIPORTAL_DATASET_LEASE = env_int("AIPORTAL_DATASET_LEASE_S", 30, minimum=2)
+# Progress is written (and pushed to pages) at most this often.
+AIPORTAL_DATASET_PROGRESS_INTERVAL = (
+    env_int("AIPORTAL_DATASET_PROGRESS_INTERVAL_MS", 1000, minimum=50) / 1000
+)
+AIPORTAL_DATASET_REFILL_TIME_LIMIT = env_int(
+    "AIPORTAL_DATASET_REFILL_TIME_LIMIT_S", 6 * 3600, minimum=60
+)
+# Attempts after a transient source failure (timeout, 5xx), with exponential backoff.
+AIPORTAL_DATASET_REFILL_RETRIES = env_int("AIPORTAL_DATASET_REFILL_RETRIES", 4, minimum=0)
+AIPORTAL_DATASET_RETRY_BACKOFF = env_int("AIPORTAL_DATASET_RETRY_BACKOFF_S", 30, minimum=1)
+AIPORTAL_DATASET_CHUNK_CHARS = env_int("AIPORTAL_DATASET_CHUNK_CHARS", 800, minimum=100)
+AIPORTAL_DATASET_CHUNK_OVERLAP = env_int("AIPORTAL_DATASET_CHUNK_OVERLAP", 100, minimum=0)
+if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
+    raise ImproperlyConfigured(
+        "AIPORTAL_DATASET_CHUNK_OVERLAP must be at most half of AIPORTAL_DATASET_CHUNK_CHARS"
+    )
+# Per-document errors kept on a job (the count goes on past it).
+AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
+# Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due", "schedule": 60.0},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
