@@ -164,6 +164,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LI
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}-default"
+# A message taken by a worker that then died (acks_late tasks: dataset refills) is handed out
+# again after this long. A longer task is redelivered while it still runs: the refill's lease
+# makes that harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("AIPORTAL_CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=1)
+}
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -322,7 +328,7 @@ if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
 CELERY_BEAT_SCHEDULE = {
-    "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due", "schedule": 60.0},
+    "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
 }
 
 LOGGING = {
