@@ -72,6 +72,16 @@ def job_wait(job_id: int, predicate: Callable, *, timeout: float = WAIT, worker=
     raise AssertionError(f"job {job_id} never got there: {job.status} {job.counts}\n{output}")
 
 
+def corpus(n: int) -> dict[str, str]:
+    """``n`` documents, each with words found only in it: ``marker<i>x<paragraph>``."""
+    return {
+        f"doc{i:02}.txt": "\n\n".join(
+            f"marker{i}x{p} section of document {i}. " + "ordinary words " * 40 for p in range(4)
+        )
+        for i in range(n)
+    }
+
+
 class Worker:
     """``celery -A aiportal worker --pool solo`` with the test's database, Redis prefix and
     uploads folder, through tests/datasets/slow_worker.py (which adds the test-only
