@@ -6,9 +6,15 @@ rollback, is never seen. The full-text columns are made by migration 0002: a gen
 ``tsvector`` (``english`` configuration) with a GIN index on PostgreSQL, ranked by
 ``ts_rank``; an FTS5 table (porter stemmer) on SQLite, ranked by ``bm25``.
 
-Query words are matched with OR, ranked: a chat question rarely has every one of its words
-in one passage. The words are reduced to ``\\w+`` tokens before they reach either engine's
-query syntax, so a query cannot inject operators.
+Two passes, for answers that are both precise and bounded in time: first the chunks with
+every query word (AND); if they are fewer than ``limit``, then those with any of them (OR),
+ranked after the first ones. Each pass ranks at most AIPORTAL_DATASET_SEARCH_CANDIDATES
+matching chunks: ranking reads every candidate's text, and a very common word can match a
+large share of a million chunks. Rare (informative) words match few chunks and are ranked in
+full; only for matches beyond the cap is the choice among them arbitrary.
+
+The words are reduced to ``\\w+`` tokens before they reach either engine's query syntax, so
+a query cannot inject operators.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
@@ -63,10 +70,13 @@ def chunk_search(
     )
     if not versions:
         return []
-    if connection.vendor == "postgresql":
-        ranked = _ranked_postgresql(terms, list(versions), limit)
-    else:
-        ranked = _ranked_sqlite(terms, list(versions), limit)
+    ranked_by = _ranked_postgresql if connection.vendor == "postgresql" else _ranked_sqlite
+    ranked = ranked_by(terms, list(versions), limit, every=True)
+    if len(ranked) < limit and len(terms) > 1:
+        found = {chunk_id for chunk_id, _ in ranked}
+        for row in ranked_by(terms, list(versions), limit, every=False):
+            if row[0] not in found and len(ranked) < limit:
+                ranked.append(row)
     if not ranked:
         return []
     chunks = {
@@ -102,42 +112,54 @@ def chunk_search(
     return hits
 
 
-def _ranked_postgresql(terms: list[str], version_ids: list[int], limit: int) -> list[tuple]:
-    tsquery = " | ".join(f"'{term}'" for term in terms)
+def _ranked_postgresql(
+    terms: list[str], version_ids: list[int], limit: int, *, every: bool
+) -> list[tuple]:
+    tsquery = (" & " if every else " | ").join(f"'{term}'" for term in terms)
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT c.id, ts_rank(c.search, q) AS score
-            FROM datasets_chunk c, to_tsquery('english', %s) q
-            WHERE c.search @@ q
-              AND EXISTS (
-                SELECT 1 FROM datasets_versiondocument vd
-                WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
-              )
-            ORDER BY score DESC, c.id
+            WITH q AS (SELECT to_tsquery('english', %s) AS q),
+            candidates AS (
+              SELECT c.id, c.search FROM datasets_chunk c, q
+              WHERE c.search @@ q.q
+                AND EXISTS (
+                  SELECT 1 FROM datasets_versiondocument vd
+                  WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
+                )
+              LIMIT %s
+            )
+            SELECT candidates.id, ts_rank(candidates.search, q.q) AS score
+            FROM candidates, q
+            ORDER BY score DESC, candidates.id
             LIMIT %s
             """,
-            [tsquery, version_ids, limit],
+            [tsquery, version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
         )
         return cursor.fetchall()
 
 
-def _ranked_sqlite(terms: list[str], version_ids: list[int], limit: int) -> list[tuple]:
-    match = " OR ".join(f'"{term}"' for term in terms)
+def _ranked_sqlite(
+    terms: list[str], version_ids: list[int], limit: int, *, every: bool
+) -> list[tuple]:
+    match = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
     marks = ",".join("%s" for _ in version_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT f.rowid, -bm25(datasets_chunk_fts) AS score
-            FROM datasets_chunk_fts f JOIN datasets_chunk c ON c.id = f.rowid
-            WHERE datasets_chunk_fts MATCH %s
-              AND EXISTS (
-                SELECT 1 FROM datasets_versiondocument vd
-                WHERE vd.document_id = c.document_id AND vd.version_id IN ({marks})
-              )
-            ORDER BY score DESC, f.rowid
+            SELECT id, score FROM (
+              SELECT f.rowid AS id, -bm25(datasets_chunk_fts) AS score
+              FROM datasets_chunk_fts f JOIN datasets_chunk c ON c.id = f.rowid
+              WHERE datasets_chunk_fts MATCH %s
+                AND EXISTS (
+                  SELECT 1 FROM datasets_versiondocument vd
+                  WHERE vd.document_id = c.document_id AND vd.version_id IN ({marks})
+                )
+              LIMIT %s
+            )
+            ORDER BY score DESC, id
             LIMIT %s
             """,  # noqa: S608 -- only placeholders are interpolated
-            [match, *version_ids, limit],
+            [match, *version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
         )
         return cursor.fetchall()

@@ -98,3 +98,30 @@ def test_the_same_bytes_under_two_keys_are_one_hit(dataset, upload, refill_now, 
     upload(dataset, {"a.txt": "pelican", "b.txt": "pelican"})
     refill_now(dataset)
     assert [hit.key for hit in _search(owner, [dataset.pk], "pelican")] == ["upload:a.txt"]
+
+
+def test_chunks_with_every_word_come_first(dataset, upload, refill_now, owner):
+    upload(
+        dataset,
+        {
+            "one.txt": "otters otters otters otters",
+            "both.txt": "otters and beavers",
+            "b.txt": "beavers",
+        },
+    )
+    refill_now(dataset)
+    keys = [hit.key for hit in _search(owner, [dataset.pk], "otters beavers")]
+    assert keys[0] == "upload:both.txt" and set(keys) == {
+        "upload:one.txt",
+        "upload:both.txt",
+        "upload:b.txt",
+    }
+
+
+def test_each_pass_ranks_a_bounded_number_of_candidates(
+    dataset, upload, refill_now, owner, settings
+):
+    upload(dataset, {f"{n}.txt": f"ibis number {n}" for n in range(12)})
+    refill_now(dataset)
+    settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 10
+    assert len(_search(owner, [dataset.pk], "ibis", limit=50)) == 10
