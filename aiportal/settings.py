@@ -164,6 +164,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LI
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}-default"
+# A message taken by a worker that then died (acks_late tasks: dataset refills) is handed out
+# again after this long. A longer task is redelivered while it still runs: the refill's lease
+# makes that harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("AIPORTAL_CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=1)
+}
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -317,6 +323,38 @@ AIPORTAL_FOLDER_MAX_FILES = env_int("AIPORTAL_FOLDER_MAX_FILES", 10000, minimum=
 AIPORTAL_ZIP_MAX_ENTRIES = env_int("AIPORTAL_ZIP_MAX_ENTRIES", 1000, minimum=1)
 AIPORTAL_ZIP_MAX_TOTAL_BYTES = env_int("AIPORTAL_ZIP_MAX_TOTAL_BYTES", 500 * 2**20, minimum=1024)
 AIPORTAL_ZIP_MAX_RATIO = env_int("AIPORTAL_ZIP_MAX_RATIO", 100, minimum=1)
+# --- Datasets --------------------------------------------------------------------------------
+# Uploaded files, one folder per dataset (generated names only).
+AIPORTAL_DATASETS_DIR = Path(env_str("AIPORTAL_DATASETS_DIR", str(DATA_DIR / "datasets")))
+# Old versions kept for rollback after a refill switches (a dataset may say otherwise).
+AIPORTAL_DATASET_KEEP_VERSIONS = env_int("AIPORTAL_DATASET_KEEP_VERSIONS", 3, minimum=0)
+# A refill holds its job under a lease it renews while it works; a worker that died is taken
+# over once its lease has run out.
+AIPORTAL_DATASET_LEASE = env_int("AIPORTAL_DATASET_LEASE_S", 30, minimum=2)
+# Progress is written (and pushed to pages) at most this often.
+AIPORTAL_DATASET_PROGRESS_INTERVAL = (
+    env_int("AIPORTAL_DATASET_PROGRESS_INTERVAL_MS", 1000, minimum=50) / 1000
+)
+AIPORTAL_DATASET_REFILL_TIME_LIMIT = env_int(
+    "AIPORTAL_DATASET_REFILL_TIME_LIMIT_S", 6 * 3600, minimum=60
+)
+# Attempts after a transient source failure (timeout, 5xx), with exponential backoff.
+AIPORTAL_DATASET_REFILL_RETRIES = env_int("AIPORTAL_DATASET_REFILL_RETRIES", 4, minimum=0)
+AIPORTAL_DATASET_RETRY_BACKOFF = env_int("AIPORTAL_DATASET_RETRY_BACKOFF_S", 30, minimum=1)
+AIPORTAL_DATASET_CHUNK_CHARS = env_int("AIPORTAL_DATASET_CHUNK_CHARS", 800, minimum=100)
+AIPORTAL_DATASET_CHUNK_OVERLAP = env_int("AIPORTAL_DATASET_CHUNK_OVERLAP", 100, minimum=0)
+if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
+    raise ImproperlyConfigured(
+        "AIPORTAL_DATASET_CHUNK_OVERLAP must be at most half of AIPORTAL_DATASET_CHUNK_CHARS"
+    )
+# Per-document errors kept on a job (the count goes on past it).
+AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
+# Matching chunks a search ranks at most per pass (ranking reads each one's text).
+AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 2000, minimum=10)
+# Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
+}
 
 LOGGING = {
     "version": 1,

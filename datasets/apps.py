@@ -2,7 +2,9 @@ from django.apps import AppConfig
 
 
 class DatasetsConfig(AppConfig):
-    # Datasets, versions, grants and refills arrive with issue 4/6; the app exists now so that
-    # the layout and migrations history start in their final shape.
     name = "datasets"
     verbose_name = "Datasets"
+
+    def ready(self) -> None:
+        # The receivers that announce grant and group-membership changes to open pages.
+        from datasets.services import grants  # noqa: F401

@@ -1,0 +1,19 @@
+"""Datasets: what a team keeps, who may use it, its immutable versions and the jobs that
+build them. Split by feature: ``datasets.py`` (dataset, grants, sources), ``content.py``
+(versions, documents, chunks), ``jobs.py`` (refill jobs)."""
+
+from datasets.models.content import Chunk, Document, Version, VersionDocument
+from datasets.models.datasets import Dataset, Grant, Level, Source
+from datasets.models.jobs import RefillJob
+
+__all__ = [
+    "Chunk",
+    "Dataset",
+    "Document",
+    "Grant",
+    "Level",
+    "RefillJob",
+    "Source",
+    "Version",
+    "VersionDocument",
+]

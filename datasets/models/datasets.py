@@ -1,0 +1,161 @@
+"""A dataset, the grants that open it to people, and the sources a refill reads."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from gateway.models.policies import regions_parse
+
+
+class Level(models.IntegerChoices):
+    """What a grant allows; each level includes the ones below it. Gaps between the values
+    leave room for a level in between without renumbering stored grants."""
+
+    VIEW = 10, "view"  # see the dataset, its documents and versions
+    QUERY = 20, "query"  # search it, and use it in chat
+    EDIT = 30, "edit"  # change its sources, refill it, cancel a refill
+    MANAGE = 40, "manage"  # grants, settings, rollback
+
+
+def _regions_valid(value: str) -> None:
+    try:
+        regions_parse(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    # PROTECT: a dataset is a team's knowledge; deleting the person who made it must not
+    # silently delete it too. Hand it over (change the owner) first.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets_owned"
+    )
+    allowed_regions = models.TextField(
+        blank=True,
+        validators=[_regions_valid],
+        help_text=(
+            "Regions whose workers may answer conversations that use this dataset: eu-west, "
+            "eu-north or a JSON list. Blank: no restriction."
+        ),
+    )
+    schedule_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="Refill every this many minutes (Celery beat). 0: refill by hand only.",
+    )
+    active_version = models.ForeignKey(
+        "datasets.Version",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    keep_versions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=("Old versions kept for rollback. Empty: AIPORTAL_DATASET_KEEP_VERSIONS."),
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def regions(self) -> frozenset[str] | None:
+        """None: no restriction. A row written around validation fails closed (no region)."""
+        try:
+            return regions_parse(self.allowed_regions)
+        except ValueError:
+            return frozenset()
+
+    @property
+    def versions_kept(self) -> int:
+        if self.keep_versions is not None:
+            return self.keep_versions
+        return settings.AIPORTAL_DATASET_KEEP_VERSIONS
+
+
+class Grant(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="dataset_grants",
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="dataset_grants"
+    )
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="dataset_grant_user_xor_group",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__in=Level.values), name="dataset_grant_level_known"
+            ),
+            # One grant per person or group and dataset: the level is changed in place, so
+            # "what may this user do" never depends on which of two rows a query met first.
+            models.UniqueConstraint(
+                fields=["dataset", "user"],
+                condition=models.Q(user__isnull=False),
+                name="dataset_grant_one_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["dataset", "group"],
+                condition=models.Q(group__isnull=False),
+                name="dataset_grant_one_per_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{Level(self.level).label} on {self.dataset_id} for {self.user or self.group}"
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.group_id is None):
+            raise ValidationError("A grant is for exactly one user or one group.")
+
+
+class Source(models.Model):
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", "uploaded files"
+        URLS = "urls", "list of URLs"
+        SITEMAP = "sitemap", "sitemap"
+        FOLDER = "folder", "server folder"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sources")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Validated and normalised by datasets.sources.source_config_check before it is stored.
+    config = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.dataset_id}"

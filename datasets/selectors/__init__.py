@@ -1,0 +1,40 @@
+"""Reads for datasets. Every function that takes a ``user`` checks that user's live grants:
+a dataset the user may not see raises the same ``Dataset.DoesNotExist`` as an id that was
+never used (a 404, never a 403: no existence leak)."""
+
+from datasets.selectors.access import (
+    dataset_get,
+    dataset_level_for,
+    dataset_level_require,
+    dataset_list_at_least,
+    dataset_list_visible,
+    grant_list,
+    grants_live,
+)
+from datasets.selectors.content import (
+    document_list,
+    refill_job_get,
+    refill_job_list,
+    source_list,
+    version_get,
+    version_list,
+)
+from datasets.selectors.search import Hit, chunk_search
+
+__all__ = [
+    "Hit",
+    "chunk_search",
+    "dataset_get",
+    "dataset_level_for",
+    "dataset_level_require",
+    "dataset_list_at_least",
+    "dataset_list_visible",
+    "document_list",
+    "grant_list",
+    "grants_live",
+    "refill_job_get",
+    "refill_job_list",
+    "source_list",
+    "version_get",
+    "version_list",
+]

@@ -1,0 +1,23 @@
+"""Writes for datasets, split by feature: ``datasets`` (datasets and sources), ``grants``,
+``refill`` (the refill engine), ``events`` (what open pages are told)."""
+
+from datasets.services.datasets import (
+    dataset_create,
+    dataset_files_dir,
+    dataset_update,
+    source_add,
+    source_remove,
+    source_update,
+)
+from datasets.services.grants import grant_revoke, grant_set
+
+__all__ = [
+    "dataset_create",
+    "dataset_files_dir",
+    "dataset_update",
+    "grant_revoke",
+    "grant_set",
+    "source_add",
+    "source_remove",
+    "source_update",
+]

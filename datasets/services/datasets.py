@@ -1,0 +1,111 @@
+"""Creating and changing datasets and their sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from accounts.models import User
+from datasets.models import Dataset, Level, Source
+from datasets.selectors import dataset_level_require
+from datasets.services.events import datasets_changed_publish
+from datasets.sources import source_config_check
+from gateway.models.policies import regions_parse
+
+
+def dataset_files_dir(*, dataset: Dataset) -> Path:
+    """Where the dataset's uploads are stored (generated names only)."""
+    return Path(settings.AIPORTAL_DATASETS_DIR) / str(dataset.pk)
+
+
+def _slug_free(name: str) -> str:
+    base = slugify(name)[:180] or "dataset"
+    slug, n = base, 1
+    while Dataset.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def dataset_create(
+    *,
+    user: User,
+    name: str,
+    description: str = "",
+    allowed_regions: str = "",
+    schedule_minutes: int = 0,
+    keep_versions: int | None = None,
+) -> Dataset:
+    name = " ".join(name.split())[:200]
+    if not name:
+        raise ValueError("Give the dataset a name.")
+    regions_parse(allowed_regions)  # raises ValueError with a message for the person
+    if schedule_minutes < 0 or (keep_versions is not None and keep_versions < 0):
+        raise ValueError("The schedule and the versions kept cannot be negative.")
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                dataset = Dataset.objects.create(
+                    name=name,
+                    slug=_slug_free(name),
+                    description=description,
+                    owner=user,
+                    allowed_regions=allowed_regions.strip(),
+                    schedule_minutes=schedule_minutes,
+                    keep_versions=keep_versions,
+                )
+        except IntegrityError:
+            continue  # another dataset took the same slug between the check and the insert
+        datasets_changed_publish(user_ids=[user.pk])
+        return dataset
+    raise ValueError("Could not find a free short name for this dataset; try another name.")
+
+
+_EDITABLE = {"name", "description", "allowed_regions", "schedule_minutes", "keep_versions"}
+
+
+@transaction.atomic
+def dataset_update(*, dataset: Dataset, user: User, **fields: object) -> Dataset:
+    """Change settings (manage level): name, description, allowed_regions, schedule_minutes,
+    keep_versions."""
+    dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
+    unknown = set(fields) - _EDITABLE
+    if unknown:
+        raise ValueError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "allowed_regions" in fields:
+        regions_parse(str(fields["allowed_regions"]))
+    for name, value in fields.items():
+        setattr(dataset, name, value)
+    dataset.full_clean(exclude=["owner", "active_version", "slug"])
+    dataset.save()
+    return dataset
+
+
+@transaction.atomic
+def source_add(*, dataset: Dataset, user: User, kind: str, config: dict) -> Source:
+    """Add a source (edit level); the config is checked and normalised by the sources
+    package, whose ValueError says what to fix."""
+    dataset_level_require(user=user, dataset=dataset, level=Level.EDIT)
+    if kind not in Source.Kind.values:
+        raise ValueError(f"{kind!r} is not a kind of source.")
+    return Source.objects.create(
+        dataset=dataset, kind=kind, config=source_config_check(kind=kind, config=config)
+    )
+
+
+@transaction.atomic
+def source_update(*, source: Source, user: User, config: dict) -> Source:
+    dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT)
+    source.config = source_config_check(kind=source.kind, config=config)
+    source.save(update_fields=["config"])
+    return source
+
+
+@transaction.atomic
+def source_remove(*, source: Source, user: User) -> None:
+    """Remove a source (edit level). Its documents leave with the next refill."""
+    dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT)
+    source.delete()

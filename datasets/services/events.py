@@ -1,0 +1,59 @@
+"""Telling open pages what changed, through the channel layer. Best effort, like every frame
+the portal pushes: a page that misses one shows the truth on its next load, and no write
+ever fails because Redis hiccupped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    """Every page of a user listens here for ``datasets.changed``: grants, datasets."""
+    return f"datasets.user.{user_id}"
+
+
+def job_group(job_id: int) -> str:
+    """A page showing a refill listens here for ``datasets.job`` progress."""
+    return f"datasets.job.{job_id}"
+
+
+def _send(group: str, event: dict) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, event)
+    except Exception:
+        logger.warning("publishing %s to %s failed", event.get("type"), group, exc_info=True)
+
+
+def datasets_changed_publish(*, user_ids: Iterable[int]) -> None:
+    """Once the transaction commits (a page that re-reads earlier would still see the old
+    grants), tell each user's pages that what they may see has changed."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return
+
+    def send() -> None:
+        for user_id in ids:
+            _send(user_group(user_id), {"type": "datasets.changed"})
+
+    transaction.on_commit(send)
+
+
+def job_publish(*, job) -> None:
+    _send(
+        job_group(job.pk),
+        {
+            "type": "datasets.job",
+            "job": job.pk,
+            "dataset": job.dataset_id,
+            "status": job.status,
+            "progress": round(job.progress, 4),
+            "counts": job.counts,
+        },
+    )

@@ -1,0 +1,35 @@
+"""A Celery worker for the tests, with one extra source kind registered here only:
+``slow-upload`` reads plain uploads exactly like ``upload`` but waits
+AIPORTAL_TEST_DOCUMENT_DELAY_S before each document, so a test can act mid-refill (kill the
+worker, cancel). Everything else is the real worker: ``python -m tests.datasets.slow_worker
+worker --pool solo``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from datasets import sources
+
+_real_iter_documents = sources.iter_documents
+
+
+def _iter_documents(*, kind, config, files_dir, known):
+    if kind != "slow-upload":
+        yield from _real_iter_documents(kind=kind, config=config, files_dir=files_dir, known=known)
+        return
+    delay = float(os.environ.get("AIPORTAL_TEST_DOCUMENT_DELAY_S", "0.5"))
+    for item in _real_iter_documents(
+        kind="upload", config=config, files_dir=files_dir, known=known
+    ):
+        time.sleep(delay)
+        yield item
+
+
+sources.iter_documents = _iter_documents
+
+if __name__ == "__main__":
+    from aiportal.celery import app
+
+    app.worker_main(["worker", *sys.argv[2:]] if sys.argv[1:2] == ["worker"] else sys.argv[1:])

@@ -1,0 +1,127 @@
+"""The one search selector: live grants on every call, active versions only, ranking, and a
+query that cannot speak either engine's query syntax."""
+
+from __future__ import annotations
+
+import pytest
+
+from datasets.models import Level
+from datasets.selectors import chunk_search
+from datasets.services import dataset_create, grant_set
+
+pytestmark = pytest.mark.django_db
+
+
+def _search(user, ids, query, limit=8):
+    return chunk_search(user=user, query=query, dataset_ids=ids, limit=limit)
+
+
+@pytest.fixture
+def two(dataset, upload, refill_now, owner):
+    other = dataset_create(user=owner, name="Second")
+    upload(dataset, {"cats.txt": "Cats purr. Cats sleep all day long.", "dogs.txt": "Dogs bark."})
+    upload(other, {"cats.txt": "A cat catalogue of cats."})
+    refill_now(dataset)
+    refill_now(other)
+    return dataset, other
+
+
+def test_it_finds_words_in_every_dataset_asked_ranked(two, owner):
+    first, second = two
+    hits = _search(owner, [first.pk, second.pk], "cats")
+    assert {(hit.dataset_id, hit.key) for hit in hits} == {
+        (first.pk, "upload:cats.txt"),
+        (second.pk, "upload:cats.txt"),
+    }
+    assert hits[0].score >= hits[1].score > 0
+    assert _search(owner, [first.pk], "dogs sleeping")[0].key in {
+        "upload:dogs.txt",
+        "upload:cats.txt",
+    }
+
+
+def test_it_stems_and_matches_any_word(two, owner):
+    first, _ = two
+    keys = {hit.key for hit in _search(owner, [first.pk], "barking sleeping")}
+    assert keys == {"upload:dogs.txt", "upload:cats.txt"}
+
+
+def test_only_datasets_the_user_may_query_are_searched(two, owner, member):
+    first, second = two
+    grant_set(dataset=first, user=owner, for_user=member, level=Level.VIEW)
+    assert _search(member, [first.pk, second.pk], "cats") == []
+    grant_set(dataset=first, user=owner, for_user=member, level=Level.QUERY)
+    assert {hit.dataset_id for hit in _search(member, [first.pk, second.pk], "cats")} == {first.pk}
+    assert _search(member, [second.pk, 10**9], "cats") == []
+
+
+def test_only_the_active_version_is_searched(dataset, upload, refill_now, owner):
+    upload(dataset, {"a.txt": "walrus"})
+    refill_now(dataset)
+    upload(dataset, {"a.txt": "narwhal"})
+    refill_now(dataset)  # version 1 is kept (retired) but not searched
+    assert _search(owner, [dataset.pk], "walrus") == []
+    assert [hit.text for hit in _search(owner, [dataset.pk], "narwhal")] == ["narwhal"]
+
+
+def test_a_dataset_never_refilled_has_nothing_to_find(dataset, owner):
+    assert _search(owner, [dataset.pk], "anything") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['cats" OR "dogs', "cats') | ('dogs", "cats & !dogs", "NEAR(cats dogs)", "cats:*", "-cats"],
+)
+def test_query_syntax_is_words_only(two, owner, query):
+    first, _ = two
+    # Whatever the punctuation, it is the words that are searched, and nothing breaks.
+    hits = _search(owner, [first.pk], query)
+    assert {hit.key for hit in hits} <= {"upload:cats.txt", "upload:dogs.txt"}
+    assert hits
+
+
+def test_nothing_to_search_for_gives_nothing(two, owner):
+    first, _ = two
+    assert _search(owner, [first.pk], "  ?! ") == []
+    assert _search(owner, [], "cats") == []
+    assert _search(owner, [first.pk], "cats", limit=0) == []
+
+
+def test_the_limit_is_kept(dataset, upload, refill_now, owner):
+    upload(dataset, {f"{n}.txt": f"heron number {n}" for n in range(12)})
+    refill_now(dataset)
+    assert len(_search(owner, [dataset.pk], "heron", limit=5)) == 5
+    assert len(_search(owner, [dataset.pk], "heron", limit=50)) == 12
+
+
+def test_the_same_bytes_under_two_keys_are_one_hit(dataset, upload, refill_now, owner):
+    upload(dataset, {"a.txt": "pelican", "b.txt": "pelican"})
+    refill_now(dataset)
+    assert [hit.key for hit in _search(owner, [dataset.pk], "pelican")] == ["upload:a.txt"]
+
+
+def test_chunks_with_every_word_come_first(dataset, upload, refill_now, owner):
+    upload(
+        dataset,
+        {
+            "one.txt": "otters otters otters otters",
+            "both.txt": "otters and beavers",
+            "b.txt": "beavers",
+        },
+    )
+    refill_now(dataset)
+    keys = [hit.key for hit in _search(owner, [dataset.pk], "otters beavers")]
+    assert keys[0] == "upload:both.txt" and set(keys) == {
+        "upload:one.txt",
+        "upload:both.txt",
+        "upload:b.txt",
+    }
+
+
+def test_each_pass_ranks_a_bounded_number_of_candidates(
+    dataset, upload, refill_now, owner, settings
+):
+    upload(dataset, {f"{n}.txt": f"ibis number {n}" for n in range(12)})
+    refill_now(dataset)
+    settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 10
+    assert len(_search(owner, [dataset.pk], "ibis", limit=50)) == 10

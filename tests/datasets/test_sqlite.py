@@ -1,0 +1,103 @@
+"""The embedded default (SQLite, eager Celery, in-memory channel layer) searches with FTS5:
+run in a fresh interpreter without DATABASE_URL or REDIS_URL, the way ``./dev up`` runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import json, django
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+call_command("migrate", verbosity=0)
+
+from accounts.services import user_create
+from datasets.models import Chunk, Level
+from datasets.selectors import chunk_search
+from datasets.services import dataset_create, dataset_files_dir, grant_set, source_add
+from datasets.services.refill import dataset_refill_start
+from datasets.sources import upload_store
+
+owner = user_create(email="owner@example.com", password="pw-for-the-sqlite-test-1")
+member = user_create(email="member@example.com", password="pw-for-the-sqlite-test-1")
+outsider = user_create(email="outsider@example.com", password="pw-for-the-sqlite-test-1")
+dataset = dataset_create(user=owner, name="Embedded", keep_versions=0)
+
+def upload(files):
+    stored = [
+        {"stored": upload_store(files_dir=dataset_files_dir(dataset=dataset), name=name,
+                                chunks=[text.encode()]), "name": name}
+        for name, text in files.items()
+    ]
+    dataset.sources.all().delete()
+    source_add(dataset=dataset, user=owner, kind="upload", config={"files": stored})
+
+def keys(user, query):
+    return [h.key for h in chunk_search(user=user, query=query, dataset_ids=[dataset.pk])]
+
+upload({"birds.txt": "Herons wade in the shallows.", "fish.txt": "Salmon swim upstream."})
+first = dataset_refill_start(dataset=dataset, user=owner)  # eager: runs here, now
+first.refresh_from_db()
+grant_set(dataset=dataset, user=owner, for_user=member, level=Level.QUERY)
+out = {
+    "vendor": connection.vendor,
+    "first": [first.status, first.counts],
+    "owner": keys(owner, "heron wading"),
+    "member": keys(member, "salmon"),
+    "outsider": keys(outsider, "salmon"),
+    "syntax": keys(owner, 'salmon" OR NEAR(x'),
+}
+upload({"birds.txt": "Herons wade in the shallows.", "fish.txt": "Trout hide under stones."})
+second = dataset_refill_start(dataset=dataset, user=owner)
+second.refresh_from_db()
+out["second"] = [second.status, second.counts]
+out["after"] = [keys(owner, "salmon"), keys(owner, "trout"), keys(owner, "herons")]
+with connection.cursor() as cursor:
+    # Raises if the FTS index and the chunks it indexes disagree in any row.
+    cursor.execute("INSERT INTO datasets_chunk_fts(datasets_chunk_fts) VALUES ('integrity-check')")
+    out["fts_in_step"] = True
+out["chunks"] = Chunk.objects.count()
+print(json.dumps(out))
+"""
+
+
+def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "aiportal.settings",
+            "DEBUG": "true",
+            "AIPORTAL_DATA_DIR": str(tmp_path),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["vendor"] == "sqlite"
+    counts = {"seen": 2, "added": 2, "reused": 0, "removed": 0, "errors": 0}
+    assert seen["first"] == ["succeeded", counts]
+    assert seen["owner"] == ["upload:birds.txt"]
+    assert seen["member"] == ["upload:fish.txt"]
+    assert seen["outsider"] == []
+    assert seen["syntax"] == ["upload:fish.txt"]
+    assert seen["second"] == ["succeeded", {**counts, "added": 1, "reused": 1}]
+    # Salmon is gone with the old fish.txt (no old version kept): its chunks were deleted,
+    # and the triggers took their rows out of the FTS index too.
+    assert seen["after"] == [[], ["upload:fish.txt"], ["upload:birds.txt"]]
+    assert seen["chunks"] == 2 and seen["fts_in_step"]
