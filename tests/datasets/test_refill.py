@@ -93,11 +93,14 @@ def test_changes_and_deletions_reach_the_new_version_only(dataset, upload, refil
 def test_a_document_that_cannot_be_read_is_recorded_and_the_rest_goes_on(
     dataset, upload, refill_now, owner
 ):
-    upload(dataset, {"good.txt": "emu feathers", "bad.txt": b"\xff\xfe not utf-8 \xff"})
+    # Starts like a zip (so the upload is accepted), then is not one.
+    upload(dataset, {"good.txt": "emu feathers", "bad.zip": b"PK\x03\x04 and then garbage"})
     job = refill_now(dataset)
     assert job.status == Status.SUCCEEDED
     assert job.counts["errors"] == 1 and job.counts["added"] == 1
-    assert job.errors == [{"key": "upload:bad.txt", "message": "bad.txt: not UTF-8 text."}]
+    assert job.errors == [
+        {"key": "upload:bad.zip", "message": "bad.zip: it is not a valid zip archive"}
+    ]
     assert _search(owner, dataset, "emu")
 
 
@@ -105,7 +108,7 @@ def test_when_no_document_can_be_read_the_active_version_is_kept(dataset, upload
     upload(dataset, FILES)
     refill_now(dataset)
     active = dataset.active_version
-    upload(dataset, {"bad.txt": b"\xff\xff"})
+    upload(dataset, {"bad.zip": b"PK\x03\x04 and then garbage"})
     job = refill_now(dataset)
     assert job.status == Status.FAILED and "No document could be read" in job.message
     assert dataset.active_version == active
