@@ -188,6 +188,39 @@ async def lease_kept(key: str, member: str, *, ttl: float) -> AsyncIterator[None
             logger.warning("could not release lease %s in %s", member, key, exc_info=True)
 
 
+class BackgroundLease:
+    """A lease taken without making its holder wait: acquired (and then renewed) by a task
+    of its own while the holder goes on. ``release`` waits for the acquisition, then gives
+    the lease back; it never raises (Redis away: the lease expires by itself)."""
+
+    def __init__(self, key: str, member: str, *, ttl: float) -> None:
+        self.key, self.member, self.ttl = key, member, ttl
+        self._acquired = asyncio.get_running_loop().create_task(self._acquire())
+
+    async def _acquire(self) -> bool:
+        try:
+            held = await lease_acquire(self.key, self.member, ttl=self.ttl)
+        except Exception:
+            logger.warning("taking lease %s failed; it goes uncounted", self.key, exc_info=True)
+            return False
+        if held:
+            keeper = _keeper()
+            keeper.held[(self.key, self.member)] = self.ttl
+            keeper.start()
+        return held
+
+    async def release(self) -> None:
+        # Shielded: a holder cancelled while it waits must not leave a lease taken later.
+        held = await asyncio.shield(self._acquired)
+        if not held:
+            return
+        _keeper().held.pop((self.key, self.member), None)
+        try:
+            await lease_release(self.key, self.member)
+        except Exception:
+            logger.warning("could not release lease %s in %s", self.member, self.key, exc_info=True)
+
+
 class _LeaseKeeper:
     """Renews every lease this loop holds, in one round trip per beat, from one task."""
 

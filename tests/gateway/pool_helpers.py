@@ -98,9 +98,12 @@ async def _lead() -> None:
 
 
 async def _lease(url: str) -> None:
-    from gateway.inflight import inflight_lease
+    from gateway.inflight import inflight_counts, inflight_lease
 
     async with inflight_lease(url):
+        # The lease is taken in the background: say HELD once Redis counts it.
+        while (await inflight_counts([url]))[url] < 1:
+            await asyncio.sleep(0.01)
         print("HELD", flush=True)
         await asyncio.sleep(3600)
 

@@ -11,11 +11,31 @@ from tests.gateway.pool_helpers import child_line, child_start, telemetry_fixtur
 A, B = "http://127.0.0.1:7001", "http://127.0.0.1:7002"
 
 
+async def counts_become(expected: dict[str, int], timeout: float = 2.0) -> None:
+    """Leases are taken in the background (one round trip after the stream starts): wait
+    for the count across processes to show them."""
+    deadline = time.monotonic() + timeout
+    while (seen := await inflight_counts(list(expected))) != expected:
+        assert time.monotonic() < deadline, f"counts stayed {seen}, expected {expected}"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_lease_counts_while_its_block_runs(telemetry):
     assert await inflight_counts([A, B]) == {A: 0, B: 0}
     async with inflight_lease(A), inflight_lease(A), inflight_lease(B):
-        assert await inflight_counts([A, B]) == {A: 2, B: 1}
+        await counts_become({A: 2, B: 1})
+    # Released before the block is left: no waiting here.
     assert await inflight_counts([A, B]) == {A: 0, B: 0}
+
+
+async def test_a_stream_shorter_than_a_round_trip_leaves_no_lease_behind(telemetry):
+    # The block ends before the background acquisition has come back: the release waits
+    # for it, then gives the lease back.
+    for _ in range(20):
+        async with inflight_lease(A):
+            pass
+    assert await inflight_counts([A]) == {A: 0}
+    assert await redis_client().zcard(inflight_key(A)) == 0
 
 
 async def test_a_lease_is_released_when_the_stream_fails(telemetry):
@@ -37,7 +57,7 @@ async def test_a_cancelled_stream_releases_its_lease(telemetry):
 
     task = asyncio.create_task(stream())
     await entered.wait()
-    assert await inflight_counts([A]) == {A: 1}
+    await counts_become({A: 1})
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert await inflight_counts([A]) == {A: 0}
@@ -64,11 +84,12 @@ async def test_an_abandoned_lease_expires_by_itself(telemetry):
 
 async def test_a_redis_failure_never_fails_the_stream(telemetry, monkeypatch):
     import gateway.inflight
+    import gateway.redis
 
     async def unreachable(*args, **kwargs):
         raise ConnectionError("Redis is away")
 
-    monkeypatch.setattr(gateway.inflight, "lease_acquire", unreachable)
+    monkeypatch.setattr(gateway.redis, "lease_acquire", unreachable)
     async with inflight_lease(A):
         # Uncounted in Redis, but this process still knows its own stream.
         assert gateway.inflight.inflight_local() == {A: 1}
@@ -94,6 +115,7 @@ async def test_a_crashed_process_leaks_no_stream(telemetry):
 
 async def test_the_sync_count_agrees(telemetry):
     async with inflight_lease(B):
+        await counts_become({A: 0, B: 1})
         assert inflight_counts_sync([A, B]) == {A: 0, B: 1}
 
 
