@@ -1,9 +1,9 @@
 // The chat page: one websocket (protocol v1, docs/websocket.md), messages rendered as they
 // stream. The server is the source of truth; this file only mirrors it.
+import { describeError } from "./errors.js";
 import { createRenderer } from "./markdown.js";
+import { createSocket, describeState } from "./socket.js";
 
-const PROTOCOL_VERSION = 1;
-const CLOSE_UNAUTHENTICATED = 4401;
 const data = JSON.parse(document.getElementById("chat-data").textContent);
 const render = createRenderer();
 
@@ -20,7 +20,6 @@ const messages = new Map(); // id -> {el, body, content, seq, status}
 const pending = new Map(); // client_id -> element of a user message not yet confirmed
 let streamingId = null;
 let socket = null;
-let attempt = 0;
 
 function clientId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -98,7 +97,11 @@ function addMessage(message, el = null) {
   entry.el.dataset.id = message.id;
   messages.set(message.id, entry);
   paint(entry);
-  setStatus(entry, message.status, message.error_code);
+  setStatus(
+    entry,
+    message.status,
+    message.error_code ? describeError({ code: message.error_code }) : "",
+  );
   return entry;
 }
 
@@ -128,7 +131,15 @@ function onConversationCreated(frame) {
 function onMessageCreated(frame) {
   const message = frame.message;
   if (!conversation || message.conversation !== conversation.id) return;
-  if (messages.has(message.id)) return;
+  if (messages.has(message.id)) {
+    // A continued answer (chat.continue) is announced again: it streams on from its seq.
+    const entry = messages.get(message.id);
+    if (message.status === "streaming" && entry.status !== "streaming") {
+      entry.seq = Math.max(entry.seq, message.last_seq || 0);
+      setStatus(entry, "streaming");
+    }
+    return;
+  }
   const el = frame.client_id && message.role === "user" ? pending.get(frame.client_id) : null;
   pending.delete(frame.client_id);
   addMessage(message, el);
@@ -162,7 +173,7 @@ function onFinal(frame) {
   entry.seq = frame.seq ?? entry.seq;
   entry.metrics = frame.metrics || entry.metrics;
   paint(entry);
-  setStatus(entry, frame.status || "error", frame.detail);
+  setStatus(entry, frame.status || "error", frame.code ? describeError(frame) : frame.detail);
 }
 
 function onMessageError(frame) {
@@ -177,7 +188,7 @@ function onMessageError(frame) {
     if (!input.value) input.value = el.querySelector(".content").textContent;
     el.remove();
   }
-  showError(frame.detail);
+  showError(describeError(frame));
 }
 
 const handlers = {
@@ -187,51 +198,37 @@ const handlers = {
   "message.snapshot": onSnapshot,
   "message.done": onFinal,
   "message.error": onMessageError,
-  error: (frame) => showError(frame.detail),
+  error: (frame) => showError(describeError(frame)),
 };
 
-// --- The socket -------------------------------------------------------------------------
+// --- The socket (static/chat/socket.js) -------------------------------------------------
 
-function setSocketState(state, text) {
-  statusEl.dataset.state = state;
-  statusEl.textContent = text;
+// Frames typed while disconnected are not queued: the text stays in the box and Send is
+// disabled with a reason. A queued message could go out minutes later, after the person has
+// given up or changed it, and a stop or resume from before the drop means nothing after it.
+function onSocketState(state, info) {
+  statusEl.dataset.state = state === "open" ? "connected" : state;
+  statusEl.textContent = describeState(state, info);
+  if (state === "signed-out") {
+    const link = document.createElement("a");
+    link.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
+    link.textContent = "sign in again";
+    statusEl.append(link);
+  }
+  const open = state === "open";
+  sendButton.disabled = !open;
+  sendButton.title = open ? "" : "Not connected: your message is kept until you can send it.";
+  if (!open) return;
+  // Catch up with answers that went on while this page was away (or loading).
+  for (const entry of messages.values()) {
+    if (entry.status === "streaming") {
+      send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
+    }
+  }
 }
 
 function send(frame) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-  socket.send(JSON.stringify({ ...frame, v: PROTOCOL_VERSION }));
-  return true;
-}
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`);
-  socket.addEventListener("open", () => {
-    attempt = 0;
-    setSocketState("connected", "Connected");
-    // Catch up with answers that went on while this page was away (or loading).
-    for (const entry of messages.values()) {
-      if (entry.status === "streaming") {
-        send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
-      }
-    }
-  });
-  socket.addEventListener("message", (event) => {
-    const frame = JSON.parse(event.data);
-    handlers[frame.type]?.(frame);
-  });
-  socket.addEventListener("close", (event) => {
-    if (event.code === CLOSE_UNAUTHENTICATED) {
-      setSocketState("closed", "Signed out");
-      location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
-      return;
-    }
-    // Exponential backoff with jitter, so that a restarted server is not stampeded.
-    const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setSocketState("reconnecting", "Reconnecting…");
-    setTimeout(connect, delay);
-  });
+  return socket !== null && socket.send(frame);
 }
 
 // --- The composer -----------------------------------------------------------------------
@@ -251,7 +248,7 @@ function submit() {
     client_id: id,
   };
   if (!send(frame)) {
-    showError("Not connected. Your message is kept; send it again once connected.");
+    showError("Not connected. Your message is kept; send it once the connection is back.");
     return;
   }
   showError("");
@@ -285,5 +282,8 @@ stopButton.addEventListener("click", () => {
 
 for (const message of data.messages) addMessage(message);
 list.lastElementChild?.scrollIntoView({ block: "end" });
-connect();
+socket = createSocket({
+  onFrame: (frame) => handlers[frame.type]?.(frame),
+  onState: onSocketState,
+});
 input.focus();
