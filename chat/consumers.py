@@ -150,14 +150,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             data = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             await self.send_error("bad_request", "the frame is not valid JSON")
             return
         if not isinstance(data, dict):
             await self.send_error("bad_request", "the frame must be a JSON object")
             return
         kind = data.get("type")
-        if kind not in _FIELDS:
+        if not isinstance(kind, str) or kind not in _FIELDS:
             await self.send_error("bad_request", f"unknown frame type {str(kind)[:40]!r}")
             return
         version = data.get("v", PROTOCOL_VERSION)
