@@ -1,0 +1,153 @@
+"""The page's socket in Chromium: when the connection drops mid-answer, the page says it is
+reconnecting, comes back, and picks the running answer up with no gap and no duplicate; a
+signed-out socket says so, with a link, and does not retry."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from chat.models import Message
+from tests.chat.test_browser import sign_in
+from tests.conftest import _database_url, start_daphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+# Runs before the page's scripts (Playwright injects it; the page's CSP does not apply):
+# records every socket, the frames each received and the states #socket-status went
+# through, and while window.__blockSockets is set, new sockets go to a path that refuses
+# them, as a server that is down would.
+RECORDER = """
+window.__sockets = [];
+window.__frames = [];
+window.__states = [];
+window.__blockSockets = false;
+const RealWebSocket = window.WebSocket;
+window.WebSocket = class extends RealWebSocket {
+  constructor(url, protocols) {
+    super(window.__blockSockets ? url.replace("/ws/chat/", "/ws/down/") : url, protocols);
+    const socket = window.__sockets.push(this) - 1;
+    this.addEventListener("message", (event) => {
+      window.__frames.push({ socket, frame: JSON.parse(event.data) });
+    });
+  }
+};
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("socket-status");
+  const record = () => window.__states.push(status.dataset.state);
+  record();
+  new MutationObserver(record).observe(status, { attributes: true });
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_daphne_url(django_db_setup, django_db_blocker, slow_emulator_url):
+    """A Daphne whose worker takes about 8 s per answer: time to drop and come back."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{slow_emulator_url}@test-slow",
+            "AIPORTAL_SAVE_INTERVAL_MS": "100",
+        }
+    )
+    yield url
+    process.stop()
+
+
+def test_a_dropped_socket_reconnects_and_resumes_the_answer_without_gap_or_duplicate(
+    page, slow_daphne_url, owner
+):
+    page.add_init_script(RECORDER)
+    sign_in(page, slow_daphne_url, owner.email)
+    page.get_by_role("textbox", name="Message").fill("Keep going while the line drops")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    page.wait_for_function(
+        """() => {
+            const el = document.querySelector('.message.assistant');
+            return el && el.dataset.status === 'streaming'
+                && el.querySelector('.content').textContent.length > 10;
+        }"""
+    )
+    answer_id = int(page.locator(".message.assistant").get_attribute("data-id"))
+    # The line drops, and the server stays unreachable for a while.
+    page.evaluate("window.__blockSockets = true; window.__sockets.at(-1).close()")
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#socket-status")).to_contain_text("Reconnecting")
+    seen = page.evaluate(
+        """(id) => Math.max(0, ...window.__frames
+            .filter((f) => f.socket === 0 && f.frame.type === 'message.delta'
+                && f.frame.message === id)
+            .map((f) => f.frame.seq))""",
+        answer_id,
+    )
+    # Meanwhile the answer goes on without the page: a real gap.
+    for _ in range(200):
+        if Message.objects.get(pk=answer_id).last_seq >= seen + 5:
+            break
+        page.wait_for_timeout(50)
+    page.evaluate("window.__blockSockets = false")
+
+    answer = page.locator(".message.assistant")
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#socket-status")).to_have_text("Connected")
+    expect(answer).to_have_attribute("data-status", "complete", timeout=30_000)
+    saved = Message.objects.get(pk=answer_id)
+    assert saved.last_seq >= seen + 5
+
+    states = page.evaluate("window.__states")
+    first_drop = states.index("reconnecting")
+    assert "connected" in states[:first_drop]
+    assert states[-1] == "connected"
+    frames = page.evaluate("window.__frames")
+    before = [
+        f["frame"]
+        for f in frames
+        if f["socket"] == 0
+        and f["frame"].get("message") == answer_id
+        and f["frame"]["type"] == "message.delta"
+    ]
+    sockets = page.evaluate("window.__sockets.length")
+    after = [
+        f["frame"]
+        for f in frames
+        if f["socket"] == sockets - 1 and f["frame"].get("message") == answer_id
+    ]
+    assert [d["seq"] for d in before] == list(range(1, seen + 1))
+    snapshot = after[0]
+    assert snapshot["type"] == "message.snapshot"
+    assert snapshot["seq"] >= seen + 5
+    have = "".join(d["text"] for d in before)
+    assert snapshot["content"].startswith(have)
+    deltas = [f for f in after if f["type"] == "message.delta"]
+    done = after[-1]
+    assert done["type"] == "message.done"
+    assert [d["seq"] for d in deltas] == list(range(snapshot["seq"] + 1, done["seq"] + 1))
+    assert snapshot["content"] + "".join(d["text"] for d in deltas) == saved.content
+    assert done["content"] == saved.content
+    # And what the resumed page shows is the answer that was saved, as a reload renders it.
+    live = answer.locator(".content").inner_text()
+    page.reload()
+    expect(answer).to_have_attribute("data-status", "complete")
+    assert answer.locator(".content").inner_text() == live
+
+
+def test_a_signed_out_socket_says_so_with_a_link_and_does_not_retry(page, daphne_url, owner):
+    page.add_init_script(RECORDER)
+    sign_in(page, daphne_url, owner.email)
+    # Signed out in another tab: the session is gone; the next socket is refused with 4401.
+    page.context.clear_cookies()
+    page.evaluate("window.__sockets.at(-1).close()")
+    status = page.locator("#socket-status")
+    expect(status).to_have_attribute("data-state", "signed-out")
+    expect(status).to_have_text("Signed out: sign in again")
+    link = status.get_by_role("link", name="sign in again")
+    expect(link).to_have_attribute("href", "/accounts/login/?next=%2F")
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    sockets = page.evaluate("window.__sockets.length")
+    # Waiting longer than the longest first backoff (1 s): no new socket is opened.
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__sockets.length") == sockets
+    assert page.evaluate("window.__states").count("signed-out") == 1
