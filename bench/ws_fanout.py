@@ -144,19 +144,23 @@ def session_cookie() -> str:
 
 def report_header() -> None:
     print(
-        f"{'clients':>7} {'tok/s':>8} {'emu ITL p99':>11} {'ws ITL p99':>10} "
+        f"{'clients':>7} {'tok/s':>8} {'emu p50':>8} {'ws p50':>8} "
+        f"{'emu ITL p99':>11} {'ws ITL p99':>10} "
         f"{'added p99':>9} {'tok/delta':>9} {'CPU s/1k tok':>12} {'answers':>7} {'errors':>6}"
     )
 
 
-def report_level(clients: int, ws: Fanout, emulator_itl_p99: float) -> float:
+def report_level(clients: int, ws: Fanout, emulator_itl: list[float]) -> float:
     rate = ws.tokens / ws.wall if ws.wall else float("nan")
+    emulator_itl_p99 = pct(emulator_itl, 0.99)
     ws_p99 = pct(ws.gaps, 0.99)
     added = (ws_p99 - emulator_itl_p99) * 1000
     per_delta = ws.tokens / ws.deltas if ws.deltas else float("nan")
     cpu = f"{ws.cpu / ws.tokens * 1000:.3f}" if ws.cpu is not None and ws.tokens else "-"
     print(
-        f"{clients:>7} {rate:8.0f} {emulator_itl_p99 * 1000:10.1f}m {ws_p99 * 1000:9.1f}m "
+        f"{clients:>7} {rate:8.0f} {pct(emulator_itl, 0.5) * 1000:7.1f}m "
+        f"{pct(ws.gaps, 0.5) * 1000:7.1f}m "
+        f"{emulator_itl_p99 * 1000:10.1f}m {ws_p99 * 1000:9.1f}m "
         f"{added:8.1f}m {per_delta:9.2f} {cpu:>12} {ws.answers:>7} {ws.errors:>6}",
         flush=True,
     )
@@ -205,7 +209,7 @@ def main() -> None:
             before = cpu_seconds(portal.process.pid)
             ws = asyncio.run(fanout_level(ws_url, headers, level, args.seconds, args.max_requests))
             ws.cpu = cpu_seconds(portal.process.pid) - before
-            added = report_level(level, ws, pct(emulator.itl, 0.99))
+            added = report_level(level, ws, emulator.itl)
             portal.keep_logs |= bool(ws.errors or emulator.errors)
             if added < args.budget_ms and not ws.errors:
                 best = max(best, level)

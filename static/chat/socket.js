@@ -22,7 +22,13 @@ export function backoffDelay(attempt, random = Math.random) {
 // States: "connecting" (the first time), "open", "reconnecting" (info.delay in ms until the
 // next try), "offline" (the browser says there is no network), "signed-out" (close 4401:
 // no reconnect, the person must sign in again).
-export function createSocket({ onFrame, onState, url = defaultUrl() }) {
+export function createSocket({
+  onFrame,
+  onState,
+  url = defaultUrl(),
+  pingEvery = PING_EVERY_MS,
+  pongWithin = PONG_WITHIN_MS,
+}) {
   let ws = null;
   let attempt = 0;
   let retryTimer = null;
@@ -108,8 +114,8 @@ export function createSocket({ onFrame, onState, url = defaultUrl() }) {
     pingTimer = setInterval(() => {
       if (!isOpen()) return;
       ws.send(JSON.stringify({ type: "ping", v: PROTOCOL_VERSION }));
-      if (pongTimer === null) pongTimer = setTimeout(dead, PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
+      if (pongTimer === null) pongTimer = setTimeout(dead, pongWithin);
+    }, pingEvery);
   }
 
   function alive() {

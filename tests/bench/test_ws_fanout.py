@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ROW = re.compile(
-    r"^\s+2\s+(?P<rate>[\d.]+)\s+(?P<emu>[\d.]+)m\s+(?P<ws>[\d.]+)m\s+(?P<added>-?[\d.]+)m"
+    r"^\s+2\s+(?P<rate>[\d.]+)\s+[\d.]+m\s+[\d.]+m\s+(?P<emu>[\d.]+)m\s+(?P<ws>[\d.]+)m\s+(?P<added>-?[\d.]+)m"
     r"\s+(?P<per_delta>[\d.]+)\s+(?P<cpu>[\d.]+)\s+(?P<answers>\d+)\s+(?P<errors>\d+)$",
     re.MULTILINE,
 )

@@ -27,9 +27,15 @@ window.WebSocket = class extends RealWebSocket {
   constructor(url, protocols) {
     super(window.__blockSockets ? url.replace("/ws/chat/", "/ws/down/") : url, protocols);
     const socket = window.__sockets.push(this) - 1;
+    this.__index = socket;
     this.addEventListener("message", (event) => {
       window.__frames.push({ socket, frame: JSON.parse(event.data) });
     });
+  }
+  send(data) {
+    // A connection that has died without closing: what is sent goes nowhere.
+    if (window.__deadSockets && window.__deadSockets.has(this.__index)) return;
+    super.send(data);
   }
 };
 document.addEventListener("DOMContentLoaded", () => {
@@ -151,3 +157,56 @@ def test_a_signed_out_socket_says_so_with_a_link_and_does_not_retry(page, daphne
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__sockets.length") == sockets
     assert page.evaluate("window.__states").count("signed-out") == 1
+
+
+def test_a_connection_that_stops_answering_pings_is_replaced(page, daphne_url, owner):
+    page.add_init_script(RECORDER)
+    sign_in(page, daphne_url, owner.email)
+    # A second socket from the page's own module, with a heartbeat of milliseconds instead of
+    # seconds; the first of its connections then goes silent, as a dead one does.
+    page.evaluate(
+        """async () => {
+            const { createSocket } = await import('/static/chat/socket.js');
+            window.__deadSockets = new Set([window.__sockets.length]);
+            window.__heartbeatStates = [];
+            createSocket({
+                onFrame: () => {},
+                onState: (state) => window.__heartbeatStates.push(state),
+                pingEvery: 200,
+                pongWithin: 2000,
+            });
+        }"""
+    )
+    page.wait_for_function("() => window.__heartbeatStates.filter((s) => s === 'open').length >= 2")
+    states = page.evaluate("window.__heartbeatStates")
+    assert states[:2] == ["connecting", "open"]
+    assert "reconnecting" in states[2:]
+    replacement = page.evaluate("window.__sockets.length") - 1
+    # The new connection answers: pongs arrive, and it is kept.
+    page.wait_for_function(
+        """(index) => window.__frames.filter(
+            (f) => f.socket === index && f.frame.type === 'pong').length >= 3""",
+        arg=replacement,
+    )
+    assert page.evaluate("window.__heartbeatStates").count("open") == 2
+    assert page.evaluate("window.__sockets.length") - 1 == replacement
+
+
+def test_offline_shows_and_the_socket_comes_back_when_online(page, daphne_url, owner):
+    page.add_init_script(RECORDER)
+    sign_in(page, daphne_url, owner.email)
+    status = page.locator("#socket-status")
+    page.context.set_offline(True)
+    page.evaluate("window.__sockets.at(-1).close()")
+    expect(status).to_have_attribute("data-state", "offline")
+    expect(status).to_have_text("Offline")
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    page.get_by_role("textbox", name="Message").fill("Kept while offline")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("Not connected")
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("Kept while offline")
+    page.context.set_offline(False)
+    expect(status).to_have_attribute("data-state", "connected")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
