@@ -216,6 +216,16 @@ function onSocketState(state, info) {
     statusEl.append(link);
   }
   const open = state === "open";
+  if (!open) {
+    // Whatever the server answers to these now went to the dropped socket: say so rather
+    // than leave them "sending" for ever. The server may well have saved them.
+    for (const el of pending.values()) {
+      el.dataset.status = "unconfirmed";
+      el.querySelector(".meta").textContent =
+        "The connection dropped before this message was confirmed. Reload the page to see whether it arrived.";
+    }
+    pending.clear();
+  }
   sendButton.disabled = !open;
   sendButton.title = open ? "" : "Not connected: your message is kept until you can send it.";
   if (!open) return;

@@ -36,6 +36,7 @@ window.WebSocket = class extends RealWebSocket {
     // A connection that has died without closing: what is sent goes nowhere.
     if (window.__deadSockets && window.__deadSockets.has(this.__index)) return;
     super.send(data);
+    if (window.__dropAfterSend && String(data).includes('"chat.send"')) this.close();
   }
 };
 document.addEventListener("DOMContentLoaded", () => {
@@ -209,4 +210,22 @@ def test_offline_shows_and_the_socket_comes_back_when_online(page, daphne_url, o
     expect(status).to_have_attribute("data-state", "connected")
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
     page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
+
+
+def test_a_message_whose_confirmation_was_lost_says_so_and_was_kept(page, daphne_url, owner):
+    page.add_init_script(RECORDER)
+    sign_in(page, daphne_url, owner.email)
+    page.evaluate("window.__dropAfterSend = true")
+    page.get_by_role("textbox", name="Message").fill("Did this arrive?")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    question = page.locator(".message.user")
+    expect(question).to_have_attribute("data-status", "unconfirmed")
+    expect(question.locator(".meta")).to_contain_text("Reload the page to see whether it arrived")
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
+    # The server had it: after a reload, the question and its answer are there.
+    page.evaluate("window.__dropAfterSend = false")
+    page.goto(f"{daphne_url}/")
+    page.locator("#conversation-list a", has_text="Did this arrive?").click()
+    expect(page.locator(".message.user .content")).to_have_text("Did this arrive?")
     expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
