@@ -125,6 +125,11 @@ if REDIS_URL:
                 # the consumer down (django/channels_redis#422). Wait longer than the block.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": f"{REDIS_PREFIX}:ws",
+                # All of a process's sockets share one Redis queue (channels_redis's
+                # process-local channels), and past this many waiting messages group_send
+                # drops frames silently. The default, 100, is a few hundred milliseconds of
+                # deltas for a process streaming to a hundred sockets (bench/ws_fanout.py).
+                "capacity": 5000,
             },
         }
     }

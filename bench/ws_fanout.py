@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -87,8 +88,9 @@ async def one_client(
 async def one_answer(ws: aiohttp.ClientWebSocketResponse, out: Fanout) -> None:
     answer = None
     last = None
+    out_seq = 0
     while True:
-        message = await ws.receive(timeout=60)
+        message = await ws.receive(timeout=30)
         if message.type != aiohttp.WSMsgType.TEXT:
             raise aiohttp.ClientError(f"socket {message.type.name}")
         frame = json.loads(message.data)
@@ -96,6 +98,11 @@ async def one_answer(ws: aiohttp.ClientWebSocketResponse, out: Fanout) -> None:
         if kind == "message.created" and frame["message"]["role"] == "assistant":
             answer = frame["message"]["id"]
         elif kind == "message.delta" and frame["message"] == answer:
+            if frame["seq"] != out_seq + 1:
+                # A frame the channel layer dropped (the page would resume; counted here).
+                out.errors += 1
+                out.error_kinds["delta lost"] += 1
+            out_seq = frame["seq"]
             now = time.perf_counter()
             if last is not None:
                 out.gaps.append(now - last)
@@ -182,6 +189,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
+    # Stopped from outside (timeout, ^C): still stop the processes and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     emulators, workers = emulators_start(args.workers, args.tokens_per_second, args.answer_tokens)
     admin_url = args.database_url

@@ -145,6 +145,9 @@ class Generation:
     # gets a snapshot up to seq N and then exactly the deltas after N.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the outcome is decided and being written: an answer ends once, whatever fails
+    # afterwards (a complete answer must never be rewritten as an error by its cleanup).
+    ended: bool = False
 
     @property
     def message_id(self) -> int:
@@ -204,11 +207,14 @@ class Generation:
         except asyncio.CancelledError:
             # The process is shutting down. Say so if the database still answers; if not,
             # the stale sweep will mark the message interrupted.
-            with contextlib.suppress(Exception):
-                await self._finish(_Outcome(status=Message.Status.INTERRUPTED))
+            if not self.ended:
+                with contextlib.suppress(Exception):
+                    await self._finish(_Outcome(status=Message.Status.INTERRUPTED))
             raise
         except Exception:
             logger.exception("generation of message %s failed", self.message_id)
+            if self.ended:
+                return  # it did end, and said so: a failure in the cleanup changes nothing
             with contextlib.suppress(Exception):
                 await self._finish(
                     _Outcome(
@@ -235,7 +241,13 @@ class Generation:
             return
         layer = get_channel_layer()
         await layer.group_discard(generation_group(self.message_id), self.channel)
-        await layer.send(self.channel, {"type": "generation.end"})
+        try:
+            await layer.send(self.channel, {"type": "generation.end"})
+        except Exception:
+            # ChannelFull: the process's shared queue is over capacity (an overloaded
+            # process). Cancelling the loop (in run's finally) is the only way left.
+            logger.warning("could not end the control loop of message %s", self.message_id)
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(control), 10)
 
@@ -384,6 +396,7 @@ class Generation:
         if self.continuing:
             metrics["continued_by_user"] = True
         content = self.content
+        self.ended = True
         try:
             await _db_finish(
                 message_id=self.message_id,

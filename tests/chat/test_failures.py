@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Message
-from tests.chat.conftest import send_frame, signed_in
+from tests.chat.conftest import generations_finished, send_frame, signed_in
 from tests.conftest import free_port
 
 pytestmark = [
@@ -154,3 +154,28 @@ async def test_too_many_streams_at_once_is_rate_limited_with_a_retry_time(owner,
     assert refused["retry_after"] >= 1
     assert isinstance(refused["retry_after"], int)
     assert (await rows(first["conversation"]))[-1][1:3] == ("error", "rate_limited")
+
+
+async def test_a_full_channel_layer_at_the_end_leaves_a_complete_answer_complete(
+    owner, workers, monkeypatch
+):
+    from channels.exceptions import ChannelFull
+    from channels.layers import get_channel_layer
+
+    layer_class = type(get_channel_layer())
+    send = layer_class.send
+
+    async def full_for_generation_end(self, channel, message):
+        # An overloaded process: its shared queue is over capacity just as the answer ends.
+        if message.get("type") == "generation.end":
+            raise ChannelFull()
+        return await send(self, channel, message)
+
+    monkeypatch.setattr(layer_class, "send", full_for_generation_end)
+    answer, final, deltas = await ask(owner)
+    assert final["type"] == "message.done"
+    assert final["status"] == "complete"
+    await generations_finished()
+    role, status, code, content = (await rows(answer["conversation"]))[1]
+    assert (role, status, code) == ("assistant", "complete", "")
+    assert content == final["content"] == "".join(d["text"] for d in deltas)
