@@ -79,7 +79,10 @@ async def one_client(
                     return
                 question = f"Client {index}, question {n}: how does a websocket fan out?"
                 await ws.send_str(json.dumps({"type": "chat.send", "v": 1, "content": question}))
-                await one_answer(ws, out)
+                # A bound on the whole answer: receive()'s own timeout restarts at every
+                # protocol ping Daphne sends, so it never fires on a silent answer.
+                async with asyncio.timeout(60):
+                    await one_answer(ws, out)
     except (aiohttp.ClientError, TimeoutError) as exc:
         out.errors += 1
         out.error_kinds[type(exc).__name__] += 1
@@ -90,7 +93,7 @@ async def one_answer(ws: aiohttp.ClientWebSocketResponse, out: Fanout) -> None:
     last = None
     out_seq = 0
     while True:
-        message = await ws.receive(timeout=30)
+        message = await ws.receive()
         if message.type != aiohttp.WSMsgType.TEXT:
             raise aiohttp.ClientError(f"socket {message.type.name}")
         frame = json.loads(message.data)
