@@ -278,9 +278,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Already over (a stop racing the end is normal): answer with how it ended.
             await self.send_frame(_final_frame(message))
             return
-        # The confirmation (message.done, status stopped) comes through the group.
+        # The confirmation (message.done, status stopped) comes through the group; if no
+        # generation is alive to give it, the watch sends how the answer ended.
         await self.join(conversation_group(message.conversation_id))
         await generation_stop(message_id=message.pk)
+        self.watch(message, message.last_seq)
 
     async def handle_chat_resume(self, data: dict[str, Any]) -> None:
         message_id = _id(data, "message", required=True)

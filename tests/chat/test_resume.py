@@ -117,3 +117,25 @@ async def test_an_answer_whose_process_was_killed_ends_interrupted_for_a_resumin
     assert final["content"] == saved.content
     assert saved.content  # what was saved before the kill is kept
     assert (saved.status, saved.error_code) == ("interrupted", "generator_lost")
+
+
+async def test_stopping_an_answer_whose_generator_just_died_still_ends_it(owner):
+    @database_sync_to_async
+    def orphan() -> Message:
+        # Streaming and heartbeating a moment ago, but no generation anywhere: its process
+        # died just now, so the row is not stale yet.
+        conversation = services.conversation_create(user=owner)
+        _, answer = services.message_create_turn(
+            conversation=conversation, parent=None, content="Hello?", model=""
+        )
+        services.message_save_progress(message_id=answer.pk, content="Half", last_seq=2)
+        return answer
+
+    answer = await orphan()
+    async with signed_in(owner) as socket:
+        await socket.send({"type": "chat.stop", "message": answer.pk})
+        stale_after = services.STREAMING_STALE_AFTER.total_seconds()
+        final = await socket.until_final(answer.pk, timeout=stale_after * 3)
+    assert final["type"] == "message.done"
+    assert final["status"] == "interrupted"
+    assert final["content"] == "Half"
