@@ -287,7 +287,11 @@ input.addEventListener("keydown", (event) => {
 });
 input.addEventListener("input", autosize);
 stopButton.addEventListener("click", () => {
-  if (streamingId !== null) send({ type: "chat.stop", message: streamingId });
+  if (streamingId === null) return;
+  if (!send({ type: "chat.stop", message: streamingId })) {
+    // Not queued: a stop sent after the reconnect could land on a later answer's turn.
+    showError("Not connected, so the answer cannot be stopped yet. Try again once connected.");
+  }
 });
 
 for (const message of data.messages) addMessage(message);

@@ -83,6 +83,9 @@ def test_a_dropped_socket_reconnects_and_resumes_the_answer_without_gap_or_dupli
     page.evaluate("window.__blockSockets = true; window.__sockets.at(-1).close()")
     expect(page.locator("#socket-status")).to_have_attribute("data-state", "reconnecting")
     expect(page.locator("#socket-status")).to_contain_text("Reconnecting")
+    # A stop cannot reach the server now: the page says so, and does not queue it.
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be stopped yet")
     seen = page.evaluate(
         """(id) => Math.max(0, ...window.__frames
             .filter((f) => f.socket === 0 && f.frame.type === 'message.delta'
