@@ -135,8 +135,15 @@ if REDIS_URL:
                 # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
                 # channels_redis blocks in BZPOPMIN: receive() then fails at random and tears
                 # the consumer down (django/channels_redis#422). Wait longer than the block.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # max_connections: redis-py's pool refuses a command past 100 connections
+                # ("Too many connections"), which 200 sockets of one process reach at once.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "prefix": f"{REDIS_PREFIX}:ws",
+                # All of a process's sockets share one Redis queue (channels_redis's
+                # process-local channels), and past this many waiting messages group_send
+                # drops frames silently. The default, 100, is a few hundred milliseconds of
+                # deltas for a process streaming to a hundred sockets (bench/ws_fanout.py).
+                "capacity": 5000,
             },
         }
     }

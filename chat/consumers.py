@@ -8,6 +8,8 @@ stops one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -42,6 +44,10 @@ _FIELDS = {
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
+    "chat.continue": {"message", "client_id"},
+    # The page's heartbeat (docs/websocket.md): keeps idle connections open through proxies
+    # and tells the page that the server still answers.
+    "ping": set(),
 }
 
 
@@ -110,11 +116,16 @@ def _message_load(*, user, message_id: int) -> Message:
 db_message_send = database_sync_to_async(services.message_send, thread_sensitive=False)
 db_message_regenerate = database_sync_to_async(services.message_regenerate, thread_sensitive=False)
 db_message_load = database_sync_to_async(_message_load, thread_sensitive=False)
+db_message_continue = database_sync_to_async(services.message_continue, thread_sensitive=False)
+db_message_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.joined: set[str] = set()
+        # Resumed answers whose generation has not said it is alive yet, and their watchers.
+        self.watchers: dict[int, asyncio.Task[None]] = {}
+        self.confirmed: set[int] = set()  # confirmations that came before their watcher
         self.user = self.scope.get("user")
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -122,6 +133,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         # Leaving the groups is all: the generations go on and save their answers.
+        for watcher in self.watchers.values():
+            watcher.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -137,14 +150,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             data = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             await self.send_error("bad_request", "the frame is not valid JSON")
             return
         if not isinstance(data, dict):
             await self.send_error("bad_request", "the frame must be a JSON object")
             return
         kind = data.get("type")
-        if kind not in _FIELDS:
+        if not isinstance(kind, str) or kind not in _FIELDS:
             await self.send_error("bad_request", f"unknown frame type {str(kind)[:40]!r}")
             return
         version = data.get("v", PROTOCOL_VERSION)
@@ -160,6 +173,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(data)
         except BadRequest as exc:
             await self.send_error("bad_request", str(exc))
+        except Exception:
+            # A bug or an outage (database, channel layer) must not close the socket without
+            # a word: the page says what happened and the socket stays usable.
+            logger.exception("the %s frame failed", kind)
+            await self.send_error("internal_error", "The server could not process this request.")
 
     # --- client frames -----------------------------------------------------------------------
 
@@ -228,6 +246,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.start(turn, client_id)
 
+    async def handle_ping(self, data: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong"})
+
+    async def handle_chat_continue(self, data: dict[str, Any]) -> None:
+        client_id = _optional_string(data, "client_id", _CLIENT_ID)
+        message_id = _id(data, "message", required=True)
+        try:
+            turn = await db_message_continue(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(client_id)
+            return
+        except services.MessageBadState as exc:
+            # ``message`` stays null: nothing changed, and the page must not take this frame
+            # for the end of that answer.
+            await self.send_frame(
+                {
+                    "type": "message.error",
+                    "message": None,
+                    "code": "bad_state",
+                    "detail": f"This answer cannot be continued: {exc}.",
+                    "client_id": client_id,
+                }
+            )
+            return
+        await self.start(turn, client_id, continuing=True)
+
     async def handle_chat_stop(self, data: dict[str, Any]) -> None:
         message_id = _id(data, "message", required=True)
         try:
@@ -239,9 +283,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Already over (a stop racing the end is normal): answer with how it ended.
             await self.send_frame(_final_frame(message))
             return
-        # The confirmation (message.done, status stopped) comes through the group.
+        # The confirmation (message.done, status stopped) comes through the group; if no
+        # generation is alive to give it, the watch sends how the answer ended.
         await self.join(conversation_group(message.conversation_id))
         await generation_stop(message_id=message.pk)
+        self.watch(message, message.last_seq)
 
     async def handle_chat_resume(self, data: dict[str, Any]) -> None:
         message_id = _id(data, "message", required=True)
@@ -258,22 +304,63 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The generation sends a snapshot and adds this socket to the group itself, so
             # that no delta falls between the two.
             self.joined.add(group)
-            await generation_resume(
-                message_id=message.pk,
-                reply_channel=self.channel_name,
-                after_seq=after_seq,
-                conversation_id=message.conversation_id,
-            )
+            await self.ask_to_resume(message, after_seq)
             # It may have ended just before the request reached it: then nobody answers.
             message = await db_message_load(user=self.user, message_id=message_id)
             if message.status == Message.Status.STREAMING:
+                self.watch(message, after_seq)
                 return
         await self.join(group)
         await self.send_frame(_final_frame(message))
 
+    async def ask_to_resume(self, message: Message, after_seq: int) -> None:
+        await generation_resume(
+            message_id=message.pk,
+            reply_channel=self.channel_name,
+            after_seq=after_seq,
+            conversation_id=message.conversation_id,
+        )
+
+    def watch(self, message: Message, after_seq: int) -> None:
+        """Make sure a resumed answer ends for this socket even if its generator is dead
+        (its process was killed): until the generation confirms (``chat_resumed``), check
+        the row every heartbeat; once the stale sweep marks it interrupted, send that."""
+        if message.pk in self.confirmed:
+            self.confirmed.discard(message.pk)
+        elif message.pk not in self.watchers:
+            task = asyncio.create_task(self._watch(message, after_seq))
+            self.watchers[message.pk] = task
+
+    async def _watch(self, message: Message, after_seq: int) -> None:
+        try:
+            while True:
+                await asyncio.sleep(services.STREAMING_HEARTBEAT)
+                if message.pk not in self.watchers:
+                    return  # confirmed alive: its frames come through the group
+                current = await db_message_load(user=self.user, message_id=message.pk)
+                if current.status != Message.Status.STREAMING:
+                    # Not through self.join: the group was counted as joined on the
+                    # generation's behalf, and it never did it.
+                    group = conversation_group(current.conversation_id)
+                    await self.channel_layer.group_add(group, self.channel_name)
+                    await self.send_frame(_final_frame(current))
+                    return
+                # Still heartbeating, in another process maybe: the request may have been
+                # lost on the way (the channel layer is best effort), so ask again.
+                await self.ask_to_resume(current, after_seq)
+        except Message.DoesNotExist:
+            return  # deleted meanwhile
+        except Exception:
+            logger.warning("watching message %s failed", message.pk, exc_info=True)
+        finally:
+            if self.watchers.get(message.pk) is asyncio.current_task():
+                del self.watchers[message.pk]
+
     # --- helpers -----------------------------------------------------------------------------
 
-    async def start(self, turn: services.Turn, client_id: str | None) -> None:
+    async def start(
+        self, turn: services.Turn, client_id: str | None, *, continuing: bool = False
+    ) -> None:
         await self.join(conversation_group(turn.conversation.pk))
         if turn.user_message is not None:
             # Through the group, so that other tabs on this conversation show it too.
@@ -285,13 +372,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(
                 conversation_group(turn.conversation.pk), frame_event(frame)
             )
-        await generation_start(
-            message=turn.assistant_message,
-            context=turn.context,
-            model=turn.model or None,
-            client_id=client_id,
-            user=self.user,
-        )
+        answer = turn.assistant_message
+        try:
+            await generation_start(
+                message=answer,
+                context=turn.context,
+                model=turn.model or None,
+                client_id=client_id,
+                user=self.user,
+                continuing=continuing,
+            )
+        except Exception:
+            # Never a silent spinner: the saved answer ends, and the page hears why.
+            logger.exception("could not start generating message %s", answer.pk)
+            status = Message.Status.INTERRUPTED if answer.content else Message.Status.ERROR
+            with contextlib.suppress(Exception):
+                await db_message_finish(
+                    message_id=answer.pk,
+                    content=answer.content,
+                    last_seq=answer.last_seq,
+                    status=status,
+                    error_code="internal_error",
+                )
+            await self.send_frame(
+                {
+                    "type": "message.error" if status == Message.Status.ERROR else "message.done",
+                    "message": answer.pk,
+                    "status": status,
+                    "code": "internal_error",
+                    "detail": "The answer could not be started.",
+                    "content": answer.content,
+                    "seq": answer.last_seq,
+                    "client_id": client_id,
+                }
+            )
 
     async def join(self, group: str) -> None:
         if group not in self.joined:
@@ -330,6 +444,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     # --- channel-layer events ----------------------------------------------------------------
+
+    async def chat_resumed(self, event: dict[str, Any]) -> None:
+        """A resumed answer's generation is alive and has added this socket to its group."""
+        watcher = self.watchers.pop(event.get("message"), None)
+        if watcher is not None:
+            watcher.cancel()
+        elif isinstance(event.get("message"), int):
+            self.confirmed.add(event["message"])
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published by a generation (or another socket) to a group this socket

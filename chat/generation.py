@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,14 @@ from chat import services
 from chat.models import Message
 from chat.selectors import message_payload
 from chat.services_conversations import conversation_title_generate
-from gateway.errors import GatewayError
+from gateway.errors import (
+    GatewayError,
+    ModelForbidden,
+    ModelUnavailable,
+    NoWorkers,
+    OverBudget,
+    RateLimited,
+)
 from gateway.proxy import Delta, Finished, chat_stream
 
 logger = logging.getLogger(__name__)
@@ -80,6 +88,38 @@ class _Outcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     code: str = ""
     detail: str = ""
+    # Extra fields of the error frame: resets_at, retry_after (docs/websocket.md).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def error_outcome(exc: GatewayError, *, status: str) -> _Outcome:
+    """The chat's view of a gateway error: a stable code with what the page needs to say
+    something specific (when a budget resets, when to retry). An unknown model, a model the
+    user may not use and a pool with no healthy worker all read ``model_unavailable`` with
+    the same detail, so that the answer does not tell which models exist."""
+    if isinstance(exc, (ModelForbidden, ModelUnavailable, NoWorkers)) or (
+        exc.code == "model_unavailable"
+    ):
+        return _Outcome(
+            status=status,
+            code="model_unavailable",
+            detail="This model is not available right now.",
+        )
+    if isinstance(exc, OverBudget):
+        return _Outcome(
+            status=status,
+            code=exc.code,
+            detail=exc.detail,
+            extra={"resets_at": exc.resets_at.isoformat()},
+        )
+    if isinstance(exc, RateLimited):
+        return _Outcome(
+            status=status,
+            code=exc.code,
+            detail=exc.detail,
+            extra={"retry_after": math.ceil(exc.retry_after)},
+        )
+    return _Outcome(status=status, code=exc.code, detail=exc.detail)
 
 
 @dataclass
@@ -91,7 +131,12 @@ class Generation:
     client_id: str | None = None
     # Who asked: the gateway applies their model access, residency, limits and budget.
     user: Any = None
-    chunks: list[str] = field(default_factory=list)  # the published deltas; seq = index + 1
+    # A continuation (chat.continue) goes on from the saved text: its deltas are numbered
+    # after ``base_seq`` and the answer is ``base_content`` + the new text.
+    base_content: str = ""
+    base_seq: int = 0
+    base_usage: dict[str, Any] = field(default_factory=dict)
+    chunks: list[str] = field(default_factory=list)  # the new deltas; seq = base_seq + index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
@@ -101,6 +146,9 @@ class Generation:
     # gets a snapshot up to seq N and then exactly the deltas after N.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the outcome is decided and being written: an answer ends once, whatever fails
+    # afterwards (a complete answer must never be rewritten as an error by its cleanup).
+    ended: bool = False
 
     @property
     def message_id(self) -> int:
@@ -112,7 +160,15 @@ class Generation:
 
     @property
     def seq(self) -> int:
-        return len(self.chunks)
+        return self.base_seq + len(self.chunks)
+
+    @property
+    def content(self) -> str:
+        return self.base_content + "".join(self.chunks)
+
+    @property
+    def continuing(self) -> bool:
+        return bool(self.base_content)
 
     async def run(self) -> None:
         stream = control = saver = publisher = None
@@ -155,11 +211,14 @@ class Generation:
         except asyncio.CancelledError:
             # The process is shutting down. Say so if the database still answers; if not,
             # the stale sweep will mark the message interrupted.
-            with contextlib.suppress(Exception):
-                await self._finish(_Outcome(status=Message.Status.INTERRUPTED))
+            if not self.ended:
+                with contextlib.suppress(Exception):
+                    await self._finish(_Outcome(status=Message.Status.INTERRUPTED))
             raise
         except Exception:
             logger.exception("generation of message %s failed", self.message_id)
+            if self.ended:
+                return  # it did end, and said so: a failure in the cleanup changes nothing
             with contextlib.suppress(Exception):
                 await self._finish(
                     _Outcome(
@@ -186,18 +245,29 @@ class Generation:
             return
         layer = get_channel_layer()
         await layer.group_discard(generation_group(self.message_id), self.channel)
-        await layer.send(self.channel, {"type": "generation.end"})
+        try:
+            await layer.send(self.channel, {"type": "generation.end"})
+        except Exception:
+            # ChannelFull: the process's shared queue is over capacity (an overloaded
+            # process). Cancelling the loop (in run's finally) is the only way left.
+            logger.warning("could not end the control loop of message %s", self.message_id)
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(control), 10)
 
     async def _stream(self) -> _Outcome:
         try:
+            messages = self.context
+            if self.continuing:
+                # The partial answer as the final assistant message, which vLLM extends.
+                messages = [*messages, {"role": "assistant", "content": self.base_content}]
             items = chat_stream(
-                messages=self.context,
+                messages=messages,
                 model=self.model or None,
                 user=self.user,
                 # Keeps the conversation on one worker, so vLLM reuses its prefix cache.
                 conversation_key=f"conversation:{self.message['conversation']}",
+                continue_final=self.continuing,
             )
             async with contextlib.aclosing(items):
                 async for item in items:
@@ -214,13 +284,13 @@ class Generation:
                         )
         except GatewayError as exc:
             # An answer that broke off after some text, with no worker left to continue it,
-            # keeps that text and is "interrupted" (it can be continued), not failed.
+            # keeps that text and is "interrupted" (it can be continued), not failed; so is
+            # a continuation that could not start (its earlier text is still there).
+            broke_off = getattr(exc, "partial", False) and self.chunks + self.pending
             status = (
-                Message.Status.INTERRUPTED
-                if getattr(exc, "partial", False) and self.chunks + self.pending
-                else Message.Status.ERROR
+                Message.Status.INTERRUPTED if broke_off or self.continuing else Message.Status.ERROR
             )
-            return _Outcome(status=status, code=exc.code, detail=exc.detail)
+            return error_outcome(exc, status=status)
         except Exception:
             logger.exception("streaming message %s failed", self.message_id)
             return _Outcome(
@@ -281,11 +351,15 @@ class Generation:
                         "type": "message.snapshot",
                         "message": self.message_id,
                         "seq": self.seq,
-                        "content": "".join(self.chunks),
+                        "content": self.content,
                         "status": Message.Status.STREAMING,
                     }
                     await layer.send(reply_channel, frame_event(snapshot))
                 await layer.group_add(self.group, reply_channel)
+                # Tells the socket that this generation is alive (see ChatConsumer.watch).
+                await layer.send(
+                    reply_channel, {"type": "chat.resumed", "message": self.message_id}
+                )
             except Exception:
                 logger.warning(
                     "could not resume message %s for %s",
@@ -298,7 +372,7 @@ class Generation:
         interval = settings.AIPORTAL_SAVE_INTERVAL
         heartbeat = services.STREAMING_HEARTBEAT
         last_write = time.monotonic()
-        saved_seq = 0
+        saved_seq = self.seq
         while not self.finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.finished.wait(), min(interval, heartbeat))
@@ -310,7 +384,7 @@ class Generation:
                 seq = self.seq
                 try:
                     await _db_save_progress(
-                        message_id=self.message_id, content="".join(self.chunks), last_seq=seq
+                        message_id=self.message_id, content=self.content, last_seq=seq
                     )
                 except Exception:
                     # A database hiccup must not end the answer; the next tick retries.
@@ -324,17 +398,30 @@ class Generation:
             metrics.setdefault("ttft_ms", self.ttft_ms)
         # With usage's completion_tokens, what the answer's details turn into tokens/s.
         metrics.setdefault("duration_ms", round((time.monotonic() - self.started) * 1000))
-        content = "".join(self.chunks)
-        await _db_finish(
-            message_id=self.message_id,
-            content=content,
-            last_seq=self.seq,
-            status=outcome.status,
-            usage=outcome.usage,
-            metrics=metrics,
-            error_code=outcome.code,
-            model=str(metrics.get("model") or ""),
-        )
+        usage = _usage_sum(self.base_usage, outcome.usage) if self.continuing else outcome.usage
+        if self.continuing:
+            metrics["continued_by_user"] = True
+        content = self.content
+        self.ended = True
+        try:
+            await _db_finish(
+                message_id=self.message_id,
+                content=content,
+                last_seq=self.seq,
+                status=outcome.status,
+                usage=usage,
+                metrics=metrics,
+                error_code=outcome.code,
+                model=str(metrics.get("model") or ""),
+            )
+        finally:
+            # Never a silent spinner: the sockets hear how it ended even when the database
+            # did not take it (the stale sweep then marks the row interrupted).
+            await self._publish(self._final(outcome, content=content, usage=usage, metrics=metrics))
+
+    def _final(
+        self, outcome: _Outcome, *, content: str, usage: dict[str, Any], metrics: dict[str, Any]
+    ) -> dict[str, Any]:
         if outcome.status == Message.Status.ERROR:
             frame = {
                 "type": "message.error",
@@ -342,6 +429,7 @@ class Generation:
                 "status": outcome.status,
                 "code": outcome.code,
                 "detail": outcome.detail,
+                **outcome.extra,
                 "content": content,
                 "seq": self.seq,
             }
@@ -350,14 +438,14 @@ class Generation:
                 "type": "message.done",
                 "message": self.message_id,
                 "status": outcome.status,
-                "usage": outcome.usage,
+                "usage": usage,
                 "metrics": metrics,
                 "content": content,
                 "seq": self.seq,
             }
             if outcome.code:
-                frame.update(code=outcome.code, detail=outcome.detail)
-        await self._publish({**frame, "client_id": self.client_id})
+                frame.update(code=outcome.code, detail=outcome.detail, **outcome.extra)
+        return {**frame, "client_id": self.client_id}
 
     async def _publish(self, frame: dict[str, Any]) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
@@ -368,6 +456,19 @@ class Generation:
             logger.warning("publishing to %s failed", self.group, exc_info=True)
 
 
+def _usage_sum(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Usage of an answer and its continuation: the prompt once, the completions added."""
+    if not now:
+        return dict(before)
+    prompt = int(before.get("prompt_tokens") or now.get("prompt_tokens") or 0)
+    completion = int(before.get("completion_tokens") or 0) + int(now.get("completion_tokens") or 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 async def generation_start(
     *,
     message: Message,
@@ -375,9 +476,11 @@ async def generation_start(
     model: str | None,
     client_id: str | None = None,
     user: Any = None,
+    continuing: bool = False,
 ) -> None:
     """Start answering ``message`` (an assistant message in status streaming) in the
-    background. Returns once the generation listens for stop requests, so a ``chat.stop``
+    background; ``continuing`` goes on from its saved content and last_seq. Returns once
+    the generation listens for stop requests, so a ``chat.stop``
     sent after the client learns the message id always reaches it."""
     layer = get_channel_layer()
     # The default prefix on purpose: channels_redis shares one receive loop among the
@@ -392,6 +495,10 @@ async def generation_start(
         client_id=client_id,
         user=user,
     )
+    if continuing:
+        generation.base_content = message.content
+        generation.base_seq = message.last_seq
+        generation.base_usage = dict(message.usage or {})
     task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

@@ -229,3 +229,38 @@ def conversation_settings_update(
     if fields:
         conversation.save(update_fields=[*fields, "updated_at"])
     return conversation
+
+
+class MessageBadState(Exception):
+    """The message exists and is the user's, but cannot do what was asked in its status."""
+
+
+CONTINUABLE = (Message.Status.INTERRUPTED, Message.Status.STOPPED)
+
+
+@transaction.atomic
+def message_continue(*, user: User, message_id: int) -> Turn:
+    """Put the user's interrupted or stopped answer back to streaming, to be continued from
+    its saved text (same message, seq after its ``last_seq``). Raises
+    ``Message.DoesNotExist`` for anything but the user's own message, ``MessageBadState``
+    for an answer in another status."""
+    message = selectors.message_get(user=user, id=message_id)
+    if message.role != Message.Role.ASSISTANT or message.parent_id is None:
+        raise MessageBadState("only an answer can be continued")
+    message_interrupt_stale(conversation_id=message.conversation_id)
+    # Conditional: of two continues racing (two tabs), one wins and the other is told.
+    claimed = Message.objects.filter(pk=message.pk, status__in=CONTINUABLE).update(
+        status=Message.Status.STREAMING, error_code="", updated_at=timezone.now()
+    )
+    if not claimed:
+        raise MessageBadState("only an interrupted or stopped answer can be continued")
+    message.refresh_from_db()
+    question = Message.objects.get(pk=message.parent_id)
+    return Turn(
+        conversation=message.conversation,
+        conversation_created=False,
+        user_message=None,
+        assistant_message=message,
+        context=selectors.message_context(message=question),
+        model=message.model or message.conversation.model,
+    )

@@ -127,9 +127,12 @@ async def chat_stream(
     user: Any = None,
     conversation_key: str | None = None,
     allowed_regions: frozenset[str] | None = None,
+    continue_final: bool = False,
 ) -> AsyncIterator[Delta | Finished]:
     """Yield the answer's text as ``Delta``s, then one ``Finished``. Raises ``GatewayError``
-    (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished)."""
+    (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished).
+    ``continue_final`` extends the final assistant message of ``messages`` (the chat's
+    "continue") instead of answering after it."""
     caller = await caller_for_user(user, conversation_key=conversation_key)
     caller = caller_restrict(caller, allowed_regions)
     body: dict[str, Any] = {
@@ -140,6 +143,9 @@ async def chat_stream(
         body["model"] = model
     if seed is not None:
         body["seed"] = seed
+    if continue_final:
+        body["continue_final_message"] = True
+        body["add_generation_prompt"] = False
     report = _Report(caller=caller)
     frames = _stream(endpoint="chat/completions", body=body, report=report)
     async with contextlib.aclosing(frames):

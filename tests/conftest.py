@@ -158,7 +158,14 @@ def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
             str(port),
             "aiportal.asgi:application",
         ],
-        env={**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", **env},
+        # With the connection pool, as in production (the test process itself runs without
+        # one: see ./dev's cmd_test).
+        env={
+            **os.environ,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "AIPORTAL_DB_POOL": "true",
+            **env,
+        },
     )
     url = f"http://127.0.0.1:{port}"
     process.wait_for_http(f"{url}/healthz")

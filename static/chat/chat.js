@@ -3,11 +3,11 @@
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
 import { copyFrom } from "./clipboard.js";
+import { describeError } from "./errors.js";
 import { createRenderer } from "./markdown.js";
+import { createSocket, describeState } from "./socket.js";
 import { Thread } from "./thread.js";
 
-const PROTOCOL_VERSION = 1;
-const CLOSE_UNAUTHENTICATED = 4401;
 // Messages rendered at once, and fetched per scroll-up: the page's first render stays fast
 // however long the branch is.
 const WINDOW = 50;
@@ -40,7 +40,6 @@ let windowStart = data.messages.length ? Math.max(0, path.indexOf(data.messages[
 let streamingId = null;
 let selectedModel = data.model || "";
 let socket = null;
-let attempt = 0;
 
 function record(message) {
   return { ...message, seq: message.last_seq || 0 };
@@ -228,7 +227,7 @@ function entryFor(r, el = null) {
   entry.el.dataset.id = r.id;
   entries.set(r.id, entry);
   paint(entry);
-  setStatus(entry, r.status, r.error_code);
+  setStatus(entry, r.status, r.error_code ? describeError({ code: r.error_code }) : "");
   return entry;
 }
 
@@ -326,16 +325,18 @@ function onMessageCreated(frame) {
   if (!conversation || message.conversation !== conversation.id) return;
   const known = thread.get(message.id);
   if (known) {
-    // The same message again (a continued answer streams anew): take its new state.
-    Object.assign(known, record(message));
+    // The same message again (a continued answer streams anew): take its new state, never
+    // going back on the deltas already shown.
+    const seq = Math.max(known.seq, message.last_seq || 0);
+    Object.assign(known, record(message), { seq });
     trackStreaming(known);
     const entry = entries.get(message.id);
-    if (entry) setStatus(entry, known.status, known.error_code);
+    if (entry) setStatus(entry, known.status, "");
     return;
   }
   const r = thread.add(record(message));
   trackStreaming(r);
-  const el = frame.client_id ? pending.get(frame.client_id) : null;
+  const el = frame.client_id && message.role === "user" ? pending.get(frame.client_id) : null;
   pending.delete(frame.client_id);
   const last = path[path.length - 1] ?? null;
   if (r.parent === last) {
@@ -394,7 +395,7 @@ function onFinal(frame) {
   const entry = entries.get(r.id);
   if (!entry) return;
   paint(entry);
-  setStatus(entry, r.status, frame.detail);
+  setStatus(entry, r.status, frame.code ? describeError(frame) : frame.detail);
 }
 
 function onMessageError(frame) {
@@ -409,7 +410,7 @@ function onMessageError(frame) {
     if (!input.value) input.value = el.querySelector(".content").textContent;
     el.remove();
   }
-  showError(frame.detail);
+  showError(describeError(frame));
 }
 
 const handlers = {
@@ -424,51 +425,47 @@ const handlers = {
     document.dispatchEvent(
       new CustomEvent("chat:conversation-updated", { detail: frame.conversation }),
     ),
-  error: (frame) => showError(frame.detail),
+  error: (frame) => showError(describeError(frame)),
 };
 
-// --- The socket -------------------------------------------------------------------------
+// --- The socket (static/chat/socket.js) -------------------------------------------------
 
-function setSocketState(state, text) {
-  statusEl.dataset.state = state;
-  statusEl.textContent = text;
+// Frames typed while disconnected are not queued: the text stays in the box and Send is
+// disabled with a reason. A queued message could go out minutes later, after the person has
+// given up or changed it, and a stop or resume from before the drop means nothing after it.
+function onSocketState(state, info) {
+  statusEl.dataset.state = state === "open" ? "connected" : state;
+  statusEl.textContent = describeState(state, info);
+  if (state === "signed-out") {
+    const link = document.createElement("a");
+    link.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
+    link.textContent = "sign in again";
+    statusEl.append(link);
+  }
+  const open = state === "open";
+  if (!open) {
+    // Whatever the server answers to these now went to the dropped socket: say so rather
+    // than leave them "sending" for ever. The server may well have saved them.
+    for (const el of pending.values()) {
+      el.dataset.status = "unconfirmed";
+      el.querySelector(".meta").textContent =
+        "The connection dropped before this message was confirmed. Reload the page to see whether it arrived.";
+    }
+    pending.clear();
+  }
+  sendButton.disabled = !open;
+  sendButton.title = open ? "" : "Not connected: your message is kept until you can send it.";
+  if (!open) return;
+  // Catch up with answers that went on while this page was away (or loading).
+  for (const entry of messages.values()) {
+    if (entry.status === "streaming") {
+      send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
+    }
+  }
 }
 
 function send(frame) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-  socket.send(JSON.stringify({ ...frame, v: PROTOCOL_VERSION }));
-  return true;
-}
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`);
-  socket.addEventListener("open", () => {
-    attempt = 0;
-    setSocketState("connected", "Connected");
-    // Catch up with answers that went on while this page was away (or loading).
-    for (const entry of messages.values()) {
-      if (entry.status === "streaming") {
-        send({ type: "chat.resume", message: entry.id, after_seq: entry.seq });
-      }
-    }
-  });
-  socket.addEventListener("message", (event) => {
-    const frame = JSON.parse(event.data);
-    handlers[frame.type]?.(frame);
-  });
-  socket.addEventListener("close", (event) => {
-    if (event.code === CLOSE_UNAUTHENTICATED) {
-      setSocketState("closed", "Signed out");
-      location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
-      return;
-    }
-    // Exponential backoff with jitter, so that a restarted server is not stampeded.
-    const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setSocketState("reconnecting", "Reconnecting…");
-    setTimeout(connect, delay);
-  });
+  return socket !== null && socket.send(frame);
 }
 
 // --- The composer -----------------------------------------------------------------------
@@ -501,7 +498,7 @@ function sendMessage(content, parent) {
     else frame.parent = parent;
   }
   if (!send(frame)) {
-    showError("Not connected. Your message is kept; send it again once connected.");
+    showError("Not connected. Your message is kept; send it once the connection is back.");
     return null;
   }
   showError("");
@@ -706,7 +703,11 @@ input.addEventListener("keydown", (event) => {
 });
 input.addEventListener("input", autosize);
 stopButton.addEventListener("click", () => {
-  if (streamingId !== null) send({ type: "chat.stop", message: streamingId });
+  if (streamingId === null) return;
+  if (!send({ type: "chat.stop", message: streamingId })) {
+    // Not queued: a stop sent after the reconnect could land on a later answer's turn.
+    showError("Not connected, so the answer cannot be stopped yet. Try again once connected.");
+  }
 });
 document.addEventListener("keydown", (event) => {
   // Esc stops the streaming answer, wherever the focus is (an open editor takes it first).
@@ -730,5 +731,8 @@ for (const r of thread.records.values()) trackStreaming(r);
 renderThread();
 list.lastElementChild?.scrollIntoView({ block: "end" });
 loadModels();
-connect();
+socket = createSocket({
+  onFrame: (frame) => handlers[frame.type]?.(frame),
+  onState: onSocketState,
+});
 input.focus();

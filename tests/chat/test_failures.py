@@ -3,11 +3,13 @@ ends in a final state (error, with whatever text arrived) instead of streaming f
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Message
-from tests.chat.conftest import send_frame, signed_in
+from tests.chat.conftest import generations_finished, send_frame, signed_in
 from tests.conftest import free_port
 
 pytestmark = [
@@ -56,11 +58,16 @@ async def test_an_unreachable_worker_gives_a_specific_error(owner, settings):
     assert saved[1][:3] == ("assistant", "error", final["code"])
 
 
-async def test_no_configured_worker_gives_no_workers(owner, settings):
+async def test_no_configured_worker_gives_model_unavailable(owner, settings):
     settings.AIPORTAL_WORKERS = ""
     answer, final, _ = await ask(owner)
-    assert final["code"] == "no_workers"
-    assert (await rows(answer["conversation"]))[1][:3] == ("assistant", "error", "no_workers")
+    assert final["type"] == "message.error"
+    assert final["code"] == "model_unavailable"
+    assert (await rows(answer["conversation"]))[1][:3] == (
+        "assistant",
+        "error",
+        "model_unavailable",
+    )
 
 
 async def test_a_worker_dying_mid_answer_with_none_to_continue_keeps_the_text_interrupted(
@@ -99,6 +106,10 @@ async def test_a_user_over_their_daily_budget_is_told_when_it_resets(owner, work
     assert final["type"] == "message.error"
     assert final["code"] == "over_budget"
     assert "resets at" in final["detail"]
+    # The next midnight UTC, for the page to say when (and in how long).
+    resets_at = datetime.fromisoformat(final["resets_at"])
+    now = datetime.now(UTC)
+    assert resets_at == datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
     assert deltas == []
     saved = await rows(answer["conversation"])
     assert saved[-2] == ("user", "complete", "", "And once more")
@@ -114,7 +125,57 @@ async def test_a_model_closed_to_the_user_reads_as_unavailable_in_chat(owner, wo
     await access.groups.aadd(await Group.objects.acreate(name="gpu-users"))
     answer, final, _ = await ask(owner)
     assert final["type"] == "message.error"
-    # The same answer as for a model that does not exist: its existence is not disclosed.
-    assert final["code"] == "model_not_found"
+    assert final["code"] == "model_unavailable"
     saved = await rows(answer["conversation"])
-    assert saved[-1][1] == "error"
+    assert saved[-1][1:3] == ("error", "model_unavailable")
+    # The same answer as for a model that does not exist: its existence is not disclosed.
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("And this one?", model="no-such-model"))
+        unknown = await socket.until_final((await socket.assistant_created())["id"])
+    assert (unknown["code"], unknown["detail"]) == (final["code"], final["detail"])
+    assert "aiportal-emulator" not in final["detail"]
+
+
+async def test_too_many_streams_at_once_is_rate_limited_with_a_retry_time(owner, slow_worker):
+    from gateway.models import Policy
+
+    await Policy.objects.acreate(user=owner, max_concurrent_streams=1)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("A long one"))
+        first = await socket.assistant_created()
+        await socket.until_type("message.delta")
+        await socket.send(send_frame("And another", conversation=first["conversation"]))
+        second = await socket.assistant_created()
+        refused = await socket.until_final(second["id"])
+        await socket.send({"type": "chat.stop", "message": first["id"]})
+        await socket.until_final(first["id"])
+    assert refused["type"] == "message.error"
+    assert refused["code"] == "rate_limited"
+    assert refused["retry_after"] >= 1
+    assert isinstance(refused["retry_after"], int)
+    assert (await rows(first["conversation"]))[-1][1:3] == ("error", "rate_limited")
+
+
+async def test_a_full_channel_layer_at_the_end_leaves_a_complete_answer_complete(
+    owner, workers, monkeypatch
+):
+    from channels.exceptions import ChannelFull
+    from channels.layers import get_channel_layer
+
+    layer_class = type(get_channel_layer())
+    send = layer_class.send
+
+    async def full_for_generation_end(self, channel, message):
+        # An overloaded process: its shared queue is over capacity just as the answer ends.
+        if message.get("type") == "generation.end":
+            raise ChannelFull()
+        return await send(self, channel, message)
+
+    monkeypatch.setattr(layer_class, "send", full_for_generation_end)
+    answer, final, deltas = await ask(owner)
+    assert final["type"] == "message.done"
+    assert final["status"] == "complete"
+    await generations_finished()
+    role, status, code, content = (await rows(answer["conversation"]))[1]
+    assert (role, status, code) == ("assistant", "complete", "")
+    assert content == final["content"] == "".join(d["text"] for d in deltas)

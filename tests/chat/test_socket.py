@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from channels.db import database_sync_to_async
 
+from chat import services
 from chat.models import Conversation, Message
 from tests.chat.conftest import communicator, send_frame, session_cookie, signed_in
 
@@ -49,6 +51,7 @@ async def test_it_accepts_a_signed_in_socket_and_stays_quiet(owner):
 BAD_FRAMES = [
     ("not json at all", "bad_request"),
     ("[1, 2, 3]", "bad_request"),
+    (" ", "bad_request"),
     ('"chat.send"', "bad_request"),
     (json.dumps({"type": "chat.dance"}), "bad_request"),
     (json.dumps({"content": "no type"}), "bad_request"),
@@ -73,6 +76,16 @@ BAD_FRAMES = [
     (json.dumps({"type": "chat.stop", "message": "7"}), "bad_request"),
     (json.dumps({"type": "chat.resume", "message": 7, "after_seq": -1}), "bad_request"),
     (json.dumps({"type": "chat.regenerate", "message": None}), "bad_request"),
+    (json.dumps({"type": "chat.continue"}), "bad_request"),
+    (json.dumps({"type": "chat.continue", "message": 0}), "bad_request"),
+    (json.dumps({"type": "chat.continue", "message": 7, "after_seq": 3}), "bad_request"),
+    (json.dumps({"type": "chat.continue", "message": 7, "client_id": 5}), "bad_request"),
+    (json.dumps({"type": "ping", "at": 1}), "bad_request"),
+    (json.dumps({"type": "pong"}), "bad_request"),
+    (json.dumps({"type": None}), "bad_request"),
+    (json.dumps({"type": ["chat.send"]}), "bad_request"),
+    ("{" * 5000, "bad_request"),
+    ("[" * 50_000 + "]" * 50_000, "bad_request"),  # valid JSON, nested too deep to parse
 ]
 
 
@@ -115,6 +128,21 @@ async def test_it_refuses_content_over_the_limit_with_too_long(owner, workers, s
     assert await Message.objects.filter(role="user").acount() == 1
 
 
+async def test_it_answers_a_ping_with_a_pong(owner):
+    async with signed_in(owner) as socket:
+        for frame in ({"type": "ping"}, {"type": "ping", "v": 1}):
+            await socket.send(frame)
+            assert await socket.receive() == {"type": "pong", "v": 1}
+        assert await socket.nothing_more()
+
+
+async def test_an_anonymous_socket_gets_no_pong(owner):
+    comm = communicator()
+    await comm.connect()
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    await comm.disconnect()
+
+
 async def test_it_answers_not_found_for_ids_that_do_not_exist(owner, workers):
     async with signed_in(owner) as socket:
         for frame in (
@@ -122,6 +150,7 @@ async def test_it_answers_not_found_for_ids_that_do_not_exist(owner, workers):
             {"type": "chat.stop", "message": 999_999},
             {"type": "chat.resume", "message": 999_999, "after_seq": 0},
             {"type": "chat.regenerate", "message": 999_999},
+            {"type": "chat.continue", "message": 999_999},
         ):
             await socket.send(frame)
             answer = await socket.receive()
@@ -130,3 +159,49 @@ async def test_it_answers_not_found_for_ids_that_do_not_exist(owner, workers):
         assert socket.frames[0]["client_id"] == "c2"
     assert await Message.objects.acount() == 0
     assert await Conversation.objects.acount() == 0
+
+
+@database_sync_to_async
+def owners_conversation(owner) -> tuple[Conversation, Message, Message]:
+    conversation = services.conversation_create(user=owner, title="Private")
+    question, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="My secret question", model=""
+    )
+    services.message_finish(
+        message_id=answer.pk, content="My secret answer", last_seq=1, status="stopped"
+    )
+    return conversation, question, answer
+
+
+@database_sync_to_async
+def snapshot_of(conversation: Conversation) -> list[tuple]:
+    return list(
+        Message.objects.filter(conversation=conversation)
+        .order_by("id")
+        .values_list("id", "status", "content", "last_seq")
+    )
+
+
+async def test_another_users_conversation_and_messages_are_not_found(owner, outsider, workers):
+    conversation, question, answer = await owners_conversation(owner)
+    before = await snapshot_of(conversation)
+    async with signed_in(outsider) as socket:
+        for frame in (
+            send_frame("Let me in", conversation=conversation.pk, client_id="x"),
+            send_frame("Let me in", conversation=conversation.pk, parent=answer.pk),
+            {"type": "chat.stop", "message": answer.pk},
+            {"type": "chat.regenerate", "message": answer.pk},
+            {"type": "chat.resume", "message": answer.pk, "after_seq": 0},
+            {"type": "chat.resume", "message": question.pk, "after_seq": 0},
+            {"type": "chat.continue", "message": answer.pk},
+        ):
+            await socket.send(frame)
+            refused = await socket.receive()
+            # The same answer as for an id that was never used.
+            assert refused["type"] == "message.error", frame
+            assert refused["code"] == "not_found", frame
+            assert refused["message"] is None, frame
+            assert "secret" not in json.dumps(refused)
+        assert await socket.nothing_more()
+    assert await snapshot_of(conversation) == before
+    assert await Conversation.objects.filter(owner=outsider).acount() == 0
