@@ -85,7 +85,9 @@ def dataset_update(*, dataset: Dataset, user: User, **fields: object) -> Dataset
 
 
 @transaction.atomic
-def source_add(*, dataset: Dataset, user: User, kind: str, config: dict, as_admin: bool = False) -> Source:
+def source_add(
+    *, dataset: Dataset, user: User, kind: str, config: dict, as_admin: bool = False
+) -> Source:
     """Add a source (edit level); the config is checked and normalised by the sources
     package, whose ValueError says what to fix."""
     dataset_level_require(user=user, dataset=dataset, level=Level.EDIT, as_admin=as_admin)

@@ -135,7 +135,9 @@ def dataset_refill_cancel(*, job: RefillJob, user: User, as_admin: bool = False)
 
 
 @transaction.atomic
-def dataset_version_activate(*, dataset: Dataset, version: Version, user: User, as_admin: bool = False) -> Dataset:
+def dataset_version_activate(
+    *, dataset: Dataset, version: Version, user: User, as_admin: bool = False
+) -> Dataset:
     """Roll back (or forward) to a retired version that is still kept (manage level)."""
     dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE, as_admin=as_admin)
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
