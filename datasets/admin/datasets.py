@@ -16,10 +16,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from datasets.admin.forms import GrantInlineForm, SearchAsForm, SourceInlineForm
+from datasets.admin.forms import GrantFormSet, GrantInlineForm, SearchAsForm, SourceInlineForm
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import chunk_search, dataset_level_for
-from datasets.services import grant_revoke, grant_set, source_add, source_remove, source_update
+from datasets.services import (
+    dataset_create,
+    grant_revoke,
+    grant_set,
+    source_add,
+    source_remove,
+    source_update,
+)
 from datasets.services.events import datasets_changed_publish
 from datasets.services.refill import dataset_refill_start
 
@@ -29,6 +36,7 @@ SEARCH_LIMIT = 20
 class GrantInline(admin.TabularInline):
     model = Grant
     form = GrantInlineForm
+    formset = GrantFormSet
     extra = 0
     fields = ["user", "group", "level", "expires_at", "created_by", "created"]
     readonly_fields = ["created_by", "created"]
@@ -109,6 +117,22 @@ class DatasetAdmin(admin.ModelAdmin):
     # --- Saving ----------------------------------------------------------------------------
 
     def save_model(self, request: HttpRequest, obj: Dataset, form, change: bool) -> None:
+        if not change:
+            # Through the service: a free slug, the name tidied, the owner told.
+            made = dataset_create(
+                user=obj.owner,
+                name=obj.name,
+                description=obj.description,
+                allowed_regions=obj.allowed_regions,
+                schedule_minutes=obj.schedule_minutes,
+                keep_versions=obj.keep_versions,
+            )
+            # The inlines are saved against this same object next.
+            obj.pk, obj.slug, obj.name = made.pk, made.slug, made.name
+            obj.created, obj.updated = made.created, made.updated
+            obj._state.adding = False
+            obj._state.db = made._state.db
+            return
         before = Dataset.objects.filter(pk=obj.pk).values_list("owner_id", flat=True).first()
         super().save_model(request, obj, form, change)
         if before != obj.owner_id:

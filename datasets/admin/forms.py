@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import User
-from datasets.models import Grant, Source
+from datasets.models import Dataset, Grant, Source
 from datasets.sources import source_config_check
 
 
@@ -18,6 +18,10 @@ class GrantInlineForm(forms.ModelForm):
         model = Grant
         fields = ["user", "group", "level", "expires_at"]
 
+    def __init__(self, *args: Any, dataset: Dataset | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dataset = dataset
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.cleaned_data.get("DELETE"):
@@ -25,13 +29,20 @@ class GrantInlineForm(forms.ModelForm):
         user, group = data.get("user"), data.get("group")
         if (user is None) == (group is None):
             raise forms.ValidationError("Grant to one person or one group: choose exactly one.")
-        dataset = self.instance.dataset if self.instance.dataset_id else None
+        dataset = self.dataset
         if user is not None and dataset is not None and user.pk == dataset.owner_id:
             self.add_error("user", "The owner already manages the dataset.")
         expires = data.get("expires_at")
         if expires is not None and expires <= timezone.now():
             self.add_error("expires_at", "The expiry is in the past: the grant would never apply.")
         return data
+
+
+class GrantFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        # The dataset as the page has it, its owner included: on the add page it is not
+        # saved yet, so the form's own instance cannot reach it.
+        return {**super().get_form_kwargs(index), "dataset": self.instance}
 
 
 class SourceInlineForm(forms.ModelForm):
@@ -44,6 +55,11 @@ class SourceInlineForm(forms.ModelForm):
                 'folder: {"root": "<root name>", "path": "<relative path>"}.'
             )
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "{}" is a config too (an empty one): let the sources package say what it lacks.
+        self.fields["config"].required = False
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
