@@ -35,7 +35,7 @@ class RefillJobAdmin(admin.ModelAdmin):
         "created",
         "finished",
     ]
-    list_filter = ["status", "created"]
+    list_filter = ["status", "dataset", "created"]
     list_select_related = ["dataset", "triggered_by"]
     search_fields = ["dataset__name", "message"]
     fields = [

@@ -555,3 +555,20 @@ def test_search_as_an_unknown_person_says_so(filled, staff_client):
         response.content.decode()
     )
     assert "hits" not in response.context
+
+
+def test_the_dataset_page_links_its_versions_and_refill_history_filtered(
+    filled, make_user, owner, staff_client
+):
+    from datasets.services import dataset_create
+
+    other = dataset_create(user=owner, name="Other")
+    RefillJob.objects.create(dataset=other)
+    page = staff_client.get(reverse("admin:datasets_dataset_change", args=[filled.pk]))
+    content = page.content.decode()
+    history = f"{reverse('admin:datasets_refilljob_changelist')}?dataset__id__exact={filled.pk}"
+    versions = f"{reverse('admin:datasets_version_changelist')}?dataset__id__exact={filled.pk}"
+    assert html.escape(history) in content and html.escape(versions) in content
+    jobs = staff_client.get(history)
+    assert list(jobs.context["cl"].result_list) == list(filled.refill_jobs.all())
+    assert staff_client.get(versions).context["cl"].result_list.get() == filled.active_version

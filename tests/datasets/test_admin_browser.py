@@ -14,24 +14,24 @@ from tests.datasets.conftest import WAIT, corpus, job_wait
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
 
-def test_refill_now_and_the_bar_moves_to_complete_without_a_reload(
-    page, daphne_url, make_user, owner, dataset, upload, celery_worker
-):
-    admin = make_user("admin@example.com", is_staff=True)
-    # A first version of eight documents, so the next refill knows how many to expect.
+def _two_versions_ready(dataset, owner, upload, worker) -> RefillJob:
+    """A first version of eight documents (so the next refill knows how many to expect),
+    then a source that yields them changed, slowly (tests/datasets/slow_worker.py)."""
     upload(dataset, corpus(8))
     first = dataset_refill_start(dataset=dataset, user=owner)
-    job_wait(first.pk, lambda j: j.status == "succeeded", worker=celery_worker)
-    # The next one reads the eight documents, changed, slowly (tests/datasets/slow_worker.py).
+    job_wait(first.pk, lambda j: j.status == "succeeded", worker=worker)
     dataset.sources.all().delete()
-    upload(
-        dataset, {name: text + " changed" for name, text in corpus(8).items()}, kind="slow-upload"
-    )
+    changed = {name: text + " changed" for name, text in corpus(8).items()}
+    upload(dataset, changed, kind="slow-upload")
+    return first
 
+
+def _watch(page) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     polled: list[str] = []
 
     def on_console(message):
+        # CSP violations are console errors; a missing favicon is none of ours.
         if message.type == "error" and "status of 404" not in message.text:
             problems.append(message.text)
 
@@ -43,7 +43,10 @@ def test_refill_now_and_the_bar_moves_to_complete_without_a_reload(
     page.on("response", on_response)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("request", lambda r: polled.append(r.url) if "progress.json" in r.url else None)
+    return problems, polled
 
+
+def _refill_and_follow(page, daphne_url, admin, dataset, first) -> RefillJob:
     change = f"{daphne_url}/admin/datasets/dataset/{dataset.pk}/change/"
     page.goto(f"{daphne_url}/admin/login/?next=/admin/datasets/dataset/{dataset.pk}/change/")
     page.fill("#id_username", admin.username)
@@ -71,7 +74,31 @@ def test_refill_now_and_the_bar_moves_to_complete_without_a_reload(
     expect(page.locator('#dataset-job [data-count="added"]')).to_have_text("8")
     expect(page.locator("#dataset-job .dataset-job-status")).to_have_text("succeeded")
     assert page.evaluate("window.notReloaded") is True
-    assert polled == []  # pushed through the socket, not polled
-    assert problems == []  # no CSP violation, no script error
     job.refresh_from_db()
     assert job.status == "succeeded"
+    return job
+
+
+def test_refill_now_and_the_bar_moves_to_complete_without_a_reload(
+    page, daphne_url, make_user, owner, dataset, upload, celery_worker
+):
+    admin = make_user("admin@example.com", is_staff=True)
+    first = _two_versions_ready(dataset, owner, upload, celery_worker)
+    problems, polled = _watch(page)
+    _refill_and_follow(page, daphne_url, admin, dataset, first)
+    assert polled == []  # pushed through the socket, not polled
+    assert problems == []  # no CSP violation, no script error
+
+
+def test_without_a_socket_the_page_polls_and_still_reaches_complete(
+    page, daphne_url, make_user, owner, dataset, upload, celery_worker
+):
+    admin = make_user("admin@example.com", is_staff=True)
+    first = _two_versions_ready(dataset, owner, upload, celery_worker)
+    problems, polled = _watch(page)
+    # Every progress socket drops at once, as behind a proxy that does not pass websockets.
+    page.route_web_socket("**/ws/admin/jobs/**", lambda ws: ws.close(code=1011))
+    _refill_and_follow(page, daphne_url, admin, dataset, first)
+    assert polled  # the JSON told the page
+    expect(page.locator("#dataset-job .dataset-job-live")).to_have_text("")
+    assert problems == []
