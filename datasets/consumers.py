@@ -1,4 +1,5 @@
-"""The admin's live refill progress: ``ws/admin/jobs/<id>/``, staff only.
+"""The admin's live refill progress: ``ws/admin/jobs/<id>/``, for staff who may view refill
+jobs in the admin.
 
 It joins the job's group (``datasets.job.<id>``, where the refill engine publishes) and relays
 each event as JSON. The first frame is the job as stored, read after joining the group, so an
@@ -37,6 +38,12 @@ def job_frame(job: RefillJob) -> dict:
 
 
 @database_sync_to_async
+def _may_view(user) -> bool:
+    # The same permission the admin's job pages need: staff are not all alike.
+    return user.has_perm("datasets.view_refilljob")
+
+
+@database_sync_to_async
 def _job_frame(job_id: int) -> dict | None:
     job = RefillJob.objects.filter(pk=job_id).first()
     return None if job is None else job_frame(job)
@@ -51,7 +58,7 @@ class AdminJobConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not (user.is_active and user.is_staff):
+        if not (user.is_active and user.is_staff and await _may_view(user)):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         job_id = int(self.scope["url_route"]["kwargs"]["job_id"])

@@ -181,6 +181,17 @@ def test_cancel_stops_a_queued_job_through_the_service(dataset, staff_client):
     assert "This refill is cancelled: nothing to cancel." in again.content.decode()
 
 
+def test_the_job_page_follows_a_running_job_and_offers_cancel(dataset, staff_client):
+    job = RefillJob.objects.create(dataset=dataset)
+    content = staff_client.get(
+        reverse("admin:datasets_refilljob_change", args=[job.pk])
+    ).content.decode()
+    assert f'data-socket="/ws/admin/jobs/{job.pk}/"' in content
+    assert 'data-status="queued"' in content
+    assert 'id="dataset-cancel"' in content
+    assert '<script type="module" src="/static/datasets/job.' in content
+
+
 def test_the_progress_json_is_the_job_as_stored(filled, staff_client):
     job = filled.refill_jobs.first()
     data = staff_client.get(reverse("admin:datasets_refilljob_progress", args=[job.pk])).json()

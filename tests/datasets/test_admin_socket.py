@@ -98,6 +98,16 @@ async def test_a_signed_in_person_who_is_not_staff_is_closed_with_4403(job, memb
     assert await _closed_with(_socket(job.pk, cookie=await _cookie(member))) == 4403
 
 
+async def test_staff_without_the_view_permission_on_jobs_are_closed_with_4403(job):
+    from accounts.services import user_create
+    from tests.conftest import PASSWORD
+
+    plain = await database_sync_to_async(user_create)(email="plain@example.com", password=PASSWORD)
+    plain.is_staff = True
+    await database_sync_to_async(plain.save)()
+    assert await _closed_with(_socket(job.pk, cookie=await _cookie(plain))) == 4403
+
+
 async def test_a_socket_from_another_origin_is_refused(job, staff):
     comm = _socket(job.pk, cookie=await _cookie(staff), origin=b"http://evil.example")
     connected, _ = await comm.connect()
