@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 
 from datasets.models import RefillJob
@@ -38,20 +38,28 @@ def _fresh_layer():
     channel_layers.backends.clear()
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _no_idle_sessions_left(django_db_setup, django_db_blocker):
     """The connections database_sync_to_async opens under WebsocketCommunicator stay open
-    (see tests/chat/conftest.py); end them so the test database can be dropped."""
+    (see tests/chat/conftest.py); end them so the test database can be dropped. At the end
+    of the session only: earlier it would cut the connections later tests still use."""
     yield
     with django_db_blocker.unblock():
         if connection.vendor != "postgresql":
             return
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND state = 'idle'"
-            )
+        for _attempt in range(3):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        " AND state = 'idle'"
+                    )
+                break
+            except OperationalError:
+                # tests/chat/conftest.py did the same a moment ago and ended the pooled
+                # connection this one was given; the pool discards it on close.
+                connection.close()
         connection.close()
 
 
