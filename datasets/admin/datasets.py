@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from datasets.admin.forms import GrantFormSet, GrantInlineForm, SearchAsForm, SourceInlineForm
@@ -38,9 +39,15 @@ class GrantInline(admin.TabularInline):
     form = GrantInlineForm
     formset = GrantFormSet
     extra = 0
-    fields = ["user", "group", "level", "expires_at", "created_by", "created"]
-    readonly_fields = ["created_by", "created"]
+    fields = ["user", "group", "level", "expires_at", "state", "created_by", "created"]
+    readonly_fields = ["state", "created_by", "created"]
     autocomplete_fields = ["user", "group"]
+
+    @admin.display(description="state")
+    def state(self, obj: Grant) -> str:
+        if obj.pk is None:
+            return ""
+        return "expired" if obj.expires_at and obj.expires_at <= timezone.now() else "in force"
 
 
 class SourceInline(admin.StackedInline):

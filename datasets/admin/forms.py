@@ -52,7 +52,7 @@ class SourceInlineForm(forms.ModelForm):
         help_texts = {
             "config": (
                 'JSON. urls: {"urls": ["https://…"]}; sitemap: {"url": "https://…/sitemap.xml"}; '
-                'folder: {"root": "<root name>", "path": "<relative path>"}.'
+                'folder: {"root": "name of a root", "path": "relative/path"}.'
             )
         }
 

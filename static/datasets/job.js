@@ -20,6 +20,12 @@ function draw(panel, frame) {
     panel.querySelector(".dataset-job-message").textContent = frame.message;
   }
   panel.dataset.status = frame.status;
+  if (DONE.has(frame.status)) {
+    // Nothing left to cancel: the button was drawn while the job was still active.
+    for (const button of document.querySelectorAll("#dataset-cancel")) {
+      button.closest("li").hidden = true;
+    }
+  }
   panel.dataset.updates = String(Number(panel.dataset.updates || "0") + 1);
 }
 

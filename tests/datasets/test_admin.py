@@ -380,6 +380,30 @@ def test_a_grant_moved_to_someone_else_leaves_the_first_person(
     assert Grant.objects.filter(dataset=filled).count() == 1
 
 
+def test_the_grants_inline_says_which_grants_are_expired(filled, member, outsider, staff_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    grant_set(dataset=filled, user=filled.owner, for_user=member, level=Level.QUERY)
+    soon = grant_set(
+        dataset=filled,
+        user=filled.owner,
+        for_user=outsider,
+        level=Level.QUERY,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    Grant.objects.filter(pk=soon.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    response = staff_client.get(reverse("admin:datasets_dataset_change", args=[filled.pk]))
+    inline = response.context["inline_admin_formsets"][0]
+    states = {
+        form.form.instance.user.email: form.model_admin.state(form.form.instance)
+        for form in inline
+        if form.form.instance.pk
+    }
+    assert states == {"member@example.com": "in force", "outsider@example.com": "expired"}
+
+
 def test_a_group_grant_with_an_expiry_is_saved(filled, member, staff_client):
     team = Group.objects.create(name="team")
     member.groups.add(team)

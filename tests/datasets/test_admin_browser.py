@@ -61,6 +61,7 @@ def _refill_and_follow(page, daphne_url, admin, dataset, first) -> RefillJob:
     assert job.pk != first.pk
     panel = page.locator("#dataset-job")
     expect(panel).to_have_attribute("data-job", str(job.pk))
+    expect(page.locator("#dataset-cancel")).to_be_visible()
     # From here on the page is never loaded again: this mark would be gone.
     page.evaluate("window.notReloaded = true")
     bar = "#dataset-job progress"
@@ -73,6 +74,7 @@ def _refill_and_follow(page, daphne_url, admin, dataset, first) -> RefillJob:
     expect(page.locator("#dataset-job .dataset-job-percent")).to_have_text("100 %")
     expect(page.locator('#dataset-job [data-count="added"]')).to_have_text("8")
     expect(page.locator("#dataset-job .dataset-job-status")).to_have_text("succeeded")
+    expect(page.locator("#dataset-cancel")).to_be_hidden()  # nothing left to cancel
     assert page.evaluate("window.notReloaded") is True
     job.refresh_from_db()
     assert job.status == "succeeded"
