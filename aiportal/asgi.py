@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP to Django (``/v1/`` to its own lean handler, see
-aiportal/api_handler.py), ``ws/chat/`` to the chat consumer."""
+aiportal/api_handler.py), ``ws/chat/`` to the chat consumer, ``ws/admin/jobs/<id>/`` to
+the admin's refill progress (datasets/consumers.py)."""
 
 import os
 
@@ -15,7 +16,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
+from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
 
 api_asgi_app = ApiASGIHandler()
 
@@ -29,7 +31,7 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter([*chat_urls, *datasets_urls]))
         ),
     }
 )

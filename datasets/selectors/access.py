@@ -71,9 +71,19 @@ def grant_list(*, user: User | None, dataset: Dataset) -> QuerySet[Grant]:
     return Grant.objects.filter(dataset=dataset).select_related("user", "group").order_by("id")
 
 
-def dataset_level_require(*, user: User | None, dataset: Dataset, level: Level) -> Level:
+def dataset_level_require(
+    *, user: User | None, dataset: Dataset, level: Level, as_admin: bool = False
+) -> Level:
     """For services: nothing at all → ``Dataset.DoesNotExist`` (a 404, as for a missing id);
-    a level too low → ``PermissionDenied`` with what is needed (the user knows it exists)."""
+    a level too low → ``PermissionDenied`` with what is needed (the user knows it exists).
+
+    ``as_admin``: the Django admin is acting, on the staff member's model permissions (which
+    the admin checked) rather than on a grant; only active staff may. The app never passes
+    it, so staff still see nothing there that no grant gives them."""
+    if as_admin:
+        if not (_usable(user) and user.is_staff):
+            raise PermissionDenied("Only staff act on datasets from the admin.")
+        return Level.MANAGE
     have = dataset_level_for(user=user, dataset=dataset)
     if have is None:
         raise Dataset.DoesNotExist

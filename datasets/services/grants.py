@@ -28,10 +28,11 @@ def grant_set(
     for_user: User | None = None,
     for_group: Group | None = None,
     expires_at: datetime | None = None,
+    as_admin: bool = False,
 ) -> Grant:
     """Give ``for_user`` or ``for_group`` ``level`` on the dataset (replacing the level they
     had). Needs the manage level. Raises ValueError with a message for the person."""
-    dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
+    dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE, as_admin=as_admin)
     if (for_user is None) == (for_group is None):
         raise ValueError("Grant to one person or one group.")
     try:
@@ -52,9 +53,9 @@ def grant_set(
 
 
 @transaction.atomic
-def grant_revoke(*, grant: Grant, user: User) -> None:
+def grant_revoke(*, grant: Grant, user: User, as_admin: bool = False) -> None:
     """Remove a grant. Needs the manage level; takes effect on the very next query."""
-    dataset_level_require(user=user, dataset=grant.dataset, level=Level.MANAGE)
+    dataset_level_require(user=user, dataset=grant.dataset, level=Level.MANAGE, as_admin=as_admin)
     grant.delete()
 
 

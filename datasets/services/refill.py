@@ -95,11 +95,13 @@ def _dispatch(job_id: int) -> None:
     dataset_refill_run.delay(job_id)
 
 
-def dataset_refill_start(*, dataset: Dataset, user: User | None) -> RefillJob:
+def dataset_refill_start(
+    *, dataset: Dataset, user: User | None, as_admin: bool = False
+) -> RefillJob:
     """Queue a refill, or join the one queued or running (edit level; ``user=None`` is the
     schedule). The task is sent once the transaction commits, so it finds its row."""
     if user is not None:
-        dataset_level_require(user=user, dataset=dataset, level=Level.EDIT)
+        dataset_level_require(user=user, dataset=dataset, level=Level.EDIT, as_admin=as_admin)
     for _ in range(5):
         job = RefillJob.objects.filter(dataset=dataset, status__in=RefillJob.ACTIVE).first()
         if job is not None:
@@ -116,10 +118,10 @@ def dataset_refill_start(*, dataset: Dataset, user: User | None) -> RefillJob:
     raise RuntimeError(f"could not start or join a refill of dataset {dataset.pk}")
 
 
-def dataset_refill_cancel(*, job: RefillJob, user: User) -> RefillJob:
+def dataset_refill_cancel(*, job: RefillJob, user: User, as_admin: bool = False) -> RefillJob:
     """Cancel a queued or running refill (edit level). A running one stops at its next
     heartbeat; the active version is left as it was."""
-    dataset_level_require(user=user, dataset=job.dataset, level=Level.EDIT)
+    dataset_level_require(user=user, dataset=job.dataset, level=Level.EDIT, as_admin=as_admin)
     RefillJob.objects.filter(pk=job.pk, status__in=RefillJob.ACTIVE).update(
         status=Status.CANCELLED,
         finished=Now(),
@@ -133,9 +135,11 @@ def dataset_refill_cancel(*, job: RefillJob, user: User) -> RefillJob:
 
 
 @transaction.atomic
-def dataset_version_activate(*, dataset: Dataset, version: Version, user: User) -> Dataset:
+def dataset_version_activate(
+    *, dataset: Dataset, version: Version, user: User, as_admin: bool = False
+) -> Dataset:
     """Roll back (or forward) to a retired version that is still kept (manage level)."""
-    dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
+    dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE, as_admin=as_admin)
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     try:
         version = Version.objects.select_for_update().get(pk=version.pk, dataset=dataset)

@@ -1,0 +1,81 @@
+"""The admin's live refill progress: ``ws/admin/jobs/<id>/``, for staff who may view refill
+jobs in the admin.
+
+It joins the job's group (``datasets.job.<id>``, where the refill engine publishes) and relays
+each event as JSON. The first frame is the job as stored, read after joining the group, so an
+event published between the page's render and the socket's opening is not missed. The origin
+is checked by ``AllowedHostsOriginValidator`` in aiportal/asgi.py, before this runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from datasets.models import RefillJob
+from datasets.services.events import job_group
+
+# Accepted, then closed with these, so the page can tell "sign in again" and "not for you"
+# apart from a network failure (a refused handshake only shows as 1006).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+def job_frame(job: RefillJob) -> dict:
+    """The same shape as the engine's ``datasets.job`` event, plus what only the row has."""
+    return {
+        "type": "datasets.job",
+        "job": job.pk,
+        "dataset": job.dataset_id,
+        "status": job.status,
+        "progress": round(job.progress, 4),
+        "counts": job.counts,
+        "message": job.message,
+    }
+
+
+@database_sync_to_async
+def _may_view(user) -> bool:
+    # The same permission the admin's job pages need: staff are not all alike.
+    return user.has_perm("datasets.view_refilljob")
+
+
+@database_sync_to_async
+def _job_frame(job_id: int) -> dict | None:
+    job = RefillJob.objects.filter(pk=job_id).first()
+    return None if job is None else job_frame(job)
+
+
+class AdminJobConsumer(AsyncWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not (user.is_active and user.is_staff and await _may_view(user)):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
+        self.group = job_group(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        frame = await _job_frame(job_id)
+        if frame is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send(text_data=json.dumps(frame))
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        """The page only listens; anything it sends is ignored."""
+
+    async def datasets_job(self, event: dict) -> None:
+        await self.send(text_data=json.dumps({**event, "type": "datasets.job"}))
