@@ -278,6 +278,7 @@ class _Build:
         self.pending: list[VersionDocument] = []
         self.keys: set[str] = set()
         self.bytes = 0
+        self.chunks_added = 0
         self.expected = 1
 
     # -- conditional writes: each one proves we still hold the job ---------------------------
@@ -447,6 +448,7 @@ class _Build:
             # A runner that lost this job (and has not noticed yet) stored the same bytes.
             document_id = Document.objects.get(dataset=self.dataset, checksum=item.checksum).pk
         self.by_checksum[item.checksum] = document_id
+        self.chunks_added += len(chunks)
         return document_id
 
     def _flush(self) -> None:
@@ -500,6 +502,13 @@ class _Build:
             Document.objects.filter(dataset=self.dataset).exclude(
                 Exists(VersionDocument.objects.filter(document=OuterRef("pk")))
             ).delete()
+        if connection.vendor == "postgresql" and self.chunks_added > 10000:
+            # A big first refill leaves the planner's statistics behind by orders of magnitude
+            # until autovacuum comes by, and with them the search's choice of the GIN index.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "ANALYZE datasets_chunk, datasets_document, datasets_versiondocument"
+                )
 
     # -- the other endings ----------------------------------------------------------------------
 
