@@ -432,6 +432,7 @@ class _Build:
             # Document and chunks together: a document row always has all of its chunks, so
             # whoever finds it later (a taken-over job) can link it as it is.
             with transaction.atomic():
+                _commit_lazily()
                 document = Document.objects.create(
                     dataset=self.dataset,
                     checksum=item.checksum,
@@ -549,6 +550,17 @@ class _Build:
         self._mine().update(
             status=Status.QUEUED, lease_owner="", lease_expires_at=None, message=message
         )
+
+
+def _commit_lazily() -> None:
+    """Inside a document's own transaction on PostgreSQL: do not wait for the WAL flush at
+    commit. A crash may lose the last few documents stored, which a refill only ever costs
+    time (the job is taken over and stores them again); it never switches to a version whose
+    documents are not durable, because the switch commits normally and WAL order means
+    everything before it is flushed with it. It saves a disk flush per document."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _version_discard(version: Version) -> None:
