@@ -35,7 +35,7 @@ def dataset(owner):
 @pytest.fixture
 def upload(owner):
     """``upload(dataset, {"a.txt": "text"}, kind="upload")``: store the files as a person's
-    upload would be and add (or replace) the dataset's upload source."""
+    upload would be, and make them the dataset's only source."""
     from datasets.models import Source
     from datasets.services import dataset_files_dir, source_add
     from datasets.sources import upload_store
@@ -48,7 +48,7 @@ def upload(owner):
                 files_dir=dataset_files_dir(dataset=dataset), name=name, chunks=[data]
             )
             stored.append({"stored": name_stored, "name": name})
-        dataset.sources.filter(kind=kind).delete()
+        dataset.sources.all().delete()
         if kind == "upload":
             return source_add(dataset=dataset, user=owner, kind="upload", config={"files": stored})
         # A test-only kind (tests/datasets/slow_worker.py): written around the service,

@@ -305,3 +305,16 @@ def test_a_version_links_documents_without_copying_them(dataset, upload, refill_
     assert job.counts["added"] == 1 and job.counts["reused"] == 1
     assert Document.objects.count() == 1
     assert VersionDocument.objects.filter(version=dataset.active_version).count() == 2
+
+
+def test_a_key_two_sources_share_is_kept_once_and_reported(dataset, upload, refill_now, owner):
+    from datasets.services import source_add
+
+    first = upload(dataset, {"a.txt": "first wombat"})
+    source_add(dataset=dataset, user=owner, kind="upload", config=first.config)
+    job = refill_now(dataset)
+    assert job.status == Status.SUCCEEDED and job.counts["seen"] == 2
+    assert job.errors == [
+        {"key": "upload:a.txt", "message": "Two documents have this key; the first one is kept."}
+    ]
+    assert dataset.active_version.documents == 1
