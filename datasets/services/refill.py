@@ -213,6 +213,11 @@ def refill_job_run(*, job_id: int, worker: str) -> str:
             raise RefillHeld
         return "skipped"
     build = _Build(job=job, worker=worker)
+    if job.attempts > settings.AIPORTAL_DATASET_REFILL_RETRIES + 1:
+        # Claimed again and again: its workers keep dying on it (out of memory on one huge
+        # document, the hard time limit). Stop handing it out, or it takes them all down.
+        build.fail(f"Gave up after {job.attempts - 1} attempts whose worker died.")
+        return "failed"
     heartbeat = _Heartbeat(job_id=job.pk, worker=worker)
     heartbeat.start()
     try:

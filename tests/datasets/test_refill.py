@@ -318,3 +318,22 @@ def test_a_key_two_sources_share_is_kept_once_and_reported(dataset, upload, refi
         {"key": "upload:a.txt", "message": "Two documents have this key; the first one is kept."}
     ]
     assert dataset.active_version.documents == 1
+
+
+def test_a_job_whose_workers_keep_dying_is_given_up(dataset, upload, settings):
+    settings.AIPORTAL_DATASET_REFILL_RETRIES = 2
+    upload(dataset, FILES)
+    job = RefillJob.objects.create(
+        dataset=dataset,
+        status=Status.RUNNING,
+        lease_owner="died-again",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        attempts=3,
+    )
+    assert refill_job_run(job_id=job.pk, worker="w") == "failed"
+    job.refresh_from_db()
+    assert (
+        job.status == Status.FAILED and job.message == "Gave up after 3 attempts whose worker died."
+    )
+    dataset.refresh_from_db()
+    assert dataset.active_version is None
