@@ -48,8 +48,8 @@ def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes
     )
     dataset.refresh_from_db()
     old_version = dataset.active_version
-    corpus = corpus(8)
-    upload(dataset, corpus, kind="slow-upload")
+    documents = corpus(8)
+    upload(dataset, documents, kind="slow-upload")
     job = dataset_refill_start(dataset=dataset, user=owner)
     assert job.pk != first.pk
     job_wait(job.pk, lambda j: j.seen >= 4, worker=celery_worker)
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes
     dataset.refresh_from_db()
     version = dataset.active_version
     assert version.number > old_version.number and version.documents == 8
-    expected = sum(len(text_chunk(text, size=800, overlap=100)) for text in corpus.values())
+    expected = sum(len(text_chunk(text, size=800, overlap=100)) for text in documents.values())
     assert version.chunks == expected
     assert Document.objects.filter(dataset=dataset).count() == 8
     assert Chunk.objects.filter(document__dataset=dataset).count() == expected
