@@ -285,6 +285,7 @@ class _Build:
         self.last_write = time.monotonic()
         self.pending: list[tuple[str, str, str, str]] = []  # key, title, url, checksum
         self.keys: set[str] = set()
+        self.checksums: set[str] = set()  # of the documents this version links
         self.bytes = 0
         self.chunks_added = 0
         # New content waiting to be stored in the next batch, by checksum.
@@ -342,9 +343,11 @@ class _Build:
             VersionDocument.objects.filter(version_id=active_id).values_list("key", flat=True)
         )
         self.expected = max(1, len(active_keys))
-        self.by_checksum = dict(
-            Document.objects.filter(dataset=self.dataset).values_list("checksum", "pk")
+        stored = Document.objects.filter(dataset=self.dataset).values_list(
+            "checksum", "pk", "chunk_count"
         )
+        self.by_checksum = {checksum: pk for checksum, pk, _ in stored}
+        self.chunk_counts = {pk: count for _, pk, count in stored}
         files_dir = dataset_files_dir(dataset=self.dataset)
         source_list = list(self.dataset.sources.all())
         uploads = sum(len(s.config.get("files", [])) for s in source_list if s.kind == "upload")
@@ -422,6 +425,7 @@ class _Build:
             self.job.reused += 1
         url = item.url if item.url.lower().startswith(("http://", "https://")) else ""
         self.pending.append((item.key, (item.title or item.key)[:500], url[:2000], item.checksum))
+        self.checksums.add(item.checksum)
         self.keys.add(item.key)
         self.bytes += item.size
         if (
@@ -449,8 +453,9 @@ class _Build:
                         content_type=item.content_type[:200],
                         size=item.size,
                         text=item.text or "",
+                        chunk_count=len(chunks),
                     )
-                    for item, _ in cut
+                    for item, chunks in cut
                 )
                 Chunk.objects.bulk_create(
                     (
@@ -469,10 +474,12 @@ class _Build:
                 return
             document = Document.objects.get(dataset=self.dataset, checksum=items[0].checksum)
             self.by_checksum[document.checksum] = document.pk
+            self.chunk_counts[document.pk] = document.chunk_count
             return
-        for document, (_, chunks) in zip(documents, cut, strict=True):
+        for document in documents:
             self.by_checksum[document.checksum] = document.pk
-            self.chunks_added += len(chunks)
+            self.chunk_counts[document.pk] = document.chunk_count
+            self.chunks_added += document.chunk_count
 
     def _flush(self) -> None:
         if self.new:
@@ -493,9 +500,8 @@ class _Build:
 
     def _switch(self) -> None:
         version = self.version
-        chunk_count = Chunk.objects.filter(
-            Exists(VersionDocument.objects.filter(version=version, document=OuterRef("document")))
-        ).count()
+        linked = {self.by_checksum[checksum] for checksum in self.checksums}
+        chunk_count = sum(self.chunk_counts[document_id] for document_id in linked)
         with transaction.atomic():
             # Conditional on still holding the job: a runner that lost its lease must not
             # switch, even if it got this far.

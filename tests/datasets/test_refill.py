@@ -80,6 +80,7 @@ def test_a_refill_of_unchanged_uploads_reuses_every_document(dataset, upload, re
     assert set(Chunk.objects.values_list("pk", flat=True)) == chunks_before  # nothing new
     assert Document.objects.count() == 3
     assert dataset.active_version.number == 2
+    assert dataset.active_version.chunks == first.chunks == len(chunks_before)
     first.refresh_from_db()
     assert first.status == Version.Status.RETIRED
 
