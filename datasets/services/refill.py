@@ -540,9 +540,10 @@ class _Build:
             Version.objects.filter(pk__in=old).delete()
             # Documents no kept version links any more (their chunks go with them), also
             # those a failed or cancelled build stored.
+            # only(): the collector reads the rows it deletes, and their text is not needed.
             Document.objects.filter(dataset=self.dataset).exclude(
                 Exists(VersionDocument.objects.filter(document=OuterRef("pk")))
-            ).delete()
+            ).only("pk").delete()
         if connection.vendor == "postgresql" and self.chunks_added > 10000:
             # A big first refill leaves the planner's statistics behind by orders of magnitude
             # until autovacuum comes by, and with them the search's choice of the GIN index.
