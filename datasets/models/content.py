@@ -61,6 +61,9 @@ class Document(models.Model):
     content_type = models.CharField(max_length=200)
     size = models.PositiveBigIntegerField()  # raw bytes
     text = models.TextField()  # extracted plain text: untrusted
+    # Its chunks, counted when they were written with it: a version's total is then a sum
+    # over its documents, not a count over every chunk of every dataset.
+    chunk_count = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -117,24 +117,23 @@ def _ranked_postgresql(
 ) -> list[tuple]:
     tsquery = (" & " if every else " | ").join(f"'{term}'" for term in terms)
     with connection.cursor() as cursor:
+        # The tsquery is written out in the WHERE, not joined from a CTE: only a value the
+        # planner sees as a constant lets it use the GIN index.
         cursor.execute(
             """
-            WITH q AS (SELECT to_tsquery('english', %s) AS q),
-            candidates AS (
-              SELECT c.id, c.search FROM datasets_chunk c, q
-              WHERE c.search @@ q.q
+            SELECT id, ts_rank(search, to_tsquery('english', %s)) AS score FROM (
+              SELECT c.id, c.search FROM datasets_chunk c
+              WHERE c.search @@ to_tsquery('english', %s)
                 AND EXISTS (
                   SELECT 1 FROM datasets_versiondocument vd
                   WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
                 )
               LIMIT %s
-            )
-            SELECT candidates.id, ts_rank(candidates.search, q.q) AS score
-            FROM candidates, q
-            ORDER BY score DESC, candidates.id
+            ) AS candidates
+            ORDER BY score DESC, id
             LIMIT %s
             """,
-            [tsquery, version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
+            [tsquery, tsquery, version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
         )
         return cursor.fetchall()
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import User
-from datasets.models import Dataset, Level, Source
+from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
 from datasets.sources import source_config_check
@@ -19,6 +19,17 @@ from gateway.models.policies import regions_parse
 def dataset_files_dir(*, dataset: Dataset) -> Path:
     """Where the dataset's uploads are stored (generated names only)."""
     return Path(settings.AIPORTAL_DATASETS_DIR) / str(dataset.pk)
+
+
+def dataset_audience(*, dataset: Dataset) -> list[int]:
+    """Everyone a change of the dataset concerns: its owner and whoever a grant (expired or
+    not) names, directly or through a group."""
+    grants = Grant.objects.filter(dataset=dataset)
+    users = set(grants.filter(user__isnull=False).values_list("user_id", flat=True))
+    users |= set(
+        User.objects.filter(groups__dataset_grants__dataset=dataset).values_list("pk", flat=True)
+    )
+    return sorted(users | {dataset.owner_id})
 
 
 def _slug_free(name: str) -> str:
@@ -81,6 +92,8 @@ def dataset_update(*, dataset: Dataset, user: User, **fields: object) -> Dataset
         setattr(dataset, name, value)
     dataset.full_clean(exclude=["owner", "active_version", "slug"])
     dataset.save()
+    # Names and regions show on everyone's pages who can see the dataset.
+    datasets_changed_publish(user_ids=dataset_audience(dataset=dataset))
     return dataset
 
 

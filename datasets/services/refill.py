@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 Status = RefillJob.Status
 _ENTRY_BATCH = 500
+# New documents stored per transaction: up to this many, or this much text.
+_STORE_BATCH = 100
+_STORE_BATCH_CHARS = 4_000_000
 _KEY_MAX_BYTES = 2000
 
 
@@ -214,6 +217,11 @@ def refill_job_run(*, job_id: int, worker: str) -> str:
             raise RefillHeld
         return "skipped"
     build = _Build(job=job, worker=worker)
+    if job.attempts > settings.AIPORTAL_DATASET_REFILL_RETRIES + 1:
+        # Claimed again and again: its workers keep dying on it (out of memory on one huge
+        # document, the hard time limit). Stop handing it out, or it takes them all down.
+        build.fail(f"Gave up after {job.attempts - 1} attempts whose worker died.")
+        return "failed"
     heartbeat = _Heartbeat(job_id=job.pk, worker=worker)
     heartbeat.start()
     try:
@@ -279,9 +287,14 @@ class _Build:
         self.version: Version | None = None
         self.errors: list[dict[str, str]] = []
         self.last_write = time.monotonic()
-        self.pending: list[VersionDocument] = []
+        self.pending: list[tuple[str, str, str, str]] = []  # key, title, url, checksum
         self.keys: set[str] = set()
+        self.checksums: set[str] = set()  # of the documents this version links
         self.bytes = 0
+        self.chunks_added = 0
+        # New content waiting to be stored in the next batch, by checksum.
+        self.new: dict[str, SourceDocument] = {}
+        self.new_chars = 0
         self.expected = 1
 
     # -- conditional writes: each one proves we still hold the job ---------------------------
@@ -317,6 +330,9 @@ class _Build:
             raise _Stop
         interval = settings.AIPORTAL_DATASET_PROGRESS_INTERVAL
         if force or time.monotonic() - self.last_write >= interval:
+            # Store what is waiting first: a worker that dies loses at most one interval's
+            # work, and the progress written never counts documents not stored yet.
+            self._flush()
             self._write(**self._counts())
             self.last_write = time.monotonic()
 
@@ -331,9 +347,11 @@ class _Build:
             VersionDocument.objects.filter(version_id=active_id).values_list("key", flat=True)
         )
         self.expected = max(1, len(active_keys))
-        self.by_checksum = dict(
-            Document.objects.filter(dataset=self.dataset).values_list("checksum", "pk")
+        stored = Document.objects.filter(dataset=self.dataset).values_list(
+            "checksum", "pk", "chunk_count"
         )
+        self.by_checksum = {checksum: pk for checksum, pk, _ in stored}
+        self.chunk_counts = {pk: count for _, pk, count in stored}
         files_dir = dataset_files_dir(dataset=self.dataset)
         source_list = list(self.dataset.sources.all())
         uploads = sum(len(s.config.get("files", [])) for s in source_list if s.kind == "upload")
@@ -359,7 +377,7 @@ class _Build:
     def _known(self, key: str, checksum: str) -> bool:
         # Wider than "this key had this checksum": the same bytes anywhere in the dataset
         # (another key, or stored by the dead worker this job took over from) are reused too.
-        return checksum in self.by_checksum
+        return checksum in self.by_checksum or checksum in self.new
 
     def _version_start(self) -> None:
         with transaction.atomic():
@@ -400,69 +418,94 @@ class _Build:
         if item.key in self.keys:
             self._error(item.key, "Two documents have this key; the first one is kept.")
             return
-        document_id = self.by_checksum.get(item.checksum)
-        if document_id is None:
+        if item.checksum not in self.by_checksum and item.checksum not in self.new:
             if item.text is None:
                 self._error(item.key, "The source gave no text for new content.")
                 return
-            document_id = self._document_store(item)
+            self.new[item.checksum] = item
+            self.new_chars += len(item.text)
             self.job.added += 1
         else:
             self.job.reused += 1
         url = item.url if item.url.lower().startswith(("http://", "https://")) else ""
-        self.pending.append(
-            VersionDocument(
-                version=self.version,
-                document_id=document_id,
-                key=item.key,
-                title=(item.title or item.key)[:500],
-                url=url[:2000],
-            )
-        )
+        self.pending.append((item.key, (item.title or item.key)[:500], url[:2000], item.checksum))
+        self.checksums.add(item.checksum)
         self.keys.add(item.key)
         self.bytes += item.size
-        if len(self.pending) >= _ENTRY_BATCH:
+        if (
+            len(self.pending) >= _ENTRY_BATCH
+            or len(self.new) >= _STORE_BATCH
+            or self.new_chars >= _STORE_BATCH_CHARS
+        ):
             self._flush()
 
-    def _document_store(self, item: SourceDocument) -> int:
-        text = item.text or ""
-        chunks = text_chunk(
-            text,
-            size=settings.AIPORTAL_DATASET_CHUNK_CHARS,
-            overlap=settings.AIPORTAL_DATASET_CHUNK_OVERLAP,
-        )
+    def _documents_store(self, items: list[SourceDocument]) -> None:
+        """Store new documents with their chunks, several per transaction (one commit and a
+        few round trips per batch instead of per document). Each batch is all or nothing, so
+        a document row always has every one of its chunks and whoever finds it later (a
+        taken-over job) can link it as it is."""
+        size = settings.AIPORTAL_DATASET_CHUNK_CHARS
+        overlap = settings.AIPORTAL_DATASET_CHUNK_OVERLAP
+        cut = [(item, text_chunk(item.text or "", size=size, overlap=overlap)) for item in items]
         try:
-            # Document and chunks together: a document row always has all of its chunks, so
-            # whoever finds it later (a taken-over job) can link it as it is.
             with transaction.atomic():
-                document = Document.objects.create(
-                    dataset=self.dataset,
-                    checksum=item.checksum,
-                    content_type=item.content_type[:200],
-                    size=item.size,
-                    text=text,
+                _commit_lazily()
+                documents = Document.objects.bulk_create(
+                    Document(
+                        dataset=self.dataset,
+                        checksum=item.checksum,
+                        content_type=item.content_type[:200],
+                        size=item.size,
+                        text=item.text or "",
+                        chunk_count=len(chunks),
+                    )
+                    for item, chunks in cut
                 )
                 Chunk.objects.bulk_create(
-                    [Chunk(document=document, ordinal=n, text=t) for n, t in enumerate(chunks)],
+                    (
+                        Chunk(document=document, ordinal=n, text=text)
+                        for document, (_, chunks) in zip(documents, cut, strict=True)
+                        for n, text in enumerate(chunks)
+                    ),
                     batch_size=1000,
                 )
-            document_id = document.pk
         except IntegrityError:
-            # A runner that lost this job (and has not noticed yet) stored the same bytes.
-            document_id = Document.objects.get(dataset=self.dataset, checksum=item.checksum).pk
-        self.by_checksum[item.checksum] = document_id
-        return document_id
+            # A runner that lost this job (and has not noticed yet) stored some of the same
+            # bytes meanwhile: store one by one, taking the ones it stored as they are.
+            if len(items) > 1:
+                for item in items:
+                    self._documents_store([item])
+                return
+            document = Document.objects.get(dataset=self.dataset, checksum=items[0].checksum)
+            self.by_checksum[document.checksum] = document.pk
+            self.chunk_counts[document.pk] = document.chunk_count
+            return
+        for document in documents:
+            self.by_checksum[document.checksum] = document.pk
+            self.chunk_counts[document.pk] = document.chunk_count
+            self.chunks_added += document.chunk_count
 
     def _flush(self) -> None:
+        if self.new:
+            self._documents_store(list(self.new.values()))
+            self.new, self.new_chars = {}, 0
         if self.pending:
-            VersionDocument.objects.bulk_create(self.pending)
+            VersionDocument.objects.bulk_create(
+                VersionDocument(
+                    version=self.version,
+                    document_id=self.by_checksum[checksum],
+                    key=key,
+                    title=title,
+                    url=url,
+                )
+                for key, title, url, checksum in self.pending
+            )
             self.pending = []
 
     def _switch(self) -> None:
         version = self.version
-        chunk_count = Chunk.objects.filter(
-            Exists(VersionDocument.objects.filter(version=version, document=OuterRef("document")))
-        ).count()
+        linked = {self.by_checksum[checksum] for checksum in self.checksums}
+        chunk_count = sum(self.chunk_counts[document_id] for document_id in linked)
         with transaction.atomic():
             # Conditional on still holding the job: a runner that lost its lease must not
             # switch, even if it got this far.
@@ -501,9 +544,17 @@ class _Build:
             Version.objects.filter(pk__in=old).delete()
             # Documents no kept version links any more (their chunks go with them), also
             # those a failed or cancelled build stored.
+            # only(): the collector reads the rows it deletes, and their text is not needed.
             Document.objects.filter(dataset=self.dataset).exclude(
                 Exists(VersionDocument.objects.filter(document=OuterRef("pk")))
-            ).delete()
+            ).only("pk").delete()
+        if connection.vendor == "postgresql" and self.chunks_added > 10000:
+            # A big first refill leaves the planner's statistics behind by orders of magnitude
+            # until autovacuum comes by, and with them the search's choice of the GIN index.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "ANALYZE datasets_chunk, datasets_document, datasets_versiondocument"
+                )
 
     # -- the other endings ----------------------------------------------------------------------
 
@@ -544,6 +595,17 @@ class _Build:
         self._mine().update(
             status=Status.QUEUED, lease_owner="", lease_expires_at=None, message=message
         )
+
+
+def _commit_lazily() -> None:
+    """Inside a document's own transaction on PostgreSQL: do not wait for the WAL flush at
+    commit. A crash may lose the last few documents stored, which a refill only ever costs
+    time (the job is taken over and stores them again); it never switches to a version whose
+    documents are not durable, because the switch commits normally and WAL order means
+    everything before it is flushed with it. It saves a disk flush per document."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _version_discard(version: Version) -> None:

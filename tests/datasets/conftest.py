@@ -35,12 +35,12 @@ def dataset(owner):
 @pytest.fixture
 def upload(owner):
     """``upload(dataset, {"a.txt": "text"}, kind="upload")``: store the files as a person's
-    upload would be and add (or replace) the dataset's upload source."""
+    upload would be, and make them the dataset's only source."""
     from datasets.models import Source
     from datasets.services import dataset_files_dir, source_add
     from datasets.sources import upload_store
 
-    def make(dataset, files: dict[str, str | bytes], *, kind: str = "upload") -> Source:
+    def make(dataset, files: dict[str, str | bytes], *, kind: str = "upload", **config) -> Source:
         stored = []
         for name, text in files.items():
             data = text.encode() if isinstance(text, str) else text
@@ -48,12 +48,12 @@ def upload(owner):
                 files_dir=dataset_files_dir(dataset=dataset), name=name, chunks=[data]
             )
             stored.append({"stored": name_stored, "name": name})
-        dataset.sources.filter(kind=kind).delete()
+        dataset.sources.all().delete()
         if kind == "upload":
             return source_add(dataset=dataset, user=owner, kind="upload", config={"files": stored})
         # A test-only kind (tests/datasets/slow_worker.py): written around the service,
         # which accepts only the real kinds.
-        return Source.objects.create(dataset=dataset, kind=kind, config={"files": stored})
+        return Source.objects.create(dataset=dataset, kind=kind, config={"files": stored, **config})
 
     return make
 
@@ -136,6 +136,7 @@ def celery_worker(transactional_db, settings, datasets_dir) -> Iterator[Worker]:
         "AIPORTAL_DATASET_LEASE_S": str(LEASE_S),
         "AIPORTAL_DATASET_PROGRESS_INTERVAL_MS": "100",
         "AIPORTAL_DATASET_RETRY_BACKOFF_S": "1",
+        "AIPORTAL_DATASET_REFILL_RETRIES": "2",
         # A killed worker's message is handed out again this soon.
         "AIPORTAL_CELERY_VISIBILITY_TIMEOUT_S": "2",
     }

@@ -85,3 +85,21 @@ def test_refill_progress_is_pushed_until_the_end(celery_worker, dataset, upload,
     progress = [event["progress"] for event in events]
     assert progress == sorted(progress) and len(events) >= 2
     assert job_wait(job.pk, lambda j: j.status == RefillJob.Status.SUCCEEDED)
+
+
+@pytest.mark.django_db
+def test_a_renamed_dataset_reaches_everyone_who_sees_it(
+    dataset, owner, member, make_user, django_capture_on_commit_callbacks
+):
+    from datasets.services import dataset_update
+
+    team = Group.objects.create(name="team")
+    colleague = make_user("colleague@example.com")
+    colleague.groups.add(team)
+    grant_set(dataset=dataset, user=owner, for_user=member, level=Level.VIEW)
+    grant_set(dataset=dataset, user=owner, for_group=team, level=Level.VIEW)
+    channels = [_listen(user_group(user.pk)) for user in (owner, member, colleague)]
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset_update(dataset=dataset, user=owner, name="Renamed")
+    for channel in channels:
+        assert _receive(channel) == CHANGED

@@ -19,8 +19,7 @@ from datasets.services.refill import (
     dataset_refill_start,
     dataset_refills_due,
 )
-from tests.datasets.conftest import corpus as _corpus
-from tests.datasets.conftest import job_wait
+from tests.datasets.conftest import corpus, job_wait
 
 Status = RefillJob.Status
 FINISHED = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
@@ -31,7 +30,7 @@ def _finished(job) -> bool:
 
 
 def test_a_refill_runs_end_to_end_in_the_worker(celery_worker, dataset, upload, owner):
-    upload(dataset, _corpus(3))
+    upload(dataset, corpus(3))
     job = dataset_refill_start(dataset=dataset, user=owner)  # dispatched on commit
     job = job_wait(job.pk, _finished, worker=celery_worker)
     assert job.status == Status.SUCCEEDED, job.message
@@ -43,18 +42,19 @@ def test_a_refill_runs_end_to_end_in_the_worker(celery_worker, dataset, upload, 
 def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes(
     celery_worker, dataset, upload, owner
 ):
-    upload(dataset, _corpus(2))
+    upload(dataset, corpus(2))
     first = job_wait(
         dataset_refill_start(dataset=dataset, user=owner).pk, _finished, worker=celery_worker
     )
     dataset.refresh_from_db()
     old_version = dataset.active_version
-    corpus = _corpus(8)
-    upload(dataset, corpus, kind="slow-upload")
+    documents = corpus(8)
+    upload(dataset, documents, kind="slow-upload")
     job = dataset_refill_start(dataset=dataset, user=owner)
     assert job.pk != first.pk
     job_wait(job.pk, lambda j: j.seen >= 4, worker=celery_worker)
     celery_worker.kill()
+    assert RefillJob.objects.get(pk=job.pk).counts["errors"] == 0
     dataset.refresh_from_db()
     assert dataset.active_version == old_version  # readers still see the old version
     assert RefillJob.objects.get(pk=job.pk).status == Status.RUNNING
@@ -64,12 +64,14 @@ def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes
     job = job_wait(job.pk, _finished, worker=celery_worker)
     assert job.status == Status.SUCCEEDED, job.message
     assert job.attempts == 2
-    # The documents the dead worker stored were reused, not stored twice.
+    # The documents the dead worker had stored (at least the 4 it had counted: progress is
+    # written after they are stored) were reused, not stored twice.
+    assert job.counts["reused"] >= 4
     assert job.counts["added"] + job.counts["reused"] == 8
     dataset.refresh_from_db()
     version = dataset.active_version
     assert version.number > old_version.number and version.documents == 8
-    expected = sum(len(text_chunk(text, size=800, overlap=100)) for text in corpus.values())
+    expected = sum(len(text_chunk(text, size=800, overlap=100)) for text in documents.values())
     assert version.chunks == expected
     assert Document.objects.filter(dataset=dataset).count() == 8
     assert Chunk.objects.filter(document__dataset=dataset).count() == expected
@@ -79,7 +81,7 @@ def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes
 
 
 def test_two_refills_requested_at_once_run_once(celery_worker, dataset, upload, owner):
-    upload(dataset, _corpus(3))
+    upload(dataset, corpus(3))
     barrier = threading.Barrier(2)
     jobs = []
 
@@ -105,11 +107,11 @@ def test_two_refills_requested_at_once_run_once(celery_worker, dataset, upload, 
 def test_a_refill_cancelled_in_the_worker_stops_and_keeps_the_active_version(
     celery_worker, dataset, upload, owner
 ):
-    upload(dataset, _corpus(1))
+    upload(dataset, corpus(1))
     job_wait(dataset_refill_start(dataset=dataset, user=owner).pk, _finished, worker=celery_worker)
     dataset.refresh_from_db()
     active = dataset.active_version
-    upload(dataset, _corpus(8), kind="slow-upload")
+    upload(dataset, corpus(8), kind="slow-upload")
     job = dataset_refill_start(dataset=dataset, user=owner)
     job = job_wait(job.pk, lambda j: j.seen >= 2, worker=celery_worker)
     dataset_refill_cancel(job=job, user=owner)
@@ -129,7 +131,7 @@ def test_a_refill_cancelled_in_the_worker_stops_and_keeps_the_active_version(
 def test_the_beat_sends_again_a_job_whose_worker_and_message_are_gone(
     celery_worker, dataset, upload, owner
 ):
-    upload(dataset, _corpus(2))
+    upload(dataset, corpus(2))
     # As if a worker had claimed it and died, and its message were lost with Redis.
     job = RefillJob.objects.create(
         dataset=dataset,
@@ -147,3 +149,30 @@ def test_the_beat_sends_again_a_job_whose_worker_and_message_are_gone(
 def _document_delay(monkeypatch):
     # Read by the slow-upload kind in the worker (tests/datasets/slow_worker.py).
     monkeypatch.setenv("AIPORTAL_TEST_DOCUMENT_DELAY_S", "0.4")
+
+
+def test_a_transient_source_failure_is_retried_by_the_task_until_it_works(
+    celery_worker, dataset, upload, owner
+):
+    upload(dataset, corpus(2), kind="flaky-upload", failures=2)
+    job = dataset_refill_start(dataset=dataset, user=owner)
+    job = job_wait(job.pk, _finished, worker=celery_worker)
+    assert job.status == Status.SUCCEEDED, job.message
+    assert job.attempts == 3 and job.counts["added"] == 2
+
+
+def test_a_source_that_keeps_failing_fails_the_job_after_the_retries(
+    celery_worker, dataset, upload, owner
+):
+    upload(dataset, corpus(1))
+    job_wait(dataset_refill_start(dataset=dataset, user=owner).pk, _finished, worker=celery_worker)
+    dataset.refresh_from_db()
+    active = dataset.active_version
+    upload(dataset, corpus(2), kind="flaky-upload", failures=100)
+    job = dataset_refill_start(dataset=dataset, user=owner)
+    job = job_wait(job.pk, _finished, worker=celery_worker)
+    # The worker's AIPORTAL_DATASET_REFILL_RETRIES is 2: three attempts, then failed.
+    assert job.status == Status.FAILED and job.attempts == 3
+    assert job.message == "503 on read 3"
+    dataset.refresh_from_db()
+    assert dataset.active_version == active
