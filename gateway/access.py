@@ -68,11 +68,23 @@ def models_allowed_filter(*, user: Any, models: list[str]) -> list[str]:
 
 async def models_for_user(user: Any) -> list[str]:
     """Models a healthy, enabled, not draining worker serves now and the user may use,
-    sorted by name."""
+    sorted by name. The answer for a set of served models is cached under the policy
+    version (gateway/admission.py), which every access rule and group change bumps: the
+    chat asks this for every message that names no model, and a query each time was most
+    of that message's start."""
+    from gateway.admission import policies_version, policy_cached
     from gateway.telemetry.snapshot import workers_snapshot
 
     served: set[str] = set()
     for view in await workers_snapshot():
         if view.healthy and view.spec.enabled and not view.spec.draining:
             served.update(view.models)
-    return await database_sync_to_async(models_allowed_filter)(user=user, models=sorted(served))
+    if not _user_ok(user) or not served:
+        return []
+    models = sorted(served)
+
+    async def ask() -> list[str]:
+        return await database_sync_to_async(models_allowed_filter)(user=user, models=models)
+
+    version = await policies_version()
+    return list(await policy_cached(("models", user.pk, tuple(models)), version, ask))

@@ -116,7 +116,7 @@ async def caller_for_user(
     if user is None or not getattr(user, "is_authenticated", False):
         return Caller(api_key_id=api_key_id, conversation_key=conversation_key)
     version = version or await policies_version()
-    resolved = await _cached(("caller", user.pk), version, lambda: _resolve(user.pk))
+    resolved = await policy_cached(("caller", user.pk), version, lambda: _resolve(user.pk))
     return replace(
         resolved,
         api_key_id=api_key_id,
@@ -132,7 +132,9 @@ async def caller_limits(caller: Caller) -> Limits:
     if caller.limits is not None:
         return caller.limits
     version = caller.policy_version or await policies_version()
-    resolved = await _cached(("caller", caller.user_id), version, lambda: _resolve(caller.user_id))
+    resolved = await policy_cached(
+        ("caller", caller.user_id), version, lambda: _resolve(caller.user_id)
+    )
     return resolved.limits
 
 
@@ -149,7 +151,7 @@ async def model_allowed_for(caller: Caller, model: str) -> bool:
             return await amodel_allowed(user=caller.user, model=model)
         return await amodel_allowed(model=model, group_ids=caller.group_ids)
 
-    return await _cached(("model", caller.user_id, model), version, ask)
+    return await policy_cached(("model", caller.user_id, model), version, ask)
 
 
 # --- The policy cache -----------------------------------------------------------------------
@@ -186,7 +188,10 @@ def policies_cache_clear() -> None:
     _cache.clear()
 
 
-async def _cached(key: tuple[Any, ...], version: str, compute: Callable[[], Awaitable[Any]]):
+async def policy_cached(
+    key: tuple[Any, ...], version: str, compute: Callable[[], Awaitable[Any]]
+) -> Any:
+    """``compute()``, cached in this process under ``version`` for ``POLICY_CACHE_TTL``."""
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is not None and hit[0] == version and hit[1] > now:

@@ -151,3 +151,33 @@ def test_a_reload_in_the_middle_of_an_answer_picks_the_stream_up_again(
     expect(answer).to_have_attribute("data-status", "complete")
     assert answer.locator(".content").inner_text() == text
     expect(answer.locator(".content")).to_contain_text("Keep talking while I reload")
+
+
+def test_a_second_tab_opened_mid_answer_follows_the_same_stream_to_the_same_end(
+    page, daphne_url, owner, pause_next_answer
+):
+    sign_in(page, daphne_url, owner.email)
+    pause_next_answer(tokens=20, seconds=1.5)  # open the second tab while the worker waits
+    page.get_by_role("textbox", name="Message").fill("Two tabs, one answer")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    page.wait_for_function(
+        """() => {
+            const el = document.querySelector('.message.assistant');
+            return el && el.dataset.status === 'streaming'
+                && el.querySelector('.content').textContent.length > 10;
+        }"""
+    )
+    expect(page).to_have_url(re.compile(r"/c/\d+/$"))
+    second = page.context.new_page()  # same person, same session
+    second.goto(page.url)
+    expect(second.locator(ANSWER)).to_have_attribute("data-status", "streaming")
+    for tab in (page, second):
+        expect(tab.locator(ANSWER)).to_have_attribute("data-status", "complete")
+    first_text = page.locator(f"{ANSWER} .content").inner_text()
+    expect(page.locator(f"{ANSWER} .content")).to_contain_text("Two tabs, one answer")
+    # The same whole answer in both tabs, nothing missing or repeated...
+    assert second.locator(f"{ANSWER} .content").inner_text() == first_text
+    # ...and it is what the database kept: a fresh page renders the saved text the same way.
+    second.reload()
+    expect(second.locator(ANSWER)).to_have_attribute("data-status", "complete")
+    assert second.locator(f"{ANSWER} .content").inner_text() == first_text

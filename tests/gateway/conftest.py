@@ -1,10 +1,20 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import Process, start_emulator
+from tests.gateway.api_support import ApiServer, api_server_start, api_servers_stop
+
+
+@pytest.fixture(scope="session")
+def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
+    """The shared Daphne serving /v1 in front of its four workers (tests/gateway/api_support.py),
+    started on first use and stopped at the end of the session."""
+    yield api_server_start(django_db_blocker)
+    api_servers_stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -21,8 +20,6 @@ from tests.gateway.api_support import (
     FAST,
     SLOW,
     ApiServer,
-    api_server_start,
-    api_servers_stop,
     bearer,
     chat,
     emulator_state,
@@ -35,12 +32,6 @@ from tests.gateway.api_support import (
 pytestmark = pytest.mark.django_db(
     transaction=True, available_apps=["accounts", "gateway", "django.contrib.sessions"]
 )
-
-
-@pytest.fixture(scope="session")
-def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
-    yield api_server_start(django_db_blocker)
-    api_servers_stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ the lean handler that serves /v1 without the site's middleware. Against a real D
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -14,8 +13,6 @@ from aiportal.api_handler import is_api_path
 from gateway.models import ApiKey
 from tests.gateway.api_support import (
     ApiServer,
-    api_server_start,
-    api_servers_stop,
     bearer,
     fast_passwords,
     key_for,
@@ -25,12 +22,6 @@ from tests.gateway.api_support import (
 pytestmark = pytest.mark.django_db(
     transaction=True, available_apps=["accounts", "gateway", "django.contrib.sessions"]
 )
-
-
-@pytest.fixture(scope="session")
-def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
-    yield api_server_start(django_db_blocker)
-    api_servers_stop()
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import openai
 import pytest
@@ -15,9 +13,6 @@ from tests.gateway.api_support import (
     DYING,
     FAST,
     SLOW,
-    ApiServer,
-    api_server_start,
-    api_servers_stop,
     fast_passwords,
     key_for,
     usage_settled,
@@ -27,12 +22,6 @@ pytestmark = pytest.mark.django_db(
     transaction=True, available_apps=["accounts", "gateway", "django.contrib.sessions"]
 )
 HELLO = [{"role": "user", "content": "Tell me about prefix caches."}]
-
-
-@pytest.fixture(scope="session")
-def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
-    yield api_server_start(django_db_blocker)
-    api_servers_stop()
 
 
 @pytest.fixture(autouse=True)

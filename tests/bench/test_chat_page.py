@@ -1,0 +1,39 @@
+"""bench/chat_page.py runs end to end at a tiny size, so that it cannot rot (its figures are
+read by hand from a real run, not here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RENDER = re.compile(r"^conversation of 6 messages\s+(?P<median>\d+)\s+(?P<worst>\d+)$", re.M)
+BYTES = re.compile(r"^the page's own JS \+ CSS: (?P<files>\d+) files, (?P<kb>[\d.]+) KB", re.M)
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_page_bench_opens_a_conversation_in_chromium_and_prints_its_figures():
+    assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run with ./dev test"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/chat_page.py",
+            *("--conversations", "3", "--messages", "6", "--loads", "1"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    render, size = RENDER.search(result.stdout), BYTES.search(result.stdout)
+    assert render and size, result.stdout
+    assert 0 < int(render["median"]) <= int(render["worst"])
+    # It found the page's own modules (chat.js and the ones it imports) and weighed them.
+    assert int(size["files"]) >= 3 and float(size["kb"]) > 0
