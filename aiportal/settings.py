@@ -357,7 +357,7 @@ if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
 # Per-document errors kept on a job (the count goes on past it).
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).
-AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 1000, minimum=10)
+AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
 # Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
 CELERY_BEAT_SCHEDULE = {
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
