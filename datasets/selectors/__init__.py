@@ -12,6 +12,7 @@ from datasets.selectors.access import (
     grants_live,
 )
 from datasets.selectors.content import (
+    chunk_passage_get,
     document_list,
     refill_job_get,
     refill_job_list,
@@ -23,6 +24,7 @@ from datasets.selectors.search import Hit, chunk_search
 
 __all__ = [
     "Hit",
+    "chunk_passage_get",
     "chunk_search",
     "dataset_get",
     "dataset_level_for",
