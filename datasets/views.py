@@ -24,6 +24,7 @@ from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import (
     dataset_get,
     dataset_level_for,
+    dataset_levels_for,
     dataset_list_visible,
     document_list,
     grant_list,
@@ -79,10 +80,11 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created “{dataset.name}”. Add files or sources next.")
             return _back(dataset)
-    rows = [
-        {"dataset": d, "level": dataset_level_for(user=request.user, dataset=d).label}
-        for d in dataset_list_visible(user=request.user).select_related("owner", "active_version")
-    ]
+    visible = list(
+        dataset_list_visible(user=request.user).select_related("owner", "active_version")
+    )
+    levels = dataset_levels_for(user=request.user, datasets=visible)
+    rows = [{"dataset": d, "level": levels[d.pk].label} for d in visible]
     return render(
         request,
         "datasets/list.html",

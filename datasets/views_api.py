@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from chat.views_conversations import json_login_required
 from datasets.models import Chunk, Level
-from datasets.selectors import chunk_passage_get, dataset_level_for, dataset_list_at_least
+from datasets.selectors import chunk_passage_get, dataset_levels_for, dataset_list_at_least
 
 
 @require_GET
@@ -21,14 +21,15 @@ from datasets.selectors import chunk_passage_get, dataset_level_for, dataset_lis
 @json_login_required
 def picker_datasets(request: HttpRequest) -> JsonResponse:
     """The datasets the user may search in chat now (query level or more)."""
-    rows = dataset_list_at_least(user=request.user, level=Level.QUERY).order_by("name", "id")
+    rows = list(dataset_list_at_least(user=request.user, level=Level.QUERY).order_by("name", "id"))
+    levels = dataset_levels_for(user=request.user, datasets=rows)
     return JsonResponse(
         {
             "datasets": [
                 {
                     "id": dataset.pk,
                     "name": dataset.name,
-                    "level": dataset_level_for(user=request.user, dataset=dataset).label,
+                    "level": levels[dataset.pk].label,
                     "regions": sorted(dataset.regions) if dataset.regions is not None else None,
                 }
                 for dataset in rows

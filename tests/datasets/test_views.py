@@ -71,9 +71,14 @@ def test_each_level_allows_exactly_what_it_says(who, owner, member, outsider, ha
     assert page.status_code == (404 if who == "outsider" else 200)
     listed = client.get("/datasets/")
     assert (f'data-id="{pk}"' in listed.content.decode()) == (who != "outsider")
+    if who != "outsider":
+        label = "manage" if who == "owner" else who
+        assert f'<td class="level">{label}</td>' in listed.content.decode()
 
     picker = client.get("/datasets/api/picker/").json()["datasets"]
     assert (pk in [d["id"] for d in picker]) == (RANK[who] >= RANK["query"])
+    if picker:
+        assert picker[0]["level"] == ("manage" if who == "owner" else who)
     passage = client.get(f"/datasets/api/chunks/{chunk_id}/")
     assert passage.status_code == (200 if RANK[who] >= RANK["query"] else 404)
     job_status = client.get(f"/datasets/api/jobs/{job.pk}/")
