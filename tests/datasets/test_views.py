@@ -179,6 +179,37 @@ def test_uploading_many_files_keeps_the_good_ones_and_names_the_refused(
     assert [f["name"] for f in source.config["files"]] == ["notes.md", "good.txt"]
     nothing = client.post(f"/datasets/{dataset.pk}/upload/", {}, follow=True)
     assert "Choose one or more files" in nothing.content.decode()
+    uploads = AuditEvent.objects.filter(action="dataset.upload").order_by("id")
+    assert [e.detail["files"] for e in uploads] == [["good.txt", "notes.md"], ["good.txt"]]
+
+
+def test_too_many_files_for_one_source_keeps_nothing_of_that_upload(settings, owner, dataset):
+    settings.AIPORTAL_UPLOAD_MAX_FILES = 1
+    files = []
+    for name in ("a.txt", "b.txt"):
+        item = io.BytesIO(b"words")
+        item.name = name
+        files.append(item)
+    answer = client_for(owner).post(
+        f"/datasets/{dataset.pk}/upload/", {"files": files}, follow=True
+    )
+    assert "holds at most 1 files" in answer.content.decode()
+    assert not dataset.sources.exists()
+    files_dir = dataset_files_dir(dataset=dataset)
+    assert not files_dir.exists() or not any(files_dir.iterdir())
+
+
+def test_the_job_endpoint_gives_status_progress_and_counts(owner, dataset):
+    job = dataset_refill_start(dataset=dataset, user=owner)
+    answer = client_for(owner).get(f"/datasets/api/jobs/{job.pk}/").json()
+    assert answer == {
+        "id": job.pk,
+        "status": "queued",
+        "progress": 0.0,
+        "counts": {"seen": 0, "added": 0, "reused": 0, "removed": 0, "errors": 0},
+        "message": "",
+        "errors": [],
+    }
 
 
 def test_a_bad_source_says_what_to_fix_and_adds_nothing(owner, dataset):
