@@ -29,7 +29,7 @@ from chat.generation import (
     generation_stop,
 )
 from chat.models import Conversation, Message
-from chat.services_retrieval import context_with_passages, conversation_retrieve
+from chat.services_retrieval import context_passages_insert, conversation_retrieve
 from datasets.services.events import user_group
 
 logger = logging.getLogger(__name__)
@@ -406,7 +406,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             await generation_start(
                 message=answer,
-                context=context_with_passages(turn.context, retrieval),
+                context=context_passages_insert(turn.context, retrieval),
                 model=turn.model or None,
                 client_id=client_id,
                 user=self.user,

@@ -135,7 +135,7 @@ def _regions_common(values: list[str]) -> frozenset[str] | None:
     return common
 
 
-def context_with_passages(
+def context_passages_insert(
     context: list[dict[str, str]], retrieval: Retrieval
 ) -> list[dict[str, str]]:
     """The passages just before the user's latest message: the conversation's own system
