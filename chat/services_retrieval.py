@@ -18,6 +18,7 @@ from accounts.models import User
 from chat.models import Conversation
 from datasets.models import Level
 from datasets.selectors import Hit, chunk_search, dataset_list_at_least
+from gateway.models.policies import regions_parse
 
 SNIPPET_CHARS = 240
 
@@ -121,8 +122,6 @@ def conversation_retrieve(*, user: User, conversation: Conversation, query: str)
 
 
 def _regions_common(values: list[str]) -> frozenset[str] | None:
-    from gateway.models.policies import regions_parse
-
     common: frozenset[str] | None = None
     for value in values:
         try:
