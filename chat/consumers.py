@@ -145,7 +145,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Grants changed (datasets.services.grants): the page refetches its dataset picker.
-        await self.join(user_group(self.user.pk))
+        # Best effort: a channel-layer hiccup must not cost the person their chat (each turn
+        # checks the grants again anyway).
+        try:
+            await self.join(user_group(self.user.pk))
+        except Exception:
+            logger.warning("could not follow the datasets of user %s", self.user.pk, exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         # Leaving the groups is all: the generations go on and save their answers.
