@@ -3,7 +3,7 @@ from __future__ import annotations
 from allauth.account.models import EmailAddress
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import AuditEvent, User
 
 
 @transaction.atomic
@@ -32,3 +32,24 @@ def user_ensure_admin(*, email: str, password: str) -> tuple[User, bool]:
         user=user, email=email, defaults={"primary": True, "verified": True}
     )
     return user, False
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: object = "",
+    detail: dict | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append one audit event. Called inside the transaction of the change it records, so
+    that the event and the change are kept (or rolled back) together."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        action=action[:100],
+        target_type=target_type[:100],
+        target_id=str(target_id)[:100],
+        detail=detail or {},
+        ip=ip or None,
+    )

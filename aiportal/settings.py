@@ -301,6 +301,10 @@ AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 
 # --- Chat ------------------------------------------------------------------------------------
 AIPORTAL_MAX_MESSAGE_CHARS = env_int("AIPORTAL_MAX_MESSAGE_CHARS", 32000, minimum=1)
+# Datasets in chat (docs/datasets.md, "Datasets in the app and in chat"): passages retrieved
+# per turn, and datasets one conversation may search at once.
+AIPORTAL_CHAT_RETRIEVAL_PASSAGES = env_int("AIPORTAL_CHAT_RETRIEVAL_PASSAGES", 6, minimum=1)
+AIPORTAL_CHAT_MAX_DATASETS = env_int("AIPORTAL_CHAT_MAX_DATASETS", 10, minimum=1)
 # The growing answer is written at most this often (plus once at the end): bounded write rate.
 AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) / 1000
 # Ask the model for a short title after a conversation's first answer (one small request

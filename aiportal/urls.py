@@ -7,6 +7,7 @@ from gateway.metrics import metrics_view
 urlpatterns = [
     path("", include("chat.urls")),
     path("accounts/", include("allauth.urls")),
+    path("datasets/", include("datasets.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls")),

@@ -29,6 +29,8 @@ from chat.generation import (
     generation_stop,
 )
 from chat.models import Conversation, Message
+from chat.services_retrieval import context_passages_insert, conversation_retrieve
+from datasets.services.events import user_group
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,13 @@ def _final_frame(message: Message) -> dict[str, Any]:
             "code": message.error_code or "error",
             "detail": "The answer failed.",
         }
-    return {"type": "message.done", **common, "usage": message.usage, "metrics": message.metrics}
+    return {
+        "type": "message.done",
+        **common,
+        "usage": message.usage,
+        "metrics": message.metrics,
+        "citations": (message.metrics or {}).get("citations", []),
+    }
 
 
 def _message_load(*, user, message_id: int) -> Message:
@@ -118,6 +126,11 @@ db_message_regenerate = database_sync_to_async(services.message_regenerate, thre
 db_message_load = database_sync_to_async(_message_load, thread_sensitive=False)
 db_message_continue = database_sync_to_async(services.message_continue, thread_sensitive=False)
 db_message_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
+db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
+
+
+def _last_question(context: list[dict[str, str]]) -> str:
+    return next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -130,6 +143,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        # Grants changed (datasets.services.grants): the page refetches its dataset picker.
+        # Best effort: a channel-layer hiccup must not cost the person their chat (each turn
+        # checks the grants again anyway).
+        try:
+            await self.join(user_group(self.user.pk))
+        except Exception:
+            logger.warning("could not follow the datasets of user %s", self.user.pk, exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         # Leaving the groups is all: the generations go on and save their answers.
@@ -209,9 +230,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if len(content) > settings.AIPORTAL_MAX_MESSAGE_CHARS:
             await self.send_too_long(client_id)
             return
-        if datasets:
-            await self.send_error("unsupported", "datasets as context arrive in a later version")
-            return
         try:
             turn = await db_message_send(
                 user=self.user,
@@ -220,6 +238,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 content=content,
                 model=model,
                 root=root,
+                datasets=datasets,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist):
             await self.send_not_found(client_id)
@@ -374,13 +393,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         answer = turn.assistant_message
         try:
+            # Every turn reads the grants again: a revoked dataset is neither searched nor
+            # allowed to pin the answer to its regions any more.
+            retrieval = await db_conversation_retrieve(
+                user=self.user, conversation=turn.conversation, query=_last_question(turn.context)
+            )
+            if retrieval.dropped:
+                await self.send_frame(
+                    {
+                        "type": "datasets.dropped",
+                        "conversation": turn.conversation.pk,
+                        "datasets": retrieval.dropped,
+                        "detail": "A dataset of this conversation is no longer available to "
+                        "you: it was not searched.",
+                        "client_id": client_id,
+                    }
+                )
             await generation_start(
                 message=answer,
-                context=turn.context,
+                context=context_passages_insert(turn.context, retrieval),
                 model=turn.model or None,
                 client_id=client_id,
                 user=self.user,
                 continuing=continuing,
+                allowed_regions=retrieval.regions,
+                citations=retrieval.citations,
             )
         except Exception:
             # Never a silent spinner: the saved answer ends, and the page hears why.
@@ -452,6 +489,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             watcher.cancel()
         elif isinstance(event.get("message"), int):
             self.confirmed.add(event["message"])
+
+    async def datasets_changed(self, event: dict[str, Any]) -> None:
+        """The user's grants or datasets changed: the page refetches what it may pick."""
+        await self.send_frame({"type": "datasets.changed"})
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published by a generation (or another socket) to a group this socket

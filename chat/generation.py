@@ -44,6 +44,7 @@ from gateway.errors import (
     NoWorkers,
     OverBudget,
     RateLimited,
+    RegionUnavailable,
 )
 from gateway.proxy import Delta, Finished, chat_stream
 
@@ -136,6 +137,10 @@ class Generation:
     base_content: str = ""
     base_seq: int = 0
     base_usage: dict[str, Any] = field(default_factory=dict)
+    # The conversation's datasets: where it may be answered (None: anywhere the user may),
+    # and the passages the answer may cite ([n] in its text), kept in its metrics.
+    allowed_regions: frozenset[str] | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)  # the new deltas; seq = base_seq + index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -268,6 +273,7 @@ class Generation:
                 # Keeps the conversation on one worker, so vLLM reuses its prefix cache.
                 conversation_key=f"conversation:{self.message['conversation']}",
                 continue_final=self.continuing,
+                allowed_regions=self.allowed_regions,
             )
             async with contextlib.aclosing(items):
                 async for item in items:
@@ -290,6 +296,19 @@ class Generation:
             status = (
                 Message.Status.INTERRUPTED if broke_off or self.continuing else Message.Status.ERROR
             )
+            if self.allowed_regions is not None and isinstance(exc, RegionUnavailable):
+                # Say why: the person can act on this one (choose other datasets).
+                return _Outcome(
+                    status=status,
+                    code="region_unavailable",
+                    detail="No worker is available in the regions the datasets of this "
+                    "conversation allow"
+                    + (
+                        f" ({', '.join(sorted(self.allowed_regions))})."
+                        if self.allowed_regions
+                        else ": they have no region in common."
+                    ),
+                )
             return error_outcome(exc, status=status)
         except Exception:
             logger.exception("streaming message %s failed", self.message_id)
@@ -401,6 +420,8 @@ class Generation:
         usage = _usage_sum(self.base_usage, outcome.usage) if self.continuing else outcome.usage
         if self.continuing:
             metrics["continued_by_user"] = True
+        if self.citations:
+            metrics["citations"] = self.citations
         content = self.content
         self.ended = True
         try:
@@ -440,6 +461,7 @@ class Generation:
                 "status": outcome.status,
                 "usage": usage,
                 "metrics": metrics,
+                "citations": metrics.get("citations", []),
                 "content": content,
                 "seq": self.seq,
             }
@@ -477,6 +499,8 @@ async def generation_start(
     client_id: str | None = None,
     user: Any = None,
     continuing: bool = False,
+    allowed_regions: frozenset[str] | None = None,
+    citations: list[dict[str, Any]] | None = None,
 ) -> None:
     """Start answering ``message`` (an assistant message in status streaming) in the
     background; ``continuing`` goes on from its saved content and last_seq. Returns once
@@ -494,6 +518,8 @@ async def generation_start(
         channel=channel,
         client_id=client_id,
         user=user,
+        allowed_regions=allowed_regions,
+        citations=list(citations or []),
     )
     if continuing:
         generation.base_content = message.content

@@ -20,6 +20,10 @@ class Conversation(models.Model):
     # Soft delete: set when the user deletes, so an undo within a few seconds restores
     # everything; selectors hide such rows, and a purge removes them for good later.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Ids of the datasets this conversation searches on every turn (the composer's picker).
+    # Ids, not a foreign key: a dataset the owner may no longer query is dropped from here at
+    # the next turn (chat/services_retrieval.py), and a deleted one is simply not found.
+    datasets = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]

@@ -265,6 +265,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "model": conversation.model,
         "pinned": conversation.pinned,
         "system_prompt": conversation.system_prompt,
+        "datasets": list(conversation.datasets or []),
         "url": f"/c/{conversation.pk}/",
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),

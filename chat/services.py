@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from chat import selectors
 from chat.models import Conversation, Message
+from chat.services_retrieval import conversation_datasets_set
 
 TITLE_CHARS = 60
 # A streaming message's generator refreshes ``updated_at`` at least this often (seconds) ...
@@ -146,11 +147,13 @@ def message_send(
     content: str,
     model: str | None,
     root: bool = False,
+    datasets: list[int] | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
     after the conversation's latest message, unless ``root``: then the message is a new
-    first message (an edit of the first question, a sibling of it). Raises ``DoesNotExist``
+    first message (an edit of the first question, a sibling of it). ``datasets`` (not None)
+    replaces the conversation's choice of datasets to search. Raises ``DoesNotExist``
     for ids that are not the user's, before anything is written (the transaction rolls back
     a new conversation too)."""
     created = conversation_id is None
@@ -171,6 +174,8 @@ def message_send(
         # The picker's choice belongs to the conversation: the next turn keeps it.
         Conversation.objects.filter(pk=conversation.pk).update(model=model[:200])
         conversation.model = model[:200]
+    if datasets is not None:
+        conversation_datasets_set(conversation=conversation, datasets=datasets)
     chosen = selectors.conversation_model(conversation=conversation)
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen

@@ -6,12 +6,14 @@ from datasets.selectors.access import (
     dataset_get,
     dataset_level_for,
     dataset_level_require,
+    dataset_levels_for,
     dataset_list_at_least,
     dataset_list_visible,
     grant_list,
     grants_live,
 )
 from datasets.selectors.content import (
+    chunk_passage_get,
     document_list,
     refill_job_get,
     refill_job_list,
@@ -23,10 +25,12 @@ from datasets.selectors.search import Hit, chunk_search
 
 __all__ = [
     "Hit",
+    "chunk_passage_get",
     "chunk_search",
     "dataset_get",
     "dataset_level_for",
     "dataset_level_require",
+    "dataset_levels_for",
     "dataset_list_at_least",
     "dataset_list_visible",
     "document_list",

@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from datasets.models import Dataset, Level, RefillJob, Source, Version, VersionDocument
+from datasets.models import (
+    Chunk,
+    Dataset,
+    Level,
+    RefillJob,
+    Source,
+    Version,
+    VersionDocument,
+)
 from datasets.selectors.access import dataset_get
 
 
@@ -58,3 +66,26 @@ def refill_job_get(*, user: User | None, id: int, at_least: Level = Level.VIEW) 
     except (Dataset.DoesNotExist, ValueError, TypeError):
         raise RefillJob.DoesNotExist from None
     return job
+
+
+def chunk_passage_get(*, user: User | None, id: int) -> dict:
+    """One chunk's text with its document's title, for a citation: the user must be able to
+    query its dataset now. Raises ``Chunk.DoesNotExist`` for a missing id and another
+    dataset's alike. The title is the one in the active version, else the latest one."""
+    try:
+        chunk = Chunk.objects.select_related("document").get(pk=id)
+        dataset = dataset_get(user=user, id=chunk.document.dataset_id, at_least=Level.QUERY)
+    except (Dataset.DoesNotExist, ValueError, TypeError):
+        raise Chunk.DoesNotExist from None
+    entries = VersionDocument.objects.filter(document_id=chunk.document_id).order_by(
+        "-version__number", "key"
+    )
+    entry = entries.filter(version_id=dataset.active_version_id).first() or entries.first()
+    return {
+        "chunk": chunk.pk,
+        "text": chunk.text,
+        "title": entry.title if entry else "",
+        "key": entry.key if entry else "",
+        "url": entry.url if entry else "",
+        "dataset": {"id": dataset.pk, "name": dataset.name},
+    }

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
@@ -49,6 +50,7 @@ def dataset_create(
     allowed_regions: str = "",
     schedule_minutes: int = 0,
     keep_versions: int | None = None,
+    ip: str | None = None,
 ) -> Dataset:
     name = " ".join(name.split())[:200]
     if not name:
@@ -67,6 +69,14 @@ def dataset_create(
                     allowed_regions=allowed_regions.strip(),
                     schedule_minutes=schedule_minutes,
                     keep_versions=keep_versions,
+                )
+                audit_record(
+                    actor=user,
+                    action="dataset.create",
+                    target_type="dataset",
+                    target_id=dataset.pk,
+                    detail={"name": name, "allowed_regions": dataset.allowed_regions},
+                    ip=ip,
                 )
         except IntegrityError:
             continue  # another dataset took the same slug between the check and the insert

@@ -14,6 +14,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
@@ -29,6 +30,7 @@ def grant_set(
     for_group: Group | None = None,
     expires_at: datetime | None = None,
     as_admin: bool = False,
+    ip: str | None = None,
 ) -> Grant:
     """Give ``for_user`` or ``for_group`` ``level`` on the dataset (replacing the level they
     had). Needs the manage level. Raises ValueError with a message for the person."""
@@ -49,13 +51,42 @@ def grant_set(
         **who,
         defaults={"level": level, "expires_at": expires_at, "created_by": user},
     )
+    audit_record(
+        actor=user,
+        action="dataset.grant.set",
+        target_type="dataset",
+        target_id=dataset.pk,
+        detail={
+            "grant": grant.pk,
+            "user": for_user.email if for_user is not None else None,
+            "group": for_group.name if for_group is not None else None,
+            "level": level.label,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+        ip=ip,
+    )
     return grant
 
 
 @transaction.atomic
-def grant_revoke(*, grant: Grant, user: User, as_admin: bool = False) -> None:
+def grant_revoke(
+    *, grant: Grant, user: User, as_admin: bool = False, ip: str | None = None
+) -> None:
     """Remove a grant. Needs the manage level; takes effect on the very next query."""
     dataset_level_require(user=user, dataset=grant.dataset, level=Level.MANAGE, as_admin=as_admin)
+    audit_record(
+        actor=user,
+        action="dataset.grant.revoke",
+        target_type="dataset",
+        target_id=grant.dataset_id,
+        detail={
+            "grant": grant.pk,
+            "user": grant.user.email if grant.user_id else None,
+            "group": grant.group.name if grant.group_id else None,
+            "level": Level(grant.level).label,
+        },
+        ip=ip,
+    )
     grant.delete()
 
 

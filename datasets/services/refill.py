@@ -37,6 +37,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import audit_record
 from datasets import sources
 from datasets.models import Chunk, Dataset, Document, Level, RefillJob, Version, VersionDocument
 from datasets.selectors import dataset_level_require
@@ -99,7 +100,7 @@ def _dispatch(job_id: int) -> None:
 
 
 def dataset_refill_start(
-    *, dataset: Dataset, user: User | None, as_admin: bool = False
+    *, dataset: Dataset, user: User | None, as_admin: bool = False, ip: str | None = None
 ) -> RefillJob:
     """Queue a refill, or join the one queued or running (edit level; ``user=None`` is the
     schedule). The task is sent once the transaction commits, so it finds its row."""
@@ -112,6 +113,14 @@ def dataset_refill_start(
         try:
             with transaction.atomic():
                 job = RefillJob.objects.create(dataset=dataset, triggered_by=user)
+                audit_record(
+                    actor=user,
+                    action="dataset.refill.start",
+                    target_type="dataset",
+                    target_id=dataset.pk,
+                    detail={"job": job.pk, "scheduled": user is None},
+                    ip=ip,
+                )
         except IntegrityError:
             # Another request created the active job between our read and our insert.
             continue

@@ -3,6 +3,7 @@
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
 import { copyFrom } from "./clipboard.js";
+import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
 import { createRenderer } from "./markdown.js";
 import { createSocket, describeState } from "./socket.js";
@@ -40,6 +41,11 @@ let windowStart = data.messages.length ? Math.max(0, path.indexOf(data.messages[
 let streamingId = null;
 let selectedModel = data.model || "";
 let socket = null;
+const openPassage = createPassagePanel(document.getElementById("passage-panel"));
+const datasetPicker = createDatasetPicker({
+  root: document.getElementById("dataset-picker"),
+  chosen: conversation ? conversation.datasets : [],
+});
 
 function record(message) {
   return { ...message, seq: message.last_seq || 0 };
@@ -104,6 +110,7 @@ function paint(entry) {
   } else {
     render(entry.body, r.content);
     addCodeButtons(entry.body);
+    linkCitations(entry.body, r.metrics?.citations, openPassage);
   }
   entry.dirty = false;
 }
@@ -426,6 +433,12 @@ const handlers = {
       new CustomEvent("chat:conversation-updated", { detail: frame.conversation }),
     ),
   error: (frame) => showError(describeError(frame)),
+  // Grants changed somewhere: what may be picked is fetched again (gone ones leave).
+  "datasets.changed": () => datasetPicker.refresh(),
+  "datasets.dropped": (frame) => {
+    datasetPicker.remove(frame.datasets);
+    showError(frame.detail);
+  },
 };
 
 // --- The socket (static/chat/socket.js) -------------------------------------------------
@@ -491,6 +504,8 @@ function sendMessage(content, parent) {
     conversation: conversation ? conversation.id : null,
     content,
     model: selectedModel || null,
+    // The picker's choice, every time: the server keeps it on the conversation.
+    datasets: datasetPicker.ids(),
     client_id: id,
   };
   if (conversation) {
@@ -731,6 +746,7 @@ for (const r of thread.records.values()) trackStreaming(r);
 renderThread();
 list.lastElementChild?.scrollIntoView({ block: "end" });
 loadModels();
+datasetPicker.refresh();
 socket = createSocket({
   onFrame: (frame) => handlers[frame.type]?.(frame),
   onState: onSocketState,

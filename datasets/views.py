@@ -1,0 +1,326 @@
+"""The user-facing dataset pages: server-rendered, one form per action, POST then redirect.
+
+Thin: each view fetches the dataset through ``dataset_get`` with the user (a dataset they
+cannot see is a 404 like an unknown id), calls one service, and says what happened. A level
+too low for an action is the services' ``PermissionDenied`` (a 403: the person knows the
+dataset exists). Messages a person can act on (bad URL, file too big) come back as flashes.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from chat.views_conversations import json_login_required
+from datasets.models import Dataset, Grant, Level, RefillJob, Source
+from datasets.selectors import (
+    dataset_get,
+    dataset_level_for,
+    dataset_levels_for,
+    dataset_list_visible,
+    document_list,
+    grant_list,
+    refill_job_get,
+    refill_job_list,
+    source_list,
+    version_list,
+)
+from datasets.services import dataset_create, grant_revoke, grant_set, source_add, source_remove
+from datasets.services.refill import dataset_refill_cancel, dataset_refill_start
+from datasets.services.sovereignty import (
+    UploadFile,
+    dataset_delete,
+    dataset_export,
+    dataset_files_upload,
+)
+
+JOBS_SHOWN = 10
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _dataset(request: HttpRequest, pk: int, at_least: Level = Level.VIEW) -> Dataset:
+    try:
+        return dataset_get(user=request.user, id=pk, at_least=at_least)
+    except Dataset.DoesNotExist:
+        raise Http404("No such dataset.") from None
+
+
+def _back(dataset: Dataset) -> HttpResponse:
+    return redirect("datasets:detail", pk=dataset.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@login_required
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    form = {"name": "", "description": "", "allowed_regions": ""}
+    if request.method == "POST":
+        form = {key: request.POST.get(key, "").strip() for key in form}
+        try:
+            dataset = dataset_create(
+                user=request.user,
+                name=form["name"],
+                description=form["description"],
+                allowed_regions=form["allowed_regions"],
+                ip=_ip(request),
+            )
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Created “{dataset.name}”. Add files or sources next.")
+            return _back(dataset)
+    visible = list(
+        dataset_list_visible(user=request.user).select_related("owner", "active_version")
+    )
+    levels = dataset_levels_for(user=request.user, datasets=visible)
+    rows = [{"dataset": d, "level": levels[d.pk].label} for d in visible]
+    return render(
+        request,
+        "datasets/list.html",
+        {"rows": rows, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_GET
+@never_cache
+@login_required
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    level = dataset_level_for(user=request.user, dataset=dataset)
+    jobs = list(refill_job_list(user=request.user, dataset=dataset)[:JOBS_SHOWN])
+    context = {
+        "dataset": dataset,
+        "level": level,
+        "can_query": level >= Level.QUERY,
+        "can_edit": level >= Level.EDIT,
+        "can_manage": level >= Level.MANAGE,
+        "sources": source_list(user=request.user, dataset=dataset),
+        "documents": document_list(user=request.user, dataset=dataset)[:500],
+        "versions": version_list(user=request.user, dataset=dataset)[:20],
+        "jobs": jobs,
+        "active_job": next((j for j in jobs if j.status in RefillJob.ACTIVE), None),
+        "grants": grant_list(user=request.user, dataset=dataset) if level >= Level.MANAGE else [],
+        "levels": [(value, label) for value, label in Level.choices],
+        "kinds": [k for k in Source.Kind.choices if k[0] != Source.Kind.UPLOAD],
+    }
+    return render(request, "datasets/detail.html", context)
+
+
+def _run(request: HttpRequest, dataset: Dataset, action, success: str) -> HttpResponse:
+    """Call a service; a ValueError is the person's to fix, a PermissionDenied a 403."""
+    try:
+        action()
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    except Dataset.DoesNotExist:
+        raise Http404("No such dataset.") from None
+    else:
+        messages.success(request, success)
+    return _back(dataset)
+
+
+@require_POST
+@login_required
+def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    uploaded = request.FILES.getlist("files")
+    if not uploaded:
+        messages.error(request, "Choose one or more files to upload.")
+        return _back(dataset)
+    result = dataset_files_upload(
+        dataset=dataset,
+        user=request.user,
+        files=[UploadFile(name=f.name, chunks=f.chunks()) for f in uploaded],
+        ip=_ip(request),
+    )
+    if result.stored:
+        messages.success(
+            request,
+            f"Uploaded {', '.join(result.stored)}. Refill the dataset to search them.",
+        )
+    for problem in result.refused:
+        messages.error(request, f"Not uploaded: {problem}")
+    return _back(dataset)
+
+
+def _source_config(kind: str, post) -> dict:
+    if kind == Source.Kind.URLS:
+        return {"urls": [line.strip() for line in post.get("urls", "").splitlines() if line]}
+    if kind == Source.Kind.SITEMAP:
+        return {"url": post.get("url", "").strip()}
+    if kind == Source.Kind.FOLDER:
+        return {"root": post.get("root", "").strip(), "path": post.get("path", "").strip()}
+    raise ValueError("Choose a kind of source: URLs, sitemap or server folder.")
+
+
+@require_POST
+@login_required
+def dataset_source_add(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    kind = request.POST.get("kind", "")
+    return _run(
+        request,
+        dataset,
+        lambda: source_add(
+            dataset=dataset,
+            user=request.user,
+            kind=kind,
+            config=_source_config(kind, request.POST),
+        ),
+        "Source added. Refill the dataset to read it.",
+    )
+
+
+@require_POST
+@login_required
+def dataset_source_remove(request: HttpRequest, pk: int, source_pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    source = source_list(user=request.user, dataset=dataset).filter(pk=source_pk).first()
+    if source is None:
+        raise Http404("No such source.")
+    return _run(
+        request,
+        dataset,
+        lambda: source_remove(source=source, user=request.user),
+        "Source removed: its documents leave with the next refill.",
+    )
+
+
+@require_POST
+@login_required
+def dataset_grant_add(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
+        raise PermissionDenied("This needs the manage level.")
+    who = request.POST.get("who", "").strip()
+    person = User.objects.filter(email__iexact=who).first() if "@" in who else None
+    group = None if person else Group.objects.filter(name=who).first()
+    if person is None and group is None:
+        messages.error(request, f"No person with the email or group named “{who}”.")
+        return _back(dataset)
+    try:
+        level = int(request.POST.get("level", ""))
+    except ValueError:
+        level = -1
+    return _run(
+        request,
+        dataset,
+        lambda: grant_set(
+            dataset=dataset,
+            user=request.user,
+            level=level,
+            for_user=person,
+            for_group=group,
+            ip=_ip(request),
+        ),
+        f"{who} now has access.",
+    )
+
+
+@require_POST
+@login_required
+def dataset_grant_revoke(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    try:
+        grant = grant_list(user=request.user, dataset=dataset).get(pk=grant_pk)
+    except Dataset.DoesNotExist:
+        raise PermissionDenied("This needs the manage level.") from None
+    except Grant.DoesNotExist:
+        raise Http404("No such grant.") from None
+    return _run(
+        request,
+        dataset,
+        lambda: grant_revoke(grant=grant, user=request.user, ip=_ip(request)),
+        "Access revoked.",
+    )
+
+
+@require_POST
+@login_required
+def dataset_refill(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    return _run(
+        request,
+        dataset,
+        lambda: dataset_refill_start(dataset=dataset, user=request.user, ip=_ip(request)),
+        "Refill started.",
+    )
+
+
+@require_POST
+@login_required
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = refill_job_get(user=request.user, id=pk)
+    except RefillJob.DoesNotExist:
+        raise Http404("No such refill.") from None
+    return _run(
+        request,
+        job.dataset,
+        lambda: dataset_refill_cancel(job=job, user=request.user),
+        "Refill cancelled.",
+    )
+
+
+@require_GET
+@never_cache
+@json_login_required
+def job_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """Polled every second by the dataset page while a refill runs (static/datasets/jobs.js)."""
+    try:
+        job = refill_job_get(user=request.user, id=pk)
+    except RefillJob.DoesNotExist:
+        return JsonResponse({"code": "not_found", "detail": "No such refill."}, status=404)
+    return JsonResponse(
+        {
+            "id": job.pk,
+            "status": job.status,
+            "progress": round(job.progress, 4),
+            "counts": job.counts,
+            "message": job.message,
+            "errors": job.errors[:20],
+        }
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@login_required
+def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
+        raise PermissionDenied("This needs the manage level.")
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != dataset.name:
+            messages.error(request, "Type the dataset's name exactly to delete it.")
+        else:
+            dataset_delete(dataset=dataset, user=request.user, ip=_ip(request))
+            messages.success(request, f"Deleted “{dataset.name}” and all its files.")
+            return redirect(reverse("datasets:list"))
+    return render(request, "datasets/delete.html", {"dataset": dataset})
+
+
+@require_GET
+@never_cache
+@login_required
+def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset(request, pk)
+    archive = dataset_export(dataset=dataset, user=request.user, ip=_ip(request))
+    return FileResponse(
+        archive,
+        as_attachment=True,
+        filename=f"{dataset.slug}.zip",
+        content_type="application/zip",
+    )
