@@ -192,6 +192,17 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
     process.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_round_passwords():
+    """Fast password hashing for the whole session (tests/hashers.py says why)."""
+    from django.test.utils import override_settings
+
+    override = override_settings(PASSWORD_HASHERS=["tests.hashers.OneRoundPBKDF2PasswordHasher"])
+    override.enable()
+    yield
+    override.disable()
+
+
 @pytest.fixture
 def make_user(db):
     from accounts.services import user_create
