@@ -169,3 +169,26 @@ def zip_documents(
                 content_type=content_type,
                 known=known,
             )
+
+
+def file_documents(
+    *,
+    key: str,
+    name: str,
+    stream: BinaryIO,
+    content_type: str,
+    known: Callable[[str, str], bool],
+) -> Iterator[SourceDocument | DocumentError]:
+    """The documents of one opened file (an upload, a file in a server folder): a zip's
+    entries, or the file itself read up to ``AIPORTAL_DOCUMENT_MAX_BYTES``."""
+    if content_type == ZIP:
+        yield from zip_documents(key=key, name=name, source=stream, known=known)
+        return
+    limit = settings.AIPORTAL_DOCUMENT_MAX_BYTES
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        yield DocumentError(key=key, message=f"{name}: over the limit of {limit} bytes")
+        return
+    yield document_build(
+        key=key, name=PurePosixPath(name).name, data=data, content_type=content_type, known=known
+    )

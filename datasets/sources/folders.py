@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from django.conf import settings
 
-from datasets.sources.archives import zip_documents
+from datasets.sources.archives import file_documents
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
-from datasets.sources.formats import ZIP, content_type_for, document_build
+from datasets.sources.formats import content_type_for
 
 
 def folder_roots() -> dict[str, Path]:
@@ -159,14 +159,6 @@ def _file_documents(
         yield DocumentError(key=key, message=f"{shown}: {getattr(exc, 'strerror', None) or exc}")
         return
     with os.fdopen(fd, "rb") as stream:
-        if content_type == ZIP:
-            yield from zip_documents(key=key, name=shown, source=stream, known=known)
-            return
-        limit = settings.AIPORTAL_DOCUMENT_MAX_BYTES
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        yield DocumentError(key=key, message=f"{shown}: over the limit of {limit} bytes")
-        return
-    yield document_build(
-        key=key, name=PurePosixPath(shown).name, data=data, content_type=content_type, known=known
-    )
+        yield from file_documents(
+            key=key, name=shown, stream=stream, content_type=content_type, known=known
+        )

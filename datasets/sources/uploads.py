@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
-from datasets.sources.archives import zip_documents
+from datasets.sources.archives import file_documents
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
-from datasets.sources.formats import DOCX, EXTENSIONS, ZIP, content_type_for, document_build
+from datasets.sources.formats import DOCX, EXTENSIONS, ZIP, content_type_for
 
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,10}$")
 
@@ -100,12 +100,6 @@ def upload_documents(
             yield DocumentError(key=key, message=f"{name}: the stored file is missing")
             continue
         with os.fdopen(fd, "rb") as stream:
-            if content_type == ZIP:
-                yield from zip_documents(key=key, name=name, source=stream, known=known)
-                continue
-            limit = settings.AIPORTAL_DOCUMENT_MAX_BYTES
-            data = stream.read(limit + 1)
-        if len(data) > limit:
-            yield DocumentError(key=key, message=f"{name}: over the limit of {limit} bytes")
-            continue
-        yield document_build(key=key, name=name, data=data, content_type=content_type, known=known)
+            yield from file_documents(
+                key=key, name=name, stream=stream, content_type=content_type, known=known
+            )
