@@ -6,7 +6,24 @@ class User(AbstractUser):
     """aiportal's own user model from the first migration, so roles and SSO fields can be added
     later without the painful swap of Django's default user."""
 
+    class Status(models.TextChoices):
+        # Roles (docs/accounts.md): admin is ``is_staff`` on an active user; "user" is an
+        # active user without it. A pending user waits for an admin's approval and a
+        # suspended one was stopped by an admin: neither may do anything on any path
+        # (session, API key, websocket). ``is_active`` stays Django's own switch.
+        ACTIVE = "active", "active"
+        PENDING = "pending", "pending approval"
+        SUSPENDED = "suspended", "suspended"
+
     email = models.EmailField("email address", unique=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
+
+    @property
+    def may_act(self) -> bool:
+        """Whether this account may use anything beyond the sign-in and waiting pages."""
+        return self.is_active and self.status == self.Status.ACTIVE
 
     def __str__(self) -> str:
         return self.email or self.username

@@ -110,7 +110,7 @@ def apikey_accepts(key: ApiKey | None, token: str) -> bool:
     key is neither revoked nor expired, and its user is active."""
     if key is None or not _digest_matches(token, key.digest):
         return False
-    return key.is_usable() and key.user.is_active
+    return key.is_usable() and key.user.may_act
 
 
 def apikey_authenticate(*, token: str) -> ApiKey | None:
