@@ -1,6 +1,6 @@
-from django.conf import settings
+from accounts.signup_policy import signup_refusal
 
 
 def site(request):
     """What every page may need to know about the deployment's policy."""
-    return {"signup_open": settings.AIPORTAL_SIGNUP_OPEN}
+    return {"signup_open": signup_refusal(email=None, via="local") is None}

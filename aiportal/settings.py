@@ -200,8 +200,18 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("AIPORTAL_EMAIL_VERIFICATION", "optional")
 if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
     raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-# Closed by default: an organisation's portal is not open to whoever finds it.
-AIPORTAL_SIGNUP_OPEN = env_bool("AIPORTAL_SIGNUP_OPEN", False)
+# Who may create an account (accounts/signup_policy.py). Closed by default: an organisation's
+# portal is not open to whoever finds it. AIPORTAL_SIGNUP_OPEN=true is the older spelling of open.
+AIPORTAL_SIGNUP = env_str(
+    "AIPORTAL_SIGNUP", "open" if env_bool("AIPORTAL_SIGNUP_OPEN", False) else "closed"
+)
+if AIPORTAL_SIGNUP not in {"closed", "open", "invite", "domains", "sso_only"}:
+    raise ImproperlyConfigured("AIPORTAL_SIGNUP must be closed, open, invite, domains or sso_only")
+AIPORTAL_SIGNUP_DOMAINS = env_list("AIPORTAL_SIGNUP_DOMAINS")
+if AIPORTAL_SIGNUP == "domains" and not AIPORTAL_SIGNUP_DOMAINS:
+    raise ImproperlyConfigured("AIPORTAL_SIGNUP=domains needs AIPORTAL_SIGNUP_DOMAINS")
+# Every new account waits for an admin's approval (status pending) before it may do anything.
+AIPORTAL_SIGNUP_APPROVAL = env_bool("AIPORTAL_SIGNUP_APPROVAL", False)
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 

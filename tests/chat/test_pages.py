@@ -126,7 +126,7 @@ def test_staff_can_browse_conversations_and_messages_in_admin(owner, make_user, 
 
 
 def test_the_sign_in_page_offers_no_sign_up_while_sign_up_is_closed(client, settings):
-    settings.AIPORTAL_SIGNUP_OPEN = False
+    settings.AIPORTAL_SIGNUP = "closed"
     html = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/signup/"' not in html
     assert "Accounts are created by your administrators." in html
@@ -135,6 +135,6 @@ def test_the_sign_in_page_offers_no_sign_up_while_sign_up_is_closed(client, sett
 
 
 def test_the_sign_in_page_links_to_sign_up_while_sign_up_is_open(client, settings):
-    settings.AIPORTAL_SIGNUP_OPEN = True
+    settings.AIPORTAL_SIGNUP = "open"
     html = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/signup/"' in html
