@@ -23,9 +23,11 @@ from collections.abc import Iterable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed, ValidationError
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+
+from aiportal.api_handler import is_api_path
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,21 @@ def proxies_parse(values: Iterable[str]) -> list[Network]:
         except ValueError:
             raise ValueError(f"{value!r} is not an address or CIDR") from None
     return networks
+
+
+def trusted_header_settings_check(header: str, proxies: list[str]) -> None:
+    """Called by settings.py: a header needs the proxies it may come from."""
+    if not header:
+        return
+    if not proxies:
+        raise ImproperlyConfigured(
+            "AIPORTAL_TRUSTED_HEADER needs AIPORTAL_TRUSTED_PROXIES: the addresses (CIDRs) of "
+            "the proxies that set it; from anywhere else anyone could type it"
+        )
+    try:
+        proxies_parse(proxies)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"AIPORTAL_TRUSTED_PROXIES: {exc}") from None
 
 
 def peer_trusted(peer: str | None, proxies: Iterable[Network]) -> bool:
@@ -69,6 +86,18 @@ def email_from_header(value: str | None) -> str | None:
         logger.warning("trusted header %s holds no email address", settings.AIPORTAL_TRUSTED_HEADER)
         return None
     return value
+
+
+def header_value(scope, name: bytes) -> str | None:
+    """The header by its exact (lower-case) name in an ASGI scope. Django's META would also
+    take ``X_Forwarded_Email``, which a proxy that strips ``X-Forwarded-Email`` from clients
+    may let through, and would join a repeated header into one value: a repeat counts as
+    no header at all."""
+    values = [value for key, value in scope.get("headers") or () if key == name]
+    if len(values) > 1:
+        logger.warning("trusted header: %s sent more than once: ignored", name.decode("latin-1"))
+        return None
+    return values[0].decode("latin-1") if values else None
 
 
 def user_for_trusted_email(*, email: str):
@@ -107,6 +136,7 @@ class TrustedHeaderMiddleware:
         if not settings.AIPORTAL_TRUSTED_HEADER:
             raise MiddlewareNotUsed
         self.get_response = get_response
+        self.header = settings.AIPORTAL_TRUSTED_HEADER.lower().encode("latin-1")
         self.meta_key = "HTTP_" + settings.AIPORTAL_TRUSTED_HEADER.upper().replace("-", "_")
         self.proxies = proxies_parse(settings.AIPORTAL_TRUSTED_PROXIES)
         self._async = iscoroutinefunction(get_response)
@@ -128,10 +158,14 @@ class TrustedHeaderMiddleware:
         return await self.get_response(request)
 
     def _trusted(self, request) -> bool:
+        if is_api_path(request.path):
+            # /v1 has its own handler in production; this holds wherever else it is served
+            # (the test client): API keys only, never the header.
+            return False
         peer = request.META.get("REMOTE_ADDR")
         if peer_trusted(peer, self.proxies):
             return True
-        if self.meta_key in request.META:
+        if self._header_value(request) is not None:
             logger.warning(
                 "ignored the %s header from %s, which is not in AIPORTAL_TRUSTED_PROXIES",
                 settings.AIPORTAL_TRUSTED_HEADER,
@@ -139,10 +173,16 @@ class TrustedHeaderMiddleware:
             )
         return False
 
+    def _header_value(self, request) -> str | None:
+        scope = getattr(request, "scope", None)
+        if scope is None:  # not ASGI (Django's test client): only META is there
+            return request.META.get(self.meta_key)
+        return header_value(scope, self.header)
+
     def _follow_header(self, request) -> None:
         from django.contrib.auth import login, logout
 
-        email = email_from_header(request.META.get(self.meta_key))
+        email = email_from_header(self._header_value(request))
         user = request.user
         if email is None:
             # The proxy no longer vouches for the person this header signed in.
@@ -176,7 +216,7 @@ def websocket_guard(inner):
 
     async def guard(scope, receive, send):
         client = scope.get("client") or (None, None)
-        raw = dict(scope.get("headers") or ()).get(header)
+        raw = header_value(scope, header)
         if not peer_trusted(client[0], proxies):
             if raw is not None:
                 logger.warning(
@@ -186,7 +226,7 @@ def websocket_guard(inner):
                     client[0],
                 )
             return await inner(scope, receive, send)
-        email = email_from_header(raw.decode("latin-1") if raw is not None else None)
+        email = email_from_header(raw)
         user = scope.get("user")
         # AuthMiddleware has loaded the session already (to find the user): no query here.
         session = scope.get("session")

@@ -14,7 +14,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.ldap import ldap_settings
-from accounts.trusted_header import proxies_parse
+from accounts.trusted_header import trusted_header_settings_check
 from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -237,16 +237,7 @@ if _ldap:
 # only from the proxies' addresses.
 AIPORTAL_TRUSTED_HEADER = env_str("AIPORTAL_TRUSTED_HEADER").strip()
 AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
-if AIPORTAL_TRUSTED_HEADER:
-    if not AIPORTAL_TRUSTED_PROXIES:
-        raise ImproperlyConfigured(
-            "AIPORTAL_TRUSTED_HEADER needs AIPORTAL_TRUSTED_PROXIES: the addresses (CIDRs) of "
-            "the proxies that set it; from anywhere else anyone could type it"
-        )
-    try:
-        proxies_parse(AIPORTAL_TRUSTED_PROXIES)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"AIPORTAL_TRUSTED_PROXIES: {exc}") from None
+trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 
 # --- HTTP security ---------------------------------------------------------------------------
 HTTPS = env_bool("AIPORTAL_HTTPS", False)
