@@ -206,6 +206,21 @@ def test_a_wrong_service_password_is_said_so(client, ldap_on, directory):
     assert signed_in_as(client) is None
 
 
+@pytest.mark.django_db
+def test_start_tls_is_asked_for_and_a_directory_without_it_refuses_the_sign_in(
+    client, ldap_on, directory
+):
+    # This slapd has no certificate: with StartTLS on, nobody may sign in over plain LDAP.
+    directory.add_person("tim", email="tim@example.org", password=LDAP_PASSWORD)
+    ldap_on(AIPORTAL_LDAP_START_TLS="true")
+
+    response = sign_in(client, "tim", LDAP_PASSWORD)
+
+    assert response.status_code == 200 and signed_in_as(client) is None
+    # slapd answers the StartTLS request with "unsupported extended operation".
+    assert escape(DIRECTORY_FAILED) in response.content.decode()
+
+
 # --- Groups --------------------------------------------------------------------------------
 
 
