@@ -49,6 +49,8 @@ class DirectoryBackend(LDAPBackend):
         login = username if username is not None else email
         if not login:
             return None
+        # Django makes a backend per authenticate() call: this is the request of this one.
+        self._request = request
         return super().authenticate(request, username=login, password=password)
 
     def get_or_build_user(self, username, ldap_user):
@@ -78,7 +80,7 @@ class DirectoryBackend(LDAPBackend):
         except ldap.LDAPError as exc:
             # Groups unread are groups unsynced: a person just removed from one must not
             # keep it, so this sign-in fails as a directory failure.
-            _directory_error(request=ldap_user._request, exception=exc)
+            _directory_error(request=self._request, exception=exc)
             return None
         return user
 

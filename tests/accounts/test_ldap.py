@@ -272,6 +272,21 @@ def test_mapped_groups_follow_the_directory_at_each_sign_in(
 
 
 @pytest.mark.django_db
+def test_groups_that_cannot_be_read_fail_the_sign_in(client, ldap_on, directory):
+    directory.add_person("ida", email="ida@example.org", password=LDAP_PASSWORD)
+    # A search base that does not exist: the directory answers "no such object".
+    ldap_on(
+        AIPORTAL_LDAP_GROUP_SEARCH_BASE="ou=missing,dc=example,dc=org",
+        AIPORTAL_LDAP_GROUP_MAP="gpu-users",
+    )
+
+    response = sign_in(client, "ida", LDAP_PASSWORD)
+
+    assert response.status_code == 200 and signed_in_as(client) is None
+    assert escape(DIRECTORY_FAILED) in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_directory_groups_never_make_admins_unless_a_staff_group_is_named(
     client,
     ldap_on,
