@@ -67,7 +67,7 @@ def on_user_logged_in(sender, request, user, **_: object) -> None:
 
 
 def on_user_logged_out(sender, request, user, **_: object) -> None:
-    if user is None:  # the session had no one signed in
+    if user is None or user.pk is None:  # no one was signed in, or the account was deleted
         return
     audit_record(
         actor=user, action="auth.logout", target_type="user", target_id=user.pk,
