@@ -13,6 +13,7 @@ renamed when complete, so a download never meets half an archive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -180,15 +181,16 @@ def data_export_build(*, export_id: int) -> str:
     if not claimed:
         return "skipped"
     export = DataExport.objects.select_related("user").get(pk=export_id)
-    exports_dir().mkdir(parents=True, exist_ok=True)
     partial_path = _path(export).with_suffix(".part")
     try:
+        exports_dir().mkdir(parents=True, exist_ok=True)
         with open(partial_path, "wb") as out:
             _write_archive(export, out)
         partial_path.rename(_path(export))
     except Exception:
         logger.exception("data export %s of user %s failed", export.pk, export.user_id)
-        partial_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # whatever broke the build may break this too
+            partial_path.unlink(missing_ok=True)
         DataExport.objects.filter(pk=export.pk).update(
             status=Status.FAILED,
             finished=timezone.now(),
