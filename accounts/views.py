@@ -16,8 +16,8 @@ from allauth.account.adapter import get_adapter
 from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -125,6 +125,8 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     except AccountDeletionRefused as exc:
         form.add_error(None, str(exc))
         return _data_page(request, form, status=400)
-    logout(request)
+    # Not logout(): its signal would record a sign-out by an account that no longer exists.
+    request.session.flush()
+    request.user = AnonymousUser()
     messages.success(request, "Your account and everything in it are deleted.")
     return redirect("account_login")
