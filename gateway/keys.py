@@ -62,11 +62,16 @@ def _new_token() -> tuple[str, str]:
 
 
 def apikey_create(
-    *, user, name: str, expires_at: datetime | None = None, by=None, ip: str | None = None
+    *,
+    user,
+    name: str,
+    expires_at: datetime | None = None,
+    by_operator: bool = False,
+    ip: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for ``user``. Returns the row and the plaintext key, which exists only in
-    this return value: show it once and forget it. ``by`` is who acted when it is not the
-    owner (None with ``user`` for the owner, or the operator's ``manage.py apikey``)."""
+    this return value: show it once and forget it. ``by_operator`` is the operator's
+    ``manage.py apikey create``: the audit event then has no actor."""
     name = name.strip()
     if not name:
         raise ValueError("A key needs a name.")
@@ -81,7 +86,7 @@ def apikey_create(
         )
         # The prefix is the public part (shown on every page); never the key or its digest.
         audit_record(
-            actor=by or user,
+            actor=None if by_operator else user,
             action="apikey.create",
             target_type="apikey",
             target_id=key.pk,
@@ -90,6 +95,7 @@ def apikey_create(
                 "name": key.name,
                 "prefix": key.prefix,
                 "expires_at": expires_at.isoformat() if expires_at else None,
+                "by_operator": by_operator,
             },
             ip=ip,
         )

@@ -260,3 +260,18 @@ def test_the_csv_is_for_staff_only(owner, member, make_user):
     helpdesk.is_staff = True
     helpdesk.save()  # staff without the permission to view the log
     assert signed_in(helpdesk).get(url).status_code == 403
+
+
+def test_the_operators_key_commands_are_recorded_without_an_actor(owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("apikey", "create", "--user", owner.email, "--name", "ci", stdout=out)
+    key = ApiKey.objects.get(user=owner)
+    call_command("apikey", "revoke", "--prefix", key.prefix, stdout=StringIO())
+    created, revoked = events("apikey.create").get(), events("apikey.revoke").get()
+    assert (created.actor, created.detail["by_operator"]) == (None, True)
+    assert (revoked.actor, revoked.detail["by_operator"]) == (None, True)
+    assert out.getvalue().strip().splitlines()[-1] not in json.dumps(created.detail)
