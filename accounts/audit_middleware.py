@@ -53,7 +53,10 @@ def AuditRequestMiddleware(get_response):
         async def middleware(request: HttpRequest):
             token = current_ip.set(request_ip(request))
             try:
-                after = await sync_to_async(_last_entry_id)() if _admin_post(request) else None
+                if not _admin_post(request):
+                    # Every other request (the chat, /v1 streams) costs no thread hop here.
+                    return await get_response(request)
+                after = await sync_to_async(_last_entry_id)()
                 response = await get_response(request)
                 await sync_to_async(_sweep)(request, after)
                 return response

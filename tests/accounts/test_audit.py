@@ -275,3 +275,28 @@ def test_the_operators_key_commands_are_recorded_without_an_actor(owner):
     assert (created.actor, created.detail["by_operator"]) == (None, True)
     assert (revoked.actor, revoked.detail["by_operator"]) == (None, True)
     assert out.getvalue().strip().splitlines()[-1] not in json.dumps(created.detail)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bulk_admin_deletions_are_recorded_when_served_asynchronously(telemetry, staff):
+    """Under Daphne the middleware runs its asynchronous half: the same sweep, off the loop."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+    from django.test import AsyncClient
+
+    workers = [
+        await Worker.objects.acreate(base_url=f"http://gpu{i}:8000", region="eu") for i in (1, 2)
+    ]
+    client = AsyncClient()
+    await client.aforce_login(staff)
+    ids = [w.pk for w in workers]
+    response = await client.post(
+        reverse("admin:gateway_worker_changelist"),
+        {"action": "delete_selected", "_selected_action": ids, "post": "yes"},
+    )
+    assert response.status_code == 302
+    deleted = [e async for e in AuditEvent.objects.filter(action="admin.delete")]
+    assert sorted(int(e.target_id) for e in deleted) == sorted(ids)
+    assert {e.ip for e in deleted} == {"127.0.0.1"}
+    # The ORM's worker thread keeps a connection open: close it, so the test database can go.
+    await sync_to_async(connections.close_all)()
