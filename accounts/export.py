@@ -198,13 +198,17 @@ def data_export_build(*, export_id: int) -> str:
         )
         return "failed"
     now = timezone.now()
-    DataExport.objects.filter(pk=export.pk).update(
+    ready = DataExport.objects.filter(pk=export.pk, status=Status.RUNNING).update(
         status=Status.READY,
         progress=100,
         size=_path(export).stat().st_size,
         finished=now,
         expires_at=now + KEEP_FOR,
     )
+    if not ready:
+        # The account was deleted while its archive was being built: nobody may have it.
+        _path(export).unlink(missing_ok=True)
+        return "vanished"
     return "ready"
 
 

@@ -300,3 +300,30 @@ async def test_bulk_admin_deletions_are_recorded_when_served_asynchronously(tele
     assert {e.ip for e in deleted} == {"127.0.0.1"}
     # The ORM's worker thread keeps a connection open: close it, so the test database can go.
     await sync_to_async(connections.close_all)()
+
+
+def test_mfa_changes_are_recorded_with_the_authenticator_type_only(owner, rf):
+    """The receivers connected to allauth.mfa's signals when it is installed (AccountsConfig),
+    called here as the signals call them."""
+    from types import SimpleNamespace
+
+    from django.apps import apps
+
+    from accounts import audit
+
+    request = rf.post("/accounts/2fa/", REMOTE_ADDR="10.6.6.6")
+    totp = SimpleNamespace(type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
+    audit.on_mfa_added(sender=None, request=request, user=owner, authenticator=totp)
+    audit.on_mfa_reset(sender=None, request=request, user=owner, authenticator=totp)
+    audit.on_mfa_removed(sender=None, request=request, user=owner, authenticator=totp)
+    recorded = AuditEvent.objects.filter(action__startswith="mfa.").order_by("id")
+    assert [(e.action, e.detail, e.ip) for e in recorded] == [
+        ("mfa.add", {"type": "totp"}, "10.6.6.6"),
+        ("mfa.reset", {"type": "totp"}, "10.6.6.6"),
+        ("mfa.remove", {"type": "totp"}, "10.6.6.6"),
+    ]
+    if apps.is_installed("allauth.mfa"):
+        from allauth.mfa import signals
+
+        uids = [entry[0][0] for entry in signals.authenticator_added.receivers]
+        assert "audit-mfa+" in uids  # the dispatch_uid AccountsConfig.ready connects it with
