@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
 
@@ -150,11 +150,14 @@ class AuditEventAdmin(admin.ModelAdmin):
         csv_view = self.admin_site.admin_view(self.csv_download)
         return [path("csv/", csv_view, name="accounts_auditevent_csv"), *super().get_urls()]
 
-    def csv_download(self, request: HttpRequest) -> StreamingHttpResponse:
+    def csv_download(self, request: HttpRequest) -> HttpResponse:
         """The list as CSV, with the filters and search of the page it was linked from."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        queryset = self.get_changelist_instance(request).get_queryset(request)
+        try:
+            queryset = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("These filters are not valid: change them on the list.")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(audit_csv_rows(queryset), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

@@ -250,6 +250,7 @@ def test_the_csv_is_filtered_and_safe_for_spreadsheets(owner, staff_client):
     assert len(rows) == 1
     assert rows[0][1] == "'=cmd|calc@example.com" and rows[0][4] == "'-2+3"
     assert [csv_cell(v) for v in ("@x", "+1", "plain", None)] == ["'@x", "'+1", "plain", ""]
+    assert staff_client.get(reverse(CSV_URL), {"at_from": "yesterday"}).status_code == 400
 
 
 def test_the_csv_is_for_staff_only(owner, member, make_user):

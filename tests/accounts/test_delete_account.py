@@ -66,6 +66,7 @@ def test_it_asks_for_a_fresh_password_then_deletes_everything_of_the_person(
     client = signed_in(owner)
     response = client.post(DELETE, {"confirm_email": email.upper()})
     assert response.status_code == 302 and response["Location"].startswith(REAUTH)
+    assert client.get(response["Location"]).status_code == 200  # allauth's password page
     assert User.objects.filter(pk=owner_id).exists()  # nothing yet
 
     with django_capture_on_commit_callbacks(execute=True):
