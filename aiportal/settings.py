@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
     "accounts.trusted_header.TrustedHeaderMiddleware",
+    # The client's address for audit events, and the admin's bulk log entries.
+    "accounts.audit_middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -393,9 +395,15 @@ if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).
 AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
-# Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
+# Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
+# expire old data exports.
 CELERY_BEAT_SCHEDULE = {
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
+    # Delete the "export my data" archives nobody downloaded within their day.
+    "accounts-exports-expire": {
+        "task": "accounts.tasks.data_exports_expire_run",
+        "schedule": 3600.0,
+    },
 }
 
 LOGGING = {

@@ -12,5 +12,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls")),
     path("settings/keys/", include("gateway.keys_urls")),
+    path("settings/", include("accounts.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]
