@@ -237,6 +237,17 @@ ACCOUNT_SESSION_REMEMBER = None
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
+# For the SMTP backend (django.core.mail.backends.smtp.EmailBackend): sign-up confirmations,
+# password resets, invitations and approvals are mailed through it.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = 30
 
 # --- HTTP security ---------------------------------------------------------------------------
 HTTPS = env_bool("AIPORTAL_HTTPS", False)
