@@ -260,3 +260,26 @@ def test_an_active_account_gets_through_until_it_is_suspended(daphne_url, person
     assert models_status(daphne_url, token) == 401
     user_status_set(user=user, status="active", by=None)
     assert models_status(daphne_url, token) == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("status", "answer"), [("pending", 302), ("active", 200)])
+async def test_the_status_check_holds_on_the_async_stack(person, status, answer):
+    """Daphne runs the middleware chain asynchronously: the same check, through auser()."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+    from django.test import AsyncClient
+
+    user = await sync_to_async(person)(status)
+    client = AsyncClient()
+    try:
+        await client.aforce_login(user)
+        response = await client.get("/datasets/")
+        assert response.status_code == answer
+        if answer == 302:
+            assert response["Location"] == STATUS_URL
+            assert (await client.post("/settings/keys/", {"name": "x"})).status_code == 403
+    finally:
+        # The sync thread the views ran in keeps its connection, which would keep the test
+        # database from being dropped at the end.
+        await sync_to_async(connections.close_all)()
