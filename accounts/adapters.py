@@ -13,8 +13,12 @@ class AccountAdapter(DefaultAccountAdapter):
         ):
             # settings.py refuses this at start-up; this guards a configuration changed
             # later (tests, a settings override): a domain nobody has to prove is no policy.
-            return False
-        return signup_refusal(email=None, via="local") is None
+            reason = "Sign-up is closed until addresses are verified by mail."
+        else:
+            reason = signup_refusal(email=None, via="local")
+        if request is not None:
+            request.signup_refusal = reason  # the "closed" page says why
+        return reason is None
 
     def save_user(self, request, user, form, commit=True):
         """A new local account: never staff (the first admin comes from createsuperuser or

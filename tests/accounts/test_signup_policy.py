@@ -93,6 +93,8 @@ def test_the_sign_up_page_refuses_an_address_its_policy_does_not_admit(policy, c
     assert not User.objects.filter(email="stranger@elsewhere.test").exists()
     if name in {"closed", "sso_only"}:
         assert "account/signup_closed.html" in [t.name for t in response.templates]
+        words = {"closed": "ask an administrator", "sso_only": "single sign-on"}[name]
+        assert words in response.content.decode()
     else:
         assert response.status_code == 200
         assert response.context["form"].errors["email"]
