@@ -132,6 +132,7 @@ def test_the_status_page_says_where_the_account_stands(person, status, code, wor
     page = client.get("/", follow=True)
     assert page.redirect_chain[-1][0] == STATUS_URL
     assert page.status_code == code and words in page.content.decode()
+    assert reverse("account_email") not in page.content.decode()  # no links that lead nowhere
     assert client.post(reverse("account_logout")).status_code == 302
     assert client.get(STATUS_URL)["Location"].startswith(reverse("account_login"))
 
