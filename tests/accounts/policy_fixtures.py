@@ -22,11 +22,17 @@ NEW_PASSWORD = "a different horse, battery staple 43"
 _LINK = re.compile(r"https?://[^\s]+")
 
 
+@pytest.fixture(autouse=True)
+def no_rate_limits(settings):
+    """allauth's rate limits count in the cache, which is Redis shared by parallel runs and
+    kept across tests: a test must not be refused for what another one did. Autouse in every
+    module that names it (``no_rate_limits = policy_fixtures.no_rate_limits``)."""
+    settings.ACCOUNT_RATE_LIMITS = False
+
+
 @pytest.fixture
 def policy(settings):
-    """Set the sign-up policy for one test: ``policy("domains", domains=["example.org"])``.
-    allauth's rate limits are off: they count in the shared cache across tests."""
-    settings.ACCOUNT_RATE_LIMITS = False
+    """Set the sign-up policy for one test: ``policy("domains", domains=["example.org"])``."""
 
     def configure(
         name: str,

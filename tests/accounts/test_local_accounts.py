@@ -22,6 +22,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 policy = policy_fixtures.policy
+no_rate_limits = policy_fixtures.no_rate_limits
 
 
 def sign_in(client: Client, email: str, password: str):

@@ -29,6 +29,7 @@ from tests.accounts.policy_fixtures import signed_in_client
 from tests.conftest import PASSWORD
 
 person = policy_fixtures.person
+no_rate_limits = policy_fixtures.no_rate_limits
 BLOCKED = ["pending", "suspended"]
 STATUS_URL = "/accounts/status/"
 

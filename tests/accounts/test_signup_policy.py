@@ -28,6 +28,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
 policy = policy_fixtures.policy
+no_rate_limits = policy_fixtures.no_rate_limits
 
 ORG = ["example.org"]
 

@@ -29,6 +29,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 policy = policy_fixtures.policy
+no_rate_limits = policy_fixtures.no_rate_limits
 person = policy_fixtures.person
 
 
