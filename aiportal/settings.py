@@ -13,6 +13,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.ldap import ldap_settings
+from accounts.trusted_header import trusted_header_settings_check
 from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
+    "accounts.trusted_header.TrustedHeaderMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -248,6 +252,23 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
 EMAIL_TIMEOUT = 30
+
+# --- Accounts: LDAP and trusted header ------------------------------------------------------
+# LDAP sign-in (accounts/ldap.py, docs/accounts.md "LDAP"): off unless AIPORTAL_LDAP_URI is
+# set. ldap_settings() returns django-auth-ldap's AUTH_LDAP_* names, set here as they are,
+# plus AIPORTAL_LDAP_GROUP_MAP and ACCOUNT_LOGIN_METHODS (a directory user name is accepted).
+# Its backend comes after the local ones: a local password is tried first, the directory only
+# when that fails.
+_ldap = ldap_settings()
+globals().update(_ldap)
+AIPORTAL_LDAP_GROUP_MAP = _ldap.get("AIPORTAL_LDAP_GROUP_MAP", {})
+if _ldap:
+    AUTHENTICATION_BACKENDS.append("accounts.ldap_backend.DirectoryBackend")
+# Sign-in by a header an authenticating proxy sets (accounts/trusted_header.py), believed
+# only from the proxies' addresses.
+AIPORTAL_TRUSTED_HEADER = env_str("AIPORTAL_TRUSTED_HEADER").strip()
+AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
+trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 
 # --- HTTP security ---------------------------------------------------------------------------
 HTTPS = env_bool("AIPORTAL_HTTPS", False)
