@@ -231,9 +231,10 @@ if AIPORTAL_SIGNUP == "domains" and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
         "domain is only a policy once the address is proven"
     )
 # A pending or suspended account reaches nothing but sign-in/out and its status page. Right
-# after authentication, so that everything below it (admin included) is covered.
+# after whatever signs people in (authentication, then the trusted header, which can sign a
+# person in on this very request), so that everything below it (admin included) is covered.
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    MIDDLEWARE.index("accounts.trusted_header.TrustedHeaderMiddleware") + 1,
     "accounts.middleware.AccountStatusMiddleware",
 )
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True

@@ -285,3 +285,19 @@ async def test_the_status_check_holds_on_the_async_stack(person, status, answer)
         # The sync thread the views ran in keeps its connection, which would keep the test
         # database from being dropped at the end.
         await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", BLOCKED)
+def test_a_person_the_trusted_header_signs_in_is_held_on_that_very_request(
+    settings, person, status
+):
+    """The proxy's header signs the person in during the request (accounts/trusted_header.py):
+    the status check must come after it, or the first page would get through."""
+    settings.AIPORTAL_TRUSTED_HEADER = "X-Forwarded-Email"
+    settings.AIPORTAL_TRUSTED_PROXIES = ["127.0.0.1/32"]
+    user = person(status)
+    client = Client(REMOTE_ADDR="127.0.0.1")  # a new client loads the middleware anew
+    response = client.get("/datasets/", HTTP_X_FORWARDED_EMAIL=user.email)
+    assert (response.status_code, response.get("Location")) == (302, STATUS_URL)
+    assert client.session.get("_auth_user_id") == str(user.pk)  # signed in, and held
