@@ -27,3 +27,15 @@ class AccountsConfig(AppConfig):
                 audit.on_mfa_removed, dispatch_uid="audit-mfa-"
             )
             mfa_signals.authenticator_reset.connect(audit.on_mfa_reset, dispatch_uid="audit-mfa0")
+
+        from allauth.account.signals import user_signed_up
+
+        from accounts.signup_policy import signup_complete
+
+        # Every allauth sign-up (the local form, allauth's social logins) ends here; paths of
+        # our own call signup_complete themselves.
+        user_signed_up.connect(
+            lambda sender, user, **kwargs: signup_complete(user),
+            weak=False,
+            dispatch_uid="accounts-signup-complete",
+        )

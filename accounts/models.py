@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -87,3 +88,33 @@ class DataExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of user {self.user_id} ({self.status})"
+
+
+class Invite(models.Model):
+    """An admin's invitation for one email address (``AIPORTAL_SIGNUP=invite``,
+    accounts/invites.py). Only a keyed digest of the link's token is kept, like API keys: the
+    database alone cannot produce a working link. An invite is live while it is neither used,
+    revoked nor expired; it is used once, by the account created for its address."""
+
+    email = models.EmailField(db_index=True)
+    invited_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.email}"
+
+    def is_live(self, *, now=None) -> bool:
+        now = now or timezone.now()
+        return self.used_at is None and self.revoked_at is None and self.expires > now

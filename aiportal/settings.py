@@ -202,10 +202,10 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env_str("AIPORTAL_EMAIL_VERIFICATION", "optional")
-if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
-    raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# The sign-up form asks the sign-up policy; allauth's other email forms (adding an address to
+# an existing account) do not: only creating an account is gated.
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 # Who may create an account (accounts/signup_policy.py). Closed by default: an organisation's
 # portal is not open to whoever finds it. AIPORTAL_SIGNUP_OPEN=true is the older spelling of open.
 AIPORTAL_SIGNUP = env_str(
@@ -218,11 +218,43 @@ if AIPORTAL_SIGNUP == "domains" and not AIPORTAL_SIGNUP_DOMAINS:
     raise ImproperlyConfigured("AIPORTAL_SIGNUP=domains needs AIPORTAL_SIGNUP_DOMAINS")
 # Every new account waits for an admin's approval (status pending) before it may do anything.
 AIPORTAL_SIGNUP_APPROVAL = env_bool("AIPORTAL_SIGNUP_APPROVAL", False)
+# How long an admin's invitation link stays valid.
+AIPORTAL_INVITE_DAYS = env_int("AIPORTAL_INVITE_DAYS", 7, minimum=1)
+# The domains policy trusts the address typed in: without a confirmed address it would let
+# anyone in who claims one. So verification is mandatory there, and cannot be turned off.
+ACCOUNT_EMAIL_VERIFICATION = env_str(
+    "AIPORTAL_EMAIL_VERIFICATION", "mandatory" if AIPORTAL_SIGNUP == "domains" else "optional"
+)
+if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
+    raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
+if AIPORTAL_SIGNUP == "domains" and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+    raise ImproperlyConfigured(
+        "AIPORTAL_SIGNUP=domains needs AIPORTAL_EMAIL_VERIFICATION=mandatory (or unset): a "
+        "domain is only a policy once the address is proven"
+    )
+# A pending or suspended account reaches nothing but sign-in/out and its status page. Right
+# after whatever signs people in (authentication, then the trusted header, which can sign a
+# person in on this very request), so that everything below it (admin included) is covered.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("accounts.trusted_header.TrustedHeaderMiddleware") + 1,
+    "accounts.middleware.AccountStatusMiddleware",
+)
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
+# For the SMTP backend (django.core.mail.backends.smtp.EmailBackend): sign-up confirmations,
+# password resets, invitations and approvals are mailed through it.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = 30
 
 # --- Accounts: LDAP and trusted header ------------------------------------------------------
 # LDAP sign-in (accounts/ldap.py, docs/accounts.md "LDAP"): off unless AIPORTAL_LDAP_URI is

@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.access import socket_refusal
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -143,6 +144,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if refusal := socket_refusal(self.user):  # pending or suspended (docs/accounts.md)
+            await self.close(code=refusal.code, reason=refusal.reason)
             return
         # Grants changed (datasets.services.grants): the page refetches its dataset picker.
         # Best effort: a channel-layer hiccup must not cost the person their chat (each turn

@@ -14,6 +14,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.access import socket_refusal
 from datasets.models import RefillJob
 from datasets.services.events import job_group
 
@@ -57,6 +58,9 @@ class AdminJobConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if refusal := socket_refusal(user):  # pending or suspended (docs/accounts.md)
+            await self.close(code=refusal.code, reason=refusal.reason)
             return
         if not (user.is_active and user.is_staff and await _may_view(user)):
             await self.close(code=CLOSE_FORBIDDEN)
