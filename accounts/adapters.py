@@ -2,6 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.core.exceptions import ValidationError
 
 from accounts.signup_policy import signup_refusal
+from accounts.sso.logout import sso_logout_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -15,3 +16,8 @@ class AccountAdapter(DefaultAccountAdapter):
         if reason:
             raise ValidationError(reason)
         return email
+
+    def get_logout_redirect_url(self, request) -> str:
+        # After an SSO sign-in, sign out at the provider too (accounts/sso/logout.py).
+        url = super().get_logout_redirect_url(request)
+        return sso_logout_url(request, after=url) or url
