@@ -12,6 +12,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def clean_email(self, email: str) -> str:
         email = super().clean_email(email)
+        # allauth cleans every address through here, the ones an SSO provider sends and the
+        # ones typed for a password reset too: only the sign-up form's is a local sign-up.
+        match = getattr(self.request, "resolver_match", None)
+        if match is None or match.url_name != "account_signup":
+            return email
         reason = signup_refusal(email=email, via="local")
         if reason:
             raise ValidationError(reason)

@@ -2,7 +2,7 @@
 // with one client and an account store the tests fill in. It is a test tool: no UI, no
 // persistence, and the two /_test and /interaction routes below exist only for the tests.
 //
-//   node server.mjs --port 0 --client-id ID --client-secret SECRET --callback-path PATH
+//   node server.mjs --port 0 --client-id ID --client-secret SECRET --callback-path PATH...
 //
 // prints "READY http://127.0.0.1:<port>" once it listens.
 //
@@ -23,7 +23,7 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '0' },
     'client-id': { type: 'string' },
     'client-secret': { type: 'string' },
-    'callback-path': { type: 'string' },
+    'callback-path': { type: 'string', multiple: true },
     'logout-path': { type: 'string', default: '/accounts/login/' },
   },
 });
@@ -56,7 +56,7 @@ async function start() {
         // "native" lets the loopback redirect carry any port (RFC 8252, section 7.3): each
         // test Daphne listens on a port of its own.
         application_type: 'native',
-        redirect_uris: [`http://127.0.0.1${args['callback-path']}`],
+        redirect_uris: args['callback-path'].map((path) => `http://127.0.0.1${path}`),
         post_logout_redirect_uris: [`http://127.0.0.1${args['logout-path']}`],
         grant_types: ['authorization_code'],
         response_types: ['code'],
