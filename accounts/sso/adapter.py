@@ -8,6 +8,9 @@
   ``signup_refusal(via="sso")`` allows it; it starts with ``new_user_status()`` and is never
   staff or superuser, whatever the provider says.
 
+Someone already signed in may link an IdP account of theirs from Connected accounts
+(/accounts/3rdparty/, allauth's connect flow): that needs no address to match.
+
 Every refusal is a page that says why (templates/socialaccount/sso_refused.html).
 """
 
@@ -19,6 +22,7 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -29,6 +33,10 @@ from accounts.signup_policy import new_user_status, signup_refusal
 # Saving a first login again after a unique-constraint clash: once for a username another new
 # account took a moment ago, once more for luck; a third clash is reported, not looped on.
 _SAVE_ATTEMPTS = 3
+_CLASH = (
+    "Another sign-in with the same address created an account at the same moment. "
+    "Sign in again: the next attempt follows the linking rules."
+)
 
 
 def _refuse(request: HttpRequest, sociallogin: SocialLogin, reason: str) -> ImmediateHttpResponse:
@@ -52,6 +60,10 @@ def _primary_email(sociallogin: SocialLogin) -> tuple[str, bool] | None:
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         if sociallogin.is_existing:
+            return
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            # Someone signed in here links an IdP account of theirs (Connected accounts):
+            # they proved both ends, so allauth links it to them whatever the address.
             return
         email = _primary_email(sociallogin)
         if email is None:
@@ -107,9 +119,35 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return True
 
     def is_auto_signup_allowed(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
-        # Never the sign-up form: it would let the person type any address in place of the
-        # verified one the provider sent.
+        # The checks in pre_social_login ran a moment ago; a concurrent first login may have
+        # created the account since. allauth would then show its sign-up form.
+        self._clash_resolve(request, sociallogin)
         return True
+
+    def get_signup_form_initial_data(self, sociallogin: SocialLogin) -> dict:
+        # allauth's social sign-up form would let the person type any address in place of
+        # the verified one the provider sent. It is only reached when a concurrent first
+        # login took the address after the check above: resolve that instead of showing it.
+        request = self.request
+        request.session.pop("socialaccount_sociallogin", None)
+        self._clash_resolve(request, sociallogin)
+        raise _refuse(request, sociallogin, _CLASH)
+
+    def _clash_resolve(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """Sign in to the account a concurrent first login of the same IdP account made, or
+        refuse when another account took the address; return when neither happened."""
+        existing = (
+            SocialAccount.objects.filter(
+                provider=sociallogin.account.provider, uid=sociallogin.account.uid
+            )
+            .select_related("user")
+            .first()
+        )
+        if existing is not None:
+            raise ImmediateHttpResponse(self._login_existing(request, sociallogin, existing))
+        email = _primary_email(sociallogin)
+        if email and get_user_model().objects.filter(email__iexact=email[0]).exists():
+            raise _refuse(request, sociallogin, _CLASH)
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data):
         # The provider's preferred_username is not ours to take: allauth makes one from the
@@ -122,6 +160,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form=None):
+        if form is not None:
+            # allauth's social sign-up form, posted anyway: never save an address nobody
+            # verified (get_signup_form_initial_data keeps the form from being shown).
+            raise _refuse(request, sociallogin, _CLASH)
         for attempt in range(_SAVE_ATTEMPTS):
             try:
                 with transaction.atomic():
@@ -141,12 +183,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                         self._login_existing(request, sociallogin, existing)
                     ) from None
                 if attempt == _SAVE_ATTEMPTS - 1:
-                    raise _refuse(
-                        request,
-                        sociallogin,
-                        "Your account could not be created because another one was being "
-                        "created with the same details at the same moment. Sign in again.",
-                    ) from None
+                    raise _refuse(request, sociallogin, _CLASH) from None
                 # Most likely a username another new account took: start the user afresh.
                 user = sociallogin.user
                 user.pk = None

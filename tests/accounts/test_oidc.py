@@ -300,3 +300,23 @@ def test_twenty_concurrent_first_logins_make_one_account_each_and_no_admin(idp, 
     crowd = Group.objects.get(name=f"{PROVIDER_ID}:crowd")
     assert SsoGroup.objects.filter(provider_id=PROVIDER_ID, claim_value="crowd").count() == 1
     assert crowd.user_set.count() == 11
+
+
+def test_someone_signed_in_links_their_idp_account_from_connected_accounts(idp, browser, sso_site):
+    """The explicit way to link when the addresses differ or one is unverified."""
+    local = User.objects.create_user(username="rae", email="rae@example.org", password=PASSWORD)
+    idp.account("rae-elsewhere", email="rae.private@example.net", email_verified=False)
+    page = browser.client.get(f"{sso_site}/accounts/login/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    browser.client.post(
+        f"{sso_site}/accounts/login/",
+        data={"csrfmiddlewaretoken": csrf, "login": "rae@example.org", "password": PASSWORD},
+    )
+    connections = browser.client.get(f"{sso_site}/accounts/3rdparty/")
+    assert f"/accounts/oidc/{PROVIDER_ID}/login/?process=connect" in html.unescape(connections.text)
+
+    flow = browser.sso_login("rae-elsewhere", process="connect")
+
+    assert signed_in_user_id(flow) == local.pk
+    assert SocialAccount.objects.get(uid="rae-elsewhere").user == local
+    assert User.objects.count() == 1
