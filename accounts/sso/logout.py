@@ -13,6 +13,8 @@ import logging
 
 import requests
 from allauth.socialaccount.adapter import get_adapter
+from allauth.socialaccount.models import SocialApp
+from django.core.exceptions import MultipleObjectsReturned
 from django.http import HttpRequest
 from django.utils.http import urlencode
 
@@ -30,8 +32,8 @@ def sso_logout_url(request: HttpRequest, *, after: str) -> str | None:
     adapter = get_adapter(request)
     try:
         app = adapter.get_app(request, provider=provider_id)
-    except Exception:  # the provider was removed since this sign-in
-        return None
+    except (SocialApp.DoesNotExist, MultipleObjectsReturned):
+        return None  # removed (or duplicated) since this sign-in
     if app.provider != "openid_connect" or not app.settings.get("rp_logout", True):
         return None
     provider = app.get_provider(request)

@@ -14,7 +14,9 @@ SESSION_PROVIDER_KEY = "sso_provider_id"
 @receiver(user_logged_in, dispatch_uid="sso-sign-in")
 def _on_sign_in(sender, request, user, sociallogin=None, **kwargs) -> None:
     if sociallogin is None:
-        return  # a password sign-in: the groups stay as they are
+        # A password sign-in: the groups stay as they are, and its sign-out stays here.
+        request.session.pop(SESSION_PROVIDER_KEY, None)
+        return
     app = sociallogin.provider.app
     request.session[SESSION_PROVIDER_KEY] = app.provider_id
     claim = app.settings.get("groups_claim")

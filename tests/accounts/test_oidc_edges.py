@@ -1,6 +1,9 @@
-"""allauth's social sign-up form, reached only when a concurrent first login took the address
-between the adapter's checks and the sign-up: never shown, never saved (accounts/sso/adapter.py).
-The race is hard to hit on purpose, so these tests put the pending sign-in in the session."""
+"""SSO paths a live provider cannot easily lead to, driven in-process.
+
+- allauth's social sign-up form, reached only when a concurrent first login took the address
+  between the adapter's checks and the sign-up: never shown, never saved. The race is hard to
+  hit on purpose, so these tests put the pending sign-in in the session.
+- Signing out when the provider cannot be asked (down) or should not be (switched off)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialAccount
 
 from accounts.models import User
+from accounts.sso.adapter import SocialAccountAdapter
+from accounts.sso.logout import sso_logout_url
+from accounts.sso.signals import SESSION_PROVIDER_KEY
 
 PROVIDER = {
     "provider_id": "clashidp",
@@ -67,3 +73,27 @@ def test_the_form_signs_in_to_the_account_a_concurrent_login_made(
     assert response.url == "/"
     assert int(client.session["_auth_user_id"]) == made.pk
     assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize("rp_logout", [True, False])
+def test_sign_out_stays_here_when_the_provider_is_down_or_switched_off(
+    settings, rf, db, monkeypatch, rp_logout
+):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    app = {**PROVIDER, "settings": {**PROVIDER["settings"], "rp_logout": rp_logout}}
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": [app]}}
+    request = rf.get("/accounts/logout/")
+    request.session = SessionStore()
+    request.session[SESSION_PROVIDER_KEY] = "clashidp"
+    if not rp_logout:
+
+        def no_request(self):
+            raise AssertionError("a provider whose sign-out is off is not asked")
+
+        monkeypatch.setattr(SocialAccountAdapter, "get_requests_session", no_request)
+
+    # Port 9 (discard) refuses: discovery fails, the sign-out is local only.
+    assert sso_logout_url(request, after="/accounts/login/") is None
+    request.session[SESSION_PROVIDER_KEY] = "removed-since"
+    assert sso_logout_url(request, after="/accounts/login/") is None
