@@ -4,6 +4,7 @@
 - Otherwise, an address that a local account already has links to that account only when the
   provider marks the address verified (``email_verified``) *and* the local account verified it
   too. Linking on an unverified address would hand the account to whoever typed it at an IdP.
+  An admin's account (staff or superuser) is never linked this way.
 - Otherwise a new account is made, only for a verified address and only when
   ``signup_refusal(via="sso")`` allows it; it starts with ``new_user_status()`` and is never
   staff or superuser, whatever the provider says.
@@ -87,6 +88,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                     "so no account is made for it. Verify it there and sign in again.",
                 )
             return  # a first login: allauth goes on to sign-up, gated below
+        if local.is_staff or local.is_superuser:
+            # A first SSO login is never an admin's, not even by linking: whoever controls
+            # the IdP account would hold the admin account. Admins link while signed in.
+            raise _refuse(
+                request,
+                sociallogin,
+                f"The address {address} belongs to an administrator's account, which an SSO "
+                "sign-in is never linked to by itself. Sign in with your password and link "
+                f"{sociallogin.provider.name} under Connected accounts.",
+            )
         locally_verified = EmailAddress.objects.filter(
             user=local, email__iexact=address, verified=True
         ).exists()

@@ -92,19 +92,24 @@ def test_it_links_a_local_account_when_both_sides_verified_the_address(idp, brow
     assert local.check_password(PASSWORD)  # linking leaves the password sign-in alone
 
 
-def test_it_never_links_on_an_address_one_side_has_not_verified(idp, sso_site, make_user):
+def test_it_never_links_an_unverified_address_nor_an_admin_account(idp, sso_site, make_user):
     make_user("dana@example.org")
     idp.account("dana-at-idp", email="dana@example.org", email_verified=False)
     eve = make_user("eve@example.org")
     EmailAddress.objects.filter(user=eve).update(verified=False)
     idp.account("eve-at-idp", email="eve@example.org")
 
+    make_user("root@example.org", is_staff=True)
+    idp.account("root-at-idp", email="root@example.org")
+
     unverified_there = refusal(Browser(sso_site, idp).sso_login("dana-at-idp"))
     unverified_here = refusal(Browser(sso_site, idp).sso_login("eve-at-idp"))
+    admin = refusal(Browser(sso_site, idp).sso_login("root-at-idp"))
 
     assert "An account with the address dana@example.org already exists" in unverified_there
     assert f"{PROVIDER_NAME} has not verified it" in unverified_there
     assert "sign in with your password and verify the address" in unverified_here
+    assert "belongs to an administrator's account" in admin
     assert not SocialAccount.objects.exists()
 
 
