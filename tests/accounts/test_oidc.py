@@ -39,7 +39,7 @@ from tests.accounts.oidc_fixtures import (  # noqa: F401  (fixtures)
 )
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
 def refusal(flow) -> str:
@@ -325,3 +325,26 @@ def test_someone_signed_in_links_their_idp_account_from_connected_accounts(idp, 
     assert signed_in_user_id(flow) == local.pk
     assert SocialAccount.objects.get(uid="rae-elsewhere").user == local
     assert User.objects.count() == 1
+
+
+# --- In a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_person_clicks_the_sso_button_and_comes_back_signed_in_where_they_were(
+    idp, sso_site, page
+):
+    """In Chromium, which applies the CSP (the button is a link for its form-action)."""
+    from playwright.sync_api import expect
+
+    idp.account("sol", email="sol@example.org")
+    page.goto(f"{sso_site}/datasets/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/datasets/$"))
+
+    page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(idp.url)}/interaction/"))
+    page.fill("input[name=login]", "sol")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page).to_have_url(f"{sso_site}/datasets/")
+    assert User.objects.filter(email="sol@example.org").exists()
