@@ -2,6 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
 from accounts.signup_policy import new_user_status, signup_refusal
+from accounts.sso.logout import sso_logout_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -29,3 +30,8 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             user.save()
         return user
+
+    def get_logout_redirect_url(self, request) -> str:
+        # After an SSO sign-in, sign out at the provider too (accounts/sso/logout.py).
+        url = super().get_logout_redirect_url(request)
+        return sso_logout_url(request, after=url) or url

@@ -7,6 +7,7 @@ variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -14,6 +15,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.ldap import ldap_settings
+from accounts.sso.config import oidc_apps_from_env
 from accounts.trusted_header import trusted_header_settings_check
 from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -241,6 +243,26 @@ MIDDLEWARE.insert(
 )
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
+
+# --- Accounts: SSO ---------------------------------------------------------------------------
+# OpenID Connect providers (docs/accounts.md, "Single sign-on"): from AIPORTAL_OIDC_PROVIDERS
+# and its per-provider variables, plus any an admin adds as a Social application.
+INSTALLED_APPS += [
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "accounts.sso",
+]
+SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps_from_env(os.environ)}}
+# The sign-in buttons are links, not forms: CSP form-action 'self' also covers the redirect
+# a form submission leads to, and Chromium would refuse the one to the provider.
+SOCIALACCOUNT_LOGIN_ON_GET = True
+# Linking by email is decided in the adapter (verified at both ends), not by allauth's switch.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+# A new SSO account's address was verified by the provider (the adapter refuses others).
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("AIPORTAL_OIDC_TIMEOUT_S", 10, minimum=1)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
