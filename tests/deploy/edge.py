@@ -42,6 +42,7 @@ def caddy_path() -> str:
 class Edge:
     url: str  # the site: http://127.0.0.1:PORT, or https://localhost:PORT with tls=True
     health_url: str  # Caddy's own health site on loopback
+    http_port: int  # with tls=True, where plain HTTP is redirected from
     process: Process
     _state_dir: str = field(repr=False)
 
@@ -61,7 +62,7 @@ def edge_start(*upstreams: str, tls: bool = False, env: dict[str, str] | None = 
     """Start Caddy with compose/Caddyfile in front of ``upstreams``; returns once it serves."""
     if not upstreams:
         raise ValueError("edge_start needs at least one upstream")
-    port, health_port = free_port(), free_port()
+    port, health_port, http_port = free_port(), free_port(), free_port()
     site = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
     # Certificates, locks and the autosaved config of this instance only.
     state_dir = tempfile.mkdtemp(prefix="aiportal-edge-")
@@ -71,8 +72,8 @@ def edge_start(*upstreams: str, tls: bool = False, env: dict[str, str] | None = 
         "AIPORTAL_EDGE_TLS": "internal" if tls else "acme",
         "AIPORTAL_EDGE_HEALTH_PORT": str(health_port),
         # With TLS Caddy also serves the HTTP-to-HTTPS redirect: on a free port, not 80.
-        "AIPORTAL_EDGE_HTTP_PORT": str(free_port()),
-        "AIPORTAL_EDGE_HTTPS_PORT": str(port),
+        "AIPORTAL_EDGE_HTTP_PORT": str(http_port),
+        **({"AIPORTAL_EDGE_HTTPS_PORT": str(port)} if tls else {}),
         **(env or {}),
     }
     process = Process(
@@ -92,6 +93,7 @@ def edge_start(*upstreams: str, tls: bool = False, env: dict[str, str] | None = 
     return Edge(
         url=site,
         health_url=f"http://127.0.0.1:{health_port}/",
+        http_port=http_port,
         process=process,
         _state_dir=state_dir,
     )
