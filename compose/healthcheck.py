@@ -2,7 +2,7 @@
 """Container health checks of the aiportal image: ``aiportal-healthcheck ROLE [ARG]``.
 
 - ``web [PORT]``: GET /healthz on this container's Daphne (which also queries the database).
-- ``worker``: this container's Celery worker answers a ping through the broker.
+- ``worker [NODE]``: this container's Celery worker answers a ping through the broker.
 - ``beat [SCHEDULE]``: beat has written its schedule file lately (it does every few minutes
   while it ticks; a wedged or dead beat stops).
 
@@ -46,12 +46,14 @@ def check_web(port: str = "8000") -> str | None:
     return None if status == 200 else f"web: /healthz answered {status}"
 
 
-def check_worker() -> str | None:
+def check_worker(node: str = "", timeout: float = 10) -> str | None:
+    """``node`` defaults to Celery's own name for a worker on this host (in compose, the
+    container's), so a worker elsewhere cannot answer for this one."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiportal.settings")
     from aiportal.celery import app
 
-    node = f"celery@{socket.gethostname()}"
-    if app.control.ping(destination=[node], timeout=10):
+    node = node or f"celery@{socket.gethostname()}"
+    if app.control.ping(destination=[node], timeout=timeout):
         return None
     return f"worker: {node} did not answer a ping"
 
