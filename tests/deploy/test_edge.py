@@ -4,8 +4,10 @@ it: the headers the edge adds and replaces, the bodies and paths it refuses, TLS
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.deploy.edge import Edge, running_edge
+from tests.deploy.compose_support import compose_load, service_environment
+from tests.deploy.edge import CADDYFILE, Edge, caddy_path, running_edge
 
 MAX_BODY = 64 * 1024
 
@@ -28,9 +31,20 @@ class EchoServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _read_body(self) -> None:
+                """The whole body, as an application server reads it before answering."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    return
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    self.rfile.read(size + 2)  # the chunk and its CRLF
+                self.rfile.readline()
+
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                try:
+                    self._read_body()
+                except (ValueError, OSError):
+                    return  # the edge gave up on this request mid-body
                 seen.append(self.path)
                 body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
                 self.send_response(200)
@@ -153,3 +167,23 @@ def test_with_tls_the_edge_speaks_http2_and_redirects_plain_http(echo):
         assert redirect.status_code == 308
         assert redirect.headers["location"].startswith("https://localhost")
         assert redirect.headers["location"].endswith("/x")
+
+
+def test_the_production_config_serves_the_domain_over_https_to_web():
+    """The environment compose gives the edge: the Caddyfile adapts to a server on :443 for
+    the domain (automatic HTTPS, so a certificate is obtained) in front of web:8000."""
+    environment = service_environment(compose_load()["services"]["edge"])
+    result = subprocess.run(
+        [caddy_path(), "adapt", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    servers = json.loads(result.stdout)["apps"]["http"]["servers"]
+    (site,) = [s for s in servers.values() if s["listen"] == [":443"]]
+    assert "automatic_https" not in site  # nothing skipped: certificates are managed
+    (route,) = site["routes"]
+    assert route["match"] == [{"host": [environment["AIPORTAL_SITE_ADDRESS"]]}]
+    assert '"dial":"web:8000"' in json.dumps(route, separators=(",", ":"))

@@ -9,46 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import aiohttp
 import httpx
 import pytest
 from django.test import Client
 
-from tests.conftest import _database_url, start_daphne, start_emulator
-from tests.deploy.edge import Edge, edge_start
+from tests.deploy.conftest import TOKENS_BEFORE_STALL
+from tests.deploy.edge import Edge
 from tests.gateway.api_support import bearer, emulator_state, key_for, wait_until
 
 WAIT = 15  # seconds: an upper bound for one event, never a sleep
-TOKENS_BEFORE_STALL = 3
-
-
-class Stack:
-    def __init__(self, edge: Edge, daphne_url: str, emulator_url: str) -> None:
-        self.edge, self.daphne_url, self.emulator_url = edge, daphne_url, emulator_url
-
-
-@pytest.fixture(scope="module")
-def stack(django_db_setup, django_db_blocker) -> Iterator[Stack]:
-    emulator, emulator_url = start_emulator(
-        "--ttft-ms", "5", "--stall-after-tokens", str(TOKENS_BEFORE_STALL), region="edge"
-    )
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    daphne, daphne_url = start_daphne(
-        {
-            "DATABASE_URL": database_url,
-            "AIPORTAL_WORKERS": f"{emulator_url}@edge",
-            "AIPORTAL_CHAT_TITLES": "false",
-            "AIPORTAL_METRICS_TOKEN": "",  # /metrics then answers loopback, as the edge is
-        }
-    )
-    edge = edge_start(daphne_url)
-    yield Stack(edge, daphne_url, emulator_url)
-    edge.stop()
-    daphne.stop()
-    emulator.stop()
 
 
 def session_cookie(user) -> str:

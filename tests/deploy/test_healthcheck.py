@@ -36,8 +36,8 @@ def load_module():
     return module
 
 
-def test_web_is_healthy_when_daphne_answers_healthz(daphne_url):
-    port = daphne_url.rsplit(":", 1)[1]
+def test_web_is_healthy_when_daphne_answers_healthz(stack):
+    port = stack.daphne_url.rsplit(":", 1)[1]
     result = healthcheck("web", port, env={"ALLOWED_HOSTS": "chat.example.org,localhost"})
     assert (result.returncode, result.stdout.strip()) == (1, "web: /healthz answered 400")
     # It presents the first allowed name as its Host, which Daphne's settings accept.
