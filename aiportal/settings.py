@@ -25,21 +25,36 @@ DATA_DIR = Path(env_str("AIPORTAL_DATA_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
+_GENERATE_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+# The key DEBUG falls back to. It is in this file, so it signs nothing that matters.
+_DEBUG_SECRET_KEY = "insecure-debug-only-key-never-used-with-debug-off-0123456789"  # noqa: S105
+# Keys that are public knowledge sign cookies and password-reset links anyone can forge: the
+# placeholders of examples and tutorials ("changeme", "replace-me-…"), Django's startproject
+# keys ("django-insecure-…") and the debug key above. Compared with case and punctuation
+# folded away; a random key of 50 characters contains none of these by chance.
+_WELL_KNOWN_KEY_PARTS = ("changeme", "replaceme", "insecure", "example", "placeholder")
+
+
+def _secret_key_problem(key: str) -> str | None:
+    """Why ``key`` must not sign a production site, or None when it may."""
+    if len(key) < 50:
+        return f"SECRET_KEY is {len(key)} characters long; use at least 50 random characters."
+    folded = "".join(char for char in key.lower() if char.isalnum())
+    if any(part in folded for part in _WELL_KNOWN_KEY_PARTS) or len(set(key)) < 5:
+        return "SECRET_KEY is a well-known or placeholder value, not a random one."
+    return None
+
+
 SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off. Generate one with: "
-            "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            + _GENERATE_KEY
         )
-    SECRET_KEY = "insecure-debug-only-key-never-used-with-debug-off-0123456789"  # noqa: S105
-elif len(SECRET_KEY) < 50 and not DEBUG:
-    raise ImproperlyConfigured(
-        f"SECRET_KEY is {len(SECRET_KEY)} characters long; use at least 50 random characters."
-    )
-
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+    SECRET_KEY = _DEBUG_SECRET_KEY
+elif not DEBUG and (_problem := _secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(f"{_problem} Generate one with: {_GENERATE_KEY}")
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver is Daphne's
@@ -296,7 +311,22 @@ AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
 trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 
 # --- HTTP security ---------------------------------------------------------------------------
+# The public names the site is served under (the edge's AIPORTAL_DOMAIN), comma-separated.
+# The host names Django answers to and the origins forms may be posted from follow from it;
+# ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS, when set, replace what is derived.
+AIPORTAL_DOMAIN = env_list("AIPORTAL_DOMAIN")
+for _name in AIPORTAL_DOMAIN:
+    if not _name.strip(".") or any(char in _name for char in "/:@ "):
+        raise ImproperlyConfigured(
+            f"AIPORTAL_DOMAIN takes host names such as chat.example.org, not {_name!r}"
+        )
+# On (behind the edge, which terminates TLS): cookies only over HTTPS, plain HTTP redirected,
+# HSTS. Compose sets it with AIPORTAL_BEHIND_PROXY.
 HTTPS = env_bool("AIPORTAL_HTTPS", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", AIPORTAL_DOMAIN or ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", [f"{'https' if HTTPS else 'http'}://{n}" for n in AIPORTAL_DOMAIN]
+)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
@@ -304,6 +334,19 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # Container health checks and Prometheus reach a web process over plain HTTP on the
+    # internal network, where there is no TLS to redirect to. The edge never serves these.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env_int("AIPORTAL_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("AIPORTAL_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("AIPORTAL_HSTS_PRELOAD", False)
+# `check --deploy` asks for HSTS on every subdomain and for browsers' preload list. Both bind
+# every other site of the parent domain (an intranet host on plain HTTP stops working), so they
+# are the domain owner's decision, taken with the two variables above, not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+# Behind the edge, which replaces whatever the client sent in X-Forwarded-Proto.
 AIPORTAL_BEHIND_PROXY = env_bool("AIPORTAL_BEHIND_PROXY", False)
 if AIPORTAL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
