@@ -1,0 +1,19 @@
+"""Fixtures for the security regression suite: the dataset fixtures (a dataset, uploads, a
+refill run in this process) and the shared /v1 server, borrowed from the suites that own
+them so each file here reads as one class of attack across the whole product."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.datasets.conftest import dataset, datasets_dir, refill_now, upload  # noqa: F401
+from tests.gateway.api_support import ApiServer, api_server_start, api_servers_stop
+
+
+@pytest.fixture(scope="session")
+def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
+    """The session's /v1 Daphne (tests/gateway/api_support.py), shared with tests/gateway."""
+    yield api_server_start(django_db_blocker)
+    api_servers_stop()
