@@ -85,7 +85,8 @@ def request_json(request: HttpRequest) -> dict[str, Any]:
         raise too_large
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: arrays or objects nested past Python's recursion limit ("[[[[…").
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")

@@ -8,6 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.chat.conftest import (  # noqa: F401
+    _fresh_channel_layer,
+    _no_generated_titles,
+    _no_idle_sessions_left,
+    no_leftover_generations,
+)
 from tests.datasets.conftest import dataset, datasets_dir, refill_now, upload  # noqa: F401
 from tests.gateway.api_support import ApiServer, api_server_start, api_servers_stop
 
