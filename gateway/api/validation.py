@@ -65,6 +65,11 @@ EMBEDDING_FIELDS = frozenset({
 })  # fmt: skip
 
 
+# OpenAI's own limits for these; enough for every client seen.
+MAX_LOGPROBS = 20
+MAX_STOP = 16
+
+
 def request_json(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object, or an ApiError (413 too large, 400 not a JSON object)."""
     cap = settings.AIPORTAL_API_MAX_BODY_BYTES
@@ -144,6 +149,27 @@ def _common(body: dict[str, Any]) -> None:
             raise bad_request("`stream_options` must be an object.", param="stream_options")
     _int(body, "n", minimum=1, maximum=settings.AIPORTAL_API_MAX_N)
     _int(body, "best_of", minimum=1, maximum=settings.AIPORTAL_API_MAX_N)
+    # vLLM computes this many log-probabilities for every prompt token (-1: the whole
+    # vocabulary); one long prompt with a large value holds a worker's memory.
+    _int(body, "prompt_logprobs", minimum=0, maximum=MAX_LOGPROBS)
+    _stop_check(body)
+
+
+def _stop_check(body: dict[str, Any]) -> None:
+    """``stop``: a string or a short list of strings. OpenAI takes 4; vLLM takes any number
+    and checks each against the text after every token, so a long list slows the worker for
+    everyone on it."""
+    stop = body.get("stop")
+    if stop is None or isinstance(stop, str):
+        return
+    if not isinstance(stop, list) or not all(isinstance(item, str) for item in stop):
+        raise bad_request("`stop` must be a string or a list of strings.", param="stop")
+    if len(stop) > MAX_STOP:
+        raise bad_request(
+            f"`stop` may hold at most {MAX_STOP} sequences here.",
+            param="stop",
+            code="limit_exceeded",
+        )
 
 
 def _clamp_max_tokens(body: dict[str, Any]) -> None:
@@ -190,7 +216,7 @@ def chat_body(raw: dict[str, Any]) -> dict[str, Any]:
             param="tools",
             code="limit_exceeded",
         )
-    _int(body, "top_logprobs", minimum=0, maximum=20)
+    _int(body, "top_logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)
     return body
 
@@ -227,7 +253,7 @@ def completion_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, COMPLETION_FIELDS)
     _common(body)
     _count_cap(_inputs(body.get("prompt"), name="prompt"), name="prompt", what="prompts")
-    _int(body, "logprobs", minimum=0, maximum=20)
+    _int(body, "logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)
     return body
 
