@@ -16,33 +16,20 @@ from __future__ import annotations
 
 import base64
 import http.client
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
-from tests.conftest import _database_url, start_daphne
 from tests.gateway.api_support import key_for
+from tests.security.conftest import METRICS_TOKEN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-METRICS_TOKEN = "metrics-token-for-the-auth-bypass-tests"
 
-
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    process, url = start_daphne(
-        {
-            "DATABASE_URL": database_url,
-            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-            "AIPORTAL_METRICS_TOKEN": METRICS_TOKEN,
-        }
-    )
-    yield url
-    process.stop()
+@pytest.fixture
+def server(guarded_daphne) -> str:
+    return guarded_daphne[0]
 
 
 def send(base: str, path: str, *, method: str = "GET", headers=None, body=None):

@@ -52,7 +52,7 @@ BODY = st.builds(
 )
 ENDPOINT = st.sampled_from(["chat/completions", "completions", "embeddings"])
 FUZZ = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

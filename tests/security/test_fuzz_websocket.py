@@ -79,7 +79,7 @@ def test_no_frame_sequence_breaks_the_chat_socket(owner):
     cookie = async_to_sync(session_cookie)(owner)
 
     @settings(
-        max_examples=25,
+        max_examples=20,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

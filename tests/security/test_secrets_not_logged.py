@@ -1,8 +1,8 @@
 """Secrets are not logged or stored: an API key (valid or not) and a password (on a failed
 sign-in) leave no copy in any log line, database row or Redis value.
 
-A Daphne of its own runs with DEBUG on (Django then logs every SQL statement with its
-parameters) and LOG_LEVEL=DEBUG, its whole output written to a log file. The test sends
+A Daphne runs with LOG_LEVEL=DEBUG (every logger that settings.LOGGING does not pin higher
+at its most talkative), its whole output written to a log file. The test sends
 sentinel secrets through /v1 (every endpoint, streaming and not) and through the sign-in
 form, then searches that log file, every other log file under the working directories, every
 row of every table (each row cast to text, so every text and JSON column is covered, present
@@ -27,26 +27,16 @@ from django.db import connection
 
 from accounts.models import User
 from gateway.keys import apikey_create
-from tests.conftest import ROOT, _database_url, start_daphne
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def chatty_daphne(django_db_setup, django_db_blocker, emulator_url, tmp_path_factory):
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    log_file = tmp_path_factory.mktemp("logs") / "daphne.log"
-    process, url = start_daphne(
-        {
-            "DATABASE_URL": database_url,
-            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-            "DEBUG": "true",
-            "LOG_LEVEL": "DEBUG",
-        }
-    )
-    yield url, process, log_file
-    process.stop()
+@pytest.fixture
+def chatty_daphne(guarded_daphne, tmp_path):
+    """The suite's Daphne logging at DEBUG; its output goes to a log file when read."""
+    url, process = guarded_daphne
+    return url, process, tmp_path / "daphne.log"
 
 
 def _log_text(process, log_file: Path) -> str:
