@@ -176,3 +176,51 @@ async def test_a_websocket_frame_over_the_cap_is_refused_and_the_socket_lives(
         assert (await socket.receive())["code"] == "bad_request"
         await socket.send({"type": "ping"})
         assert (await socket.receive())["type"] == "pong"
+
+
+DEEP = b"[" * 50_000 + b"]" * 50_000
+
+
+@pytest.mark.django_db
+def test_the_sites_json_endpoints_answer_deep_nesting_with_a_400(owner):
+    from chat import services
+
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    conversation = services.conversation_create(user=owner, title="Kept")
+    for path in (
+        f"/api/conversations/{conversation.pk}/rename/",
+        f"/api/conversations/{conversation.pk}/pin/",
+        f"/c/{conversation.pk}/settings/",
+    ):
+        for body in (DEEP, b'{"title": ' + DEEP + b"}", b"\xff\xfe", b"[1, 2]"):
+            answer = client.post(path, body, content_type="application/json")
+            assert answer.status_code == 400, (path, body[:10], answer.status_code)
+    conversation.refresh_from_db()
+    assert conversation.title == "Kept"
+
+
+@pytest.mark.django_db
+def test_an_uploaded_document_nested_too_deeply_is_one_error_not_a_failed_refill(
+    owner, dataset, upload, refill_now
+):
+    from datasets.models import RefillJob
+
+    # Parses, and then is too deep for the walk that turns JSON into lines.
+    shallow_but_deep_for_a_walker = "[" * 990 + "]" * 990
+    upload(
+        dataset,
+        {
+            "deep.json": DEEP,
+            "deep.jsonl": b'{"a": 1}\n' + DEEP + b"\n",
+            "walker.json": shallow_but_deep_for_a_walker,
+            "fine.txt": "A fine document next to them.",
+        },
+    )
+    job = refill_now(dataset)
+    assert job.status == RefillJob.Status.SUCCEEDED, job.message
+    errors = {error["key"]: error["message"] for error in job.errors}
+    assert set(errors) == {"upload:deep.json", "upload:deep.jsonl", "upload:walker.json"}
+    assert all("nested too deeply" in message for message in errors.values()), errors
+    keys = set(dataset.active_version.entries.values_list("key", flat=True))
+    assert keys == {"upload:fine.txt"}
