@@ -278,3 +278,20 @@ async def test_a_socket_refuses_another_persons_message_and_conversation_ids(
             assert answer["type"] in {"error", "message.error"}, (frame, answer)
             assert "Private answer" not in json.dumps(answer)
             assert "secret plan" not in json.dumps(answer)
+
+
+def test_ids_past_any_column_are_404s_too(world, owner):
+    # Ids beyond a bigint (the URL converters take any digits) must not reach the database
+    # as an error.
+    from types import SimpleNamespace
+
+    huge = SimpleNamespace(pk=10**30)
+    fields = {name: huge for name in World.__dataclass_fields__ if name != "token"}
+    nowhere = World(**fields, token="x" * 40)
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    answers = {
+        name: _request(client, method, path(nowhere), data).status_code
+        for name, (method, path, data) in URLS.items()
+    }
+    assert {name: status for name, status in answers.items() if status != 404} == {}
