@@ -13,9 +13,10 @@ Every field is in exactly one of these groups:
   reviewed.
 
 Caps come from settings: body size (413), message and prompt count, ``n``/``best_of``, tools
-size (400). ``max_tokens`` above AIPORTAL_MAX_TOKENS is clamped, not refused: clients and
-SDKs routinely ask for more than they need, and a shorter answer ending with
-``finish_reason: "length"`` is the same thing the model's context limit already produces.
+size (400); log-probabilities and stop sequences have fixed caps (400). ``max_tokens`` above
+AIPORTAL_MAX_TOKENS is clamped, not refused: clients and SDKs routinely ask for more than
+they need, and a shorter answer ending with ``finish_reason: "length"`` is the same thing
+the model's context limit already produces.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ EMBEDDING_FIELDS = frozenset({
 })  # fmt: skip
 
 
-# OpenAI's own limits for these; enough for every client seen.
+# Fixed caps (docs/gateway/api.md). Log-probabilities: OpenAI's own limit. Stop sequences:
+# OpenAI takes 4 and vLLM any number; 16 leaves room for clients written against vLLM.
 MAX_LOGPROBS = 20
 MAX_STOP = 16
 
