@@ -13,10 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.trusted_header import websocket_guard  # noqa: E402
 from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
+from aiportal.websocket_origin import AllowedHostsOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
 from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
 

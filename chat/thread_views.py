@@ -51,7 +51,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> JsonResponse:
     conversation = _owned(request, pk)
     try:
         body = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
         return _bad("the body must be JSON")
     if not isinstance(body, dict) or not body or set(body) - {"system_prompt", "model"}:
         return _bad("send an object with system_prompt and/or model")

@@ -49,7 +49,8 @@ def json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
 def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: nested past Python's limit ("[[[[…"), a 400 like any bad body.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

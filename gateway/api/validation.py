@@ -13,9 +13,10 @@ Every field is in exactly one of these groups:
   reviewed.
 
 Caps come from settings: body size (413), message and prompt count, ``n``/``best_of``, tools
-size (400). ``max_tokens`` above AIPORTAL_MAX_TOKENS is clamped, not refused: clients and
-SDKs routinely ask for more than they need, and a shorter answer ending with
-``finish_reason: "length"`` is the same thing the model's context limit already produces.
+size (400); log-probabilities and stop sequences have fixed caps (400). ``max_tokens`` above
+AIPORTAL_MAX_TOKENS is clamped, not refused: clients and SDKs routinely ask for more than
+they need, and a shorter answer ending with ``finish_reason: "length"`` is the same thing
+the model's context limit already produces.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ EMBEDDING_FIELDS = frozenset({
 })  # fmt: skip
 
 
+# Fixed caps (docs/gateway/api.md). Log-probabilities: OpenAI's own limit. Stop sequences:
+# OpenAI takes 4 and vLLM any number; 16 leaves room for clients written against vLLM.
+MAX_LOGPROBS = 20
+MAX_STOP = 16
+
+
 def request_json(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object, or an ApiError (413 too large, 400 not a JSON object)."""
     cap = settings.AIPORTAL_API_MAX_BODY_BYTES
@@ -85,7 +92,8 @@ def request_json(request: HttpRequest) -> dict[str, Any]:
         raise too_large
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: arrays or objects nested past Python's recursion limit ("[[[[…").
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
@@ -143,6 +151,27 @@ def _common(body: dict[str, Any]) -> None:
             raise bad_request("`stream_options` must be an object.", param="stream_options")
     _int(body, "n", minimum=1, maximum=settings.AIPORTAL_API_MAX_N)
     _int(body, "best_of", minimum=1, maximum=settings.AIPORTAL_API_MAX_N)
+    # vLLM computes this many log-probabilities for every prompt token (-1: the whole
+    # vocabulary); one long prompt with a large value holds a worker's memory.
+    _int(body, "prompt_logprobs", minimum=0, maximum=MAX_LOGPROBS)
+    _stop_check(body)
+
+
+def _stop_check(body: dict[str, Any]) -> None:
+    """``stop``: a string or a short list of strings. OpenAI takes 4; vLLM takes any number
+    and checks each against the text after every token, so a long list slows the worker for
+    everyone on it."""
+    stop = body.get("stop")
+    if stop is None or isinstance(stop, str):
+        return
+    if not isinstance(stop, list) or not all(isinstance(item, str) for item in stop):
+        raise bad_request("`stop` must be a string or a list of strings.", param="stop")
+    if len(stop) > MAX_STOP:
+        raise bad_request(
+            f"`stop` may hold at most {MAX_STOP} sequences here.",
+            param="stop",
+            code="limit_exceeded",
+        )
 
 
 def _clamp_max_tokens(body: dict[str, Any]) -> None:
@@ -189,7 +218,7 @@ def chat_body(raw: dict[str, Any]) -> dict[str, Any]:
             param="tools",
             code="limit_exceeded",
         )
-    _int(body, "top_logprobs", minimum=0, maximum=20)
+    _int(body, "top_logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)
     return body
 
@@ -226,7 +255,7 @@ def completion_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, COMPLETION_FIELDS)
     _common(body)
     _count_cap(_inputs(body.get("prompt"), name="prompt"), name="prompt", what="prompts")
-    _int(body, "logprobs", minimum=0, maximum=20)
+    _int(body, "logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)
     return body
 
