@@ -20,6 +20,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from accounts.export import data_export_build, data_export_request
 from chat import services
 from chat.services_conversations import conversation_share_create
 from datasets.models import Level
@@ -41,6 +42,7 @@ class World:
     chunk: Any
     key: Any
     other_dataset: Any  # the outsider's own, for URLs that pair two ids
+    export: Any  # a built "export my data" archive
 
 
 @pytest.fixture
@@ -61,6 +63,8 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     grant = grant_set(dataset=dataset, user=owner, level=Level.VIEW, for_user=member)
     key, _ = apikey_create(user=owner, name="zebra-laptop")
     other = dataset_create(user=outsider, name="Outsider's own")
+    export = data_export_request(user=owner)
+    data_export_build(export_id=export.pk)
     return World(
         conversation=conversation,
         answer=answer,
@@ -72,6 +76,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
         chunk=chunk,
         key=key,
         other_dataset=other,
+        export=export,
     )
 
 
@@ -148,12 +153,19 @@ URLS: dict[str, tuple[str, Any, Any]] = {
         {},
     ),
     "apikeys:revoke": ("POST", lambda w: f"/settings/keys/{w.key.pk}/revoke", {}),
+    "settings:data_export_download": (
+        "POST",
+        lambda w: f"/settings/data/export/{w.export.pk}/download",
+        {},
+    ),
 }
 
 # Patterns with a converter that name no object a person owns, and where they are covered.
 NOT_OWNED = {
     # The token is the capability: anyone who holds it may read (test_share_links_below).
     "chat:shared": "a share link's token",
+    # The same: an invitation's token is the capability (tests/accounts/test_signup_policy.py).
+    "accounts_policy:invite": "an invitation's token",
     # Model names, not objects: a model someone may not use answers exactly like one that
     # does not exist (tests/gateway/test_access.py).
     "v1:model": "a model name",
