@@ -218,6 +218,29 @@ ACCOUNT_SESSION_REMEMBER = None
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
 
+# --- Accounts: MFA and sessions ----------------------------------------------------------
+# Second factor (allauth.mfa, docs/accounts.md): an authenticator app (TOTP) with recovery
+# codes. Who must have one: none, staff (is_staff or is_superuser) or all.
+INSTALLED_APPS += ["allauth.mfa", "allauth.usersessions"]
+MIDDLEWARE += [
+    # Records each session's browser, address and last-seen time (at most once a minute).
+    "accounts.sessions.SessionActivityMiddleware",
+    # Sends a person who must have a second factor and has none to enrol, from every page.
+    "accounts.mfa_middleware.MfaRequiredMiddleware",
+]
+AIPORTAL_MFA_REQUIRED = env_str("AIPORTAL_MFA_REQUIRED", "none")
+if AIPORTAL_MFA_REQUIRED not in {"none", "staff", "all"}:
+    raise ImproperlyConfigured("AIPORTAL_MFA_REQUIRED must be none, staff or all")
+MFA_ADAPTER = "accounts.mfa.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("AIPORTAL_MFA_ISSUER", "aiportal")
+# One step either side: a phone clock a few seconds off still signs in.
+MFA_TOTP_TOLERANCE = 1
+# Tracking is done by accounts.sessions (throttled), not by allauth's per-request write.
+USERSESSIONS_TRACK_ACTIVITY = False
+# How often a session's last-seen time is written while it is used.
+AIPORTAL_SESSION_SEEN_INTERVAL = env_int("AIPORTAL_SESSION_SEEN_INTERVAL_S", 60, minimum=1)
+
 # --- HTTP security ---------------------------------------------------------------------------
 HTTPS = env_bool("AIPORTAL_HTTPS", False)
 SESSION_COOKIE_SECURE = HTTPS
