@@ -1,0 +1,155 @@
+"""Helpers for the second-factor, sessions and live-revocation tests: websockets to a real
+Daphne, signed-in sessions, API keys, TOTP codes, and a Daphne that requires a second factor
+of staff. Test modules import the fixtures they use from here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import httpx
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD, _database_url, start_daphne
+
+WAIT = 10  # seconds: an upper bound for one event, never a sleep
+STAFF_MFA_EMAIL = "mfa-admin@example.com"
+
+
+def cookie_for(user, *, user_agent: str = "pytest") -> tuple[Client, str]:
+    """A session of ``user`` signed in through the sign-in form, as a browser would (so the
+    sessions page lists it): a test client holding it, and its cookie."""
+    client = Client(HTTP_USER_AGENT=user_agent)
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content[:500]
+    return client, client.cookies["sessionid"].value
+
+
+@pytest.fixture
+async def thread_connections_closed():
+    """The ORM calls an async test makes run in a worker thread whose connection stays
+    open; close it, or the test database cannot be dropped at the end."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+def key_for(user) -> str:
+    from gateway.keys import apikey_create
+
+    return apikey_create(user=user, name="script")[1]
+
+
+async def models_status(base_url: str, token: str) -> int:
+    """The status of an API call made with ``token`` (a 200 or a 401)."""
+    async with httpx.AsyncClient(timeout=20) as http:
+        response = await http.get(
+            f"{base_url}/v1/models", headers={"Authorization": f"Bearer {token}"}
+        )
+    return response.status_code
+
+
+class LiveSocket:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def answers(self) -> bool:
+        """Whether the socket is open and served: a ping gets its pong."""
+        if self.ws.closed:
+            return False
+        await self.ws.send_str(json.dumps({"type": "ping"}))
+        async with asyncio.timeout(WAIT):
+            while True:
+                message = await self.ws.receive()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return False
+                if json.loads(message.data).get("type") == "pong":
+                    return True
+
+    async def first_frame(self) -> dict:
+        message = await self.ws.receive(timeout=WAIT)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        return json.loads(message.data)
+
+    async def close_code(self, timeout: float = WAIT) -> int | None:
+        """Wait (at most ``timeout``) for the server to close the socket; its code."""
+        async with asyncio.timeout(timeout):
+            while not self.ws.closed:
+                message = await self.ws.receive()
+                if message.type in {
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                }:
+                    break
+        return self.ws.close_code
+
+
+@asynccontextmanager
+async def live_socket(base_url: str, cookie: str, path: str = "/ws/chat/") -> AsyncIterator:
+    ws_url = base_url.replace("http://", "ws://") + path
+    headers = {"Origin": base_url, "Cookie": f"sessionid={cookie}"}
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, headers=headers) as ws:
+        yield LiveSocket(ws)
+
+
+def totp_code(secret: str, *, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for ``secret`` now (or ``steps_ahead`` periods
+    on: the server accepts one period either side, and refuses a code used before)."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time()) // app_settings.TOTP_PERIOD + steps_ahead
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def totp_enrol(user) -> tuple[str, list[str]]:
+    """Give ``user`` an authenticator app and recovery codes, as the enrolment page does;
+    returns the secret and the codes."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    codes = RecoveryCodes.activate(user).generate_codes()
+    return secret, codes
+
+
+@pytest.fixture(scope="session")
+def mfa_daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
+    """A real Daphne that requires a second factor of staff (AIPORTAL_MFA_REQUIRED=staff)."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+            "AIPORTAL_CHAT_TITLES": "false",
+            "AIPORTAL_MFA_REQUIRED": "staff",
+        }
+    )
+    yield url
+    process.stop()
+
+
+__all__ = [
+    "PASSWORD",
+    "STAFF_MFA_EMAIL",
+    "WAIT",
+    "LiveSocket",
+    "cookie_for",
+    "key_for",
+    "live_socket",
+    "mfa_daphne_url",
+    "models_status",
+    "thread_connections_closed",
+    "totp_code",
+    "totp_enrol",
+]
