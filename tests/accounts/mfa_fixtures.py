@@ -18,6 +18,16 @@ from django.test import Client
 from tests.conftest import PASSWORD, _database_url, start_daphne
 
 WAIT = 10  # seconds: an upper bound for one event, never a sleep
+# Transactional tests empty only these apps' tables afterwards (far quicker than all). Not
+# django.contrib.auth: emptying it would take every permission away from the tests after.
+AVAILABLE_APPS = [
+    "accounts",
+    "gateway",
+    "django.contrib.sessions",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+]
 STAFF_MFA_EMAIL = "mfa-admin@example.com"
 
 
@@ -28,6 +38,12 @@ def cookie_for(user, *, user_agent: str = "pytest") -> tuple[Client, str]:
     response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.content[:500]
     return client, client.cookies["sessionid"].value
+
+
+def reauthenticate(client: Client) -> None:
+    """Enter the password again, as allauth asks before a factor is added or removed."""
+    response = client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    assert response.status_code == 302, response.content[:500]
 
 
 @pytest.fixture
@@ -122,6 +138,48 @@ def totp_enrol(user) -> tuple[str, list[str]]:
     return secret, codes
 
 
+@pytest.fixture
+def fresh_channel_layer():
+    """For tests that drive the ASGI application in this process: a channel layer holds
+    connections of the event loop it first ran in, and each test has its own loop."""
+    import threading
+
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    layer = channel_layers["default"]
+    if hasattr(layer, "flush"):
+        flusher = threading.Thread(target=asyncio.run, args=(layer.flush(),))
+        flusher.start()
+        flusher.join()
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def idle_connections_ended(django_db_setup, django_db_blocker):
+    """The ASGI application driven in this process (WebsocketCommunicator) leaves the
+    connections of its worker threads open (tests/chat/conftest.py says more); end them at
+    the end of the session so that the test database can be dropped."""
+    yield
+    from django.db import OperationalError, connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND state = 'idle'"
+                )
+        except OperationalError:
+            pass  # another module's clean-up ended this connection a moment ago
+        connection.close()
+
+
 @pytest.fixture(scope="session")
 def mfa_daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
     """A real Daphne that requires a second factor of staff (AIPORTAL_MFA_REQUIRED=staff)."""
@@ -140,15 +198,19 @@ def mfa_daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator
 
 
 __all__ = [
+    "AVAILABLE_APPS",
     "PASSWORD",
     "STAFF_MFA_EMAIL",
     "WAIT",
     "LiveSocket",
     "cookie_for",
+    "fresh_channel_layer",
+    "idle_connections_ended",
     "key_for",
     "live_socket",
     "mfa_daphne_url",
     "models_status",
+    "reauthenticate",
     "thread_connections_closed",
     "totp_code",
     "totp_enrol",

@@ -9,16 +9,20 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
+from tests.accounts import mfa_fixtures
 from tests.accounts.mfa_fixtures import (
+    AVAILABLE_APPS,
     cookie_for,
     key_for,
     live_socket,
     models_status,
-    thread_connections_closed,  # noqa: F401 (a fixture)
 )
 
+# Fixtures shared with the other account tests (tests/accounts/mfa_fixtures.py).
+thread_connections_closed = mfa_fixtures.thread_connections_closed
+
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, available_apps=AVAILABLE_APPS),
     pytest.mark.usefixtures("thread_connections_closed"),
 ]
 

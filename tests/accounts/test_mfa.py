@@ -1,0 +1,168 @@
+"""Who must have a second factor (AIPORTAL_MFA_REQUIRED), what a person who must and has none
+can still reach, how factors are stored, and what happens to their sockets and keys."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.mfa.models import Authenticator
+from asgiref.sync import sync_to_async
+
+from accounts.mfa import MfaAdapter
+from gateway.models import ApiKey
+from tests.accounts import mfa_fixtures
+from tests.accounts.mfa_fixtures import (
+    AVAILABLE_APPS,
+    cookie_for,
+    key_for,
+    live_socket,
+    models_status,
+    reauthenticate,
+    totp_enrol,
+)
+
+# Fixtures shared with the other account tests (tests/accounts/mfa_fixtures.py).
+thread_connections_closed = mfa_fixtures.thread_connections_closed
+mfa_daphne_url = mfa_fixtures.mfa_daphne_url
+
+ENROL_URL = "/accounts/2fa/totp/activate/"
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("admin@example.com", is_staff=True)
+
+
+@pytest.fixture
+def policy(settings):
+    def set_policy(value: str) -> None:
+        settings.AIPORTAL_MFA_REQUIRED = value
+
+    return set_policy
+
+
+def test_with_no_policy_nobody_is_sent_to_enrol(client, staff, policy):
+    policy("none")
+    client.force_login(staff)
+    assert client.get("/").status_code == 200
+
+
+def test_staff_without_a_second_factor_are_sent_to_enrol_from_every_page(staff, policy):
+    policy("staff")
+    client, _ = cookie_for(staff)
+    for page in ("/", "/settings/keys/", "/admin/", "/datasets/"):
+        response = client.get(page)
+        assert (response.status_code, response.headers.get("Location")) == (302, ENROL_URL), page
+    # allauth asks for the password again before a factor is added, then enrols.
+    page = client.get(ENROL_URL, follow=True)
+    assert b"require two-factor authentication" in page.content
+    assert page.redirect_chain[-1][0].startswith("/accounts/reauthenticate/")
+
+
+def test_a_person_who_must_enrol_cannot_create_an_api_key_first(client, staff, policy):
+    policy("staff")
+    client.force_login(staff)
+    response = client.post("/settings/keys/", {"name": "before enrolling"})
+    assert response.status_code == 403
+    assert not ApiKey.objects.filter(user=staff).exists()
+
+
+def test_a_member_is_not_asked_under_the_staff_policy(client, member, policy):
+    policy("staff")
+    client.force_login(member)
+    assert client.get("/").status_code == 200
+
+
+def test_under_the_all_policy_everyone_is_sent_to_enrol(client, member, policy):
+    policy("all")
+    client.force_login(member)
+    assert client.get("/").headers["Location"] == ENROL_URL
+
+
+def test_account_pages_stay_reachable_while_enrolment_is_due(client, member, policy):
+    policy("all")
+    client.force_login(member)
+    for page in ("/accounts/2fa/", "/accounts/sessions/", "/accounts/email/", "/healthz"):
+        assert client.get(page).status_code == 200, page
+    client.post("/accounts/logout/")
+    assert client.get("/").status_code == 302  # signed out: to the sign-in page
+    assert "/accounts/login/" in client.get("/").headers["Location"]
+
+
+def test_an_enrolled_person_uses_the_site_under_the_all_policy(client, member, policy):
+    policy("all")
+    totp_enrol(member)
+    client.force_login(member)
+    assert client.get("/").status_code == 200
+    assert client.get("/settings/keys/").status_code == 200
+
+
+def test_the_last_factor_cannot_be_turned_off_while_the_policy_requires_one(member, policy):
+    policy("all")
+    client, _ = cookie_for(member)
+    reauthenticate(client)
+    totp_enrol(member)
+    response = client.post("/accounts/2fa/totp/deactivate/")
+    assert response.status_code == 200
+    assert b"cannot deactivate" in response.content
+    assert Authenticator.objects.filter(user=member, type="totp").exists()
+
+
+def test_without_a_policy_the_factor_can_be_turned_off(member, policy):
+    policy("none")
+    client, _ = cookie_for(member)
+    reauthenticate(client)
+    totp_enrol(member)
+    response = client.post("/accounts/2fa/totp/deactivate/")
+    assert response.status_code == 302
+    assert not Authenticator.objects.filter(user=member, type="totp").exists()
+
+
+def test_the_totp_secret_and_the_recovery_seed_are_stored_encrypted(member):
+    secret, _ = totp_enrol(member)
+    stored = Authenticator.objects.get(user=member, type="totp").data["secret"]
+    assert secret not in stored
+    assert MfaAdapter().decrypt(stored) == secret
+    seed = Authenticator.objects.get(user=member, type="recovery_codes").data["seed"]
+    assert len(MfaAdapter().decrypt(seed)) == 80  # 40 random bytes, in hex
+
+
+def test_a_secret_encrypted_under_an_old_secret_key_still_decrypts(member, settings):
+    secret, _ = totp_enrol(member)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    stored = Authenticator.objects.get(user=member, type="totp").data["secret"]
+    assert MfaAdapter().decrypt(stored) == secret
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(ValueError, match="SECRET_KEY_FALLBACKS"):
+        MfaAdapter().decrypt(stored)
+
+
+# --- Sockets and keys, on a real Daphne that requires a factor of staff ----------------------
+
+
+@pytest.mark.django_db(transaction=True, available_apps=AVAILABLE_APPS)
+@pytest.mark.usefixtures("thread_connections_closed")
+async def test_staff_who_must_enrol_have_their_socket_refused_until_they_do(
+    mfa_daphne_url, make_user
+):
+    staff = await sync_to_async(make_user)("socket-admin@example.com", is_staff=True)
+    _, cookie = await sync_to_async(cookie_for)(staff)
+    async with live_socket(mfa_daphne_url, cookie) as socket:
+        assert await socket.close_code() == 4401
+    await sync_to_async(totp_enrol)(staff)
+    async with live_socket(mfa_daphne_url, cookie) as socket:
+        assert await socket.answers()
+        # An admin removes the factor (a lost phone): the socket closes until they enrol.
+        await sync_to_async(Authenticator.objects.filter(user=staff, type="totp").delete)()
+        assert await socket.close_code() == 4401
+
+
+@pytest.mark.django_db(transaction=True, available_apps=AVAILABLE_APPS)
+@pytest.mark.usefixtures("thread_connections_closed")
+async def test_an_api_key_made_before_the_policy_keeps_working_for_staff_who_must_enrol(
+    mfa_daphne_url, make_user
+):
+    staff = await sync_to_async(make_user)("key-admin@example.com", is_staff=True)
+    token = await sync_to_async(key_for)(staff)
+    assert await models_status(mfa_daphne_url, token) == 200
