@@ -1,13 +1,13 @@
 """Helpers for the second-factor, sessions and live-revocation tests: websockets to a real
-Daphne, signed-in sessions, API keys, TOTP codes, and a Daphne that requires a second factor
-of staff. Test modules import the fixtures they use from here."""
+Daphne, signed-in sessions, API keys, TOTP codes, and fixtures for driving the ASGI
+application in this process. Test modules take the fixtures they use from here."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD, _database_url, start_daphne
+from tests.conftest import PASSWORD
 
 WAIT = 10  # seconds: an upper bound for one event, never a sleep
 # Transactional tests empty only these apps' tables afterwards (far quicker than all). Not
@@ -28,7 +28,6 @@ AVAILABLE_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
 ]
-STAFF_MFA_EMAIL = "mfa-admin@example.com"
 
 
 def cookie_for(user, *, user_agent: str = "pytest") -> tuple[Client, str]:
@@ -180,27 +179,9 @@ def idle_connections_ended(django_db_setup, django_db_blocker):
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def mfa_daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str]:
-    """A real Daphne that requires a second factor of staff (AIPORTAL_MFA_REQUIRED=staff)."""
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    process, url = start_daphne(
-        {
-            "DATABASE_URL": database_url,
-            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-            "AIPORTAL_CHAT_TITLES": "false",
-            "AIPORTAL_MFA_REQUIRED": "staff",
-        }
-    )
-    yield url
-    process.stop()
-
-
 __all__ = [
     "AVAILABLE_APPS",
     "PASSWORD",
-    "STAFF_MFA_EMAIL",
     "WAIT",
     "LiveSocket",
     "cookie_for",
@@ -208,7 +189,6 @@ __all__ = [
     "idle_connections_ended",
     "key_for",
     "live_socket",
-    "mfa_daphne_url",
     "models_status",
     "reauthenticate",
     "thread_connections_closed",
