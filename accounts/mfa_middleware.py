@@ -12,8 +12,8 @@ from django.shortcuts import redirect
 from accounts.mfa import mfa_enrolment_required
 
 ENROL_MESSAGE = (
-    "Your administrators require two-factor authentication: set up an authenticator app "
-    "to continue."
+    "Your administrators require two-factor authentication: set up an authenticator app or "
+    "a security key to continue."
 )
 
 
@@ -42,5 +42,5 @@ class MfaRequiredMiddleware:
             if request.method not in {"GET", "HEAD"}:
                 return HttpResponseForbidden(ENROL_MESSAGE, content_type="text/plain")
             messages.warning(request, ENROL_MESSAGE)
-            return redirect("mfa_activate_totp")
+            return redirect("mfa_index")
         return self.get_response(request)

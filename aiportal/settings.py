@@ -219,9 +219,11 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
 
 # --- Accounts: MFA and sessions ----------------------------------------------------------
-# Second factor (allauth.mfa, docs/accounts.md): an authenticator app (TOTP) with recovery
-# codes. Who must have one: none, staff (is_staff or is_superuser) or all.
-INSTALLED_APPS += ["allauth.mfa", "allauth.usersessions"]
+# Second factor (allauth.mfa, docs/accounts.md): an authenticator app (TOTP) or a security
+# key (WebAuthn), with recovery codes. Who must have one: none, staff (is_staff or
+# is_superuser) or all.
+# humanize: allauth's security-key list shows "last used 2 days ago".
+INSTALLED_APPS += ["django.contrib.humanize", "allauth.mfa", "allauth.usersessions"]
 MIDDLEWARE += [
     # Records each session's browser, address and last-seen time (at most once a minute).
     "accounts.sessions.SessionActivityMiddleware",
@@ -232,7 +234,10 @@ AIPORTAL_MFA_REQUIRED = env_str("AIPORTAL_MFA_REQUIRED", "none")
 if AIPORTAL_MFA_REQUIRED not in {"none", "staff", "all"}:
     raise ImproperlyConfigured("AIPORTAL_MFA_REQUIRED must be none, staff or all")
 MFA_ADAPTER = "accounts.mfa.MfaAdapter"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# Browsers offer WebAuthn only to https:// origins and to http://localhost; the latter is
+# what a deployment without AIPORTAL_HTTPS (the embedded default, tests) is reached at.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not env_bool("AIPORTAL_HTTPS", False)
 MFA_TOTP_ISSUER = env_str("AIPORTAL_MFA_ISSUER", "aiportal")
 # One step either side: a phone clock a few seconds off still signs in.
 MFA_TOTP_TOLERANCE = 1

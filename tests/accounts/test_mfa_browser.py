@@ -135,3 +135,46 @@ def test_a_person_signs_out_another_of_their_sessions_from_the_sessions_page(
         expect(other_page).to_have_url(re.compile(r"/accounts/login/"))
     finally:
         other.close()
+
+
+def test_a_person_adds_a_security_key_and_signs_in_with_it(page, daphne_url, member):
+    # WebAuthn needs a host name, not an address, and a secure context: localhost is both.
+    base = daphne_url.replace("127.0.0.1", "localhost")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "usb",
+                "hasResidentKey": False,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    _password_step(page, base, member.email)
+    expect(page).to_have_url(f"{base}/")
+    page.goto(f"{base}/accounts/2fa/")
+    page.get_by_role("link", name="Add a security key").click()
+    expect(page).to_have_url(re.compile(r"/accounts/reauthenticate/"))
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit]")
+    expect(page).to_have_url(f"{base}/accounts/2fa/webauthn/add/")
+    _shot(page, "mfa-webauthn-add")
+    page.fill("#id_name", "Desk key")
+    page.click("#mfa_webauthn_add")
+    # The first factor comes with recovery codes.
+    expect(page).to_have_url(f"{base}/accounts/2fa/recovery-codes/")
+    page.goto(f"{base}/accounts/2fa/")
+    expect(page.locator(".mfa-panel", has_text="Security keys")).to_contain_text("1 key")
+
+    _sign_out(page, base)
+    _password_step(page, base, member.email)
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
+    _shot(page, "mfa-authenticate-webauthn")
+    page.get_by_role("button", name="Use a security key").click()
+    expect(page).to_have_url(f"{base}/")
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
