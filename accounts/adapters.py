@@ -1,17 +1,37 @@
 from allauth.account.adapter import DefaultAccountAdapter
-from django.core.exceptions import ValidationError
+from django.conf import settings
 
-from accounts.signup_policy import signup_refusal
+from accounts.signup_policy import new_user_status, signup_refusal
+from accounts.sso.logout import sso_logout_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
-        """Whether the local sign-up page is open at all; the address is checked on submit."""
-        return signup_refusal(email=None, via="local") is None
+        """Whether the local sign-up page is open at all; the address is checked on submit
+        (accounts/forms.py)."""
+        if settings.AIPORTAL_SIGNUP == "domains" and settings.ACCOUNT_EMAIL_VERIFICATION != (
+            "mandatory"
+        ):
+            # settings.py refuses this at start-up; this guards a configuration changed
+            # later (tests, a settings override): a domain nobody has to prove is no policy.
+            reason = "Sign-up is closed until addresses are verified by mail."
+        else:
+            reason = signup_refusal(email=None, via="local")
+        if request is not None:
+            request.signup_refusal = reason  # the "closed" page says why
+        return reason is None
 
-    def clean_email(self, email: str) -> str:
-        email = super().clean_email(email)
-        reason = signup_refusal(email=email, via="local")
-        if reason:
-            raise ValidationError(reason)
-        return email
+    def save_user(self, request, user, form, commit=True):
+        """A new local account: never staff (the first admin comes from createsuperuser or
+        ensure_admin), pending while the operator wants admin approval."""
+        user = super().save_user(request, user, form, commit=False)
+        user.is_staff = user.is_superuser = False
+        user.status = new_user_status()
+        if commit:
+            user.save()
+        return user
+
+    def get_logout_redirect_url(self, request) -> str:
+        # After an SSO sign-in, sign out at the provider too (accounts/sso/logout.py).
+        url = super().get_logout_redirect_url(request)
+        return sso_logout_url(request, after=url) or url

@@ -1,25 +1,172 @@
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.urls import reverse
+from django.utils import timezone
 
-from accounts.models import AuditEvent, User
+from accounts import invites
+from accounts.models import Invite, User
+from accounts.services import StatusChangeRefused, user_status_set
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    """Django's user admin plus the account status. The status is read-only on the form:
+    it changes only through the actions, which go through ``user_status_set`` so that each
+    change is audited and reaches open sockets and cached API keys."""
+
+    list_display = ["email", "first_name", "last_name", "status", "is_staff", "date_joined"]
+    list_filter = ["status", "is_staff", "is_superuser", "is_active", "groups"]
+    search_fields = ["email", "username", "first_name", "last_name"]
+    ordering = ["email"]
+    readonly_fields = ["status", "last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        ("Personal info", {"fields": ["first_name", "last_name", "email"]}),
+        (
+            "Permissions",
+            {
+                "fields": [
+                    "status",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                ]
+            },
+        ),
+        ("Important dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    actions = ["approve", "suspend", "reactivate"]
+
+    def _status_set(self, request, queryset, *, status: str, only_from: set[str] | None):
+        changed = skipped = 0
+        for user in queryset:
+            if only_from is not None and user.status not in only_from:
+                skipped += 1
+                continue
+            try:
+                if user_status_set(
+                    user=user, status=status, by=request.user, ip=request.META.get("REMOTE_ADDR")
+                ):
+                    changed += 1
+            except StatusChangeRefused as refused:
+                self.message_user(request, f"{user}: {refused}", messages.ERROR)
+        self.message_user(request, f"{changed} account(s) now {status}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} account(s) left as they were (not applicable).", messages.INFO
+            )
+
+    @admin.action(description="Approve selected pending accounts", permissions=["change"])
+    def approve(self, request, queryset):
+        self._status_set(
+            request, queryset, status=User.Status.ACTIVE, only_from={User.Status.PENDING}
+        )
+
+    @admin.action(description="Suspend selected accounts", permissions=["change"])
+    def suspend(self, request, queryset):
+        self._status_set(request, queryset, status=User.Status.SUSPENDED, only_from=None)
+
+    @admin.action(description="Reactivate selected suspended accounts", permissions=["change"])
+    def reactivate(self, request, queryset):
+        self._status_set(
+            request, queryset, status=User.Status.ACTIVE, only_from={User.Status.SUSPENDED}
+        )
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the log is evidence, nobody edits or deletes it here."""
+class InviteCreateForm(forms.ModelForm):
+    days = forms.IntegerField(
+        min_value=1, max_value=365, help_text="How many days the link stays valid."
+    )
 
-    list_display = ["at", "actor", "action", "target_type", "target_id", "ip"]
-    list_filter = ["action", "target_type"]
-    search_fields = ["action", "target_id", "actor__email"]
-    date_hierarchy = "at"
+    class Meta:
+        model = Invite
+        fields = ["email"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = settings.AIPORTAL_INVITE_DAYS
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this address exists already.")
+        return email
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Adding an invite mails its link; an invite is never edited, only revoked."""
+
+    list_display = ["email", "state", "invited_by", "created", "expires", "used_at"]
+    list_filter = ["used_at", "revoked_at"]
+    search_fields = ["email"]
+    date_hierarchy = "created"
+    actions = ["revoke"]
+    fields = ["email", "invited_by", "created", "expires", "used_at", "used_by", "revoked_at"]
+    readonly_fields = fields
+
+    @admin.display(description="state")
+    def state(self, invite: Invite) -> str:
+        if invite.used_at:
+            return "used"
+        if invite.revoked_at:
+            return "revoked"
+        return "live" if invite.expires > timezone.now() else "expired"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = InviteCreateForm
+            kwargs["fields"] = ["email", "days"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["email", "days"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        def link_for(token: str) -> str:
+            return request.build_absolute_uri(reverse("accounts_policy:invite", args=[token]))
+
+        created, _ = invites.invite_create(
+            email=form.cleaned_data["email"],
+            invited_by=request.user,
+            link_for=link_for,
+            days=form.cleaned_data["days"],
+        )
+        # The admin goes on with ``obj`` (the message, the change log): make it the row.
+        obj.pk, obj.email, obj.created, obj.expires = (
+            created.pk,
+            created.email,
+            created.created,
+            created.expires,
+        )
+        obj.token_digest = created.token_digest
+        obj._state.adding = False
+        if settings.AIPORTAL_SIGNUP != "invite":
+            self.message_user(
+                request,
+                f"The link was sent, but sign-up is “{settings.AIPORTAL_SIGNUP}”, not “invite”: "
+                "the invitation counts only under AIPORTAL_SIGNUP=invite.",
+                messages.WARNING,
+            )
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
+        # The list and its revoke action need it; a single invite's page is read-only.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+        return False  # revoke instead: the row is the record of who was invited
+
+    @admin.action(description="Revoke selected invitations", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = sum(invites.invite_revoke(invite=invite, by=request.user) for invite in queryset)
+        self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+
+
+# The audit log's admin is accounts/admin_audit.py (registered from AccountsConfig.ready).

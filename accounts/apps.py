@@ -1,4 +1,5 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_save
 
 
 class AccountsConfig(AppConfig):
@@ -6,6 +7,40 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
+        from django.contrib.admin.models import LogEntry
+        from django.contrib.auth import signals as auth_signals
+
+        from accounts import admin_audit, audit  # noqa: F401 -- admin_audit registers its admin
+
+        auth_signals.user_logged_in.connect(audit.on_user_logged_in, dispatch_uid="audit-in")
+        auth_signals.user_logged_out.connect(audit.on_user_logged_out, dispatch_uid="audit-out")
+        auth_signals.user_login_failed.connect(
+            audit.on_user_login_failed, dispatch_uid="audit-failed"
+        )
+        post_save.connect(audit.on_admin_log_entry_saved, sender=LogEntry, dispatch_uid="audit-adm")
+        # MFA is optional (another part of the settings may leave allauth.mfa out).
+        if apps.is_installed("allauth.mfa"):
+            from allauth.mfa import signals as mfa_signals
+
+            mfa_signals.authenticator_added.connect(audit.on_mfa_added, dispatch_uid="audit-mfa+")
+            mfa_signals.authenticator_removed.connect(
+                audit.on_mfa_removed, dispatch_uid="audit-mfa-"
+            )
+            mfa_signals.authenticator_reset.connect(audit.on_mfa_reset, dispatch_uid="audit-mfa0")
+
+        from allauth.account.signals import user_signed_up
+
+        from accounts.signup_policy import signup_complete
+
+        # Every allauth sign-up (the local form, allauth's social logins) ends here; paths of
+        # our own call signup_complete themselves.
+        user_signed_up.connect(
+            lambda sender, user, **kwargs: signup_complete(user),
+            weak=False,
+            dispatch_uid="accounts-signup-complete",
+        )
+
+        # Live revocation: open websockets follow changes to their user (accounts/live.py).
         from accounts.live import receivers_connect
 
         receivers_connect()

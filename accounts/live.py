@@ -33,7 +33,12 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.db import transaction
 from django.utils.crypto import constant_time_compare
 
+from accounts.access import SocketRefusal, socket_refusal
+
 logger = logging.getLogger(__name__)
+
+# The consumers' "sign in again" (chat/consumers.py, datasets/consumers.py).
+CLOSE_UNAUTHENTICATED = 4401
 
 # The handler on a consumer is ``accounts_access_changed``.
 EVENT_TYPE = "accounts.access_changed"
@@ -94,13 +99,23 @@ def user_access_changed(user_id: int, *, session_key: str | None = None) -> None
 @dataclass(frozen=True)
 class SocketAccess:
     """What a websocket opened with a session may do now. ``user`` is the fresh row (None if
-    the socket may no longer act at all)."""
+    the socket may no longer act at all); ``refusal`` says why a pending or suspended account
+    is refused (accounts/access.py), None for every other reason."""
 
     user: object | None
+    refusal: SocketRefusal | None = None
 
     @property
     def may_act(self) -> bool:
         return self.user is not None
+
+    @property
+    def close_code(self) -> int:
+        return self.refusal.code if self.refusal else CLOSE_UNAUTHENTICATED
+
+    @property
+    def close_reason(self) -> str:
+        return self.refusal.reason if self.refusal else "signed out"
 
 
 def _session_store(session_key: str):
@@ -111,12 +126,15 @@ def socket_access(*, user_id: int, session_key: str | None) -> SocketAccess:
     """Re-read a socket's user and session: it may act only while the user exists and may
     act (active, status active), the session still exists and is still this user's with the
     current password (Django's session hash), and a second factor the policy requires is
-    enrolled. One or two queries; called on connect and on each access event."""
+    enrolled. Two queries, three under an MFA policy; called on connect and on each access
+    event."""
     from accounts.mfa import mfa_enrolment_required
 
     user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None or not user.may_act:
+    if user is None or not user.is_active:
         return SocketAccess(user=None)
+    if not user.may_act:  # pending or suspended: told so, as on connect
+        return SocketAccess(user=None, refusal=socket_refusal(user))
     if session_key is not None:
         # An ended session loads as empty (one query for the database engine).
         data = _session_store(session_key).load()

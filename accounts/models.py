@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -55,3 +56,65 @@ class AuditEvent(models.Model):
         if self.pk is not None:
             raise ValueError("Audit events are append-only.")
         super().save(*args, **kwargs)
+
+
+class DataExport(models.Model):
+    """One "export my data" archive: built by a Celery job (accounts/tasks.py) into a file with
+    a generated name under AIPORTAL_DATA_DIR, downloadable once by its owner within a day.
+    The download marks the row downloaded and deletes the file."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "being built"
+        READY = "ready", "ready to download"
+        DOWNLOADED = "downloaded", "downloaded"
+        FAILED = "failed", "failed"
+        EXPIRED = "expired", "expired"
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="exports")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    error = models.TextField(blank=True)
+    # The archive's name under AIPORTAL_DATA_DIR/exports: random, never derived from the user.
+    file_name = models.CharField(max_length=100, blank=True)
+    size = models.BigIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of user {self.user_id} ({self.status})"
+
+
+class Invite(models.Model):
+    """An admin's invitation for one email address (``AIPORTAL_SIGNUP=invite``,
+    accounts/invites.py). Only a keyed digest of the link's token is kept, like API keys: the
+    database alone cannot produce a working link. An invite is live while it is neither used,
+    revoked nor expired; it is used once, by the account created for its address."""
+
+    email = models.EmailField(db_index=True)
+    invited_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.email}"
+
+    def is_live(self, *, now=None) -> bool:
+        now = now or timezone.now()
+        return self.used_at is None and self.revoked_at is None and self.expires > now

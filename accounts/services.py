@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 
 from accounts.models import AuditEvent, User
@@ -52,4 +54,48 @@ def audit_record(
         target_id=str(target_id)[:100],
         detail=detail or {},
         ip=ip or None,
+    )
+
+
+class StatusChangeRefused(Exception):
+    """The change asked for is not allowed; the message says why, for the admin."""
+
+
+@transaction.atomic
+def user_status_set(*, user: User, status: str, by: User | None, ip: str | None = None) -> bool:
+    """Set ``user``'s status (approve, suspend, reactivate) and record it in the audit log.
+    Returns whether it changed. The save sends User's post_save, on which open websockets and
+    cached API keys of the user are dropped (accounts/live.py, gateway/models/policies.py).
+    An admin cannot suspend themselves: the last admin would lock everyone out."""
+    if status not in User.Status.values:
+        raise StatusChangeRefused(f"Unknown status {status!r}.")
+    if by is not None and by.pk == user.pk and status != User.Status.ACTIVE:
+        raise StatusChangeRefused("You cannot suspend your own account.")
+    # Locked, so two admins acting at once record one change each, in order.
+    current = User.objects.select_for_update().get(pk=user.pk)
+    if current.status == status:
+        user.status = status
+        return False
+    previous = current.status
+    user.status = status
+    user.save(update_fields=["status"])
+    audit_record(
+        actor=by,
+        action="user.status.set",
+        target_type="accounts.user",
+        target_id=user.pk,
+        detail={"from": previous, "to": status, "email": user.email},
+        ip=ip,
+    )
+    if previous == User.Status.PENDING and status == User.Status.ACTIVE and user.email:
+        transaction.on_commit(lambda: _approved_mail_send(user))
+    return True
+
+
+def _approved_mail_send(user: User) -> None:
+    send_mail(
+        "Your aiportal account is approved",
+        "An administrator approved your account: you can sign in and use aiportal now.\n",
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
     )

@@ -21,7 +21,7 @@ from typing import Literal
 
 from django.conf import settings
 
-from accounts.models import User
+from accounts.models import AuditEvent, User
 
 Via = Literal["local", "sso", "directory"]
 
@@ -31,8 +31,10 @@ def _domain(email: str) -> str:
 
 
 def _invited(email: str) -> bool:
-    """Whether an admin invited this address (accounts.invites, built with the policy)."""
-    return False
+    """Whether an admin invited this address: a live (unused, unrevoked, unexpired) invite."""
+    from accounts.invites import invite_live_for  # invites imports services, which import us
+
+    return invite_live_for(email=email) is not None
 
 
 def signup_refusal(*, email: str | None, via: Via) -> str | None:
@@ -61,6 +63,32 @@ def signup_refusal(*, email: str | None, via: Via) -> str | None:
     if policy == "invite":
         return None if _invited(email) else "Sign-up needs an invitation for this address."
     raise AssertionError(f"unknown signup policy {policy!r}")  # settings validate it
+
+
+def signup_complete(user: User) -> None:
+    """What every path that created an account does next (the local sign-up, a first SSO
+    login, an admin's invite accepted): use up the invite for its address and record the
+    event. Idempotent, so a path that calls it and also sends allauth's ``user_signed_up``
+    (connected in accounts/apps.py) is counted once."""
+    from accounts.invites import invite_use
+    from accounts.services import audit_record
+
+    if AuditEvent.objects.filter(
+        action="account.signup", target_type="accounts.user", target_id=str(user.pk)
+    ).exists():
+        return
+    invite = invite_use(user=user)
+    audit_record(
+        actor=user,
+        action="account.signup",
+        target_type="accounts.user",
+        target_id=user.pk,
+        detail={
+            "policy": settings.AIPORTAL_SIGNUP,
+            "status": user.status,
+            "invite": invite.pk if invite else None,
+        },
+    )
 
 
 def new_user_status() -> str:

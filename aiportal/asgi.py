@@ -15,6 +15,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.trusted_header import websocket_guard  # noqa: E402
 from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
 from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
@@ -31,7 +32,7 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([*chat_urls, *datasets_urls]))
+            AuthMiddlewareStack(websocket_guard(URLRouter([*chat_urls, *datasets_urls])))
         ),
     }
 )

@@ -7,12 +7,16 @@ variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.ldap import ldap_settings
+from accounts.sso.config import oidc_apps_from_env
+from accounts.trusted_header import trusted_header_settings_check
 from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +65,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
+    "accounts.trusted_header.TrustedHeaderMiddleware",
+    # The client's address for audit events, and the admin's bulk log entries.
+    "accounts.audit_middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -196,10 +204,10 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env_str("AIPORTAL_EMAIL_VERIFICATION", "optional")
-if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
-    raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# The sign-up form asks the sign-up policy; allauth's other email forms (adding an address to
+# an existing account) do not: only creating an account is gated.
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 # Who may create an account (accounts/signup_policy.py). Closed by default: an organisation's
 # portal is not open to whoever finds it. AIPORTAL_SIGNUP_OPEN=true is the older spelling of open.
 AIPORTAL_SIGNUP = env_str(
@@ -212,11 +220,80 @@ if AIPORTAL_SIGNUP == "domains" and not AIPORTAL_SIGNUP_DOMAINS:
     raise ImproperlyConfigured("AIPORTAL_SIGNUP=domains needs AIPORTAL_SIGNUP_DOMAINS")
 # Every new account waits for an admin's approval (status pending) before it may do anything.
 AIPORTAL_SIGNUP_APPROVAL = env_bool("AIPORTAL_SIGNUP_APPROVAL", False)
+# How long an admin's invitation link stays valid.
+AIPORTAL_INVITE_DAYS = env_int("AIPORTAL_INVITE_DAYS", 7, minimum=1)
+# The domains policy trusts the address typed in: without a confirmed address it would let
+# anyone in who claims one. So verification is mandatory there, and cannot be turned off.
+ACCOUNT_EMAIL_VERIFICATION = env_str(
+    "AIPORTAL_EMAIL_VERIFICATION", "mandatory" if AIPORTAL_SIGNUP == "domains" else "optional"
+)
+if ACCOUNT_EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
+    raise ImproperlyConfigured("AIPORTAL_EMAIL_VERIFICATION must be none, optional or mandatory")
+if AIPORTAL_SIGNUP == "domains" and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+    raise ImproperlyConfigured(
+        "AIPORTAL_SIGNUP=domains needs AIPORTAL_EMAIL_VERIFICATION=mandatory (or unset): a "
+        "domain is only a policy once the address is proven"
+    )
+# A pending or suspended account reaches nothing but sign-in/out and its status page. Right
+# after whatever signs people in (authentication, then the trusted header, which can sign a
+# person in on this very request), so that everything below it (admin included) is covered.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("accounts.trusted_header.TrustedHeaderMiddleware") + 1,
+    "accounts.middleware.AccountStatusMiddleware",
+)
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 
+# --- Accounts: SSO ---------------------------------------------------------------------------
+# OpenID Connect providers (docs/accounts.md, "Single sign-on"): from AIPORTAL_OIDC_PROVIDERS
+# and its per-provider variables, plus any an admin adds as a Social application.
+INSTALLED_APPS += [
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "accounts.sso",
+]
+SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps_from_env(os.environ)}}
+# The sign-in buttons are links, not forms: CSP form-action 'self' also covers the redirect
+# a form submission leads to, and Chromium would refuse the one to the provider.
+SOCIALACCOUNT_LOGIN_ON_GET = True
+# Linking by email is decided in the adapter (verified at both ends), not by allauth's switch.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+# A new SSO account's address was verified by the provider (the adapter refuses others).
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("AIPORTAL_OIDC_TIMEOUT_S", 10, minimum=1)
+
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aiportal@localhost")
+# For the SMTP backend (django.core.mail.backends.smtp.EmailBackend): sign-up confirmations,
+# password resets, invitations and approvals are mailed through it.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = 30
+
+# --- Accounts: LDAP and trusted header ------------------------------------------------------
+# LDAP sign-in (accounts/ldap.py, docs/accounts.md "LDAP"): off unless AIPORTAL_LDAP_URI is
+# set. ldap_settings() returns django-auth-ldap's AUTH_LDAP_* names, set here as they are,
+# plus AIPORTAL_LDAP_GROUP_MAP and ACCOUNT_LOGIN_METHODS (a directory user name is accepted).
+# Its backend comes after the local ones: a local password is tried first, the directory only
+# when that fails.
+_ldap = ldap_settings()
+globals().update(_ldap)
+AIPORTAL_LDAP_GROUP_MAP = _ldap.get("AIPORTAL_LDAP_GROUP_MAP", {})
+if _ldap:
+    AUTHENTICATION_BACKENDS.append("accounts.ldap_backend.DirectoryBackend")
+# Sign-in by a header an authenticating proxy sets (accounts/trusted_header.py), believed
+# only from the proxies' addresses.
+AIPORTAL_TRUSTED_HEADER = env_str("AIPORTAL_TRUSTED_HEADER").strip()
+AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
+trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 
 # --- Accounts: MFA and sessions ----------------------------------------------------------
 # Second factor (allauth.mfa, docs/accounts.md): an authenticator app (TOTP) or a security
@@ -400,9 +477,15 @@ if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).
 AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
-# Celery beat: start the refills whose schedule is due, and recover jobs whose worker died.
+# Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
+# expire old data exports.
 CELERY_BEAT_SCHEDULE = {
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
+    # Delete the "export my data" archives nobody downloaded within their day.
+    "accounts-exports-expire": {
+        "task": "accounts.tasks.data_exports_expire_run",
+        "schedule": 3600.0,
+    },
 }
 
 LOGGING = {

@@ -6,6 +6,7 @@ from gateway.metrics import metrics_view
 
 urlpatterns = [
     path("", include("chat.urls")),
+    path("accounts/", include("accounts.policy_urls")),
     path("accounts/sessions/", include("accounts.sessions_urls")),
     path("accounts/", include("allauth.urls")),
     path("datasets/", include("datasets.urls")),
@@ -13,5 +14,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls")),
     path("settings/keys/", include("gateway.keys_urls")),
+    path("settings/", include("accounts.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]

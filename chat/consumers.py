@@ -154,7 +154,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.join(live.user_group(self.user.pk))
         access = await db_socket_access(user_id=self.user.pk, session_key=self.session_key)
         if not access.may_act:
-            await self.access_lost()
+            await self.access_lost(access)
             return
         self.user, self.may_act = access.user, True
         # Grants changed (datasets.services.grants): the page refetches its dataset picker.
@@ -514,15 +514,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if access.may_act:
             self.user = access.user
         else:
-            await self.access_lost()
+            await self.access_lost(access)
 
-    async def access_lost(self) -> None:
+    async def access_lost(self, access: live.SocketAccess) -> None:
         # Out of every group first: no frame of the user's conversations follows the close.
         self.may_act = False
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        # 4401 (sign in again), or 4403 with the reason for a pending or suspended account.
+        await self.close(code=access.close_code, reason=access.close_reason)
 
     async def datasets_changed(self, event: dict[str, Any]) -> None:
         """The user's grants or datasets changed: the page refetches what it may pick."""

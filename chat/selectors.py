@@ -106,13 +106,16 @@ def _snippet(content: str, query: str) -> str:
 
 def conversation_share_find(*, token: str) -> Conversation:
     """The conversation a share link's token opens, for anyone who has the link. Raises
-    ``Conversation.DoesNotExist`` for an unknown, revoked or deleted one alike."""
+    ``Conversation.DoesNotExist`` for an unknown, revoked or deleted one alike, and for one
+    whose owner is pending or suspended (docs/accounts.md: such an account does nothing)."""
     share = (
         ConversationShare.objects.select_related("conversation")
         .filter(
             token_digest=share_token_digest(token),
             revoked_at__isnull=True,
             conversation__deleted_at__isnull=True,
+            conversation__owner__is_active=True,
+            conversation__owner__status=User.Status.ACTIVE,
         )
         .first()
     )

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts import live
+from accounts.access import socket_refusal
 from datasets.models import RefillJob
 from datasets.services.events import job_group
 
@@ -52,7 +53,7 @@ def _access_close_code(user_id: int, session_key: str | None) -> int | None:
     """The code to close with now, or None while the user may still follow the job."""
     access = live.socket_access(user_id=user_id, session_key=session_key)
     if not access.may_act:
-        return CLOSE_UNAUTHENTICATED
+        return access.close_code
     if not (access.user.is_staff and access.user.has_perm("datasets.view_refilljob")):
         return CLOSE_FORBIDDEN
     return None
@@ -75,6 +76,9 @@ class AdminJobConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if refusal := socket_refusal(user):  # pending or suspended (docs/accounts.md)
+            await self.close(code=refusal.code, reason=refusal.reason)
             return
         if not (user.is_active and user.is_staff and await _may_view(user)):
             await self.close(code=CLOSE_FORBIDDEN)

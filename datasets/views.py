@@ -269,7 +269,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(
         request,
         job.dataset,
-        lambda: dataset_refill_cancel(job=job, user=request.user),
+        lambda: dataset_refill_cancel(job=job, user=request.user, ip=_ip(request)),
         "Refill cancelled.",
     )
 

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.audit import request_ip
 from gateway.keys import apikey_revoke
 from gateway.models import ApiKey, UsageRecord
 
@@ -46,7 +47,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
-            apikey_revoke(key=key, by=request.user)
+            apikey_revoke(key=key, by=request.user, ip=request_ip(request))
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 

@@ -23,6 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.services import audit_record
 from gateway.admission import policies_version_bump
 from gateway.models import ApiKey
 
@@ -60,9 +61,17 @@ def _new_token() -> tuple[str, str]:
     return prefix, f"{KEY_PREFIX}{prefix}_{secret}"
 
 
-def apikey_create(*, user, name: str, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+def apikey_create(
+    *,
+    user,
+    name: str,
+    expires_at: datetime | None = None,
+    by_operator: bool = False,
+    ip: str | None = None,
+) -> tuple[ApiKey, str]:
     """Create a key for ``user``. Returns the row and the plaintext key, which exists only in
-    this return value: show it once and forget it."""
+    this return value: show it once and forget it. ``by_operator`` is the operator's
+    ``manage.py apikey create``: the audit event then has no actor."""
     name = name.strip()
     if not name:
         raise ValueError("A key needs a name.")
@@ -71,13 +80,29 @@ def apikey_create(*, user, name: str, expires_at: datetime | None = None) -> tup
     prefix, token = _new_token()
     while ApiKey.objects.filter(prefix=prefix).exists():  # 48 bits: a clash is a curiosity
         prefix, token = _new_token()
-    key = ApiKey.objects.create(
-        user=user, name=name[:100], prefix=prefix, digest=_digest(token), expires_at=expires_at
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            user=user, name=name[:100], prefix=prefix, digest=_digest(token), expires_at=expires_at
+        )
+        # The prefix is the public part (shown on every page); never the key or its digest.
+        audit_record(
+            actor=None if by_operator else user,
+            action="apikey.create",
+            target_type="apikey",
+            target_id=key.pk,
+            detail={
+                "owner": user.pk,
+                "name": key.name,
+                "prefix": key.prefix,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "by_operator": by_operator,
+            },
+            ip=ip,
+        )
     return key, token
 
 
-def apikey_revoke(*, key: ApiKey, by) -> ApiKey:
+def apikey_revoke(*, key: ApiKey, by, ip: str | None = None) -> ApiKey:
     """Revoke ``key``. ``by`` is the user acting (the owner, or staff in the admin), or None
     for the operator's ``manage.py apikey revoke``. Revoking twice keeps the first time."""
     if by is not None and key.user_id != by.pk and not by.is_staff:
@@ -86,7 +111,24 @@ def apikey_revoke(*, key: ApiKey, by) -> ApiKey:
     if key.revoked_at is None:
         # Conditional UPDATE: a concurrent revoke keeps its own (earlier) timestamp.
         now = timezone.now()
-        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        with transaction.atomic():
+            revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            if revoked:
+                audit_record(
+                    actor=by,
+                    action="apikey.revoke",
+                    target_type="apikey",
+                    target_id=key.pk,
+                    detail={
+                        "owner": key.user_id,
+                        "name": key.name,
+                        "prefix": key.prefix,
+                        "by_operator": by is None,
+                    },
+                    ip=ip,
+                )
         key.refresh_from_db(fields=["revoked_at"])
         # Every web process caches keys it has seen (gateway/key_cache.py): make them look
         # again, once the revocation is committed and visible to them.

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.audit import request_ip
 from gateway import keys
 
 EXPIRY_CHOICES = [
@@ -54,7 +55,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _list_page(request, form, status=400)
     key, plaintext = keys.apikey_create(
-        user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at()
+        user=request.user,
+        name=form.cleaned_data["name"],
+        expires_at=form.expires_at(),
+        ip=request_ip(request),
     )
     # Rendered, not redirected: a redirect would have to keep the plaintext somewhere (the
     # session is a database row) until the next page. never_cache keeps it out of caches.
@@ -69,6 +73,6 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         key = keys.apikey_get(user=request.user, id=pk)
     except keys.KeyNotFound:
         raise Http404("No such key.") from None
-    keys.apikey_revoke(key=key, by=request.user)
+    keys.apikey_revoke(key=key, by=request.user, ip=request_ip(request))
     messages.success(request, f"The key “{key.name}” ({key.display}) is revoked.")
     return redirect("apikeys:list")

@@ -130,17 +130,29 @@ def dataset_refill_start(
     raise RuntimeError(f"could not start or join a refill of dataset {dataset.pk}")
 
 
-def dataset_refill_cancel(*, job: RefillJob, user: User, as_admin: bool = False) -> RefillJob:
+def dataset_refill_cancel(
+    *, job: RefillJob, user: User, as_admin: bool = False, ip: str | None = None
+) -> RefillJob:
     """Cancel a queued or running refill (edit level). A running one stops at its next
     heartbeat; the active version is left as it was."""
     dataset_level_require(user=user, dataset=job.dataset, level=Level.EDIT, as_admin=as_admin)
-    RefillJob.objects.filter(pk=job.pk, status__in=RefillJob.ACTIVE).update(
-        status=Status.CANCELLED,
-        finished=Now(),
-        lease_owner="",
-        lease_expires_at=None,
-        message=f"Cancelled by {user.email or user.pk}.",
-    )
+    with transaction.atomic():
+        cancelled = RefillJob.objects.filter(pk=job.pk, status__in=RefillJob.ACTIVE).update(
+            status=Status.CANCELLED,
+            finished=Now(),
+            lease_owner="",
+            lease_expires_at=None,
+            message=f"Cancelled by {user.email or user.pk}.",
+        )
+        if cancelled:
+            audit_record(
+                actor=user,
+                action="dataset.refill.cancel",
+                target_type="dataset",
+                target_id=job.dataset_id,
+                detail={"job": job.pk, "as_admin": as_admin},
+                ip=ip,
+            )
     job.refresh_from_db()
     job_publish(job=job)
     return job

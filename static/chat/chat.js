@@ -455,6 +455,12 @@ function onSocketState(state, info) {
     link.textContent = "sign in again";
     statusEl.append(link);
   }
+  if (state === "account-inactive") {
+    const link = document.createElement("a");
+    link.href = "/accounts/status/";
+    link.textContent = "see why";
+    statusEl.append(link);
+  }
   const open = state === "open";
   if (!open) {
     // Whatever the server answers to these now went to the dropped socket: say so rather

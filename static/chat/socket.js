@@ -4,6 +4,8 @@
 
 const PROTOCOL_VERSION = 1;
 const CLOSE_UNAUTHENTICATED = 4401;
+// The account is pending approval or suspended (accounts/access.py): retrying cannot help.
+const CLOSE_ACCOUNT_INACTIVE = 4403;
 // Backoff: 0.5 s doubling to 30 s, each wait drawn from its upper half (jitter), so that the
 // clients of a restarted server do not all come back in the same second.
 const BACKOFF_FIRST_MS = 500;
@@ -21,7 +23,8 @@ export function backoffDelay(attempt, random = Math.random) {
 
 // States: "connecting" (the first time), "open", "reconnecting" (info.delay in ms until the
 // next try), "offline" (the browser says there is no network), "signed-out" (close 4401:
-// no reconnect, the person must sign in again).
+// no reconnect, the person must sign in again), "account-inactive" (close 4403: pending or
+// suspended, no reconnect).
 export function createSocket({
   onFrame,
   onState,
@@ -78,6 +81,11 @@ export function createSocket({
       if (event.code === CLOSE_UNAUTHENTICATED) {
         stopped = true;
         state("signed-out");
+        return;
+      }
+      if (event.code === CLOSE_ACCOUNT_INACTIVE) {
+        stopped = true;
+        state("account-inactive");
         return;
       }
       scheduleRetry();
@@ -191,6 +199,8 @@ export function describeState(name, info = {}) {
       return "Offline";
     case "signed-out":
       return "Signed out: ";
+    case "account-inactive":
+      return "This account cannot chat now: ";
     default:
       return name;
   }

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
-from tests.accounts import mfa_fixtures
+from tests.accounts import mfa_fixtures, policy_fixtures
 from tests.accounts.mfa_fixtures import (
     AVAILABLE_APPS,
     cookie_for,
@@ -20,6 +20,7 @@ from tests.accounts.mfa_fixtures import (
 
 # Fixtures shared with the other account tests (tests/accounts/mfa_fixtures.py).
 thread_connections_closed = mfa_fixtures.thread_connections_closed
+no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, available_apps=AVAILABLE_APPS),
@@ -50,7 +51,8 @@ async def test_suspending_a_user_closes_their_chat_socket_and_stops_their_keys(d
     async with live_socket(daphne_url, cookie) as socket:
         assert await socket.answers()
         await _save(owner, status=User.Status.SUSPENDED)
-        assert await socket.close_code() == 4401
+        # 4403, not 4401: signing in again would not help (docs/accounts.md).
+        assert await socket.close_code() == 4403
     assert await models_status(daphne_url, token) == 401
 
 
@@ -60,7 +62,7 @@ async def test_a_suspended_user_cannot_open_a_socket_with_a_session_they_still_h
     _, cookie = await sync_to_async(cookie_for)(owner)
     await sync_to_async(User.objects.filter(pk=owner.pk).update)(status=User.Status.SUSPENDED)
     async with live_socket(daphne_url, cookie) as socket:
-        assert await socket.close_code() == 4401
+        assert await socket.close_code() == 4403
 
 
 async def test_signing_out_one_session_in_the_sessions_page_closes_only_its_socket(

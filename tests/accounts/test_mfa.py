@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from accounts.mfa import MfaAdapter
 from gateway.keys import apikey_authenticate
 from gateway.models import ApiKey
-from tests.accounts import mfa_fixtures
+from tests.accounts import mfa_fixtures, policy_fixtures
 from tests.accounts.mfa_fixtures import (
     AVAILABLE_APPS,
     WAIT,
@@ -25,6 +25,7 @@ from tests.accounts.mfa_fixtures import (
 
 # Fixtures shared with the other account tests (tests/accounts/mfa_fixtures.py).
 thread_connections_closed = mfa_fixtures.thread_connections_closed
+no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 fresh_channel_layer = mfa_fixtures.fresh_channel_layer
 idle_connections_ended = mfa_fixtures.idle_connections_ended
 

@@ -11,9 +11,11 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.utils import timezone
 
+from tests.accounts import policy_fixtures
 from tests.accounts.mfa_fixtures import cookie_for
 
 pytestmark = pytest.mark.django_db
+no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 
 
 @pytest.fixture(autouse=True)

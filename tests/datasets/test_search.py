@@ -3,7 +3,10 @@ query that cannot speak either engine's query syntax."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from django.db import connection
 
 from datasets.models import Level
 from datasets.selectors import chunk_search
@@ -125,3 +128,32 @@ def test_each_pass_ranks_a_bounded_number_of_candidates(
     refill_now(dataset)
     settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 10
     assert len(_search(owner, [dataset.pk], "ibis", limit=50)) == 10
+
+
+def test_a_typical_chunk_keeps_its_tsvector_in_its_row(dataset, upload, refill_now, owner):
+    """Ranking reads each candidate's tsvector: out of line (TOAST) it costs several more
+    reads per candidate. Rows of the chunk size a refill makes must not be toasted."""
+    rng = random.Random(3)
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 10)))
+        for _ in range(3000)
+    ]
+    text = " ".join(rng.choice(words) for _ in range(400))  # ~2.5 KB: several full-size chunks
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'pg_toast.' || t.relname FROM pg_class c"
+            " JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'datasets_chunk'"
+        )
+        toast = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*) FROM {toast}")  # noqa: S608 -- a catalog name
+        before = cursor.fetchone()[0]
+        upload(dataset, {"long.txt": text})
+        refill_now(dataset)
+        cursor.execute(
+            "SELECT max(pg_column_size(search)) FROM datasets_chunk c JOIN datasets_document d"
+            " ON d.id = c.document_id WHERE d.dataset_id = %s",
+            [dataset.pk],
+        )
+        assert cursor.fetchone()[0] > 1000  # a tsvector as large as a full chunk's
+        cursor.execute(f"SELECT count(*) FROM {toast}")  # noqa: S608
+        assert cursor.fetchone()[0] == before

@@ -205,8 +205,10 @@ def test_the_pages_have_no_inline_script_or_style(owner):
         assert "<style" not in html
 
 
-def test_the_chat_sidebar_links_to_the_keys_page(owner):
-    assert f'href="{LIST}"' in signed_in(owner).get("/").content.decode()
+def test_the_keys_page_is_reached_from_the_sidebar_through_settings(owner):
+    client = signed_in(owner)
+    assert 'href="/settings/"' in client.get("/").content.decode()
+    assert f'href="{LIST}"' in client.get("/settings/").content.decode()
 
 
 # --- manage.py apikey -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, Permission
 from accounts.models import User
 from chat.models import Message
 from datasets.models import RefillJob
-from tests.accounts import mfa_fixtures
+from tests.accounts import mfa_fixtures, policy_fixtures
 from tests.accounts.mfa_fixtures import AVAILABLE_APPS, cookie_for, live_socket
 
 pytestmark = [
@@ -23,6 +23,7 @@ pytestmark = [
     pytest.mark.usefixtures("thread_connections_closed"),
 ]
 thread_connections_closed = mfa_fixtures.thread_connections_closed
+no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 fresh_channel_layer = mfa_fixtures.fresh_channel_layer
 idle_connections_ended = mfa_fixtures.idle_connections_ended
 
@@ -131,7 +132,7 @@ async def test_a_frame_that_arrives_after_access_was_lost_is_not_handled(owner):
     owner.status = User.Status.SUSPENDED
     await sync_to_async(owner.save)()
     closed = await comm.receive_output(timeout=10)
-    assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4403)
     # A client that ignores the close and goes on sending: nothing is done for it.
     send = {"type": "chat.send", "conversation": None, "content": "still here?"}
     await comm.send_to(text_data=json.dumps(send))

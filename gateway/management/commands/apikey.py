@@ -52,7 +52,9 @@ class Command(BaseCommand):
             raise CommandError(f"{owner.email} is inactive: a key for them would not work.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
         try:
-            key, plaintext = keys.apikey_create(user=owner, name=name, expires_at=expires_at)
+            key, plaintext = keys.apikey_create(
+                user=owner, name=name, expires_at=expires_at, by_operator=True
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         expiry = f", expires {_when(key.expires_at)} UTC" if key.expires_at else ""

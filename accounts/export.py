@@ -1,0 +1,271 @@
+"""Export my data: one zip of everything a person has here, built by a Celery job and
+downloadable once, by them, within a day (docs/accounts.md, "Your data").
+
+The archive holds:
+- ``profile.json``: the account (email addresses, names, dates, status; never the password);
+- ``conversations/``: each conversation as JSON and as Markdown (chat/export.py's formats);
+- ``datasets/``: each dataset the person owns, as the dataset export's own zip;
+- ``api_keys.json``: each key's name, public prefix and dates (never the key or its digest).
+
+It is written under a random name in AIPORTAL_DATA_DIR/exports, first to a ``.part`` file
+renamed when complete, so a download never meets half an archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import shutil
+import zipfile
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import DataExport, User
+from accounts.services import audit_record
+from chat.export import export_filename, export_json, export_markdown
+from chat.models import Conversation
+from datasets.models import Dataset
+from datasets.services.sovereignty import dataset_export
+from gateway.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+Status = DataExport.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+KEEP_FOR = timedelta(days=1)
+# Longer than the task's time limit (accounts/tasks.py).
+STALE_AFTER = timedelta(hours=1, minutes=5)
+
+
+class ExportNotAvailable(Exception):
+    """No export of this person's with that id can be downloaded (another person's, used,
+    expired, failed or not ready): the page answers 404 for all of them alike."""
+
+
+def exports_dir() -> Path:
+    return Path(settings.DATA_DIR) / "exports"
+
+
+def _path(export: DataExport) -> Path:
+    return exports_dir() / export.file_name
+
+
+def _dispatch(export_id: int) -> None:
+    from accounts.tasks import data_export_run
+
+    data_export_run.delay(export_id)
+
+
+def data_export_request(*, user: User, ip: str | None = None) -> DataExport:
+    """Queue an export, or return the one already queued or being built."""
+    with transaction.atomic():
+        # Lock the person's row: two clicks at once make one export, not two.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        # A job whose worker died never finishes: past the task's time limit it has failed.
+        DataExport.objects.filter(
+            user=user, status__in=ACTIVE, created__lt=timezone.now() - STALE_AFTER
+        ).update(status=Status.FAILED, finished=timezone.now(), error="The job stopped.")
+        export = DataExport.objects.filter(user=user, status__in=ACTIVE).first()
+        if export is not None:
+            return export
+        export = DataExport.objects.create(user=user)
+        audit_record(
+            actor=user,
+            action="account.export.request",
+            target_type="user",
+            target_id=user.pk,
+            detail={"export": export.pk},
+            ip=ip,
+        )
+        transaction.on_commit(partial(_dispatch, export.pk))
+    return export
+
+
+def data_export_latest(*, user: User) -> DataExport | None:
+    """The person's most recent export, after expiring the ones past their day."""
+    data_exports_expire(user=user)
+    return DataExport.objects.filter(user=user).first()
+
+
+def _profile(user: User) -> dict:
+    return {
+        "format": "aiportal.profile",
+        "version": 1,
+        "id": user.pk,
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "status": user.status,
+        "is_staff": user.is_staff,
+        "date_joined": user.date_joined.isoformat(),
+        "last_login": user.last_login.isoformat() if user.last_login else None,
+        "email_addresses": [
+            {"email": a.email, "verified": a.verified, "primary": a.primary}
+            for a in EmailAddress.objects.filter(user=user).order_by("email")
+        ],
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+    }
+
+
+def _api_keys(user: User) -> list[dict]:
+    def when(value):
+        return value.isoformat() if value else None
+
+    return [
+        {
+            "name": key.name,
+            "key": key.display,  # the public prefix only
+            "created_at": when(key.created_at),
+            "last_used_at": when(key.last_used_at),
+            "expires_at": when(key.expires_at),
+            "revoked_at": when(key.revoked_at),
+        }
+        for key in ApiKey.objects.filter(user=user).order_by("created_at")
+    ]
+
+
+def _progress(export: DataExport, done: int, total: int) -> None:
+    percent = min(99, int(100 * done / total)) if total else 99
+    if percent > export.progress:
+        export.progress = percent
+        DataExport.objects.filter(pk=export.pk, status=Status.RUNNING).update(progress=percent)
+
+
+def _write_archive(export: DataExport, out: IO[bytes]) -> None:
+    user = export.user
+    # Deleted conversations still waiting out their undo window are left out, like the page.
+    conversations = list(Conversation.objects.filter(owner=user, deleted_at__isnull=True))
+    datasets = list(Dataset.objects.filter(owner=user).order_by("pk"))
+    total = len(conversations) + len(datasets) + 1
+    done = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("profile.json", json.dumps(_profile(user), indent=2, ensure_ascii=False))
+        archive.writestr("api_keys.json", json.dumps(_api_keys(user), indent=2))
+        for conversation in conversations:
+            name = f"conversations/{export_filename(conversation, 'json')}"
+            archive.writestr(name, export_json(conversation=conversation))
+            name = f"conversations/{export_filename(conversation, 'md')}"
+            archive.writestr(name, export_markdown(conversation=conversation))
+            done += 1
+            _progress(export, done, total)
+        for dataset in datasets:
+            member_name = f"datasets/{dataset.slug}-{dataset.pk}.zip"
+            with (
+                dataset_export(dataset=dataset, user=user) as data,
+                archive.open(member_name, "w") as member,
+            ):
+                shutil.copyfileobj(data, member)
+            done += 1
+            _progress(export, done, total)
+
+
+def data_export_build(*, export_id: int) -> str:
+    """Run by the Celery job: build the archive of a queued export. Returns what happened
+    (for the worker's log); a vanished or already claimed export is skipped."""
+    # Claim with a conditional UPDATE: a redelivered message must not build it twice. The
+    # name is kept from the start, so a deleted account's half-built file is found too.
+    file_name = f"{secrets.token_urlsafe(24)}.zip"
+    claimed = DataExport.objects.filter(pk=export_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, file_name=file_name
+    )
+    if not claimed:
+        return "skipped"
+    export = DataExport.objects.select_related("user").get(pk=export_id)
+    partial_path = _path(export).with_suffix(".part")
+    try:
+        exports_dir().mkdir(parents=True, exist_ok=True)
+        with open(partial_path, "wb") as out:
+            _write_archive(export, out)
+        partial_path.rename(_path(export))
+    except Exception:
+        logger.exception("data export %s of user %s failed", export.pk, export.user_id)
+        with contextlib.suppress(OSError):  # whatever broke the build may break this too
+            partial_path.unlink(missing_ok=True)
+        DataExport.objects.filter(pk=export.pk).update(
+            status=Status.FAILED,
+            finished=timezone.now(),
+            error="The archive could not be built. Try again; if it fails again, ask an admin.",
+        )
+        return "failed"
+    now = timezone.now()
+    ready = DataExport.objects.filter(pk=export.pk, status=Status.RUNNING).update(
+        status=Status.READY,
+        progress=100,
+        size=_path(export).stat().st_size,
+        finished=now,
+        expires_at=now + KEEP_FOR,
+    )
+    if not ready:
+        # The account was deleted while its archive was being built: nobody may have it.
+        _path(export).unlink(missing_ok=True)
+        return "vanished"
+    return "ready"
+
+
+def data_export_download(*, user: User, id: int, ip: str | None = None) -> IO[bytes]:
+    """Hand the archive over, once: the row is marked downloaded and the file removed (the
+    open handle returned still reads it). Anything else is ExportNotAvailable."""
+    data_exports_expire(user=user)
+    with transaction.atomic():
+        export = (
+            DataExport.objects.select_for_update()
+            .filter(user=user, pk=id, status=Status.READY)
+            .first()
+        )
+        if export is None:
+            raise ExportNotAvailable()
+        path = _path(export)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 -- returned to the response, which closes it
+        except FileNotFoundError:
+            raise ExportNotAvailable() from None
+        export.status = Status.DOWNLOADED
+        export.downloaded_at = timezone.now()
+        export.save(update_fields=["status", "downloaded_at"])
+        audit_record(
+            actor=user,
+            action="account.export.download",
+            target_type="user",
+            target_id=user.pk,
+            detail={"export": export.pk, "size": export.size},
+            ip=ip,
+        )
+        transaction.on_commit(partial(path.unlink, missing_ok=True))
+    return handle
+
+
+def data_exports_expire(*, user: User | None = None) -> int:
+    """Mark the ready exports past their day expired and delete their files (one person's,
+    or everyone's from the beat). Returns how many expired."""
+    expired = DataExport.objects.filter(status=Status.READY, expires_at__lte=timezone.now())
+    if user is not None:
+        expired = expired.filter(user=user)
+    count = 0
+    for export in expired:
+        if DataExport.objects.filter(pk=export.pk, status=Status.READY).update(
+            status=Status.EXPIRED
+        ):
+            _path(export).unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+def data_exports_discard(*, user: User) -> None:
+    """Delete every archive file of this person (their account is being deleted)."""
+    for file_name in (
+        DataExport.objects.filter(user=user)
+        .exclude(file_name="")
+        .values_list("file_name", flat=True)
+    ):
+        (exports_dir() / file_name).unlink(missing_ok=True)
+        (exports_dir() / file_name).with_suffix(".part").unlink(missing_ok=True)
