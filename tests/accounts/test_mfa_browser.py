@@ -165,6 +165,8 @@ def test_a_person_adds_a_security_key_and_signs_in_with_it(page, daphne_url, mem
     expect(page).to_have_url(f"{base}/accounts/2fa/webauthn/add/")
     _shot(page, "mfa-webauthn-add")
     page.fill("#id_name", "Desk key")
+    # allauth's script wires the button on DOMContentLoaded; a click before it does nothing.
+    page.wait_for_load_state("domcontentloaded")
     page.click("#mfa_webauthn_add")
     # The first factor comes with recovery codes.
     expect(page).to_have_url(f"{base}/accounts/2fa/recovery-codes/")
@@ -175,6 +177,7 @@ def test_a_person_adds_a_security_key_and_signs_in_with_it(page, daphne_url, mem
     _password_step(page, base, member.email)
     expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
     _shot(page, "mfa-authenticate-webauthn")
+    page.wait_for_load_state("domcontentloaded")
     page.get_by_role("button", name="Use a security key").click()
     expect(page).to_have_url(f"{base}/")
     expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
