@@ -39,3 +39,8 @@ class AccountsConfig(AppConfig):
             weak=False,
             dispatch_uid="accounts-signup-complete",
         )
+
+        # Live revocation: open websockets follow changes to their user (accounts/live.py).
+        from accounts.live import receivers_connect
+
+        receivers_connect()

@@ -310,6 +310,34 @@ AIPORTAL_TRUSTED_HEADER = env_str("AIPORTAL_TRUSTED_HEADER").strip()
 AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
 trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 
+# --- Accounts: MFA and sessions ----------------------------------------------------------
+# Second factor (allauth.mfa, docs/accounts.md): an authenticator app (TOTP) or a security
+# key (WebAuthn), with recovery codes. Who must have one: none, staff (is_staff or
+# is_superuser) or all.
+# humanize: allauth's security-key list shows "last used 2 days ago".
+INSTALLED_APPS += ["django.contrib.humanize", "allauth.mfa", "allauth.usersessions"]
+MIDDLEWARE += [
+    # Records each session's browser, address and last-seen time (at most once a minute).
+    "accounts.sessions.SessionActivityMiddleware",
+    # Sends a person who must have a second factor and has none to enrol, from every page.
+    "accounts.mfa_middleware.MfaRequiredMiddleware",
+]
+AIPORTAL_MFA_REQUIRED = env_str("AIPORTAL_MFA_REQUIRED", "none")
+if AIPORTAL_MFA_REQUIRED not in {"none", "staff", "all"}:
+    raise ImproperlyConfigured("AIPORTAL_MFA_REQUIRED must be none, staff or all")
+MFA_ADAPTER = "accounts.mfa.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# Browsers offer WebAuthn only to https:// origins and to http://localhost; the latter is
+# what a deployment without AIPORTAL_HTTPS (the embedded default, tests) is reached at.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not env_bool("AIPORTAL_HTTPS", False)
+MFA_TOTP_ISSUER = env_str("AIPORTAL_MFA_ISSUER", "aiportal")
+# One step either side: a phone clock a few seconds off still signs in.
+MFA_TOTP_TOLERANCE = 1
+# Tracking is done by accounts.sessions (throttled), not by allauth's per-request write.
+USERSESSIONS_TRACK_ACTIVITY = False
+# How often a session's last-seen time is written while it is used.
+AIPORTAL_SESSION_SEEN_INTERVAL = env_int("AIPORTAL_SESSION_SEEN_INTERVAL_S", 60, minimum=1)
+
 # --- HTTP security ---------------------------------------------------------------------------
 # The public names the site is served under (the edge's AIPORTAL_DOMAIN), comma-separated.
 # The host names Django answers to and the origins forms may be posted from follow from it;

@@ -7,6 +7,7 @@ from gateway.metrics import metrics_view
 urlpatterns = [
     path("", include("chat.urls")),
     path("accounts/", include("accounts.policy_urls")),
+    path("accounts/sessions/", include("accounts.sessions_urls")),
     path("accounts/", include("allauth.urls")),
     path("datasets/", include("datasets.urls")),
     path("admin/", admin.site.urls),

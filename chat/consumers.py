@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts.access import socket_refusal
+from accounts import live
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -128,6 +128,7 @@ db_message_load = database_sync_to_async(_message_load, thread_sensitive=False)
 db_message_continue = database_sync_to_async(services.message_continue, thread_sensitive=False)
 db_message_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
 db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
+db_socket_access = database_sync_to_async(live.socket_access, thread_sensitive=False)
 
 
 def _last_question(context: list[dict[str, str]]) -> str:
@@ -141,13 +142,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.watchers: dict[int, asyncio.Task[None]] = {}
         self.confirmed: set[int] = set()  # confirmations that came before their watcher
         self.user = self.scope.get("user")
+        # Set once access is confirmed and cleared when it is lost (accounts/live.py): every
+        # frame checks it, so nothing is done for a user who was just signed out.
+        self.may_act = False
+        self.session_key = live.scope_session_key(self.scope)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if refusal := socket_refusal(self.user):  # pending or suspended (docs/accounts.md)
-            await self.close(code=refusal.code, reason=refusal.reason)
+        # Joined before access is read, so that a change committed in between is not missed.
+        await self.join(live.user_group(self.user.pk))
+        access = await db_socket_access(user_id=self.user.pk, session_key=self.session_key)
+        if not access.may_act:
+            await self.access_lost(access)
             return
+        self.user, self.may_act = access.user, True
         # Grants changed (datasets.services.grants): the page refetches its dataset picker.
         # Best effort: a channel-layer hiccup must not cost the person their chat (each turn
         # checks the grants again anyway).
@@ -164,7 +173,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self.user, "is_authenticated", False):
+        if not self.may_act:
             return
         if text_data is None:
             await self.send_error("bad_request", "frames must be JSON text, not binary")
@@ -493,6 +502,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             watcher.cancel()
         elif isinstance(event.get("message"), int):
             self.confirmed.add(event["message"])
+
+    async def accounts_access_changed(self, event: dict[str, Any]) -> None:
+        """The user's account or a session of theirs changed: look again, close if lost."""
+        if not self.may_act:
+            return
+        changed = event.get("session_key")
+        if changed is not None and changed != self.session_key:
+            return  # another session of theirs
+        access = await db_socket_access(user_id=self.user.pk, session_key=self.session_key)
+        if access.may_act:
+            self.user = access.user
+        else:
+            await self.access_lost(access)
+
+    async def access_lost(self, access: live.SocketAccess) -> None:
+        # Out of every group first: no frame of the user's conversations follows the close.
+        self.may_act = False
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+        # 4401 (sign in again), or 4403 with the reason for a pending or suspended account.
+        await self.close(code=access.close_code, reason=access.close_reason)
 
     async def datasets_changed(self, event: dict[str, Any]) -> None:
         """The user's grants or datasets changed: the page refetches what it may pick."""

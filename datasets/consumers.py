@@ -5,6 +5,9 @@ It joins the job's group (``datasets.job.<id>``, where the refill engine publish
 each event as JSON. The first frame is the job as stored, read after joining the group, so an
 event published between the page's render and the socket's opening is not missed. The origin
 is checked by ``AllowedHostsOriginValidator`` in aiportal/asgi.py, before this runs.
+
+It also follows the user's access (accounts/live.py): signed out, deactivated or suspended,
+it closes with 4401; demoted (no longer staff, or without the permission), with 4403.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts import live
 from accounts.access import socket_refusal
 from datasets.models import RefillJob
 from datasets.services.events import job_group
@@ -45,6 +49,17 @@ def _may_view(user) -> bool:
 
 
 @database_sync_to_async
+def _access_close_code(user_id: int, session_key: str | None) -> int | None:
+    """The code to close with now, or None while the user may still follow the job."""
+    access = live.socket_access(user_id=user_id, session_key=session_key)
+    if not access.may_act:
+        return access.close_code
+    if not (access.user.is_staff and access.user.has_perm("datasets.view_refilljob")):
+        return CLOSE_FORBIDDEN
+    return None
+
+
+@database_sync_to_async
 def _job_frame(job_id: int) -> dict | None:
     job = RefillJob.objects.filter(pk=job_id).first()
     return None if job is None else job_frame(job)
@@ -52,9 +67,12 @@ def _job_frame(job_id: int) -> dict | None:
 
 class AdminJobConsumer(AsyncWebsocketConsumer):
     group: str | None = None
+    access_group: str | None = None
+    closed = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
+        self.session_key = live.scope_session_key(self.scope)
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -64,6 +82,14 @@ class AdminJobConsumer(AsyncWebsocketConsumer):
             return
         if not (user.is_active and user.is_staff and await _may_view(user)):
             await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user_id = user.pk
+        # Joined before access is read again, so that a change in between is not missed.
+        self.access_group = live.user_group(user.pk)
+        await self.channel_layer.group_add(self.access_group, self.channel_name)
+        code = await _access_close_code(user.pk, self.session_key)
+        if code is not None:
+            await self.lose_access(code)
             return
         job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
         self.group = job_group(job_id)
@@ -75,11 +101,32 @@ class AdminJobConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame))
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_groups()
+
+    async def leave_groups(self) -> None:
+        for group in (self.group, self.access_group):
+            if group is not None:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self.group = self.access_group = None
+
+    async def lose_access(self, code: int) -> None:
+        self.closed = True
+        await self.leave_groups()
+        await self.close(code=code)
+
+    async def accounts_access_changed(self, event: dict) -> None:
+        """The user's account, roles or a session changed: look again (accounts/live.py)."""
+        changed = event.get("session_key")
+        if self.closed or (changed is not None and changed != self.session_key):
+            return
+        code = await _access_close_code(self.user_id, self.session_key)
+        if code is not None:
+            await self.lose_access(code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """The page only listens; anything it sends is ignored."""
 
     async def datasets_job(self, event: dict) -> None:
+        if self.closed:
+            return
         await self.send(text_data=json.dumps({**event, "type": "datasets.job"}))

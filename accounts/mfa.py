@@ -1,0 +1,77 @@
+"""Two-factor authentication: who must have a second factor, and allauth.mfa's adapter.
+
+``AIPORTAL_MFA_REQUIRED`` says who must: ``none``, ``staff`` (``is_staff`` or
+``is_superuser``) or ``all``. A person who must and has none is sent to enrol from every page
+(accounts/mfa_middleware.py) and their websockets are refused (accounts/live.py); they can
+still sign out, manage their account and enrol.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+# The kinds that are a second factor by themselves; recovery codes only back one up.
+FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
+
+
+def mfa_required(user) -> bool:
+    """Whether the policy requires this person to have a second factor."""
+    policy = settings.AIPORTAL_MFA_REQUIRED
+    if policy == "all":
+        return True
+    if policy == "staff":
+        return bool(user.is_staff or user.is_superuser)
+    return False
+
+
+def mfa_enrolled(user) -> bool:
+    """Whether this person has a second factor (one query)."""
+    return Authenticator.objects.filter(user_id=user.pk, type__in=FACTOR_TYPES).exists()
+
+
+def mfa_enrolment_required(user) -> bool:
+    """Whether this person must enrol before doing anything else. No query unless the
+    policy applies to them."""
+    return mfa_required(user) and not mfa_enrolled(user)
+
+
+def _fernet() -> MultiFernet:
+    # A Fernet key per accepted SECRET_KEY (the current one encrypts), so that rotating the
+    # secret with the old one kept in SECRET_KEY_FALLBACKS does not lose anyone's factor.
+    keys = []
+    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
+        digest = hashlib.sha256(f"aiportal.mfa.secrets:{secret}".encode()).digest()
+        keys.append(Fernet(base64.urlsafe_b64encode(digest)))
+    return MultiFernet(keys)
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    """The TOTP secret and the recovery codes' seed are stored encrypted with a key derived
+    from SECRET_KEY, so a copy of the database alone does not let anyone generate codes. A
+    person whom the policy requires to have a factor cannot remove their last one."""
+
+    def encrypt(self, text: str) -> str:
+        return _fernet().encrypt(text.encode()).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        try:
+            return _fernet().decrypt(encrypted_text.encode()).decode()
+        except InvalidToken:
+            raise ValueError(
+                "A second-factor secret cannot be decrypted: SECRET_KEY changed without the "
+                "old value in SECRET_KEY_FALLBACKS."
+            ) from None
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        if authenticator.type not in FACTOR_TYPES or not mfa_required(authenticator.user):
+            return True
+        others = Authenticator.objects.filter(
+            user_id=authenticator.user_id, type__in=FACTOR_TYPES
+        ).exclude(pk=authenticator.pk)
+        return others.exists()

@@ -1,0 +1,28 @@
+"""Signing one session out from the sessions page (allauth's own view lists them and signs
+out all the others at once)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from accounts.sessions import UsersessionNotFound, usersession_end
+
+
+@require_POST
+@login_required
+def session_end(request: HttpRequest, pk: int) -> HttpResponse:
+    current = request.session.session_key
+    try:
+        ended = usersession_end(user=request.user, id=pk)
+    except UsersessionNotFound:
+        raise Http404("No such session.") from None
+    if ended.session_key == current:
+        logout(request)
+        return redirect("account_login")
+    messages.success(request, f"The session from {ended.ip} is signed out.")
+    return redirect("usersessions_list")
