@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from allauth.usersessions.models import UserSession
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -26,6 +27,7 @@ from chat.services_conversations import conversation_share_create
 from datasets.models import Level
 from datasets.services import grant_set
 from gateway.keys import apikey_create
+from tests.accounts.mfa_fixtures import cookie_for
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,7 @@ class World:
     key: Any
     other_dataset: Any  # the outsider's own, for URLs that pair two ids
     export: Any  # a built "export my data" archive
+    usersession: Any  # a second signed-in session of the owner's (the sessions page)
 
 
 @pytest.fixture
@@ -65,6 +68,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     other = dataset_create(user=outsider, name="Outsider's own")
     export = data_export_request(user=owner)
     data_export_build(export_id=export.pk)
+    _, phone = cookie_for(owner, user_agent="the owner's phone")
     return World(
         conversation=conversation,
         answer=answer,
@@ -77,6 +81,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
         key=key,
         other_dataset=other,
         export=export,
+        usersession=UserSession.objects.get(session_key=phone),
     )
 
 
@@ -153,6 +158,7 @@ URLS: dict[str, tuple[str, Any, Any]] = {
         {},
     ),
     "apikeys:revoke": ("POST", lambda w: f"/settings/keys/{w.key.pk}/revoke", {}),
+    "usersession_end": ("POST", lambda w: f"/accounts/sessions/{w.usersession.pk}/end", {}),
     "settings:data_export_download": (
         "POST",
         lambda w: f"/settings/data/export/{w.export.pk}/download",
