@@ -172,20 +172,28 @@ class WorkerAdmin(admin.ModelAdmin):
         return ", ".join(row["circuit"] for row in rows) or "—"
 
     # -- actions
+    # Each worker goes through worker_state_set and gets an admin log entry, which the audit
+    # log records (accounts/audit.py): a bulk UPDATE would leave no trace of who did it.
+    def _state_set(self, request: HttpRequest, queryset: QuerySet[Worker], action: str) -> None:
+        workers = list(queryset)
+        for worker in workers:
+            worker_state_set(worker=worker, action=action)
+            self.log_change(request, worker, f"{action} from the worker list")
+        self.message_user(
+            request, f"{len(workers)} worker(s) {_POOL_ACTIONS[action]}.", messages.SUCCESS
+        )
+
     @admin.action(description="Drain: finish running streams, send nothing new")
     def drain_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
-        count = queryset.update(draining=True)
-        self.message_user(request, f"{count} worker(s) draining.", messages.SUCCESS)
+        self._state_set(request, queryset, "drain")
 
     @admin.action(description="Enable (and stop draining)")
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
-        count = queryset.update(enabled=True, draining=False)
-        self.message_user(request, f"{count} worker(s) enabled.", messages.SUCCESS)
+        self._state_set(request, queryset, "enable")
 
     @admin.action(description="Disable: no requests at all")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
-        count = queryset.update(enabled=False)
-        self.message_user(request, f"{count} worker(s) disabled.", messages.SUCCESS)
+        self._state_set(request, queryset, "disable")
 
     # -- the live pool page
     def get_urls(self):

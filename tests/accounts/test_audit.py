@@ -180,6 +180,18 @@ def test_admin_additions_changes_and_bulk_deletions_of_workers_are_recorded(
     assert "sk-upstream-77" not in json.dumps(list(AuditEvent.objects.values("detail")))
 
 
+def test_worker_list_actions_are_recorded_per_worker(telemetry, staff_client, staff):
+    workers = [Worker.objects.create(base_url=f"http://gpu{n}:8000", region="eu") for n in (1, 2)]
+    changelist = reverse("admin:gateway_worker_changelist")
+    ids = [w.pk for w in workers]
+    response = staff_client.post(changelist, {"action": "drain_selected", "_selected_action": ids})
+    assert response.status_code == 302
+    assert all(w.draining for w in Worker.objects.all())
+    changed = events("admin.change")
+    assert sorted(int(e.target_id) for e in changed) == sorted(ids)
+    assert {e.actor_id for e in changed} == {staff.pk}
+
+
 def test_a_refill_cancel_is_recorded(owner, settings, tmp_path):
     from datasets.models import RefillJob
     from datasets.services import dataset_create
