@@ -213,9 +213,42 @@ async def page_get(http: aiohttp.ClientSession, url: str, out: Soak) -> None:
         out.errors[f"page {type(exc).__name__}"] += 1
 
 
+class Socket:
+    """A websocket that is read all the time, as a browser's is: aiohttp answers Daphne's
+    protocol pings only while something reads, and Daphne closes a socket whose pings go
+    unanswered (30 s), so a session thinking between questions must still read."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            async for message in self.ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self.frames.put_nowait(json.loads(message.data))
+        finally:
+            self.frames.put_nowait(None)  # closed
+
+    async def send(self, frame: dict) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+    async def next(self) -> dict:
+        frame = await self.frames.get()
+        if frame is None:
+            self.frames.put_nowait(None)
+            raise ConnectionError(f"socket closed ({self.ws.close_code})")
+        return frame
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.pump.cancel()
+
+
 async def ws_connect(
     http: aiohttp.ClientSession, url: str, origin: str, out: Soak
-) -> aiohttp.ClientWebSocketResponse | None:
+) -> Socket | None:
     try:
         ws = await http.ws_connect(url, headers={"Origin": origin}, heartbeat=None)
     except aiohttp.WSServerHandshakeError as exc:
@@ -225,18 +258,15 @@ async def ws_connect(
         out.errors[f"ws {type(exc).__name__}"] += 1
         return None
     out.http["ws 101"] += 1
-    return ws
+    return Socket(ws)
 
 
-async def answer_read(ws: aiohttp.ClientWebSocketResponse, asked: Asked, client_id: str) -> None:
+async def answer_read(socket: Socket, asked: Asked, client_id: str) -> None:
     """Read frames until this question's answer ends; raises ConnectionError if the socket
     closes first (the caller reconnects and resumes)."""
     sent = time.perf_counter()
     while True:
-        message = await ws.receive()
-        if message.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"socket {message.type.name}")
-        frame = json.loads(message.data)
+        frame = await socket.next()
         kind = frame["type"]
         if kind == "message.created" and frame["message"]["role"] == "assistant":
             if frame.get("client_id") == client_id:
@@ -255,15 +285,12 @@ async def answer_read(ws: aiohttp.ClientWebSocketResponse, asked: Asked, client_
             return
 
 
-async def resume_read(ws: aiohttp.ClientWebSocketResponse, asked: Asked) -> None:
+async def resume_read(socket: Socket, asked: Asked) -> None:
     """After a reconnect: what a page does (docs/websocket.md), resume from seq 0 and read to
     the end; the final frame's content is authoritative."""
-    await ws.send_str(json.dumps({"type": "chat.resume", "message": asked.answer, "after_seq": 0}))
+    await socket.send({"type": "chat.resume", "message": asked.answer, "after_seq": 0})
     while True:
-        message = await ws.receive()
-        if message.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"socket {message.type.name}")
-        frame = json.loads(message.data)
+        frame = await socket.next()
         if frame["type"] in {"message.done", "message.error"} and frame.get("message") == (
             asked.answer
         ):
@@ -290,11 +317,11 @@ async def one_session(
     async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as http:
         await asyncio.sleep(rng.uniform(0, think[1]))  # a ramp, not a stampede
         await page_get(http, f"{base}/", out)
-        ws = await ws_connect(http, ws_url, base, out)
+        socket = await ws_connect(http, ws_url, base, out)
         conversation = parent = None
         n = 0
         try:
-            while ws is not None and time.perf_counter() < until:
+            while socket is not None and time.perf_counter() < until:
                 n += 1
                 client_id = f"s{index}m{n}"
                 asked = Asked(question=f"Soak {run}, session {index}, question {n}: tell me more.")
@@ -303,18 +330,18 @@ async def one_session(
                 if conversation is not None:
                     frame |= {"conversation": conversation, "parent": parent}
                 try:
-                    await ws.send_str(json.dumps(frame))
+                    await socket.send(frame)
                     async with asyncio.timeout(ANSWER_BOUND):
-                        await answer_read(ws, asked, client_id)
+                        await answer_read(socket, asked, client_id)
                 except (ConnectionError, aiohttp.ClientError) as exc:
                     out.errors[f"socket lost: {exc}"[:60]] += 1
                     out.reconnects += 1
-                    await ws.close()
-                    ws = await ws_connect(http, ws_url, base, out)
-                    if ws is None or asked.answer is None:
+                    await socket.close()
+                    socket = await ws_connect(http, ws_url, base, out)
+                    if socket is None or asked.answer is None:
                         break
                     async with asyncio.timeout(ANSWER_BOUND):
-                        await resume_read(ws, asked)
+                        await resume_read(socket, asked)
                 except TimeoutError:
                     out.errors["answer not done in time"] += 1
                     break
@@ -326,8 +353,8 @@ async def one_session(
                     await page_get(http, f"{base}/c/{conversation}/", out)
                 await asyncio.sleep(rng.uniform(*think))
         finally:
-            if ws is not None:
-                await ws.close()
+            if socket is not None:
+                await socket.close()
 
 
 # --- After the run: the database is the judge -----------------------------------------------
@@ -387,6 +414,7 @@ def main() -> int:
     parser.add_argument("--edge", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--redis-url", default="", help="default: a private redis-server")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
     think = think_range(args.think)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -395,9 +423,9 @@ def main() -> int:
     emulators, workers = emulators_start(args.workers, args.tokens_per_second, args.answer_tokens)
     started += emulators
     redis_url = args.redis_url
+    redis_process = None
     if not redis_url:
         redis_process, redis_url = redis_start()
-        started.append(redis_process)
     admin_url = args.database_url
     if admin_url.startswith("postgres"):
         admin_url = urlunsplit(urlsplit(admin_url)._replace(path="/postgres"))
@@ -481,11 +509,16 @@ def main() -> int:
         lost, reasons = lost_messages(out.asked)
         report(out, wall, lost, reasons, rss_start, rss_end, rss_peak, load_start, load_end)
         failed = bool(out.server_errors or lost)
-        portal.keep_logs |= failed
+        portal.keep_logs |= failed or args.keep_logs
     finally:
-        portal.close()
+        # The web processes before the database and Redis keys they use go (portal.close),
+        # Redis last.
         for process in [*webs[1:], *started]:
-            stop(process)
+            if process is not redis_process:
+                stop(process)
+        portal.close()
+        if redis_process is not None:
+            stop(redis_process)
     return 1 if failed else 0
 
 

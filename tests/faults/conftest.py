@@ -20,7 +20,9 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.db import connections
 from django.test import Client
 
 from tests.conftest import Process, _database_url, free_port, start_daphne, start_emulator
@@ -30,6 +32,25 @@ from tests.conftest import Process, _database_url, free_port, start_daphne, star
 from tests.datasets.conftest import celery_worker, dataset, datasets_dir, upload  # noqa: F401
 
 WAIT = 15  # seconds: an upper bound for one event, never a sleep
+
+
+@pytest.fixture
+async def async_orm_closed():
+    """The async ORM's thread keeps its connection open after the test: close it, or the
+    test database cannot be dropped at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+def stop_all(processes: list[Process]) -> None:
+    """SIGTERM to every one at once, then wait: a Daphne takes seconds to shut down, and
+    several in a row would add them up."""
+    for process in processes:
+        if process.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGTERM)
+    for process in processes:
+        process.stop()  # waits; SIGKILL if it is still there after 10 s
 
 
 def kill_now(process: Process) -> None:
@@ -52,8 +73,7 @@ def emulators() -> Iterator[Callable[..., tuple[Process, str]]]:
         return process, url
 
     yield start
-    for process in started:
-        process.stop()
+    stop_all(started)
 
 
 @pytest.fixture

@@ -26,7 +26,10 @@ from tests.faults.conftest import (
     worker_up,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("async_orm_closed"),
+]
 
 # Both workers give the same answer to the same conversation (the emulator's text is a
 # function of the prompt), so a continued answer must equal an uninterrupted one.
@@ -68,7 +71,6 @@ async def test_a_worker_killed_mid_answer_is_continued_into_one_whole_answer(
     assert (saved.status, saved.content) == ("complete", done["content"])
     assert saved.last_seq == done["seq"]
     assert saved.metrics["continued"] == 1
-    assert saved.usage["completion_tokens"] == 60
     # The same question, never interrupted, reads the same: one whole answer, not two halves.
     again = await ask(url, cookie, question)
     assert again["content"] == done["content"]
