@@ -505,6 +505,7 @@ def main() -> int:
         asyncio.run(everyone())
         wall = time.perf_counter() - began
         rss_end = [rss_mb(p.pid) for p in webs]
+        rss_peak = [max(peak, end) for peak, end in zip(rss_peak, rss_end, strict=True)]
         load_end = os.getloadavg()
         lost, reasons = lost_messages(out.asked)
         report(out, wall, lost, reasons, rss_start, rss_end, rss_peak, load_start, load_end)
