@@ -173,3 +173,54 @@ async def test_answers_survive_a_redis_restart_and_the_web_processes_recover(
             )
         assert response.status_code == 200, response.text
         assert response.json()["choices"][0]["message"]["content"]
+
+
+async def test_a_spent_budget_stays_spent_after_a_redis_restart(
+    owner, member, private_redis, settings
+):
+    """Budgets count in Redis; a restart empties it. The counters start again from the day's
+    usage records, not from zero: a restart does not give everyone their budget back."""
+    from django.contrib.auth.models import Group
+
+    from gateway.admission import Caller, Limits, budget_add, budget_check, budget_used
+    from gateway.errors import OverBudget
+    from gateway.models import UsageRecord
+
+    settings.REDIS_URL = private_redis.url
+    team = await Group.objects.acreate(name="team")
+    await team.user_set.aadd(owner, member)
+
+    async def used(user, tokens: int) -> None:
+        # What the proxy writes for a finished request: the usage record, and the counters.
+        await UsageRecord.objects.acreate(
+            user=user,
+            source="chat",
+            outcome="complete",
+            prompt_tokens=5,
+            completion_tokens=tokens - 5,
+        )
+
+    await used(owner, 30)
+    await used(member, 30)
+    caller = Caller(user_id=owner.pk, group_ids=frozenset({team.pk}))
+    mine, ours = Limits(daily_tokens=40), Limits(group_daily_tokens=((team.pk, 100),))
+    await budget_check(caller, mine)  # 30 of 40
+    await budget_add(caller, 15)
+    await used(owner, 15)
+    with pytest.raises(OverBudget):
+        await budget_check(caller, mine)
+
+    private_redis.restart()
+    with pytest.raises(OverBudget):
+        await budget_check(caller, mine)  # still spent: 45 from the records, not 0
+    assert await budget_used(user_id=owner.pk) == 45
+    await budget_check(caller, ours)  # the team: 75 of 100
+
+    private_redis.restart()
+    # A request that ends first after the restart, before any check, counts onto the day's
+    # records (its own is written after its counters).
+    await budget_add(caller, 30)
+    assert await budget_used(user_id=owner.pk) == 75
+    assert await budget_used(group_id=team.pk) == 105
+    with pytest.raises(OverBudget, match="group"):
+        await budget_check(Caller(user_id=member.pk, group_ids=frozenset({team.pk})), ours)
