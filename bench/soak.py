@@ -3,7 +3,7 @@ installed) to several Daphne processes → the gateway → emulated vLLM workers
 prints its figures, and exits 1 when a goal was missed (a 5xx, a lost message).
 
     .venv/bin/python bench/soak.py [--minutes 10] [--sessions 300] [--webs 2] [--workers 2]
-        [--think 10:30] [--edge | --no-edge]
+        [--think 10:30] [--reloads 0.2] [--edge | --no-edge] [--keep-logs]
 
 Each session is one signed-in person: it opens the chat page, connects its websocket, and
 then, until the time is up, asks a question in its own conversation, reads the answer to its
@@ -308,6 +308,7 @@ async def one_session(
     think: tuple[float, float],
     run: str,
     out: Soak,
+    reloads: float = 0.2,
 ) -> None:
     rng = random.Random(f"{run}-{index}")
     ws_url = base.replace("http://", "ws://") + "/ws/chat/"
@@ -349,7 +350,7 @@ async def one_session(
                     out.errors[f"refused: {asked.status}"] += 1
                     break
                 parent, conversation = asked.answer, asked.conversation
-                if rng.random() < 0.2:  # a reload now and then: the page, from the database
+                if rng.random() < reloads:  # a reload now and then: the page, from the database
                     await page_get(http, f"{base}/c/{conversation}/", out)
                 await asyncio.sleep(rng.uniform(*think))
         finally:
@@ -414,6 +415,9 @@ def main() -> int:
     parser.add_argument("--edge", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--redis-url", default="", help="default: a private redis-server")
+    parser.add_argument(
+        "--reloads", type=float, default=0.2, help="chance of a page reload after an answer"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
     think = think_range(args.think)
@@ -495,6 +499,7 @@ def main() -> int:
                             think=think,
                             run=run,
                             out=out,
+                            reloads=args.reloads,
                         )
                         for i, cookie in enumerate(cookies)
                     )

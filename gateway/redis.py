@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 128  # per process and event loop
 # A command that meets a dead connection (Redis restarted: every pooled connection is dead at
-# once) is retried this many times on a new one, 50 ms then 100 ms apart. redis-py's pool
+# once) is retried this many times on a new one, 100 ms then 200 ms apart. redis-py's pool
 # built from a URL retries nothing, so each stale connection would fail one command (a
 # lease, a budget check failing open) before it is replaced. A command retried after Redis
 # ran it but before the answer arrived runs twice: for INCRBY (budgets) that counts a
