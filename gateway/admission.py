@@ -370,7 +370,7 @@ async def _counters_read(keys: list[str], *, user_id: int, group_ids: list[int])
             if value is not None:
                 continue
             group_id = group_ids[index - 1] if index else None
-            used = await database_sync_to_async(_usage_since)(
+            used = await database_sync_to_async(_usage_since, thread_sensitive=False)(
                 user_id=user_id, group_id=group_id, since=since
             )
             await client.set(keys[index], used, nx=True, ex=BUDGET_KEY_TTL)
