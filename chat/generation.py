@@ -59,7 +59,7 @@ _tasks: set[asyncio.Task[None]] = set()
 # After a channel-layer failure, the control loop listens again after this many seconds,
 # doubling up to the maximum while the failures go on.
 CONTROL_RETRY = 0.1
-CONTROL_RETRY_MAX = 2.0
+CONTROL_RETRY_MAX = 0.5
 
 # Not thread-sensitive: by default every such call in the process would queue for one
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
