@@ -4,10 +4,10 @@ of a real Daphne: the gateway continues the answer on the other worker from the 
 continuation in its metrics; once the pool has seen the worker die, requests go to the
 survivor without even trying the dead one.
 
-A worker dead *before* the first token is a transparent failover, covered against real
-emulator processes in tests/gateway/test_failover.py
-(``test_a_worker_that_stopped_answering_is_left_for_the_next``, and for /v1 on a real
-Daphne, ``tests/gateway/test_api.py``'s broken and dying workers)."""
+A worker dead *before* the first token is a transparent failover, covered with real emulator
+processes in tests/gateway/test_failover.py (``test_a_worker_that_stopped_answering_is_left_
+for_the_next``: its process stopped, the pool not yet aware), through the gateway core that
+the chat and /v1 share."""
 
 from __future__ import annotations
 
