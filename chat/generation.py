@@ -56,6 +56,10 @@ PROTOCOL_VERSION = 1
 # reader could see. The first token is always sent at once.
 DELTA_INTERVAL = 0.03
 _tasks: set[asyncio.Task[None]] = set()
+# After a channel-layer failure, the control loop listens again after this many seconds,
+# doubling up to the maximum while the failures go on.
+CONTROL_RETRY = 0.1
+CONTROL_RETRY_MAX = 0.5
 
 # Not thread-sensitive: by default every such call in the process would queue for one
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
@@ -350,8 +354,27 @@ class Generation:
         """Returns when asked to stop (or told the generation ended); answers resume requests
         meanwhile."""
         layer = get_channel_layer()
+        failures = 0
         while True:
-            event = await layer.receive(self.channel)
+            try:
+                event = await layer.receive(self.channel)
+            except Exception:
+                # Redis went away (restarted, failed over) and took the groups with it: once
+                # it answers again, join this answer's group anew, or no stop and no resume
+                # would reach it for the rest of the answer (the pages would see nothing
+                # until its end).
+                failures += 1
+                logger.warning(
+                    "message %s: the channel layer failed (%d); listening again",
+                    self.message_id,
+                    failures,
+                    exc_info=failures == 1,
+                )
+                await asyncio.sleep(min(CONTROL_RETRY * 2 ** (failures - 1), CONTROL_RETRY_MAX))
+                with contextlib.suppress(Exception):
+                    await layer.group_add(generation_group(self.message_id), self.channel)
+                continue
+            failures = 0
             logger.debug("generation of message %s got %s", self.message_id, event.get("type"))
             if event.get("type") in {"generation.stop", "generation.end"}:
                 return

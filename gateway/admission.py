@@ -318,10 +318,10 @@ async def budget_check(caller: Caller, limits: Limits) -> None:
     if caller.user_id is None or not (limits.daily_tokens or limits.group_daily_tokens):
         return
     day = _day()
-    keys = [_user_key(caller.user_id, day)]
-    keys += [_group_key(group_id, day) for group_id, _ in limits.group_daily_tokens]
+    groups = [group_id for group_id, _ in limits.group_daily_tokens]
+    keys = [_user_key(caller.user_id, day)] + [_group_key(group_id, day) for group_id in groups]
     try:
-        used = [int(value or 0) for value in await redis_client().mget(keys)]
+        used = await _counters_read(keys, user_id=caller.user_id, group_ids=groups)
     except RedisError:
         logger.warning("budgets not checked: Redis unavailable", exc_info=True)
         return
@@ -344,12 +344,56 @@ async def budget_add(caller: Caller, tokens: int) -> None:
         return
     day = _day()
     keys = [_user_key(caller.user_id, day)]
-    keys += [_group_key(group_id, day) for group_id in sorted(caller.group_ids)]
+    group_ids = sorted(caller.group_ids)
+    keys += [_group_key(group_id, day) for group_id in group_ids]
+    # Counted onto what the day already had: a counter missing (Redis restarted since the
+    # check) is seeded first, or INCRBY would start it from this request alone.
+    await _counters_read(keys, user_id=caller.user_id, group_ids=group_ids)
     async with redis_client().pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.incrby(key, tokens)
             pipe.expire(key, BUDGET_KEY_TTL)
         await pipe.execute()
+
+
+async def _counters_read(keys: list[str], *, user_id: int, group_ids: list[int]) -> list[int]:
+    """Today's counters of a user (``keys[0]``) and their groups (the rest, in the order of
+    ``group_ids``). One missing from Redis (the first request of the day, or Redis restarted
+    and lost it) starts from today's usage records, so that a restart does not give everyone
+    their budget back. SET NX: a counter another process seeded or counted meanwhile is
+    kept. Usage records are written in batches, so the last second or so may be missed."""
+    client = redis_client()
+    values = await client.mget(keys)
+    if None in values:
+        since = budget_resets_at() - timedelta(days=1)
+        for index, value in enumerate(values):
+            if value is not None:
+                continue
+            group_id = group_ids[index - 1] if index else None
+            used = await database_sync_to_async(_usage_since, thread_sensitive=False)(
+                user_id=user_id, group_id=group_id, since=since
+            )
+            await client.set(keys[index], used, nx=True, ex=BUDGET_KEY_TTL)
+            values[index] = await client.get(keys[index])
+    return [int(value or 0) for value in values]
+
+
+def _usage_since(*, user_id: int | None, group_id: int | None, since: datetime) -> int:
+    """Tokens in the usage records of a user, or (``group_id`` given) of a group's members,
+    since ``since``."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import F, Sum
+
+    from gateway.models import UsageRecord
+
+    records = UsageRecord.objects.filter(created_at__gte=since)
+    if group_id is not None:
+        members = get_user_model().groups.through.objects.filter(group_id=group_id)
+        records = records.filter(user_id__in=members.values("user_id"))
+    else:
+        records = records.filter(user_id=user_id)
+    total = records.aggregate(total=Sum(F("prompt_tokens") + F("completion_tokens")))["total"]
+    return int(total or 0)
 
 
 # --- Concurrent streams ---------------------------------------------------------------------

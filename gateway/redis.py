@@ -32,12 +32,21 @@ from typing import Any
 
 from django.conf import settings
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway.redis_memory import MemoryRedis  # re-exported: others import it from here
 
 logger = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 128  # per process and event loop
+# A command that meets a dead connection (Redis restarted: every pooled connection is dead at
+# once) is retried this many times on a new one, 100 ms then 200 ms apart. redis-py's pool
+# built from a URL retries nothing, so each stale connection would fail one command (a
+# lease, a budget check failing open) before it is replaced. A command retried after Redis
+# ran it but before the answer arrived runs twice: for INCRBY (budgets) that counts a
+# request twice, once in a great while, which is the safe direction.
+RETRIES = 2
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -69,6 +78,7 @@ def redis_client() -> Redis | MemoryRedis:
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
         )
         client = _clients[loop] = Redis(connection_pool=pool)
     return client
@@ -86,8 +96,14 @@ def redis_set_now(key: str, value: str) -> None:
 
     client = _sync_clients.get(settings.REDIS_URL)
     if client is None:
+        from redis.retry import Retry as SyncRetry
+
         client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(
-            settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            retry=SyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
         )
     client.set(key, value)
 
