@@ -128,27 +128,17 @@ def daphne_start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def edge_start(upstreams: list[str]) -> tuple[subprocess.Popen, str, str]:
-    """Caddy in front of the web processes, as the edge does it for websockets and streams:
-    round robin over the upstreams, responses flushed at once. The deployment's own edge
-    config is compose/Caddyfile; this one keeps to what the soak needs on loopback (no TLS,
-    no admin endpoint) and says so in its figures."""
-    port = free_port()
-    hosts = " ".join(urlsplit(url).netloc for url in upstreams)
-    config = LOGS / "Caddyfile"
-    config.write_text(
-        "{\n\tadmin off\n\tauto_https off\n}\n"
-        f"http://127.0.0.1:{port} {{\n"
-        f"\treverse_proxy {hosts} {{\n"
-        "\t\tlb_policy round_robin\n\t\tflush_interval -1\n\t}\n}\n"
-    )
-    process = spawn([shutil.which("caddy") or "caddy", "run", "--config", str(config)])
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", process)
+def edge_start(upstreams: list[str]):
+    """The deployment's own edge, compose/Caddyfile run by Debian's Caddy in front of the web
+    processes (tests/deploy/edge.py starts it the same way for the edge tests)."""
+    from tests.deploy.edge import caddy_path
+    from tests.deploy.edge import edge_start as start_edge
+
+    edge = start_edge(*upstreams)
     version = subprocess.run(
-        ["caddy", "version"], capture_output=True, text=True, check=False
+        [caddy_path(), "version"], capture_output=True, text=True, check=False
     ).stdout.split()
-    return process, url, f"Caddy {version[0] if version else '?'} (round robin, flush -1)"
+    return edge, edge.url, f"compose/Caddyfile on Caddy {version[0] if version else '?'}"
 
 
 def static_ready() -> None:
@@ -423,6 +413,7 @@ def main() -> int:
     think = think_range(args.think)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     started: list[subprocess.Popen] = []
+    edge = None  # the Caddy edge, when one runs
     static_ready()
     emulators, workers = emulators_start(args.workers, args.tokens_per_second, args.answer_tokens)
     started += emulators
@@ -446,11 +437,12 @@ def main() -> int:
             process, url = daphne_start(portal.environ)
             webs.append(process)
             upstreams.append(url)
-        use_edge = args.edge if args.edge is not None else bool(shutil.which("caddy"))
+        caddy = os.environ.get("AIPORTAL_CADDY", "/usr/bin/caddy")
+        have_caddy = Path(caddy).exists()
+        use_edge = args.edge if args.edge is not None else have_caddy
         edge_note = "not used (--no-edge)" if args.edge is False else "not used (no caddy)"
-        if use_edge and shutil.which("caddy"):
+        if use_edge and have_caddy:
             edge, edge_url, edge_note = edge_start(upstreams)
-            started.append(edge)
             bases = [edge_url]
         else:
             # Without an edge, the sessions are spread over the web processes directly.
@@ -519,6 +511,8 @@ def main() -> int:
     finally:
         # The web processes before the database and Redis keys they use go (portal.close),
         # Redis last.
+        if edge is not None:
+            edge.stop()
         for process in [*webs[1:], *started]:
             if process is not redis_process:
                 stop(process)
