@@ -11,12 +11,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiportal.settings")
 # Django must be set up before anything imports models (the consumers do).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.trusted_header import websocket_guard  # noqa: E402
 from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
 from aiportal.websocket_origin import AllowedHostsOriginValidator  # noqa: E402
+from aiportal.websockets import SessionAuthStack  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
 from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
 
@@ -32,7 +32,7 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(websocket_guard(URLRouter([*chat_urls, *datasets_urls])))
+            SessionAuthStack(websocket_guard(URLRouter([*chat_urls, *datasets_urls])))
         ),
     }
 )

@@ -16,10 +16,10 @@ import re
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts import live
+from aiportal.websockets import WebsocketConsumer
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -135,7 +135,7 @@ def _last_question(context: list[dict[str, str]]) -> str:
     return next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(WebsocketConsumer):
     async def connect(self) -> None:
         self.joined: set[str] = set()
         # Resumed answers whose generation has not said it is alive yet, and their watchers.

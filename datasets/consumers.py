@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts import live
 from accounts.access import socket_refusal
+from aiportal.websockets import WebsocketConsumer
 from datasets.models import RefillJob
 from datasets.services.events import job_group
 
@@ -65,7 +65,7 @@ def _job_frame(job_id: int) -> dict | None:
     return None if job is None else job_frame(job)
 
 
-class AdminJobConsumer(AsyncWebsocketConsumer):
+class AdminJobConsumer(WebsocketConsumer):
     group: str | None = None
     access_group: str | None = None
     closed = False

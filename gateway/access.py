@@ -41,14 +41,20 @@ def model_allowed_groups(*, group_ids: frozenset[int] | set[int], model: str) ->
     return counts["rules"] == 0 or counts["mine"] > 0
 
 
+# Off Django's one shared sync thread, which every sync page view of the process also takes:
+# a chat turn's access check must not wait behind page renders (aiportal.websockets.py).
+_model_allowed = database_sync_to_async(model_allowed, thread_sensitive=False)
+_model_allowed_groups = database_sync_to_async(model_allowed_groups, thread_sensitive=False)
+
+
 async def amodel_allowed(
     *, model: str, user: Any = None, group_ids: frozenset[int] | None = None
 ) -> bool:
     """``model_allowed`` for async code; with ``group_ids`` instead of ``user``, the rule for
     those groups."""
     if group_ids is not None and user is None:
-        return await database_sync_to_async(model_allowed_groups)(group_ids=group_ids, model=model)
-    return await database_sync_to_async(model_allowed)(user=user, model=model)
+        return await _model_allowed_groups(group_ids=group_ids, model=model)
+    return await _model_allowed(user=user, model=model)
 
 
 def models_allowed_filter(*, user: Any, models: list[str]) -> list[str]:
@@ -64,6 +70,9 @@ def models_allowed_filter(*, user: Any, models: list[str]) -> list[str]:
             restricted[model].add(group_id)
     mine = set(user.groups.values_list("id", flat=True)) if restricted else set()
     return [m for m in models if m not in restricted or restricted[m] & mine]
+
+
+_models_allowed_filter = database_sync_to_async(models_allowed_filter, thread_sensitive=False)
 
 
 async def models_for_user(user: Any) -> list[str]:
@@ -84,7 +93,7 @@ async def models_for_user(user: Any) -> list[str]:
     models = sorted(served)
 
     async def ask() -> list[str]:
-        return await database_sync_to_async(models_allowed_filter)(user=user, models=models)
+        return await _models_allowed_filter(user=user, models=models)
 
     version = await policies_version()
     return list(await policy_cached(("models", user.pk, tuple(models)), version, ask))

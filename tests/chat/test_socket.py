@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from chat import services
@@ -46,6 +49,25 @@ async def test_it_refuses_a_socket_without_an_origin(owner):
 async def test_it_accepts_a_signed_in_socket_and_stays_quiet(owner):
     async with signed_in(owner) as socket:
         assert await socket.nothing_more()
+
+
+async def test_a_socket_signs_in_while_a_sync_view_holds_djangos_thread(owner):
+    """Django renders every sync page view of a process on one shared thread; a socket's
+    session and user are read elsewhere, so opening it does not wait behind them."""
+    cookie = await session_cookie(owner)
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)(30))
+    try:
+        await asyncio.sleep(0.1)  # the shared thread is taken now
+        comm = communicator(cookie=cookie)
+        connected, _ = await comm.connect(timeout=10)
+        assert connected
+        assert await comm.receive_nothing(timeout=0.5)  # signed in: no 4401
+        assert not busy.done()
+        await comm.disconnect()
+    finally:
+        release.set()
+        await busy
 
 
 BAD_FRAMES = [

@@ -1,0 +1,49 @@
+"""Websockets off Django's one shared sync thread: channels' session and user middleware,
+and the base class of our consumers.
+
+``channels.auth.AuthMiddleware`` loads the session and the user through
+``database_sync_to_async`` with its default, ``thread_sensitive=True``: every websocket
+connect of a process then waits in one queue behind every sync page view the process is
+rendering (Django runs those on that same thread). Under load (bench/soak.py, sessions that
+reload their pages) sockets took seconds to open. The read is self-contained, so it runs in
+the executor's threads like the chat consumer's own database calls.
+"""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddleware, get_user
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import CookieMiddleware, SessionMiddleware
+
+_user_for_scope = database_sync_to_async(get_user.func, thread_sensitive=False)
+
+
+class UserMiddleware(AuthMiddleware):
+    async def resolve_scope(self, scope) -> None:
+        scope["user"]._wrapped = await _user_for_scope(scope)
+
+
+def SessionAuthStack(inner):
+    return CookieMiddleware(SessionMiddleware(UserMiddleware(inner)))
+
+
+class WebsocketConsumer(AsyncWebsocketConsumer):
+    """The base of our websocket consumers: channels' dispatch without its hop to Django's
+    shared sync thread.
+
+    channels (4.2+) calls ``close_old_connections`` through ``sync_to_async`` (thread
+    sensitive) before handling every message: every frame a page sends and every event the
+    channel layer delivers (each streamed delta) then queues on the one thread that also
+    renders the process's sync page views. Our consumers never touch the database on that
+    thread: each of their reads and writes goes through ``database_sync_to_async``, which
+    closes old connections in the thread it runs in, before and after. So the hop only
+    costs; it is left out.
+    """
+
+    async def dispatch(self, message) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
