@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 
 import pytest
 
@@ -37,8 +38,18 @@ async def until_published_by(token, timeout=5.0):
 
 @pytest.fixture
 def pool_of_one(telemetry, emulator_url):
+    """A Redis prefix of these tests' own: the run's session Daphnes (tests/conftest.py and
+    others) run probers of their own under the run's prefix, and one holding the lock would
+    keep these tests' probers from ever leading."""
+    from gateway.telemetry.store import redis_sync
+
+    run_prefix = telemetry.REDIS_PREFIX
+    telemetry.REDIS_PREFIX = f"{run_prefix}:election-{uuid.uuid4().hex[:8]}"
     telemetry.AIPORTAL_WORKERS = f"{emulator_url}@test-a"
-    return telemetry
+    yield telemetry
+    client = redis_sync()
+    for key in client.scan_iter(match=f"{telemetry.REDIS_PREFIX}:*", count=500):
+        client.delete(key)
 
 
 async def test_only_one_of_two_probers_probes(pool_of_one):
