@@ -280,3 +280,26 @@ def page(chromium, monkeypatch):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def fresh_channel_layer():
+    """For tests that drive the ASGI application in this process: a channel layer holds
+    connections of the event loop it first ran in, and each test has its own loop. So each
+    test starts with a new layer object, and an empty one (ids repeat across tests: groups
+    must not carry members over)."""
+    import asyncio
+    import threading
+
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    layer = channel_layers["default"]
+    if hasattr(layer, "flush"):
+        # In a thread of its own: a browser test's thread already runs Playwright's loop.
+        flusher = threading.Thread(target=asyncio.run, args=(layer.flush(),))
+        flusher.start()
+        flusher.join()
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -137,25 +137,6 @@ def totp_enrol(user) -> tuple[str, list[str]]:
     return secret, codes
 
 
-@pytest.fixture
-def fresh_channel_layer():
-    """For tests that drive the ASGI application in this process: a channel layer holds
-    connections of the event loop it first ran in, and each test has its own loop."""
-    import threading
-
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
-    layer = channel_layers["default"]
-    if hasattr(layer, "flush"):
-        flusher = threading.Thread(target=asyncio.run, args=(layer.flush(),))
-        flusher.start()
-        flusher.join()
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
 @pytest.fixture(scope="session")
 def idle_connections_ended(django_db_setup, django_db_blocker):
     """The ASGI application driven in this process (WebsocketCommunicator) leaves the
@@ -185,7 +166,6 @@ __all__ = [
     "WAIT",
     "LiveSocket",
     "cookie_for",
-    "fresh_channel_layer",
     "idle_connections_ended",
     "key_for",
     "live_socket",

@@ -26,7 +26,6 @@ from tests.accounts.mfa_fixtures import (
 # Fixtures shared with the other account tests (tests/accounts/mfa_fixtures.py).
 thread_connections_closed = mfa_fixtures.thread_connections_closed
 no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
-fresh_channel_layer = mfa_fixtures.fresh_channel_layer
 idle_connections_ended = mfa_fixtures.idle_connections_ended
 
 ENROL_URL = "/accounts/2fa/"

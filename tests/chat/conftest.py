@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +14,6 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
 from django.test import Client
@@ -157,20 +155,8 @@ def _no_idle_sessions_left(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    # A channel layer holds connections of the event loop it first ran in, and each test
-    # has its own loop: start every test with a new layer object, and an empty one (ids
-    # repeat across tests, so groups must not carry members over).
-    channel_layers.backends.clear()
-    layer = channel_layers["default"]
-    if hasattr(layer, "flush"):
-        # In a thread of its own: a browser test's thread already runs Playwright's loop.
-        flusher = threading.Thread(target=asyncio.run, args=(layer.flush(),))
-        flusher.start()
-        flusher.join()
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+def _fresh_channel_layer(fresh_channel_layer):
+    """Every chat test starts with a new, empty channel layer (tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)

@@ -3,14 +3,11 @@ staff only, same origin only, and it relays what the refill engine publishes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection
 from django.test import Client
@@ -25,17 +22,8 @@ WAIT = 10  # seconds: an upper bound for one frame, never a sleep
 
 
 @pytest.fixture(autouse=True)
-def _fresh_layer():
-    # A layer holds connections of the loop it first ran in; each test has its own loop.
-    channel_layers.backends.clear()
-    layer = channel_layers["default"]
-    if hasattr(layer, "flush"):
-        flusher = threading.Thread(target=asyncio.run, args=(layer.flush(),))
-        flusher.start()
-        flusher.join()
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+def _fresh_layer(fresh_channel_layer):
+    """Each test starts with a new, empty channel layer (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session", autouse=True)

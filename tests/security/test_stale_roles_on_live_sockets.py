@@ -24,7 +24,6 @@ pytestmark = [
 ]
 thread_connections_closed = mfa_fixtures.thread_connections_closed
 no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
-fresh_channel_layer = mfa_fixtures.fresh_channel_layer
 idle_connections_ended = mfa_fixtures.idle_connections_ended
 
 
