@@ -146,7 +146,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def _clash_resolve(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         """Sign in to the account a concurrent first login of the same IdP account made, or
-        refuse when another account took the address; return when neither happened."""
+        refuse when another account took the address; return when neither happened.
+
+        The address is read before the provider account, not after: a concurrent first login
+        commits both rows at once, so once its address is visible its provider account is
+        too. Read the other way round, that login could commit between the two reads and
+        this one would be refused as a clash with its own twin."""
+        email = _primary_email(sociallogin)
+        address_taken = bool(email) and (
+            get_user_model().objects.filter(email__iexact=email[0]).exists()
+        )
         existing = (
             SocialAccount.objects.filter(
                 provider=sociallogin.account.provider, uid=sociallogin.account.uid
@@ -156,8 +165,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         )
         if existing is not None:
             raise ImmediateHttpResponse(self._login_existing(request, sociallogin, existing))
-        email = _primary_email(sociallogin)
-        if email and get_user_model().objects.filter(email__iexact=email[0]).exists():
+        if address_taken:
             raise _refuse(request, sociallogin, _CLASH)
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data):

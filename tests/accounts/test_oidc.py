@@ -48,6 +48,12 @@ def refusal(flow) -> str:
     return html.unescape(flow.last.text)
 
 
+def page_text(markup: str) -> str:
+    """The words of a page, for an assertion message that says which refusal it was."""
+    main = markup.split("<main", 1)[-1]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main)).split())
+
+
 def group_names(user: User) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
@@ -288,18 +294,21 @@ def test_twenty_concurrent_first_logins_make_one_account_each_and_no_admin(idp, 
         page = browser.sso_start().last
         barrier.wait()
         flow = browser.idp_login(page, sub)
-        return sub, flow.last.status_code, str(flow.last.url), flow.session_key
+        reason = "" if flow.last.status_code == 200 else page_text(flow.last.text)
+        return sub, flow.last.status_code, str(flow.last.url), flow.session_key, reason
 
     with ThreadPoolExecutor(len(subs)) as pool:
         results = list(pool.map(sign_in, subs))
 
-    assert [(status, url) for _, status, url, _ in results] == [(200, f"{sso_site}/")] * 20
+    refused = [(sub, reason) for sub, status, _, _, reason in results if status != 200]
+    assert not refused, refused
+    assert [(status, url) for _, status, url, _, _ in results] == [(200, f"{sso_site}/")] * 20
     for sub in set(subs):
         assert User.objects.filter(email=f"{sub}@example.org").count() == 1
     assert User.objects.count() == SocialAccount.objects.count() == 11
     assert not User.objects.filter(Q(is_staff=True) | Q(is_superuser=True)).exists()
     signed_in = {sub: set() for sub in subs}
-    for sub, _, _, key in results:
+    for sub, _, _, key, _ in results:
         signed_in[sub].add(int(Session.objects.get(session_key=key).get_decoded()["_auth_user_id"]))
     assert signed_in["crowd"] == {User.objects.get(email="crowd@example.org").pk}
     crowd = Group.objects.get(name=f"{PROVIDER_ID}:crowd")

@@ -75,6 +75,50 @@ def test_the_form_signs_in_to_the_account_a_concurrent_login_made(
     assert User.objects.count() == 1
 
 
+def test_a_first_login_whose_twin_commits_between_the_checks_signs_in_to_the_twins_account(
+    settings, rf, make_user
+):
+    """The same person's other first login commits its account right after this one read
+    the provider accounts: this one must sign in to that account, not call it a clash."""
+    from allauth.core import context
+    from allauth.core.exceptions import ImmediateHttpResponse
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": [PROVIDER]}}
+    settings.AIPORTAL_SIGNUP = "open"
+    request = rf.get("/accounts/oidc/clashidp/login/callback/")
+    request.session, request.user = SessionStore(), AnonymousUser()
+    request._messages = FallbackStorage(request)
+    provider = get_adapter().get_provider(request, "clashidp")
+    userinfo = {"sub": "kit-at-idp", "email": "kit@example.org", "email_verified": True}
+    sociallogin = provider.sociallogin_from_response(request, {"userinfo": userinfo})
+    twin = {}
+
+    def twin_commits_after_the_first_provider_account_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "socialaccount_socialaccount" in sql and not twin:
+            twin["user"] = None  # before the inserts below, which come through here too
+            twin["user"] = make_user("kit@example.org")
+            SocialAccount.objects.create(user=twin["user"], provider="clashidp", uid="kit-at-idp")
+        return result
+
+    adapter = SocialAccountAdapter(request)
+    with (
+        context.request_context(request),  # as allauth's middleware sets it for a request
+        connection.execute_wrapper(twin_commits_after_the_first_provider_account_read),
+        pytest.raises(ImmediateHttpResponse) as signed_in,
+    ):
+        assert adapter.is_auto_signup_allowed(request, sociallogin)
+        adapter.save_user(request, sociallogin)
+
+    assert signed_in.value.response.status_code == 302
+    assert int(request.session["_auth_user_id"]) == twin["user"].pk
+    assert User.objects.count() == SocialAccount.objects.count() == 1
+
+
 @pytest.mark.parametrize("rp_logout", [True, False])
 def test_sign_out_stays_here_when_the_provider_is_down_or_switched_off(
     settings, rf, db, monkeypatch, rp_logout
