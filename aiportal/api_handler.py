@@ -8,13 +8,30 @@ most of what ``/v1`` added to a token stream's first token. None of them serves 
 authenticates by bearer key, never by session or cookie (so it needs no session, CSRF,
 messages or allauth state), and answers JSON and event streams, which no frame or CSP header
 protects. asgi.py sends paths under ``/v1/`` here and everything else to the usual handler.
+
+It also serves each request without Django's thread hops (``ApiASGIHandler.handle``).
+Django's handler wraps every request in a ``ThreadSensitiveContext`` (a new thread for the
+request's thread-sensitive sync calls, and another to join it at the end) and sends
+``request_started`` and ``request_finished`` to their sync receivers through a thread: with
+64 streams open the benchmark measured those threads as most of what a first token waited
+for in the Daphne process (GIL hand-offs, thread starts). No ``/v1`` code makes a
+thread-sensitive call: every database read or write runs in a thread of its own
+(``database_sync_to_async(thread_sensitive=False)``), which closes that thread's old
+connections itself, so ``request_started``'s ``close_old_connections`` has nothing to do
+here. ``request_finished`` still runs, in the loop (``response.close()``): its receivers only
+close what this thread opened, which is nothing, and reset the urlconf.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
+from django.urls import set_script_prefix
 
 API_PREFIX = "/v1/"
 
@@ -44,3 +61,42 @@ class ApiASGIHandler(ASGIHandler):
             return response
 
         self._middleware_chain = convert_exception_to_response(with_api_headers)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"The /v1 handler serves HTTP only, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with contextlib.closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            request, refusal = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(refusal, send)
+                refusal.close()
+                return
+            # The client leaving cancels the answer (which closes the upstream stream).
+            answer = asyncio.ensure_future(self._answer(request, send))
+            left = asyncio.ensure_future(self.listen_for_disconnect(receive))
+            try:
+                await asyncio.wait((answer, left), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (left, answer):
+                    task.cancel()
+                outcomes = await asyncio.gather(answer, left, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception) and not isinstance(outcome, RequestAborted):
+                    raise outcome
+
+    async def _answer(self, request, send) -> None:
+        response = await self.run_get_response(request)
+        try:
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            pass  # the client left while the answer was being sent
+        finally:
+            response.close()

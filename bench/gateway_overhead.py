@@ -241,9 +241,9 @@ class Portal:
             Worker.objects.create(base_url=url, region="bench", max_concurrency=4096)
         connection.close()
         port = _free_port()
-        daphne = str(Path(sys.executable).with_name("daphne"))
+        daphne = [sys.executable, "-m", "aiportal.serve"]  # Daphne, as deployed
         self.process = spawn(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
+            [*daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
         )
         self.url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.url}/healthz", self.process)
@@ -464,6 +464,11 @@ def main() -> None:
     parser.add_argument("--serve-core", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--levels", default="1,16,64,256")
+    parser.add_argument(
+        "--targets",
+        default="direct,core,aiportal,litellm",
+        help="which of direct, core, aiportal, litellm to measure (direct always runs)",
+    )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--max-requests", type=int, default=50, help="per client and level")
     parser.add_argument("--tokens-per-second", type=int, default=50)
@@ -515,6 +520,8 @@ def main() -> None:
             f"Redis: {'yes' if args.redis_url else 'no (in-memory)'}; "
             f"database: {'PostgreSQL' if portal.admin_url else 'SQLite'}"
         )
+        wanted = {"direct", *args.targets.split(",")}
+        targets = {name: target for name, target in targets.items() if name in wanted}
         for urls, headers, _ in targets.values():  # warm up: connections, the prober
             asyncio.run(run_level(urls, headers, 4, 0.5, 2))
         for level in levels:

@@ -119,9 +119,9 @@ def redis_start() -> tuple[subprocess.Popen, str]:
 
 def daphne_start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    daphne = str(Path(sys.executable).with_name("daphne"))
+    daphne = [sys.executable, "-m", "aiportal.serve"]  # Daphne, as deployed
     process = spawn(
-        [daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
+        [*daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", process)

@@ -151,7 +151,9 @@ def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
     port = free_port()
     process = Process(
         [
-            str(Path(sys.executable).with_name("daphne")),
+            sys.executable,
+            "-m",
+            "aiportal.serve",  # Daphne, as every deployment runs it
             "-b",
             "127.0.0.1",
             "-p",

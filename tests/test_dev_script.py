@@ -164,7 +164,7 @@ def test_up_serves_the_embedded_default_and_stops_every_child(dev_up, dev_env):
 
     children = dev_up.children = descendants(dev_up.proc.pid)
     commands = list(children.values())
-    assert sum("daphne" in c for c in commands) == 1, commands
+    assert sum("aiportal.serve" in c for c in commands) == 1, commands
     assert sum("gateway.emulator" in c for c in commands) == 2, commands
 
     dev_up.proc.send_signal(signal.SIGTERM)
