@@ -192,6 +192,48 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
     process.stop()
 
 
+def referencing_tables_first(tables: list[str]) -> list[str]:
+    """``tables`` ordered so that each comes before the tables its foreign keys point at."""
+    from graphlib import CycleError, TopologicalSorter
+
+    from django.apps import apps
+
+    after: dict[str, set[str]] = {table: set() for table in tables}  # parent: its children
+    for model in apps.get_models(include_auto_created=True):
+        child = model._meta.db_table
+        for field in model._meta.concrete_fields:
+            if field.many_to_one or field.one_to_one:
+                parent = field.related_model._meta.db_table
+                if parent != child and parent in after and child in after:
+                    after[parent].add(child)
+    try:
+        return list(TopologicalSorter(after).static_order())
+    except CycleError:
+        return list(tables)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_referencing_tables_first():
+    """A ``transactional_db`` test ends with one ``TRUNCATE`` of every table, which takes
+    each table's lock in the order listed (Django's: arbitrary). A real Daphne may still be
+    writing then, e.g. the usage record it batches for up to 250 ms after a stream ended
+    (gateway/usage.py): the INSERT holds gateway_usagerecord, and its COMMIT checks the
+    deferred foreign key on accounts_user. A TRUNCATE that held accounts_user and waited for
+    gateway_usagerecord deadlocked with it, and when PostgreSQL picked the TRUNCATE the next
+    test found the previous one's rows. Locking referencing tables before the ones they
+    reference makes the TRUNCATE wait for such a commit instead."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        return original(self, style, referencing_tables_first(list(tables)), **kwargs)
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_round_passwords():
     """Fast password hashing for the whole session (tests/hashers.py says why)."""
