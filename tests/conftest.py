@@ -24,6 +24,42 @@ PASSWORD = "correct horse battery staple 42"
 _READY = re.compile(r"READY (http://\S+)")
 
 
+# --- Parallel runs (pytest-xdist) ---------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Give each xdist worker (gw0, gw1, ...) a Redis prefix and a data folder of its own.
+
+    pytest-django already gives each worker its own test database (test_..._gw0), but the
+    Redis database and AIPORTAL_DATA_DIR are shared: a key, a Celery queue or a dataset's
+    files folder (named by its primary key, which repeats across the workers' databases)
+    would otherwise be seen by both. This runs in the controller before any worker starts,
+    and execnet sets a spec's ``env`` in the worker before pytest (and so pytest-django, which
+    imports the settings very early) starts there. A conftest hook in the worker itself would
+    come too late; every process a worker starts (Daphne, Celery, emulators) inherits it."""
+    prefix = os.environ.get("AIPORTAL_REDIS_PREFIX", "aiportal")
+    data_dir = os.environ.get("AIPORTAL_DATA_DIR")
+    for spec in specs:
+        spec.env["AIPORTAL_REDIS_PREFIX"] = f"{prefix}-{spec.id}"
+        if data_dir:
+            spec.env["AIPORTAL_DATA_DIR"] = str(Path(data_dir) / spec.id)
+
+
+def pytest_configure(config):
+    """In an xdist worker, refuse to run without the worker's own Redis prefix (set above):
+    two workers on one prefix would consume each other's Celery tasks and channel messages."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        if not settings.REDIS_PREFIX.endswith(f"-{worker}"):
+            raise pytest.UsageError(
+                f"xdist worker {worker} has the shared Redis prefix {settings.REDIS_PREFIX!r}: "
+                "it must be started by tests/conftest.py's pytest_xdist_setupnodes"
+            )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -276,7 +312,13 @@ def outsider(make_user):
 def pytest_collection_modifyitems(config, items):
     """Run the browser tests last. Playwright's sync API keeps an event loop running in the
     main thread while its session lasts, and pytest-asyncio cannot start a test's loop inside
-    it; with the browser tests at the end, no async test runs while Chromium is open."""
+    it; with the browser tests at the end, no async test runs while Chromium is open.
+
+    Under pytest-xdist this holds in every worker only with ``--dist load`` (what ./dev test
+    uses): it hands each worker tests from the front of this collection order, so a worker
+    gets its browser tests after all its others. ``loadfile``/``loadscope`` group by module
+    and ``worksteal`` moves tests between workers, either of which can put an async test
+    after a browser test in one worker."""
     for item in items:
         if "page" in getattr(item, "fixturenames", ()) or "chromium" in getattr(
             item, "fixturenames", ()
