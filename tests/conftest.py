@@ -4,6 +4,7 @@ REDIS_URL; the processes started here are real ones, on loopback, stopped at the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -352,6 +353,17 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def sync_orm_beside_playwright() -> Iterator[None]:
+    """For the plain synchronous ORM calls of a session fixture's teardown, which may run while
+    Chromium is still open (Playwright's loop in this thread; see ``page``). Under xdist a worker
+    that got only the browser tests of a directory sets up that directory's session fixtures
+    after ``chromium``, and so tears them down before it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture
