@@ -4,6 +4,7 @@ REDIS_URL; the processes started here are real ones, on loopback, stopped at the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,6 +23,42 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple 42"
 _READY = re.compile(r"READY (http://\S+)")
+
+
+# --- Parallel runs (pytest-xdist) ---------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Give each xdist worker (gw0, gw1, ...) a Redis prefix and a data folder of its own.
+
+    pytest-django already gives each worker its own test database (test_..._gw0), but the
+    Redis database and AIPORTAL_DATA_DIR are shared: a key, a Celery queue or a dataset's
+    files folder (named by its primary key, which repeats across the workers' databases)
+    would otherwise be seen by both. This runs in the controller before any worker starts,
+    and execnet sets a spec's ``env`` in the worker before pytest (and so pytest-django, which
+    imports the settings very early) starts there. A conftest hook in the worker itself would
+    come too late; every process a worker starts (Daphne, Celery, emulators) inherits it."""
+    prefix = os.environ.get("AIPORTAL_REDIS_PREFIX", "aiportal")
+    data_dir = os.environ.get("AIPORTAL_DATA_DIR")
+    for spec in specs:
+        spec.env["AIPORTAL_REDIS_PREFIX"] = f"{prefix}-{spec.id}"
+        if data_dir:
+            spec.env["AIPORTAL_DATA_DIR"] = str(Path(data_dir) / spec.id)
+
+
+def pytest_configure(config):
+    """In an xdist worker, refuse to run without the worker's own Redis prefix (set above):
+    two workers on one prefix would consume each other's Celery tasks and channel messages."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        if not settings.REDIS_PREFIX.endswith(f"-{worker}"):
+            raise pytest.UsageError(
+                f"xdist worker {worker} has the shared Redis prefix {settings.REDIS_PREFIX!r}: "
+                "it must be started by tests/conftest.py's pytest_xdist_setupnodes"
+            )
 
 
 def free_port() -> int:
@@ -194,6 +231,57 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
     process.stop()
 
 
+def referencing_tables_first(tables: list[str]) -> list[str]:
+    """``tables`` ordered so that each comes before the tables its foreign keys point at. Some
+    tables point at each other (a cycle, no such order): one of their links is ignored."""
+    from django.apps import apps
+
+    parents: dict[str, set[str]] = {table: set() for table in tables}
+    for model in apps.get_models(include_auto_created=True):
+        child = model._meta.db_table
+        for field in model._meta.concrete_fields:
+            if (field.many_to_one or field.one_to_one) and child in parents:
+                parent = field.related_model._meta.db_table
+                if parent != child and parent in parents:
+                    parents[child].add(parent)
+    # Depth first: a table is listed after its parents; the reverse puts it before them.
+    seen: set[str] = set()
+    order: list[str] = []
+
+    def visit(table: str) -> None:
+        if table not in seen:
+            seen.add(table)
+            for parent in sorted(parents[table]):
+                visit(parent)
+            order.append(table)
+
+    for table in tables:
+        visit(table)
+    return order[::-1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_referencing_tables_first():
+    """A ``transactional_db`` test ends with one ``TRUNCATE`` of every table, which takes
+    each table's lock in the order listed (Django's: arbitrary). A real Daphne may still be
+    writing then, e.g. the usage record it batches for up to 250 ms after a stream ended
+    (gateway/usage.py): the INSERT holds gateway_usagerecord, and its COMMIT checks the
+    deferred foreign key on accounts_user. A TRUNCATE that held accounts_user and waited for
+    gateway_usagerecord deadlocked with it, and when PostgreSQL picked the TRUNCATE the next
+    test found the previous one's rows. Locking referencing tables before the ones they
+    reference makes the TRUNCATE wait for such a commit instead."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        return original(self, style, referencing_tables_first(list(tables)), **kwargs)
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_round_passwords():
     """Fast password hashing for the whole session (tests/hashers.py says why)."""
@@ -236,7 +324,13 @@ def outsider(make_user):
 def pytest_collection_modifyitems(config, items):
     """Run the browser tests last. Playwright's sync API keeps an event loop running in the
     main thread while its session lasts, and pytest-asyncio cannot start a test's loop inside
-    it; with the browser tests at the end, no async test runs while Chromium is open."""
+    it; with the browser tests at the end, no async test runs while Chromium is open.
+
+    Under pytest-xdist this holds in every worker only with ``--dist load`` (what ./dev test
+    uses): it hands each worker tests from the front of this collection order, so a worker
+    gets its browser tests after all its others. ``loadfile``/``loadscope`` group by module
+    and ``worksteal`` moves tests between workers, either of which can put an async test
+    after a browser test in one worker."""
     for item in items:
         if "page" in getattr(item, "fixturenames", ()) or "chromium" in getattr(
             item, "fixturenames", ()
@@ -270,6 +364,17 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def sync_orm_beside_playwright() -> Iterator[None]:
+    """For the plain synchronous ORM calls of a session fixture's teardown, which may run while
+    Chromium is still open (Playwright's loop in this thread; see ``page``). Under xdist a worker
+    that got only the browser tests of a directory sets up that directory's session fixtures
+    after ``chromium``, and so tears them down before it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from allauth.usersessions.models import UserSession
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 
 from tests.accounts import policy_fixtures
@@ -18,9 +19,22 @@ pytestmark = pytest.mark.django_db
 no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 
 
+def _seen_markers_delete() -> None:
+    """Forget the last-seen markers (accounts/sessions.py) of earlier tests' sessions. Only
+    those: Django's RedisCache.clear() is a FLUSHDB, which would also empty the Celery queues,
+    channel messages and telemetry of the other xdist workers and of other runs."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.clear()  # a cache of this process alone
+        return
+    client = backend._cache.get_client(write=True)
+    for key in client.scan_iter(match=backend.make_key("accounts.usersession.seen:") + "*"):
+        client.delete(key)
+
+
 @pytest.fixture(autouse=True)
 def _no_seen_markers():
-    cache.clear()  # last-seen markers of an earlier test's sessions (ids repeat)
+    _seen_markers_delete()  # last-seen markers of an earlier test's sessions (ids repeat)
 
 
 def test_the_page_lists_each_session_with_its_browser_and_address(member):
@@ -82,7 +96,7 @@ def test_last_seen_is_recorded_at_most_once_an_interval(member, settings):
     laptop, key = cookie_for(member)
     long_ago = timezone.now() - timedelta(hours=3)
     UserSession.objects.filter(session_key=key).update(last_seen_at=long_ago)
-    cache.clear()
+    _seen_markers_delete()
     laptop.get("/accounts/sessions/")
     seen = UserSession.objects.get(session_key=key).last_seen_at
     assert seen > long_ago + timedelta(hours=2)

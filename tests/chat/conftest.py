@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
 from django.test import Client
 
-from tests.conftest import start_emulator
+from tests.conftest import start_emulator, sync_orm_beside_playwright
 
 ORIGIN = b"http://127.0.0.1"
 WAIT = 10  # seconds: an upper bound for any one event, never a sleep
@@ -142,7 +142,7 @@ def _no_idle_sessions_left(django_db_setup, django_db_blocker):
     get_user's included, are not closed, and the test database then cannot be dropped.
     End them once the chat tests are over."""
     yield
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), sync_orm_beside_playwright():
         if connection.vendor != "postgresql":
             return
         with connection.cursor() as cursor:
