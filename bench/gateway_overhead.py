@@ -492,17 +492,20 @@ def main() -> None:
         admin_url = urlunsplit(urlsplit(admin_url)._replace(path="/postgres"))
     portal = Portal(workers=workers, database_url=admin_url or None, redis_url=args.redis_url)
     litellm = core = None
+    # Only what is measured runs: an idle proxy process still probes and takes CPU.
+    wanted = {"direct", *args.targets.split(",")}
     try:
-        token = portal.start()
+        token = portal.start()  # its database serves core too
         targets = {"direct": ([f"{u}/v1/chat/completions" for u in workers], {}, None)}
-        core, core_url = portal.start_core(portal.environ)
-        targets["core"] = ([f"{core_url}/v1/chat/completions"], {}, core.pid)
+        if "core" in wanted:
+            core, core_url = portal.start_core(portal.environ)
+            targets["core"] = ([f"{core_url}/v1/chat/completions"], {}, core.pid)
         targets["aiportal"] = (
             [f"{portal.url}/v1/chat/completions"],
             {"Authorization": f"Bearer {token}"},
             portal.process.pid,
         )
-        if args.litellm and Path(args.litellm).exists():
+        if "litellm" in wanted and args.litellm and Path(args.litellm).exists():
             try:
                 litellm, litellm_url, key = litellm_start(args.litellm, workers, portal.tmp)
                 targets["litellm"] = (
@@ -512,7 +515,7 @@ def main() -> None:
                 )
             except Exception as exc:
                 print(f"# LiteLLM did not start: {exc}")
-        else:
+        elif "litellm" in wanted:
             print("# LiteLLM not run: no litellm command (--litellm PATH or LITELLM_BIN)")
         print(
             f"# {args.workers} emulators at {args.tokens_per_second} tokens/s, "
@@ -520,7 +523,6 @@ def main() -> None:
             f"Redis: {'yes' if args.redis_url else 'no (in-memory)'}; "
             f"database: {'PostgreSQL' if portal.admin_url else 'SQLite'}"
         )
-        wanted = {"direct", *args.targets.split(",")}
         targets = {name: target for name, target in targets.items() if name in wanted}
         for urls, headers, _ in targets.values():  # warm up: connections, the prober
             asyncio.run(run_level(urls, headers, 4, 0.5, 2))

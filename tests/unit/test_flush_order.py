@@ -3,7 +3,6 @@ table before the tables it references, so that it cannot deadlock with a Daphne'
 
 from __future__ import annotations
 
-import pytest
 from django.core.management.color import no_style
 from django.db import connection
 
@@ -26,7 +25,6 @@ def test_referencing_tables_come_before_the_tables_they_reference():
         assert order.index(child) < order.index(parent), (child, parent)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="patched into PostgreSQL's flush")
 def test_the_postgresql_flush_truncates_in_that_order():
     [sql] = connection.ops.sql_flush(no_style(), ["accounts_user", "gateway_usagerecord"])
     assert sql.index('"gateway_usagerecord"') < sql.index('"accounts_user"')

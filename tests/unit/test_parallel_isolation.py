@@ -28,8 +28,9 @@ print(json.dumps([settings.REDIS_PREFIX, settings.CELERY_TASK_DEFAULT_QUEUE,
 """
 
 
-def test_this_worker_has_a_redis_prefix_queue_and_data_folder_of_its_own():
-    assert settings.REDIS_PREFIX.endswith(f"-{WORKER}")
+def test_the_queue_channels_cache_and_data_folder_are_the_workers_own():
+    # The prefix itself is checked before any test runs (tests/conftest.py, pytest_configure);
+    # here, that everything keyed in Redis is built from it.
     queue = settings.CELERY_TASK_DEFAULT_QUEUE  # what a Celery worker started here consumes
     assert queue == f"{settings.REDIS_PREFIX}-default"
     if settings.REDIS_URL:
