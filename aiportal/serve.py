@@ -1,44 +1,99 @@
-"""``python -m aiportal.serve``: Daphne, with TCP_NODELAY on every HTTP connection.
+"""``python -m aiportal.serve``: Daphne, with TCP connections that send each write at once.
 
 Same arguments as the ``daphne`` command; every place that starts the web process uses this
-one (compose, ``./dev up``, the tests' Daphnes, the benchmarks).
+one (compose, ``./dev up``, the tests' Daphnes, the benchmarks). It changes the transport of
+every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne itself:
 
-Why: Twisted leaves Nagle's algorithm on for the connections it accepts. A token stream is
-many small writes, and with Nagle a write waits while the one before it is unacknowledged,
-which the client's delayed ACK holds back: a ``/v1`` stream's first token (its second event,
-after the role delta) waited for it. The gateway benchmark measured the first token's added
-latency at 1 stream going from 9.7 ms to about 4 ms with this, and at 16 streams from 24 ms
-to about 10 ms (docs/gateway/proxy.md). Websockets already have it: autobahn sets the option
-itself once a connection is upgraded.
+- **TCP_NODELAY.** Twisted leaves Nagle's algorithm on for the connections it accepts. A
+  token stream is many small writes, and with Nagle a write waits while the one before it is
+  unacknowledged, which the client's delayed ACK holds back: a ``/v1`` stream's first token
+  (its second event, after the role delta) waited for it. The gateway benchmark measured the
+  first token's added latency at 1 stream going from 9.7 ms to about 4 ms with this.
+- **Write-through.** Twisted's transport never sends inside ``write()``: it buffers, asks
+  the event loop to watch the socket for writability (an ``epoll_ctl``), sends on the next
+  loop turn and stops watching (another ``epoll_ctl``). For a token stream that is one
+  extra loop turn of delay per token, and under load a loop turn is milliseconds, on every
+  first token. ``StreamingServer.write`` sends at once when nothing is queued before it, as
+  asyncio's own transports do, and leaves the rest (a full socket buffer, a closing
+  connection, TLS) to Twisted. docs/gateway/proxy.md has the figures.
+- **A frozen start-up heap** (``PortalServer``). Django, its apps and their libraries leave
+  about a million objects that live as long as the process. CPython's full (generation 2)
+  collection walks all of them, and with token streams keeping objects alive long enough to
+  be promoted it ran every few seconds and held the event loop for 60 to 75 ms each time:
+  the benchmark's TTFT p99. After the URLconf (and with it every view module) is imported,
+  ``gc.freeze()`` moves what exists into the permanent generation that collections skip.
+  What the process makes later is collected as before.
 """
 
 from __future__ import annotations
 
-import daphne.server
+import gc
+from collections.abc import Iterable
+
 from daphne.cli import CommandLineInterface
-from daphne.http_protocol import HTTPFactory, WebRequest
+from daphne.server import Server
+from twisted.internet import tcp
 
 
-class NoDelayRequest(WebRequest):
-    def process(self):
-        # Per request, not per connection: Twisted builds the channel before it has a
-        # transport, and a request is where Daphne's code first sees one. One setsockopt.
-        set_no_delay = getattr(self.channel.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:  # a TCP connection (not a UNIX socket's)
-            set_no_delay(True)
-        return super().process()
+class StreamingServer(tcp.Server):
+    """A server-side TCP connection with Nagle off that sends what it can at once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setTcpNoDelay(True)
+
+    def _can_send_now(self) -> bool:
+        # Nothing queued (order is kept), still open both ways, no TLS layer in between.
+        return (
+            self.connected
+            and not self.disconnecting
+            and not self._writeDisconnecting
+            and not self._writeDisconnected
+            and not self.TLS
+            and not self._tempDataLen
+            and self.offset == len(self.dataBuffer)
+        )
+
+    def write(self, data: bytes) -> None:
+        if isinstance(data, bytes) and data and self._can_send_now():
+            sent = self.writeSomeData(data)
+            # An exception instance means the connection broke: Twisted's own path, below,
+            # queues the data and reports the loss on its next attempt.
+            if isinstance(sent, int):
+                if sent == len(data):
+                    return
+                data = data[sent:]
+        super().write(data)
+
+    def writeSequence(self, iovec: Iterable[bytes]) -> None:
+        iovec = list(iovec)
+        if iovec and all(isinstance(part, bytes) for part in iovec) and self._can_send_now():
+            self.write(b"".join(iovec))  # one send for a chunk's size line, data and CRLF
+            return
+        super().writeSequence(iovec)
 
 
-class NoDelayHTTPFactory(HTTPFactory):
-    def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
-        protocol.requestFactory = NoDelayRequest
-        return protocol
+def heap_freeze() -> None:
+    """Import what requests would import on first use, collect, and freeze the rest."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (the import is the point)
+    gc.collect()
+    gc.freeze()
+
+
+class PortalServer(Server):
+    def run(self) -> None:
+        # The application is loaded by now (the command line does it before building us).
+        heap_freeze()
+        super().run()
 
 
 def main() -> None:
-    # Daphne's Server.run builds its HTTP factory from this module-level name.
-    daphne.server.HTTPFactory = NoDelayHTTPFactory
+    # Daphne listens through Twisted's TCP port, which builds each connection's transport
+    # from this class attribute. This process serves nothing but Daphne.
+    tcp.Port.transport = StreamingServer
+    CommandLineInterface.server_class = PortalServer
     CommandLineInterface.entrypoint()
 
 

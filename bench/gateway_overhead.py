@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -404,33 +405,69 @@ async def one_stream(session, url: str, headers: dict[str, str], n: int, sample:
 
 
 async def run_level(
-    targets: list[str], headers: dict[str, str], concurrency: int, seconds: float, cap: int
+    targets: list[str],
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    cap: int,
+    *,
+    warmup: float = 0.0,
+    pid: int | None = None,
 ) -> Sample:
-    sample = Sample()
+    """``concurrency`` clients streaming back to back: ``warmup`` seconds unmeasured (the
+    connections of both hops opened, caches filled, as in steady service), then the measured
+    window of ``seconds``. Only requests started in the window are measured; the proxy's
+    CPU is read at the window's edges."""
+    sample, discarded = Sample(), Sample()
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        until = time.perf_counter() + seconds
+        measured_from = time.perf_counter() + warmup
+        until = measured_from + seconds
+        cpu_before: list[float] = []
+
+        async def window_opens() -> None:
+            await asyncio.sleep(max(0.0, measured_from - time.perf_counter()))
+            if pid:
+                cpu_before.append(cpu_seconds(pid))
 
         async def client(index: int) -> None:
             url = targets[index % len(targets)]
-            for n in range(cap):  # bounded, whatever the clock says
-                if time.perf_counter() > until:
+            n = 0
+            while n < cap:  # bounded, whatever the clock says
+                now = time.perf_counter()
+                if now > until:
                     return
-                await one_stream(session, url, headers, index * cap + n, sample)
+                into = sample if now >= measured_from else discarded
+                await one_stream(session, url, headers, index * cap * 4 + n, into)
+                n += into is sample
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client(i) for i in range(concurrency)))
-        sample.wall = time.perf_counter() - started
+        await asyncio.gather(window_opens(), *(client(i) for i in range(concurrency)))
+        sample.wall = time.perf_counter() - measured_from
+        if pid:
+            sample.cpu = cpu_seconds(pid) - cpu_before[0]
     return sample
 
 
 def measure(name, targets, headers, level, args, pid: int | None) -> Sample:
-    before = cpu_seconds(pid) if pid else None
-    sample = asyncio.run(run_level(targets, headers, level, args.seconds, args.max_requests))
-    if pid:
-        sample.cpu = cpu_seconds(pid) - before
-    return sample
+    # The load generator's own collector pauses (it makes cyclic garbage with every
+    # response) would be counted against whichever target is running: none during a level.
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(
+            run_level(
+                targets,
+                headers,
+                level,
+                args.seconds,
+                args.max_requests,
+                warmup=args.warmup,
+                pid=pid,
+            )
+        )
+    finally:
+        gc.enable()
 
 
 def report(level: int, results: dict[str, Sample]) -> None:
@@ -471,6 +508,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--max-requests", type=int, default=50, help="per client and level")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds each level runs unmeasured first (0: measure from the cold start)",
+    )
     parser.add_argument("--tokens-per-second", type=int, default=50)
     parser.add_argument("--answer-tokens", type=int, default=50)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))

@@ -7,10 +7,17 @@ two engines at 60 % would report a worker at 120 %.
 
 vLLM ≤ 0.9 names the KV gauge ``vllm:gpu_cache_usage_perc`` and the prefix-cache counters
 ``vllm:gpu_prefix_cache_*``; both generations are read.
+
+Only the lines of those families reach the parser (``_wanted_lines``, one regular-expression
+pass in C). A vLLM page is mostly histograms (latencies, token counts, a dozen buckets each
+per engine and model), hundreds of kilobytes that the library's pure-Python parser would
+walk every probe, in the web process's event loop: the emulator's 11 KB page cost 1.6 ms to
+parse whole and 0.17 ms filtered, and a real worker's page is tens of times larger.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +27,16 @@ WAITING = "vllm:num_requests_waiting"
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
 PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
+
+_FAMILIES = (RUNNING, WAITING, *KV_USAGE, *PREFIX_QUERIES, *PREFIX_HITS)
+# A sample, HELP or TYPE line of one of _FAMILIES: the name (a counter's TYPE line may name
+# it without ``_total``) ends at a space or a label set, so longer names do not match.
+_WANTED_LINE = re.compile(
+    r"^(?:# (?:HELP|TYPE) )?(?:"
+    + "|".join(re.escape(name.removesuffix("_total")) for name in _FAMILIES)
+    + r")(?:_total)?(?=[ \t{]).*$",
+    re.MULTILINE,
+)
 
 
 class MetricsUnreadable(ValueError):
@@ -42,7 +59,7 @@ def metrics_parse(text: str) -> WorkerGauges:
     kv_values: list[float] = []
     wanted = {RUNNING, WAITING, *PREFIX_QUERIES, *PREFIX_HITS}
     try:
-        for family in text_string_to_metric_families(text):
+        for family in text_string_to_metric_families(_wanted_lines(text)):
             for sample in family.samples:
                 if sample.name in wanted:
                     sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
@@ -60,6 +77,10 @@ def metrics_parse(text: str) -> WorkerGauges:
         prefix_queries=_first(sums, PREFIX_QUERIES),
         prefix_hits=_first(sums, PREFIX_HITS),
     )
+
+
+def _wanted_lines(text: str) -> str:
+    return "".join(match.group(0) + "\n" for match in _WANTED_LINE.finditer(text))
 
 
 def _first(sums: dict[str, float], names: tuple[str, ...]) -> float | None:

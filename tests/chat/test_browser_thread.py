@@ -340,11 +340,14 @@ def test_a_2000_message_conversation_opens_at_its_last_message_and_loads_more_up
     expect(last.locator(".content")).to_have_text("Message number 1999")
     expect(last).to_be_in_viewport()
     expect(page.locator(".message")).to_have_count(50)
-    # Scrolling to the top brings the 50 before, and keeps the reader's place.
-    page.locator(".message").first.scroll_into_view_if_needed()
+    # Scrolling to the top brings the 50 before, and keeps the reader's place: the message
+    # that was at the top is still on screen, so nothing more loads until they scroll again.
+    # (One scroll only: a second one after the load would rightly load 50 more.)
     page.locator("#messages").evaluate("el => { el.scrollTop = 0; }")
     expect(page.locator(".message")).to_have_count(100)
     expect(page.locator(".message").first.locator(".content")).to_have_text("Message number 1900")
+    expect(page.get_by_text("Message number 1950", exact=True)).to_be_in_viewport()
+    assert page.locator("#messages").evaluate("el => el.scrollTop") > 0
     expect(page.get_by_role("button", name="Show earlier messages")).to_be_attached()
 
 

@@ -117,3 +117,51 @@ def test_untyped_series_are_read_too():
 def test_it_refuses_what_is_not_a_vllm_metrics_page(text):
     with pytest.raises(MetricsUnreadable):
         metrics_parse(text)
+
+
+def _histogram(name: str, engines: int = 2) -> str:
+    lines = [f"# HELP {name} A latency.", f"# TYPE {name} histogram"]
+    for engine in range(engines):
+        labels = f'engine="{engine}",model_name="m"'
+        for bound in ("0.001", "0.01", "0.1", "1.0", "10.0", "+Inf"):
+            lines.append(f'{name}_bucket{{{labels},le="{bound}"}} 9.0')
+        lines += [f"{name}_count{{{labels}}} 9.0", f"{name}_sum{{{labels}}} 3.5"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_page_of_histograms_and_look_alike_names_reads_as_its_wanted_families_alone():
+    """Only the wanted families reach the parser: the answer is the one for those families
+    alone, and families whose names merely begin like ours are not counted."""
+    look_alikes = (
+        "# TYPE vllm:num_requests_waiting_by_reason gauge\n"
+        'vllm:num_requests_waiting_by_reason{engine="0",reason="capacity"} 50.0\n'
+        "# TYPE vllm:num_requests_running_max gauge\n"
+        'vllm:num_requests_running_max{engine="0"} 70.0\n'
+        "# TYPE vllm:kv_cache_usage_perc_peak gauge\n"
+        'vllm:kv_cache_usage_perc_peak{engine="0"} 0.99\n'
+    )
+    page = (
+        _histogram("vllm:time_to_first_token_seconds")
+        + TWO_ENGINES
+        + look_alikes
+        + _histogram("vllm:e2e_request_latency_seconds")
+    )
+    gauges = metrics_parse(page)
+
+    assert gauges == metrics_parse(TWO_ENGINES)
+    assert (gauges.running, gauges.waiting, gauges.prefix_hits) == (5, 5, 100)
+
+
+def test_a_counter_typed_by_its_family_name_is_read():
+    """prometheus_client and vLLM name a counter's TYPE line without ``_total``."""
+    text = (
+        "# TYPE vllm:num_requests_running gauge\n"
+        'vllm:num_requests_running{engine="0"} 1\n'
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        'vllm:num_requests_waiting{engine="0"} 0\n'
+        "# HELP vllm:prefix_cache_queries Prefix cache queries.\n"
+        "# TYPE vllm:prefix_cache_queries counter\n"
+        'vllm:prefix_cache_queries_total{engine="0"} 12.0\n'
+        'vllm:prefix_cache_queries_created{engine="0"} 1.7e9\n'
+    )
+    assert metrics_parse(text).prefix_queries == 12
