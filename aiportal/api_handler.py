@@ -79,24 +79,40 @@ class ApiASGIHandler(ASGIHandler):
                 await self.send_response(refusal, send)
                 refusal.close()
                 return
-            # The client leaving cancels the answer (which closes the upstream stream).
-            answer = asyncio.ensure_future(self._answer(request, send))
-            left = asyncio.ensure_future(self.listen_for_disconnect(receive))
-            try:
-                await asyncio.wait((answer, left), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (left, answer):
-                    task.cancel()
-                outcomes = await asyncio.gather(answer, left, return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, Exception) and not isinstance(outcome, RequestAborted):
-                    raise outcome
+            await self._answer_unless_left(request, receive, send)
+
+    async def _answer_unless_left(self, request, receive, send) -> None:
+        """Answer in this task, and cancel it if the client leaves first (which closes the
+        upstream stream). In this task, not a new one as Django does: a new task starts on
+        the event loop's next turn, and with many streams open a turn is a millisecond or
+        more, which every first token waited for."""
+        answering = asyncio.current_task()
+        state = {"answering": True, "left": False}
+
+        def client_left(listener: asyncio.Task) -> None:
+            # Runs on a later turn: only while the answer is still being made or sent.
+            if state["answering"] and not listener.cancelled():
+                state["left"] = True
+                answering.cancel()
+
+        listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        listener.add_done_callback(client_left)
+        try:
+            await self._answer(request, send)
+        except asyncio.CancelledError:
+            if not state["left"]:
+                raise  # cancelled from outside (the server is stopping): not ours to keep
+            answering.uncancel()
+            error = listener.exception()
+            if error is not None and not isinstance(error, RequestAborted):
+                raise error from None  # an ASGI message that is not a disconnect
+        finally:
+            state["answering"] = False
+            listener.cancel()
 
     async def _answer(self, request, send) -> None:
         response = await self.run_get_response(request)
         try:
             await self.send_response(response, send)
-        except asyncio.CancelledError:
-            pass  # the client left while the answer was being sent
         finally:
             response.close()
