@@ -3,15 +3,19 @@ aiportal's ``/v1`` on a real Daphne (and LiteLLM's proxy, when it is installed),
 concurrency levels.
 
     .venv/bin/python bench/gateway_overhead.py [--workers 4] [--levels 1,16,64,256]
-        [--seconds 6] [--litellm /tmp/h3-litellm-venv/bin/litellm]
+        [--seconds 6] [--warmup 2] [--targets direct,core,aiportal,litellm]
+        [--litellm /tmp/litellm-venv/bin/litellm]
 
 Per level and target it prints TTFT p50/p99 and what the proxy adds to them, inter-token
 latency p99, aggregate tokens/s and its ratio to direct, and the proxy process's CPU seconds
 per 1000 tokens (utime + stime from /proc/<pid>/stat, children included). Everything runs on
-loopback; each client runs requests back to back for ``--seconds`` (at most
-``--max-requests`` each). The bench creates its own database (PostgreSQL when
-``--database-url`` or DATABASE_URL points at a server it may create databases on, else
-SQLite in a temporary directory), a user with an API key, and drops it all at the end.
+loopback; each client runs requests back to back, ``--warmup`` seconds unmeasured (both
+hops' connections opened, caches filled: steady service, not a cold start) and then
+``--seconds`` measured (at most ``--max-requests`` each). The load generator's own garbage
+collector is off during a level: its pauses would be charged to whichever target runs.
+The bench creates its own database (PostgreSQL when ``--database-url`` or DATABASE_URL
+points at a server it may create databases on, else SQLite in a temporary directory), a
+user with an API key, and drops it all at the end.
 
 The workers answer at a fixed rate with no slowdown under load (``--concurrency-slowdown
 0``), so any difference between direct and proxied figures is the proxy's. On a small

@@ -33,6 +33,14 @@ someone's groups, bumps it when the transaction commits (receivers in
 gateway/models/policies.py), so every process recomputes on its next request; reading the
 version is one Redis GET. A change that bypasses model signals (a raw UPDATE) shows within
 ``POLICY_CACHE_TTL``.
+
+``/v1`` does not even wait for that GET before its key check: it resolves the key and the
+caller under the version this process last read (``policies_version_known``) and carries a
+``PolicyCheck``. ``stream_slot`` then confirms that version in the same Redis round trip as
+the stream slot (a Lua script: the slot is taken only while the version is current), before
+anything goes upstream; a changed version raises ``PolicyChanged`` and the request is
+authenticated and resolved again under the new one (gateway/api/auth.py, which also confirms
+any answer made without admission). One round trip before the first token instead of two.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from redis.exceptions import RedisError
 from gateway.errors import OverBudget, RateLimited
 from gateway.redis import (
     lease_acquire,
+    lease_acquire_guarded,
     lease_count,
     lease_kept,
     redis_client,
@@ -77,6 +86,30 @@ class Limits:
     group_daily_tokens: tuple[tuple[int, int], ...] = ()  # (group id, shared budget > 0)
 
 
+class PolicyChanged(Exception):
+    """The access version a request was resolved under is no longer current: nothing was
+    taken, and the request must be authenticated and resolved again under ``version``."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"the access rules changed (now {version})")
+        self.version = version
+
+
+@dataclass(slots=True)
+class PolicyCheck:
+    """A request resolved under an access version it has not confirmed yet; ``stream_slot``
+    confirms it (``confirmed``) or raises ``PolicyChanged``."""
+
+    version: str
+    confirmed: bool = False
+
+
+def version_unknown(version: str) -> bool:
+    """A version made up because Redis could not be asked: everything was read from the
+    database under it, and no cache entry has it."""
+    return version.startswith("unknown-")
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     user_id: int | None = None
@@ -91,6 +124,8 @@ class Caller:
     user: Any = field(default=None, compare=False, repr=False)
     # The policy version the caller was resolved under (see the module docstring).
     policy_version: str | None = field(default=None, compare=False, repr=False)
+    # Set when that version is still to be confirmed by admission (``/v1``).
+    policy_check: PolicyCheck | None = field(default=None, compare=False, repr=False)
 
 
 def caller_restrict(caller: Caller, regions: Iterable[str] | None) -> Caller:
@@ -109,12 +144,16 @@ async def caller_for_user(
     api_key_id: int | None = None,
     conversation_key: str | None = None,
     version: str | None = None,
+    policy_check: PolicyCheck | None = None,
 ) -> Caller:
     """The caller for an authenticated user; an anonymous or missing user gets a caller
     without limits (internal use only: every public entry point authenticates first).
-    ``version``: the policy version the caller already read this request (saves a GET)."""
+    ``version``: the policy version the caller already read this request (saves a GET);
+    ``policy_check``: resolve under its version, which admission will confirm."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Caller(api_key_id=api_key_id, conversation_key=conversation_key)
+    if policy_check is not None:
+        version = policy_check.version
     version = version or await policies_version()
     resolved = await policy_cached(("caller", user.pk), version, lambda: _resolve(user.pk))
     return replace(
@@ -123,6 +162,7 @@ async def caller_for_user(
         conversation_key=conversation_key,
         user=user,
         policy_version=version,
+        policy_check=policy_check,
     )
 
 
@@ -159,13 +199,24 @@ async def model_allowed_for(caller: Caller, model: str) -> bool:
 _cache: dict[tuple[Any, ...], tuple[str, float, Any]] = {}
 
 
+_known: dict[str, str] = {}  # "version": the last one this process read from Redis
+
+
 def _version_key() -> str:
     return redis_key("gw", "policies", "version")
 
 
+def policies_version_known() -> str | None:
+    """The version this process last read (``policies_version`` or admission), without a
+    round trip: for resolving a request that admission will confirm. None before the first."""
+    return _known.get("version")
+
+
 async def policies_version() -> str:
     try:
-        return str(await redis_client().get(_version_key()) or "0")
+        version = str(await redis_client().get(_version_key()) or "0")
+        _known["version"] = version
+        return version
     except RedisError:
         # Without the version nothing cached can be trusted: a token no entry has.
         logger.warning("policy version unknown: Redis unavailable", exc_info=True)
@@ -186,6 +237,7 @@ def policies_version_bump() -> None:
 
 def policies_cache_clear() -> None:
     _cache.clear()
+    _known.clear()
 
 
 async def policy_cached(
@@ -411,23 +463,45 @@ async def streams_open(user_id: int) -> int:
 @asynccontextmanager
 async def stream_slot(caller: Caller, limits: Limits) -> AsyncIterator[None]:
     """Hold one of the user's concurrent-stream slots for the body; RateLimited when all
-    are taken. Without Redis to ask, the stream goes ahead uncounted (logged): the limit
-    protects capacity, and failing every request would protect nothing."""
-    if caller.user_id is None or not limits.max_streams:
+    are taken. A caller with an unconfirmed ``policy_check`` has its version confirmed in
+    the same round trip (``PolicyChanged`` when it is not current: nothing is held). Without
+    Redis to ask, the stream goes ahead uncounted (logged): the limit protects capacity, and
+    failing every request would protect nothing."""
+    check = caller.policy_check
+    confirming = check is not None and not check.confirmed
+    if confirming and version_unknown(check.version):
+        check.confirmed, confirming = True, False  # read from the database throughout
+    limited = caller.user_id is not None and bool(limits.max_streams)
+    if not (limited or confirming):
         yield
         return
     ttl = settings.AIPORTAL_INFLIGHT_LEASE
-    key, member = _streams_key(caller.user_id), uuid.uuid4().hex
+    key = _streams_key(caller.user_id) if limited else None
+    member = uuid.uuid4().hex
     try:
-        held = await lease_acquire(key, member, ttl=ttl, limit=limits.max_streams)
+        if confirming:
+            current, held = await lease_acquire_guarded(
+                _version_key(), check.version, key, member, ttl=ttl, limit=limits.max_streams
+            )
+            _known["version"] = current
+        else:
+            held = await lease_acquire(key, member, ttl=ttl, limit=limits.max_streams)
     except RedisError:
+        if confirming:  # resolve again from the database, as with no Redis from the start
+            raise PolicyChanged(f"unknown-{uuid.uuid4().hex}") from None
         logger.warning("stream limit not checked: Redis unavailable", exc_info=True)
-        yield
-        return
+        held, key = True, None
+    if held is None:
+        raise PolicyChanged(current)
+    if confirming:
+        check.confirmed = True
     if not held:
         raise RateLimited(
             STREAMS_RETRY_AFTER,
             f"You have {limits.max_streams} answers streaming already; wait for one to finish.",
         )
+    if key is None:
+        yield
+        return
     async with lease_kept(key, member, ttl=ttl):
         yield

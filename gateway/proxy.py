@@ -28,6 +28,7 @@ from django.conf import settings
 from gateway import circuit, metrics
 from gateway.admission import (
     Caller,
+    PolicyChanged,
     budget_add,
     caller_for_user,
     caller_restrict,
@@ -54,6 +55,9 @@ Endpoint = Literal["chat/completions", "completions", "embeddings"]
 # Times a broken answer is continued on another worker before the gateway gives up.
 MAX_CONTINUATIONS = 2
 _REJECTIONS = (RateLimited, OverBudget, ModelForbidden)
+# A request turned back before admission because the access rules changed: it is made again
+# under the new ones (gateway/api/auth.py), so this attempt is not a request of its own.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +326,8 @@ async def _orca_report(view: WorkerView, headers: Mapping[str, str]) -> None:
 
 
 def _outcome(exc: BaseException, *, started: bool) -> str:
+    if isinstance(exc, PolicyChanged):
+        return SUPERSEDED
     if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
         return "stopped"
     if isinstance(exc, _REJECTIONS):
@@ -332,6 +338,8 @@ def _outcome(exc: BaseException, *, started: bool) -> str:
 async def _account(report: _Report) -> None:
     """Count the tokens against the budgets, the request in the metrics, write the usage
     record. Bookkeeping never fails a request: errors are logged."""
+    if report.outcome == SUPERSEDED:
+        return
     usage = report.usage
     caller = report.caller
     tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))

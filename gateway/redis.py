@@ -145,6 +145,54 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 
 
+# KEYS[1] a guard key, KEYS[2] the lease set (optional); ARGV: the guard's expected value,
+# member, ttl, limit. Returns {the guard's value ('0' when unset), 1 held / 0 full / -1 the
+# guard differs, nothing changed}.
+_ACQUIRE_GUARDED = """
+local guard = redis.call('GET', KEYS[1]) or '0'
+if guard ~= ARGV[1] then return {guard, -1} end
+if #KEYS < 2 then return {guard, 1} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local limit = tonumber(ARGV[4])
+if limit > 0 and not redis.call('ZSCORE', KEYS[2], ARGV[2]) then
+  if redis.call('ZCARD', KEYS[2]) >= limit then return {guard, 0} end
+end
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], math.ceil(ttl * 1000) + 1000)
+return {guard, 1}
+"""
+
+
+async def lease_acquire_guarded(
+    guard_key: str,
+    expected: str,
+    key: str | None,
+    member: str,
+    *,
+    ttl: float,
+    limit: int | None = None,
+) -> tuple[str, bool | None]:
+    """``lease_acquire``, done only while ``guard_key`` holds ``expected``, in one round
+    trip: ``(the guard's value, held)``, ``held`` None (nothing taken) when the guard
+    differs. Without ``key`` only the guard is checked (``held`` True when it matches)."""
+    client = redis_client()
+    if isinstance(client, MemoryRedis):
+        guard = str(await client.get(guard_key) or "0")
+        if guard != expected:
+            return guard, None
+        if key is None:
+            return guard, True
+        return guard, client.lease_acquire(key, member, ttl=ttl, limit=limit or 0)
+    keys = [guard_key] if key is None else [guard_key, key]
+    guard, held = await client.eval(
+        _ACQUIRE_GUARDED, len(keys), *keys, expected, member, ttl, limit or 0
+    )
+    return str(guard), None if int(held) < 0 else bool(int(held))
+
+
 async def lease_acquire(key: str, member: str, *, ttl: float, limit: int | None = None) -> bool:
     """Hold ``member`` in the lease set ``key`` for ``ttl`` seconds; False (nothing changed)
     when ``limit`` live members are already there."""

@@ -7,6 +7,14 @@ the cookie). A browser never adds an ``Authorization`` header on its own, so a b
 cannot be ridden that way.
 
 The token is never logged, echoed in an error or stored (only its keyed digest is).
+
+The key is checked against the cached row under the access version this process last read,
+without a round trip first; the request carries a ``PolicyCheck`` that admission confirms in
+the round trip that takes its stream slot (gateway/admission.py). When the version changed
+(a key revoked, a user deactivated, a policy saved), admission raises ``PolicyChanged`` and
+the request is authenticated again under the new version, before anything went upstream. An
+answer made without admission (a 401, a 400, the model list) is confirmed with a GET before
+it leaves, and made again if the version moved.
 """
 
 from __future__ import annotations
@@ -19,7 +27,13 @@ from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from gateway.admission import policies_version
+from gateway.admission import (
+    PolicyChanged,
+    PolicyCheck,
+    policies_version,
+    policies_version_known,
+    version_unknown,
+)
 from gateway.api.errors import ApiError, error_response
 from gateway.key_cache import apikey_authenticate_cached
 from gateway.keys import apikey_last_used_write, apikey_use_due
@@ -69,27 +83,57 @@ async def key_marks_flush() -> None:
         await asyncio.gather(*list(_marking), return_exceptions=True)
 
 
+# Tries under successive access versions before giving up (they would have to change
+# between every two round trips).
+POLICY_ATTEMPTS = 3
+
+
 def api_key_required(view: AsyncView) -> AsyncView:
     """Let the request through only with a usable key; sets ``request.api_key`` (its user is
-    ``request.api_key.user``). 401 in OpenAI's shape otherwise."""
+    ``request.api_key.user``) and ``request.policy_check``. 401 in OpenAI's shape otherwise.
+    The answer is always made under the access version current when it was confirmed (the
+    module docstring)."""
 
     @functools.wraps(view)
     async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         token = _bearer_token(request)
         if token is None:
             return _unauthorized(_MISSING, None)
-        # One Redis GET: whether cached keys and policies are still current.
-        version = await policies_version()
-        key = await apikey_authenticate_cached(token=token, version=version)
-        if key is None:
-            return _unauthorized(_INVALID, "invalid_api_key")
-        if apikey_use_due(key=key):
-            _mark_used_later(key)
-        request.api_key = key
-        request.policy_version = version
-        return await view(request, *args, **kwargs)
+        version = policies_version_known() or await policies_version()
+        for _ in range(POLICY_ATTEMPTS):
+            check = PolicyCheck(version)
+            try:
+                response = await _with_key(request, token, check, view, args, kwargs)
+            except PolicyChanged as changed:
+                version = changed.version
+                continue
+            if check.confirmed:
+                return response
+            current = await policies_version()
+            if current == version or (version_unknown(current) and version_unknown(version)):
+                return response
+            response.close()  # made under rules that have changed since: make it again
+            version = current
+        error = ApiError(
+            503,
+            "Access rules changed while the request was being admitted. Try again.",
+            code="policies_changed",
+            headers={"Retry-After": "1"},
+        )
+        return error_response(error)
 
     return wrapper
+
+
+async def _with_key(request, token: str, check: PolicyCheck, view, args, kwargs):
+    key = await apikey_authenticate_cached(token=token, version=check.version)
+    if key is None:
+        return _unauthorized(_INVALID, "invalid_api_key")
+    if apikey_use_due(key=key):
+        _mark_used_later(key)
+    request.api_key = key
+    request.policy_check = check
+    return await view(request, *args, **kwargs)
 
 
 def api_methods(*methods: str) -> Callable[[AsyncView], AsyncView]:

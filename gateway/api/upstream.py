@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway import proxy
 from gateway.access import models_for_user
-from gateway.admission import Caller, caller_for_user
+from gateway.admission import Caller, PolicyCheck, caller_for_user
 from gateway.api.errors import model_not_found
 from gateway.telemetry.snapshot import workers_snapshot
 
@@ -31,10 +31,13 @@ def conversation_key(body: dict[str, Any]) -> str | None:
 
 
 async def caller_for(
-    *, user, api_key_id: int | None, body: dict[str, Any], version: str | None = None
+    *, user, api_key_id: int | None, body: dict[str, Any], policy_check: PolicyCheck
 ) -> Caller:
     return await caller_for_user(
-        user, api_key_id=api_key_id, conversation_key=conversation_key(body), version=version
+        user,
+        api_key_id=api_key_id,
+        conversation_key=conversation_key(body),
+        policy_check=policy_check,
     )
 
 

@@ -93,7 +93,7 @@ async def _generate(
         body = validate(validation.request_json(request))
         await upstream.model_check(model=body["model"])
         caller = await upstream.caller_for(
-            user=key.user, api_key_id=key.pk, body=body, version=request.policy_version
+            user=key.user, api_key_id=key.pk, body=body, policy_check=request.policy_check
         )
     except ApiError as error:
         return error_response(error)

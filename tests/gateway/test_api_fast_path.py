@@ -3,6 +3,7 @@ the lean handler that serves /v1 without the site's middleware. Against a real D
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
@@ -10,12 +11,18 @@ import pytest
 from django.utils import timezone
 
 from aiportal.api_handler import is_api_path
+from gateway.keys import apikey_revoke
 from gateway.models import ApiKey
+from gateway.usage import BATCH_SECONDS
 from tests.gateway.api_support import (
+    FAST,
     ApiServer,
     bearer,
+    chat,
+    emulator_state,
     fast_passwords,
     key_for,
+    usage_settled,
     wait_until,
 )
 
@@ -40,6 +47,46 @@ def test_a_cached_key_stops_working_the_moment_its_user_is_deactivated(api, owne
     owner.is_active = False
     owner.save()
     assert models(api, token).status_code == 401
+
+
+def stream(api: ApiServer, token: str, body=None) -> httpx.Response:
+    body = body if body is not None else chat(stream=True, max_tokens=3)
+    return httpx.post(f"{api.v1}/chat/completions", json=body, headers=bearer(token), timeout=20)
+
+
+def test_a_key_revoked_since_the_process_last_looked_reaches_no_worker(api, owner):
+    """The web process checks a cached key under the access version it last read, with no
+    round trip first; admission confirms that version before anything goes upstream, and
+    the revocation (which changed it) turns the request into a 401 there."""
+    token = key_for(owner)
+    # Creating the key changed the version: the first request learns the new one, the
+    # second is served from the cache under it, as the process knows it now.
+    for _ in range(2):
+        assert stream(api, token).status_code == 200
+    usage_settled(owner, 2)
+    started = emulator_state(api.workers[FAST])["started"]
+
+    apikey_revoke(key=ApiKey.objects.get(user=owner), by=owner)
+    response = stream(api, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert emulator_state(api.workers[FAST])["started"] == started
+    time.sleep(BATCH_SECONDS * 3)  # a usage record would have been written by now
+    usage_settled(owner, 2)  # the turned-back attempt is not a request of its own
+
+
+def test_a_revoked_key_gets_401_even_for_a_request_refused_before_admission(api, owner):
+    """An answer made without admission (here a 400) is confirmed before it leaves: the
+    holder of a revoked key learns nothing but that the key is no longer good."""
+    token = key_for(owner)
+    for _ in range(2):  # cached under the version the process knows (see above)
+        assert stream(api, token).status_code == 200
+    apikey_revoke(key=ApiKey.objects.get(user=owner), by=owner)
+
+    response = stream(api, token, body={"model": FAST, "messages": "not a list"})
+
+    assert response.status_code == 401
 
 
 def test_a_cached_key_deleted_in_the_admin_stops_working_at_once(api, owner):

@@ -136,3 +136,31 @@ async def test_a_listener_that_ends_after_the_answer_cancels_nothing(handler):
 
     assert after.cancelling() == 0
     assert client.sent[0]["status"] == 200
+
+
+async def test_rules_that_change_at_every_attempt_give_a_503_to_retry(monkeypatch, rf):
+    """Admission turned the request back under every version it was tried with: a clear
+    503 with Retry-After, never an answer under rules that were not current."""
+    from gateway.admission import PolicyChanged
+    from gateway.api import auth
+
+    tried: list[str] = []
+
+    async def always_changed(request, token, check, view, args, kwargs):
+        tried.append(check.version)
+        raise PolicyChanged(f"v{len(tried) + 1}")
+
+    monkeypatch.setattr(auth, "_with_key", always_changed)
+    monkeypatch.setattr(auth, "policies_version_known", lambda: "v1")
+
+    @auth.api_key_required
+    async def view(request):
+        raise AssertionError("never reached")
+
+    request = rf.post("/v1/chat/completions", HTTP_AUTHORIZATION="Bearer aip_x")
+    response = await view(request)
+
+    assert tried == ["v1", "v2", "v3"]
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert b"policies_changed" in response.content
