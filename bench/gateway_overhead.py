@@ -305,7 +305,13 @@ def serve_core(port: int) -> None:
     from aiohttp import web
     from django.contrib.auth import get_user_model
 
-    from gateway.admission import caller_for_user
+    from gateway.admission import (
+        PolicyChanged,
+        PolicyCheck,
+        caller_for_user,
+        policies_version,
+        policies_version_known,
+    )
     from gateway.errors import GatewayError
     from gateway.proxy import completion_stream
 
@@ -313,13 +319,20 @@ def serve_core(port: int) -> None:
 
     async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        caller = await caller_for_user(user)
-        frames = completion_stream(endpoint="chat/completions", body=body, caller=caller)
-        try:
-            first = await anext(frames)
-        except GatewayError as exc:
-            await frames.aclose()
-            return web.json_response({"error": {"message": exc.detail}}, status=exc.status)
+        # Admitted as /v1 admits: under the last known access version, confirmed with the
+        # stream slot (gateway/api/auth.py).
+        version = policies_version_known() or await policies_version()
+        while True:
+            caller = await caller_for_user(user, policy_check=PolicyCheck(version))
+            frames = completion_stream(endpoint="chat/completions", body=body, caller=caller)
+            try:
+                first = await anext(frames)
+                break
+            except PolicyChanged as changed:
+                version = changed.version
+            except GatewayError as exc:
+                await frames.aclose()
+                return web.json_response({"error": {"message": exc.detail}}, status=exc.status)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         async with contextlib.aclosing(frames):
