@@ -86,6 +86,11 @@ class Limits:
     group_daily_tokens: tuple[tuple[int, int], ...] = ()  # (group id, shared budget > 0)
 
 
+# Tries under successive access versions before a request gives up (they would have to
+# change between every two round trips).
+POLICY_ATTEMPTS = 3
+
+
 class PolicyChanged(Exception):
     """The access version a request was resolved under is no longer current: nothing was
     taken, and the request must be authenticated and resolved again under ``version``."""

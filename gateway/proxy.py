@@ -27,11 +27,15 @@ from django.conf import settings
 
 from gateway import circuit, metrics
 from gateway.admission import (
+    POLICY_ATTEMPTS,
     Caller,
     PolicyChanged,
+    PolicyCheck,
     budget_add,
     caller_for_user,
     caller_restrict,
+    policies_version,
+    policies_version_known,
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
@@ -137,8 +141,6 @@ async def chat_stream(
     (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished).
     ``continue_final`` extends the final assistant message of ``messages`` (the chat's
     "continue") instead of answering after it."""
-    caller = await caller_for_user(user, conversation_key=conversation_key)
-    caller = caller_restrict(caller, allowed_regions)
     body: dict[str, Any] = {
         "messages": messages,
         "max_tokens": min(max_tokens or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS),
@@ -150,14 +152,33 @@ async def chat_stream(
     if continue_final:
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
-    report = _Report(caller=caller)
-    frames = _stream(endpoint="chat/completions", body=body, report=report)
-    async with contextlib.aclosing(frames):
-        async for frame in frames:
-            for choice in frame.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    yield Delta(text)
+    # Resolved under the access version this process last read; admission confirms it in
+    # the round trip that takes the stream slot, before anything goes upstream, and a
+    # change resolves the caller again (gateway/admission.py).
+    version = policies_version_known() or await policies_version()
+    for _ in range(POLICY_ATTEMPTS):
+        caller = await caller_for_user(
+            user, conversation_key=conversation_key, policy_check=PolicyCheck(version)
+        )
+        report = _Report(caller=caller_restrict(caller, allowed_regions))
+        frames = _stream(endpoint="chat/completions", body=body, report=report)
+        try:
+            async with contextlib.aclosing(frames):
+                async for frame in frames:
+                    for choice in frame.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            yield Delta(text)
+        except PolicyChanged as changed:
+            version = changed.version  # raised at admission: nothing was yielded yet
+            continue
+        break
+    else:
+        raise GatewayError(
+            "policies_changed",
+            "Access rules changed while the answer was being started. Try again.",
+            retryable=True,
+        )
     stitch = report.stitch
     yield Finished(
         finish_reason=stitch.finish_reason if stitch else None,

@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from gateway.admission import (
+    POLICY_ATTEMPTS,
     PolicyChanged,
     PolicyCheck,
     policies_version,
@@ -81,11 +82,6 @@ async def key_marks_flush() -> None:
     """Wait for pending last-used writes (tests)."""
     while _marking:
         await asyncio.gather(*list(_marking), return_exceptions=True)
-
-
-# Tries under successive access versions before giving up (they would have to change
-# between every two round trips).
-POLICY_ATTEMPTS = 3
 
 
 def api_key_required(view: AsyncView) -> AsyncView:
