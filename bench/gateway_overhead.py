@@ -387,7 +387,20 @@ def litellm_start(binary: str, workers: list[str], tmp: Path):
 # --- The load -------------------------------------------------------------------------------
 
 
-async def one_stream(session, url: str, headers: dict[str, str], n: int, sample: Sample) -> None:
+async def one_stream(
+    session,
+    url: str,
+    headers: dict[str, str],
+    n: int,
+    sample: Sample,
+    *,
+    window: Sample | None = None,
+    window_from: float = 0.0,
+) -> None:
+    """One streamed request: its TTFT, inter-token gaps and errors go to ``sample``; each
+    token that arrives from ``window_from`` on is counted in ``window`` (the measured
+    window's throughput, whichever request it belongs to)."""
+    window = window or sample
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": f"Request {n}: what does a gateway add?"}],
@@ -415,7 +428,8 @@ async def one_stream(session, url: str, headers: dict[str, str], n: int, sample:
                 else:
                     sample.itl.append(now - last)
                 last = now
-                sample.tokens += 1
+                if now >= window_from:
+                    window.tokens += 1
     except aiohttp.ClientError as exc:
         sample.errors += 1
         sample.error_kinds[type(exc).__name__] += 1
@@ -433,8 +447,10 @@ async def run_level(
 ) -> Sample:
     """``concurrency`` clients streaming back to back: ``warmup`` seconds unmeasured (the
     connections of both hops opened, caches filled, as in steady service), then the measured
-    window of ``seconds``. Only requests started in the window are measured; the proxy's
-    CPU is read at the window's edges."""
+    window of ``seconds``. Latencies come from requests started in the window (each client
+    starts at least one, however slow the target); throughput counts every token that
+    arrived from the window's start to the last client's end; the proxy's CPU is read at
+    the same edges."""
     sample, discarded = Sample(), Sample()
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
@@ -453,10 +469,18 @@ async def run_level(
             n = 0
             while n < cap:  # bounded, whatever the clock says
                 now = time.perf_counter()
-                if now > until:
+                if now > until and n:
                     return
                 into = sample if now >= measured_from else discarded
-                await one_stream(session, url, headers, index * cap * 4 + n, into)
+                await one_stream(
+                    session,
+                    url,
+                    headers,
+                    index * cap * 4 + n,
+                    into,
+                    window=sample,
+                    window_from=measured_from,
+                )
                 n += into is sample
 
         await asyncio.gather(window_opens(), *(client(i) for i in range(concurrency)))
