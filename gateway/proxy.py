@@ -36,6 +36,7 @@ from gateway.admission import (
     caller_restrict,
     policies_version,
     policies_version_known,
+    version_unknown,
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
@@ -157,9 +158,8 @@ async def chat_stream(
     # change resolves the caller again (gateway/admission.py).
     version = policies_version_known() or await policies_version()
     for _ in range(POLICY_ATTEMPTS):
-        caller = await caller_for_user(
-            user, conversation_key=conversation_key, policy_check=PolicyCheck(version)
-        )
+        check = PolicyCheck(version)
+        caller = await caller_for_user(user, conversation_key=conversation_key, policy_check=check)
         report = _Report(caller=caller_restrict(caller, allowed_regions))
         frames = _stream(endpoint="chat/completions", body=body, report=report)
         try:
@@ -171,6 +171,16 @@ async def chat_stream(
                             yield Delta(text)
         except PolicyChanged as changed:
             version = changed.version  # raised at admission: nothing was yielded yet
+            continue
+        except GatewayError:
+            # A refusal before admission confirmed the version (a budget, under limits
+            # that may have just been raised) stands only if the version is still current.
+            if check.confirmed:
+                raise
+            current = await policies_version()
+            if current == version or (version_unknown(current) and version_unknown(version)):
+                raise
+            version = current
             continue
         break
     else:

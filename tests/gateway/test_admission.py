@@ -284,6 +284,23 @@ async def test_a_spent_budget_refuses_until_the_next_utc_midnight(emulators, poo
     assert 0 < caught.value.retry_after <= 86400
 
 
+async def test_a_budget_raised_after_it_was_spent_applies_to_the_next_chat(emulators, pool, owner):
+    """The chat resolves its caller under the version this process last read; a refusal
+    made before admission confirmed it (the budget check) is checked against the current
+    version, so the raised budget applies at once, not when the cache expires."""
+    pool(f"{emulators()}@test-a")
+    policy = await policy_create(user=owner, daily_token_budget=40)
+    await chat_collect(messages=QUESTION, max_tokens=30, user=owner)
+    with pytest.raises(OverBudget):
+        await chat_collect(messages=QUESTION, max_tokens=5, user=owner)
+
+    policy.daily_token_budget = 100_000
+    await sync_to_async(policy.save)()  # bumps the version once committed
+
+    _, finished = await chat_collect(messages=QUESTION, max_tokens=5, user=owner)
+    assert finished.usage["completion_tokens"] > 0
+
+
 async def test_a_groups_shared_budget_stops_every_member(emulators, pool, owner, member, outsider):
     pool(f"{emulators()}@test-a")
     team = await _group("team", owner, member)
