@@ -17,12 +17,12 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   asyncio's own transports do, and leaves the rest (a full socket buffer, a closing
   connection, TLS) to Twisted. docs/gateway/proxy.md has the figures.
 - **A frozen start-up heap** (``PortalServer``). Django, its apps and their libraries leave
-  about a million objects that live as long as the process. CPython's full (generation 2)
+  about 150,000 objects that live as long as the process. CPython's full (generation 2)
   collection walks all of them, and with token streams keeping objects alive long enough to
-  be promoted it ran every few seconds and held the event loop for 60 to 75 ms each time:
-  the benchmark's TTFT p99. After the URLconf (and with it every view module) is imported,
-  ``gc.freeze()`` moves what exists into the permanent generation that collections skip.
-  What the process makes later is collected as before.
+  be promoted it ran every few seconds under load and held the event loop for 60 to 75 ms
+  each time, the largest stalls in a loop-lag trace. After the URLconf (and with it every
+  view module) is imported, ``gc.freeze()`` moves what exists into the permanent generation
+  that collections skip. What the process makes later is collected as before.
 """
 
 from __future__ import annotations
