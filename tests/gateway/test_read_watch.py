@@ -102,13 +102,13 @@ async def test_a_client_leaving_as_the_watch_fires_is_still_a_cancellation():
     watch.stop()
 
 
-async def test_stopping_cancels_the_timer():
+async def test_a_stopped_watch_never_cancels_even_if_stopped_mid_read():
+    """attempt_frames stops its watch when the stream ends, however it ends."""
     loop = asyncio.get_running_loop()
     watch = ReadWatch(loop)
-    source = loop.create_future()
-    source.set_result("frame")
-    await read(watch, loop.time() + 0.02, source)
-    watch.stop()
+    watch.arm(loop.time() + 0.02)  # a read begins...
 
-    await asyncio.sleep(0.05)  # a timer left running would cancel this task here
+    watch.stop()  # ...and the stream is closed before it ends
+
+    await asyncio.sleep(0.05)  # past the bound: a live timer would cancel this task here
     assert asyncio.current_task().cancelling() == 0
