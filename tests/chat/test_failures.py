@@ -86,6 +86,36 @@ async def test_a_worker_dying_mid_answer_with_none_to_continue_keeps_the_text_in
     assert content == partial
 
 
+async def test_a_worker_dying_mid_answer_is_continued_elsewhere_into_one_whole_answer(
+    owner, settings, faulty_worker, faulty_emulator_url, emulator_url
+):
+    """Through the socket, as a person sees it: the dying worker is in the user's home
+    region, so it answers first; another continues the answer from its partial text, and
+    the person gets one complete answer, saved as such, with the continuation recorded."""
+    from gateway.models import Policy
+    from tests.chat.conftest import emulator_state
+    from tests.gateway.proxy_support import snapshot_ready
+
+    await Policy.objects.acreate(user=owner, home_region="test-faulty")
+    settings.AIPORTAL_WORKERS = f"{faulty_emulator_url}@test-faulty,{emulator_url}@test-a"
+    await snapshot_ready(faulty_emulator_url, emulator_url)
+    faulty_worker(die_after_tokens=5)
+    failed = emulator_state(faulty_emulator_url)["failed"]
+
+    answer, final, deltas = await ask(owner)
+
+    assert final["type"] == "message.done"
+    assert final["status"] == "complete"
+    assert final["metrics"]["continued"] == 1
+    assert final["metrics"]["region"] == "test-a"
+    text = "".join(d["text"] for d in deltas)
+    assert final["content"] == text
+    assert len(text.split()) > 5  # more than the dying worker sent
+    assert emulator_state(faulty_emulator_url)["failed"] == failed + 1
+    role, status, code, content = (await rows(answer["conversation"]))[1]
+    assert (role, status, code, content) == ("assistant", "complete", "", text)
+
+
 async def test_an_error_frame_mid_answer_with_none_to_continue_ends_interrupted(
     owner, faulty_worker
 ):
