@@ -400,7 +400,7 @@ async def one_stream(
     """One streamed request: its TTFT, inter-token gaps and errors go to ``sample``; each
     token that arrives from ``window_from`` on is counted in ``window`` (the measured
     window's throughput, whichever request it belongs to)."""
-    window = window or sample
+    window = sample if window is None else window
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": f"Request {n}: what does a gateway add?"}],
