@@ -163,11 +163,16 @@ def workers(settings, emulator_url) -> str:
 
 @pytest.fixture(autouse=True)
 def _reset_gateway_caches():
+    # Circuits too: they are per process, so a worker that failed in three tests in a row
+    # (each on purpose) would be refused in the fourth, whichever test that is.
+    from gateway.circuit import circuits_reset
     from gateway.pool import models_cache_clear
 
     models_cache_clear()
+    circuits_reset()
     yield
     models_cache_clear()
+    circuits_reset()
 
 
 def _database_url() -> str:
