@@ -3,15 +3,12 @@ read by hand from a real run, not here)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.bench.support import bench_run
+
 RENDER = re.compile(r"^conversation of 6 messages\s+(?P<median>\d+)\s+(?P<worst>\d+)$", re.M)
 BYTES = re.compile(r"^the page's own JS \+ CSS: (?P<files>\d+) files, (?P<kb>[\d.]+) KB", re.M)
 
@@ -19,19 +16,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_page_bench_opens_a_conversation_in_chromium_and_prints_its_figures():
-    assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run with ./dev test"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/chat_page.py",
-            *("--conversations", "3", "--messages", "6", "--loads", "1"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = bench_run("chat_page.py", *("--conversations", "3", "--messages", "6", "--loads", "1"))
     render, size = RENDER.search(result.stdout), BYTES.search(result.stdout)
     assert render and size, result.stdout
     assert 0 < int(render["median"]) <= int(render["worst"])

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.bench.support import bench_run
+
 ROW = re.compile(
     r"^(?P<name>direct|core|aiportal)\s+(?P<p50>[\d.]+)m\s+(?P<p99>[\d.]+)m\s+-?[\d.]+m\s+"
     r"-?[\d.]+m\s+(?P<itl>[\d.]+)m\s+(?P<rate>\d+)\s+(?P<ratio>[\d.]+)\s+(?P<cpu>[\d.]+|-)"
@@ -20,22 +18,12 @@ ROW = re.compile(
 
 
 def test_the_overhead_bench_streams_direct_through_the_core_and_through_v1():
-    database_url = os.environ.get("DATABASE_URL", "")
-    assert database_url.startswith("postgres"), "run with ./dev test"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/gateway_overhead.py",
-            *("--levels", "2", "--seconds", "1", "--warmup", "0.5", "--workers", "1"),
-            *("--answer-tokens", "10", "--targets", "core,aiportal"),
-            *("--database-url", database_url),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    result = bench_run(
+        "gateway_overhead.py",
+        *("--levels", "2", "--seconds", "1", "--warmup", "0.5", "--workers", "1"),
+        *("--answer-tokens", "10", "--targets", "core,aiportal"),
+        *("--database-url", os.environ.get("DATABASE_URL", "")),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     rows = {row["name"]: row for row in ROW.finditer(result.stdout)}
     assert set(rows) == {"direct", "core", "aiportal"}, result.stdout
     for row in rows.values():

@@ -3,13 +3,9 @@ cannot rot (its figures are read by hand from a real run: docs/operations.md).""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.bench.support import bench_run
 
 
 def figure(name: str, text: str) -> str:
@@ -19,22 +15,13 @@ def figure(name: str, text: str) -> str:
 
 
 def test_the_soak_runs_sessions_through_two_web_processes_and_checks_the_database():
-    assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run with ./dev test"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/soak.py",
-            *("--minutes", "0.1", "--sessions", "4", "--think", "0.2:0.5"),
-            *("--webs", "2", "--workers", "1", "--answer-tokens", "8"),
-            *("--tokens-per-second", "200"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    result = bench_run(
+        "soak.py",
+        *("--minutes", "0.1", "--sessions", "4", "--think", "0.2:0.5"),
+        *("--webs", "2", "--workers", "1", "--answer-tokens", "8"),
+        *("--tokens-per-second", "200"),
     )
     out = result.stdout
-    assert result.returncode == 0, out + result.stderr
     assert "2 Daphne(s)" in out
     asked = int(figure("questions asked", out))
     assert asked >= 4  # each session asked at least once
