@@ -306,13 +306,14 @@ def serve_core(port: int) -> None:
     from django.contrib.auth import get_user_model
 
     from gateway.admission import (
+        POLICY_ATTEMPTS,
         PolicyChanged,
         PolicyCheck,
         caller_for_user,
         policies_version,
         policies_version_known,
     )
-    from gateway.errors import GatewayError
+    from gateway.errors import GatewayError, PoliciesChanging
     from gateway.proxy import completion_stream
 
     user = get_user_model().objects.get(email="bench@example.com")
@@ -322,7 +323,7 @@ def serve_core(port: int) -> None:
         # Admitted as /v1 admits: under the last known access version, confirmed with the
         # stream slot (gateway/api/auth.py).
         version = policies_version_known() or await policies_version()
-        while True:
+        for _ in range(POLICY_ATTEMPTS):
             caller = await caller_for_user(user, policy_check=PolicyCheck(version))
             frames = completion_stream(endpoint="chat/completions", body=body, caller=caller)
             try:
@@ -333,6 +334,9 @@ def serve_core(port: int) -> None:
             except GatewayError as exc:
                 await frames.aclose()
                 return web.json_response({"error": {"message": exc.detail}}, status=exc.status)
+        else:
+            exc = PoliciesChanging()
+            return web.json_response({"error": {"message": exc.detail}}, status=exc.status)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         async with contextlib.aclosing(frames):

@@ -115,6 +115,17 @@ def version_unknown(version: str) -> bool:
     return version.startswith("unknown-")
 
 
+async def policies_version_moved(version: str) -> str | None:
+    """The current version if it is no longer ``version``, else None: for an outcome reached
+    under ``version`` without admission confirming it (a refusal, a model list), which
+    stands only while ``version`` does. Two made-up versions (Redis away both times) count
+    as the same: both were read from the database."""
+    current = await policies_version()
+    if current == version or (version_unknown(current) and version_unknown(version)):
+        return None
+    return current
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     user_id: int | None = None
@@ -148,18 +159,15 @@ async def caller_for_user(
     *,
     api_key_id: int | None = None,
     conversation_key: str | None = None,
-    version: str | None = None,
     policy_check: PolicyCheck | None = None,
 ) -> Caller:
     """The caller for an authenticated user; an anonymous or missing user gets a caller
     without limits (internal use only: every public entry point authenticates first).
-    ``version``: the policy version the caller already read this request (saves a GET);
-    ``policy_check``: resolve under its version, which admission will confirm."""
+    ``policy_check``: resolve under its version, which admission will confirm; without it,
+    under the current version (one GET)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Caller(api_key_id=api_key_id, conversation_key=conversation_key)
-    if policy_check is not None:
-        version = policy_check.version
-    version = version or await policies_version()
+    version = policy_check.version if policy_check else await policies_version()
     resolved = await policy_cached(("caller", user.pk), version, lambda: _resolve(user.pk))
     return replace(
         resolved,

@@ -69,6 +69,20 @@ class RateLimited(GatewayError):
         )
 
 
+class PoliciesChanging(GatewayError):
+    """The access rules changed under every try to admit the request (gateway/admission.py,
+    ``POLICY_ATTEMPTS``): nothing went upstream, and a retry a moment later is admitted."""
+
+    retry_after = 1.0
+
+    def __init__(self) -> None:
+        super().__init__(
+            "policies_changed",
+            "Access rules changed while the request was being admitted. Try again.",
+            retryable=True,
+        )
+
+
 class OverBudget(GatewayError):
     """The user's (or one of their groups') daily token budget is spent; it refills at
     ``resets_at`` (the next midnight UTC)."""

@@ -36,7 +36,7 @@ from gateway.admission import (
     caller_restrict,
     policies_version,
     policies_version_known,
-    version_unknown,
+    policies_version_moved,
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
@@ -46,6 +46,7 @@ from gateway.errors import (
     GatewayError,
     ModelForbidden,
     OverBudget,
+    PoliciesChanging,
     RateLimited,
     UpstreamFailed,
 )
@@ -175,20 +176,14 @@ async def chat_stream(
         except GatewayError:
             # A refusal before admission confirmed the version (a budget, under limits
             # that may have just been raised) stands only if the version is still current.
-            if check.confirmed:
+            moved = None if check.confirmed else await policies_version_moved(version)
+            if moved is None:
                 raise
-            current = await policies_version()
-            if current == version or (version_unknown(current) and version_unknown(version)):
-                raise
-            version = current
+            version = moved
             continue
         break
     else:
-        raise GatewayError(
-            "policies_changed",
-            "Access rules changed while the answer was being started. Try again.",
-            retryable=True,
-        )
+        raise PoliciesChanging()
     stitch = report.stitch
     yield Finished(
         finish_reason=stitch.finish_reason if stitch else None,

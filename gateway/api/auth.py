@@ -33,9 +33,10 @@ from gateway.admission import (
     PolicyCheck,
     policies_version,
     policies_version_known,
-    version_unknown,
+    policies_version_moved,
 )
-from gateway.api.errors import ApiError, error_response
+from gateway.api.errors import ApiError, error_response, from_gateway_error
+from gateway.errors import PoliciesChanging
 from gateway.key_cache import apikey_authenticate_cached
 from gateway.keys import apikey_last_used_write, apikey_use_due
 
@@ -103,20 +104,12 @@ def api_key_required(view: AsyncView) -> AsyncView:
             except PolicyChanged as changed:
                 version = changed.version
                 continue
-            if check.confirmed:
-                return response
-            current = await policies_version()
-            if current == version or (version_unknown(current) and version_unknown(version)):
+            moved = None if check.confirmed else await policies_version_moved(version)
+            if moved is None:
                 return response
             response.close()  # made under rules that have changed since: make it again
-            version = current
-        error = ApiError(
-            503,
-            "Access rules changed while the request was being admitted. Try again.",
-            code="policies_changed",
-            headers={"Retry-After": "1"},
-        )
-        return error_response(error)
+            version = moved
+        return error_response(from_gateway_error(PoliciesChanging()))
 
     return wrapper
 

@@ -391,3 +391,31 @@ async def _concurrency_seen(url: str, limit: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the admin row never reached the snapshot")
+
+
+async def test_a_chat_whose_rules_change_at_every_try_is_refused_clearly(monkeypatch, owner):
+    """Three tries, each turned back by admission: a clear, retryable error, not an answer
+    under rules that were not current, and never an endless loop."""
+    from gateway import proxy
+    from gateway.admission import PolicyChanged
+    from gateway.errors import PoliciesChanging
+
+    tried: list[str] = []
+
+    async def turned_back(*, endpoint, body, report):
+        tried.append(report.caller.policy_check.version)
+        raise PolicyChanged(f"v{len(tried) + 1}")
+        yield  # an async generator, as _stream is
+
+    monkeypatch.setattr(proxy, "_stream", turned_back)
+    monkeypatch.setattr(proxy, "policies_version_known", lambda: "v1")
+
+    with pytest.raises(PoliciesChanging) as caught:
+        await chat_collect(messages=QUESTION, user=owner)
+
+    assert tried == ["v1", "v2", "v3"]
+    assert (caught.value.code, caught.value.status, caught.value.retryable) == (
+        "policies_changed",
+        503,
+        True,
+    )
