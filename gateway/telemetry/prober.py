@@ -174,6 +174,7 @@ class Prober:
         pool = await pool_resolve(resolver=self.resolver)
         models_due = self.cycles % MODELS_EVERY == 0
         self.cycles += 1
+        probed_from = time.time()
         states = await asyncio.gather(
             *(
                 worker_probe(
@@ -188,6 +189,7 @@ class Prober:
         self.states = {spec.url: state for spec, state in zip(pool.workers, states, strict=True)}
         snapshot = Snapshot(
             published_at=time.time(),
+            probed_from=probed_from,
             prober=self.lock.token if self.lock else "",
             entries=[
                 Entry(

@@ -61,13 +61,15 @@ async def workers_snapshot() -> list[WorkerView]:
 
 
 async def snapshot_wait(*, after: float, wait_seconds: float = 5.0) -> list[WorkerView]:
-    """The pool once a snapshot published at or after ``after`` (wall clock) is visible:
-    for tests and start-up code that need probe results newer than a change they made."""
+    """The pool once a snapshot whose probing began at or after ``after`` (wall clock) is
+    visible: for tests that need probe results newer than a change they made. (Publication
+    time is not enough: a round that probed a worker just before the change can publish
+    just after it.)"""
     prober_ensure()
     deadline = time.monotonic() + wait_seconds
     while True:
         copy = await copy_fresh()
-        if copy.snapshot and copy.snapshot.published_at >= after:
+        if copy.snapshot and (copy.snapshot.probed_from or 0.0) >= after:
             return await _views(copy)
         if time.monotonic() > deadline:
             raise TimeoutError("no snapshot was published in time")

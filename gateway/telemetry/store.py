@@ -86,6 +86,9 @@ class Snapshot:
     prober: str
     entries: list[Entry]
     dns: list[dict[str, Any]] = field(default_factory=list)
+    # When the round that made it began (wall clock). A round can start before a change
+    # and publish after it, so "newer than a change" is judged by this, not published_at.
+    probed_from: float | None = None
 
 
 def snapshot_encode(snapshot: Snapshot) -> str:
@@ -105,6 +108,7 @@ def snapshot_encode(snapshot: Snapshot) -> str:
         {
             "v": SNAPSHOT_VERSION,
             "published_at": snapshot.published_at,
+            "probed_from": snapshot.probed_from,
             "prober": snapshot.prober,
             "workers": workers,
             "dns": snapshot.dns,
@@ -134,6 +138,7 @@ def snapshot_decode(raw: str | None) -> Snapshot | None:
             prober=str(data.get("prober", "")),
             entries=entries,
             dns=list(data.get("dns", [])),
+            probed_from=None if data.get("probed_from") is None else float(data["probed_from"]),
         )
     except (ValueError, KeyError, TypeError):
         return None

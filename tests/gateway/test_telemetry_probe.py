@@ -88,9 +88,11 @@ async def test_a_worker_that_dies_turns_unhealthy_and_its_metrics_go_stale(telem
         process.stop()
 
 
-async def _stale_snapshot_publish(url: str, *, metrics_at: float) -> None:
+async def _stale_snapshot_publish(
+    url: str, *, metrics_at: float, published_at: float | None = None
+) -> None:
     """A snapshot whose prober has stopped: the lock is held by a process that publishes
-    nothing, so this process's prober cannot replace it."""
+    nothing, so this process's prober cannot replace it. Its round began at ``metrics_at``."""
     from gateway.redis import redis_client
 
     await redis_client().set(store.prober_lock_key(), "a-prober-that-hung", px=60_000)
@@ -98,8 +100,35 @@ async def _stale_snapshot_publish(url: str, *, metrics_at: float) -> None:
     state.metrics_at = state.health_at = state.models_at = metrics_at
     spec = WorkerSpec(url=url, region="test-a")
     await store.store_publish(
-        Snapshot(published_at=metrics_at, prober="hung", entries=[Entry(spec, state, url)])
+        Snapshot(
+            published_at=metrics_at if published_at is None else published_at,
+            probed_from=metrics_at,
+            prober="hung",
+            entries=[Entry(spec, state, url)],
+        )
     )
+
+
+async def test_waiting_for_news_skips_a_round_that_began_before_the_change(telemetry):
+    """A round that probed a worker before a change and published after it is not news of
+    the change (a CI run once saw a fault's effect missing for this reason)."""
+    url = "http://127.0.0.1:9"
+    telemetry.AIPORTAL_WORKERS = f"{url}@test-a"
+    change = time.time()
+    await _stale_snapshot_publish(url, metrics_at=change - 0.05, published_at=change + 0.05)
+    with pytest.raises(TimeoutError):
+        await snapshot_wait(after=change, wait_seconds=0.3)
+    await _stale_snapshot_publish(url, metrics_at=change + 0.01)
+    [view] = await snapshot_wait(after=change, wait_seconds=2)
+    assert view.url == url
+
+
+async def test_a_published_snapshot_says_when_its_round_began(telemetry, emulator_url):
+    telemetry.AIPORTAL_WORKERS = f"{emulator_url}@test-a"
+    before = time.time()
+    await snapshot_wait(after=before)
+    copy = await store.store_read()
+    assert before <= copy.snapshot.probed_from <= copy.snapshot.published_at
 
 
 async def test_metrics_age_grows_while_nobody_refreshes_the_snapshot(telemetry):
