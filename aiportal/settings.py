@@ -539,7 +539,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
-        # One line per probe of every worker every second drowns everything else.
+        # httpx (dataset fetches) logs an INFO line for every request it makes.
         "httpx": {"level": "WARNING"},
     },
 }

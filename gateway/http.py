@@ -1,57 +1,50 @@
-"""The one seam for the gateway's outgoing HTTP, one client of each kind per event loop.
+"""The one seam for the gateway's outgoing HTTP to workers: aiohttp sessions, one of each kind
+per event loop.
 
-- ``http_client()`` (httpx): probes, model lists, everything but relaying answers.
-- ``upstream_session()`` (aiohttp): the answers themselves. Relaying a stream is one small
-  read per token, and aiohttp's C parser does that at a seventh of httpx's CPU cost with 64
-  streams open (47 µs against 327 µs per chunk, measured with bench/gateway_overhead.py).
+- ``upstream_session()``: the answers themselves. Relaying a stream is one small read per
+  token, and aiohttp's C parser does that at a seventh of httpx's CPU cost with 64 streams
+  open (47 µs against 327 µs per chunk, measured with bench/gateway_overhead.py).
+- ``probe_session()``: the prober's ``/health``, ``/metrics`` and ``/v1/models`` reads. Its
+  own connection pool, so probes never wait behind a full pool of streams. aiohttp here too:
+  the prober runs in a web process's event loop, beside the streams it serves, and a probe
+  through httpx took that loop five times the CPU of aiohttp's (2.5 against 0.5 ms per
+  worker, bench/probe_cost.py).
 
-One client per process keeps connections to workers alive across requests. Both are keyed by
-the running loop because neither can be used from another loop (tests run each in its own
-loop; Daphne has one). Neither follows redirects or an environment-configured proxy.
+One session per process keeps connections to workers alive across requests. Sessions are
+keyed by the running loop because none can be used from another loop (tests run each in its
+own loop; Daphne has one). None follows an environment-configured proxy; a redirect is
+never followed (the callers pass ``allow_redirects=False``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 
 import aiohttp
-import httpx
 from django.conf import settings
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+_Registry = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]
+_upstream: _Registry = weakref.WeakKeyDictionary()
+_probes: _Registry = weakref.WeakKeyDictionary()
 
 
-def http_client() -> httpx.AsyncClient:
+def _session(registry: _Registry, make: Callable[[], aiohttp.ClientSession]):
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=settings.AIPORTAL_CONNECT_TIMEOUT, read=None, write=30.0, pool=10.0
-            ),
-            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=200),
-            # Workers sit on an internal network: never route to them through an
-            # environment-configured proxy, never follow a redirect elsewhere.
-            trust_env=False,
-            follow_redirects=False,
-        )
-        _clients[loop] = client
-    return client
-
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+    session = registry.get(loop)
+    if session is None or session.closed:
+        session = registry[loop] = make()
+        # Closed when the loop winds down (asyncio.run and the test runner cancel every
+        # task at the end): an unclosed session would complain when collected.
+        _guards.add(loop.create_task(_close_at_exit(session), name="aiportal-http-session"))
+    return session
 
 
 def upstream_session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = aiohttp.ClientSession(
+    return _session(
+        _upstream,
+        lambda: aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=30),
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=settings.AIPORTAL_CONNECT_TIMEOUT
@@ -59,12 +52,25 @@ def upstream_session() -> aiohttp.ClientSession:
             trust_env=False,  # workers sit on an internal network: no proxy from the env
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
-        )
-        _sessions[loop] = session
-        # Closed when the loop winds down (asyncio.run and the test runner cancel every
-        # task at the end): an unclosed session would complain when collected.
-        _guards.add(loop.create_task(_close_at_exit(session), name="aiportal-upstream-session"))
-    return session
+        ),
+    )
+
+
+def probe_session() -> aiohttp.ClientSession:
+    return _session(
+        _probes,
+        lambda: aiohttp.ClientSession(
+            # A connection per worker and kind of read at most: a probe cycle reads every
+            # worker at once, and the next cycle reuses them.
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=4, keepalive_timeout=30),
+            trust_env=False,
+            # Plain text: a worker's /metrics page would otherwise come gzipped (the
+            # Prometheus client compresses when asked), which costs both ends CPU on a
+            # network where bandwidth is not the limit.
+            headers={"Accept-Encoding": "identity"},
+            skip_auto_headers=("User-Agent",),
+        ),
+    )
 
 
 _guards: set[asyncio.Task[None]] = set()

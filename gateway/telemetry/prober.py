@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
-import httpx
+import aiohttp
+import orjson
 from django.conf import settings
 
-from gateway.http import http_client
+from gateway.http import probe_session
 from gateway.pool import Resolver, pool_resolve
 from gateway.telemetry import store
 from gateway.telemetry.election import LeaderLock
@@ -26,6 +27,9 @@ from gateway.types import WorkerSpec
 logger = logging.getLogger(__name__)
 
 MODELS_EVERY = 10  # probes between two /v1/models reads of a worker whose health holds
+# A vLLM /metrics page is a few hundred KB with many histograms; a body past this is not a
+# worker's, and reading it on would take the web process's memory and loop.
+MAX_BODY = 16 * 1024 * 1024
 
 
 def probe_timeout(interval: float) -> float:
@@ -39,15 +43,38 @@ def lock_ttl(interval: float) -> float:
     return max(3 * interval, 0.5)
 
 
-async def _get(spec: WorkerSpec, path: str, seconds: float) -> httpx.Response:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ModelsUnreadable(Exception):
+    pass
+
+
+async def _get(spec: WorkerSpec, path: str, seconds: float) -> Reply:
     headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else None
-    return await http_client().get(f"{spec.url}{path}", headers=headers, timeout=seconds)
+    async with asyncio.timeout(seconds):
+        async with probe_session().get(
+            f"{spec.url}{path}", headers=headers, allow_redirects=False
+        ) as response:
+            body = bytearray()
+            async for chunk in response.content.iter_any():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise BodyTooLarge(f"more than {MAX_BODY} bytes")
+            return Reply(response.status, bytes(body))
 
 
-def _failure(what: str, exc: BaseException | httpx.Response) -> str:
-    if isinstance(exc, httpx.Response):
-        return f"{what}: HTTP {exc.status_code}"
-    return f"{what}: {type(exc).__name__}"
+def _failure(what: str, outcome: BaseException | Reply) -> str:
+    if isinstance(outcome, Reply):
+        return f"{what}: HTTP {outcome.status}"
+    return f"{what}: {type(outcome).__name__}"
 
 
 async def worker_probe(
@@ -64,12 +91,12 @@ async def worker_probe(
     now = time.time()
     state.health_at = now
     was_healthy = previous.healthy if previous else None
-    state.healthy = isinstance(health, httpx.Response) and health.status_code == 200
+    state.healthy = isinstance(health, Reply) and health.status == 200
     if not state.healthy:
         errors.append(_failure("health", health))
-    if isinstance(metrics, httpx.Response) and metrics.status_code == 200:
+    if isinstance(metrics, Reply) and metrics.status == 200:
         try:
-            gauges = metrics_parse(metrics.text)
+            gauges = metrics_parse(metrics.body.decode("utf-8", errors="replace"))
         except MetricsUnreadable as exc:
             errors.append(f"metrics: {exc}")
         else:
@@ -85,11 +112,21 @@ async def worker_probe(
     flipped = was_healthy is not state.healthy
     if state.healthy and (models_due or flipped or state.models_at is None):
         try:
-            response = await _get(spec, "/v1/models", seconds)
-            response.raise_for_status()
-            state.models = [str(card["id"]) for card in response.json()["data"]]
+            reply = await _get(spec, "/v1/models", seconds)
+            if reply.status != 200:
+                raise ModelsUnreadable(f"HTTP {reply.status}")
+            state.models = [str(card["id"]) for card in orjson.loads(reply.body)["data"]]
             state.models_at = time.time()
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        except ModelsUnreadable as exc:
+            errors.append(f"models: {exc}")
+        except (
+            aiohttp.ClientError,
+            TimeoutError,
+            BodyTooLarge,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
             errors.append(f"models: {type(exc).__name__}")
     state.error = "; ".join(errors)
     return state
