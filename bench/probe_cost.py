@@ -8,8 +8,8 @@ probe's CPU is taken from that loop. The bench starts ``--workers`` emulators, r
 prober's own ``worker_probe`` for all of them at once, ``--cycles`` times, and prints this
 process's CPU (user + system) per worker probe and the wall time per cycle. For comparison it
 makes the same two reads, unparsed, through the prober's aiohttp session and through an httpx
-client (what the prober used before), and prints
-what each costs a loop at one probe a second for a pool of 50 workers.
+client (what the prober used before), and prints what each costs a loop at one probe a
+second for a pool of 50 workers.
 """
 
 from __future__ import annotations

@@ -53,10 +53,6 @@ class BodyTooLarge(Exception):
     pass
 
 
-class ModelsUnreadable(Exception):
-    pass
-
-
 async def _get(spec: WorkerSpec, path: str, seconds: float) -> Reply:
     headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else None
     async with asyncio.timeout(seconds):
@@ -113,12 +109,11 @@ async def worker_probe(
     if state.healthy and (models_due or flipped or state.models_at is None):
         try:
             reply = await _get(spec, "/v1/models", seconds)
-            if reply.status != 200:
-                raise ModelsUnreadable(f"HTTP {reply.status}")
-            state.models = [str(card["id"]) for card in orjson.loads(reply.body)["data"]]
-            state.models_at = time.time()
-        except ModelsUnreadable as exc:
-            errors.append(f"models: {exc}")
+            if reply.status == 200:
+                state.models = [str(card["id"]) for card in orjson.loads(reply.body)["data"]]
+                state.models_at = time.time()
+            else:
+                errors.append(_failure("models", reply))
         except (
             aiohttp.ClientError,
             TimeoutError,
@@ -127,7 +122,7 @@ async def worker_probe(
             KeyError,
             TypeError,
         ) as exc:
-            errors.append(f"models: {type(exc).__name__}")
+            errors.append(_failure("models", exc))
     state.error = "; ".join(errors)
     return state
 
