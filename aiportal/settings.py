@@ -271,9 +271,11 @@ AIPORTAL_SIGNIN_PAIR_LIMITS = env_str("AIPORTAL_SIGNIN_PAIR_LIMITS", "5/5 minute
 # Failed checks per client address across all accounts: a generous ceiling against spraying
 # (a whole office may sit behind one address).
 AIPORTAL_SIGNIN_ADDRESS_LIMITS = env_str("AIPORTAL_SIGNIN_ADDRESS_LIMITS", "100/10 minutes")
+# Empty turns a limit off; anything else the limits library cannot read stops the start.
 for _name in ("AIPORTAL_SIGNIN_PAIR_LIMITS", "AIPORTAL_SIGNIN_ADDRESS_LIMITS"):
     try:
-        parse_many(globals()[_name])
+        if globals()[_name]:
+            parse_many(globals()[_name])
     except ValueError as _exc:
         raise ImproperlyConfigured(f"{_name}: {_exc}") from None
 MIDDLEWARE.append("accounts.guessing.RetryAfterMiddleware")
