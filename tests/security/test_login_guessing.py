@@ -17,9 +17,16 @@ from django.contrib.auth.backends import ModelBackend
 from django.test import Client, RequestFactory
 
 from accounts.guessing import guessing_counts_clear
+from accounts.ldap import ldap_settings
+from tests.accounts import ldap_fixtures
 from tests.accounts.mfa_fixtures import totp_code, totp_enrol
 from tests.accounts.policy_fixtures import link_in_last_mail
+from tests.accounts.test_ldap import LDAP_PASSWORD, environment
 from tests.conftest import PASSWORD
+
+# The real slapd of the LDAP tests, brought in by name.
+slapd_uri = ldap_fixtures.slapd_uri
+directory = ldap_fixtures.directory
 
 STRANGER = "198.51.100.7"
 OWNER = "203.0.113.20"
@@ -178,6 +185,24 @@ def test_no_backend_sees_a_password_while_the_pair_is_refused(member, settings):
     assert len(seen) == 3
     assert authenticate(request, email=member.email, password=PASSWORD) is None
     assert len(seen) == 3
+
+
+@pytest.mark.django_db
+def test_directory_passwords_are_limited_the_same_way(settings, directory):
+    for name, value in ldap_settings(environment(directory.uri)).items():
+        setattr(settings, name, value)
+    settings.AUTHENTICATION_BACKENDS = [
+        *settings.AUTHENTICATION_BACKENDS,
+        "accounts.ldap_backend.DirectoryBackend",
+    ]
+    directory.add_person("lin", email="lin@example.org", password=LDAP_PASSWORD)
+    stranger = _from(STRANGER)
+    for _ in range(3):
+        assert _sign_in(stranger, "lin", "not the password").status_code == 200
+    assert _sign_in(stranger, "lin", LDAP_PASSWORD).status_code == 429
+    owner = _from(OWNER)
+    assert _sign_in(owner, "lin", LDAP_PASSWORD).status_code == 302
+    assert _signed_in(owner)
 
 
 def test_second_factor_codes_are_limited(make_user):

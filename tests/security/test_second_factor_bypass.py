@@ -299,6 +299,6 @@ def test_no_view_of_the_project_calls_login_itself():
         if path.parts[len(root.parts)] in {"tests", "bench", ".venv", "node_modules"}:
             continue
         text = path.read_text(errors="replace")
-        if re.search(r"\b(auth_login|django_login)\(|(?<![._\w])login\(request", text):
+        if re.search(r"\b(auth_login|django_login|auth\.login)\(|(?<![.\w])login\(request", text):
             callers.append(str(path.relative_to(root)))
     assert callers == []
