@@ -1,6 +1,9 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from accounts.audit import request_ip
+from accounts.guessing import WAIT_ATTRIBUTE, password_pair_clear
 from accounts.signup_policy import new_user_status, signup_refusal
 from accounts.sso.logout import sso_logout_url
 
@@ -35,3 +38,29 @@ class AccountAdapter(DefaultAccountAdapter):
         # After an SSO sign-in, sign out at the provider too (accounts/sso/logout.py).
         url = super().get_logout_redirect_url(request)
         return sso_logout_url(request, after=url) or url
+
+    # --- Password guessing (accounts/guessing.py) ------------------------------------------
+
+    def get_client_ip(self, request) -> str:
+        # allauth's own limits (sign-in requests per address, second-factor codes) count per
+        # client, not per edge proxy: behind Caddy REMOTE_ADDR is the proxy for everyone.
+        return request_ip(request) or super().get_client_ip(request)
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        """allauth's per-email failure limit refuses the owner's right password too, which
+        lets a stranger lock anyone out: failures are limited per (account, address) by
+        accounts.guessing.GuessingGuardBackend instead, inside authenticate()."""
+
+    def authenticate(self, request, **credentials):
+        user = super().authenticate(request, **credentials)
+        refusal = getattr(request, WAIT_ATTRIBUTE, None)
+        if user is None and refusal is not None:
+            raise ValidationError(refusal.message, code="too_many_login_attempts")
+        return user
+
+    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
+        # A password reset (a link from the mailbox) proves the account is this client's.
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        login = credentials.get("email") or credentials.get("username")
+        if login:
+            password_pair_clear(request=request, login=login)

@@ -17,6 +17,14 @@ class AccountsConfig(AppConfig):
         auth_signals.user_login_failed.connect(
             audit.on_user_login_failed, dispatch_uid="audit-failed"
         )
+        # Password guessing (accounts/guessing.py): every failed check counts, wherever it
+        # was made; a completed sign-in clears its own (account, address) pair.
+        from accounts import guessing
+
+        auth_signals.user_login_failed.connect(
+            guessing.on_user_login_failed, dispatch_uid="guessing-failed"
+        )
+        auth_signals.user_logged_in.connect(guessing.on_user_logged_in, dispatch_uid="guessing-in")
         post_save.connect(audit.on_admin_log_entry_saved, sender=LogEntry, dispatch_uid="audit-adm")
         # MFA is optional (another part of the settings may leave allauth.mfa out).
         if apps.is_installed("allauth.mfa"):

@@ -125,10 +125,10 @@ def _session_store(session_key: str):
 def socket_access(*, user_id: int, session_key: str | None) -> SocketAccess:
     """Re-read a socket's user and session: it may act only while the user exists and may
     act (active, status active), the session still exists and is still this user's with the
-    current password (Django's session hash), and a second factor the policy requires is
-    enrolled. Two queries, three under an MFA policy; called on connect and on each access
-    event."""
-    from accounts.mfa import mfa_enrolment_required
+    current password (Django's session hash) and signed in with the second factor its person
+    has, and a second factor the policy requires is enrolled. Two queries, three under an MFA
+    policy; called on connect and on each access event."""
+    from accounts.mfa import mfa_enrolment_required, session_second_factor_skipped
 
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None or not user.is_active:
@@ -141,6 +141,10 @@ def socket_access(*, user_id: int, session_key: str | None) -> SocketAccess:
         if str(data.get(SESSION_KEY)) != str(user.pk):
             return SocketAccess(user=None)
         if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
+            return SocketAccess(user=None)
+        # A session signed in without the person's second factor (its first page would
+        # have ended it: accounts/mfa_middleware.py) opens no socket either.
+        if session_second_factor_skipped(session=data, user=user):
             return SocketAccess(user=None)
     if mfa_enrolment_required(user):
         return SocketAccess(user=None)

@@ -41,6 +41,29 @@ def mfa_enrolment_required(user) -> bool:
     return mfa_required(user) and not mfa_enrolled(user)
 
 
+# In the session: the user id whose sign-in was found to have used their second factor (or
+# who had none then), so the check below costs one query per session, not per request.
+SESSION_CHECKED_KEY = "aiportal_second_factor_checked"
+# allauth's log of the ways this session's person proved who they are (allauth.account's
+# internal flows.login keeps it under these names).
+_RECORDS_KEY = "account_authentication_methods"
+_RECORDS_USER_KEY = "account_authentication_methods_user"
+
+
+def session_second_factor_skipped(*, session, user) -> bool:
+    """Whether this session was signed in without a second factor its person has.
+
+    Every way in that asks for the factor (allauth's sign-in in all its forms: password,
+    SSO, an emailed link, a confirmed address, the trusted header) leaves an "mfa" record in
+    the session; any other ``login()`` (Django admin's own form, a path added later) does
+    not, and the session is refused. ``session`` is a session store or its loaded data."""
+    if session.get(SESSION_CHECKED_KEY) == str(user.pk):
+        return False
+    records = session.get(_RECORDS_KEY) if session.get(_RECORDS_USER_KEY) == str(user.pk) else []
+    used = any(isinstance(r, dict) and r.get("method") == "mfa" for r in records or [])
+    return not used and mfa_enrolled(user)
+
+
 def _fernet() -> MultiFernet:
     # A Fernet key per accepted SECRET_KEY (the current one encrypts), so that rotating the
     # secret with the old one kept in SECRET_KEY_FALLBACKS does not lose anyone's factor.

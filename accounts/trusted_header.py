@@ -146,15 +146,17 @@ class TrustedHeaderMiddleware:
     def __call__(self, request):
         if self._async:
             return self._acall(request)
-        if self._trusted(request):
-            self._follow_header(request)
+        if self._trusted(request) and (response := self._follow_header(request)) is not None:
+            return response
         return self.get_response(request)
 
     async def _acall(self, request):
         # Sessions and accounts are synchronous ORM work; a request from any other peer
         # costs nothing but the address check.
         if self._trusted(request):
-            await sync_to_async(self._follow_header)(request)
+            response = await sync_to_async(self._follow_header)(request)
+            if response is not None:
+                return response
         return await self.get_response(request)
 
     def _trusted(self, request) -> bool:
@@ -179,8 +181,10 @@ class TrustedHeaderMiddleware:
             return request.META.get(self.meta_key)
         return header_value(scope, self.header)
 
-    def _follow_header(self, request) -> None:
-        from django.contrib.auth import login, logout
+    def _follow_header(self, request):
+        """Signs in (or out) as the header says; a response when the sign-in needs a page
+        first (the second factor), else None and the request goes on."""
+        from django.contrib.auth import logout
 
         email = email_from_header(self._header_value(request))
         user = request.user
@@ -188,18 +192,52 @@ class TrustedHeaderMiddleware:
             # The proxy no longer vouches for the person this header signed in.
             if request.session.get(SESSION_KEY):
                 logout(request)
-            return
+            return None
         if user.is_authenticated:
             if (user.email or "").lower() == email:
-                return
+                return None
             # Never go on as the previous person, whoever signed them in.
             logout(request)
         user = user_for_trusted_email(email=email)
         if user is None or not user.is_active:
             logger.warning("trusted header: %s may not sign in (no active account)", email)
-            return
-        login(request, user, backend=_BACKEND)
-        request.session[SESSION_KEY] = email
+            return None
+        return _sign_in(request, user, email)
+
+
+def _sign_in(request, user, email: str):
+    """Through allauth's sign-in, like every other way in: its stages ask for the second
+    factor the person has (the proxy vouches for who they are, not for that factor), and
+    the session carries the same records as any other (accounts/mfa.py)."""
+    from types import SimpleNamespace
+
+    from allauth.account.app_settings import EmailVerificationMethod
+    from allauth.account.internal.stagekit import unstash_login
+    from allauth.account.utils import perform_login
+    from allauth.core import context
+    from django.shortcuts import redirect
+
+    pending = unstash_login(request, peek=True)
+    if pending is not None and pending.user is not None and pending.user.pk == user.pk:
+        # The sign-in this header began waits for the second factor: allauth's pages (the
+        # code form, sign-out) are let through, any other page is sent to the form.
+        if request.path_info.startswith("/accounts/"):
+            return None
+        return redirect("mfa_authenticate")
+    request.session[SESSION_KEY] = email
+    user.backend = _BACKEND
+    if not hasattr(request, "allauth"):
+        request.allauth = SimpleNamespace()  # what allauth's middleware sets, further down
+    with context.request_context(request):
+        response = perform_login(
+            request,
+            user,
+            email_verification=EmailVerificationMethod.NONE,
+            redirect_url=request.get_full_path(),
+        )
+    if request.user.is_authenticated:
+        return None  # signed in: the page asked for is served on this very request
+    return response
 
 
 def websocket_guard(inner):

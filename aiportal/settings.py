@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from limits import parse_many
 
 from accounts.ldap import ldap_settings
 from accounts.sso.config import oidc_apps_from_env
@@ -80,11 +81,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the trusted header: its sign-in goes through allauth's, which leaves a message.
+    "django.contrib.messages.middleware.MessageMiddleware",
     # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
     "accounts.trusted_header.TrustedHeaderMiddleware",
     # The client's address for audit events, and the admin's bulk log entries.
     "accounts.audit_middleware.AuditRequestMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -204,6 +206,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a password check while its guessing limits are reached (below).
+    "accounts.guessing.GuessingGuardBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -258,6 +262,28 @@ MIDDLEWARE.insert(
 )
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
+
+# --- Accounts: password guessing (accounts/guessing.py, docs/accounts.md) -------------------
+# Failed password checks, counted per (account, client address) in the limits library's
+# notation; each tier makes a guesser wait longer. Never per account alone: that would let
+# anyone lock the owner out.
+AIPORTAL_SIGNIN_PAIR_LIMITS = env_str("AIPORTAL_SIGNIN_PAIR_LIMITS", "5/5 minutes;15/hour;30/day")
+# Failed checks per client address across all accounts: a generous ceiling against spraying
+# (a whole office may sit behind one address).
+AIPORTAL_SIGNIN_ADDRESS_LIMITS = env_str("AIPORTAL_SIGNIN_ADDRESS_LIMITS", "100/10 minutes")
+# Empty turns a limit off; anything else the limits library cannot read stops the start.
+for _name in ("AIPORTAL_SIGNIN_PAIR_LIMITS", "AIPORTAL_SIGNIN_ADDRESS_LIMITS"):
+    try:
+        if globals()[_name]:
+            parse_many(globals()[_name])
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"{_name}: {_exc}") from None
+MIDDLEWARE.append("accounts.guessing.RetryAfterMiddleware")
+# allauth's own limits stay for what they fit: sign-in requests per client address (raised
+# from 30/m: an office behind one address signs in at nine), and second-factor codes
+# ("login_failed", which allauth.mfa keys by user: 5 wrong codes in 5 minutes). Password
+# failures no longer use it (AccountAdapter.pre_authenticate).
+ACCOUNT_RATE_LIMITS = {"login": env_str("AIPORTAL_SIGNIN_REQUESTS_LIMIT", "120/m/ip")}
 
 # --- Accounts: SSO ---------------------------------------------------------------------------
 # OpenID Connect providers (docs/accounts.md, "Single sign-on"): from AIPORTAL_OIDC_PROVIDERS

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import admin_sign_in
 from aiportal import views
 from gateway.metrics import metrics_view
 
@@ -10,6 +11,10 @@ urlpatterns = [
     path("accounts/sessions/", include("accounts.sessions_urls")),
     path("accounts/", include("allauth.urls")),
     path("datasets/", include("datasets.urls")),
+    # Before the admin's own: nobody signs in or changes a password past allauth's checks
+    # (second factor, guessing limits); accounts/admin_sign_in.py.
+    path("admin/login/", admin_sign_in.admin_login),
+    path("admin/password_change/", admin_sign_in.admin_password_change),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls")),

@@ -39,6 +39,18 @@ def cookie_for(user, *, user_agent: str = "pytest") -> tuple[Client, str]:
     return client, client.cookies["sessionid"].value
 
 
+def signed_in_with_code(user, secret: str, *, user_agent: str = "pytest") -> Client:
+    """A session of ``user``, who has an authenticator app, signed in as a person does: the
+    password, then the app's code. (``force_login`` makes a session without the second
+    factor, which the site ends on its first page: accounts/mfa_middleware.py.)"""
+    client = Client(HTTP_USER_AGENT=user_agent)
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert response.headers.get("Location") == "/accounts/2fa/authenticate/", response
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert response.status_code == 302, response.content[:500]
+    return client
+
+
 def reauthenticate(client: Client) -> None:
     """Enter the password again, as allauth asks before a factor is added or removed."""
     response = client.post("/accounts/reauthenticate/", {"password": PASSWORD})
@@ -171,6 +183,7 @@ __all__ = [
     "live_socket",
     "models_status",
     "reauthenticate",
+    "signed_in_with_code",
     "thread_connections_closed",
     "totp_code",
     "totp_enrol",

@@ -26,8 +26,12 @@ _LINK = re.compile(r"https?://[^\s]+")
 def no_rate_limits(settings):
     """allauth's rate limits count in the cache, which is Redis shared by parallel runs and
     kept across tests: a test must not be refused for what another one did. Autouse in every
-    module that names it (``no_rate_limits = policy_fixtures.no_rate_limits``)."""
+    module that names it (``no_rate_limits = policy_fixtures.no_rate_limits``). The
+    password-guessing limits (accounts/guessing.py) are off too: tests/security/
+    test_login_guessing.py sets its own."""
     settings.ACCOUNT_RATE_LIMITS = False
+    settings.AIPORTAL_SIGNIN_PAIR_LIMITS = ""
+    settings.AIPORTAL_SIGNIN_ADDRESS_LIMITS = ""
 
 
 @pytest.fixture

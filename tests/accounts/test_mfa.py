@@ -20,6 +20,7 @@ from tests.accounts.mfa_fixtures import (
     cookie_for,
     key_for,
     reauthenticate,
+    signed_in_with_code,
     totp_enrol,
 )
 
@@ -91,10 +92,10 @@ def test_account_pages_stay_reachable_while_enrolment_is_due(client, member, pol
     assert "/accounts/login/" in client.get("/").headers["Location"]
 
 
-def test_an_enrolled_person_uses_the_site_under_the_all_policy(client, member, policy):
+def test_an_enrolled_person_uses_the_site_under_the_all_policy(member, policy):
     policy("all")
-    totp_enrol(member)
-    client.force_login(member)
+    secret, _ = totp_enrol(member)
+    client = signed_in_with_code(member, secret)
     assert client.get("/").status_code == 200
     assert client.get("/settings/keys/").status_code == 200
 
@@ -164,12 +165,14 @@ async def _closed_with(comm: WebsocketCommunicator) -> int:
 async def test_staff_who_must_enrol_have_their_socket_refused_until_they_do(make_user, policy):
     policy("staff")
     staff = await sync_to_async(make_user)("socket-admin@example.com", is_staff=True)
-    _, cookie = await sync_to_async(cookie_for)(staff)
+    client, cookie = await sync_to_async(cookie_for)(staff)
     comm = _chat_socket(cookie)
     assert (await comm.connect())[0]
     assert await _closed_with(comm) == 4401
     await comm.disconnect()
 
+    # Enrolling happens on the enrolment page, which this session is sent to.
+    await sync_to_async(client.get)(ENROL_URL)
     await sync_to_async(totp_enrol)(staff)
     comm = _chat_socket(cookie)
     assert (await comm.connect())[0]
