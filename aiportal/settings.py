@@ -454,6 +454,9 @@ AIPORTAL_API_MAX_BODY_BYTES = env_int("AIPORTAL_API_MAX_BODY_BYTES", 1_048_576, 
 AIPORTAL_API_MAX_MESSAGES = env_int("AIPORTAL_API_MAX_MESSAGES", 256, minimum=1)
 AIPORTAL_API_MAX_N = env_int("AIPORTAL_API_MAX_N", 1, minimum=1)
 AIPORTAL_API_MAX_TOOLS_BYTES = env_int("AIPORTAL_API_MAX_TOOLS_BYTES", 65536, minimum=0)
+# Token ids a client sends (prompts, logit_bias, allowed_token_ids, …) must be below this: the
+# largest vocabulary the pool serves (Gemma 3's 262,144 is the largest common one).
+AIPORTAL_API_VOCAB_SIZE = env_int("AIPORTAL_API_VOCAB_SIZE", 262_144, minimum=1)
 # Bearer token for the portal's own /metrics; empty means it is served to loopback only.
 AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 

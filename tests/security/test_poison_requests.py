@@ -25,8 +25,10 @@ import tests.gateway.conftest as gateway_conftest
 from gateway.admission import Caller
 from gateway.circuit import circuit_state
 from gateway.errors import RequestUnprocessable
+from tests.chat.conftest import signed_in
 from tests.conftest import _database_url, start_daphne, start_emulator
 from tests.gateway.api_support import FAST, bearer, chat, key_for
+from tests.gateway.api_support import emulator_state as emulator_state_sync
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
     QUESTION,
@@ -184,3 +186,90 @@ def test_poison_sent_to_v1_is_refused_clearly_and_the_model_stays_up(poisoned_ap
         answer = client.post("/chat/completions", json=chat("Say hello.", max_tokens=5))
         assert answer.status_code == 200, answer.text[:300]
         assert json.loads(answer.text)["choices"][0]["message"]["content"]
+
+
+# --- Lone surrogates are refused at the edge --------------------------------------------------
+
+# JSON escapes the gateway and the chat receive as they are written, so each is a real lone
+# surrogate once decoded; "\ud83d\ude00" is a valid pair (an emoji) and is accepted.
+SURROGATE_BODIES = [
+    (
+        "chat/completions",
+        b'{"model":"%s","messages":[{"role":"user","content":"a\\ud800b"}]}',
+        "messages[0].content",
+    ),
+    (
+        "chat/completions",
+        b'{"model":"%s","messages":[{"role":"user","content":[{"type":"text","text":"\\udfff"}]}]}',
+        "messages[0].content[0].text",
+    ),
+    (
+        "chat/completions",
+        b'{"model":"%s","messages":[{"role":"user","content":"hi"}],"tools":[{"type":'
+        b'"function","function":{"name":"f","description":"\\ud800"}}]}',
+        "tools[0].function.description",
+    ),
+    ("completions", b'{"model":"%s","prompt":"x\\udc00"}', "prompt"),
+    ("embeddings", b'{"model":"%s","input":["ok","\\ud800"]}', "input[1]"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_v1_refuses_text_with_a_lone_surrogate_and_names_where_it_is(api, owner):
+    headers = {**bearer(key_for(owner)), "Content-Type": "application/json"}
+    with httpx.Client(base_url=api.v1, headers=headers, timeout=30) as client:
+        before = emulator_state_sync(api.workers[FAST])["started"]
+        for path, raw, where in SURROGATE_BODIES:
+            answer = client.post(f"/{path}", content=raw % FAST.encode())
+            assert answer.status_code == 400, (path, answer.text[:300])
+            error = answer.json()["error"]
+            assert (error["code"], error["param"]) == ("invalid_text", where), error
+            assert "not valid Unicode" in error["message"]
+        assert emulator_state_sync(api.workers[FAST])["started"] == before
+        pair = (
+            b'{"model":"%s","max_tokens":3,"messages":[{"role":"user","content":"\\ud83d\\ude00"}]}'
+        )
+        answer = client.post("/chat/completions", content=pair % FAST.encode())
+        assert answer.status_code == 200, answer.text[:300]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chat_frame_with_a_lone_surrogate_gets_an_error_frame_and_the_socket_lives(
+    owner, no_leftover_generations
+):
+    from chat.models import Message
+
+    async with signed_in(owner) as socket:
+        # In the content (checked by chat.send itself) and in any other field of a frame:
+        # the model's name goes to the gateway's access check, a database query.
+        for field, raw in (
+            ("content", '{"type":"chat.send","conversation":null,"content":"a\\ud800"}'),
+            ("model", '{"type":"chat.send","conversation":null,"content":"hi","model":"m\\udfff"}'),
+        ):
+            await socket.send(raw)
+            frame = await socket.receive()
+            assert (frame["type"], frame["code"]) == ("error", "bad_request"), frame
+            assert field in frame["detail"] and "Unicode" in frame["detail"], frame
+        assert not await Message.objects.filter(conversation__owner=owner).aexists()
+        await socket.send({"type": "ping"})
+        assert (await socket.receive())["type"] == "pong"
+
+
+@pytest.mark.django_db
+def test_the_chats_json_endpoints_refuse_a_lone_surrogate_with_a_400(owner):
+    from django.test import Client
+
+    from chat import services
+
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    conversation = services.conversation_create(user=owner, title="Kept")
+    for path, body in (
+        (f"/api/conversations/{conversation.pk}/rename/", b'{"title": "x\\ud800"}'),
+        (f"/c/{conversation.pk}/settings/", b'{"system_prompt": "x\\ud800"}'),
+    ):
+        answer = client.post(path, body, content_type="application/json")
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert "Unicode" in answer.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.title == "Kept"
