@@ -35,7 +35,6 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
@@ -96,7 +95,7 @@ class CappedRequest(WebRequest):
     _received = 0
 
     def gotLength(self, length: int | None) -> None:
-        from aiportal.body_limits import body_cap_for
+        from aiportal.body_limits import body_cap_for  # settings are ready only from here
 
         self._path_seen = _request_path(self.channel._path)  # the request line's target
         self._cap = body_cap_for(self._path_seen)
@@ -124,7 +123,9 @@ class CappedRequest(WebRequest):
         self._refused = True
         size = f"{declared} bytes" if declared is not None else "a body past the cap"
         logger.warning("refused %s to %s (cap %s bytes)", size, self._path_seen, self._cap)
-        body, content_type = _too_large_body(self._path_seen, self._cap)
+        from aiportal.body_limits import too_large_body
+
+        body, content_type = too_large_body(self._path_seen, self._cap)
         head = (
             "HTTP/1.1 413 Content Too Large\r\n"
             f"Content-Type: {content_type}\r\n"
@@ -143,16 +144,6 @@ def _request_path(target: bytes) -> str:
     if not text.startswith("/"):
         text = urlsplit(text).path or "/"
     return unquote(text.split("?", 1)[0])
-
-
-def _too_large_body(path: str, cap: int) -> tuple[bytes, str]:
-    message = f"The request body is larger than {cap} bytes."
-    if path.startswith("/v1/"):
-        # OpenAI's error shape, as the API answers everything else (gateway/api/errors.py).
-        error = {"message": message, "type": "invalid_request_error", "param": None}
-        body = json.dumps({"error": {**error, "code": "request_too_large"}})
-        return body.encode(), "application/json"
-    return f"{message}\n".encode(), "text/plain; charset=utf-8"
 
 
 class CappedHTTPFactory(HTTPFactory):

@@ -154,3 +154,62 @@ def test_bodies_under_the_cap_still_reach_the_application(capped_daphne):
         status, _, answer = _answer(sock)
     assert status == 401, answer[:300]  # the application answered: no key
     assert b'"error"' in answer
+
+
+# --- The same caps for ASGI servers that stream bodies (runserver, uvicorn) -----------------
+
+
+async def _asgi_call(path: str, headers: list, chunks: list[bytes]) -> tuple[list[dict], int]:
+    """Call the real ASGI application in this process; what it sent, and how many body
+    messages it asked for."""
+    from aiportal.asgi import application
+
+    sent: list[dict] = []
+    asked = 0
+
+    async def receive():
+        nonlocal asked
+        asked += 1
+        if asked <= len(chunks):
+            more = asked < len(chunks)
+            return {"type": "http.request", "body": chunks[asked - 1], "more_body": more}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await application(scope, receive, send)
+    return sent, asked
+
+
+async def test_the_asgi_application_refuses_an_oversized_declaration_before_running(settings):
+    settings.AIPORTAL_MAX_BODY_BYTES = 2048
+    sent, asked = await _asgi_call(
+        "/accounts/login/", [(b"content-length", str(GIB2).encode())], [b"x" * 100]
+    )
+    assert sent[0]["status"] == 413
+    assert asked == 0  # not a byte of the body was read
+
+
+async def test_the_asgi_application_stops_reading_a_body_past_the_cap(settings):
+    settings.AIPORTAL_API_MAX_BODY_BYTES = 2048
+    chunks = [b"x" * 1024] * 64
+    sent, asked = await _asgi_call("/v1/chat/completions", [], chunks)
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"]["code"] == "request_too_large"
+    assert asked <= 4  # it stopped at the cap, not at 64 KiB
+    assert [m for m in sent if m["type"] == "http.response.start"] == [sent[0]]
