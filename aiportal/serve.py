@@ -23,16 +23,29 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   each time, the largest stalls in a loop-lag trace. After the URLconf (and with it every
   view module) is imported, ``gc.freeze()`` moves what exists into the permanent generation
   that collections skip. What the process makes later is collected as before.
+- **Request bodies capped as they arrive** (``CappedRequest``). Twisted reads a request's
+  whole body, spooling it to a temporary file past 100 kB, before Daphne hands anything to
+  the application: a request to ``/v1`` declaring 2 GiB, with no key, was written to disk
+  before any check ran. Here a declared Content-Length over the path's cap
+  (aiportal/body_limits.py) is answered 413 as soon as the headers end, and a body without
+  one (chunked) is answered 413 the moment it passes the cap; either way the connection
+  closes and nothing more is read.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
+import daphne.server
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
 from twisted.internet import tcp
+
+logger = logging.getLogger("aiportal.serve")
 
 
 class StreamingServer(tcp.Server):
@@ -73,6 +86,73 @@ class StreamingServer(tcp.Server):
         super().writeSequence(iovec)
 
 
+class CappedRequest(WebRequest):
+    """Daphne's request, refusing a body over its path's cap before storing it (see the
+    module docstring)."""
+
+    _refused = False
+    _cap = 0
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        from aiportal.body_limits import body_cap_for  # settings are ready only from here
+
+        self._path_seen = _request_path(self.channel._path)  # the request line's target
+        self._cap = body_cap_for(self._path_seen)
+        if length is not None and length > self._cap:
+            super().gotLength(0)  # an in-memory buffer that will hold nothing
+            self._refuse(length)
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._cap:
+            self._refuse(None)
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self._refused:
+            return  # answered already: the application never sees it
+        super().requestReceived(command, path, version)
+
+    def _refuse(self, declared: int | None) -> None:
+        self._refused = True
+        size = f"{declared} bytes" if declared is not None else "a body past the cap"
+        logger.warning("refused %s to %s (cap %s bytes)", size, self._path_seen, self._cap)
+        from aiportal.body_limits import too_large_body
+
+        body, content_type = too_large_body(self._path_seen, self._cap)
+        head = (
+            "HTTP/1.1 413 Content Too Large\r\n"
+            f"Content-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode("latin-1")
+        self.channel.transport.write(head + body)
+        # Closes once the answer is written; what the client still sends is never read.
+        self.channel.loseConnection()
+
+
+def _request_path(target: bytes) -> str:
+    """The path of a request-target as Daphne gives it to the application: decoded, no
+    query, the absolute form (``http://host/path``) reduced to its path."""
+    text = target.decode("latin-1")
+    if not text.startswith("/"):
+        text = urlsplit(text).path or "/"
+    return unquote(text.split("?", 1)[0])
+
+
+class CappedHTTPFactory(HTTPFactory):
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = CappedRequest
+        return protocol
+
+
 def heap_freeze() -> None:
     """Import what requests would import on first use, collect, and freeze the rest."""
     from django.urls import get_resolver
@@ -93,6 +173,8 @@ def main() -> None:
     # Daphne listens through Twisted's TCP port, which builds each connection's transport
     # from this class attribute. This process serves nothing but Daphne.
     tcp.Port.transport = StreamingServer
+    # Daphne's server builds its HTTP factory from this module attribute in run().
+    daphne.server.HTTPFactory = CappedHTTPFactory
     CommandLineInterface.server_class = PortalServer
     CommandLineInterface.entrypoint()
 

@@ -476,10 +476,17 @@ AIPORTAL_DAILY_TOKEN_BUDGET = env_int("AIPORTAL_DAILY_TOKEN_BUDGET", 0, minimum=
 # How long a request waits in the fair queue for a free worker before a 429.
 AIPORTAL_QUEUE_TIMEOUT = env_int("AIPORTAL_QUEUE_TIMEOUT_MS", 10000, minimum=0) / 1000
 # /v1 API caps.
+# The largest request body of any page but /v1 and uploads (sign-in and other forms, the chat's
+# JSON endpoints, admin), refused by the web server before it is read (aiportal/body_limits.py).
+# Django's own limit for form data, so that no form that worked before is refused.
+AIPORTAL_MAX_BODY_BYTES = env_int("AIPORTAL_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 AIPORTAL_API_MAX_BODY_BYTES = env_int("AIPORTAL_API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 AIPORTAL_API_MAX_MESSAGES = env_int("AIPORTAL_API_MAX_MESSAGES", 256, minimum=1)
 AIPORTAL_API_MAX_N = env_int("AIPORTAL_API_MAX_N", 1, minimum=1)
 AIPORTAL_API_MAX_TOOLS_BYTES = env_int("AIPORTAL_API_MAX_TOOLS_BYTES", 65536, minimum=0)
+# Token ids a client sends (prompts, logit_bias, allowed_token_ids, …) must be below this: the
+# largest vocabulary the pool serves (Gemma 3's 262,144 is the largest common one).
+AIPORTAL_API_VOCAB_SIZE = env_int("AIPORTAL_API_VOCAB_SIZE", 262_144, minimum=1)
 # Bearer token for the portal's own /metrics; empty means it is served to loopback only.
 AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 
@@ -508,6 +515,11 @@ AIPORTAL_DOCUMENT_MAX_BYTES = env_int("AIPORTAL_DOCUMENT_MAX_BYTES", 50 * 2**20,
 AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
 # How many uploaded files one upload source may hold.
 AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
+# The largest request body an upload page takes (several files in one form), checked by the
+# web server as the body arrives (aiportal/body_limits.py); the edge's default cap (110 MiB).
+AIPORTAL_UPLOAD_MAX_REQUEST_BYTES = env_int(
+    "AIPORTAL_UPLOAD_MAX_REQUEST_BYTES", 110 * 2**20, minimum=1024
+)
 AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1)
 # How deep sitemap index files may nest: 1 means an index of sitemaps, no deeper.
 AIPORTAL_SITEMAP_MAX_DEPTH = env_int("AIPORTAL_SITEMAP_MAX_DEPTH", 2, minimum=0)

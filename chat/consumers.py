@@ -20,6 +20,7 @@ from django.conf import settings
 
 from accounts import live
 from aiportal.websockets import WebsocketConsumer
+from aiportal.wellformed import lone_surrogate_path
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -189,6 +190,12 @@ class ChatConsumer(WebsocketConsumer):
             return
         if not isinstance(data, dict):
             await self.send_error("bad_request", "the frame must be a JSON object")
+            return
+        if (where := lone_surrogate_path(data)) is not None:
+            # A "\ud800" escape: neither the database nor a model worker takes such text.
+            await self.send_error(
+                "bad_request", f"`{where[:80]}` is not valid Unicode text (a lone surrogate)"
+            )
             return
         kind = data.get("type")
         if not isinstance(kind, str) or kind not in _FIELDS:

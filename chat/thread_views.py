@@ -12,6 +12,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from aiportal.wellformed import lone_surrogate_path
 from chat import selectors, services
 from chat.models import Conversation
 from gateway.access import models_allowed_filter, models_for_user
@@ -55,6 +56,8 @@ def conversation_settings(request: HttpRequest, pk: int) -> JsonResponse:
         return _bad("the body must be JSON")
     if not isinstance(body, dict) or not body or set(body) - {"system_prompt", "model"}:
         return _bad("send an object with system_prompt and/or model")
+    if lone_surrogate_path(body) is not None:
+        return _bad("the text is not valid Unicode (a lone surrogate escape)")
     prompt = body.get("system_prompt")
     if prompt is not None and (
         not isinstance(prompt, str)

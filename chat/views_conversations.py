@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from aiportal.wellformed import text_encodable
 from chat import export, selectors, services_conversations
 from chat.models import Conversation
 
@@ -116,6 +117,8 @@ def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
     title = _body(request).get("title")
     if not isinstance(title, str):
         return _error(400, "bad_request", "Send the new title as a string.")
+    if not text_encodable(title):  # a "\ud800" escape: the database cannot store it
+        return _error(400, "invalid_title", "The title is not valid Unicode text.")
     try:
         conversation = services_conversations.conversation_rename(
             user=request.user, id=pk, title=title

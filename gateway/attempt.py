@@ -7,7 +7,8 @@ buffering beyond one event; keep-alive comments are skipped by the parser) and r
   frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
   (keep-alive comments do not count: a worker that sends only those is not generating),
   an error frame, a body that ends without ``[DONE]``. ``before_first`` says whether any
-  frame came before it.
+  frame came before it; ``answered`` whether the worker itself answered with the error (a
+  500, an error frame), which may be the request's fault (see ``AttemptFailed``).
 - ``UpstreamRejected`` for a 4xx: the request's fault, the same everywhere.
 - ``DeadlineExceeded`` when the request's overall deadline passes.
 
@@ -37,10 +38,17 @@ from gateway.types import WorkerSpec
 
 
 class AttemptFailed(Exception):
-    def __init__(self, reason: str, *, before_first: bool) -> None:
+    """``answered``: the worker was reached and answered this request with an error of its
+    own (a 500, an error frame). That may be the request's fault as much as the worker's,
+    which only another worker's answer to the same request can tell (gateway/dispatch.py).
+    Everything else (unreachable, 502/503/504, a timeout, a broken or malformed stream)
+    is the worker's."""
+
+    def __init__(self, reason: str, *, before_first: bool, answered: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.before_first = before_first
+        self.answered = answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +113,10 @@ async def _open(
         raise AttemptFailed(f"unreachable ({type(exc).__name__})", before_first=True) from None
     if response.status >= 500:
         response.close()
-        raise AttemptFailed(f"HTTP {response.status}", before_first=True)
+        # 503 is vLLM's "overloaded or not ready"; 502 and 504 come from a proxy in front of
+        # a worker it cannot reach: the worker's state, whatever was asked.
+        answered = response.status not in (502, 503, 504)
+        raise AttemptFailed(f"HTTP {response.status}", before_first=True, answered=answered)
     if response.status >= 400:
         response.release()
         raise UpstreamRejected(error_message(text), status=response.status)
@@ -153,7 +164,9 @@ async def attempt_frames(
                 if not isinstance(frame, dict):
                     raise AttemptFailed("a malformed frame", before_first=first)
                 if "error" in frame:
-                    raise AttemptFailed(f"error: {_frame_error(frame)}", before_first=first)
+                    raise AttemptFailed(
+                        f"error: {_frame_error(frame)}", before_first=first, answered=True
+                    )
                 first, framed = False, True
                 yield frame
             if framed:

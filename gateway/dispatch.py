@@ -5,6 +5,18 @@ slot, model access) and waits in the fair queue while every worker the request m
 saturated; the ``Router`` it yields picks the worker for each attempt from a fresh snapshot,
 skipping the ones already tried and those whose circuit is open, and says which error fits
 when none is left.
+
+It also judges whose fault a failure is before a circuit hears of it. A worker that cannot
+be reached, times out, says it is overloaded or breaks a stream is at fault, and its circuit
+counts it at once. A worker that answers the request with an error of its own (a 500, an
+error frame) may be sick, or the request may be poison: content that makes every worker
+fail (a lone UTF-16 surrogate made vLLM's tokenizer raise). Counting those at once let three
+poison requests, each failing over across the pool, open every circuit and take the model
+away from everyone. So such a failure waits for another worker's answer to the same
+request: another worker serving it convicts the first (its circuit counts it then); a second
+worker failing it the same way acquits both, stops the failover and answers the caller
+``RequestUnprocessable``; no other worker to ask (a pool of one, the others unreachable)
+leaves it unjudged, counted nowhere.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from gateway.errors import (
     ModelUnavailable,
     NoWorkers,
     RegionUnavailable,
+    RequestUnprocessable,
     UpstreamFailed,
 )
 from gateway.routing import load_score, route
@@ -58,7 +71,10 @@ async def request_admitted(*, caller: Caller, model: str | None) -> AsyncIterato
         if not await model_allowed_for(caller, router.model):
             raise ModelForbidden(router.model)
         await router.queue_if_saturated()
-        yield router
+        try:
+            yield router
+        finally:
+            router.unjudged_release()
 
 
 async def _model_default(caller: Caller, views: list[WorkerView]) -> str:
@@ -90,6 +106,8 @@ class Router:
         self.model = ""
         self.tried: set[str] = set()
         self.last_failure: str | None = None
+        # Workers that answered this request with an error of their own, awaiting a verdict.
+        self.suspects: list[str] = []
         self.deadline = asyncio.get_running_loop().time() + settings.AIPORTAL_REQUEST_DEADLINE
         self._views: list[WorkerView] = []
         self._admission_route: list[WorkerView] | None = None
@@ -137,10 +155,40 @@ class Router:
                 wait_for=max(0.0, min(settings.AIPORTAL_QUEUE_TIMEOUT, remaining)),
             )
 
-    def failed(self, view: WorkerView, exc: AttemptFailed) -> None:
-        circuit.circuit_record_failure(view.url)
+    def failed(self, view: WorkerView, exc: AttemptFailed, *, partial: bool = False) -> None:
+        """An attempt failed: count it against the worker now, or hold it until another
+        worker has answered the same request (see the module docstring). Raises
+        ``RequestUnprocessable`` when this is the second worker to fail it on its own."""
         self.last_failure = f"{view.spec.name}: {exc.reason}"
-        logger.warning("worker %s failed: %s", view.spec.name, exc.reason)
+        if not exc.answered:
+            circuit.circuit_record_failure(view.url)
+            logger.warning("worker %s failed: %s", view.spec.name, exc.reason)
+            return
+        self.suspects.append(view.url)
+        if len(self.suspects) > 1:
+            logger.warning(
+                "worker %s failed the request too (%s): the request is at fault, no circuit "
+                "counts it",
+                view.spec.name,
+                exc.reason,
+            )
+            self.unjudged_release()
+            raise RequestUnprocessable(partial=partial)
+        logger.warning("worker %s answered with an error: %s", view.spec.name, exc.reason)
+
+    def succeeded(self, view: WorkerView) -> None:
+        """A worker served the request: it is well, and whoever failed it before is not."""
+        circuit.circuit_record_success(view.url)
+        for url in self.suspects:
+            circuit.circuit_record_failure(url)
+        self.suspects = []
+
+    def unjudged_release(self) -> None:
+        """No verdict for the suspects: their circuits count nothing, and a half-open one's
+        trial is free for the next request."""
+        for url in self.suspects:
+            circuit.circuit_release(url)
+        self.suspects = []
 
     def ended(self, view: WorkerView, exc: BaseException) -> None:
         if isinstance(exc, GatewayError) and exc.status < 500:

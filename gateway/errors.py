@@ -40,6 +40,25 @@ class UpstreamFailed(GatewayError):
         self.partial = partial
 
 
+class RequestUnprocessable(GatewayError):
+    """Two workers failed on the same request with an error of their own (a 500, an error
+    frame): a failure that follows the request from worker to worker is the request's, and
+    the same request would fail again. 422, not 5xx, so that clients (the OpenAI SDKs retry
+    every 5xx) do not send it again unchanged; no worker's circuit counts it
+    (gateway/dispatch.py)."""
+
+    def __init__(self, *, partial: bool = False) -> None:
+        super().__init__(
+            "request_unprocessable",
+            "Two model workers failed on this request in the same way, so it is most likely "
+            "the request itself (its text or parameters) that they cannot process. Change it "
+            "before trying again.",
+            retryable=False,
+            status=422,
+        )
+        self.partial = partial
+
+
 class UpstreamRejected(GatewayError):
     """The worker refused the request itself (4xx): trying another worker would not help."""
 

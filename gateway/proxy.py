@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 
-from gateway import circuit, metrics
+from gateway import metrics
 from gateway.admission import (
     POLICY_ATTEMPTS,
     Caller,
@@ -221,7 +221,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                             view.spec, path=endpoint, body=body, deadline=router.deadline
                         )
                 except AttemptFailed as exc:
-                    router.failed(view, exc)
+                    router.failed(view, exc)  # raises when the request is at fault
                     if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
                         raise router.exhausted() from None
                     report.failovers += 1
@@ -230,7 +230,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                 except BaseException as exc:
                     router.ended(view, exc)
                     raise
-                circuit.circuit_record_success(view.url)
+                router.succeeded(view)
                 await _orca_report(view, answer.headers)
                 usage = answer.body.get("usage")
                 usage = usage if isinstance(usage, dict) else {}
@@ -300,7 +300,8 @@ async def _attempts(
                             report.frame_sent()
                             yield out
         except AttemptFailed as exc:
-            router.failed(view, exc)
+            # Raises when the request is at fault (a second worker failed it on its own).
+            router.failed(view, exc, partial=stitch.started)
             if not exc.before_first and stitch.started:
                 # The stream broke after the client got part of the answer: continue it.
                 if stitch.finish_reason is not None:
@@ -334,7 +335,7 @@ async def _attempts(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
                 ) from None
             raise
-        circuit.circuit_record_success(view.url)
+        router.succeeded(view)
         return
 
 

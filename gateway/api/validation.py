@@ -13,10 +13,12 @@ Every field is in exactly one of these groups:
   reviewed.
 
 Caps come from settings: body size (413), message and prompt count, ``n``/``best_of``, tools
-size (400); log-probabilities and stop sequences have fixed caps (400). ``max_tokens`` above
-AIPORTAL_MAX_TOKENS is clamped, not refused: clients and SDKs routinely ask for more than
-they need, and a shorter answer ending with ``finish_reason: "length"`` is the same thing
-the model's context limit already produces.
+size (400); every other forwarded field is reviewed for its type, range and size in
+gateway/api/fields.py (log-probabilities, stop sequences, token-id lists, logit biases,
+grammars, template switches), and the whole body for well-formed text and finite numbers.
+``max_tokens`` above AIPORTAL_MAX_TOKENS is clamped, not refused: clients and SDKs
+routinely ask for more than they need, and a shorter answer ending with
+``finish_reason: "length"`` is the same thing the model's context limit already produces.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from gateway.api.errors import ApiError, bad_request
+from gateway.api.fields import (
+    MAX_LOGPROBS,
+    MAX_STOP,
+    body_wellformed,
+    fields_check,
+    token_id_check,
+)
 
 REFUSED = frozenset({
     "api_base", "base_url", "api_key", "api_version", "api_type", "organization", "project",
@@ -37,6 +46,8 @@ REFUSED = frozenset({
     # vLLM fields that reach past sampling: queue-jumping, request ids, raw templates,
     # disaggregated-prefill transfer targets, arbitrary extension arguments.
     "priority", "request_id", "chat_template", "kv_transfer_params", "vllm_xargs",
+    # Arguments for the worker's multimodal processor and its cache partitioning.
+    "mm_processor_kwargs", "cache_salt",
 })  # fmt: skip
 IGNORED = frozenset({
     "user", "store", "metadata", "service_tier", "safety_identifier", "prompt_cache_key",
@@ -65,11 +76,10 @@ EMBEDDING_FIELDS = frozenset({
     "add_special_tokens",
 })  # fmt: skip
 
-
-# Fixed caps (docs/gateway/api.md). Log-probabilities: OpenAI's own limit. Stop sequences:
-# OpenAI takes 4 and vLLM any number; 16 leaves room for clients written against vLLM.
-MAX_LOGPROBS = 20
-MAX_STOP = 16
+# Fixed caps (docs/gateway/api.md), in gateway/api/fields.py: MAX_LOGPROBS (OpenAI's own
+# limit), MAX_STOP (OpenAI takes 4 and vLLM any number; 16 leaves room for clients written
+# against vLLM), and the other fields' own.
+__all__ = ["MAX_LOGPROBS", "MAX_STOP", "chat_body", "completion_body", "embedding_body"]
 
 
 def request_json(request: HttpRequest) -> dict[str, Any]:
@@ -133,7 +143,9 @@ def _int(body: dict[str, Any], name: str, *, minimum: int, maximum: int | None =
         )
 
 
-def _common(body: dict[str, Any]) -> None:
+def _common(body: dict[str, Any], *, chat: bool) -> None:
+    body_wellformed(body)
+    fields_check(body, chat=chat)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_request("`model` is required and must be a string.", param="model")
@@ -154,24 +166,6 @@ def _common(body: dict[str, Any]) -> None:
     # vLLM computes this many log-probabilities for every prompt token (-1: the whole
     # vocabulary); one long prompt with a large value holds a worker's memory.
     _int(body, "prompt_logprobs", minimum=0, maximum=MAX_LOGPROBS)
-    _stop_check(body)
-
-
-def _stop_check(body: dict[str, Any]) -> None:
-    """``stop``: a string or a short list of strings. OpenAI takes 4; vLLM takes any number
-    and checks each against the text after every token, so a long list slows the worker for
-    everyone on it."""
-    stop = body.get("stop")
-    if stop is None or isinstance(stop, str):
-        return
-    if not isinstance(stop, list) or not all(isinstance(item, str) for item in stop):
-        raise bad_request("`stop` must be a string or a list of strings.", param="stop")
-    if len(stop) > MAX_STOP:
-        raise bad_request(
-            f"`stop` may hold at most {MAX_STOP} sequences here.",
-            param="stop",
-            code="limit_exceeded",
-        )
 
 
 def _clamp_max_tokens(body: dict[str, Any]) -> None:
@@ -196,7 +190,7 @@ def _count_cap(items: list[Any], *, name: str, what: str) -> None:
 
 def chat_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, CHAT_FIELDS)
-    _common(body)
+    _common(body, chat=True)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("`messages` must be a non-empty list.", param="messages")
@@ -234,16 +228,21 @@ def _is_token_ids(value: Any) -> bool:
 def _inputs(value: Any, *, name: str) -> list[Any]:
     """A prompt or an embedding input as a list of items: a string, a list of strings, a
     list of token ids, or a list of lists of token ids."""
-    if isinstance(value, str):
-        return [value]
-    if _is_token_ids(value):
-        return [value]
-    if (
+    if isinstance(value, str) or _is_token_ids(value):
+        items = [value]
+    elif (
         isinstance(value, list)
         and value
         and all(isinstance(item, str) or _is_token_ids(item) for item in value)
     ):
-        return value
+        items = value
+    else:
+        items = None
+    if items is not None:
+        for item in items:
+            for token in item if isinstance(item, list) else ():
+                token_id_check(name, token)
+        return items
     raise bad_request(
         f"`{name}` must be a string, a list of strings, a list of token ids, "
         "or a list of lists of token ids.",
@@ -253,7 +252,7 @@ def _inputs(value: Any, *, name: str) -> list[Any]:
 
 def completion_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, COMPLETION_FIELDS)
-    _common(body)
+    _common(body, chat=False)
     _count_cap(_inputs(body.get("prompt"), name="prompt"), name="prompt", what="prompts")
     _int(body, "logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)
@@ -262,6 +261,8 @@ def completion_body(raw: dict[str, Any]) -> dict[str, Any]:
 
 def embedding_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, EMBEDDING_FIELDS)
+    body_wellformed(body)
+    fields_check(body, chat=False)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_request("`model` is required and must be a string.", param="model")

@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.error_format,
         help='flat: {"object":"error",...} (vLLM <= 0.10.0); nested: {"error":{...}}',
     )
+    m.add_argument(
+        "--poison",
+        metavar="TEXT",
+        help="answer 500 to every generation whose prompt contains TEXT (input the worker "
+        "cannot process; a lone UTF-16 surrogate always is)",
+    )
 
     f = p.add_argument_group("faults (also settable at run time: POST /emulator/faults)")
     f.add_argument("--die-after-tokens", type=int, metavar="N")
@@ -155,6 +161,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         error_format=args.error_format,
         embedding_dim=args.embedding_dim,
         faults=faults,
+        poison=args.poison,
     )
 
 

@@ -43,6 +43,10 @@ class EmulatorConfig:
     # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
     embedding_dim: int = 384
     faults: FaultSpec = field(default_factory=FaultSpec)
+    # Generation requests whose prompt contains this text get a 500 (an engine error), as a
+    # real worker fails on input its tokenizer or template cannot take: a failure that
+    # follows the request from worker to worker. A lone UTF-16 surrogate always does.
+    poison: str | None = None
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -55,6 +59,8 @@ class EmulatorConfig:
             raise ValueError("max_model_len must be >= 2")
         if self.embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1")
+        if self.poison == "":
+            raise ValueError("poison must not be empty")
         if self.error_format not in ("flat", "nested"):
             raise ValueError("error_format is 'flat' or 'nested'")
 

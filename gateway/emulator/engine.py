@@ -95,6 +95,7 @@ class Engine:
         self.completed = 0
         self.aborted = 0
         self.failed = 0
+        self.poisoned = 0  # refused with a 500: input the worker cannot process
 
     # --- what /metrics, /emulator/state and the ORCA header read ---------------------------
 
@@ -120,6 +121,7 @@ class Engine:
             "completed": self.completed,
             "aborted": self.aborted,
             "failed": self.failed,
+            "poisoned": self.poisoned,
             "kv_cache_usage": round(self.kv_cache_usage(), 6),
             "prefix_cache_queries": self.prefix_cache.queries,
             "prefix_cache_hits": self.prefix_cache.hits,

@@ -77,6 +77,25 @@ def _refusal(state: EmulatorState, fault: FaultSpec, *, engine_error: bool) -> w
     return None
 
 
+def _poisoned(text: str, config: EmulatorConfig) -> bool:
+    """Input this worker cannot process: vLLM's tokenizer raises on a lone surrogate (it
+    cannot be encoded), and ``--poison`` names more."""
+    if config.poison is not None and config.poison in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _engine_error(state: EmulatorState) -> web.Response:
+    state.engine.poisoned += 1
+    message = "The engine failed to process the request's input."
+    body = error_body(message, "InternalServerError", 500, state.config.error_format)
+    return _json(body, status=500)
+
+
 async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     state = _state(request)
     try:
@@ -85,6 +104,8 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
         max_tokens = check_lengths(gen_request, state.config.max_model_len)
     except ApiError as error:
         return _api_error(state, error)
+    if _poisoned(gen_request.prompt, state.config):
+        return _engine_error(state)
 
     fault = state.faults.take_for_request()
     if refusal := _refusal(state, fault, engine_error=fault.status_500):
@@ -115,6 +136,8 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         embedding_request = parse_embedding(await _json_body(request), state.config)
     except ApiError as error:
         return _api_error(state, error)
+    if any(_poisoned(text, state.config) for text, _ in embedding_request.inputs):
+        return _engine_error(state)
     # The request faults that mean something without a stream: refusals, an engine error
     # (fail_before_first_token is a 500, as for a non-streaming generation) and a crash.
     fault = state.faults.take_for_request()

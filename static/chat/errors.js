@@ -54,6 +54,11 @@ export function describeError(frame, now = new Date()) {
       return "That answer cannot be continued: only a stopped or interrupted answer can.";
     case "upstream_failed":
       return "The model server failed while answering. Try again, or continue the answer.";
+    case "request_unprocessable":
+      return (
+        "The model servers could not process this message. Try rewording it, or removing " +
+        "unusual characters or pasted binary text."
+      );
     case "upstream_rejected":
       return "The model refused this request, perhaps because the conversation is too long for it.";
     case "deadline_exceeded":

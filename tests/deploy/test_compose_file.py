@@ -184,12 +184,23 @@ def test_the_model_workers_serve_the_one_model_variable(compose):
     vllm, emulator = compose["services"]["vllm"], compose["services"]["emulator"]
     assert vllm["profiles"] == ["gpu"] and emulator["profiles"] == ["emulator"]
     assert vllm["image"].startswith("vllm/vllm-openai:")
+    assert compose["services"]["vllm-model"]["image"] == vllm["image"]
     assert vllm["command"][vllm["command"].index("--model") + 1] == model
     # The emulator's command is one our emulator's own parser accepts.
     assert emulator["command"][:3] == ["python", "-m", "gateway.emulator"]
     args = build_parser().parse_args(emulator["command"][3:])
     assert args.models == [model] and args.port == 8000 and args.host == "0.0.0.0"  # noqa: S104 (inside its container)
     assert "http://emulator:8000@" in env_file_read()["AIPORTAL_WORKERS"]
+
+
+def test_the_default_worker_image_is_a_vllm_without_the_template_advisories(compose):
+    """vLLM before 0.11 rendered a client's chat_template nested in chat_template_kwargs
+    (and has other published advisories): the default image is a pinned, later release."""
+    image = compose["services"]["vllm"]["image"]
+    tag = image.rsplit(":", 1)[1]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), image  # pinned, never "latest"
+    major, minor, _ = (int(part) for part in tag[1:].split("."))
+    assert (major, minor) >= (0, 11), image
 
 
 def test_the_edge_gets_its_domain_and_upstream_from_the_environment(compose):

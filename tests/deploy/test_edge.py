@@ -18,7 +18,14 @@ import pytest
 from tests.deploy.compose_support import compose_load, service_environment
 from tests.deploy.edge import CADDYFILE, Edge, caddy_path, running_edge
 
-MAX_BODY = 64 * 1024
+# The edge's caps by kind of path, small for the test: upload pages, /v1, every other page.
+MAX_BODY, API_MAX_BODY, FORM_MAX_BODY = 64 * 1024, 8 * 1024, 16 * 1024
+CAPS = {
+    "AIPORTAL_EDGE_MAX_BODY_BYTES": str(MAX_BODY),
+    "AIPORTAL_EDGE_API_MAX_BODY_BYTES": str(API_MAX_BODY),
+    "AIPORTAL_EDGE_FORM_MAX_BODY_BYTES": str(FORM_MAX_BODY),
+}
+UPLOAD = "/datasets/7/upload/"
 
 
 class EchoServer:
@@ -77,7 +84,7 @@ def echo() -> Iterator[EchoServer]:
 
 @pytest.fixture(scope="module")
 def edge(echo) -> Iterator[Edge]:
-    with running_edge(echo.address, env={"AIPORTAL_EDGE_MAX_BODY_BYTES": str(MAX_BODY)}) as edge:
+    with running_edge(echo.address, env=CAPS) as edge:
         yield edge
 
 
@@ -112,12 +119,13 @@ def test_forwarding_headers_a_client_sends_are_replaced_by_the_edge(edge):
 
 
 def test_a_body_over_the_limit_is_refused_with_413_before_it_reaches_the_upstream(edge, echo):
-    response = httpx.post(f"{edge.url}/upload-big", content=b"x" * (MAX_BODY + 1))
+    response = httpx.post(f"{edge.url}{UPLOAD}?big", content=b"x" * (MAX_BODY + 1))
     assert response.status_code == 413
-    assert "/upload-big" not in echo.seen
+    assert f"{UPLOAD}?big" not in echo.seen
     # A body under the limit goes through.
-    assert httpx.post(f"{edge.url}/upload-small", content=b"x" * MAX_BODY).status_code == 200
-    assert "/upload-small" in echo.seen
+    response = httpx.post(f"{edge.url}{UPLOAD}?small", content=b"x" * MAX_BODY)
+    assert response.status_code == 200
+    assert f"{UPLOAD}?small" in echo.seen
 
 
 def test_a_chunked_body_that_grows_over_the_limit_is_cut_off_with_413(edge):
@@ -125,10 +133,45 @@ def test_a_chunked_body_that_grows_over_the_limit_is_cut_off_with_413(edge):
         for _ in range(4):
             yield b"x" * (MAX_BODY // 2)
 
-    response = httpx.post(f"{edge.url}/upload-chunked", content=chunks())
+    response = httpx.post(f"{edge.url}{UPLOAD}?chunked", content=chunks())
     assert response.status_code == 413
     # And the upstream is not blamed for it: the next request is served.
     assert httpx.get(f"{edge.url}/after").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, cap",
+    [
+        ("/v1/chat/completions", API_MAX_BODY),
+        ("/accounts/login/", FORM_MAX_BODY),
+        ("/api/conversations/1/rename/", FORM_MAX_BODY),
+        ("/datasets/7/upload/extra", FORM_MAX_BODY),  # not the upload page itself
+    ],
+)
+def test_each_kind_of_path_has_its_own_cap_declared_or_chunked(edge, echo, path, cap):
+    over = f"{path}?over"
+    assert httpx.post(f"{edge.url}{over}", content=b"x" * (cap + 1)).status_code == 413
+    assert over not in echo.seen
+
+    def chunks():
+        for _ in range(4):
+            yield b"x" * (cap // 2)
+
+    assert httpx.post(f"{edge.url}{path}?chunked", content=chunks()).status_code == 413
+    # A body at the cap goes through: the caps differ by path, not one for all.
+    under = f"{path}?under"
+    assert httpx.post(f"{edge.url}{under}", content=b"x" * cap).status_code == 200
+    assert under in echo.seen
+
+
+def test_a_2_gib_declaration_is_refused_before_a_byte_of_it_is_read(edge):
+    host, port = edge.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\n"
+            b"Content-Length: 2147483648\r\n\r\n" % edge.url.removeprefix("http://").encode()
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 413")
 
 
 @pytest.mark.parametrize(
