@@ -478,6 +478,16 @@ AIPORTAL_FETCH_TIMEOUT = env_int("AIPORTAL_FETCH_TIMEOUT_MS", 30000, minimum=1) 
 AIPORTAL_FETCH_MAX_REDIRECTS = env_int("AIPORTAL_FETCH_MAX_REDIRECTS", 5, minimum=0)
 # The largest one document may be: a fetched page, a file in a folder, an entry of a zip.
 AIPORTAL_DOCUMENT_MAX_BYTES = env_int("AIPORTAL_DOCUMENT_MAX_BYTES", 50 * 2**20, minimum=1024)
+# What one PDF, .docx or HTML page may cost to read: wall-clock seconds (its parser runs in a
+# child process killed at the deadline) and bytes it may expand to (each PDF stream, the
+# .docx's parts, the text extracted). Past either it is a document error; the refill goes on.
+AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT = env_int("AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT_S", 60, minimum=1)
+AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES = env_int(
+    "AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES", 32 * 2**20, minimum=1024
+)
+# All the documents of one zip archive together: past this many seconds, its remaining
+# entries are document errors.
+AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT = env_int("AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT_S", 900, minimum=1)
 # The largest one uploaded file may be (a zip of many documents counts as one file).
 AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
 # How many uploaded files one upload source may hold.
