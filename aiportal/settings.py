@@ -8,6 +8,7 @@ variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -497,6 +498,25 @@ AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1
 AIPORTAL_SITEMAP_MAX_DEPTH = env_int("AIPORTAL_SITEMAP_MAX_DEPTH", 2, minimum=0)
 # Server folders a dataset may read: comma-separated name=/absolute/path entries.
 AIPORTAL_DATASET_ROOTS = env_list("AIPORTAL_DATASET_ROOTS")
+
+
+def _dataset_root_access(entries: list[str]) -> dict[str, dict]:
+    """Per root: who besides staff may use it (AIPORTAL_DATASET_ROOT_<NAME>_GROUPS, group
+    names or * for everyone signed in; unset: staff only) and whether hidden files are read
+    (AIPORTAL_DATASET_ROOT_<NAME>_HIDDEN). <NAME> is the root's name in capitals, every
+    character but letters and digits an underscore: docs-eu → DOCS_EU."""
+    access = {}
+    for entry in entries:
+        name = entry.partition("=")[0].strip()
+        key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        access[name] = {
+            "groups": env_list(f"AIPORTAL_DATASET_ROOT_{key}_GROUPS"),
+            "hidden": env_bool(f"AIPORTAL_DATASET_ROOT_{key}_HIDDEN", False),
+        }
+    return access
+
+
+AIPORTAL_DATASET_ROOT_ACCESS = _dataset_root_access(AIPORTAL_DATASET_ROOTS)
 AIPORTAL_FOLDER_MAX_FILES = env_int("AIPORTAL_FOLDER_MAX_FILES", 10000, minimum=1)
 # Zip archives: checked from the central directory before anything is extracted.
 AIPORTAL_ZIP_MAX_ENTRIES = env_int("AIPORTAL_ZIP_MAX_ENTRIES", 1000, minimum=1)

@@ -41,6 +41,7 @@ from datasets.services.sovereignty import (
     dataset_export,
     dataset_files_upload,
 )
+from datasets.sources import folder_roots_usable
 
 JOBS_SHOWN = 10
 
@@ -100,6 +101,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     level = dataset_level_for(user=request.user, dataset=dataset)
     jobs = list(refill_job_list(user=request.user, dataset=dataset)[:JOBS_SHOWN])
+    # Only the roots this person may use are offered; the service checks again on submit.
+    roots = folder_roots_usable(user=request.user) if level >= Level.EDIT else []
     context = {
         "dataset": dataset,
         "level": level,
@@ -113,7 +116,12 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "active_job": next((j for j in jobs if j.status in RefillJob.ACTIVE), None),
         "grants": grant_list(user=request.user, dataset=dataset) if level >= Level.MANAGE else [],
         "levels": [(value, label) for value, label in Level.choices],
-        "kinds": [k for k in Source.Kind.choices if k[0] != Source.Kind.UPLOAD],
+        "kinds": [
+            k
+            for k in Source.Kind.choices
+            if k[0] != Source.Kind.UPLOAD and (k[0] != Source.Kind.FOLDER or roots)
+        ],
+        "roots": roots,
     }
     return render(request, "datasets/detail.html", context)
 

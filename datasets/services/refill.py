@@ -374,12 +374,16 @@ class _Build:
         self.by_checksum = {checksum: pk for checksum, pk, _ in stored}
         self.chunk_counts = {pk: count for _, pk, count in stored}
         files_dir = dataset_files_dir(dataset=self.dataset)
-        source_list = list(self.dataset.sources.all())
+        source_list = list(self.dataset.sources.select_related("added_by", "dataset__owner"))
         uploads = sum(len(s.config.get("files", [])) for s in source_list if s.kind == "upload")
         self.expected = max(self.expected, uploads)
         for source in source_list:
             items = sources.iter_documents(
-                kind=source.kind, config=source.config, files_dir=files_dir, known=self._known
+                kind=source.kind,
+                config=source.config,
+                files_dir=files_dir,
+                known=self._known,
+                reader=source.added_by or source.dataset.owner,
             )
             for item in items:
                 self.job.seen += 1
