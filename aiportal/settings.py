@@ -491,6 +491,17 @@ AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES = env_int(
 AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT = env_int("AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT_S", 900, minimum=1)
 # The largest one uploaded file may be (a zip of many documents counts as one file).
 AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
+# The most one upload request may declare (Content-Length), all its files together: refused
+# with 413 before a byte of it is parsed.
+AIPORTAL_UPLOAD_MAX_REQUEST_BYTES = env_int(
+    "AIPORTAL_UPLOAD_MAX_REQUEST_BYTES", 200 * 2**20, minimum=1024
+)
+# Storage quotas for uploaded files: per person (what they uploaded, in every dataset) and
+# per dataset. 0: no quota.
+AIPORTAL_UPLOAD_QUOTA_USER_BYTES = env_int("AIPORTAL_UPLOAD_QUOTA_USER_BYTES", 2 * 2**30, minimum=0)
+AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES = env_int(
+    "AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES", 1 * 2**30, minimum=0
+)
 # How many uploaded files one upload source may hold.
 AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
 AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -149,6 +150,13 @@ def source_update(*, source: Source, user: User, config: dict, as_admin: bool = 
 
 @transaction.atomic
 def source_remove(*, source: Source, user: User, as_admin: bool = False) -> None:
-    """Remove a source (edit level). Its documents leave with the next refill."""
+    """Remove a source (edit level). Its documents leave with the next refill; an upload
+    source's files are deleted once this commits."""
+    # Here, not at the top: storage.py builds on this module's dataset_files_dir.
+    from datasets.services.storage import stored_files_sweep
+
     dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT, as_admin=as_admin)
+    dataset = source.dataset
     source.delete()
+    if source.kind == Source.Kind.UPLOAD:
+        transaction.on_commit(partial(stored_files_sweep, dataset=dataset))
