@@ -167,3 +167,13 @@ def test_the_upload_form_shows_the_room_left(settings, owner, dataset):
     _upload(_client(owner), dataset, _file("one.txt", b"x" * 600))
     page = _client(owner).get(f"/datasets/{dataset.pk}/").content.decode()
     assert "Room left for uploads: 400\xa0bytes" in page
+
+
+def test_the_upload_still_checks_the_csrf_token(owner, dataset):
+    # The view is csrf_exempt only to put its upload handler first; it checks the token
+    # itself right after.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    answer = _upload(client, dataset, _file("a.txt", b"words"), follow=False)
+    assert answer.status_code == 403
+    assert _on_disk(dataset) == [] and not dataset.sources.exists()
