@@ -8,6 +8,7 @@ variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -511,12 +512,29 @@ AIPORTAL_FETCH_TIMEOUT = env_int("AIPORTAL_FETCH_TIMEOUT_MS", 30000, minimum=1) 
 AIPORTAL_FETCH_MAX_REDIRECTS = env_int("AIPORTAL_FETCH_MAX_REDIRECTS", 5, minimum=0)
 # The largest one document may be: a fetched page, a file in a folder, an entry of a zip.
 AIPORTAL_DOCUMENT_MAX_BYTES = env_int("AIPORTAL_DOCUMENT_MAX_BYTES", 50 * 2**20, minimum=1024)
+# What one PDF, .docx or HTML page may cost to read: wall-clock seconds (its parser runs in a
+# child process killed at the deadline) and bytes it may expand to (each PDF stream, the
+# .docx's parts, the text extracted). Past either it is a document error; the refill goes on.
+AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT = env_int("AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT_S", 60, minimum=1)
+AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES = env_int(
+    "AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES", 32 * 2**20, minimum=1024
+)
+# All the documents of one zip archive together: past this many seconds, its remaining
+# entries are document errors.
+AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT = env_int("AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT_S", 900, minimum=1)
 # The largest one uploaded file may be (a zip of many documents counts as one file).
 AIPORTAL_UPLOAD_MAX_BYTES = env_int("AIPORTAL_UPLOAD_MAX_BYTES", 100 * 2**20, minimum=1024)
+# Storage quotas for uploaded files: per person (what they uploaded, in every dataset) and
+# per dataset. 0: no quota.
+AIPORTAL_UPLOAD_QUOTA_USER_BYTES = env_int("AIPORTAL_UPLOAD_QUOTA_USER_BYTES", 2 * 2**30, minimum=0)
+AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES = env_int(
+    "AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES", 1 * 2**30, minimum=0
+)
 # How many uploaded files one upload source may hold.
 AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
-# The largest request body an upload page takes (several files in one form), checked by the
-# web server as the body arrives (aiportal/body_limits.py); the edge's default cap (110 MiB).
+# The largest request body an upload page takes (several files in one form): a declared
+# Content-Length over it is a 413 before a byte is read, and the web server stops reading a
+# body that passes it (aiportal/body_limits.py); the edge's default cap (110 MiB).
 AIPORTAL_UPLOAD_MAX_REQUEST_BYTES = env_int(
     "AIPORTAL_UPLOAD_MAX_REQUEST_BYTES", 110 * 2**20, minimum=1024
 )
@@ -525,6 +543,25 @@ AIPORTAL_SITEMAP_MAX_URLS = env_int("AIPORTAL_SITEMAP_MAX_URLS", 5000, minimum=1
 AIPORTAL_SITEMAP_MAX_DEPTH = env_int("AIPORTAL_SITEMAP_MAX_DEPTH", 2, minimum=0)
 # Server folders a dataset may read: comma-separated name=/absolute/path entries.
 AIPORTAL_DATASET_ROOTS = env_list("AIPORTAL_DATASET_ROOTS")
+
+
+def _dataset_root_access(entries: list[str]) -> dict[str, dict]:
+    """Per root: who besides staff may use it (AIPORTAL_DATASET_ROOT_<NAME>_GROUPS, group
+    names or * for everyone signed in; unset: staff only) and whether hidden files are read
+    (AIPORTAL_DATASET_ROOT_<NAME>_HIDDEN). <NAME> is the root's name in capitals, every
+    character but letters and digits an underscore: docs-eu → DOCS_EU."""
+    access = {}
+    for entry in entries:
+        name = entry.partition("=")[0].strip()
+        key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        access[name] = {
+            "groups": env_list(f"AIPORTAL_DATASET_ROOT_{key}_GROUPS"),
+            "hidden": env_bool(f"AIPORTAL_DATASET_ROOT_{key}_HIDDEN", False),
+        }
+    return access
+
+
+AIPORTAL_DATASET_ROOT_ACCESS = _dataset_root_access(AIPORTAL_DATASET_ROOTS)
 AIPORTAL_FOLDER_MAX_FILES = env_int("AIPORTAL_FOLDER_MAX_FILES", 10000, minimum=1)
 # Zip archives: checked from the central directory before anything is extracted.
 AIPORTAL_ZIP_MAX_ENTRIES = env_int("AIPORTAL_ZIP_MAX_ENTRIES", 1000, minimum=1)

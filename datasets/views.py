@@ -8,14 +8,17 @@ dataset exists). Messages a person can act on (bad URL, file too big) come back 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -33,6 +36,7 @@ from datasets.selectors import (
     source_list,
     version_list,
 )
+from datasets.selectors.storage import upload_room
 from datasets.services import dataset_create, grant_revoke, grant_set, source_add, source_remove
 from datasets.services.refill import dataset_refill_cancel, dataset_refill_start
 from datasets.services.sovereignty import (
@@ -41,6 +45,9 @@ from datasets.services.sovereignty import (
     dataset_export,
     dataset_files_upload,
 )
+from datasets.sources import folder_roots_usable
+from datasets.sources.uploads import upload_limit_for
+from datasets.upload_handler import CappedUploadHandler
 
 JOBS_SHOWN = 10
 
@@ -97,9 +104,14 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _dataset(request, pk)
+    return _detail_page(request, _dataset(request, pk))
+
+
+def _detail_page(request: HttpRequest, dataset: Dataset, *, status: int = 200) -> HttpResponse:
     level = dataset_level_for(user=request.user, dataset=dataset)
     jobs = list(refill_job_list(user=request.user, dataset=dataset)[:JOBS_SHOWN])
+    # Only the roots this person may use are offered; the service checks again on submit.
+    roots = folder_roots_usable(user=request.user) if level >= Level.EDIT else []
     context = {
         "dataset": dataset,
         "level": level,
@@ -113,9 +125,15 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "active_job": next((j for j in jobs if j.status in RefillJob.ACTIVE), None),
         "grants": grant_list(user=request.user, dataset=dataset) if level >= Level.MANAGE else [],
         "levels": [(value, label) for value, label in Level.choices],
-        "kinds": [k for k in Source.Kind.choices if k[0] != Source.Kind.UPLOAD],
+        "kinds": [
+            k
+            for k in Source.Kind.choices
+            if k[0] != Source.Kind.UPLOAD and (k[0] != Source.Kind.FOLDER or roots)
+        ],
+        "roots": roots,
+        "room": upload_room(user=request.user, dataset=dataset) if level >= Level.EDIT else None,
     }
-    return render(request, "datasets/detail.html", context)
+    return render(request, "datasets/detail.html", context, status=status)
 
 
 def _run(request: HttpRequest, dataset: Dataset, action, success: str) -> HttpResponse:
@@ -131,11 +149,61 @@ def _run(request: HttpRequest, dataset: Dataset, action, success: str) -> HttpRe
     return _back(dataset)
 
 
+# Multipart boundaries and headers around the files: a request this much over the room
+# left may still fit.
+_MULTIPART_SLACK = 64 * 1024
+
+
+@csrf_exempt  # checked below, once the upload handler is in place (Django's documented way)
 @require_POST
 @login_required
 def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything that can refuse an upload before its body is read does so here: no
+    access, too low a level, a declared length over the request cap or the quotas' room
+    (413). Then the body is parsed through CappedUploadHandler, which stops at the first
+    file over its limit or past the room."""
     dataset = _dataset(request, pk)
+    if dataset_level_for(user=request.user, dataset=dataset) < Level.EDIT:
+        raise PermissionDenied(f"This needs the edit level on “{dataset.name}”.")
+    room = upload_room(user=request.user, dataset=dataset)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    cap = settings.AIPORTAL_UPLOAD_MAX_REQUEST_BYTES
+    if declared > cap:
+        return _upload_refused(
+            request,
+            dataset,
+            f"This upload is {filesizeformat(declared)}, more than the "
+            f"{filesizeformat(cap)} one upload may be (AIPORTAL_UPLOAD_MAX_REQUEST_BYTES): "
+            "send fewer files at once, or put them in a zip.",
+        )
+    if room.bytes is not None and declared > room.bytes + _MULTIPART_SLACK:
+        return _upload_refused(
+            request,
+            dataset,
+            f"This upload ({filesizeformat(declared)}) does not fit: {room.full}.",
+        )
+    handler = CappedUploadHandler(
+        request, limit_for=upload_limit_for, room=room.bytes, full=room.full
+    )
+    request.upload_handlers.insert(0, handler)
+    return _upload_parsed(request, dataset, handler)
+
+
+def _upload_refused(request: HttpRequest, dataset: Dataset, message: str) -> HttpResponse:
+    messages.error(request, f"Nothing was uploaded. {message}")
+    return _detail_page(request, dataset, status=413)
+
+
+@csrf_protect
+def _upload_parsed(
+    request: HttpRequest, dataset: Dataset, handler: CappedUploadHandler
+) -> HttpResponse:
     uploaded = request.FILES.getlist("files")
+    if handler.refused:
+        return _upload_refused(request, dataset, f"{handler.refused}.")
     if not uploaded:
         messages.error(request, "Choose one or more files to upload.")
         return _back(dataset)

@@ -3,7 +3,7 @@ build them. Split by feature: ``datasets.py`` (dataset, grants, sources), ``cont
 (versions, documents, chunks), ``jobs.py`` (refill jobs)."""
 
 from datasets.models.content import Chunk, Document, Version, VersionDocument
-from datasets.models.datasets import Dataset, Grant, Level, Source
+from datasets.models.datasets import Dataset, Grant, Level, Source, StoredFile
 from datasets.models.jobs import RefillJob
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Level",
     "RefillJob",
     "Source",
+    "StoredFile",
     "Version",
     "VersionDocument",
 ]

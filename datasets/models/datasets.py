@@ -152,6 +152,15 @@ class Source(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Validated and normalised by datasets.sources.source_config_check before it is stored.
     config = models.JSONField(default=dict)
+    # Whose rights a server folder is read with: checked again on every refill. Empty (the
+    # person was deleted, or the row is older than the check): the dataset's owner.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -159,3 +168,29 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.dataset_id}"
+
+
+class StoredFile(models.Model):
+    """One uploaded file on disk (``AIPORTAL_DATASETS_DIR/<dataset>/<stored>``): what the
+    storage quotas count, and how a file nothing names any more is found and deleted."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="stored_files")
+    stored = models.CharField(max_length=64)  # the generated name (uploads.STORED_NAME)
+    name = models.CharField(max_length=255)  # the name the person gave it
+    size = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dataset_files",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "stored"], name="dataset_stored_file_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.size} bytes) in {self.dataset_id}"

@@ -35,11 +35,18 @@ def version_get(*, user: User | None, id: int, at_least: Level = Level.VIEW) -> 
 def document_list(
     *, user: User | None, dataset: Dataset, version: Version | None = None
 ) -> QuerySet[VersionDocument]:
-    """The documents of ``version`` (default: the active one), by key."""
+    """The documents of ``version`` (default: the active one), by key. Another version's
+    documents are for managers only (they may roll back to it): for everyone else a refill
+    that removed a document removed it."""
     dataset = dataset_get(user=user, id=dataset.pk)
     version_id = version.pk if version is not None else dataset.active_version_id
     if version is not None and version.dataset_id != dataset.pk:
         return VersionDocument.objects.none()
+    if version_id != dataset.active_version_id:
+        try:
+            dataset_get(user=user, id=dataset.pk, at_least=Level.MANAGE)
+        except Dataset.DoesNotExist:
+            return VersionDocument.objects.none()
     return (
         VersionDocument.objects.filter(version_id=version_id)
         .select_related("document")
@@ -70,22 +77,30 @@ def refill_job_get(*, user: User | None, id: int, at_least: Level = Level.VIEW) 
 
 def chunk_passage_get(*, user: User | None, id: int) -> dict:
     """One chunk's text with its document's title, for a citation: the user must be able to
-    query its dataset now. Raises ``Chunk.DoesNotExist`` for a missing id and another
-    dataset's alike. The title is the one in the active version, else the latest one."""
+    query its dataset now, and the active version must hold the chunk's document. A chunk a
+    refill removed (or one only a building, retired or failed version links) answers
+    ``Chunk.DoesNotExist`` exactly like a missing id or another dataset's: documents stay
+    stored while old versions are kept for rollback, but removing one means nobody reads it
+    through the app any more (the admin's version browser is staff-only)."""
     try:
         chunk = Chunk.objects.select_related("document").get(pk=id)
         dataset = dataset_get(user=user, id=chunk.document.dataset_id, at_least=Level.QUERY)
     except (Dataset.DoesNotExist, ValueError, TypeError):
         raise Chunk.DoesNotExist from None
-    entries = VersionDocument.objects.filter(document_id=chunk.document_id).order_by(
-        "-version__number", "key"
+    entry = (
+        VersionDocument.objects.filter(
+            document_id=chunk.document_id, version_id=dataset.active_version_id
+        )
+        .order_by("key")
+        .first()
     )
-    entry = entries.filter(version_id=dataset.active_version_id).first() or entries.first()
+    if entry is None:
+        raise Chunk.DoesNotExist
     return {
         "chunk": chunk.pk,
         "text": chunk.text,
-        "title": entry.title if entry else "",
-        "key": entry.key if entry else "",
-        "url": entry.url if entry else "",
+        "title": entry.title,
+        "key": entry.key,
+        "url": entry.url,
         "dataset": {"id": dataset.pk, "name": dataset.name},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
-from datasets.sources import source_config_check
+from datasets.sources import folder_access_check, source_config_check
 from gateway.models.policies import regions_parse
 
 
@@ -107,30 +108,55 @@ def dataset_update(*, dataset: Dataset, user: User, **fields: object) -> Dataset
     return dataset
 
 
+def _folder_allowed(kind: str, config: dict, user: User) -> None:
+    # Before the config is checked: its messages name every root, and a root the person may
+    # not use must look exactly like one that does not exist.
+    if kind == Source.Kind.FOLDER:
+        folder_access_check(
+            root=config.get("root") if isinstance(config, dict) else None, user=user
+        )
+
+
 @transaction.atomic
 def source_add(
     *, dataset: Dataset, user: User, kind: str, config: dict, as_admin: bool = False
 ) -> Source:
     """Add a source (edit level); the config is checked and normalised by the sources
-    package, whose ValueError says what to fix."""
+    package, whose ValueError says what to fix. A server folder needs a root the person may
+    use; it is read with their rights from now on (``added_by``)."""
     dataset_level_require(user=user, dataset=dataset, level=Level.EDIT, as_admin=as_admin)
     if kind not in Source.Kind.values:
         raise ValueError(f"{kind!r} is not a kind of source.")
+    _folder_allowed(kind, config, user)
     return Source.objects.create(
-        dataset=dataset, kind=kind, config=source_config_check(kind=kind, config=config)
+        dataset=dataset,
+        kind=kind,
+        config=source_config_check(kind=kind, config=config),
+        added_by=user,
     )
 
 
 @transaction.atomic
 def source_update(*, source: Source, user: User, config: dict, as_admin: bool = False) -> Source:
+    """Change a source's config (edit level). Whoever changes a server folder's path reads
+    it with their rights from now on."""
     dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT, as_admin=as_admin)
+    _folder_allowed(source.kind, config, user)
     source.config = source_config_check(kind=source.kind, config=config)
-    source.save(update_fields=["config"])
+    source.added_by = user
+    source.save(update_fields=["config", "added_by"])
     return source
 
 
 @transaction.atomic
 def source_remove(*, source: Source, user: User, as_admin: bool = False) -> None:
-    """Remove a source (edit level). Its documents leave with the next refill."""
+    """Remove a source (edit level). Its documents leave with the next refill; an upload
+    source's files are deleted once this commits."""
+    # Here, not at the top: storage.py builds on this module's dataset_files_dir.
+    from datasets.services.storage import stored_files_sweep
+
     dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT, as_admin=as_admin)
+    dataset = source.dataset
     source.delete()
+    if source.kind == Source.Kind.UPLOAD:
+        transaction.on_commit(partial(stored_files_sweep, dataset=dataset))

@@ -44,6 +44,7 @@ from datasets.selectors import dataset_level_require
 from datasets.services.chunking import text_chunk
 from datasets.services.datasets import dataset_files_dir
 from datasets.services.events import job_publish
+from datasets.services.storage import stored_files_sweep
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -374,12 +375,16 @@ class _Build:
         self.by_checksum = {checksum: pk for checksum, pk, _ in stored}
         self.chunk_counts = {pk: count for _, pk, count in stored}
         files_dir = dataset_files_dir(dataset=self.dataset)
-        source_list = list(self.dataset.sources.all())
+        source_list = list(self.dataset.sources.select_related("added_by", "dataset__owner"))
         uploads = sum(len(s.config.get("files", [])) for s in source_list if s.kind == "upload")
         self.expected = max(self.expected, uploads)
         for source in source_list:
             items = sources.iter_documents(
-                kind=source.kind, config=source.config, files_dir=files_dir, known=self._known
+                kind=source.kind,
+                config=source.config,
+                files_dir=files_dir,
+                known=self._known,
+                reader=source.added_by or source.dataset.owner,
             )
             for item in items:
                 self.job.seen += 1
@@ -569,6 +574,8 @@ class _Build:
             Document.objects.filter(dataset=self.dataset).exclude(
                 Exists(VersionDocument.objects.filter(document=OuterRef("pk")))
             ).only("pk").delete()
+        # Uploaded files replaced while this refill ran were left for it to finish reading.
+        stored_files_sweep(dataset=self.dataset)
         if connection.vendor == "postgresql" and self.chunks_added > 10000:
             # A big first refill leaves the planner's statistics behind by orders of magnitude
             # until autovacuum comes by, and with them the search's choice of the GIN index.

@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO
 
 from django.db import transaction
@@ -22,10 +23,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
-from datasets.models import Dataset, Level, Source, VersionDocument
+from datasets.models import Dataset, Level, Source, StoredFile, VersionDocument
 from datasets.selectors import dataset_level_require
+from datasets.selectors.storage import upload_room
 from datasets.services.datasets import dataset_files_dir
 from datasets.services.events import datasets_changed_publish
+from datasets.services.storage import stored_files_sweep
 from datasets.sources import source_config_check, upload_store
 from datasets.sources.base import SourceError
 from datasets.sources.uploads import upload_name_clean
@@ -43,28 +46,47 @@ class UploadFile:
     chunks: Iterable[bytes]
 
 
+class _Full(Exception):
+    pass
+
+
 def dataset_files_upload(
     *, dataset: Dataset, user: User, files: list[UploadFile], ip: str | None = None
 ) -> UploadResult:
     """Store each file (edit level) and add the ones accepted to the dataset's upload source
-    (made if missing). A file refused (too big, a type aiportal does not read) is reported
-    by name and leaves nothing behind; the others are kept. A file with the name of one
-    already there replaces it at the next refill."""
+    (made if missing). A file refused (too big, a type aiportal does not read, no room left
+    under the storage quotas) is reported by name and leaves nothing behind; the others are
+    kept. A file with the name of one already there replaces it: the old file is deleted
+    once this commits (``stored_files_sweep``), its documents leave at the next refill."""
     dataset_level_require(user=user, dataset=dataset, level=Level.EDIT)
     result = UploadResult()
     added: list[dict] = []
     files_dir = dataset_files_dir(dataset=dataset)
+    room = upload_room(user=user, dataset=dataset)
+    left = room.bytes
     for item in files:
         try:
-            stored = upload_store(files_dir=files_dir, name=item.name, chunks=item.chunks)
+            stored = upload_store(
+                files_dir=files_dir, name=item.name, chunks=item.chunks, room=left, full=room.full
+            )
         except SourceError as exc:
             result.refused.append(exc.message)
             continue
-        added.append({"stored": stored, "name": upload_name_clean(item.name)})
+        size = (files_dir / stored).stat().st_size
+        if left is not None:
+            left -= size
+        added.append({"stored": stored, "name": upload_name_clean(item.name), "size": size})
     if not added:
         return result
     try:
         with transaction.atomic():
+            # Both quotas are judged again under locks: two uploads at once (two tabs, two
+            # datasets of one person) must not both fit in the same room.
+            Dataset.objects.select_for_update().get(pk=dataset.pk)
+            User.objects.select_for_update().get(pk=user.pk)
+            room_now = upload_room(user=user, dataset=dataset)
+            if room_now.bytes is not None and sum(e["size"] for e in added) > room_now.bytes:
+                raise _Full(room_now.full)
             source = (
                 Source.objects.select_for_update()
                 .filter(dataset=dataset, kind=Source.Kind.UPLOAD)
@@ -78,11 +100,21 @@ def dataset_files_upload(
             )
             if source is None:
                 source = Source.objects.create(
-                    dataset=dataset, kind=Source.Kind.UPLOAD, config=config
+                    dataset=dataset, kind=Source.Kind.UPLOAD, config=config, added_by=user
                 )
             else:
                 source.config = config
                 source.save(update_fields=["config"])
+            StoredFile.objects.bulk_create(
+                StoredFile(
+                    dataset=dataset,
+                    stored=entry["stored"],
+                    name=entry["name"],
+                    size=entry["size"],
+                    uploaded_by=user,
+                )
+                for entry in added
+            )
             audit_record(
                 actor=user,
                 action="dataset.upload",
@@ -91,11 +123,13 @@ def dataset_files_upload(
                 detail={"files": [entry["name"] for entry in added]},
                 ip=ip,
             )
-    except ValueError as exc:
-        # Too many files for one source: none of this batch is kept, and says why.
+            transaction.on_commit(partial(stored_files_sweep, dataset=dataset))
+    except (ValueError, _Full) as exc:
+        # Too many files for one source, or no room left: none of this batch is kept, and
+        # the message says why.
         for entry in added:
             (files_dir / entry["stored"]).unlink(missing_ok=True)
-        result.refused.append(str(exc))
+        result.refused.append(str(exc) if isinstance(exc, ValueError) else f"not stored: {exc}")
         return result
     result.stored = [entry["name"] for entry in added]
     return result

@@ -14,7 +14,12 @@ from django.conf import settings
 
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
 from datasets.sources.fetch import url_check
-from datasets.sources.folders import folder_documents, folder_locate
+from datasets.sources.folders import (
+    folder_access_check,
+    folder_documents,
+    folder_locate,
+    folder_roots_usable,
+)
 from datasets.sources.formats import content_type_for
 from datasets.sources.uploads import (
     STORED_NAME,
@@ -29,6 +34,8 @@ __all__ = [
     "DocumentError",
     "SourceDocument",
     "SourceError",
+    "folder_access_check",
+    "folder_roots_usable",
     "iter_documents",
     "source_config_check",
     "upload_store",
@@ -116,10 +123,13 @@ def iter_documents(
     config: dict,
     files_dir: Path,
     known: Callable[[str, str], bool],
+    reader=None,
 ) -> Iterator[SourceDocument | DocumentError]:
     """Every document of one source, as it is now. ``known(key, checksum)`` true means the
     caller has this exact content: the document comes back with ``text=None``, unextracted.
-    Raises SourceError when the whole source failed (``retryable`` says whether to retry)."""
+    ``reader`` is the person a server folder is read for (who added the source): they must
+    still be allowed to use its root. Raises SourceError when the whole source failed
+    (``retryable`` says whether to retry)."""
     config = _config_for_reading(kind, config)
     if kind == "upload":
         documents = upload_documents(files=config["files"], files_dir=files_dir, known=known)
@@ -130,7 +140,9 @@ def iter_documents(
     elif kind == "folder":
         if not isinstance(config["root"], str) or not isinstance(config["path"], str):
             raise SourceError("a folder source needs a root name and a path", retryable=False)
-        documents = folder_documents(root=config["root"], path=config["path"], known=known)
+        documents = folder_documents(
+            root=config["root"], path=config["path"], known=known, reader=reader
+        )
     else:
         raise SourceError(f"{kind!r} is not a kind of source", retryable=False)
     seen: dict[str, int] = {}

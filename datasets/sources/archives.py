@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import stat
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -128,12 +129,23 @@ def zip_documents(
             yield DocumentError(key=key, message=f"{name}: {exc}")
             return
         budget = settings.AIPORTAL_ZIP_MAX_TOTAL_BYTES
+        # Each entry has its own deadline (formats.py); the archive has one for them all, or
+        # a thousand entries that each stop just short of theirs would hold a worker for days.
+        seconds = settings.AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT
+        deadline = time.monotonic() + seconds
         for info in entries:
             path = info.filename.replace("\\", "/").strip("/")
             if _JUNK.search(path):
                 continue
             entry_key = f"{key}!{path}"
             shown = f"{name}!{path}"
+            if time.monotonic() > deadline:
+                yield DocumentError(
+                    key=entry_key,
+                    message=f"{shown}: not read, the archive took longer than {seconds} seconds "
+                    "(AIPORTAL_ARCHIVE_EXTRACT_TIMEOUT_S)",
+                )
+                continue
             content_type = content_type_for(path)
             if content_type is None:
                 yield DocumentError(key=entry_key, message=f"{shown}: not a format aiportal reads")

@@ -2,6 +2,13 @@
 
 Every input is untrusted. A parser that fails raises FormatError with a message a person can
 read, and the source turns it into a DocumentError: one bad file never stops a refill.
+
+The formats that expand (PDF streams, a .docx's zip) or whose parsers do unbounded work on
+one call (HTML) are read in a forked child killed after ``AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT_S``
+(datasets/sources/bounded.py says why a child), and what they may expand to is capped by
+``AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES`` (pypdf's own limits per stream, the .docx's
+central directory, the text extracted). The others are read in-process in time linear in
+their size, which ``AIPORTAL_DOCUMENT_MAX_BYTES`` bounds.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import charset_normalizer
+from django.conf import settings
 
 from datasets.sources.base import DocumentError, SourceDocument
+from datasets.sources.bounded import ChildFailed, Overtime, bounded_call
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +122,10 @@ def extract(data: bytes, *, content_type: str, name: str, charset: str = "") -> 
     if reader is None:
         raise FormatError(f"{content_type} is not a format aiportal reads")
     try:
-        title, text = reader(data, charset)
+        if kind in _BOUNDED:
+            title, text = _read_bounded(reader, data, charset, kind)
+        else:
+            title, text = reader(data, charset)
     except FormatError:
         raise
     except RecursionError:
@@ -130,14 +142,42 @@ def extract(data: bytes, *, content_type: str, name: str, charset: str = "") -> 
     return Extracted(title=title or PurePosixPath(name).name or name, text=text)
 
 
+def _read_bounded(reader, data: bytes, charset: str, kind: str) -> tuple[str, str]:
+    seconds = settings.AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT
+    try:
+        return bounded_call(reader, data, charset, seconds=seconds)
+    except Overtime:
+        raise FormatError(
+            f"reading it took longer than {seconds:g} seconds, the limit for one document "
+            "(AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT_S); it was skipped"
+        ) from None
+    except ChildFailed as exc:
+        if exc.kind == "FormatError":
+            raise FormatError(exc.message) from None
+        if exc.kind == "RecursionError":
+            raise FormatError("it is nested too deeply to read") from None
+        logger.info("could not read a document as %s: %s: %s", kind, exc.kind, exc.message)
+        what = f" ({exc.kind})" if exc.kind else ""
+        raise FormatError(f"it could not be read as {kind}{what}") from None
+
+
+def _expanded_too_much(what: str) -> FormatError:
+    return FormatError(
+        f"{what} expands past {settings.AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES} bytes, the limit "
+        "for one document (AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES)"
+    )
+
+
 def _plain(data: bytes, charset: str) -> tuple[str, str]:
     return "", text_decode(data, charset)
 
 
 def _markdown(data: bytes, charset: str) -> tuple[str, str]:
     text = text_decode(data, charset)
-    heading = re.search(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", text, re.MULTILINE)
-    return (heading.group(1) if heading else ""), text
+    # The closing #s are stripped in Python: a lazy group before them in the pattern takes
+    # quadratic time on a long line of spaces.
+    heading = re.search(r"^#{1,6}[ \t]+(.+)$", text, re.MULTILINE)
+    return (heading.group(1).rstrip(" \t#") if heading else ""), text
 
 
 def _html(data: bytes, charset: str) -> tuple[str, str]:
@@ -169,16 +209,46 @@ def _html_parser():
     return lxml.html.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True)
 
 
+# pypdf's limits, all set to the one budget: each is the most bytes one stream (or one
+# image, or one stream's decoding work) may take.
+_PDF_LIMITS = (
+    "maximum_declared_stream_length",
+    "array_based_stream_maximum_output_length",
+    "jbig2_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "zlib_maximum_output_length",
+    "brotli_maximum_output_length",
+    "image_maximum_buffer_size",
+    "stream_decoding_work_maximum_length",
+    "xfa_decoding_work_maximum_length",
+)
+
+
 def _pdf(data: bytes, charset: str) -> tuple[str, str]:
     import pypdf
+    from pypdf.errors import LimitReachedError
 
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    if reader.is_encrypted and not reader.decrypt(""):
-        raise FormatError("the PDF is protected by a password")
-    pages = [page.extract_text() or "" for page in reader.pages]
-    title = ""
-    if reader.metadata is not None and reader.metadata.title:
-        title = str(reader.metadata.title)
+    budget = settings.AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES
+    limits = {name: budget for name in _PDF_LIMITS}
+    with pypdf.apply_configuration(**limits):
+        try:
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise FormatError("the PDF is protected by a password")
+            pages = []
+            size = 0
+            for page in reader.pages:
+                text = page.extract_text() or ""
+                size += len(text)
+                if size > budget:
+                    raise _expanded_too_much("its text")
+                pages.append(text)
+            title = ""
+            if reader.metadata is not None and reader.metadata.title:
+                title = str(reader.metadata.title)
+        except LimitReachedError:
+            raise _expanded_too_much("a stream of the PDF") from None
     text = "\n\n".join(pages)
     if not text.strip():
         raise FormatError("the PDF has no text layer (a scanned PDF needs OCR first)")
@@ -196,9 +266,12 @@ def _docx(data: bytes, charset: str) -> tuple[str, str]:
     # A .docx is a zip: the same bomb checks as any archive, before python-docx inflates it.
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            zip_check(archive)
+            entries = zip_check(archive)
     except zipfile.BadZipFile:
         raise FormatError("it is not a valid .docx (not a zip archive)") from None
+    # One document, not an archive of many: its parts get one document's budget.
+    if sum(info.file_size for info in entries) > settings.AIPORTAL_DOCUMENT_MAX_EXPANDED_BYTES:
+        raise _expanded_too_much("the .docx")
     document = docx.Document(io.BytesIO(data))
     lines: list[str] = []
     for block in document.iter_inner_content():
@@ -278,6 +351,9 @@ def _jsonl(data: bytes, charset: str) -> tuple[str, str]:
         records.append("\n".join(_json_lines(value)))
     return "", "\n\n".join(record for record in records if record)
 
+
+# Read in a forked child with a deadline (the others are linear in their bounded size).
+_BOUNDED = frozenset({"text/html", "application/pdf", DOCX})
 
 _READERS: dict[str, Callable[[bytes, str], tuple[str, str]]] = {
     "text/plain": _plain,

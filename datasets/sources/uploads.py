@@ -44,19 +44,37 @@ def _refuse(message: str) -> SourceError:
     return SourceError(message, retryable=False)
 
 
-def upload_store(*, files_dir: Path, name: str, chunks: Iterable[bytes]) -> str:
+def upload_limit_for(name: str) -> int:
+    """The most bytes an uploaded file of this name may have. Only an archive may be bigger
+    than one document: it holds many."""
+    try:
+        content_type = content_type_for(upload_name_clean(name))
+    except SourceError:
+        content_type = None
+    limit = settings.AIPORTAL_UPLOAD_MAX_BYTES
+    if content_type != ZIP:
+        limit = min(limit, settings.AIPORTAL_DOCUMENT_MAX_BYTES)
+    return limit
+
+
+def upload_store(
+    *,
+    files_dir: Path,
+    name: str,
+    chunks: Iterable[bytes],
+    room: int | None = None,
+    full: str = "",
+) -> str:
     """Write one uploaded file under a generated name in ``files_dir`` and return that name.
-    Refuses (SourceError, not retryable) a type aiportal does not read or a file over the
-    limit; nothing is left behind when it refuses."""
+    Refuses (SourceError, not retryable) a type aiportal does not read, a file over the
+    limit, or one over ``room`` bytes (what the quotas leave; ``full`` says so to the
+    person); nothing is left behind when it refuses."""
     clean = upload_name_clean(name)
     content_type = content_type_for(clean)
     if content_type is None:
         known = ", ".join(sorted(EXTENSIONS))
         raise _refuse(f"{clean}: aiportal reads only these kinds of file: {known}")
-    # Only an archive may be bigger than one document: it holds many.
-    limit = settings.AIPORTAL_UPLOAD_MAX_BYTES
-    if content_type != ZIP:
-        limit = min(limit, settings.AIPORTAL_DOCUMENT_MAX_BYTES)
+    limit = upload_limit_for(clean)
     files_dir.mkdir(parents=True, exist_ok=True)
     stored = f"{secrets.token_hex(16)}{PurePosixPath(clean).suffix.lower()}"
     partial = files_dir / f"{stored}.part"
@@ -69,6 +87,8 @@ def upload_store(*, files_dir: Path, name: str, chunks: Iterable[bytes]) -> str:
                 size += len(chunk)
                 if size > limit:
                     raise _refuse(f"{clean} is larger than the limit of {limit} bytes")
+                if room is not None and size > room:
+                    raise _refuse(f"{clean} does not fit: {full}")
                 if len(head) < 8:
                     head += chunk[:8]
                 out.write(chunk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+import zlib
 
 
 def _pdf_text(text: str) -> str:
@@ -15,14 +16,23 @@ def make_pdf(lines: list[str], *, title: str = "") -> bytes:
     """A one-page PDF with a text layer, written by hand (Helvetica needs no embedding)."""
     content = "BT /F1 12 Tf 72 720 Td 16 TL " + " ".join(f"({_pdf_text(line)}) '" for line in lines)
     content += " ET"
-    stream = content.encode("latin-1")
+    return _pdf_with(b"", content.encode("latin-1"), title=title)
+
+
+def make_flate_pdf(content: bytes) -> bytes:
+    """A one-page PDF whose content stream is ``content`` deflated: a few kilobytes on disk
+    that a reader inflates to whatever ``content`` is."""
+    return _pdf_with(b" /Filter /FlateDecode", zlib.compress(content, 9))
+
+
+def _pdf_with(filters: bytes, stream: bytes, *, title: str = "") -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
         b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(stream), filters, stream),
         b"<< /Title (%s) >>" % _pdf_text(title).encode("latin-1"),
     ]
     out = io.BytesIO()

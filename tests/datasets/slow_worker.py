@@ -18,7 +18,7 @@ from datasets import sources
 _real_iter_documents = sources.iter_documents
 
 
-def _iter_documents(*, kind, config, files_dir, known):
+def _iter_documents(*, kind, config, files_dir, known, reader=None):
     if kind == "flaky-upload":
         counter = files_dir / "flaky-reads"
         reads = int(counter.read_text()) + 1 if counter.exists() else 1
@@ -30,7 +30,9 @@ def _iter_documents(*, kind, config, files_dir, known):
         )
         return
     if kind != "slow-upload":
-        yield from _real_iter_documents(kind=kind, config=config, files_dir=files_dir, known=known)
+        yield from _real_iter_documents(
+            kind=kind, config=config, files_dir=files_dir, known=known, reader=reader
+        )
         return
     delay = float(os.environ.get("AIPORTAL_TEST_DOCUMENT_DELAY_S", "0.5"))
     for item in _real_iter_documents(

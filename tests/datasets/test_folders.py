@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,8 +29,14 @@ def root(tmp_path, settings):
     return base, outside
 
 
+# Staff may use every root (tests/security/test_folder_roots.py is about who else may).
+STAFF = SimpleNamespace(is_authenticated=True, is_active=True, is_staff=True, email="a@b.c")
+
+
 def collect(config, known=lambda key, checksum: False):
-    return list(iter_documents(kind="folder", config=config, files_dir=None, known=known))
+    return list(
+        iter_documents(kind="folder", config=config, files_dir=None, known=known, reader=STAFF)
+    )
 
 
 def by_key(docs):

@@ -19,6 +19,7 @@ from datasets.services.refill import (
     dataset_refills_due,
 )
 from tests.datasets.conftest import corpus, job_wait
+from tests.datasets.files import make_flate_pdf, make_pdf
 
 Status = RefillJob.Status
 FINISHED = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
@@ -36,6 +37,25 @@ def test_a_refill_runs_end_to_end_in_the_worker(celery_worker, dataset, upload, 
     assert job.counts == {"seen": 3, "added": 3, "reused": 0, "removed": 0, "errors": 0}
     hits = chunk_search(user=owner, query="marker1x2", dataset_ids=[dataset.pk])
     assert [hit.key for hit in hits] == ["upload:doc01.txt"]
+
+
+def test_the_worker_reads_pdfs_in_a_bounded_child_and_stops_a_slow_one(
+    celery_worker, dataset, upload, owner
+):
+    # The worker's own settings: a PDF of 60 000 text operators takes pypdf well over its
+    # default 60 seconds' share of this test, so the deadline is made short for the worker.
+    celery_worker.stop()
+    celery_worker.env["AIPORTAL_DOCUMENT_EXTRACT_TIMEOUT_S"] = "1"
+    celery_worker.start()
+    slow = make_flate_pdf(b"BT /F1 12 Tf 0 0 Td (x) Tj ET\n" * 60_000)
+    upload(dataset, {"fine.pdf": make_pdf(["numbat sightings"]), "slow.pdf": slow})
+    job = dataset_refill_start(dataset=dataset, user=owner)
+    job = job_wait(job.pk, _finished, worker=celery_worker)
+    assert job.status == Status.SUCCEEDED, job.message
+    assert [e["key"] for e in job.errors] == ["upload:slow.pdf"]
+    assert "took longer than 1 seconds" in job.errors[0]["message"]
+    hits = chunk_search(user=owner, query="numbat", dataset_ids=[dataset.pk])
+    assert [hit.key for hit in hits] == ["upload:fine.pdf"]
 
 
 def test_two_refills_requested_at_once_run_once(celery_worker, dataset, upload, owner):

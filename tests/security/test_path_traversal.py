@@ -177,6 +177,9 @@ def folder_root(tmp_path, settings) -> Path:
     (root / "inside" / "passwd.txt").symlink_to("/etc/passwd")
     (root / "abs-dir").symlink_to("/etc")
     settings.AIPORTAL_DATASET_ROOTS = [f"docs={root}"]
+    # Open to everyone: this file is about where a folder leads, test_folder_roots.py is
+    # about who may use one.
+    settings.AIPORTAL_DATASET_ROOT_ACCESS = {"docs": {"groups": ["*"]}}
     return root
 
 

@@ -1,0 +1,77 @@
+"""The upload form's quota error and the folder-source form, in headless Chromium against a
+real Daphne: a person sees the room left, an upload that does not fit says so on the page,
+and the folder form offers only the roots they may use. Screenshots of each, desktop and
+phone, light and dark, under /tmp/shots/sec-datasets/ for a person to look at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from tests.chat.test_browser import sign_in
+from tests.conftest import _database_url, start_daphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+SHOTS = Path("/tmp/shots/sec-datasets")
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+@pytest.fixture
+def orm_beside_playwright(chromium, monkeypatch) -> None:
+    """Asked for first: Playwright's loop runs in this thread, the ORM calls are plain sync."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def app_url(datasets_dir, emulator_url, tmp_path) -> Iterator[str]:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "ops").mkdir()
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": _database_url(),
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+            "AIPORTAL_DATASETS_DIR": str(datasets_dir),
+            "AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES": "1000",
+            "AIPORTAL_DATASET_ROOTS": f"docs={tmp_path / 'docs'},ops={tmp_path / 'ops'}",
+            "AIPORTAL_DATASET_ROOT_DOCS_GROUPS": "writers",
+        }
+    )
+    yield url
+    process.stop()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_quota_error_and_the_folder_form_read_well(
+    orm_beside_playwright, chromium, app_url, owner, dataset, tmp_path, scheme, size
+):
+    owner.groups.add(Group.objects.create(name="writers"))
+    width, height = SIZES[size]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.emulate_media(color_scheme=scheme)
+    try:
+        sign_in(page, app_url, owner.email)
+        page.goto(f"{app_url}/datasets/{dataset.pk}/")
+        expect(page.locator("#upload-room")).to_have_text("Room left for uploads: 1000\xa0bytes")
+        expect(page.locator("#root option")).to_have_count(1)
+        expect(page.locator("#root option")).to_have_text("docs")
+        big = tmp_path / "big.txt"
+        big.write_bytes(b"x" * 1500)
+        page.set_input_files("#files", str(big))
+        page.click("#upload-form button[type=submit]")
+        error = page.locator(".flash .error")
+        expect(error).to_contain_text("Nothing was uploaded. big.txt does not fit")
+        expect(error).to_contain_text("has 1000\xa0bytes left of its 1000\xa0bytes storage quota")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"quota-{size}-{scheme}.png"), full_page=False)
+        page.locator("#source-form").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"folder-form-{size}-{scheme}.png"), full_page=False)
+    finally:
+        context.close()
