@@ -88,6 +88,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    # img-src narrowed to STATIC_URL on this host: after CSPMiddleware, so it runs first on
+    # the way out.
+    "aiportal.middleware.images_from_static_only",
 ]
 
 ROOT_URLCONF = "aiportal.urls"
@@ -379,8 +382,10 @@ AIPORTAL_BEHIND_PROXY = env_bool("AIPORTAL_BEHIND_PROXY", False)
 if AIPORTAL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Model output is untrusted: no inline script, no external image (no exfiltration beacons),
-# no framing. Websockets to this origin are covered by 'self'.
+# Model output is untrusted: no inline script, no image but the site's static files and data:
+# (no exfiltration beacons, no same-origin URL fetched with a reader's cookie: img-src is
+# narrowed per request to STATIC_URL by aiportal.middleware.images_from_static_only), no
+# framing. Websockets to this origin are covered by 'self'.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -523,6 +528,11 @@ AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES
 # Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
 # expire old data exports.
 CELERY_BEAT_SCHEDULE = {
+    # Conversations deleted past their undo window (no GET purges them).
+    "chat-conversations-purge": {
+        "task": "chat.tasks.conversations_purge_deleted_run",
+        "schedule": 60.0,
+    },
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
     # Delete the "export my data" archives nobody downloaded within their day.
     "accounts-exports-expire": {

@@ -101,7 +101,8 @@ def conversation_restore(*, user: User, id: int) -> Conversation:
 
 def conversation_purge_deleted(*, user: User | None = None) -> int:
     """Delete for good the conversations deleted longer than ``UNDO_WINDOW`` ago (one user's,
-    or everyone's). Called on every delete and sidebar load, so nothing needs a schedule."""
+    or everyone's). Called on every delete and every minute by the beat (chat/tasks.py);
+    the pages never show them meanwhile, and ``conversation_restore`` refuses them."""
     expired = Conversation.objects.filter(
         deleted_at__isnull=False, deleted_at__lt=timezone.now() - UNDO_WINDOW
     )

@@ -70,8 +70,9 @@ def sidebar_item(conversation: Conversation) -> dict[str, Any]:
 
 def sidebar_context(user: Any, *, current: Conversation | None) -> dict[str, Any]:
     """What the chat page's sidebar renders at once: the pinned conversations and the first
-    page of the others; sidebar.js loads the rest through ``conversation_list``."""
-    services_conversations.conversation_purge_deleted(user=user)
+    page of the others; sidebar.js loads the rest through ``conversation_list``. A read: the
+    conversations deleted past their undo window are purged by the next delete and by the
+    beat (chat/tasks.py), never by a GET."""
     page, after = selectors.conversation_page(user=user, limit=PAGE_SIZE)
     shared = bool(current and selectors.conversation_share_active(conversation=current))
     return {

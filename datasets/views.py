@@ -18,6 +18,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.export import (
+    ACTIVE,
+    ExportNotAvailable,
+    data_export_latest,
+    data_export_request,
+    dataset_export_open,
+)
 from accounts.models import User
 from chat.views_conversations import json_login_required
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
@@ -38,7 +45,6 @@ from datasets.services.refill import dataset_refill_cancel, dataset_refill_start
 from datasets.services.sovereignty import (
     UploadFile,
     dataset_delete,
-    dataset_export,
     dataset_files_upload,
 )
 
@@ -100,6 +106,9 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     level = dataset_level_for(user=request.user, dataset=dataset)
     jobs = list(refill_job_list(user=request.user, dataset=dataset)[:JOBS_SHOWN])
+    export = (
+        data_export_latest(user=request.user, dataset=dataset) if level >= Level.MANAGE else None
+    )
     context = {
         "dataset": dataset,
         "level": level,
@@ -114,6 +123,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "grants": grant_list(user=request.user, dataset=dataset) if level >= Level.MANAGE else [],
         "levels": [(value, label) for value, label in Level.choices],
         "kinds": [k for k in Source.Kind.choices if k[0] != Source.Kind.UPLOAD],
+        "export": export,
+        "export_active": export is not None and export.status in ACTIVE,
     }
     return render(request, "datasets/detail.html", context)
 
@@ -312,12 +323,27 @@ def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "datasets/delete.html", {"dataset": dataset})
 
 
+@require_POST
+@login_required
+def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start building the dataset's zip (a Celery job): never on a GET, which any page could
+    make a reader's browser send (an image in rendered markdown, a prefetch)."""
+    dataset = _dataset(request, pk)
+    data_export_request(user=request.user, dataset=dataset, ip=_ip(request))
+    messages.success(request, "The export is being prepared. This page shows when it is ready.")
+    return _back(dataset)
+
+
 @require_GET
 @never_cache
 @login_required
-def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_export_download(request: HttpRequest, pk: int, export_pk: int) -> HttpResponse:
+    """The zip a job built for this person: a read of a finished file, nothing more."""
     dataset = _dataset(request, pk)
-    archive = dataset_export(dataset=dataset, user=request.user, ip=_ip(request))
+    try:
+        archive = dataset_export_open(user=request.user, dataset=dataset, id=export_pk)
+    except ExportNotAvailable:
+        raise Http404("No such export, or it has expired.") from None
     return FileResponse(
         archive,
         as_attachment=True,

@@ -56,7 +56,7 @@ def test_a_share_link_of_a_deleted_conversation_stays_dead_after_the_undo(owner)
 
 
 def test_a_revoked_key_and_a_removed_grant_have_no_way_back(owner, member, dataset):
-    key, secret = apikey_create(user=owner, name="laptop")
+    key, _secret = apikey_create(user=owner, name="laptop")
     client = _as(owner)
     assert client.post(f"/settings/keys/{key.pk}/revoke").status_code in {200, 302}
     key.refresh_from_db()
