@@ -464,6 +464,12 @@ AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 
 # --- Chat ------------------------------------------------------------------------------------
 AIPORTAL_MAX_MESSAGE_CHARS = env_int("AIPORTAL_MAX_MESSAGE_CHARS", 32000, minimum=1)
+# The largest websocket message Daphne accepts (aiportal/serve.py), in bytes: room for the
+# longest frame the chat consumer still judges itself (its own cap, in characters, is six per
+# message character for JSON escapes plus 4096; UTF-8 takes at most four bytes for each), so
+# every frame under that cap gets the consumer's "too_long" answer. A frame over this one is
+# refused by Daphne with close code 1009 and a reason the page shows.
+AIPORTAL_WEBSOCKET_MAX_BYTES = 4 * (AIPORTAL_MAX_MESSAGE_CHARS * 6 + 4096)
 # Datasets in chat (docs/datasets.md, "Datasets in the app and in chat"): passages retrieved
 # per turn, and datasets one conversation may search at once.
 AIPORTAL_CHAT_RETRIEVAL_PASSAGES = env_int("AIPORTAL_CHAT_RETRIEVAL_PASSAGES", 6, minimum=1)
