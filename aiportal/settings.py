@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "aiportal.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Query strings and form fields with text PostgreSQL cannot store (NUL): a 400.
+    "aiportal.text.UnstorableTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.

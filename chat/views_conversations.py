@@ -9,7 +9,6 @@ unknown one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -21,6 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from aiportal.text import json_body, json_input
 from chat import export, selectors, services_conversations
 from chat.models import Conversation
 
@@ -47,12 +47,8 @@ def json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    # RecursionError: nested past Python's limit ("[[[[…"), a 400 like any bad body.
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The JSON object sent (aiportal/text.py: storable text only, else a 400)."""
+    return json_body(request)
 
 
 def cursor_encode(cursor: tuple[datetime, int] | None) -> str | None:
@@ -113,6 +109,7 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @json_login_required
+@json_input
 def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
     title = _body(request).get("title")
     if not isinstance(title, str):
@@ -130,6 +127,7 @@ def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 @json_login_required
+@json_input
 def conversation_pin(request: HttpRequest, pk: int) -> JsonResponse:
     pinned = _body(request).get("pinned")
     if not isinstance(pinned, bool):

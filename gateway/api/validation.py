@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from aiportal.text import data_refusal
 from gateway.api.errors import ApiError, bad_request
 
 REFUSED = frozenset({
@@ -97,6 +98,10 @@ def request_json(request: HttpRequest) -> dict[str, Any]:
         raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    # Text the database cannot store (a model name is looked up and recorded): aiportal/text.py.
+    why = data_refusal(body)
+    if why:
+        raise bad_request(f"The request body holds unusable text: {why}", code="invalid_text")
     return body
 
 
