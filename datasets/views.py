@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -25,7 +24,6 @@ from accounts.export import (
     data_export_request,
     dataset_export_open,
 )
-from accounts.models import User
 from chat.views_conversations import json_login_required
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import (
@@ -40,7 +38,8 @@ from datasets.selectors import (
     source_list,
     version_list,
 )
-from datasets.services import dataset_create, grant_revoke, grant_set, source_add, source_remove
+from datasets.services import dataset_create, grant_revoke, source_add, source_remove
+from datasets.services.grants_pending import grant_set_for
 from datasets.services.refill import dataset_refill_cancel, dataset_refill_start
 from datasets.services.sovereignty import (
     UploadFile,
@@ -216,27 +215,19 @@ def dataset_grant_add(request: HttpRequest, pk: int) -> HttpResponse:
     if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
         raise PermissionDenied("This needs the manage level.")
     who = request.POST.get("who", "").strip()
-    person = User.objects.filter(email__iexact=who).first() if "@" in who else None
-    group = None if person else Group.objects.filter(name=who).first()
-    if person is None and group is None:
-        messages.error(request, f"No person with the email or group named “{who}”.")
-        return _back(dataset)
     try:
         level = int(request.POST.get("level", ""))
     except ValueError:
         level = -1
+    # The same answer whether or not "who" exists here (datasets/services/grants_pending.py).
     return _run(
         request,
         dataset,
-        lambda: grant_set(
-            dataset=dataset,
-            user=request.user,
-            level=level,
-            for_user=person,
-            for_group=group,
-            ip=_ip(request),
+        lambda: grant_set_for(
+            dataset=dataset, user=request.user, who=who, level=level, ip=_ip(request)
         ),
-        f"{who} now has access.",
+        f"Access set for {who}. Someone without an account yet gets it on signing up with "
+        "that address; a group, once it exists.",
     )
 
 
