@@ -99,7 +99,7 @@ class PortalWebSocketProtocol(WebSocketProtocol):
         if code == CLOSE_MESSAGE_TOO_BIG:
             # autobahn's own reason names octets and payloads; this one is for a person.
             limit = self.maxMessagePayloadSize
-            reason = f"Message too big: the server takes at most {limit // 1024} KiB at once."
+            reason = f"Too big: the server takes at most {limit // 1024} KiB in one message"
         super()._fail_connection(code, reason)
 
 

@@ -26,9 +26,9 @@ export function describeError(frame, now = new Date()) {
   switch (code) {
     case "frame_too_large":
       return (
-        "That message was too big to send, and the connection was reset" +
-        (frame.detail ? ` (${frame.detail})` : "") +
-        ". Shorten it and send it again."
+        "That message was too big to send" +
+        (frame.detail ? ` (${frame.detail.replace(/^Too big: /, "")})` : "") +
+        "; the connection was reset. Shorten it and send it again."
       );
     case "over_budget": {
       const resets = frame.resets_at ? new Date(frame.resets_at) : null;
