@@ -142,10 +142,14 @@ def UnstorableTextMiddleware(get_response):
     if iscoroutinefunction(get_response):
 
         async def middleware(request):
-            if request.GET or request.method == "POST":
+            # A query string is checked on the loop; a body is parsed in a thread (it may be
+            # an upload spooled to disk).
+            if request.method == "POST":
                 why = await sync_to_async(_request_refusal, thread_sensitive=False)(request)
-                if why:
-                    return _refused(request, why)
+            else:
+                why = _request_refusal(request) if request.GET else None
+            if why:
+                return _refused(request, why)
             return await get_response(request)
 
     else:

@@ -149,3 +149,20 @@ def test_v1_refuses_unstorable_text_in_openais_shape(api, transactional_db, owne
                 )
                 assert answer.status_code == 400, (path, body, answer.text[:200])
                 assert answer.json()["error"]["code"] == "invalid_text"
+
+
+def test_a_real_daphne_refuses_it_too(daphne_url):
+    # The middleware's other half: under ASGI the query string is read on the loop and a
+    # form in a thread.
+    import httpx
+
+    with httpx.Client(base_url=daphne_url, timeout=30) as client:
+        search = client.get("/api/conversations/", params={"q": NUL})
+        sign_in = client.post("/accounts/login/", data={"login": NUL, "password": "x"})
+        json_body = client.post(
+            "/api/conversations/1/rename/",
+            content=json.dumps({"title": SURROGATE}),
+            headers={"Content-Type": "application/json"},
+        )
+    assert (search.status_code, sign_in.status_code, json_body.status_code) == (400, 400, 400)
+    assert "NUL" in sign_in.text
