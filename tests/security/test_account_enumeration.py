@@ -106,3 +106,26 @@ def test_password_reset_answers_the_same_for_a_known_and_an_unknown_address(owne
         return answer.status_code, answer.redirect_chain[-1][0] if answer.redirect_chain else ""
 
     assert reset(owner.email) == reset("nobody-here@example.com")
+
+
+def test_the_admin_shows_a_pending_grant_and_saves_the_dataset_around_it(owner, make_user):
+    from django.urls import reverse
+
+    from tests.datasets.test_admin import _change_data, _grant_row
+
+    dataset = dataset_create(user=owner, name="Handbook")
+    _as(owner).post(f"/datasets/{dataset.pk}/grants/", {"who": "later@example.com", "level": "10"})
+    pending = Grant.objects.get(dataset=dataset)
+    admin = make_user("root@example.com", is_staff=True)
+    type(admin).objects.filter(pk=admin.pk).update(is_superuser=True)
+    client = _as(admin)
+    url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
+    assert "pending: later@example.com" in client.get(url).content.decode()
+    row = _grant_row(id=pending.pk, level=Level.VIEW)
+    assert client.post(url, _change_data(dataset, grants=[row])).status_code == 302
+    assert Grant.objects.filter(pk=pending.pk, pending_email="later@example.com").exists()
+    changed = _grant_row(id=pending.pk, level=Level.EDIT)
+    page = client.post(url, _change_data(dataset, grants=[changed]))
+    assert page.status_code == 200 and "A pending grant can only be deleted here" in (
+        page.content.decode()
+    )
