@@ -9,6 +9,11 @@ The archive holds:
 
 It is written under a random name in AIPORTAL_DATA_DIR/exports, first to a ``.part`` file
 renamed when complete, so a download never meets half an archive.
+
+A dataset's export (docs/datasets.md) is the same job with ``dataset_id`` set: asked for by a
+POST, built off the request, served to its requester by a GET that only reads a file already
+built (a GET must not build, write or audit: an image in rendered markdown would make every
+reader's browser send one).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from accounts.models import DataExport, User
 from accounts.services import audit_record
 from chat.export import export_filename, export_json, export_markdown
 from chat.models import Conversation
-from datasets.models import Dataset
+from datasets.models import Dataset, Level
+from datasets.selectors import dataset_level_for, dataset_level_require
 from datasets.services.sovereignty import dataset_export
 from gateway.models import ApiKey
 
@@ -65,24 +71,32 @@ def _dispatch(export_id: int) -> None:
     data_export_run.delay(export_id)
 
 
-def data_export_request(*, user: User, ip: str | None = None) -> DataExport:
-    """Queue an export, or return the one already queued or being built."""
+def data_export_request(
+    *, user: User, ip: str | None = None, dataset: Dataset | None = None
+) -> DataExport:
+    """Queue an export of the person's data (or of ``dataset``, which they must manage), or
+    return the one already queued or being built."""
+    if dataset is not None:
+        # Checked here as well as by the build: a refusal is the person's answer, now.
+        dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
+    dataset_id = dataset.pk if dataset is not None else None
     with transaction.atomic():
         # Lock the person's row: two clicks at once make one export, not two.
         User.objects.select_for_update().filter(pk=user.pk).first()
+        mine = DataExport.objects.filter(user=user, dataset_id=dataset_id)
         # A job whose worker died never finishes: past the task's time limit it has failed.
-        DataExport.objects.filter(
-            user=user, status__in=ACTIVE, created__lt=timezone.now() - STALE_AFTER
-        ).update(status=Status.FAILED, finished=timezone.now(), error="The job stopped.")
-        export = DataExport.objects.filter(user=user, status__in=ACTIVE).first()
+        mine.filter(status__in=ACTIVE, created__lt=timezone.now() - STALE_AFTER).update(
+            status=Status.FAILED, finished=timezone.now(), error="The job stopped."
+        )
+        export = mine.filter(status__in=ACTIVE).first()
         if export is not None:
             return export
-        export = DataExport.objects.create(user=user)
+        export = DataExport.objects.create(user=user, dataset_id=dataset_id)
         audit_record(
             actor=user,
-            action="account.export.request",
-            target_type="user",
-            target_id=user.pk,
+            action="dataset.export.request" if dataset else "account.export.request",
+            target_type="dataset" if dataset else "user",
+            target_id=dataset_id or user.pk,
             detail={"export": export.pk},
             ip=ip,
         )
@@ -90,10 +104,11 @@ def data_export_request(*, user: User, ip: str | None = None) -> DataExport:
     return export
 
 
-def data_export_latest(*, user: User) -> DataExport | None:
-    """The person's most recent export, after expiring the ones past their day."""
-    data_exports_expire(user=user)
-    return DataExport.objects.filter(user=user).first()
+def data_export_latest(*, user: User, dataset: Dataset | None = None) -> DataExport | None:
+    """The person's most recent export (of their data, or of ``dataset``). A read only: one
+    past its day shows as expired (``shown_status``) and the beat deletes its file."""
+    dataset_id = dataset.pk if dataset is not None else None
+    return DataExport.objects.filter(user=user, dataset_id=dataset_id).first()
 
 
 def _profile(user: User) -> dict:
@@ -141,7 +156,18 @@ def _progress(export: DataExport, done: int, total: int) -> None:
         DataExport.objects.filter(pk=export.pk, status=Status.RUNNING).update(progress=percent)
 
 
+def _write_dataset_archive(export: DataExport, out: IO[bytes]) -> None:
+    # A dataset deleted, or no longer managed by the person, since the request: the job fails
+    # with the usual message, like any other build that cannot finish.
+    dataset = Dataset.objects.get(pk=export.dataset_id)
+    with dataset_export(dataset=dataset, user=export.user) as data:
+        shutil.copyfileobj(data, out)
+
+
 def _write_archive(export: DataExport, out: IO[bytes]) -> None:
+    if export.dataset_id is not None:
+        _write_dataset_archive(export, out)
+        return
     user = export.user
     # Deleted conversations still waiting out their undo window are left out, like the page.
     conversations = list(Conversation.objects.filter(owner=user, deleted_at__isnull=True))
@@ -219,7 +245,7 @@ def data_export_download(*, user: User, id: int, ip: str | None = None) -> IO[by
     with transaction.atomic():
         export = (
             DataExport.objects.select_for_update()
-            .filter(user=user, pk=id, status=Status.READY)
+            .filter(user=user, pk=id, status=Status.READY, dataset_id__isnull=True)
             .first()
         )
         if export is None:
@@ -242,6 +268,39 @@ def data_export_download(*, user: User, id: int, ip: str | None = None) -> IO[by
         )
         transaction.on_commit(partial(path.unlink, missing_ok=True))
     return handle
+
+
+def dataset_export_open(*, user: User, dataset: Dataset, id: int) -> IO[bytes]:
+    """The built archive of a dataset's export, for a GET: the person's own, of this dataset,
+    ready and within its day, while they still manage the dataset. Reads only (no row
+    written, no audit event: the request was audited). Anything else is ExportNotAvailable."""
+    if (dataset_level_for(user=user, dataset=dataset) or 0) < Level.MANAGE:
+        raise ExportNotAvailable()
+    export = DataExport.objects.filter(
+        user=user, pk=id, dataset_id=dataset.pk, status=Status.READY, expires_at__gt=timezone.now()
+    ).first()
+    if export is None:
+        raise ExportNotAvailable()
+    try:
+        # Returned to the response, which closes it.
+        return open(_path(export), "rb")
+    except FileNotFoundError:
+        raise ExportNotAvailable() from None
+
+
+def dataset_exports_discard(*, dataset_id: int) -> None:
+    """Delete every export of a dataset being deleted: its rows, and their files once the
+    deletion commits."""
+    exports = DataExport.objects.filter(dataset_id=dataset_id)
+    names = [name for name in exports.values_list("file_name", flat=True) if name]
+    exports.delete()
+
+    def unlink() -> None:
+        for name in names:
+            (exports_dir() / name).unlink(missing_ok=True)
+            (exports_dir() / name).with_suffix(".part").unlink(missing_ok=True)
+
+    transaction.on_commit(unlink)
 
 
 def data_exports_expire(*, user: User | None = None) -> int:

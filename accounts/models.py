@@ -59,9 +59,11 @@ class AuditEvent(models.Model):
 
 
 class DataExport(models.Model):
-    """One "export my data" archive: built by a Celery job (accounts/tasks.py) into a file with
-    a generated name under AIPORTAL_DATA_DIR, downloadable once by its owner within a day.
-    The download marks the row downloaded and deletes the file."""
+    """One archive built by a Celery job (accounts/tasks.py) into a file with a generated name
+    under AIPORTAL_DATA_DIR: either "export my data" (``dataset_id`` empty), downloadable once
+    by its owner within a day (the download marks the row downloaded and deletes the file),
+    or one dataset's export (docs/datasets.md), which its requester may download while it
+    lasts (a day) and while they still manage the dataset; the beat deletes it after."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
@@ -72,6 +74,10 @@ class DataExport(models.Model):
         EXPIRED = "expired", "expired"
 
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="exports")
+    # The dataset exported, if this is a dataset's export. A plain id, not a foreign key:
+    # accounts sits below the feature apps; a deleted dataset's exports are discarded by its
+    # deletion (datasets/services/sovereignty.py).
+    dataset_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent
     error = models.TextField(blank=True)
@@ -88,6 +94,18 @@ class DataExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of user {self.user_id} ({self.status})"
+
+    @property
+    def shown_status(self) -> str:
+        """The status as of now: a ready archive past its day is expired, whether or not the
+        beat has marked it yet (pages that show it are GETs and write nothing)."""
+        if (
+            self.status == self.Status.READY
+            and self.expires_at
+            and self.expires_at <= timezone.now()
+        ):
+            return self.Status.EXPIRED
+        return self.status
 
 
 class Invite(models.Model):

@@ -1,4 +1,4 @@
-"""Static files without a thread hop for every other request.
+"""Static files without a thread hop for every other request, and the CSP's image sources.
 
 WhiteNoise's middleware is synchronous only. One sync-only middleware in the chain makes
 Django run the whole request, ``/v1`` token streams included, through ``sync_to_async`` and
@@ -12,6 +12,8 @@ middleware on the event loop, and only a static file is looked up and opened in 
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.utils.decorators import sync_and_async_middleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -45,3 +47,37 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
             if response is not None:
                 return response
         return await self.get_response(request)
+
+
+@sync_and_async_middleware
+def images_from_static_only(get_response):
+    """Narrow the CSP's ``img-src`` from the whole origin to its static files (and data:).
+
+    Model output and documents are untrusted, and an image URL on our own origin
+    (``/datasets/1/export.zip``) would be fetched by every reader's browser with their
+    cookie. A CSP source cannot name a path without a host, so the source is built per
+    request from the host Django already validated (ALLOWED_HOSTS). Placed after django-csp's
+    middleware in MIDDLEWARE so the attribute is set before that middleware writes the header.
+    """
+
+    def narrowed(request, response):
+        static = settings.STATIC_URL
+        if not static.startswith(("http://", "https://")):
+            static = f"{request.scheme}://{request.get_host()}{static}"
+        response._csp_replace = {
+            **getattr(response, "_csp_replace", {}),
+            "img-src": [static, "data:"],
+        }
+        return response
+
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            return narrowed(request, await get_response(request))
+
+    else:
+
+        def middleware(request):
+            return narrowed(request, get_response(request))
+
+    return middleware

@@ -30,6 +30,12 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   (aiportal/body_limits.py) is answered 413 as soon as the headers end, and a body without
   one (chunked) is answered 413 the moment it passes the cap; either way the connection
   closes and nothing more is read.
+- **Oversized websocket messages answered, not dropped** (``PortalWebSocketFactory``).
+  Daphne's websocket library (autobahn) drops the TCP connection of a message over the size
+  limit without a word (``failByDrop``): the page saw a dead socket and nothing else. Here it
+  sends a close frame, code 1009 (message too big) with a reason that says the limit, which
+  the page shows (static/chat/socket.js). The limit is ``AIPORTAL_WEBSOCKET_MAX_BYTES``
+  (settings), made to fit every frame the chat consumer still answers itself.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import daphne.server
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from django.conf import settings
 from twisted.internet import tcp
 
 logger = logging.getLogger("aiportal.serve")
@@ -162,7 +170,34 @@ def heap_freeze() -> None:
     gc.freeze()
 
 
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class PortalWebSocketProtocol(WebSocketProtocol):
+    def _fail_connection(self, code: int = 1001, reason: str = "going away") -> None:
+        if code == CLOSE_MESSAGE_TOO_BIG:
+            # autobahn's own reason names octets and payloads; this one is for a person.
+            limit = self.maxMessagePayloadSize
+            reason = f"Too big: the server takes at most {limit // 1024} KiB in one message"
+        super()._fail_connection(code, reason)
+
+
+class PortalWebSocketFactory(WebSocketFactory):
+    protocol = PortalWebSocketProtocol
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A close frame with a code and reason instead of a dropped connection, for every
+        # failure (Daphne sets its other options after this, leaving this one alone).
+        self.setProtocolOptions(failByDrop=False)
+
+
 class PortalServer(Server):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.websocket_max_message_size = settings.AIPORTAL_WEBSOCKET_MAX_BYTES
+        self.websocket_max_frame_size = settings.AIPORTAL_WEBSOCKET_MAX_BYTES
+
     def run(self) -> None:
         # The application is loaded by now (the command line does it before building us).
         heap_freeze()
@@ -176,6 +211,7 @@ def main() -> None:
     # Daphne's server builds its HTTP factory from this module attribute in run().
     daphne.server.HTTPFactory = CappedHTTPFactory
     CommandLineInterface.server_class = PortalServer
+    daphne.server.WebSocketFactory = PortalWebSocketFactory  # Server.run builds it by this name
     CommandLineInterface.entrypoint()
 
 

@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "aiportal.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Query strings and form fields with text PostgreSQL cannot store (NUL): a 400.
+    "aiportal.text.UnstorableTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Before the trusted header: its sign-in goes through allauth's, which leaves a message.
@@ -91,6 +93,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    # img-src narrowed to STATIC_URL on this host: after CSPMiddleware, so it runs first on
+    # the way out.
+    "aiportal.middleware.images_from_static_only",
 ]
 
 ROOT_URLCONF = "aiportal.urls"
@@ -406,8 +411,10 @@ AIPORTAL_BEHIND_PROXY = env_bool("AIPORTAL_BEHIND_PROXY", False)
 if AIPORTAL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Model output is untrusted: no inline script, no external image (no exfiltration beacons),
-# no framing. Websockets to this origin are covered by 'self'.
+# Model output is untrusted: no inline script, no image but the site's static files and data:
+# (no exfiltration beacons, no same-origin URL fetched with a reader's cookie: img-src is
+# narrowed per request to STATIC_URL by aiportal.middleware.images_from_static_only), no
+# framing. Websockets to this origin are covered by 'self'.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -493,6 +500,12 @@ AIPORTAL_METRICS_TOKEN = env_secret("AIPORTAL_METRICS_TOKEN")
 
 # --- Chat ------------------------------------------------------------------------------------
 AIPORTAL_MAX_MESSAGE_CHARS = env_int("AIPORTAL_MAX_MESSAGE_CHARS", 32000, minimum=1)
+# The largest websocket message Daphne accepts (aiportal/serve.py), in bytes: room for the
+# longest frame the chat consumer still judges itself (its own cap, in characters, is six per
+# message character for JSON escapes plus 4096; UTF-8 takes at most four bytes for each), so
+# every frame under that cap gets the consumer's "too_long" answer. A frame over this one is
+# refused by Daphne with close code 1009 and a reason the page shows.
+AIPORTAL_WEBSOCKET_MAX_BYTES = 4 * (AIPORTAL_MAX_MESSAGE_CHARS * 6 + 4096)
 # Datasets in chat (docs/datasets.md, "Datasets in the app and in chat"): passages retrieved
 # per turn, and datasets one conversation may search at once.
 AIPORTAL_CHAT_RETRIEVAL_PASSAGES = env_int("AIPORTAL_CHAT_RETRIEVAL_PASSAGES", 6, minimum=1)
@@ -598,6 +611,11 @@ AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES
 # Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
 # expire old data exports.
 CELERY_BEAT_SCHEDULE = {
+    # Conversations deleted past their undo window (no GET purges them).
+    "chat-conversations-purge": {
+        "task": "chat.tasks.conversations_purge_deleted_run",
+        "schedule": 60.0,
+    },
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
     # Delete the "export my data" archives nobody downloaded within their day.
     "accounts-exports-expire": {

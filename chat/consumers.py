@@ -19,8 +19,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts import live
+from aiportal.text import data_refusal
 from aiportal.websockets import WebsocketConsumer
-from aiportal.wellformed import lone_surrogate_path
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -78,14 +78,6 @@ def _optional_string(data: dict[str, Any], name: str, pattern: re.Pattern[str]) 
     if not isinstance(value, str) or not pattern.match(value):
         raise BadRequest(f"{name} must be null or a string matching {pattern.pattern}")
     return value
-
-
-def _unencodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _final_frame(message: Message) -> dict[str, Any]:
@@ -191,11 +183,10 @@ class ChatConsumer(WebsocketConsumer):
         if not isinstance(data, dict):
             await self.send_error("bad_request", "the frame must be a JSON object")
             return
-        if (where := lone_surrogate_path(data)) is not None:
-            # A "\ud800" escape: neither the database nor a model worker takes such text.
-            await self.send_error(
-                "bad_request", f"`{where[:80]}` is not valid Unicode text (a lone surrogate)"
-            )
+        # Text the database cannot store (NUL, lone surrogates), in any field (aiportal/text.py).
+        why = data_refusal(data)
+        if why:
+            await self.send_error("bad_request", why)
             return
         kind = data.get("type")
         if not isinstance(kind, str) or kind not in _FIELDS:
@@ -244,9 +235,6 @@ class ChatConsumer(WebsocketConsumer):
             raise BadRequest("content must be a string")
         if not content.strip():
             raise BadRequest("content must not be empty")
-        # JSON can carry what PostgreSQL cannot store: NUL, and lone UTF-16 surrogates.
-        if "\x00" in content or _unencodable(content):
-            raise BadRequest("content must be valid Unicode text without NUL characters")
         if len(content) > settings.AIPORTAL_MAX_MESSAGE_CHARS:
             await self.send_too_long(client_id)
             return

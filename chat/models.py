@@ -101,7 +101,7 @@ class ConversationShare(models.Model):
 
 class ChatDefaults(models.Model):
     """What a conversation uses when it chooses nothing itself, set by admins. A singleton:
-    ``ChatDefaults.load()`` reads (or creates) the one row, pk 1."""
+    ``ChatDefaults.load()`` reads the one row, pk 1 (an admin creates it by saving it)."""
 
     model = models.CharField(
         max_length=200, blank=True, help_text="Empty: the first model the user may use."
@@ -122,5 +122,6 @@ class ChatDefaults(models.Model):
 
     @classmethod
     def load(cls) -> ChatDefaults:
-        defaults, _ = cls.objects.get_or_create(pk=1)
-        return defaults
+        # Read only, never created here: the chat page (a GET) reads it, and a GET writes
+        # nothing. Until an admin saves it, the defaults are an unsaved empty row.
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -72,10 +72,16 @@ def conversation_pin(*, user: User, id: int, pinned: bool) -> Conversation:
 
 def conversation_delete(*, user: User, id: int) -> Conversation:
     """Hide the conversation at once (soft delete) and purge the user's conversations whose
-    undo window has passed. The messages stay until the purge, so an undo loses nothing."""
+    undo window has passed. The messages stay until the purge, so an undo loses nothing.
+
+    Its share links are revoked for good, now: an undo brings the conversation back but not
+    its links (a person who deleted a shared conversation meant the link to die; they share
+    it again if they want to)."""
     conversation = selectors.conversation_get(user=user, id=id)
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(deleted_at=now)
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(deleted_at=now)
+        conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=now)
     conversation.deleted_at = now
     conversation_purge_deleted(user=user)
     return conversation
@@ -95,7 +101,8 @@ def conversation_restore(*, user: User, id: int) -> Conversation:
 
 def conversation_purge_deleted(*, user: User | None = None) -> int:
     """Delete for good the conversations deleted longer than ``UNDO_WINDOW`` ago (one user's,
-    or everyone's). Called on every delete and sidebar load, so nothing needs a schedule."""
+    or everyone's). Called on every delete and every minute by the beat (chat/tasks.py);
+    the pages never show them meanwhile, and ``conversation_restore`` refuses them."""
     expired = Conversation.objects.filter(
         deleted_at__isnull=False, deleted_at__lt=timezone.now() - UNDO_WINDOW
     )

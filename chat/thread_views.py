@@ -3,8 +3,6 @@ per-conversation settings (model, system prompt). Owner only: anyone else gets 4
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, JsonResponse
@@ -12,7 +10,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from aiportal.wellformed import lone_surrogate_path
+from aiportal.text import BadBody, json_body
 from chat import selectors, services
 from chat.models import Conversation
 from gateway.access import models_allowed_filter, models_for_user
@@ -51,13 +49,11 @@ def conversation_settings(request: HttpRequest, pk: int) -> JsonResponse:
     """A JSON object with ``system_prompt`` and/or ``model`` (empty: the default)."""
     conversation = _owned(request, pk)
     try:
-        body = json.loads(request.body)
-    except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
-        return _bad("the body must be JSON")
-    if not isinstance(body, dict) or not body or set(body) - {"system_prompt", "model"}:
+        body = json_body(request, empty_ok=False)
+    except BadBody as exc:
+        return _bad(str(exc))
+    if not body or set(body) - {"system_prompt", "model"}:
         return _bad("send an object with system_prompt and/or model")
-    if lone_surrogate_path(body) is not None:
-        return _bad("the text is not valid Unicode (a lone surrogate escape)")
     prompt = body.get("system_prompt")
     if prompt is not None and (
         not isinstance(prompt, str)

@@ -9,7 +9,6 @@ unknown one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -21,7 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from aiportal.wellformed import text_encodable
+from aiportal.text import json_body, json_input
 from chat import export, selectors, services_conversations
 from chat.models import Conversation
 
@@ -48,12 +47,8 @@ def json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    # RecursionError: nested past Python's limit ("[[[[…"), a 400 like any bad body.
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The JSON object sent (aiportal/text.py: storable text only, else a 400)."""
+    return json_body(request)
 
 
 def cursor_encode(cursor: tuple[datetime, int] | None) -> str | None:
@@ -71,8 +66,9 @@ def sidebar_item(conversation: Conversation) -> dict[str, Any]:
 
 def sidebar_context(user: Any, *, current: Conversation | None) -> dict[str, Any]:
     """What the chat page's sidebar renders at once: the pinned conversations and the first
-    page of the others; sidebar.js loads the rest through ``conversation_list``."""
-    services_conversations.conversation_purge_deleted(user=user)
+    page of the others; sidebar.js loads the rest through ``conversation_list``. A read: the
+    conversations deleted past their undo window are purged by the next delete and by the
+    beat (chat/tasks.py), never by a GET."""
     page, after = selectors.conversation_page(user=user, limit=PAGE_SIZE)
     shared = bool(current and selectors.conversation_share_active(conversation=current))
     return {
@@ -113,12 +109,11 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 @json_login_required
+@json_input
 def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
     title = _body(request).get("title")
     if not isinstance(title, str):
         return _error(400, "bad_request", "Send the new title as a string.")
-    if not text_encodable(title):  # a "\ud800" escape: the database cannot store it
-        return _error(400, "invalid_title", "The title is not valid Unicode text.")
     try:
         conversation = services_conversations.conversation_rename(
             user=request.user, id=pk, title=title
@@ -132,6 +127,7 @@ def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 @json_login_required
+@json_input
 def conversation_pin(request: HttpRequest, pk: int) -> JsonResponse:
     pinned = _body(request).get("pinned")
     if not isinstance(pinned, bool):

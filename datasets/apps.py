@@ -7,4 +7,5 @@ class DatasetsConfig(AppConfig):
 
     def ready(self) -> None:
         # The receivers that announce grant and group-membership changes to open pages.
-        from datasets.services import grants  # noqa: F401
+        # And the ones that turn pending grants into live ones.
+        from datasets.services import grants, grants_pending  # noqa: F401

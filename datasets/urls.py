@@ -18,7 +18,12 @@ urlpatterns = [
     path("<int:pk>/grants/<int:grant_pk>/revoke/", views.dataset_grant_revoke, name="grant_revoke"),
     path("<int:pk>/refill/", views.dataset_refill, name="refill"),
     path("<int:pk>/delete/", views.dataset_delete_view, name="delete"),
-    path("<int:pk>/export.zip", views.dataset_export_view, name="export"),
+    path("<int:pk>/export/", views.dataset_export_view, name="export"),
+    path(
+        "<int:pk>/exports/<int:export_pk>.zip",
+        views.dataset_export_download,
+        name="export_download",
+    ),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("api/jobs/<int:pk>/", views.job_status, name="api_job"),
     path("api/picker/", views_api.picker_datasets, name="api_picker"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,7 +20,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.export import (
+    ACTIVE,
+    ExportNotAvailable,
+    data_export_latest,
+    data_export_request,
+    dataset_export_open,
+)
 from chat.views_conversations import json_login_required
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import (
@@ -37,12 +42,12 @@ from datasets.selectors import (
     version_list,
 )
 from datasets.selectors.storage import upload_room
-from datasets.services import dataset_create, grant_revoke, grant_set, source_add, source_remove
+from datasets.services import dataset_create, grant_revoke, source_add, source_remove
+from datasets.services.grants_pending import grant_set_for
 from datasets.services.refill import dataset_refill_cancel, dataset_refill_start
 from datasets.services.sovereignty import (
     UploadFile,
     dataset_delete,
-    dataset_export,
     dataset_files_upload,
 )
 from datasets.sources import folder_roots_usable
@@ -112,6 +117,9 @@ def _detail_page(request: HttpRequest, dataset: Dataset, *, status: int = 200) -
     jobs = list(refill_job_list(user=request.user, dataset=dataset)[:JOBS_SHOWN])
     # Only the roots this person may use are offered; the service checks again on submit.
     roots = folder_roots_usable(user=request.user) if level >= Level.EDIT else []
+    export = (
+        data_export_latest(user=request.user, dataset=dataset) if level >= Level.MANAGE else None
+    )
     context = {
         "dataset": dataset,
         "level": level,
@@ -132,6 +140,8 @@ def _detail_page(request: HttpRequest, dataset: Dataset, *, status: int = 200) -
         ],
         "roots": roots,
         "room": upload_room(user=request.user, dataset=dataset) if level >= Level.EDIT else None,
+        "export": export,
+        "export_active": export is not None and export.status in ACTIVE,
     }
     return render(request, "datasets/detail.html", context, status=status)
 
@@ -273,27 +283,19 @@ def dataset_grant_add(request: HttpRequest, pk: int) -> HttpResponse:
     if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
         raise PermissionDenied("This needs the manage level.")
     who = request.POST.get("who", "").strip()
-    person = User.objects.filter(email__iexact=who).first() if "@" in who else None
-    group = None if person else Group.objects.filter(name=who).first()
-    if person is None and group is None:
-        messages.error(request, f"No person with the email or group named “{who}”.")
-        return _back(dataset)
     try:
         level = int(request.POST.get("level", ""))
     except ValueError:
         level = -1
+    # The same answer whether or not "who" exists here (datasets/services/grants_pending.py).
     return _run(
         request,
         dataset,
-        lambda: grant_set(
-            dataset=dataset,
-            user=request.user,
-            level=level,
-            for_user=person,
-            for_group=group,
-            ip=_ip(request),
+        lambda: grant_set_for(
+            dataset=dataset, user=request.user, who=who, level=level, ip=_ip(request)
         ),
-        f"{who} now has access.",
+        f"Access set for {who}. Someone without an account yet gets it on signing up with "
+        "that address; a group, once it exists.",
     )
 
 
@@ -380,12 +382,27 @@ def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "datasets/delete.html", {"dataset": dataset})
 
 
+@require_POST
+@login_required
+def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start building the dataset's zip (a Celery job): never on a GET, which any page could
+    make a reader's browser send (an image in rendered markdown, a prefetch)."""
+    dataset = _dataset(request, pk)
+    data_export_request(user=request.user, dataset=dataset, ip=_ip(request))
+    messages.success(request, "The export is being prepared. This page shows when it is ready.")
+    return _back(dataset)
+
+
 @require_GET
 @never_cache
 @login_required
-def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_export_download(request: HttpRequest, pk: int, export_pk: int) -> HttpResponse:
+    """The zip a job built for this person: a read of a finished file, nothing more."""
     dataset = _dataset(request, pk)
-    archive = dataset_export(dataset=dataset, user=request.user, ip=_ip(request))
+    try:
+        archive = dataset_export_open(user=request.user, dataset=dataset, id=export_pk)
+    except ExportNotAvailable:
+        raise Http404("No such export, or it has expired.") from None
     return FileResponse(
         archive,
         as_attachment=True,

@@ -47,6 +47,8 @@ class GrantInline(admin.TabularInline):
     def state(self, obj: Grant) -> str:
         if obj.pk is None:
             return ""
+        if obj.pending_email or obj.pending_group:
+            return f"pending: {obj.grantee} (no such account or group yet)"
         return "expired" if obj.expires_at and obj.expires_at <= timezone.now() else "in force"
 
 

@@ -27,6 +27,14 @@ class GrantInlineForm(forms.ModelForm):
         if self.cleaned_data.get("DELETE"):
             return data
         user, group = data.get("user"), data.get("group")
+        pending = self.instance.pk and (self.instance.pending_email or self.instance.pending_group)
+        if pending and user is None and group is None:
+            if self.has_changed():
+                raise forms.ValidationError(
+                    "A pending grant can only be deleted here, or given a user or a group; "
+                    "change its level by granting again on the dataset's page."
+                )
+            return data  # a pending grant from the dataset page, left as it is (its "state")
         if (user is None) == (group is None):
             raise forms.ValidationError("Grant to one person or one group: choose exactly one.")
         dataset = self.dataset

@@ -96,6 +96,12 @@ class Grant(models.Model):
     group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.CASCADE, related_name="dataset_grants"
     )
+    # A grant to an email address with no account yet, or a group name no group has yet: it
+    # gives nothing until it is claimed (datasets/services/grants.py, grants_claim_*), which
+    # fills ``user`` or ``group`` and empties this. The grant form answers the same whether
+    # or not the person exists, so it tells nobody who has an account.
+    pending_email = models.EmailField(blank=True, db_index=True)
+    pending_group = models.CharField(max_length=150, blank=True, db_index=True)
     level = models.PositiveSmallIntegerField(choices=Level.choices)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -111,10 +117,21 @@ class Grant(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(user__isnull=False, group__isnull=True)
-                    | models.Q(user__isnull=True, group__isnull=False)
+                    models.Q(
+                        user__isnull=False, group__isnull=True, pending_email="", pending_group=""
+                    )
+                    | models.Q(
+                        user__isnull=True, group__isnull=False, pending_email="", pending_group=""
+                    )
+                    | (
+                        models.Q(user__isnull=True, group__isnull=True)
+                        & (
+                            (~models.Q(pending_email="") & models.Q(pending_group=""))
+                            | (models.Q(pending_email="") & ~models.Q(pending_group=""))
+                        )
+                    )
                 ),
-                name="dataset_grant_user_xor_group",
+                name="dataset_grant_for_exactly_one",
             ),
             models.CheckConstraint(
                 condition=models.Q(level__in=Level.values), name="dataset_grant_level_known"
@@ -131,13 +148,34 @@ class Grant(models.Model):
                 condition=models.Q(group__isnull=False),
                 name="dataset_grant_one_per_group",
             ),
+            models.UniqueConstraint(
+                fields=["dataset", "pending_email"],
+                condition=~models.Q(pending_email=""),
+                name="dataset_grant_one_per_pending_email",
+            ),
+            models.UniqueConstraint(
+                fields=["dataset", "pending_group"],
+                condition=~models.Q(pending_group=""),
+                name="dataset_grant_one_per_pending_group",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{Level(self.level).label} on {self.dataset_id} for {self.user or self.group}"
+        return f"{Level(self.level).label} on {self.dataset_id} for {self.grantee}"
+
+    @property
+    def grantee(self) -> str:
+        """Who it is for, as the page shows it: the same words for a pending grant as for one
+        to an existing person or group."""
+        if self.user_id is not None:
+            return self.user.email
+        if self.group_id is not None:
+            return f"group {self.group.name}"
+        return self.pending_email or f"group {self.pending_group}"
 
     def clean(self) -> None:
-        if (self.user_id is None) == (self.group_id is None):
+        targets = [self.user_id, self.group_id, self.pending_email, self.pending_group]
+        if sum(1 for target in targets if target) != 1:
             raise ValidationError("A grant is for exactly one user or one group.")
 
 

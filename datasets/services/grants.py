@@ -81,8 +81,8 @@ def grant_revoke(
         target_id=grant.dataset_id,
         detail={
             "grant": grant.pk,
-            "user": grant.user.email if grant.user_id else None,
-            "group": grant.group.name if grant.group_id else None,
+            "user": grant.user.email if grant.user_id else (grant.pending_email or None),
+            "group": grant.group.name if grant.group_id else (grant.pending_group or None),
             "level": Level(grant.level).label,
         },
         ip=ip,

@@ -159,6 +159,11 @@ def dataset_delete(*, dataset: Dataset, user: User, ip: str | None = None) -> No
         # RESTRICTed by version entries, so entries go first.
         Dataset.objects.filter(pk=locked.pk).update(active_version=None)
         VersionDocument.objects.filter(version__dataset=locked).delete()
+        # Its exports too (rows now, files at commit). Imported here: accounts' export
+        # imports this module to build archives.
+        from accounts.export import dataset_exports_discard
+
+        dataset_exports_discard(dataset_id=locked.pk)
         locked.delete()
         datasets_changed_publish(user_ids=concerned)
         transaction.on_commit(lambda: shutil.rmtree(files_dir, ignore_errors=True))
@@ -175,8 +180,9 @@ def dataset_export(*, dataset: Dataset, user: User, ip: str | None = None) -> IO
     """A zip of the dataset (manage level): ``dataset.json`` (settings, sources, versions and
     the active version's documents with their keys, titles, addresses and checksums), the
     extracted text of each of those documents under ``documents/`` and the uploaded files as
-    they were sent under ``files/``. Built on request into a temporary file (spooled to disk
-    past 32 MiB), returned at its start; the caller closes it."""
+    they were sent under ``files/``. Built into a temporary file (spooled to disk past 32 MiB),
+    returned at its start; the caller closes it. Costly: only a Celery job calls it (the
+    dataset's export and "export my data", accounts/export.py), never a request."""
     dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
     dataset.refresh_from_db()
     files_dir = dataset_files_dir(dataset=dataset)

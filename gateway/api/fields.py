@@ -7,9 +7,10 @@ past sampling: vLLM before 0.11 rendered a ``chat_template`` handed to it inside
 ids, huge lists of them and unbounded grammars have each crashed or stalled a worker for
 everyone on it. So:
 
-- ``body_wellformed`` walks the whole body once: every string must be well-formed Unicode
-  (a JSON ``"\\ud800"`` escape decodes to a lone surrogate, which a worker's tokenizer cannot
-  encode: a 500 on every worker), every number finite (Python's JSON reader takes ``NaN``
+- ``body_wellformed`` walks the whole body once: every string must be text the database can
+  store and a worker can tokenize (aiportal/text.py: no NUL, and no lone surrogate, which a
+  JSON ``"\\ud800"`` escape decodes to and a worker's tokenizer cannot encode: a 500 on every
+  worker), every number finite (Python's JSON reader takes ``NaN``
   and ``1e999``) and every integer within 64 bits; no key named ``chat_template`` at any
   depth.
 - ``fields_check`` checks each forwarded field against its rule (``_RULES``); a field
@@ -27,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from aiportal.wellformed import text_encodable
+from aiportal.text import text_refusal
 from gateway.api.errors import bad_request
 
 MAX_LOGPROBS = 20
@@ -93,13 +94,12 @@ def body_wellformed(body: dict[str, Any]) -> None:
 
 
 def _text_check(path: str, text: str) -> None:
-    if not text_encodable(text):
-        raise bad_request(
-            f"`{path or 'body'}` is not valid Unicode text: it holds a lone UTF-16 surrogate "
-            "(a \\uD800 to \\uDFFF escape without its pair).",
-            param=path or None,
-            code="invalid_text",
-        )
+    # ASCII without NUL, nearly every string, needs no encoding attempt (aiportal/text.py).
+    if text.isascii() and "\x00" not in text:
+        return
+    why = text_refusal(text)
+    if why:
+        raise bad_request(f"`{path or 'body'}`: {why}", param=path or None, code="invalid_text")
 
 
 # --- Rules, one per kind of field -----------------------------------------------------------

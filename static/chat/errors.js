@@ -24,6 +24,12 @@ function seconds(value) {
 export function describeError(frame, now = new Date()) {
   const code = frame && frame.code;
   switch (code) {
+    case "frame_too_large":
+      return (
+        "That message was too big to send" +
+        (frame.detail ? ` (${frame.detail.replace(/^Too big: /, "")})` : "") +
+        "; the connection was reset. Shorten it and send it again."
+      );
     case "over_budget": {
       const resets = frame.resets_at ? new Date(frame.resets_at) : null;
       if (resets && !Number.isNaN(resets.getTime())) {

@@ -1,31 +1,27 @@
 // Model output is untrusted. It becomes HTML in three steps, each a barrier of its own:
-// markdown-it with raw HTML off, images rewritten to links unless same-origin or data:,
-// then DOMPurify. The CSP (img-src 'self' data:, no inline script or style) is the last net.
+// markdown-it with raw HTML off, every image rewritten to a link (or its alt text), then
+// DOMPurify, which drops any image element left. Rendered content loads no image at all: an
+// image URL, even our own (`![x](/datasets/1/export.zip)`), would make every reader's browser
+// fetch it with their cookie. The CSP (img-src only the static files and data:, no inline
+// script or style) is the last net.
 // LaTeX ($…$, $$…$$, \(…\), \[…\]) is typeset by KaTeX as MathML only: its HTML output
 // needs inline styles, which the CSP forbids; Chromium and Firefox draw MathML natively.
 
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true, mathMl: true },
   // KaTeX's TeX source annotation would show as text where MathML semantics is dropped.
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "annotation"],
+  // Nothing that fetches on its own: images, media, embedded documents.
+  FORBID_TAGS: [
+    "style", "form", "input", "button", "textarea", "select", "annotation",
+    "img", "picture", "source", "video", "audio", "track", "image", "iframe", "object", "embed",
+  ],
   ADD_FORBID_CONTENTS: ["annotation"],
-  FORBID_ATTR: ["style"], // inline styles would only trip the CSP
+  FORBID_ATTR: ["style", "srcset", "poster", "background"], // styles would trip the CSP
 };
 const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
 function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-// An image may load only from this origin or inline data: no tracking beacons, no leaks.
-function imageAllowed(src) {
-  if (!src) return false;
-  if (/^data:image\//i.test(src)) return true;
-  try {
-    return new URL(src, window.location.href).origin === window.location.origin;
-  } catch {
-    return false;
-  }
 }
 
 function linkAllowed(href) {
@@ -49,11 +45,6 @@ function setUpPurify(purify) {
         node.setAttribute("target", "_blank");
         node.setAttribute("rel", "noopener noreferrer nofollow");
       }
-    }
-    // Second line of defence: markdown-it already turned such images into links.
-    if (node.tagName === "IMG" && !imageAllowed(node.getAttribute("src"))) {
-      node.removeAttribute("src");
-      node.removeAttribute("srcset");
     }
   });
 }
@@ -173,13 +164,13 @@ function createMarkdownIt() {
   md.renderer.rules.math_inline = (tokens, idx) => typeset(tokens[idx].content, false);
   md.renderer.rules.math_display = (tokens, idx) =>
     `<div class="math-display">${typeset(tokens[idx].content, true)}</div>`;
-  const renderImage = md.renderer.rules.image;
   md.renderer.rules.image = (tokens, idx, options, env, self) => {
+    // No image is shown (see the top of this file): its alt text, linked to its address
+    // for a person who chooses to open it. Only http(s) addresses stay links (the hook).
     const token = tokens[idx];
     const src = token.attrGet("src") || "";
-    if (imageAllowed(src)) return renderImage(tokens, idx, options, env, self);
-    const label = escapeHtml(token.content || "image");
-    return `<a href="${escapeHtml(src)}" class="blocked-image">[image: ${label}]</a>`;
+    const label = escapeHtml(self.renderInlineAsText(token.children || [], options, env) || "image");
+    return `<a href="${escapeHtml(src)}" class="blocked-image" title="Image not shown">[image: ${label}]</a>`;
   };
   return md;
 }

@@ -6,6 +6,8 @@ const PROTOCOL_VERSION = 1;
 const CLOSE_UNAUTHENTICATED = 4401;
 // The account is pending approval or suspended (accounts/access.py): retrying cannot help.
 const CLOSE_ACCOUNT_INACTIVE = 4403;
+// A frame over the server's size limit (aiportal/serve.py): the reason says the limit.
+const CLOSE_MESSAGE_TOO_BIG = 1009;
 // Backoff: 0.5 s doubling to 30 s, each wait drawn from its upper half (jitter), so that the
 // clients of a restarted server do not all come back in the same second.
 const BACKOFF_FIRST_MS = 500;
@@ -87,6 +89,10 @@ export function createSocket({
         stopped = true;
         state("account-inactive");
         return;
+      }
+      if (event.code === CLOSE_MESSAGE_TOO_BIG) {
+        // Said like any error frame (chat.js shows it by the composer); then reconnect.
+        onFrame({ type: "error", code: "frame_too_large", detail: event.reason });
       }
       scheduleRetry();
     });

@@ -61,7 +61,6 @@ def page_paths(conversation, dataset) -> list[str]:
         "/chat/models/",
         "/datasets/",
         f"/datasets/{dataset.pk}/",
-        f"/datasets/{dataset.pk}/export.zip",
         "/datasets/api/picker/",
         "/settings/keys/",
         "/accounts/email/",
@@ -77,6 +76,7 @@ def post_paths(conversation, dataset) -> list[str]:
         f"/api/conversations/{conversation.pk}/rename/",
         "/settings/keys/",
         f"/datasets/{dataset.pk}/refill/",
+        f"/datasets/{dataset.pk}/export/",
         f"/datasets/{dataset.pk}/delete/",
         "/admin/accounts/user/",
     ]

@@ -45,6 +45,7 @@ class World:
     key: Any
     other_dataset: Any  # the outsider's own, for URLs that pair two ids
     export: Any  # a built "export my data" archive
+    dataset_export: Any  # a built export of the dataset
     usersession: Any  # a second signed-in session of the owner's (the sessions page)
 
 
@@ -68,6 +69,8 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     other = dataset_create(user=outsider, name="Outsider's own")
     export = data_export_request(user=owner)
     data_export_build(export_id=export.pk)
+    dataset_export = data_export_request(user=owner, dataset=dataset)
+    data_export_build(export_id=dataset_export.pk)
     _, phone = cookie_for(owner, user_agent="the owner's phone")
     return World(
         conversation=conversation,
@@ -81,6 +84,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
         key=key,
         other_dataset=other,
         export=export,
+        dataset_export=dataset_export,
         usersession=UserSession.objects.get(session_key=phone),
     )
 
@@ -126,7 +130,12 @@ URLS: dict[str, tuple[str, Any, Any]] = {
         {},
     ),
     "datasets:detail": ("GET", lambda w: f"/datasets/{w.dataset.pk}/", None),
-    "datasets:export": ("GET", lambda w: f"/datasets/{w.dataset.pk}/export.zip", None),
+    "datasets:export_download": (
+        "GET",
+        lambda w: f"/datasets/{w.dataset.pk}/exports/{w.dataset_export.pk}.zip",
+        None,
+    ),
+    "datasets:export": ("POST", lambda w: f"/datasets/{w.dataset.pk}/export/", {}),
     "datasets:api_job": ("GET", lambda w: f"/datasets/api/jobs/{w.job.pk}/", None),
     "datasets:api_chunk": ("GET", lambda w: f"/datasets/api/chunks/{w.chunk.pk}/", None),
     "datasets:upload": ("POST", lambda w: f"/datasets/{w.dataset.pk}/upload/", _upload_file),

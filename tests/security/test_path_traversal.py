@@ -23,6 +23,7 @@ from datasets.services import dataset_files_dir
 from datasets.sources import upload_store
 from datasets.sources.base import SourceError
 from datasets.sources.uploads import STORED_NAME
+from tests.datasets.export_support import dataset_export_fetch
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def _files_outside(root: Path, allowed: Path) -> list[Path]:
 
 
 def _export_names(client: Client, dataset) -> list[str]:
-    answer = client.get(f"/datasets/{dataset.pk}/export.zip")
+    answer = dataset_export_fetch(client, dataset, dataset.owner)
     assert answer.status_code == 200
     with zipfile.ZipFile(io.BytesIO(b"".join(answer.streaming_content))) as archive:
         return archive.namelist()

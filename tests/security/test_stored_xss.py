@@ -22,6 +22,7 @@ from chat import services
 from chat.services_conversations import conversation_share_create
 from gateway.keys import apikey_create
 from tests.chat.test_browser import sign_in
+from tests.datasets.export_support import dataset_export_fetch
 
 MARKUP = [
     '<img src=x onerror="window.__xss=1">',
@@ -121,12 +122,12 @@ def test_files_a_browser_could_run_are_refused_and_exports_are_attachments(store
         assert "aiportal reads only" in page.content.decode(), name
     # HTML is read (its text extracted) but, like every upload, never served back inline:
     # the only way out is inside the export zip below.
-    for path in (
-        f"/datasets/{dataset.pk}/export.zip",
-        f"/c/{stored['conversation'].pk}/export.md",
-        f"/c/{stored['conversation'].pk}/export.json",
-    ):
-        answer = client.get(path)
+    exports = {
+        "dataset": dataset_export_fetch(client, dataset, owner),
+        "markdown": client.get(f"/c/{stored['conversation'].pk}/export.md"),
+        "json": client.get(f"/c/{stored['conversation'].pk}/export.json"),
+    }
+    for path, answer in exports.items():
         assert answer.status_code == 200
         assert answer["Content-Disposition"].startswith("attachment"), path
         assert answer["X-Content-Type-Options"] == "nosniff", path
