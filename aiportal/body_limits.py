@@ -29,11 +29,15 @@ from django.conf import settings
 UPLOAD_PATHS = (re.compile(r"/datasets/\d+/upload/"),)
 
 
+def upload_path(path: str) -> bool:
+    return any(pattern.fullmatch(path) for pattern in UPLOAD_PATHS)
+
+
 def body_cap_for(path: str) -> int:
     """The largest request body, in bytes, accepted for ``path`` (decoded, no query)."""
     if path.startswith("/v1/"):
         return settings.AIPORTAL_API_MAX_BODY_BYTES
-    if any(pattern.fullmatch(path) for pattern in UPLOAD_PATHS):
+    if upload_path(path):
         return settings.AIPORTAL_UPLOAD_MAX_REQUEST_BYTES
     return settings.AIPORTAL_MAX_BODY_BYTES
 

@@ -26,13 +26,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import sync_and_async_middleware
 
+from aiportal.body_limits import upload_path
+
 # How deep ``data_refusal`` follows nested JSON; deeper is refused (json.loads stops far
 # later, at Python's recursion limit).
 MAX_DEPTH = 64
-# Multipart bodies are left to their views: an upload view installs its own upload handlers
-# (datasets/upload_handler.py stops writing at the quota), which parsing the body here first
-# would pre-empt; Django's form fields refuse NUL themselves.
-FORM_TYPES = {"application/x-www-form-urlencoded"}
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 def text_refusal(value: str) -> str | None:
@@ -124,6 +123,17 @@ def _request_refusal(request: HttpRequest) -> str | None:
         return data_refusal(data)
     if request.content_type not in FORM_TYPES:
         return None
+    # An upload page's body is its view's to parse: the view installs its own upload handler
+    # (datasets/upload_handler.py stops writing at the quota), which parsing it here first
+    # would pre-empt. The view asks form_refusal once the body is parsed.
+    if upload_path(request.path_info):
+        return None
+    return form_refusal(request)
+
+
+def form_refusal(request: HttpRequest) -> str | None:
+    """The first field of a parsed form whose name or value cannot be stored, as a
+    sentence; None when all can."""
     for name, values in request.POST.lists():
         why = text_refusal(name) or next(filter(None, map(text_refusal, values)), None)
         if why:
@@ -131,7 +141,7 @@ def _request_refusal(request: HttpRequest) -> str | None:
     return None
 
 
-def _refused(request: HttpRequest, why: str):
+def refused_response(request: HttpRequest, why: str) -> HttpResponse:
     if "/api/" in request.path or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"code": "bad_request", "detail": why}, status=400)
     return render(request, "bad_input.html", {"detail": why}, status=400)
@@ -152,7 +162,7 @@ def UnstorableTextMiddleware(get_response):
             else:
                 why = _request_refusal(request) if request.GET else None
             if why:
-                return _refused(request, why)
+                return refused_response(request, why)
             return await get_response(request)
 
     else:
@@ -160,7 +170,7 @@ def UnstorableTextMiddleware(get_response):
         def middleware(request):
             why = _request_refusal(request)
             if why:
-                return _refused(request, why)
+                return refused_response(request, why)
             return get_response(request)
 
     return middleware

@@ -130,7 +130,11 @@ def test_admin_sign_in_and_out_never_leave_the_site(make_user):
         client = Client()
         # The admin's sign-in sends people to the product's, carrying next only when it is
         # on the site; signing in there lands where it says.
-        to_sign_in = _where(client.get("/admin/login/" + _query(target)))
+        first = client.get("/admin/login/" + _query(target))
+        if first.status_code == 400:  # a NUL: refused at the door, nowhere to follow
+            assert b"NUL" in first.content
+            continue
+        to_sign_in = _where(first)
         if not _on_site(to_sign_in):
             off.append(("to sign-in", target, to_sign_in))
         next_page = parse_qs(urlsplit(to_sign_in).query).get("next", [""])[0]
