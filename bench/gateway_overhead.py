@@ -1,14 +1,17 @@
-"""What the gateway costs: the same emulated vLLM workers streamed directly and through
-aiportal's ``/v1`` on a real Daphne (and LiteLLM's proxy, when it is installed), at several
-concurrency levels.
+"""What the gateway costs: the same emulated vLLM workers streamed directly, through Caddy's
+``reverse_proxy`` (a compiled proxy with no logic: the floor for a proxy's per-token cost),
+through aiportal's ``/v1`` on a real Daphne and through LiteLLM's proxy (when it is
+installed), at several concurrency levels.
 
     .venv/bin/python bench/gateway_overhead.py [--workers 4] [--levels 1,16,64,256]
-        [--seconds 6] [--warmup 2] [--targets direct,core,aiportal,litellm]
-        [--litellm /tmp/litellm-venv/bin/litellm]
+        [--seconds 6] [--warmup 2] [--targets direct,caddy,core,aiportal,litellm]
+        [--litellm /tmp/litellm-venv/bin/litellm] [--caddy /usr/bin/caddy]
 
 Per level and target it prints TTFT p50/p99 and what the proxy adds to them, inter-token
-latency p99, aggregate tokens/s and its ratio to direct, and the proxy process's CPU seconds
-per 1000 tokens (utime + stime from /proc/<pid>/stat, children included). Everything runs on
+latency p99, aggregate tokens/s and its ratio to direct, the proxy process's CPU seconds per
+1000 tokens (utime + stime from /proc/<pid>/stat, children included) and that CPU as a
+multiple of Caddy's in the same run (``vs.caddy``): the machine's speed varies, a ratio
+measured side by side does much less. Everything runs on
 loopback; each client runs requests back to back, ``--warmup`` seconds unmeasured (both
 hops' connections opened, caches filled: steady service, not a cold start) and then
 ``--seconds`` measured (at most ``--max-requests`` each). The load generator's own garbage
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -73,13 +77,16 @@ def pct(values: list[float], q: float) -> float:
 # --- Processes ------------------------------------------------------------------------------
 
 
-LOGS = Path(tempfile.mkdtemp(prefix="aiportal-bench-logs-"))
+@functools.cache
+def logs_dir() -> Path:
+    """Made on first use, not on import (the bench's tests import its report)."""
+    return Path(tempfile.mkdtemp(prefix="aiportal-bench-logs-"))
 
 
 def spawn(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A child in its own session, its output in a log file (a pipe nobody reads would
     block it once full)."""
-    log = (LOGS / f"{Path(args[0]).name}-{secrets.token_hex(3)}.log").open("w")
+    log = (logs_dir() / f"{Path(args[0]).name}-{secrets.token_hex(3)}.log").open("w")
     process = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -279,9 +286,9 @@ class Portal:
             client.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
         if self.keep_logs:
-            print(f"# errors occurred: the processes' logs are kept in {LOGS}")
+            print(f"# errors occurred: the processes' logs are kept in {logs_dir()}")
         else:
-            shutil.rmtree(LOGS, ignore_errors=True)
+            shutil.rmtree(logs_dir(), ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -353,6 +360,27 @@ def serve_core(port: int) -> None:
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=port, print=None, handler_cancellation=True)
+
+
+# --- Caddy: a compiled proxy with no logic, the floor for per-token cost --------------------
+
+
+def caddy_start(binary: str, workers: list[str], tmp: Path) -> tuple[subprocess.Popen, str]:
+    """Caddy's ``reverse_proxy`` over the same workers, round robin, flushing every write at
+    once (``flush_interval -1``, as a token stream needs), with no admin endpoint, no TLS and
+    no access log: only the relay is measured."""
+    port = _free_port()
+    config = tmp / "Caddyfile"
+    config.write_text(
+        "{\n\tadmin off\n\tauto_https off\n}\n"
+        f"http://127.0.0.1:{port} {{\n"
+        f"\treverse_proxy {' '.join(workers)} {{\n"
+        "\t\tlb_policy round_robin\n\t\tflush_interval -1\n\t}\n}\n"
+    )
+    process = spawn([binary, "run", "--config", str(config), "--adapter", "caddyfile"])
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/v1/models", process)
+    return process, url
 
 
 # --- LiteLLM, when it installs ---------------------------------------------------------------
@@ -515,26 +543,35 @@ def measure(name, targets, headers, level, args, pid: int | None) -> Sample:
         gc.enable()
 
 
+def cpu_per_1k_tokens(sample: Sample) -> float | None:
+    if sample.cpu is None or not sample.tokens:
+        return None
+    return sample.cpu / sample.tokens * 1000
+
+
 def report(level: int, results: dict[str, Sample]) -> None:
     direct = results["direct"]
     direct_rate = direct.tokens / direct.wall if direct.wall else float("nan")
+    caddy_cpu = cpu_per_1k_tokens(results["caddy"]) if "caddy" in results else None
     print(f"\n## {level} concurrent streams")
     print(
         f"{'target':<10} {'TTFT p50':>9} {'p99':>8} {'+p50':>7} {'+p99':>7} {'ITL p99':>8} "
-        f"{'tok/s':>8} {'ratio':>6} {'CPU s/1k tok':>12} {'errors':>6}"
+        f"{'tok/s':>8} {'ratio':>6} {'CPU s/1k tok':>12} {'vs.caddy':>8} {'errors':>6}"
     )
     for name, s in results.items():
         rate = s.tokens / s.wall if s.wall else float("nan")
         added50 = (pct(s.ttft, 0.5) - pct(direct.ttft, 0.5)) * 1000
         added99 = (pct(s.ttft, 0.99) - pct(direct.ttft, 0.99)) * 1000
-        cpu = f"{s.cpu / s.tokens * 1000:.3f}" if s.cpu is not None and s.tokens else "-"
+        own = cpu_per_1k_tokens(s)
+        cpu = f"{own:.3f}" if own is not None else "-"
+        times = f"{own / caddy_cpu:.2f}" if own is not None and caddy_cpu else "-"
         if name == "direct":
             added50 = added99 = 0.0
         print(
             f"{name:<10} {pct(s.ttft, 0.5) * 1000:8.1f}m {pct(s.ttft, 0.99) * 1000:7.1f}m "
             f"{added50:6.1f}m {added99:6.1f}m "
             f"{pct(s.itl, 0.99) * 1000:7.1f}m {rate:8.0f} {rate / direct_rate:6.3f} {cpu:>12} "
-            f"{s.errors:>6}"
+            f"{times:>8} {s.errors:>6}"
         )
         for kind, count in s.error_kinds.most_common(2):
             print(f"{'':<10} {count} x {kind}")
@@ -548,8 +585,8 @@ def main() -> None:
     parser.add_argument("--levels", default="1,16,64,256")
     parser.add_argument(
         "--targets",
-        default="direct,core,aiportal,litellm",
-        help="which of direct, core, aiportal, litellm to measure (direct always runs)",
+        default="direct,caddy,core,aiportal,litellm",
+        help="which of direct, caddy, core, aiportal, litellm to measure (direct always runs)",
     )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--max-requests", type=int, default=50, help="per client and level")
@@ -568,6 +605,11 @@ def main() -> None:
         default=os.environ.get("LITELLM_BIN") or shutil.which("litellm") or "",
         help="the litellm command of a venv with litellm[proxy] (never the project's venv)",
     )
+    parser.add_argument(
+        "--caddy",
+        default=os.environ.get("AIPORTAL_CADDY") or shutil.which("caddy") or "/usr/bin/caddy",
+        help="the caddy binary (./dev test installs Debian's for the edge tests)",
+    )
     args = parser.parse_args()
     if args.serve_core:
         serve_core(args.serve_core)
@@ -579,12 +621,17 @@ def main() -> None:
     if admin_url.startswith("postgres"):
         admin_url = urlunsplit(urlsplit(admin_url)._replace(path="/postgres"))
     portal = Portal(workers=workers, database_url=admin_url or None, redis_url=args.redis_url)
-    litellm = core = None
+    litellm = core = caddy = None
     # Only what is measured runs: an idle proxy process still probes and takes CPU.
     wanted = {"direct", *args.targets.split(",")}
     try:
         token = portal.start()  # its database serves core too
         targets = {"direct": ([f"{u}/v1/chat/completions" for u in workers], {}, None)}
+        if "caddy" in wanted and Path(args.caddy).exists():
+            caddy, caddy_url = caddy_start(args.caddy, workers, portal.tmp)
+            targets["caddy"] = ([f"{caddy_url}/v1/chat/completions"], {}, caddy.pid)
+        elif "caddy" in wanted:
+            print(f"# Caddy not run: no caddy at {args.caddy} (--caddy PATH)")
         if "core" in wanted:
             core, core_url = portal.start_core(portal.environ)
             targets["core"] = ([f"{core_url}/v1/chat/completions"], {}, core.pid)
@@ -623,12 +670,15 @@ def main() -> None:
             portal.keep_logs |= any(sample.errors for sample in results.values())
         print(
             "\n# TTFT/ITL in ms; +p50/+p99: added to direct's; ratio: tokens/s over direct's; "
-            "targets at 64 streams: +p50 <= 2 ms, +p99 <= 10 ms, ratio >= 0.95\n"
-            "# core: gateway.proxy.completion_stream behind a bare aiohttp server (the proxy "
-            "alone); aiportal: /v1 on Daphne (Django, API keys, usage records included)"
+            "vs.caddy: CPU per token over Caddy's in this run\n"
+            "# targets at 16 and 64 streams: aiportal vs.caddy <= 1.5 and <= 0.15 of LiteLLM's "
+            "CPU per token; +p50 <= 5 ms at 16 streams\n"
+            "# caddy: reverse_proxy with flush_interval -1 (a compiled proxy, no logic); core: "
+            "gateway.proxy.completion_stream behind a bare aiohttp server (the proxy alone); "
+            "aiportal: /v1 on Daphne (Django, API keys, usage records included)"
         )
     finally:
-        for process in (litellm, core):
+        for process in (litellm, core, caddy):
             if process:
                 stop(process)
         portal.close()
