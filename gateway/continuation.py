@@ -45,6 +45,8 @@ class Stitcher:
         self.finish_reason: str | None = None
         self.usage_sent = False
         self.continuable = True
+        # What vLLM sends first when the client asked for ``echo``: not part of the answer.
+        self.echoed = _echo_text(body) if self.chat else ""
 
     @property
     def started(self) -> bool:
@@ -134,6 +136,8 @@ class Stitcher:
         if not self.continuable:
             return None
         partial = "".join(self.text)
+        if self.echoed and partial.startswith(self.echoed):
+            partial = partial[len(self.echoed) :]
         body = dict(self.body)
         if partial and self.chat:
             messages = list(body.get("messages") or [])
@@ -151,6 +155,9 @@ class Stitcher:
             body["messages"] = messages
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
+            # vLLM echoes the final message of a continuation: the client would get its
+            # partial answer twice.
+            body.pop("echo", None)
         elif partial:
             prompt = body.get("prompt")
             if isinstance(prompt, str):
@@ -190,3 +197,17 @@ class Stitcher:
 
     def _object(self) -> str:
         return "chat.completion.chunk" if self.chat else "text_completion"
+
+
+def _echo_text(body: dict[str, Any]) -> str:
+    """The text vLLM's chat ``echo`` sends before the answer: the final message's, when it
+    has the answer's role (the assistant's with a generation prompt, its own without)."""
+    messages = body.get("messages")
+    if not body.get("echo") or not isinstance(messages, list) or not messages:
+        return ""
+    last = messages[-1]
+    if not isinstance(last, dict) or not isinstance(last.get("content"), str):
+        return ""
+    if body.get("add_generation_prompt") is not False and last.get("role") != "assistant":
+        return ""
+    return last["content"]

@@ -227,7 +227,7 @@ class Generation:
                 if self.stream is None:
                     body = full_response(
                         self.request,
-                        text="".join(text),
+                        text=self.request.echo + "".join(text),
                         finish_reason=step.finish_reason,
                         stop_reason=step.stop_reason,
                         totals=totals,
@@ -251,6 +251,9 @@ class Generation:
         if ticket.generated == 1 and request.kind == "chat":
             first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
+            if request.echo:
+                echoed = chunk(request, text=request.echo, usage_now=first)
+                await self.stream.write(_frame(echoed))
         if finish_reason is None and not text:
             return  # held back for a possible stop string, or an empty piece: nothing to say
         body = chunk(

@@ -59,6 +59,8 @@ class GenerationRequest:
     answer_basis: str
     question: str
     partial: str = ""
+    # vLLM's chat ``echo``: the final message's text, sent before the answer (see parse_chat).
+    echo: str = ""
     prompt_tokens: list[str] = field(default_factory=list)
     request_id: str = ""
     created: int = 0
@@ -171,9 +173,18 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
     basis = render_chat(earlier, add_generation_prompt=True, continue_final_message=False)
     users = [m for m in earlier if m["role"] == "user"]
     question = content_text(users[-1].get("content")) if users else ""
+    # vLLM 0.34 (serving.py, chat_completion): with ``echo`` the answer starts with the final
+    # message's text when that message has the answer's role, which is the assistant's with
+    # a generation prompt and the final message's own role without one: a continuation
+    # echoes the partial it continues.
+    echo = ""
+    if body.get("echo"):
+        role = "assistant" if add_generation_prompt is not False else messages[-1]["role"]
+        if messages[-1]["role"] == role:
+            echo = content_text(messages[-1].get("content"))
     return GenerationRequest(
         kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
-        **common,
+        echo=echo, **common,
     )  # fmt: skip
 
 

@@ -199,3 +199,37 @@ def test_tokenize_is_lossless_and_splits_words_with_their_leading_space():
     assert " world" in tokens
     assert all(len(t) <= 10 for t in tokens)
     assert tokenize(text[len("".join(tokens[:3])) :]) == tokens[3:]
+
+
+async def test_echo_on_a_continuation_sends_the_partial_first(client, url):
+    # vLLM 0.34's serving.py: echo repeats the final message when it has the answer's role.
+    partial = "Sure, here goes"
+    body = chat_body(continue_final_message=True, add_generation_prompt=False, seed=4, echo=True)
+    body["messages"].append({"role": "assistant", "content": partial})
+    body_plain = {k: v for k, v in body.items() if k != "echo"}
+
+    echoed = await read_stream(client, url, {**body, "stream": True})
+    plain = await read_stream(client, url, {**body_plain, "stream": True})
+    whole = await answer(client, url, **{k: v for k, v in body.items() if k != "messages"},
+                         messages=body["messages"])  # fmt: skip
+
+    assert echoed.content_chunks[0]["choices"][0]["delta"] == {"content": partial}
+    assert echoed.text == partial + plain.text
+    assert content(whole) == partial + plain.text
+
+
+async def test_echo_without_an_assistant_message_last_sends_nothing_more(client, url):
+    plain = await answer(client, url, seed=4)
+    echoed = await answer(client, url, seed=4, echo=True)
+
+    assert content(echoed) == content(plain)
+
+
+async def test_both_generation_flags_explicitly_true_are_refused(client, url):
+    body = chat_body(continue_final_message=True, add_generation_prompt=True)
+    body["messages"].append({"role": "assistant", "content": "Sure"})
+
+    response = await client.post(url + "/v1/chat/completions", json=body)
+
+    assert response.status_code == 400
+    assert "Cannot set both" in response.text

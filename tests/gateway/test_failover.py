@@ -143,6 +143,14 @@ async def test_a_chat_stream_that_dies_is_continued_into_one_whole_answer(emulat
     assert (await emulator_state(dying))["failed"] == 1
 
 
+async def test_a_continued_chat_with_echo_gets_its_partial_once(emulators, pool):
+    # vLLM echoes a continuation's final message when asked to: the gateway must not ask.
+    _, healthy = await _pair(emulators, pool, "--die-after-tokens", "12")
+    frames = await _stream(_chat_body(max_tokens=400, echo=True))
+    expected = direct_chat(healthy, seed=11)["choices"][0]["message"]["content"]
+    assert frames_text(frames) == expected
+
+
 async def test_the_chat_api_reports_a_continued_answer(emulators, pool, transactional_db, owner):
     from asgiref.sync import sync_to_async
 

@@ -113,3 +113,27 @@ def test_an_answer_whose_tokens_are_all_spent_is_closed_with_length():
     assert finish["choices"][0]["finish_reason"] == "length"
     assert finish["id"] == "a"
     assert usage["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_a_continuation_does_not_ask_for_echo():
+    stitch = Stitcher(endpoint="chat/completions", body={**CHAT, "echo": True})
+    stitch.take(chunk(" Hello", usage=(7, 1)))
+    stitch.part_end()
+    assert "echo" not in stitch.next_body()
+
+
+def test_the_echo_of_a_clients_own_message_is_not_continued_as_answer():
+    body = {
+        **CHAT,
+        "messages": [*CHAT["messages"], {"role": "assistant", "content": "Once"}],
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+        "echo": True,
+    }
+    stitch = Stitcher(endpoint="chat/completions", body=body)
+    stitch.take(chunk("Once", usage=(5, 0)))  # vLLM's echo of the final message
+    stitch.take(chunk(" upon", usage=(5, 1)))
+    stitch.part_end()
+    nxt = stitch.next_body()
+    assert nxt["messages"][-1] == {"role": "assistant", "content": "Once upon"}
+    assert "echo" not in nxt
