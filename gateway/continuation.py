@@ -14,6 +14,8 @@ was; when a stream breaks, the answer goes on from the partial text on another w
 and ``model`` on every frame, no second role delta, and usage that counts the original
 prompt once and the completion tokens of all parts. A stream is only continued while it is
 plain text in one choice: tool-call deltas or several choices cannot be resumed faithfully.
+A part that ends with finish_reason "abort" (the engine gave up) is continued too; its end
+is never passed on.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 _IDENTITY = ("id", "created", "model", "system_fingerprint")
+# vLLM 0.34's finish reasons (vllm/v1/engine/__init__.py): "stop", "length" and "repetition"
+# end an answer (repetition: the engine cut a looping answer short, which is its end);
+# "abort" is the engine giving up on it (shutdown, a failed KV transfer), continued like a
+# dead stream; "error" never reaches a client as a finish reason (vLLM sends an error frame).
+ABORTED = frozenset({"abort"})
 
 
 class Stitcher:
@@ -45,6 +52,7 @@ class Stitcher:
         self.finish_reason: str | None = None
         self.usage_sent = False
         self.continuable = True
+        self.aborted = False  # this part ended with finish_reason "abort"
         # What vLLM sends first when the client asked for ``echo``: not part of the answer.
         self.echoed = _echo_text(body) if self.chat else ""
 
@@ -68,7 +76,7 @@ class Stitcher:
                 self.prompt_tokens = max(0, prompt - self.tokens_before)
         choices = frame.get("choices")
         if not choices:
-            if not usage or not self.client_usage:
+            if not usage or not self.client_usage or self.aborted:
                 return None
             self.usage_sent = True
             frame["usage"] = self.usage()
@@ -92,7 +100,14 @@ class Stitcher:
                 self.text.append(text)
                 if not usage:
                     self.counted_now += 1
-            if choice.get("finish_reason"):
+            if choice.get("finish_reason") in ABORTED:
+                # The engine gave up on the answer, not the answer ended: another worker
+                # continues it (gateway/proxy.py), so the client never sees this end.
+                self.aborted = True
+                choice["finish_reason"] = None
+                if not text:
+                    return None
+            elif choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         if self.client_continuous and usage:
             frame["usage"] = self.usage()
@@ -121,6 +136,7 @@ class Stitcher:
         self.tokens_before += self.tokens_now or self.counted_now
         self.tokens_now = self.counted_now = 0
         self.part += 1
+        self.aborted = False
 
     def remaining_tokens(self) -> int | None:
         """What is left of max_tokens; None when the request set no limit."""

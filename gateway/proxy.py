@@ -40,7 +40,7 @@ from gateway.admission import (
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
-from gateway.continuation import Stitcher
+from gateway.continuation import ABORTED, Stitcher
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import (
     GatewayError,
@@ -220,6 +220,9 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                         answer = await attempt_once(
                             view.spec, path=endpoint, body=body, deadline=router.deadline
                         )
+                        if _aborted(answer.body):
+                            # The engine gave up on it; nothing reached the client yet.
+                            raise AttemptFailed("the engine aborted the answer", before_first=True)
                 except AttemptFailed as exc:
                     router.failed(view, exc)  # raises when the request is at fault
                     if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
@@ -299,6 +302,9 @@ async def _attempts(
                         if out is not None:
                             report.frame_sent()
                             yield out
+                if stitch.aborted:
+                    # A well-formed end that is not the answer's: continued as a dead stream.
+                    raise AttemptFailed("the engine aborted the answer", before_first=False)
         except AttemptFailed as exc:
             # Raises when the request is at fault (a second worker failed it on its own).
             router.failed(view, exc, partial=stitch.started)
@@ -337,6 +343,13 @@ async def _attempts(
             raise
         router.succeeded(view)
         return
+
+
+def _aborted(answer: dict[str, Any]) -> bool:
+    choices = answer.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") in ABORTED for choice in choices
+    )
 
 
 # --- Bookkeeping ----------------------------------------------------------------------------

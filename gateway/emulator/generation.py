@@ -201,6 +201,8 @@ class Generation:
                 return "died", self._die()
             if fault.error_after_tokens is not None and done >= fault.error_after_tokens:
                 return "error", await self._error("The engine failed during generation.")
+            if fault.abort_after_tokens is not None and done >= fault.abort_after_tokens:
+                return "abort", await self._aborted(ticket, "".join(text))
             stall_at = fault.stall_after_tokens
             if not stalled and stall_at is not None and done >= stall_at:
                 stalled = True
@@ -265,6 +267,31 @@ class Generation:
             usage_now=running,
         )
         await self.stream.write(_frame(body))
+
+    async def _aborted(self, ticket: Ticket, text: str) -> web.StreamResponse:
+        """The engine aborted the request: vLLM 0.34's output processor ends it with no new
+        token and finish_reason "abort", which the server sends like any other end."""
+        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        if self.stream is None:
+            body = full_response(
+                self.request,
+                text=self.request.echo + text,
+                finish_reason="abort",
+                stop_reason=None,
+                totals=totals,
+            )
+            return _json_response(body)
+        request = self.request
+        if ticket.generated == 0 and request.kind == "chat":
+            first = totals if request.continuous_usage else None
+            await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
+        running = totals if request.continuous_usage else None
+        end = chunk(request, text="", finish_reason="abort", finishing=True, usage_now=running)
+        await self.stream.write(_frame(end))
+        if request.include_usage:
+            await self.stream.write(_frame(usage_chunk(request, totals)))
+        await self.stream.write(_frame("[DONE]"))
+        return self.stream
 
     def _orca_headers(self) -> dict[str, str]:
         # Only non-streaming answers carry a load report, measured as the answer is complete

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.admission import Caller
 from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed
-from gateway.proxy import completion_stream
+from gateway.proxy import completion_once, completion_stream
 from tests.conftest import free_port
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
@@ -23,6 +23,7 @@ from tests.gateway.proxy_support import (  # noqa: F401
     direct_chat,
     emulator_state,
     emulators_fixture,
+    faults_set,
     frames_collect,
     frames_text,
     gateway_isolated_fixture,
@@ -149,6 +150,33 @@ async def test_a_continued_chat_with_echo_gets_its_partial_once(emulators, pool)
     frames = await _stream(_chat_body(max_tokens=400, echo=True))
     expected = direct_chat(healthy, seed=11)["choices"][0]["message"]["content"]
     assert frames_text(frames) == expected
+
+
+async def test_an_answer_the_engine_aborts_is_continued_on_another_worker(emulators, pool):
+    aborting, healthy = await _pair(emulators, pool)
+    await faults_set(aborting, abort_after_tokens=12, times=1)
+    body = _chat_body(max_tokens=400, stream_options={"include_usage": True})
+    frames = await _stream(body)
+    expected = direct_chat(healthy, seed=11)
+    assert frames_text(frames) == expected["choices"][0]["message"]["content"]
+    reasons = [c["finish_reason"] for f in frames for c in f["choices"] if c["finish_reason"]]
+    assert reasons == ["stop"]
+    usage = [f["usage"] for f in frames if "usage" in f]
+    assert len(usage) == 1  # the aborted part's usage frame is not the answer's
+    assert usage[0]["completion_tokens"] == expected["usage"]["completion_tokens"]
+
+
+async def test_a_whole_answer_the_engine_aborts_is_asked_of_another_worker(emulators, pool):
+    aborting, healthy = await _pair(emulators, pool)
+    await faults_set(aborting, abort_after_tokens=5, times=1)
+    answer = await completion_once(
+        endpoint="chat/completions", body=_chat_body(stream=False, max_tokens=400), caller=HOME
+    )
+    expected = direct_chat(healthy, seed=11)
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert (
+        answer["choices"][0]["message"]["content"] == expected["choices"][0]["message"]["content"]
+    )
 
 
 async def test_the_chat_api_reports_a_continued_answer(emulators, pool, transactional_db, owner):

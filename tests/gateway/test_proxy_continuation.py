@@ -137,3 +137,23 @@ def test_the_echo_of_a_clients_own_message_is_not_continued_as_answer():
     nxt = stitch.next_body()
     assert nxt["messages"][-1] == {"role": "assistant", "content": "Once upon"}
     assert "echo" not in nxt
+
+
+def test_an_engine_abort_is_not_an_end_the_client_sees():
+    body = {**CHAT, "stream_options": {"include_usage": True}}
+    stitch = Stitcher(endpoint="chat/completions", body=body)
+    stitch.take(chunk(" Hello", usage=(7, 1)))
+    assert stitch.take(chunk("", finish="abort", usage=(7, 1))) is None
+    final = {"id": "a", "created": 1, "model": "m", "choices": []}
+    assert stitch.take({**final, "usage": {"prompt_tokens": 7, "completion_tokens": 1}}) is None
+    assert stitch.aborted and stitch.finish_reason is None
+    stitch.part_end()
+    assert not stitch.aborted
+    assert stitch.next_body()["messages"][-1] == {"role": "assistant", "content": " Hello"}
+
+
+def test_a_repetition_end_is_an_end():
+    stitch = Stitcher(endpoint="chat/completions", body=CHAT)
+    out = stitch.take(chunk(" la la", finish="repetition", usage=(7, 2)))
+    assert out["choices"][0]["finish_reason"] == "repetition"
+    assert stitch.finish_reason == "repetition" and not stitch.aborted
