@@ -53,6 +53,9 @@ class Stitcher:
         self.usage_sent = False
         self.continuable = True
         self.aborted = False  # this part ended with finish_reason "abort"
+        # The whitespace at the end of the partial that the next part's worker does not read
+        # (None: no seam to stitch, this part's text goes out as it comes).
+        self.seam: str | None = None
         # What vLLM sends first when the client asked for ``echo``: not part of the answer.
         self.echoed = _echo_text(body) if self.chat else ""
 
@@ -96,6 +99,12 @@ class Stitcher:
                         return None
             else:
                 text = choice.get("text")
+            if text and self.chat and self.seam is not None:
+                text = self._past_seam(text)
+                delta["content"] = text
+                idle = not text and not choice.get("finish_reason")
+                if idle and not (self.client_continuous and usage):
+                    return None  # all of it was whitespace the client already has
             if text:
                 self.text.append(text)
                 if not usage:
@@ -112,6 +121,30 @@ class Stitcher:
         if self.client_continuous and usage:
             frame["usage"] = self.usage()
         return self._stamp(frame)
+
+    def _past_seam(self, text: str) -> str:
+        """The continuation's text after the seam. The worker read the partial without its
+        trailing whitespace (chat templates strip it), which the client already has: when
+        the continuation begins with that whitespace, it is not sent twice; when it begins
+        with other whitespace, the client's stays and the continuation's goes; when it
+        begins with text, the client's whitespace stands where the worker's would be."""
+        seam = self.seam or ""
+        if not seam:  # the continuation's whitespace differed: drop all of it
+            rest = text.lstrip()
+            if rest:
+                self.seam = None
+            return rest
+        if text.startswith(seam):
+            self.seam = None
+            return text[len(seam) :]
+        if seam.startswith(text):
+            self.seam = seam[len(text) :] or None  # the whitespace arrives in pieces
+            return ""
+        if not text[0].isspace():
+            self.seam = None
+            return text
+        self.seam = ""
+        return self._past_seam(text)
 
     def _stamp(self, frame: dict[str, Any]) -> dict[str, Any]:
         if self.identity is None:
@@ -158,6 +191,7 @@ class Stitcher:
         if partial and self.chat:
             messages = list(body.get("messages") or [])
             last = messages[-1] if messages else None
+            final: dict[str, Any] = {"role": "assistant"}
             if (
                 body.get("continue_final_message")
                 and isinstance(last, dict)
@@ -165,9 +199,12 @@ class Stitcher:
                 and isinstance(last.get("content"), str)
             ):
                 # The client was itself continuing a message: extend it.
-                messages[-1] = {**last, "content": last["content"] + partial}
-            else:
-                messages.append({"role": "assistant", "content": partial})
+                final, partial = messages.pop(), last["content"] + partial
+            # Chat templates strip the final message's trailing whitespace (some refuse a
+            # message they would have to alter): send it without, and stitch the seam.
+            content = partial.rstrip()
+            self.seam = partial[len(content) :] or None
+            messages.append({**final, "content": content})
             body["messages"] = messages
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False

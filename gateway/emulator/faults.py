@@ -29,6 +29,9 @@ class FaultSpec:
     # [DONE]), as vLLM 0.34 does when its engine aborts a request (shutdown, a failed KV
     # transfer): a well-formed end that is not the answer's.
     abort_after_tokens: int | None = None
+    # Answer a chat continuation (continue_final_message with a non-empty final message)
+    # with vLLM's 400 for a chat template that alters the final message.
+    refuse_continuation: bool = False
     # Refuse the request at once with this status, before any byte of a stream.
     status_503: bool = False
     status_500: bool = False
@@ -48,6 +51,7 @@ class FaultSpec:
             or self.fail_before_first_token
             or self.error_after_tokens is not None
             or self.abort_after_tokens is not None
+            or self.refuse_continuation
             or self.status_503
             or self.status_500
             or self.stall_after_tokens is not None
@@ -73,7 +77,8 @@ class FaultSpec:
         for name in (*counts, "stall_after_tokens", "times"):
             if data.get(name) is not None:
                 values[name] = _non_negative_int(name, data[name])
-        for name in ("fail_before_first_token", "status_503", "status_500", "unhealthy"):
+        flags = ("fail_before_first_token", "status_503", "status_500", "refuse_continuation")
+        for name in (*flags, "unhealthy"):
             if name in data:
                 if not isinstance(data[name], bool):
                     raise FaultSpecError(f"{name} must be true or false")

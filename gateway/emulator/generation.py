@@ -22,6 +22,7 @@ from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
 from .protocol import (
+    CONTINUATION_REFUSED,
     GenerationRequest,
     chunk,
     error_body,
@@ -156,6 +157,12 @@ class Generation:
         self.stream: web.StreamResponse | None = None
 
     async def run(self) -> web.StreamResponse:
+        if self.fault.refuse_continuation and self.request.partial:
+            # vLLM renders the chat before any byte of the answer: a plain 400.
+            body = error_body(
+                CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format
+            )
+            return _json_response(body, 400)
         pieces = plan_pieces(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens)
         outcome: Outcome = "abort"

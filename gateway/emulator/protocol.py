@@ -28,6 +28,16 @@ class ApiError(Exception):
         self.err_type = err_type
 
 
+# transformers' apply_chat_template, when a template alters the final message so that its
+# stripped text is no longer in the rendered chat; vLLM answers the ValueError with a 400.
+CONTINUATION_REFUSED = (
+    "continue_final_message is set but the final message does not appear in the chat after "
+    "applying the chat template! This can happen if the chat template deletes portions of "
+    "the final message. Please verify the chat template accepts the final message in your "
+    "chat without trimming or modification."
+)
+
+
 def error_body(message: str, err_type: str, code: int, fmt: ErrorFormat) -> dict[str, Any]:
     if fmt == "nested":
         return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
@@ -158,16 +168,21 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
     if continue_final and add_generation_prompt:
         raise _bad("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
     partial = ""
+    rendered = messages
     if continue_final:
         if messages[-1]["role"] != "assistant":
             raise _bad("continue_final_message needs the last message to be from the assistant")
-        partial = content_text(messages[-1].get("content"))
+        # Hugging Face's apply_chat_template cuts the rendered chat right after the final
+        # message's stripped text: the model never reads its trailing whitespace, and
+        # continues from the last visible character.
+        partial = content_text(messages[-1].get("content")).rstrip()
+        rendered = [*messages[:-1], {**messages[-1], "content": partial}]
         earlier = messages[:-1]
     else:
         earlier = messages
     add_prompt = not continue_final and add_generation_prompt is not False
     prompt = render_chat(
-        messages, add_generation_prompt=add_prompt, continue_final_message=bool(continue_final)
+        rendered, add_generation_prompt=add_prompt, continue_final_message=bool(continue_final)
     )
     # The answer is a function of the conversation as it stood before the assistant began.
     basis = render_chat(earlier, add_generation_prompt=True, continue_final_message=False)

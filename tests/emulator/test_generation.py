@@ -233,3 +233,32 @@ async def test_both_generation_flags_explicitly_true_are_refused(client, url):
 
     assert response.status_code == 400
     assert "Cannot set both" in response.text
+
+
+async def test_a_continued_message_is_read_without_its_trailing_whitespace(client, url):
+    # transformers' apply_chat_template cuts the chat after the final message's stripped
+    # text (vLLM 0.34 renders with it): the model writes the whitespace again.
+    text = content(await answer(client, url, seed=42))
+    tokens = tokenize(text)
+    cut = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    partial = "".join(tokens[:cut])
+    trimmed = partial.rstrip()
+    for sent in (partial, trimmed):
+        body = chat_body(continue_final_message=True, add_generation_prompt=False, seed=42)
+        body["messages"].append({"role": "assistant", "content": sent})
+        data = await answer(client, url, **{k: v for k, v in body.items() if k != "messages"},
+                            messages=body["messages"])  # fmt: skip
+        assert trimmed + content(data) == text
+
+
+async def test_a_worker_can_refuse_continuation_as_some_templates_do(client, url):
+    await client.post(url + "/emulator/faults", json={"refuse_continuation": True})
+    body = chat_body(continue_final_message=True, add_generation_prompt=False, stream=True)
+    body["messages"].append({"role": "assistant", "content": "Sure"})
+
+    refused = await client.post(url + "/v1/chat/completions", json=body)
+    plain = await client.post(url + "/v1/chat/completions", json=chat_body())
+
+    assert refused.status_code == 400
+    assert "final message does not appear in the chat" in refused.text
+    assert plain.status_code == 200

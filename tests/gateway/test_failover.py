@@ -13,6 +13,7 @@ import time
 import pytest
 
 from gateway.admission import Caller
+from gateway.emulator.tokens import tokenize
 from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed
 from gateway.proxy import completion_once, completion_stream
 from tests.conftest import free_port
@@ -177,6 +178,20 @@ async def test_a_whole_answer_the_engine_aborts_is_asked_of_another_worker(emula
     assert (
         answer["choices"][0]["message"]["content"] == expected["choices"][0]["message"]["content"]
     )
+
+
+async def test_an_answer_that_breaks_after_whitespace_is_stitched_without_a_seam(emulators, pool):
+    # vLLM 0.34's chat templates strip the partial's trailing whitespace, and the worker
+    # writes it again: it must reach the client once.
+    dying, healthy = await _pair(emulators, pool)
+    expected = direct_chat(healthy, seed=11)["choices"][0]["message"]["content"]
+    tokens = tokenize(expected)
+    after = [n for n in range(3, len(tokens)) if tokens[n - 1].isspace()]
+    assert after  # the demo answer has line breaks
+    for n in after[:2]:
+        await faults_set(dying, die_after_tokens=n, times=1)
+        frames = await _stream(_chat_body(max_tokens=400))
+        assert frames_text(frames) == expected
 
 
 async def test_the_chat_api_reports_a_continued_answer(emulators, pool, transactional_db, owner):

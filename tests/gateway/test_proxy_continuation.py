@@ -3,6 +3,8 @@ test_failover.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.continuation import Stitcher
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
@@ -157,3 +159,40 @@ def test_a_repetition_end_is_an_end():
     out = stitch.take(chunk(" la la", finish="repetition", usage=(7, 2)))
     assert out["choices"][0]["finish_reason"] == "repetition"
     assert stitch.finish_reason == "repetition" and not stitch.aborted
+
+
+def _continued(partial_frames, continuation_frames):
+    """What the client reads, and the final message the second worker was sent."""
+    stitch = Stitcher(endpoint="chat/completions", body=CHAT)
+    seen = []
+    for text in partial_frames:
+        seen.append(stitch.take(chunk(text))["choices"][0]["delta"]["content"])
+    stitch.part_end()
+    sent = stitch.next_body()["messages"][-1]["content"]
+    for text in continuation_frames:
+        out = stitch.take(chunk(text, id="b"))
+        if out is not None:
+            seen.append(out["choices"][0]["delta"]["content"])
+    return "".join(seen), sent
+
+
+@pytest.mark.parametrize(
+    ("partial", "continuation", "client", "sent"),
+    [
+        # The worker re-writes the whitespace it did not read: it goes out once.
+        (["Hello", " "], [" world"], "Hello world", "Hello"),
+        (["One.", "\n"], ["\n", "Two."], "One.\nTwo.", "One."),
+        (["One.", "\n\n"], ["\n\n", "## Two"], "One.\n\n## Two", "One."),
+        (["One.", "\n\n"], ["\n", "\n", "## Two"], "One.\n\n## Two", "One."),
+        (["One.", "\n"], ["\n\n", "Two."], "One.\n\nTwo.", "One."),
+        # It continues with text: the client's whitespace stands at the seam.
+        (["Hello", " "], ["world"], "Hello world", "Hello"),
+        # Other whitespace than the client's: the client's stays, the worker's goes.
+        (["One.", "\n\n"], [" Two."], "One.\n\nTwo.", "One."),
+        # No whitespace at the end: nothing to stitch.
+        (["Hel"], ["lo"], "Hello", "Hel"),
+        (["Hello"], [" world"], "Hello world", "Hello"),
+    ],
+)
+def test_the_seam_is_what_one_uninterrupted_answer_would_be(partial, continuation, client, sent):
+    assert _continued(partial, continuation) == (client, sent)
