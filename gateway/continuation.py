@@ -56,6 +56,8 @@ class Stitcher:
         # The whitespace at the end of the partial that the next part's worker does not read
         # (None: no seam to stitch, this part's text goes out as it comes).
         self.seam: str | None = None
+        # The final assistant message's whole text, untrimmed, as of the last next_body().
+        self.final_text = ""
         # What vLLM sends first when the client asked for ``echo``: not part of the answer.
         self.echoed = _echo_text(body) if self.chat else ""
 
@@ -171,6 +173,11 @@ class Stitcher:
         self.part += 1
         self.aborted = False
 
+    def read_whole(self) -> None:
+        """The next part's worker reads the partial exactly (a rendered continuation through
+        /v1/completions, gateway/continuation_render.py): no seam to stitch."""
+        self.seam = None
+
     def remaining_tokens(self) -> int | None:
         """What is left of max_tokens; None when the request set no limit."""
         limits = [
@@ -204,6 +211,7 @@ class Stitcher:
             # message they would have to alter): send it without, and stitch the seam.
             content = partial.rstrip()
             self.seam = partial[len(content) :] or None
+            self.final_text = partial
             messages.append({**final, "content": content})
             body["messages"] = messages
             body["continue_final_message"] = True

@@ -157,7 +157,7 @@ class Generation:
         self.stream: web.StreamResponse | None = None
 
     async def run(self) -> web.StreamResponse:
-        if self.fault.refuse_continuation and self.request.partial:
+        if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
             # vLLM renders the chat before any byte of the answer: a plain 400.
             body = error_body(
                 CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import EmulatorConfig, ErrorFormat
-from .tokens import content_text, render_chat, tokenize
+from .tokens import (
+    content_text,
+    last_user_text,
+    open_assistant_turn,
+    render_chat,
+    token_ids,
+    token_piece,
+    tokenize,
+)
 
 Kind = Literal["chat", "completion"]
 
@@ -218,17 +226,55 @@ def parse_completion(body: Any, config: EmulatorConfig) -> GenerationRequest:
         and prompt
         and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
     ):
-        # Token ids: the emulator has no vocabulary, so each id stands for one opaque token.
-        tokens = [f"<{t}>" for t in prompt]
+        # Token ids: those POST /tokenize gave out read as their text; any other id stands
+        # for one opaque token.
+        tokens = [token_piece(t) or f"<{t}>" for t in prompt]
         text = "".join(tokens)
     else:
         raise _bad("prompt must be a string, a list of token ids, or a list with one of those")
     if not tokens:
         raise _bad("prompt must not be empty")
+    basis, question, partial = text, text, ""
+    if turn := open_assistant_turn(text):
+        # A rendered chat inside an assistant message: continued as the chat would be, so
+        # partial + continuation is the chat's own answer.
+        basis, partial = turn
+        question = last_user_text(basis)
     return GenerationRequest(
-        kind="completion", prompt=text, answer_basis=text, question=text, prompt_tokens=tokens,
-        **common,
+        kind="completion", prompt=text, answer_basis=basis, question=question, partial=partial,
+        prompt_tokens=tokens, **common,
     )  # fmt: skip
+
+
+def tokenize_body(body: Any, config: EmulatorConfig) -> dict[str, Any]:
+    """vLLM's ``POST /tokenize`` (``vllm/entrypoints/serve/tokenize/``): a prompt, or
+    messages rendered with the chat template, to token ids."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    model = body.get("model")
+    if model is not None and model not in config.models:
+        raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+    if isinstance(body.get("messages"), list):
+        continue_final = bool(body.get("continue_final_message"))
+        if continue_final and body.get("add_generation_prompt"):
+            raise _bad(
+                "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+            )
+        add_prompt = not continue_final and body.get("add_generation_prompt") is not False
+        for message in body["messages"]:
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _bad("each message must be an object with a role")
+        text = render_chat(
+            body["messages"], add_generation_prompt=add_prompt,
+            continue_final_message=continue_final,
+        )  # fmt: skip
+    elif isinstance(body.get("prompt"), str):
+        text = body["prompt"]
+    else:
+        raise _bad("prompt must be a string, or messages a list")
+    tokens = token_ids(tokenize(text))
+    return {"count": len(tokens), "max_model_len": config.max_model_len, "tokens": tokens,
+            "token_strs": None}  # fmt: skip
 
 
 def check_lengths(request: GenerationRequest, max_model_len: int) -> int:

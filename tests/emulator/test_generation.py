@@ -262,3 +262,28 @@ async def test_a_worker_can_refuse_continuation_as_some_templates_do(client, url
     assert refused.status_code == 400
     assert "final message does not appear in the chat" in refused.text
     assert plain.status_code == 200
+
+
+async def test_tokenize_renders_a_chat_that_completions_continue_like_the_chat(client, url):
+    # vLLM 0.34's /tokenize (serve/tokenize/): messages through the chat template, or a
+    # prompt, to token ids; ids this worker gave out read back as their text.
+    text = content(await answer(client, url, seed=42))
+    tokens = tokenize(text)
+    cut = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    partial = "".join(tokens[:cut])  # read whole: its trailing whitespace too
+    chat = await client.post(
+        url + "/tokenize",
+        json={"model": MODEL, "messages": chat_body()["messages"], "add_generation_prompt": True},
+    )
+    written = await client.post(
+        url + "/tokenize", json={"model": MODEL, "prompt": partial, "add_special_tokens": False}
+    )
+    assert chat.status_code == written.status_code == 200
+    assert chat.json()["count"] == len(chat.json()["tokens"])
+    body = {"model": MODEL, "prompt": chat.json()["tokens"] + written.json()["tokens"], "seed": 42}
+
+    rest = await client.post(url + "/v1/completions", json=body)
+
+    assert partial + rest.json()["choices"][0]["text"] == text
+    wrong = await client.post(url + "/tokenize", json={"model": "nope", "prompt": "x"})
+    assert wrong.status_code == 404

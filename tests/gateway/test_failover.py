@@ -7,6 +7,7 @@ another worker is exactly the answer either would give uninterrupted (docs/emula
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -192,6 +193,47 @@ async def test_an_answer_that_breaks_after_whitespace_is_stitched_without_a_seam
         await faults_set(dying, die_after_tokens=n, times=1)
         frames = await _stream(_chat_body(max_tokens=400))
         assert frames_text(frames) == expected
+
+
+async def test_a_worker_refusing_continuation_continues_through_its_rendering(emulators, pool):
+    # Its chat template refuses continue_final_message (vLLM's 400): the gateway renders the
+    # chat with the worker's /tokenize and continues through /v1/completions.
+    dying, healthy = await _pair(emulators, pool)
+    await faults_set(healthy, refuse_continuation=True)
+    expected = direct_chat(healthy, seed=11)
+    text = expected["choices"][0]["message"]["content"]
+    tokens = tokenize(text)
+    after_space = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    for n in (7, after_space):
+        await faults_set(dying, die_after_tokens=n, times=1)
+        body = _chat_body(max_tokens=400, stream_options={"include_usage": True})
+        frames = await _stream(body)
+        assert frames_text(frames) == text
+        assert {f["object"] for f in frames} == {"chat.completion.chunk"}
+        assert len({(f["id"], f["created"]) for f in frames}) == 1
+        ends = [c["finish_reason"] for f in frames for c in f["choices"] if c["finish_reason"]]
+        assert ends == ["stop"]
+        assert frames[-1]["usage"]["completion_tokens"] == expected["usage"]["completion_tokens"]
+
+
+async def test_a_worker_without_a_rendering_leaves_the_answer_interrupted():
+    from aiohttp import web
+
+    from gateway.continuation_render import completion_body
+    from gateway.emulator.server import bound_port, make_runner
+    from gateway.types import WorkerSpec
+
+    app = web.Application()  # a worker with no /tokenize: every path is a 404
+    runner = make_runner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        spec = WorkerSpec(url=f"http://127.0.0.1:{bound_port(runner)}", region="r")
+        chat = _chat_body(messages=[*QUESTION, {"role": "assistant", "content": "Well"}])
+        deadline = asyncio.get_running_loop().time() + 5
+        assert await completion_body(spec, chat=chat, answer="Well", deadline=deadline) is None
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_chat_api_reports_a_continued_answer(emulators, pool, transactional_db, owner):
