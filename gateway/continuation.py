@@ -6,7 +6,10 @@ was; when a stream breaks, the answer goes on from the partial text on another w
 
 - chat: the partial text becomes a final assistant message, sent with
   ``continue_final_message: true, add_generation_prompt: false`` (vLLM continues that
-  message instead of starting a new one);
+  message instead of starting a new one), right-trimmed because chat templates strip it
+  anyway, never with ``echo`` (vLLM would send the partial again); the whitespace the worker
+  did not read is stitched back at the seam (``_past_seam``). A worker that refuses the
+  continuation is asked through /v1/completions instead (gateway/continuation_render.py);
 - ``/v1/completions``: the partial text is appended to the prompt;
 - ``max_tokens`` (and ``max_completion_tokens``) shrink by what was already generated.
 

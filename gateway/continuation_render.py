@@ -21,6 +21,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+from django.conf import settings
 
 from gateway.attempt import request_headers
 from gateway.http import upstream_session
@@ -72,8 +73,12 @@ async def completion_body(
 
 
 async def _tokens(spec: WorkerSpec, body: dict[str, Any], deadline: float) -> list[int] | None:
+    # Rendering is quick on a worker that is well; one that hangs must not hold the answer
+    # until the request's deadline.
+    loop = asyncio.get_running_loop()
+    bound = min(deadline, loop.time() + settings.AIPORTAL_FIRST_TOKEN_TIMEOUT)
     try:
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout_at(bound):
             response = await upstream_session().post(
                 f"{spec.url}/tokenize", json=body, headers=request_headers(spec)
             )
