@@ -6,7 +6,10 @@ was; when a stream breaks, the answer goes on from the partial text on another w
 
 - chat: the partial text becomes a final assistant message, sent with
   ``continue_final_message: true, add_generation_prompt: false`` (vLLM continues that
-  message instead of starting a new one);
+  message instead of starting a new one), right-trimmed because chat templates strip it
+  anyway, never with ``echo`` (vLLM would send the partial again); the whitespace the worker
+  did not read is stitched back at the seam (``_past_seam``). A worker that refuses the
+  continuation is asked through /v1/completions instead (gateway/continuation_render.py);
 - ``/v1/completions``: the partial text is appended to the prompt;
 - ``max_tokens`` (and ``max_completion_tokens``) shrink by what was already generated.
 
@@ -14,6 +17,8 @@ was; when a stream breaks, the answer goes on from the partial text on another w
 and ``model`` on every frame, no second role delta, and usage that counts the original
 prompt once and the completion tokens of all parts. A stream is only continued while it is
 plain text in one choice: tool-call deltas or several choices cannot be resumed faithfully.
+A part that ends with finish_reason "abort" (the engine gave up) is continued too; its end
+is never passed on.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 _IDENTITY = ("id", "created", "model", "system_fingerprint")
+# vLLM 0.34's finish reasons (vllm/v1/engine/__init__.py): "stop", "length" and "repetition"
+# end an answer (repetition: the engine cut a looping answer short, which is its end);
+# "abort" is the engine giving up on it (shutdown, a failed KV transfer), continued like a
+# dead stream; "error" never reaches a client as a finish reason (vLLM sends an error frame).
+ABORTED = frozenset({"abort"})
 
 
 class Stitcher:
@@ -45,6 +55,14 @@ class Stitcher:
         self.finish_reason: str | None = None
         self.usage_sent = False
         self.continuable = True
+        self.aborted = False  # this part ended with finish_reason "abort"
+        # The whitespace at the end of the partial that the next part's worker does not read
+        # (None: no seam to stitch, this part's text goes out as it comes).
+        self.seam: str | None = None
+        # The final assistant message's whole text, untrimmed, as of the last next_body().
+        self.final_text = ""
+        # What vLLM sends first when the client asked for ``echo``: not part of the answer.
+        self.echoed = _echo_text(body) if self.chat else ""
 
     @property
     def started(self) -> bool:
@@ -66,7 +84,7 @@ class Stitcher:
                 self.prompt_tokens = max(0, prompt - self.tokens_before)
         choices = frame.get("choices")
         if not choices:
-            if not usage or not self.client_usage:
+            if not usage or not self.client_usage or self.aborted:
                 return None
             self.usage_sent = True
             frame["usage"] = self.usage()
@@ -86,15 +104,52 @@ class Stitcher:
                         return None
             else:
                 text = choice.get("text")
+            if text and self.chat and self.seam is not None:
+                text = self._past_seam(text)
+                delta["content"] = text
+                idle = not text and not choice.get("finish_reason")
+                if idle and not (self.client_continuous and usage):
+                    return None  # all of it was whitespace the client already has
             if text:
                 self.text.append(text)
                 if not usage:
                     self.counted_now += 1
-            if choice.get("finish_reason"):
+            if choice.get("finish_reason") in ABORTED:
+                # The engine gave up on the answer, not the answer ended: another worker
+                # continues it (gateway/proxy.py), so the client never sees this end.
+                self.aborted = True
+                choice["finish_reason"] = None
+                if not text:
+                    return None
+            elif choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         if self.client_continuous and usage:
             frame["usage"] = self.usage()
         return self._stamp(frame)
+
+    def _past_seam(self, text: str) -> str:
+        """The continuation's text after the seam. The worker read the partial without its
+        trailing whitespace (chat templates strip it), which the client already has: when
+        the continuation begins with that whitespace, it is not sent twice; when it begins
+        with other whitespace, the client's stays and the continuation's goes; when it
+        begins with text, the client's whitespace stands where the worker's would be."""
+        seam = self.seam or ""
+        if not seam:  # the continuation's whitespace differed: drop all of it
+            rest = text.lstrip()
+            if rest:
+                self.seam = None
+            return rest
+        if text.startswith(seam):
+            self.seam = None
+            return text[len(seam) :]
+        if seam.startswith(text):
+            self.seam = seam[len(text) :] or None  # the whitespace arrives in pieces
+            return ""
+        if not text[0].isspace():
+            self.seam = None
+            return text
+        self.seam = ""
+        return self._past_seam(text)
 
     def _stamp(self, frame: dict[str, Any]) -> dict[str, Any]:
         if self.identity is None:
@@ -119,6 +174,12 @@ class Stitcher:
         self.tokens_before += self.tokens_now or self.counted_now
         self.tokens_now = self.counted_now = 0
         self.part += 1
+        self.aborted = False
+
+    def read_whole(self) -> None:
+        """The next part's worker reads the partial exactly (a rendered continuation through
+        /v1/completions, gateway/continuation_render.py): no seam to stitch."""
+        self.seam = None
 
     def remaining_tokens(self) -> int | None:
         """What is left of max_tokens; None when the request set no limit."""
@@ -134,10 +195,13 @@ class Stitcher:
         if not self.continuable:
             return None
         partial = "".join(self.text)
+        if self.echoed and partial.startswith(self.echoed):
+            partial = partial[len(self.echoed) :]
         body = dict(self.body)
         if partial and self.chat:
             messages = list(body.get("messages") or [])
             last = messages[-1] if messages else None
+            final: dict[str, Any] = {"role": "assistant"}
             if (
                 body.get("continue_final_message")
                 and isinstance(last, dict)
@@ -145,12 +209,19 @@ class Stitcher:
                 and isinstance(last.get("content"), str)
             ):
                 # The client was itself continuing a message: extend it.
-                messages[-1] = {**last, "content": last["content"] + partial}
-            else:
-                messages.append({"role": "assistant", "content": partial})
+                final, partial = messages.pop(), last["content"] + partial
+            # Chat templates strip the final message's trailing whitespace (some refuse a
+            # message they would have to alter): send it without, and stitch the seam.
+            content = partial.rstrip()
+            self.seam = partial[len(content) :] or None
+            self.final_text = partial
+            messages.append({**final, "content": content})
             body["messages"] = messages
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
+            # vLLM echoes the final message of a continuation: the client would get its
+            # partial answer twice.
+            body.pop("echo", None)
         elif partial:
             prompt = body.get("prompt")
             if isinstance(prompt, str):
@@ -190,3 +261,17 @@ class Stitcher:
 
     def _object(self) -> str:
         return "chat.completion.chunk" if self.chat else "text_completion"
+
+
+def _echo_text(body: dict[str, Any]) -> str:
+    """The text vLLM's chat ``echo`` sends before the answer: the final message's, when it
+    has the answer's role (the assistant's with a generation prompt, its own without)."""
+    messages = body.get("messages")
+    if not body.get("echo") or not isinstance(messages, list) or not messages:
+        return ""
+    last = messages[-1]
+    if not isinstance(last, dict) or not isinstance(last.get("content"), str):
+        return ""
+    if body.get("add_generation_prompt") is not False and last.get("role") != "assistant":
+        return ""
+    return last["content"]

@@ -40,7 +40,8 @@ from gateway.admission import (
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
-from gateway.continuation import Stitcher
+from gateway.continuation import ABORTED, Stitcher
+from gateway.continuation_render import as_chat_chunk, completion_body
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import (
     GatewayError,
@@ -49,6 +50,7 @@ from gateway.errors import (
     PoliciesChanging,
     RateLimited,
     UpstreamFailed,
+    UpstreamRejected,
 )
 from gateway.inflight import inflight_lease
 from gateway.telemetry.orca import orca_parse, worker_load_update
@@ -220,6 +222,9 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                         answer = await attempt_once(
                             view.spec, path=endpoint, body=body, deadline=router.deadline
                         )
+                        if _aborted(answer.body):
+                            # The engine gave up on it; nothing reached the client yet.
+                            raise AttemptFailed("the engine aborted the answer", before_first=True)
                 except AttemptFailed as exc:
                     router.failed(view, exc)  # raises when the request is at fault
                     if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
@@ -276,29 +281,41 @@ async def _attempts(
     router: Router, stitch: Stitcher, *, endpoint: str, report: _Report
 ) -> AsyncIterator[dict[str, Any]]:
     tries = 0  # attempts for the current part of the answer
+    # A /v1/completions body that continues a chat on the worker that refused to continue
+    # it (gateway/continuation_render.py): the next attempt is that, on the same worker.
+    rendered: dict[str, Any] | None = None
+    view: WorkerView | None = None
     while True:
-        body = stitch.body if not stitch.part else stitch.next_body()
-        if body is None:
-            raise UpstreamFailed(
-                "The model worker stopped in the middle of the answer, and this answer "
-                "cannot be continued elsewhere.",
-                partial=True,
-            )
-        view = await router.next_worker()
-        if view is None:
-            raise router.exhausted(partial=stitch.started)
+        path = endpoint
+        if rendered is not None:
+            body, path, rendered = rendered, "completions", None
+        else:
+            body = stitch.body if not stitch.part else stitch.next_body()
+            if body is None:
+                raise UpstreamFailed(
+                    "The model worker stopped in the middle of the answer, and this answer "
+                    "cannot be continued elsewhere.",
+                    partial=True,
+                )
+            view = await router.next_worker()
+            if view is None:
+                raise router.exhausted(partial=stitch.started)
+        assert view is not None
         report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
         try:
             async with inflight_lease(view.url):
-                frames = attempt_frames(
-                    view.spec, path=endpoint, body=body, deadline=router.deadline
-                )
+                frames = attempt_frames(view.spec, path=path, body=body, deadline=router.deadline)
                 async with contextlib.aclosing(frames):
                     async for frame in frames:
+                        if path != endpoint:
+                            frame = as_chat_chunk(frame)
                         out = stitch.take(frame)
                         if out is not None:
                             report.frame_sent()
                             yield out
+                if stitch.aborted:
+                    # A well-formed end that is not the answer's: continued as a dead stream.
+                    raise AttemptFailed("the engine aborted the answer", before_first=False)
         except AttemptFailed as exc:
             # Raises when the request is at fault (a second worker failed it on its own).
             router.failed(view, exc, partial=stitch.started)
@@ -330,6 +347,15 @@ async def _attempts(
         except BaseException as exc:
             router.ended(view, exc)
             if stitch.started and isinstance(exc, GatewayError) and exc.status < 500:
+                if isinstance(exc, UpstreamRejected) and stitch.chat and path == endpoint:
+                    # Its chat template refuses continue_final_message: continue through
+                    # the worker's own rendering of the chat, where it offers one.
+                    rendered = await completion_body(
+                        view.spec, chat=body, answer=stitch.final_text, deadline=router.deadline
+                    )
+                    if rendered is not None:
+                        stitch.read_whole()
+                        continue
                 # A worker refused to continue (4xx): the answer stays partial.
                 raise UpstreamFailed(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
@@ -337,6 +363,13 @@ async def _attempts(
             raise
         router.succeeded(view)
         return
+
+
+def _aborted(answer: dict[str, Any]) -> bool:
+    choices = answer.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") in ABORTED for choice in choices
+    )
 
 
 # --- Bookkeeping ----------------------------------------------------------------------------

@@ -25,6 +25,13 @@ class FaultSpec:
     fail_before_first_token: bool = False
     # Send an error frame then [DONE] after this many tokens (a failure vLLM reports in-band).
     error_after_tokens: int | None = None
+    # End the answer after this many tokens with finish_reason "abort" (then usage and
+    # [DONE]), as vLLM 0.34 does when its engine aborts a request (shutdown, a failed KV
+    # transfer): a well-formed end that is not the answer's.
+    abort_after_tokens: int | None = None
+    # Answer a chat continuation (continue_final_message with a non-empty final message)
+    # with vLLM's 400 for a chat template that alters the final message.
+    refuse_continuation: bool = False
     # Refuse the request at once with this status, before any byte of a stream.
     status_503: bool = False
     status_500: bool = False
@@ -43,6 +50,8 @@ class FaultSpec:
             self.die_after_tokens is not None
             or self.fail_before_first_token
             or self.error_after_tokens is not None
+            or self.abort_after_tokens is not None
+            or self.refuse_continuation
             or self.status_503
             or self.status_500
             or self.stall_after_tokens is not None
@@ -64,10 +73,12 @@ class FaultSpec:
         if unknown:
             raise FaultSpecError(f"unknown fault field(s): {', '.join(unknown)}")
         values: dict[str, Any] = {}
-        for name in ("die_after_tokens", "error_after_tokens", "stall_after_tokens", "times"):
+        counts = ("die_after_tokens", "error_after_tokens", "abort_after_tokens")
+        for name in (*counts, "stall_after_tokens", "times"):
             if data.get(name) is not None:
                 values[name] = _non_negative_int(name, data[name])
-        for name in ("fail_before_first_token", "status_503", "status_500", "unhealthy"):
+        flags = ("fail_before_first_token", "status_503", "status_500", "refuse_continuation")
+        for name in (*flags, "unhealthy"):
             if name in data:
                 if not isinstance(data[name], bool):
                     raise FaultSpecError(f"{name} must be true or false")

@@ -22,6 +22,7 @@ from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
 from .protocol import (
+    CONTINUATION_REFUSED,
     GenerationRequest,
     chunk,
     error_body,
@@ -156,6 +157,12 @@ class Generation:
         self.stream: web.StreamResponse | None = None
 
     async def run(self) -> web.StreamResponse:
+        if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
+            # vLLM renders the chat before any byte of the answer: a plain 400.
+            body = error_body(
+                CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format
+            )
+            return _json_response(body, 400)
         pieces = plan_pieces(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens)
         outcome: Outcome = "abort"
@@ -201,6 +208,8 @@ class Generation:
                 return "died", self._die()
             if fault.error_after_tokens is not None and done >= fault.error_after_tokens:
                 return "error", await self._error("The engine failed during generation.")
+            if fault.abort_after_tokens is not None and done >= fault.abort_after_tokens:
+                return "abort", await self._aborted(ticket, "".join(text))
             stall_at = fault.stall_after_tokens
             if not stalled and stall_at is not None and done >= stall_at:
                 stalled = True
@@ -227,7 +236,7 @@ class Generation:
                 if self.stream is None:
                     body = full_response(
                         self.request,
-                        text="".join(text),
+                        text=self.request.echo + "".join(text),
                         finish_reason=step.finish_reason,
                         stop_reason=step.stop_reason,
                         totals=totals,
@@ -251,6 +260,9 @@ class Generation:
         if ticket.generated == 1 and request.kind == "chat":
             first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
+            if request.echo:
+                echoed = chunk(request, text=request.echo, usage_now=first)
+                await self.stream.write(_frame(echoed))
         if finish_reason is None and not text:
             return  # held back for a possible stop string, or an empty piece: nothing to say
         body = chunk(
@@ -262,6 +274,31 @@ class Generation:
             usage_now=running,
         )
         await self.stream.write(_frame(body))
+
+    async def _aborted(self, ticket: Ticket, text: str) -> web.StreamResponse:
+        """The engine aborted the request: vLLM 0.34's output processor ends it with no new
+        token and finish_reason "abort", which the server sends like any other end."""
+        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        if self.stream is None:
+            body = full_response(
+                self.request,
+                text=self.request.echo + text,
+                finish_reason="abort",
+                stop_reason=None,
+                totals=totals,
+            )
+            return _json_response(body)
+        request = self.request
+        if ticket.generated == 0 and request.kind == "chat":
+            first = totals if request.continuous_usage else None
+            await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
+        running = totals if request.continuous_usage else None
+        end = chunk(request, text="", finish_reason="abort", finishing=True, usage_now=running)
+        await self.stream.write(_frame(end))
+        if request.include_usage:
+            await self.stream.write(_frame(usage_chunk(request, totals)))
+        await self.stream.write(_frame("[DONE]"))
+        return self.stream
 
     def _orca_headers(self) -> dict[str, str]:
         # Only non-streaming answers carry a load report, measured as the answer is complete

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import EmulatorConfig, ErrorFormat
-from .tokens import content_text, render_chat, tokenize
+from .tokens import (
+    content_text,
+    last_user_text,
+    open_assistant_turn,
+    render_chat,
+    token_ids,
+    token_piece,
+    tokenize,
+)
 
 Kind = Literal["chat", "completion"]
 
@@ -26,6 +34,16 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.err_type = err_type
+
+
+# transformers' apply_chat_template, when a template alters the final message so that its
+# stripped text is no longer in the rendered chat; vLLM answers the ValueError with a 400.
+CONTINUATION_REFUSED = (
+    "continue_final_message is set but the final message does not appear in the chat after "
+    "applying the chat template! This can happen if the chat template deletes portions of "
+    "the final message. Please verify the chat template accepts the final message in your "
+    "chat without trimming or modification."
+)
 
 
 def error_body(message: str, err_type: str, code: int, fmt: ErrorFormat) -> dict[str, Any]:
@@ -59,6 +77,8 @@ class GenerationRequest:
     answer_basis: str
     question: str
     partial: str = ""
+    # vLLM's chat ``echo``: the final message's text, sent before the answer (see parse_chat).
+    echo: str = ""
     prompt_tokens: list[str] = field(default_factory=list)
     request_id: str = ""
     created: int = 0
@@ -156,24 +176,38 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
     if continue_final and add_generation_prompt:
         raise _bad("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
     partial = ""
+    rendered = messages
     if continue_final:
         if messages[-1]["role"] != "assistant":
             raise _bad("continue_final_message needs the last message to be from the assistant")
-        partial = content_text(messages[-1].get("content"))
+        # Hugging Face's apply_chat_template cuts the rendered chat right after the final
+        # message's stripped text: the model never reads its trailing whitespace, and
+        # continues from the last visible character.
+        partial = content_text(messages[-1].get("content")).rstrip()
+        rendered = [*messages[:-1], {**messages[-1], "content": partial}]
         earlier = messages[:-1]
     else:
         earlier = messages
     add_prompt = not continue_final and add_generation_prompt is not False
     prompt = render_chat(
-        messages, add_generation_prompt=add_prompt, continue_final_message=bool(continue_final)
+        rendered, add_generation_prompt=add_prompt, continue_final_message=bool(continue_final)
     )
     # The answer is a function of the conversation as it stood before the assistant began.
     basis = render_chat(earlier, add_generation_prompt=True, continue_final_message=False)
     users = [m for m in earlier if m["role"] == "user"]
     question = content_text(users[-1].get("content")) if users else ""
+    # vLLM 0.34 (serving.py, chat_completion): with ``echo`` the answer starts with the final
+    # message's text when that message has the answer's role, which is the assistant's with
+    # a generation prompt and the final message's own role without one: a continuation
+    # echoes the partial it continues.
+    echo = ""
+    if body.get("echo"):
+        role = "assistant" if add_generation_prompt is not False else messages[-1]["role"]
+        if messages[-1]["role"] == role:
+            echo = content_text(messages[-1].get("content"))
     return GenerationRequest(
         kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
-        **common,
+        echo=echo, **common,
     )  # fmt: skip
 
 
@@ -192,17 +226,55 @@ def parse_completion(body: Any, config: EmulatorConfig) -> GenerationRequest:
         and prompt
         and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
     ):
-        # Token ids: the emulator has no vocabulary, so each id stands for one opaque token.
-        tokens = [f"<{t}>" for t in prompt]
+        # Token ids: those POST /tokenize gave out read as their text; any other id stands
+        # for one opaque token.
+        tokens = [token_piece(t) or f"<{t}>" for t in prompt]
         text = "".join(tokens)
     else:
         raise _bad("prompt must be a string, a list of token ids, or a list with one of those")
     if not tokens:
         raise _bad("prompt must not be empty")
+    basis, question, partial = text, text, ""
+    if turn := open_assistant_turn(text):
+        # A rendered chat inside an assistant message: continued as the chat would be, so
+        # partial + continuation is the chat's own answer.
+        basis, partial = turn
+        question = last_user_text(basis)
     return GenerationRequest(
-        kind="completion", prompt=text, answer_basis=text, question=text, prompt_tokens=tokens,
-        **common,
+        kind="completion", prompt=text, answer_basis=basis, question=question, partial=partial,
+        prompt_tokens=tokens, **common,
     )  # fmt: skip
+
+
+def tokenize_body(body: Any, config: EmulatorConfig) -> dict[str, Any]:
+    """vLLM's ``POST /tokenize`` (``vllm/entrypoints/serve/tokenize/``): a prompt, or
+    messages rendered with the chat template, to token ids."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    model = body.get("model")
+    if model is not None and model not in config.models:
+        raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+    if isinstance(body.get("messages"), list):
+        continue_final = bool(body.get("continue_final_message"))
+        if continue_final and body.get("add_generation_prompt"):
+            raise _bad(
+                "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+            )
+        add_prompt = not continue_final and body.get("add_generation_prompt") is not False
+        for message in body["messages"]:
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _bad("each message must be an object with a role")
+        text = render_chat(
+            body["messages"], add_generation_prompt=add_prompt,
+            continue_final_message=continue_final,
+        )  # fmt: skip
+    elif isinstance(body.get("prompt"), str):
+        text = body["prompt"]
+    else:
+        raise _bad("prompt must be a string, or messages a list")
+    tokens = token_ids(tokenize(text))
+    return {"count": len(tokens), "max_model_len": config.max_model_len, "tokens": tokens,
+            "token_strs": None}  # fmt: skip
 
 
 def check_lengths(request: GenerationRequest, max_model_len: int) -> int:

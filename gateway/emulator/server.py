@@ -22,7 +22,15 @@ from .embeddings import embedding_response, embedding_seconds, parse_embedding
 from .engine import Engine
 from .faults import FaultController, FaultSpec, FaultSpecError
 from .generation import ClientGone, Generation, pause
-from .protocol import ApiError, check_lengths, error_body, models_body, parse_chat, parse_completion
+from .protocol import (
+    ApiError,
+    check_lengths,
+    error_body,
+    models_body,
+    parse_chat,
+    parse_completion,
+    tokenize_body,
+)
 
 # Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
 CLIENT_MAX_SIZE = 64 * 1024 * 1024
@@ -154,6 +162,14 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return _json(embedding_response(embedding_request, state.config))
 
 
+async def tokenize_route(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        return _json(tokenize_body(await _json_body(request), state.config))
+    except ApiError as error:
+        return _api_error(state, error)
+
+
 async def models(request: web.Request) -> web.Response:
     state = _state(request)
     return _json(models_body(state.config, state.started_at))
@@ -245,6 +261,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
+    app.router.add_post("/tokenize", tokenize_route)
     app.router.add_get("/health", health)
     app.router.add_get("/version", version)
     app.router.add_get("/metrics", metrics)

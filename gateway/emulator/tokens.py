@@ -64,3 +64,53 @@ def render_chat(
     elif add_generation_prompt:
         out.append("<|im_start|>assistant\n")
     return "".join(out)
+
+
+# Token ids for ``POST /tokenize``: each distinct piece gets the next id the first time it is
+# seen, for the life of the process, so ids this worker gave out read back as their text
+# (a prompt of ids it never gave out stays opaque: see parse_completion). Ids start high so
+# that the small ids tests send by hand are never pieces.
+FIRST_ID = 100_000
+_ids: dict[str, int] = {}
+_pieces: list[str] = []
+
+
+def token_ids(pieces: list[str]) -> list[int]:
+    out = []
+    for piece in pieces:
+        if piece not in _ids:
+            _ids[piece] = FIRST_ID + len(_pieces)
+            _pieces.append(piece)
+        out.append(_ids[piece])
+    return out
+
+
+def token_piece(token_id: int) -> str | None:
+    index = token_id - FIRST_ID
+    return _pieces[index] if 0 <= index < len(_pieces) else None
+
+
+_OPEN_TURN = "<|im_start|>assistant\n"
+
+
+def open_assistant_turn(text: str) -> tuple[str, str] | None:
+    """A prompt that is a rendered chat ending inside an assistant message (as a gateway
+    sends to continue an answer through /v1/completions): the chat up to that message's
+    start, and the message's text so far."""
+    at = text.rfind(_OPEN_TURN)
+    if at < 0:
+        return None
+    start = at + len(_OPEN_TURN)
+    if "<|im_end|>" in text[start:]:
+        return None
+    return text[:start], text[start:]
+
+
+def last_user_text(rendered: str) -> str:
+    marker = "<|im_start|>user\n"
+    at = rendered.rfind(marker)
+    if at < 0:
+        return ""
+    rest = rendered[at + len(marker) :]
+    end = rest.find("<|im_end|>")
+    return rest if end < 0 else rest[:end]

@@ -258,3 +258,26 @@ async def test_state_reports_region_models_and_counters(client, start_emulator):
         "completed": 1,
         "aborted": 0,
     }
+
+
+async def test_abort_after_tokens_ends_the_stream_with_finish_reason_abort(client, url):
+    # vLLM 0.34's engine-side abort: no new token, finish_reason "abort", then usage, [DONE].
+    await set_faults(client, url, abort_after_tokens=4, times=1)
+    body = chat_body(stream=True, stream_options={"include_usage": True})
+    stream = await read_stream(client, url, body)
+    whole = await client.post(url + "/v1/chat/completions", json=chat_body(max_tokens=4))
+
+    assert stream.done
+    ending, usage = stream.objects[-2:]
+    assert ending["choices"][0]["finish_reason"] == "abort"
+    assert ending["choices"][0]["delta"] == {"content": ""}
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 4
+    assert stream.text == whole.json()["choices"][0]["message"]["content"]
+
+
+async def test_abort_after_tokens_ends_a_whole_answer_with_finish_reason_abort(client, url):
+    await set_faults(client, url, abort_after_tokens=3)
+    response = await client.post(url + "/v1/chat/completions", json=chat_body())
+
+    assert response.json()["choices"][0]["finish_reason"] == "abort"
+    assert response.json()["usage"]["completion_tokens"] == 3

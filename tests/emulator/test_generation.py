@@ -199,3 +199,91 @@ def test_tokenize_is_lossless_and_splits_words_with_their_leading_space():
     assert " world" in tokens
     assert all(len(t) <= 10 for t in tokens)
     assert tokenize(text[len("".join(tokens[:3])) :]) == tokens[3:]
+
+
+async def test_echo_on_a_continuation_sends_the_partial_first(client, url):
+    # vLLM 0.34's serving.py: echo repeats the final message when it has the answer's role.
+    partial = "Sure, here goes"
+    body = chat_body(continue_final_message=True, add_generation_prompt=False, seed=4, echo=True)
+    body["messages"].append({"role": "assistant", "content": partial})
+    body_plain = {k: v for k, v in body.items() if k != "echo"}
+
+    echoed = await read_stream(client, url, {**body, "stream": True})
+    plain = await read_stream(client, url, {**body_plain, "stream": True})
+    whole = await answer(client, url, **{k: v for k, v in body.items() if k != "messages"},
+                         messages=body["messages"])  # fmt: skip
+
+    assert echoed.content_chunks[0]["choices"][0]["delta"] == {"content": partial}
+    assert echoed.text == partial + plain.text
+    assert content(whole) == partial + plain.text
+
+
+async def test_echo_without_an_assistant_message_last_sends_nothing_more(client, url):
+    plain = await answer(client, url, seed=4)
+    echoed = await answer(client, url, seed=4, echo=True)
+
+    assert content(echoed) == content(plain)
+
+
+async def test_both_generation_flags_explicitly_true_are_refused(client, url):
+    body = chat_body(continue_final_message=True, add_generation_prompt=True)
+    body["messages"].append({"role": "assistant", "content": "Sure"})
+
+    response = await client.post(url + "/v1/chat/completions", json=body)
+
+    assert response.status_code == 400
+    assert "Cannot set both" in response.text
+
+
+async def test_a_continued_message_is_read_without_its_trailing_whitespace(client, url):
+    # transformers' apply_chat_template cuts the chat after the final message's stripped
+    # text (vLLM 0.34 renders with it): the model writes the whitespace again.
+    text = content(await answer(client, url, seed=42))
+    tokens = tokenize(text)
+    cut = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    partial = "".join(tokens[:cut])
+    trimmed = partial.rstrip()
+    for sent in (partial, trimmed):
+        body = chat_body(continue_final_message=True, add_generation_prompt=False, seed=42)
+        body["messages"].append({"role": "assistant", "content": sent})
+        data = await answer(client, url, **{k: v for k, v in body.items() if k != "messages"},
+                            messages=body["messages"])  # fmt: skip
+        assert trimmed + content(data) == text
+
+
+async def test_a_worker_can_refuse_continuation_as_some_templates_do(client, url):
+    await client.post(url + "/emulator/faults", json={"refuse_continuation": True})
+    body = chat_body(continue_final_message=True, add_generation_prompt=False, stream=True)
+    body["messages"].append({"role": "assistant", "content": "Sure"})
+
+    refused = await client.post(url + "/v1/chat/completions", json=body)
+    plain = await client.post(url + "/v1/chat/completions", json=chat_body())
+
+    assert refused.status_code == 400
+    assert "final message does not appear in the chat" in refused.text
+    assert plain.status_code == 200
+
+
+async def test_tokenize_renders_a_chat_that_completions_continue_like_the_chat(client, url):
+    # vLLM 0.34's /tokenize (serve/tokenize/): messages through the chat template, or a
+    # prompt, to token ids; ids this worker gave out read back as their text.
+    text = content(await answer(client, url, seed=42))
+    tokens = tokenize(text)
+    cut = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    partial = "".join(tokens[:cut])  # read whole: its trailing whitespace too
+    chat = await client.post(
+        url + "/tokenize",
+        json={"model": MODEL, "messages": chat_body()["messages"], "add_generation_prompt": True},
+    )
+    written = await client.post(
+        url + "/tokenize", json={"model": MODEL, "prompt": partial, "add_special_tokens": False}
+    )
+    assert chat.status_code == written.status_code == 200
+    assert chat.json()["count"] == len(chat.json()["tokens"])
+    body = {"model": MODEL, "prompt": chat.json()["tokens"] + written.json()["tokens"], "seed": 42}
+
+    rest = await client.post(url + "/v1/completions", json=body)
+
+    assert partial + rest.json()["choices"][0]["text"] == text
+    wrong = await client.post(url + "/tokenize", json={"model": "nope", "prompt": "x"})
+    assert wrong.status_code == 404

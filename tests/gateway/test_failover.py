@@ -7,14 +7,16 @@ another worker is exactly the answer either would give uninterrupted (docs/emula
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
 import pytest
 
 from gateway.admission import Caller
+from gateway.emulator.tokens import tokenize
 from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed
-from gateway.proxy import completion_stream
+from gateway.proxy import completion_once, completion_stream
 from tests.conftest import free_port
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
@@ -23,6 +25,7 @@ from tests.gateway.proxy_support import (  # noqa: F401
     direct_chat,
     emulator_state,
     emulators_fixture,
+    faults_set,
     frames_collect,
     frames_text,
     gateway_isolated_fixture,
@@ -141,6 +144,96 @@ async def test_a_chat_stream_that_dies_is_continued_into_one_whole_answer(emulat
     assert usage["total_tokens"] == expected["usage"]["total_tokens"]
     assert [f for f in frames if f["choices"]][-1]["choices"][0]["finish_reason"] == "stop"
     assert (await emulator_state(dying))["failed"] == 1
+
+
+async def test_a_continued_chat_with_echo_gets_its_partial_once(emulators, pool):
+    # vLLM echoes a continuation's final message when asked to: the gateway must not ask.
+    _, healthy = await _pair(emulators, pool, "--die-after-tokens", "12")
+    frames = await _stream(_chat_body(max_tokens=400, echo=True))
+    expected = direct_chat(healthy, seed=11)["choices"][0]["message"]["content"]
+    assert frames_text(frames) == expected
+
+
+async def test_an_answer_the_engine_aborts_is_continued_on_another_worker(emulators, pool):
+    aborting, healthy = await _pair(emulators, pool)
+    await faults_set(aborting, abort_after_tokens=12, times=1)
+    body = _chat_body(max_tokens=400, stream_options={"include_usage": True})
+    frames = await _stream(body)
+    expected = direct_chat(healthy, seed=11)
+    assert frames_text(frames) == expected["choices"][0]["message"]["content"]
+    reasons = [c["finish_reason"] for f in frames for c in f["choices"] if c["finish_reason"]]
+    assert reasons == ["stop"]
+    usage = [f["usage"] for f in frames if "usage" in f]
+    assert len(usage) == 1  # the aborted part's usage frame is not the answer's
+    assert usage[0]["completion_tokens"] == expected["usage"]["completion_tokens"]
+
+
+async def test_a_whole_answer_the_engine_aborts_is_asked_of_another_worker(emulators, pool):
+    aborting, healthy = await _pair(emulators, pool)
+    await faults_set(aborting, abort_after_tokens=5, times=1)
+    answer = await completion_once(
+        endpoint="chat/completions", body=_chat_body(stream=False, max_tokens=400), caller=HOME
+    )
+    expected = direct_chat(healthy, seed=11)
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert (
+        answer["choices"][0]["message"]["content"] == expected["choices"][0]["message"]["content"]
+    )
+
+
+async def test_an_answer_that_breaks_after_whitespace_is_stitched_without_a_seam(emulators, pool):
+    # vLLM 0.34's chat templates strip the partial's trailing whitespace, and the worker
+    # writes it again: it must reach the client once.
+    dying, healthy = await _pair(emulators, pool)
+    expected = direct_chat(healthy, seed=11)["choices"][0]["message"]["content"]
+    tokens = tokenize(expected)
+    after = [n for n in range(3, len(tokens)) if tokens[n - 1].isspace()]
+    assert after  # the demo answer has line breaks
+    for n in after[:2]:
+        await faults_set(dying, die_after_tokens=n, times=1)
+        frames = await _stream(_chat_body(max_tokens=400))
+        assert frames_text(frames) == expected
+
+
+async def test_a_worker_refusing_continuation_continues_through_its_rendering(emulators, pool):
+    # Its chat template refuses continue_final_message (vLLM's 400): the gateway renders the
+    # chat with the worker's /tokenize and continues through /v1/completions.
+    dying, healthy = await _pair(emulators, pool)
+    await faults_set(healthy, refuse_continuation=True)
+    expected = direct_chat(healthy, seed=11)
+    text = expected["choices"][0]["message"]["content"]
+    tokens = tokenize(text)
+    after_space = next(n for n in range(3, len(tokens)) if tokens[n - 1].isspace())
+    for n in (7, after_space):
+        await faults_set(dying, die_after_tokens=n, times=1)
+        body = _chat_body(max_tokens=400, stream_options={"include_usage": True})
+        frames = await _stream(body)
+        assert frames_text(frames) == text
+        assert {f["object"] for f in frames} == {"chat.completion.chunk"}
+        assert len({(f["id"], f["created"]) for f in frames}) == 1
+        ends = [c["finish_reason"] for f in frames for c in f["choices"] if c["finish_reason"]]
+        assert ends == ["stop"]
+        assert frames[-1]["usage"]["completion_tokens"] == expected["usage"]["completion_tokens"]
+
+
+async def test_a_worker_without_a_rendering_leaves_the_answer_interrupted():
+    from aiohttp import web
+
+    from gateway.continuation_render import completion_body
+    from gateway.emulator.server import bound_port, make_runner
+    from gateway.types import WorkerSpec
+
+    app = web.Application()  # a worker with no /tokenize: every path is a 404
+    runner = make_runner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        spec = WorkerSpec(url=f"http://127.0.0.1:{bound_port(runner)}", region="r")
+        chat = _chat_body(messages=[*QUESTION, {"role": "assistant", "content": "Well"}])
+        deadline = asyncio.get_running_loop().time() + 5
+        assert await completion_body(spec, chat=chat, answer="Well", deadline=deadline) is None
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_chat_api_reports_a_continued_answer(emulators, pool, transactional_db, owner):

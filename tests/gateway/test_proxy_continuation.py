@@ -3,6 +3,8 @@ test_failover.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.continuation import Stitcher
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
@@ -113,3 +115,84 @@ def test_an_answer_whose_tokens_are_all_spent_is_closed_with_length():
     assert finish["choices"][0]["finish_reason"] == "length"
     assert finish["id"] == "a"
     assert usage["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_a_continuation_does_not_ask_for_echo():
+    stitch = Stitcher(endpoint="chat/completions", body={**CHAT, "echo": True})
+    stitch.take(chunk(" Hello", usage=(7, 1)))
+    stitch.part_end()
+    assert "echo" not in stitch.next_body()
+
+
+def test_the_echo_of_a_clients_own_message_is_not_continued_as_answer():
+    body = {
+        **CHAT,
+        "messages": [*CHAT["messages"], {"role": "assistant", "content": "Once"}],
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+        "echo": True,
+    }
+    stitch = Stitcher(endpoint="chat/completions", body=body)
+    stitch.take(chunk("Once", usage=(5, 0)))  # vLLM's echo of the final message
+    stitch.take(chunk(" upon", usage=(5, 1)))
+    stitch.part_end()
+    nxt = stitch.next_body()
+    assert nxt["messages"][-1] == {"role": "assistant", "content": "Once upon"}
+    assert "echo" not in nxt
+
+
+def test_an_engine_abort_is_not_an_end_the_client_sees():
+    body = {**CHAT, "stream_options": {"include_usage": True}}
+    stitch = Stitcher(endpoint="chat/completions", body=body)
+    stitch.take(chunk(" Hello", usage=(7, 1)))
+    assert stitch.take(chunk("", finish="abort", usage=(7, 1))) is None
+    final = {"id": "a", "created": 1, "model": "m", "choices": []}
+    assert stitch.take({**final, "usage": {"prompt_tokens": 7, "completion_tokens": 1}}) is None
+    assert stitch.aborted and stitch.finish_reason is None
+    stitch.part_end()
+    assert not stitch.aborted
+    assert stitch.next_body()["messages"][-1] == {"role": "assistant", "content": " Hello"}
+
+
+def test_a_repetition_end_is_an_end():
+    stitch = Stitcher(endpoint="chat/completions", body=CHAT)
+    out = stitch.take(chunk(" la la", finish="repetition", usage=(7, 2)))
+    assert out["choices"][0]["finish_reason"] == "repetition"
+    assert stitch.finish_reason == "repetition" and not stitch.aborted
+
+
+def _continued(partial_frames, continuation_frames):
+    """What the client reads, and the final message the second worker was sent."""
+    stitch = Stitcher(endpoint="chat/completions", body=CHAT)
+    seen = []
+    for text in partial_frames:
+        seen.append(stitch.take(chunk(text))["choices"][0]["delta"]["content"])
+    stitch.part_end()
+    sent = stitch.next_body()["messages"][-1]["content"]
+    for text in continuation_frames:
+        out = stitch.take(chunk(text, id="b"))
+        if out is not None:
+            seen.append(out["choices"][0]["delta"]["content"])
+    return "".join(seen), sent
+
+
+@pytest.mark.parametrize(
+    ("partial", "continuation", "client", "sent"),
+    [
+        # The worker re-writes the whitespace it did not read: it goes out once.
+        (["Hello", " "], [" world"], "Hello world", "Hello"),
+        (["One.", "\n"], ["\n", "Two."], "One.\nTwo.", "One."),
+        (["One.", "\n\n"], ["\n\n", "## Two"], "One.\n\n## Two", "One."),
+        (["One.", "\n\n"], ["\n", "\n", "## Two"], "One.\n\n## Two", "One."),
+        (["One.", "\n"], ["\n\n", "Two."], "One.\n\nTwo.", "One."),
+        # It continues with text: the client's whitespace stands at the seam.
+        (["Hello", " "], ["world"], "Hello world", "Hello"),
+        # Other whitespace than the client's: the client's stays, the worker's goes.
+        (["One.", "\n\n"], [" Two."], "One.\n\nTwo.", "One."),
+        # No whitespace at the end: nothing to stitch.
+        (["Hel"], ["lo"], "Hello", "Hel"),
+        (["Hello"], [" world"], "Hello world", "Hello"),
+    ],
+)
+def test_the_seam_is_what_one_uninterrupted_answer_would_be(partial, continuation, client, sent):
+    assert _continued(partial, continuation) == (client, sent)
