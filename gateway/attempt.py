@@ -8,7 +8,9 @@ buffering beyond one event; keep-alive comments are skipped by the parser) and r
   (keep-alive comments do not count: a worker that sends only those is not generating),
   an error frame, a body that ends without ``[DONE]``. ``before_first`` says whether any
   frame came before it; ``answered`` whether the worker itself answered with the error (a
-  500, an error frame), which may be the request's fault (see ``AttemptFailed``).
+  500, an error frame), which may be the request's fault (see ``AttemptFailed``); ``busy``
+  whether it was a 503, vLLM's "my queue is full" (another worker may take the request,
+  and the worker is not broken).
 - ``UpstreamRejected`` for a 4xx: the request's fault, the same everywhere.
 - ``DeadlineExceeded`` when the request's overall deadline passes.
 
@@ -41,14 +43,20 @@ class AttemptFailed(Exception):
     """``answered``: the worker was reached and answered this request with an error of its
     own (a 500, an error frame). That may be the request's fault as much as the worker's,
     which only another worker's answer to the same request can tell (gateway/dispatch.py).
-    Everything else (unreachable, 502/503/504, a timeout, a broken or malformed stream)
-    is the worker's."""
+    ``busy``: a 503, which vLLM 0.34 answers when admitting the request would overflow its
+    queue (``--max-num-queued-reqs``/``--max-num-queued-tokens``, vllm/exceptions.py
+    ``QueueOverflowError``): nobody's fault, the worker is only full for now.
+    Everything else (unreachable, 502/504, a timeout, a broken or malformed stream) is the
+    worker's."""
 
-    def __init__(self, reason: str, *, before_first: bool, answered: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, before_first: bool, answered: bool = False, busy: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.before_first = before_first
         self.answered = answered
+        self.busy = busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +119,16 @@ async def _open(
         raise _timeout_error(bound, deadline, before_first=True) from None
     except aiohttp.ClientError as exc:
         raise AttemptFailed(f"unreachable ({type(exc).__name__})", before_first=True) from None
+    if response.status == 503:
+        response.close()
+        # vLLM's admission control: its queue is full. Busy, not broken (gateway/dispatch.py).
+        reason = f"HTTP 503, busy ({error_message(text)[:120]})"
+        raise AttemptFailed(reason, before_first=True, busy=True)
     if response.status >= 500:
         response.close()
-        # 503 is vLLM's "overloaded or not ready"; 502 and 504 come from a proxy in front of
-        # a worker it cannot reach: the worker's state, whatever was asked.
-        answered = response.status not in (502, 503, 504)
+        # 502 and 504 come from a proxy in front of a worker it cannot reach: the worker's
+        # state, whatever was asked.
+        answered = response.status not in (502, 504)
         raise AttemptFailed(f"HTTP {response.status}", before_first=True, answered=answered)
     if response.status >= 400:
         response.release()

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="reported in /emulator/state and x-aiportal-region")
     p.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
     p.add_argument(
+        "--max-num-queued-reqs",
+        type=int,
+        metavar="N",
+        help="refuse a request with vLLM's 503 when it would make more than N unfinished",
+    )
+    p.add_argument(
         "--answer-tokens",
         type=int,
         default=defaults.answer_tokens,
@@ -145,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         port=args.port,
         region=args.region,
         max_model_len=args.max_model_len,
+        max_num_queued_reqs=args.max_num_queued_reqs,
         answer_tokens=args.answer_tokens,
         latency=LatencyModel(
             ttft_ms=args.ttft_ms,

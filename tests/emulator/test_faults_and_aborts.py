@@ -258,3 +258,18 @@ async def test_state_reports_region_models_and_counters(client, start_emulator):
         "completed": 1,
         "aborted": 0,
     }
+
+
+async def test_a_full_queue_refuses_with_vllms_503(client, start_emulator):
+    # vLLM 0.34's --max-num-queued-reqs: unfinished requests (running + waiting) are capped.
+    url = await start_emulator(latency=SLOW, max_num_queued_reqs=1, error_format="nested")
+    body = chat_body(stream=True)
+    async with client.stream("POST", url + "/v1/chat/completions", json=body) as first:
+        await wait_for_state(client, url, lambda s: s["running"] == 1, timeout=2)
+        second = await client.post(url + "/v1/chat/completions", json=chat_body())
+        assert first.status_code == 200
+
+    assert second.status_code == 503
+    error = second.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("Service Unavailable", 503, None)
+    assert error["message"].startswith("The engine is currently busy")
