@@ -6,12 +6,13 @@ buffering beyond one event; keep-alive comments are skipped by the parser) and r
 - ``AttemptFailed`` for what another worker may not suffer: connect error, 5xx, no first
   frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
   (keep-alive comments do not count: a worker that sends only those is not generating),
-  an error frame, a body that ends without ``[DONE]``. ``before_first`` says whether any
-  frame came before it; ``answered`` whether the worker itself answered with the error (a
-  500, an error frame), which may be the request's fault (see ``AttemptFailed``); ``busy``
-  whether it was a 503, vLLM's "my queue is full" (another worker may take the request,
-  and the worker is not broken).
-- ``UpstreamRejected`` for a 4xx: the request's fault, the same everywhere.
+  an error frame of 5xx (or without a code), a body that ends without ``[DONE]``.
+  ``before_first`` says whether any frame came before it; ``answered`` whether the worker
+  itself answered with the error (a 500, an error frame), which may be the request's fault
+  (see ``AttemptFailed``); ``busy`` whether it was a 503, vLLM's "my queue is full"
+  (another worker may take the request, and the worker is not broken).
+- ``UpstreamRejected`` for a 4xx, as the status or as an error frame's code: the request's
+  fault, the same everywhere.
 - ``DeadlineExceeded`` when the request's overall deadline passes.
 
 Closing the generator (or cancelling its task) closes the upstream connection at once, which
@@ -100,6 +101,19 @@ def _frame_error(frame: dict[str, Any]) -> str:
     return str(error)
 
 
+def _frame_rejection(frame: dict[str, Any]) -> UpstreamRejected | None:
+    """An error frame with a 4xx code: vLLM rejecting this request while streaming it (its
+    stream generators turn an exception into ``{"error": {"message", "type", "param",
+    "code"}}`` then ``[DONE]``, vllm/entrypoints/openai/chat_completion/serving.py; a
+    ValueError or a validation error is a 400). The request's fault, the same on every
+    worker: relayed to the caller, not failed over and not counted against the worker."""
+    error = frame.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code < 500:
+        return None
+    return UpstreamRejected(_frame_error(frame)[:500], status=code)
+
+
 async def _open(
     spec: WorkerSpec, path: str, body: dict[str, Any], bound: float, deadline: float
 ) -> aiohttp.ClientResponse:
@@ -177,6 +191,8 @@ async def attempt_frames(
                 if not isinstance(frame, dict):
                     raise AttemptFailed("a malformed frame", before_first=first)
                 if "error" in frame:
+                    if rejection := _frame_rejection(frame):
+                        raise rejection
                     raise AttemptFailed(
                         f"error: {_frame_error(frame)}", before_first=first, answered=True
                     )

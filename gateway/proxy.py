@@ -329,8 +329,9 @@ async def _attempts(
             continue
         except BaseException as exc:
             router.ended(view, exc)
-            if stitch.started and isinstance(exc, GatewayError) and exc.status < 500:
-                # A worker refused to continue (4xx): the answer stays partial.
+            if stitch.part and isinstance(exc, GatewayError) and exc.status < 500:
+                # A worker refused to continue (4xx): the answer stays partial. A rejection
+                # of the first part (an error frame's 4xx) goes to the caller as it is.
                 raise UpstreamFailed(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
                 ) from None

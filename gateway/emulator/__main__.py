@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--die-after-tokens", type=int, metavar="N")
     f.add_argument("--fail-before-first-token", action="store_true")
     f.add_argument("--error-after-tokens", type=int, metavar="N")
+    f.add_argument(
+        "--error-code", type=int, metavar="STATUS", help="status of in-band errors (500)"
+    )
     f.add_argument("--status-503", action="store_true")
     f.add_argument("--status-500", action="store_true")
     f.add_argument("--stall-after-tokens", type=int, metavar="N")
@@ -137,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "die_after_tokens": args.die_after_tokens,
         "fail_before_first_token": args.fail_before_first_token,
         "error_after_tokens": args.error_after_tokens,
+        "error_code": args.error_code,
         "status_503": args.status_503,
         "status_500": args.status_500,
         "stall_after_tokens": args.stall_after_tokens,

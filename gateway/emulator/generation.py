@@ -136,6 +136,10 @@ def _json_response(data: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
+# vLLM's error types by status (vllm/entrypoints/serve/exception_handling/error_response.py).
+_ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError"}
+
+
 class Generation:
     def __init__(
         self,
@@ -270,9 +274,13 @@ class Generation:
 
     async def _error(self, message: str) -> web.StreamResponse:
         fmt = self.config.error_format
+        code = self.fault.error_code or 500
+        if code < 500:
+            message = "The request was rejected while generating."
+        err_type = _ERROR_TYPES.get(code, "InternalServerError")
         if self.stream is None:
-            return _json_response(error_body(message, "InternalServerError", 500, fmt), 500)
-        body = stream_error_body(message, "InternalServerError", 500, fmt)
+            return _json_response(error_body(message, err_type, code, fmt), code)
+        body = stream_error_body(message, err_type, code, fmt)
         await self.stream.write(_frame(body))
         await self.stream.write(_frame("[DONE]"))
         return self.stream
