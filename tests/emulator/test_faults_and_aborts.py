@@ -273,3 +273,14 @@ async def test_a_full_queue_refuses_with_vllms_503(client, start_emulator):
     error = second.json()["error"]
     assert (error["type"], error["code"], error["param"]) == ("Service Unavailable", 503, None)
     assert error["message"].startswith("The engine is currently busy")
+
+
+async def test_an_in_band_error_carries_its_status_as_vllms_frame_code(client, url):
+    await set_faults(client, url, error_after_tokens=2, error_code=400)
+    stream = await read_stream(client, url, chat_body(stream=True))
+    assert stream.status == 200 and stream.done
+    error = stream.objects[-1]["error"]
+    assert (error["type"], error["code"]) == ("BadRequestError", 400)
+
+    response = await client.post(url + "/emulator/faults", json={"error_code": 200})
+    assert response.status_code == 400
