@@ -115,6 +115,10 @@ def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]
             model_hint=request.model,
         )
 
+    if request.choice:
+        # Constrained to a choice: one of them, by the seed, like a sampled pick.
+        pick = request.choice[(request.seed or 0) % len(request.choice)]
+        return [*tokenize(pick), EOS]
     whole = answer_for(request.answer_basis)
     if not request.partial:
         rest = whole

@@ -199,3 +199,13 @@ def test_tokenize_is_lossless_and_splits_words_with_their_leading_space():
     assert " world" in tokens
     assert all(len(t) <= 10 for t in tokens)
     assert tokenize(text[len("".join(tokens[:3])) :]) == tokens[3:]
+
+
+async def test_structured_outputs_choice_constrains_and_guided_fields_are_ignored(client, url):
+    # vLLM 0.34 reads structured_outputs; the removed guided_choice is an ignored extra field.
+    path = url + "/v1/chat/completions"
+    body = chat_body(seed=3, max_tokens=50)
+    chosen = await client.post(path, json={**body, "structured_outputs": {"choice": ["A", "B"]}})
+    ignored = await client.post(path, json={**body, "guided_choice": ["A", "B"]})
+    assert chosen.json()["choices"][0]["message"]["content"] in ("A", "B")
+    assert ignored.json()["choices"][0]["message"]["content"] not in ("A", "B")
