@@ -116,7 +116,10 @@ def request_json(request: HttpRequest) -> dict[str, Any]:
 
 
 def _screen(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    """Refuse steering fields and unknown ones; drop ignored ones."""
+    """Refuse steering fields and unknown ones; drop ignored ones. A field set to ``null``
+    is absent (OpenAI's SDKs and clients send ``"stream": null`` and the like for "not
+    set"): nothing to refuse, nothing to forward."""
+    body = {name: value for name, value in body.items() if value is not None}
     for name in sorted(body):
         if name in REFUSED:
             raise bad_request(
