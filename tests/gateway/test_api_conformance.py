@@ -3,11 +3,13 @@ answers, an encoded newline in a path, and ``null`` meaning "not set"."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from django.test import Client
 
 from gateway.api import validation
 from gateway.api.conform import reply_conformed
+from tests.gateway.api_support import bearer, fast_passwords, key_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -88,3 +90,12 @@ def test_explicit_nulls_of_unsupported_fields_mean_absent():
         {"model": "m", "messages": MESSAGES, "priority": None, "frobnicate": None, "user": None}
     )
     assert set(body) == {"model", "messages", "max_tokens"}
+
+
+@pytest.mark.django_db(transaction=True, available_apps=["accounts", "gateway"])
+def test_the_served_api_answers_an_encoded_newline_with_a_json_404(api, owner, settings):
+    fast_passwords(settings)
+    response = httpx.get(f"{api.v1}/chat%0acompletions", headers=bearer(key_for(owner)))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "unknown_url"
