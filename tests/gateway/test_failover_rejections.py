@@ -67,7 +67,11 @@ async def test_a_4xx_error_frame_mid_answer_ends_it_without_continuation(emulato
 async def test_the_chat_hears_the_workers_rejection(emulators, pool):
     from chat.generation import error_outcome
 
-    await _pair(emulators, pool, fail_before_first_token=True)
+    # The chat's caller has no home region: one worker, so routing cannot pick another.
+    (worker,) = emulators.many(("home",))
+    pool(f"{worker}@home")
+    await snapshot_ready(worker)
+    await faults_set(worker, error_code=400, fail_before_first_token=True)
     with pytest.raises(UpstreamRejected) as caught:
         await chat_collect(messages=QUESTION, max_tokens=20)
 
