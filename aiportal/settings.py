@@ -475,6 +475,8 @@ AIPORTAL_REQUEST_DEADLINE = env_int("AIPORTAL_REQUEST_DEADLINE_MS", 600000, mini
 # Circuit breaker: open after this many failures in a row, probe again after the cool-down.
 AIPORTAL_CIRCUIT_FAILURES = env_int("AIPORTAL_CIRCUIT_FAILURES", 3, minimum=1)
 AIPORTAL_CIRCUIT_COOLDOWN = env_int("AIPORTAL_CIRCUIT_COOLDOWN_MS", 10000, minimum=1) / 1000
+# How long a worker that answered 503 (vLLM's full queue) is tried after every other one.
+AIPORTAL_BUSY_BACKOFF = env_int("AIPORTAL_BUSY_BACKOFF_MS", 2000, minimum=0) / 1000
 # A web process that dies leaks nothing: its in-flight counts expire with their lease.
 AIPORTAL_INFLIGHT_LEASE = env_int("AIPORTAL_INFLIGHT_LEASE_MS", 15000, minimum=100) / 1000
 # Admission control defaults; admins override per user and group.

@@ -45,6 +45,7 @@ from gateway.errors import (
     OverBudget,
     RateLimited,
     RegionUnavailable,
+    WorkersBusy,
 )
 from gateway.proxy import Delta, Finished, chat_stream
 
@@ -117,7 +118,7 @@ def error_outcome(exc: GatewayError, *, status: str) -> _Outcome:
             detail=exc.detail,
             extra={"resets_at": exc.resets_at.isoformat()},
         )
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | WorkersBusy):
         return _Outcome(
             status=status,
             code=exc.code,

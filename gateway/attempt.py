@@ -6,10 +6,13 @@ buffering beyond one event; keep-alive comments are skipped by the parser) and r
 - ``AttemptFailed`` for what another worker may not suffer: connect error, 5xx, no first
   frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
   (keep-alive comments do not count: a worker that sends only those is not generating),
-  an error frame, a body that ends without ``[DONE]``. ``before_first`` says whether any
-  frame came before it; ``answered`` whether the worker itself answered with the error (a
-  500, an error frame), which may be the request's fault (see ``AttemptFailed``).
-- ``UpstreamRejected`` for a 4xx: the request's fault, the same everywhere.
+  an error frame of 5xx (or without a code), a body that ends without ``[DONE]``.
+  ``before_first`` says whether any frame came before it; ``answered`` whether the worker
+  itself answered with the error (a 500, an error frame), which may be the request's fault
+  (see ``AttemptFailed``); ``busy`` whether it was a 503, vLLM's "my queue is full"
+  (another worker may take the request, and the worker is not broken).
+- ``UpstreamRejected`` for a 4xx, as the status or as an error frame's code: the request's
+  fault, the same everywhere.
 - ``DeadlineExceeded`` when the request's overall deadline passes.
 
 Closing the generator (or cancelling its task) closes the upstream connection at once, which
@@ -41,14 +44,20 @@ class AttemptFailed(Exception):
     """``answered``: the worker was reached and answered this request with an error of its
     own (a 500, an error frame). That may be the request's fault as much as the worker's,
     which only another worker's answer to the same request can tell (gateway/dispatch.py).
-    Everything else (unreachable, 502/503/504, a timeout, a broken or malformed stream)
-    is the worker's."""
+    ``busy``: a 503, which vLLM 0.34 answers when admitting the request would overflow its
+    queue (``--max-num-queued-reqs``/``--max-num-queued-tokens``, vllm/exceptions.py
+    ``QueueOverflowError``): nobody's fault, the worker is only full for now.
+    Everything else (unreachable, 502/504, a timeout, a broken or malformed stream) is the
+    worker's."""
 
-    def __init__(self, reason: str, *, before_first: bool, answered: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, before_first: bool, answered: bool = False, busy: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.before_first = before_first
         self.answered = answered
+        self.busy = busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,19 @@ def _frame_error(frame: dict[str, Any]) -> str:
     return str(error)
 
 
+def _frame_rejection(frame: dict[str, Any]) -> UpstreamRejected | None:
+    """An error frame with a 4xx code: vLLM rejecting this request while streaming it (its
+    stream generators turn an exception into ``{"error": {"message", "type", "param",
+    "code"}}`` then ``[DONE]``, vllm/entrypoints/openai/chat_completion/serving.py; a
+    ValueError or a validation error is a 400). The request's fault, the same on every
+    worker: relayed to the caller, not failed over and not counted against the worker."""
+    error = frame.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code < 500:
+        return None
+    return UpstreamRejected(_frame_error(frame)[:500], status=code)
+
+
 async def _open(
     spec: WorkerSpec, path: str, body: dict[str, Any], bound: float, deadline: float
 ) -> aiohttp.ClientResponse:
@@ -111,11 +133,16 @@ async def _open(
         raise _timeout_error(bound, deadline, before_first=True) from None
     except aiohttp.ClientError as exc:
         raise AttemptFailed(f"unreachable ({type(exc).__name__})", before_first=True) from None
+    if response.status == 503:
+        response.close()
+        # vLLM's admission control: its queue is full. Busy, not broken (gateway/dispatch.py).
+        reason = f"HTTP 503, busy ({error_message(text)[:120]})"
+        raise AttemptFailed(reason, before_first=True, busy=True)
     if response.status >= 500:
         response.close()
-        # 503 is vLLM's "overloaded or not ready"; 502 and 504 come from a proxy in front of
-        # a worker it cannot reach: the worker's state, whatever was asked.
-        answered = response.status not in (502, 503, 504)
+        # 502 and 504 come from a proxy in front of a worker it cannot reach: the worker's
+        # state, whatever was asked.
+        answered = response.status not in (502, 504)
         raise AttemptFailed(f"HTTP {response.status}", before_first=True, answered=answered)
     if response.status >= 400:
         response.release()
@@ -164,6 +191,8 @@ async def attempt_frames(
                 if not isinstance(frame, dict):
                     raise AttemptFailed("a malformed frame", before_first=first)
                 if "error" in frame:
+                    if rejection := _frame_rejection(frame):
+                        raise rejection
                     raise AttemptFailed(
                         f"error: {_frame_error(frame)}", before_first=first, answered=True
                     )

@@ -6,6 +6,12 @@ failure opens it for another cool-down. A failure is what makes the proxy leave 
 connect error, 5xx, first-frame or idle timeout, an error frame, a stream cut short. A 4xx
 is the request's fault, not the worker's, and counts as a success (the worker answered).
 
+A 503 is neither: vLLM answers it when its queue is full (``--max-num-queued-reqs``,
+``--max-num-queued-tokens``), a worker that is well and busy. It counts no failure and marks
+the worker busy for ``AIPORTAL_BUSY_BACKOFF_MS`` (``circuit_mark_busy``): routing tries it
+after every other worker meanwhile, and a request finding only busy workers waits in the
+fair queue (gateway/dispatch.py).
+
 Per process, by design, not shared through Redis:
 - ``circuit_is_open`` is asked for every worker on every snapshot and before every attempt;
   a local dict answers in nanoseconds, a Redis round trip would be on the hot path.
@@ -34,6 +40,8 @@ class _Circuit:
 
 
 _circuits: dict[str, _Circuit] = {}
+# Monotonic time until which a worker that answered 503 (its queue full) is tried last.
+_busy_until: dict[str, float] = {}
 
 
 def _cooled(circuit: _Circuit, now: float) -> bool:
@@ -94,5 +102,23 @@ def circuit_release(url: str) -> None:
         circuit.trial = False
 
 
+def circuit_mark_busy(url: str) -> None:
+    """The worker refused a request because its queue is full: tried last for a moment.
+    No failure is counted, and a half-open trial it was is free again (no verdict)."""
+    _busy_until[url] = time.monotonic() + settings.AIPORTAL_BUSY_BACKOFF
+    circuit_release(url)
+
+
+def circuit_is_busy(url: str) -> bool:
+    until = _busy_until.get(url)
+    if until is None:
+        return False
+    if time.monotonic() < until:
+        return True
+    del _busy_until[url]  # DNS workers come and go: forget the ones whose back-off ended
+    return False
+
+
 def circuits_reset() -> None:
     _circuits.clear()
+    _busy_until.clear()

@@ -17,6 +17,13 @@ request: another worker serving it convicts the first (its circuit counts it the
 worker failing it the same way acquits both, stops the failover and answers the caller
 ``RequestUnprocessable``; no other worker to ask (a pool of one, the others unreachable)
 leaves it unjudged, counted nowhere.
+
+A worker that answers 503 is neither: vLLM says so when its queue is full. The request
+fails over, no circuit counts it, and the worker is marked busy for a moment
+(``circuit_mark_busy``, ``AIPORTAL_BUSY_BACKOFF_MS``): this process tries it after every
+other worker meanwhile and counts it saturated, so a request finding only busy workers
+waits in the fair queue rather than knocking on each again. When every attempt met a full
+queue the caller gets ``WorkersBusy`` (503, retryable, with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from gateway.errors import (
     RegionUnavailable,
     RequestUnprocessable,
     UpstreamFailed,
+    WorkersBusy,
 )
 from gateway.routing import load_score, route
 from gateway.telemetry.snapshot import workers_snapshot
@@ -108,6 +116,8 @@ class Router:
         self.last_failure: str | None = None
         # Workers that answered this request with an error of their own, awaiting a verdict.
         self.suspects: list[str] = []
+        self.busy_failures = 0  # attempts a full queue refused (503)
+        self.failures = 0
         self.deadline = asyncio.get_running_loop().time() + settings.AIPORTAL_REQUEST_DEADLINE
         self._views: list[WorkerView] = []
         self._admission_route: list[WorkerView] | None = None
@@ -121,12 +131,17 @@ class Router:
             affinity_key=self.caller.conversation_key,
             exclude=frozenset(self.tried),
         )
-        return route(
+        ordered = route(
             self._views,
             request,
             policy=settings.AIPORTAL_ROUTING_POLICY,
             stale_after=settings.AIPORTAL_METRICS_STALE_AFTER,
         )
+        busy = [view for view in ordered if circuit.circuit_is_busy(view.url)]
+        if busy:
+            # A full queue refuses at once: the workers that just said so go last.
+            ordered = [view for view in ordered if view not in busy] + busy
+        return ordered
 
     async def next_worker(self) -> WorkerView | None:
         # The first attempt reuses the route the admission just computed (same snapshot copy).
@@ -159,7 +174,13 @@ class Router:
         """An attempt failed: count it against the worker now, or hold it until another
         worker has answered the same request (see the module docstring). Raises
         ``RequestUnprocessable`` when this is the second worker to fail it on its own."""
+        self.failures += 1
         self.last_failure = f"{view.spec.name}: {exc.reason}"
+        if exc.busy:
+            self.busy_failures += 1
+            circuit.circuit_mark_busy(view.url)
+            logger.info("worker %s is busy: %s", view.spec.name, exc.reason)
+            return
         if not exc.answered:
             circuit.circuit_record_failure(view.url)
             logger.warning("worker %s failed: %s", view.spec.name, exc.reason)
@@ -204,6 +225,8 @@ class Router:
                 "could continue it.",
                 partial=True,
             )
+        if self.failures and self.busy_failures == self.failures:
+            return WorkersBusy(retry_after=settings.AIPORTAL_BUSY_BACKOFF)
         if self.last_failure:
             return UpstreamFailed(f"No worker could serve the request ({self.last_failure}).")
         serving = [view for view in self._views if self.model in view.models]
@@ -216,5 +239,6 @@ class Router:
 def _saturated(candidates: list[WorkerView]) -> bool:
     stale_after = settings.AIPORTAL_METRICS_STALE_AFTER
     return bool(candidates) and all(
-        load_score(view, stale_after=stale_after) >= 1.0 for view in candidates
+        circuit.circuit_is_busy(view.url) or load_score(view, stale_after=stale_after) >= 1.0
+        for view in candidates
     )

@@ -59,6 +59,20 @@ class RequestUnprocessable(GatewayError):
         self.partial = partial
 
 
+class WorkersBusy(GatewayError):
+    """Every worker tried answered 503, vLLM's "my queue is full": nothing is wrong, the
+    pool is at capacity. ``retry_after`` (seconds) goes out as ``Retry-After``."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1.0, float(retry_after))
+        super().__init__(
+            "workers_busy",
+            "Every model worker is busy right now. Try again in a few seconds.",
+            retryable=True,
+            status=503,
+        )
+
+
 class UpstreamRejected(GatewayError):
     """The worker refused the request itself (4xx): trying another worker would not help."""
 

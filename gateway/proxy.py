@@ -346,7 +346,7 @@ async def _attempts(
             continue
         except BaseException as exc:
             router.ended(view, exc)
-            if stitch.started and isinstance(exc, GatewayError) and exc.status < 500:
+            if stitch.part and isinstance(exc, GatewayError) and exc.status < 500:
                 if isinstance(exc, UpstreamRejected) and stitch.chat and path == endpoint:
                     # Its chat template refuses continue_final_message: continue through
                     # the worker's own rendering of the chat, where it offers one.
@@ -356,7 +356,8 @@ async def _attempts(
                     if rendered is not None:
                         stitch.read_whole()
                         continue
-                # A worker refused to continue (4xx): the answer stays partial.
+                # A worker refused to continue (4xx): the answer stays partial. A rejection
+                # of the first part (an error frame's 4xx) goes to the caller as it is.
                 raise UpstreamFailed(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
                 ) from None

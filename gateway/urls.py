@@ -1,6 +1,6 @@
 """``/v1``: the OpenAI-compatible API (included from aiportal/urls.py at ``v1/``)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from gateway.api import views
 
@@ -13,5 +13,7 @@ urlpatterns = [
     path("models", views.models, name="models"),
     # Model names often hold a slash (meta-llama/Llama-3.1-8B-Instruct).
     path("models/<path:model>", views.model_detail, name="model"),
-    path("<path:rest>", views.not_found),
+    # Any character, a newline included (``%0a``): <path:…> stops at one, and the path
+    # would fall through to Django's HTML 404 instead of OpenAI's JSON.
+    re_path(r"^(?P<rest>(?s:.+))\Z", views.not_found),
 ]

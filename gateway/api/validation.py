@@ -8,7 +8,9 @@ Every field is in exactly one of these groups:
 - IGNORED (dropped): OpenAI platform fields with no meaning here (``user``, ``store``,
   ``metadata``, …). Accepted so unchanged clients work, never forwarded: whatever they
   carry (URLs included) does not reach a worker.
-- allowed for the endpoint (forwarded): OpenAI's parameters and vLLM's sampling extras.
+- allowed for the endpoint (forwarded): OpenAI's parameters and vLLM's sampling extras;
+  vLLM's removed ``guided_*`` fields are reviewed like the rest, then moved into
+  ``structured_outputs`` (gateway/api/guided.py), never forwarded as they are.
 - anything else (400 ``unknown_parameter``): a worker never receives a field nobody
   reviewed.
 
@@ -38,6 +40,7 @@ from gateway.api.fields import (
     fields_check,
     token_id_check,
 )
+from gateway.api.guided import guided_translate
 
 REFUSED = frozenset({
     "api_base", "base_url", "api_key", "api_version", "api_type", "organization", "project",
@@ -113,7 +116,10 @@ def request_json(request: HttpRequest) -> dict[str, Any]:
 
 
 def _screen(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    """Refuse steering fields and unknown ones; drop ignored ones."""
+    """Refuse steering fields and unknown ones; drop ignored ones. A field set to ``null``
+    is absent (OpenAI's SDKs and clients send ``"stream": null`` and the like for "not
+    set"): nothing to refuse, nothing to forward."""
+    body = {name: value for name, value in body.items() if value is not None}
     for name in sorted(body):
         if name in REFUSED:
             raise bad_request(
@@ -193,6 +199,7 @@ def _count_cap(items: list[Any], *, name: str, what: str) -> None:
 def chat_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, CHAT_FIELDS)
     _common(body, chat=True)
+    guided_translate(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("`messages` must be a non-empty list.", param="messages")
@@ -255,6 +262,7 @@ def _inputs(value: Any, *, name: str) -> list[Any]:
 def completion_body(raw: dict[str, Any]) -> dict[str, Any]:
     body = _screen(raw, COMPLETION_FIELDS)
     _common(body, chat=False)
+    guided_translate(body)
     _count_cap(_inputs(body.get("prompt"), name="prompt"), name="prompt", what="prompts")
     _int(body, "logprobs", minimum=0, maximum=MAX_LOGPROBS)
     _clamp_max_tokens(body)

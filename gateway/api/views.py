@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from gateway.api import upstream, validation
 from gateway.api.auth import api_key_required, api_methods
+from gateway.api.conform import reply_conformed
 from gateway.api.errors import ApiError, error_response, from_gateway_error, model_not_found
 from gateway.errors import GatewayError
 
@@ -105,7 +106,7 @@ async def _generate(
         answer = await upstream.completion_once(endpoint=endpoint, body=body, caller=caller)
     except GatewayError as exc:
         return _gateway_error_response(exc, model=body["model"])
-    return JsonResponse(answer, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(reply_conformed(answer), json_dumps_params={"ensure_ascii": False})
 
 
 @csrf_exempt

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="reported in /emulator/state and x-aiportal-region")
     p.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
     p.add_argument(
+        "--max-num-queued-reqs",
+        type=int,
+        metavar="N",
+        help="refuse a request with vLLM's 503 when it would make more than N unfinished",
+    )
+    p.add_argument(
         "--answer-tokens",
         type=int,
         default=defaults.answer_tokens,
@@ -115,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--die-after-tokens", type=int, metavar="N")
     f.add_argument("--fail-before-first-token", action="store_true")
     f.add_argument("--error-after-tokens", type=int, metavar="N")
+    f.add_argument(
+        "--error-code", type=int, metavar="STATUS", help="status of in-band errors (500)"
+    )
     f.add_argument("--status-503", action="store_true")
     f.add_argument("--status-500", action="store_true")
     f.add_argument("--stall-after-tokens", type=int, metavar="N")
@@ -131,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "die_after_tokens": args.die_after_tokens,
         "fail_before_first_token": args.fail_before_first_token,
         "error_after_tokens": args.error_after_tokens,
+        "error_code": args.error_code,
         "status_503": args.status_503,
         "status_500": args.status_500,
         "stall_after_tokens": args.stall_after_tokens,
@@ -145,6 +155,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         port=args.port,
         region=args.region,
         max_model_len=args.max_model_len,
+        max_num_queued_reqs=args.max_num_queued_reqs,
         answer_tokens=args.answer_tokens,
         latency=LatencyModel(
             ttft_ms=args.ttft_ms,

@@ -47,6 +47,9 @@ class EmulatorConfig:
     # real worker fails on input its tokenizer or template cannot take: a failure that
     # follows the request from worker to worker. A lone UTF-16 surrogate always does.
     poison: str | None = None
+    # vLLM's --max-num-queued-reqs: a generation request that would make more than this many
+    # unfinished (running + waiting) is refused at once with vLLM's 503. None: no limit.
+    max_num_queued_reqs: int | None = None
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -59,6 +62,8 @@ class EmulatorConfig:
             raise ValueError("max_model_len must be >= 2")
         if self.embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1")
+        if self.max_num_queued_reqs is not None and self.max_num_queued_reqs < 0:
+            raise ValueError("max_num_queued_reqs must be >= 0")
         if self.poison == "":
             raise ValueError("poison must not be empty")
         if self.error_format not in ("flat", "nested"):

@@ -97,6 +97,11 @@ class Engine:
         self.failed = 0
         self.poisoned = 0  # refused with a 500: input the worker cannot process
 
+    @property
+    def unfinished(self) -> int:
+        """Requests opened and not closed yet (running, waiting, or about to wait)."""
+        return self.started - self.completed - self.aborted - self.failed
+
     # --- what /metrics, /emulator/state and the ORCA header read ---------------------------
 
     def kv_cache_usage(self) -> float:

@@ -25,6 +25,11 @@ class FaultSpec:
     fail_before_first_token: bool = False
     # Send an error frame then [DONE] after this many tokens (a failure vLLM reports in-band).
     error_after_tokens: int | None = None
+    # The status of those two in-band errors: 500 (None) is the engine failing; a 4xx is
+    # vLLM rejecting this request while generating (a ValueError raised by its output
+    # processing becomes a 400 frame: vllm/entrypoints/serve/exception_handling/
+    # error_response.py), which is the request's fault and the same on every worker.
+    error_code: int | None = None
     # End the answer after this many tokens with finish_reason "abort" (then usage and
     # [DONE]), as vLLM 0.34 does when its engine aborts a request (shutdown, a failed KV
     # transfer): a well-formed end that is not the answer's.
@@ -90,6 +95,11 @@ class FaultSpec:
             values["stall_seconds"] = float(seconds)
         if "stall_seconds" in values and "stall_after_tokens" not in values:
             raise FaultSpecError("stall_seconds needs stall_after_tokens")
+        if data.get("error_code") is not None:
+            code = data["error_code"]
+            if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+                raise FaultSpecError("error_code must be an HTTP error status (400-599)")
+            values["error_code"] = code
         if values.get("times") == 0:
             raise FaultSpecError("times must be >= 1")
         return cls(**values)

@@ -116,6 +116,10 @@ def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]
             model_hint=request.model,
         )
 
+    if request.choice:
+        # Constrained to a choice: one of them, by the seed, like a sampled pick.
+        pick = request.choice[(request.seed or 0) % len(request.choice)]
+        return [*tokenize(pick), EOS]
     whole = answer_for(request.answer_basis)
     if not request.partial:
         rest = whole
@@ -135,6 +139,10 @@ def _frame(data: dict[str, Any] | str) -> bytes:
 def _json_response(data: dict[str, Any], status: int = 200) -> web.Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return web.Response(body=body, status=status, content_type="application/json")
+
+
+# vLLM's error types by status (vllm/entrypoints/serve/exception_handling/error_response.py).
+_ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError"}
 
 
 class Generation:
@@ -307,9 +315,13 @@ class Generation:
 
     async def _error(self, message: str) -> web.StreamResponse:
         fmt = self.config.error_format
+        code = self.fault.error_code or 500
+        if code < 500:
+            message = "The request was rejected while generating."
+        err_type = _ERROR_TYPES.get(code, "InternalServerError")
         if self.stream is None:
-            return _json_response(error_body(message, "InternalServerError", 500, fmt), 500)
-        body = stream_error_body(message, "InternalServerError", 500, fmt)
+            return _json_response(error_body(message, err_type, code, fmt), code)
+        body = stream_error_body(message, err_type, code, fmt)
         await self.stream.write(_frame(body))
         await self.stream.write(_frame("[DONE]"))
         return self.stream

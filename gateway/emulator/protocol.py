@@ -79,6 +79,9 @@ class GenerationRequest:
     partial: str = ""
     # vLLM's chat ``echo``: the final message's text, sent before the answer (see parse_chat).
     echo: str = ""
+    # structured_outputs.choice: the answer is one of these, exactly (vLLM 0.34 reads only
+    # structured_outputs and response_format; guided_* are ignored, as vLLM ignores them).
+    choice: list[str] | None = None
     prompt_tokens: list[str] = field(default_factory=list)
     request_id: str = ""
     created: int = 0
@@ -141,6 +144,13 @@ def _common(body: dict[str, Any], config: EmulatorConfig) -> dict[str, Any]:
     # n > 1 is accepted and answered with one choice (documented in docs/emulator.md).
     _optional_int(body, "n", 1)
 
+    structured = body.get("structured_outputs")
+    choice = structured.get("choice") if isinstance(structured, dict) else None
+    if choice is not None and not (
+        isinstance(choice, list) and choice and all(isinstance(c, str) for c in choice)
+    ):
+        raise _bad("structured_outputs.choice must be a non-empty list of strings")
+
     max_tokens = _optional_int(body, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _optional_int(body, "max_tokens", 1)
@@ -153,6 +163,7 @@ def _common(body: dict[str, Any], config: EmulatorConfig) -> dict[str, Any]:
         "stop": [s for s in stop if s],
         "include_stop_str_in_output": bool(body.get("include_stop_str_in_output", False)),
         "seed": _optional_int(body, "seed", -(2**63)),
+        "choice": choice,
     }
 
 

@@ -85,6 +85,21 @@ def _refusal(state: EmulatorState, fault: FaultSpec, *, engine_error: bool) -> w
     return None
 
 
+def _queue_full(state: EmulatorState) -> web.Response | None:
+    """vLLM 0.34's admission check (vllm/v1/engine/async_llm.py ``check_admission``): a
+    request that would make unfinished requests exceed ``--max-num-queued-reqs`` gets
+    ``QueueOverflowError``'s 503 (vllm/exceptions.py), its type the status phrase."""
+    limit = state.config.max_num_queued_reqs
+    if limit is None or state.engine.unfinished + 1 <= limit:
+        return None
+    message = (
+        "The engine is currently busy and cannot accept new requests. "
+        "Please try again later or on a different instance."
+    )
+    body = error_body(message, "Service Unavailable", 503, state.config.error_format)
+    return _json(body, status=503)
+
+
 def _poisoned(text: str, config: EmulatorConfig) -> bool:
     """Input this worker cannot process: vLLM's tokenizer raises on a lone surrogate (it
     cannot be encoded), and ``--poison`` names more."""
@@ -114,6 +129,8 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
         return _api_error(state, error)
     if _poisoned(gen_request.prompt, state.config):
         return _engine_error(state)
+    if full := _queue_full(state):
+        return full
 
     fault = state.faults.take_for_request()
     if refusal := _refusal(state, fault, engine_error=fault.status_500):

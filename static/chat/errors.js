@@ -40,6 +40,10 @@ export function describeError(frame, now = new Date()) {
       }
       return "You have used today's token budget; it resets at midnight UTC.";
     }
+    case "workers_busy":
+      return frame.retry_after
+        ? `Every model server is busy right now. Please try again in ${seconds(frame.retry_after)}.`
+        : "Every model server is busy right now. Please try again in a few seconds.";
     case "rate_limited":
       return frame.retry_after
         ? `Too many answers at once. Please try again in ${seconds(frame.retry_after)}.`

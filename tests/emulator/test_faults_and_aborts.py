@@ -281,3 +281,29 @@ async def test_abort_after_tokens_ends_a_whole_answer_with_finish_reason_abort(c
 
     assert response.json()["choices"][0]["finish_reason"] == "abort"
     assert response.json()["usage"]["completion_tokens"] == 3
+
+
+async def test_a_full_queue_refuses_with_vllms_503(client, start_emulator):
+    # vLLM 0.34's --max-num-queued-reqs: unfinished requests (running + waiting) are capped.
+    url = await start_emulator(latency=SLOW, max_num_queued_reqs=1, error_format="nested")
+    body = chat_body(stream=True)
+    async with client.stream("POST", url + "/v1/chat/completions", json=body) as first:
+        await wait_for_state(client, url, lambda s: s["running"] == 1, timeout=2)
+        second = await client.post(url + "/v1/chat/completions", json=chat_body())
+        assert first.status_code == 200
+
+    assert second.status_code == 503
+    error = second.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("Service Unavailable", 503, None)
+    assert error["message"].startswith("The engine is currently busy")
+
+
+async def test_an_in_band_error_carries_its_status_as_vllms_frame_code(client, url):
+    await set_faults(client, url, error_after_tokens=2, error_code=400)
+    stream = await read_stream(client, url, chat_body(stream=True))
+    assert stream.status == 200 and stream.done
+    error = stream.objects[-1]["error"]
+    assert (error["type"], error["code"]) == ("BadRequestError", 400)
+
+    response = await client.post(url + "/emulator/faults", json={"error_code": 200})
+    assert response.status_code == 400

@@ -287,3 +287,13 @@ async def test_tokenize_renders_a_chat_that_completions_continue_like_the_chat(c
     assert partial + rest.json()["choices"][0]["text"] == text
     wrong = await client.post(url + "/tokenize", json={"model": "nope", "prompt": "x"})
     assert wrong.status_code == 404
+
+
+async def test_structured_outputs_choice_constrains_and_guided_fields_are_ignored(client, url):
+    # vLLM 0.34 reads structured_outputs; the removed guided_choice is an ignored extra field.
+    path = url + "/v1/chat/completions"
+    body = chat_body(seed=3, max_tokens=50)
+    chosen = await client.post(path, json={**body, "structured_outputs": {"choice": ["A", "B"]}})
+    ignored = await client.post(path, json={**body, "guided_choice": ["A", "B"]})
+    assert chosen.json()["choices"][0]["message"]["content"] in ("A", "B")
+    assert ignored.json()["choices"][0]["message"]["content"] not in ("A", "B")

@@ -97,7 +97,8 @@ async def test_the_proxy_skips_a_worker_whose_circuit_opened_and_tries_it_again_
 ):
     settings.AIPORTAL_CIRCUIT_FAILURES = 2
     settings.AIPORTAL_CIRCUIT_COOLDOWN = 0.5
-    flaky, steady = emulators.many(("home", "--status-503"), ("away",))
+    # A 500 that another worker's answer convicts (a 503 is only busy: no strike).
+    flaky, steady = emulators.many(("home", "--status-500"), ("away",))
     pool(f"{flaky}@home", f"{steady}@away")
     await snapshot_ready(flaky, steady)
     home = Caller(home_region="home")

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.admission import Caller
 from gateway.emulator.tokens import tokenize
-from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed
+from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed, WorkersBusy
 from gateway.proxy import completion_once, completion_stream
 from tests.conftest import free_port
 from tests.gateway.proxy_support import (  # noqa: F401
@@ -92,14 +92,14 @@ async def test_a_first_frame_that_does_not_come_in_time_moves_on(emulators, pool
 
 async def test_it_gives_up_after_max_attempts_with_a_retryable_error(emulators, pool, settings):
     settings.AIPORTAL_MAX_ATTEMPTS = 2
-    # Overloaded workers (503): the workers' state, not the request's.
+    # Overloaded workers (503, a full queue): the workers' state, not the request's; busy,
+    # not broken (tests/gateway/test_failover_busy.py).
     urls = emulators.many(*[("r", "--status-503", "--fault-times", "5")] * 3)
     pool(*(f"{url}@r" for url in urls))
     await snapshot_ready(*urls)
-    with pytest.raises(UpstreamFailed) as caught:
+    with pytest.raises(WorkersBusy) as caught:
         await _stream(_chat_body(max_tokens=20), caller=Caller())
     assert caught.value.retryable is True
-    assert caught.value.partial is False
     tried = [5 - (await emulator_state(url))["faults"]["remaining"] for url in urls]
     assert sorted(tried) == [0, 1, 1]
 
