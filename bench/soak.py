@@ -55,9 +55,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway_overhead import (  # noqa: E402  (the path above makes bench importable)
-    LOGS,
     Portal,
     emulators_start,
+    logs_dir,
     pct,
     spawn,
     stop,
@@ -147,7 +147,7 @@ def static_ready() -> None:
     root = Path(os.environ.get("AIPORTAL_STATIC_ROOT", ROOT / "staticfiles"))
     if (root / "staticfiles.json").exists():
         return
-    os.environ["AIPORTAL_STATIC_ROOT"] = str(LOGS / "static")
+    os.environ["AIPORTAL_STATIC_ROOT"] = str(logs_dir() / "static")
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,

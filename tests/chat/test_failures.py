@@ -34,8 +34,8 @@ async def ask(owner, question: str = "Will this work?") -> tuple[dict, dict, lis
     return answer, final, socket.deltas(answer["id"])
 
 
-async def test_a_worker_answering_503_gives_upstream_failed(owner, faulty_worker):
-    faulty_worker(status_503=True)
+async def test_a_worker_answering_500_gives_upstream_failed(owner, faulty_worker):
+    faulty_worker(status_500=True)
     answer, final, deltas = await ask(owner)
     assert final["type"] == "message.error"
     assert final["code"] == "upstream_failed"
@@ -45,6 +45,24 @@ async def test_a_worker_answering_503_gives_upstream_failed(owner, faulty_worker
     assert await rows(answer["conversation"]) == [
         ("user", "complete", "", "Will this work?"),
         ("assistant", "error", "upstream_failed", ""),
+    ]
+
+
+async def test_a_busy_worker_gives_workers_busy_with_when_to_try_again(owner, faulty_worker):
+    # vLLM's 503 is a full queue, not a failure (docs/gateway/proxy.md): the person is told
+    # to try again shortly, and nothing of the answer is saved but the error.
+    faulty_worker(status_503=True)
+    answer, final, deltas = await ask(owner)
+    assert (final["type"], final["code"], final["status"]) == (
+        "message.error",
+        "workers_busy",
+        "error",
+    )
+    assert final["retry_after"] >= 1
+    assert deltas == []
+    assert await rows(answer["conversation"]) == [
+        ("user", "complete", "", "Will this work?"),
+        ("assistant", "error", "workers_busy", ""),
     ]
 
 
