@@ -452,6 +452,10 @@ AIPORTAL_WORKERS = env_str("AIPORTAL_WORKERS")
 # The model a conversation uses when the user picks none; empty means the first one served.
 AIPORTAL_DEFAULT_MODEL = env_str("AIPORTAL_DEFAULT_MODEL")
 AIPORTAL_CONNECT_TIMEOUT = env_int("AIPORTAL_CONNECT_TIMEOUT_MS", 2000, minimum=1) / 1000
+# How long an idle pooled connection to a worker is kept: shorter than the worker's own
+# keep-alive (vLLM closes idle connections after 5 s, VLLM_HTTP_TIMEOUT_KEEP_ALIVE), so the
+# gateway lets go of a connection before the worker does (docs/gateway/pool.md).
+AIPORTAL_UPSTREAM_KEEPALIVE = env_int("AIPORTAL_UPSTREAM_KEEPALIVE_MS", 4000, minimum=1) / 1000
 # How long a worker may take to send its first token before the gateway tries the next one.
 AIPORTAL_FIRST_TOKEN_TIMEOUT = env_int("AIPORTAL_FIRST_TOKEN_TIMEOUT_MS", 30000, minimum=1) / 1000
 AIPORTAL_MAX_TOKENS = env_int("AIPORTAL_MAX_TOKENS", 2048, minimum=1)

@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_*",
     )
     m.add_argument(
+        "--keep-alive",
+        type=float,
+        default=defaults.keep_alive,
+        metavar="SECONDS",
+        help="close a connection idle this long (vLLM: VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s)",
+    )
+    m.add_argument(
         "--embedding-dim",
         type=int,
         default=defaults.embedding_dim,
@@ -160,6 +167,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         old_metric_names=args.old_metric_names,
         error_format=args.error_format,
         embedding_dim=args.embedding_dim,
+        keep_alive=args.keep_alive,
         faults=faults,
         poison=args.poison,
     )
@@ -170,7 +178,7 @@ def _url_host(host: str) -> str:
 
 
 async def serve(config: EmulatorConfig) -> None:
-    runner = make_runner(create_app(config))
+    runner = make_runner(create_app(config), keep_alive=config.keep_alive)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

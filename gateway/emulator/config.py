@@ -42,6 +42,9 @@ class EmulatorConfig:
     error_format: ErrorFormat = "flat"
     # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
     embedding_dim: int = 384
+    # Seconds an idle connection stays open: vLLM's uvicorn closes it after 5
+    # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE).
+    keep_alive: float = 5.0
     faults: FaultSpec = field(default_factory=FaultSpec)
     # Generation requests whose prompt contains this text get a 500 (an engine error), as a
     # real worker fails on input its tokenizer or template cannot take: a failure that
@@ -59,6 +62,8 @@ class EmulatorConfig:
             raise ValueError("max_model_len must be >= 2")
         if self.embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1")
+        if self.keep_alive <= 0:
+            raise ValueError("keep_alive must be > 0")
         if self.poison == "":
             raise ValueError("poison must not be empty")
         if self.error_format not in ("flat", "nested"):

@@ -254,11 +254,17 @@ def create_app(config: EmulatorConfig) -> web.Application:
     return app
 
 
-def make_runner(app: web.Application) -> web.AppRunner:
+def make_runner(app: web.Application, *, keep_alive: float = 5.0) -> web.AppRunner:
     # handler_cancellation: a client that disconnects cancels its handler at once, which is
     # how the emulator aborts a request the moment its client goes away (vLLM does the same).
+    # keepalive_timeout: an idle connection is closed after this long, as vLLM's uvicorn does
+    # after VLLM_HTTP_TIMEOUT_KEEP_ALIVE (5 s).
     return web.AppRunner(
-        app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=None,
+        keepalive_timeout=keep_alive,
     )
 
 
@@ -272,8 +278,8 @@ def bound_port(runner: web.AppRunner) -> int:
 @asynccontextmanager
 async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[str]:
     """Serve an emulator on 127.0.0.1 with a free port in the running loop; yields its URL."""
-    app = create_app(config or EmulatorConfig.fast())
-    runner = make_runner(app)
+    config = config or EmulatorConfig.fast()
+    runner = make_runner(create_app(config), keep_alive=config.keep_alive)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
