@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.kv_cache_blocks,
         help="KV cache size in blocks (kv_cache_usage_perc and prefix cache capacity)",
     )
+    g.add_argument(
+        "--data-parallel-size",
+        type=int,
+        default=defaults.data_parallel_size,
+        help="report the load gauges once per engine, as vLLM's data-parallel workers do",
+    )
     g.add_argument("--no-prefix-caching", action="store_true", help="disable the prefix cache")
 
     m = p.add_argument_group("wire format")
@@ -168,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         error_format=args.error_format,
         embedding_dim=args.embedding_dim,
         keep_alive=args.keep_alive,
+        data_parallel_size=args.data_parallel_size,
         faults=faults,
         poison=args.poison,
     )

@@ -45,6 +45,9 @@ class EmulatorConfig:
     # Seconds an idle connection stays open: vLLM's uvicorn closes it after 5
     # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE).
     keep_alive: float = 5.0
+    # vLLM's --data-parallel-size: the load gauges (/metrics, the ORCA header) come once per
+    # engine, the worker's load dealt out among them (metrics.engine_split).
+    data_parallel_size: int = 1
     faults: FaultSpec = field(default_factory=FaultSpec)
     # Generation requests whose prompt contains this text get a 500 (an engine error), as a
     # real worker fails on input its tokenizer or template cannot take: a failure that
@@ -62,6 +65,8 @@ class EmulatorConfig:
             raise ValueError("max_model_len must be >= 2")
         if self.embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1")
+        if self.data_parallel_size < 1:
+            raise ValueError("data_parallel_size must be >= 1")
         if self.keep_alive <= 0:
             raise ValueError("keep_alive must be > 0")
         if self.poison == "":
