@@ -19,7 +19,7 @@ from limits import parse_many
 from accounts.ldap import ldap_settings
 from accounts.sso.config import oidc_apps_from_env
 from accounts.trusted_header import trusted_header_settings_check
-from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
+from aiportal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file and uploads; a volume in production.
@@ -471,6 +471,11 @@ AIPORTAL_PROBE_INTERVAL = env_int("AIPORTAL_PROBE_INTERVAL_MS", 1000, minimum=50
 AIPORTAL_METRICS_STALE_AFTER = (
     env_int("AIPORTAL_METRICS_STALE_MS", int(AIPORTAL_PROBE_INTERVAL * 3000), minimum=100) / 1000
 )
+# KV-cache use at which routing counts a worker as saturated (vLLM queues and preempts before
+# its gauge reads 1.0): a share in (0, 1], docs/gateway/routing.md.
+AIPORTAL_KV_SATURATION = env_float("AIPORTAL_KV_SATURATION", 0.9)
+if not 0.0 < AIPORTAL_KV_SATURATION <= 1.0:
+    raise ImproperlyConfigured("AIPORTAL_KV_SATURATION must be above 0 and at most 1")
 AIPORTAL_MAX_ATTEMPTS = env_int("AIPORTAL_MAX_ATTEMPTS", 3, minimum=1)
 # Longest silence between two chunks of a running stream before it counts as dead.
 AIPORTAL_IDLE_TIMEOUT = env_int("AIPORTAL_IDLE_TIMEOUT_MS", 30000, minimum=1) / 1000

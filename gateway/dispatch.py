@@ -126,6 +126,7 @@ class Router:
             request,
             policy=settings.AIPORTAL_ROUTING_POLICY,
             stale_after=settings.AIPORTAL_METRICS_STALE_AFTER,
+            kv_saturation=settings.AIPORTAL_KV_SATURATION,
         )
 
     async def next_worker(self) -> WorkerView | None:
@@ -215,6 +216,7 @@ class Router:
 
 def _saturated(candidates: list[WorkerView]) -> bool:
     stale_after = settings.AIPORTAL_METRICS_STALE_AFTER
+    kv = settings.AIPORTAL_KV_SATURATION
     return bool(candidates) and all(
-        load_score(view, stale_after=stale_after) >= 1.0 for view in candidates
+        load_score(view, stale_after=stale_after, kv_saturation=kv) >= 1.0 for view in candidates
     )

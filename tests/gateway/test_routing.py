@@ -151,6 +151,33 @@ def test_a_full_kv_cache_means_saturated():
     assert load_score(view("a", running=3, kv_usage=1.0, inflight=3), stale_after=3) >= 1
 
 
+def test_a_kv_cache_at_the_saturation_threshold_means_saturated():
+    # vLLM queues new requests (and preempts running ones) before its gauge reads 1.0.
+    nearly_full = view("a", running=3, kv_usage=0.92, inflight=3)
+    assert load_score(nearly_full, stale_after=3) >= 1
+    assert load_score(nearly_full, stale_after=3, kv_saturation=1.0) < 1
+    assert load_score(view("a", running=3, kv_usage=0.45, inflight=3), stale_after=3) == pytest.approx(0.5)
+
+
+def test_a_home_worker_at_the_kv_threshold_sends_requests_abroad():
+    workers = [
+        view("eu1", region="eu", running=3, kv_usage=0.92, inflight=3),
+        view("us1", region="us"),
+    ]
+    home = request(home_region="eu")
+    assert names(route(workers, home, policy="least_loaded")) == ["us1", "eu1"]
+    assert names(route(workers, home, policy="least_loaded", kv_saturation=0.95)) == ["eu1", "us1"]
+
+
+def test_the_proxy_routes_with_the_kv_saturation_setting(settings):
+    from gateway.dispatch import _saturated
+
+    workers = [view("a", running=3, kv_usage=0.6, inflight=3)]
+    assert not _saturated(workers)
+    settings.AIPORTAL_KV_SATURATION = 0.5
+    assert _saturated(workers)
+
+
 def test_max_concurrency_sets_the_capacity():
     small = view("a", max_concurrency=4, inflight=4)
     large = view("b", max_concurrency=40, inflight=4)
