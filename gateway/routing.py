@@ -103,6 +103,8 @@ def load_score(
     - KV-cache use, grown by the requests sent since the probe, over ``kv_saturation``: a
       cache that full makes new requests wait even with free batch slots, and it is what
       fills first on a small GPU.
+    - A worker that exports no load gauges (``no_load_metrics``, vLLM's
+      ``--disable-log-stats``): in-flight / capacity, the gateway's own count alone.
     - Metrics older than ``stale_after`` (or never read): 1 + in-flight / capacity. A worker we
       cannot see is not an idle one, but it stays usable as a last resort, and the stale ones
       still order among themselves by what the gateway knows.
@@ -120,6 +122,11 @@ def _score(
     if capacity < 1.0:
         capacity = 1.0
     inflight = worker.inflight
+    if worker.no_load_metrics:
+        # Healthy but silent about its load (--disable-log-stats): what the gateway itself
+        # sends it is all there is to go by. Counting it as saturated, as stale metrics are,
+        # would starve a worker that is fine.
+        return inflight / capacity
     if worker.metrics_age > stale_after:
         return 1.0 + inflight / capacity
     running, waiting = worker.running, worker.waiting
@@ -189,10 +196,11 @@ def route(
     ordered = picker(preferred, context)
     if others:
         ordered += _by_load(others, context)
-    stale = [w for w in ordered if w.metrics_age > stale_after]
+    stale = [w for w in ordered if w.metrics_age > stale_after and not w.no_load_metrics]
     if stale:
         # A worker we cannot see goes after every worker we can, home or not.
-        ordered = [w for w in ordered if w.metrics_age <= stale_after] + stale
+        ordered = [w for w in ordered if w.metrics_age <= stale_after or w.no_load_metrics]
+        ordered += stale
     return ordered
 
 

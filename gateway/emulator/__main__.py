@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="close a connection idle this long (vLLM: VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s)",
     )
     m.add_argument(
+        "--disable-log-stats",
+        action="store_true",
+        help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
+    )
+    m.add_argument(
         "--embedding-dim",
         type=int,
         default=defaults.embedding_dim,
@@ -175,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         embedding_dim=args.embedding_dim,
         keep_alive=args.keep_alive,
         data_parallel_size=args.data_parallel_size,
+        disable_log_stats=args.disable_log_stats,
         faults=faults,
         poison=args.poison,
     )

@@ -48,6 +48,8 @@ class EmulatorConfig:
     # vLLM's --data-parallel-size: the load gauges (/metrics, the ORCA header) come once per
     # engine, the worker's load dealt out among them (metrics.engine_split).
     data_parallel_size: int = 1
+    # vLLM's --disable-log-stats: /metrics without any vllm: series, no ORCA values.
+    disable_log_stats: bool = False
     faults: FaultSpec = field(default_factory=FaultSpec)
     # Generation requests whose prompt contains this text get a 500 (an engine error), as a
     # real worker fails on input its tokenizer or template cannot take: a failure that

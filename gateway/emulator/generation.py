@@ -86,7 +86,10 @@ def orca_headers(request: web.BaseRequest, engine: Engine) -> dict[str, str]:
         return {}
     # One entry per engine and gauge, in the order vLLM registers its gauges (waiting before
     # KV use); JSON, a dict, keeps the last engine's (vllm/entrypoints/serve/utils/orca_metrics.py).
+    # Without stat loggers (--disable-log-stats) the snapshot has no gauges: "TEXT ".
     engines = engine_split(engine.gauges(), engine.config.data_parallel_size)
+    if engine.config.disable_log_stats:
+        engines = []
     pairs = [("num_requests_waiting", float(e.waiting)) for e in engines]
     pairs += [("kv_cache_usage_perc", float(e.kv_cache_usage)) for e in engines]
     if fmt == "text":

@@ -170,8 +170,23 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    payload = _state(request).engine.metrics.render()
+    state = _state(request)
+    if state.config.disable_log_stats:
+        # vLLM 0.34 keeps serving /metrics without its stat loggers: the HTTP server's and
+        # the process's series remain, not one vllm: series.
+        return web.Response(body=STATS_DISABLED_PAGE, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    payload = state.engine.metrics.render()
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+STATS_DISABLED_PAGE = (
+    b"# HELP http_requests_total Total number of requests by method, status and handler.\n"
+    b"# TYPE http_requests_total counter\n"
+    b'http_requests_total{handler="/v1/chat/completions",method="POST",status="2xx"} 0.0\n'
+    b"# HELP process_open_fds Number of open file descriptors.\n"
+    b"# TYPE process_open_fds gauge\n"
+    b"process_open_fds 12.0\n"
+)
 
 
 # --- test controls ------------------------------------------------------------------------

@@ -212,3 +212,18 @@ async def test_a_data_parallel_worker_reports_its_gauges_once_per_engine(client,
     # Each engine holds its running requests' blocks: averaged, they are the worker's use.
     assert kv[0] == pytest.approx(2 * kv[1])
     assert sum(kv) / 2 == pytest.approx(busy["kv_cache_usage"], abs=0.002)
+
+
+async def test_with_log_stats_disabled_no_vllm_series_and_no_orca_values(client, start_emulator):
+    # vLLM's --disable-log-stats: /metrics still answers, without its stat loggers' series.
+    url = await start_emulator(disable_log_stats=True)
+    page = await client.get(url + "/metrics")
+    assert page.status_code == 200
+    assert "# TYPE" in page.text and "vllm:" not in page.text
+    answer = await client.post(
+        url + "/v1/chat/completions",
+        json=chat_body(max_tokens=2),
+        headers={"endpoint-load-metrics-format": "text"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["endpoint-load-metrics"].strip() == "TEXT"  # no named metrics

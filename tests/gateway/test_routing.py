@@ -30,6 +30,7 @@ def view(
     kv_usage: float = 0.0,
     metrics_age: float = 0.5,
     inflight: int = 0,
+    no_load_metrics: bool = False,
 ) -> WorkerView:
     spec = WorkerSpec(
         url=f"http://{name}:8000",
@@ -49,6 +50,7 @@ def view(
         kv_usage=kv_usage,
         metrics_age=metrics_age,
         inflight=inflight,
+        no_load_metrics=no_load_metrics,
     )
 
 
@@ -156,7 +158,9 @@ def test_a_kv_cache_at_the_saturation_threshold_means_saturated():
     nearly_full = view("a", running=3, kv_usage=0.92, inflight=3)
     assert load_score(nearly_full, stale_after=3) >= 1
     assert load_score(nearly_full, stale_after=3, kv_saturation=1.0) < 1
-    assert load_score(view("a", running=3, kv_usage=0.45, inflight=3), stale_after=3) == pytest.approx(0.5)
+    assert load_score(
+        view("a", running=3, kv_usage=0.45, inflight=3), stale_after=3
+    ) == pytest.approx(0.5)
 
 
 def test_a_home_worker_at_the_kv_threshold_sends_requests_abroad():
@@ -176,6 +180,16 @@ def test_the_proxy_routes_with_the_kv_saturation_setting(settings):
     assert not _saturated(workers)
     settings.AIPORTAL_KV_SATURATION = 0.5
     assert _saturated(workers)
+
+
+def test_a_worker_without_load_metrics_is_scored_by_the_gateways_own_streams():
+    # vLLM started with --disable-log-stats: never any gauges, yet healthy.
+    quiet = dict(metrics_age=math.inf, no_load_metrics=True)
+    assert load_score(view("a", **quiet), stale_after=3) == 0
+    assert load_score(view("a", inflight=16, **quiet), stale_after=3) == 0.25
+    workers = [view("stale", metrics_age=math.inf), view("quiet", inflight=40, **quiet)]
+    workers.append(view("busy", running=50, inflight=50))
+    assert names(route(workers, request(), policy="least_loaded")) == ["quiet", "busy", "stale"]
 
 
 def test_max_concurrency_sets_the_capacity():
