@@ -19,7 +19,7 @@ from limits import parse_many
 from accounts.ldap import ldap_settings
 from accounts.sso.config import oidc_apps_from_env
 from accounts.trusted_header import trusted_header_settings_check
-from aiportal.env import env_bool, env_int, env_list, env_secret, env_str
+from aiportal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file and uploads; a volume in production.
@@ -452,6 +452,10 @@ AIPORTAL_WORKERS = env_str("AIPORTAL_WORKERS")
 # The model a conversation uses when the user picks none; empty means the first one served.
 AIPORTAL_DEFAULT_MODEL = env_str("AIPORTAL_DEFAULT_MODEL")
 AIPORTAL_CONNECT_TIMEOUT = env_int("AIPORTAL_CONNECT_TIMEOUT_MS", 2000, minimum=1) / 1000
+# How long an idle pooled connection to a worker is kept: shorter than the worker's own
+# keep-alive (vLLM closes idle connections after 5 s, VLLM_HTTP_TIMEOUT_KEEP_ALIVE), so the
+# gateway lets go of a connection before the worker does (docs/gateway/pool.md).
+AIPORTAL_UPSTREAM_KEEPALIVE = env_int("AIPORTAL_UPSTREAM_KEEPALIVE_MS", 4000, minimum=1) / 1000
 # How long a worker may take to send its first token before the gateway tries the next one.
 AIPORTAL_FIRST_TOKEN_TIMEOUT = env_int("AIPORTAL_FIRST_TOKEN_TIMEOUT_MS", 30000, minimum=1) / 1000
 AIPORTAL_MAX_TOKENS = env_int("AIPORTAL_MAX_TOKENS", 2048, minimum=1)
@@ -467,6 +471,11 @@ AIPORTAL_PROBE_INTERVAL = env_int("AIPORTAL_PROBE_INTERVAL_MS", 1000, minimum=50
 AIPORTAL_METRICS_STALE_AFTER = (
     env_int("AIPORTAL_METRICS_STALE_MS", int(AIPORTAL_PROBE_INTERVAL * 3000), minimum=100) / 1000
 )
+# KV-cache use at which routing counts a worker as saturated (vLLM queues and preempts before
+# its gauge reads 1.0): a share in (0, 1], docs/gateway/routing.md.
+AIPORTAL_KV_SATURATION = env_float("AIPORTAL_KV_SATURATION", 0.9)
+if not 0.0 < AIPORTAL_KV_SATURATION <= 1.0:
+    raise ImproperlyConfigured("AIPORTAL_KV_SATURATION must be above 0 and at most 1")
 AIPORTAL_MAX_ATTEMPTS = env_int("AIPORTAL_MAX_ATTEMPTS", 3, minimum=1)
 # Longest silence between two chunks of a running stream before it counts as dead.
 AIPORTAL_IDLE_TIMEOUT = env_int("AIPORTAL_IDLE_TIMEOUT_MS", 30000, minimum=1) / 1000

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sim.report import Summary, max_sustained, route_timing, summary_of, table_print
 from bench.sim.runner import ALL_POLICIES, SimConfig, simulate
 from bench.sim.workload import WorkloadConfig
-from gateway.routing import DEFAULT_TUNING, POLICIES
+from gateway.routing import DEFAULT_KV_SATURATION, DEFAULT_TUNING, POLICIES
 
 DEFAULT_RATES = "2,3,4,4.5,5,5.5,6,7"
 
@@ -46,6 +46,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave every worker's weight at 1 instead of its relative speed",
     )
     parser.add_argument("--no-prefix-caching", action="store_true")
+    parser.add_argument(
+        "--kv-saturation",
+        type=float,
+        default=DEFAULT_KV_SATURATION,
+        help="KV-cache use at which a worker counts as saturated (AIPORTAL_KV_SATURATION)",
+    )
     parser.add_argument("--balance-factor", type=float, default=DEFAULT_TUNING.balance_factor)
     parser.add_argument("--idle-below", type=float, default=DEFAULT_TUNING.idle_below)
     parser.add_argument(
@@ -85,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         warmup=args.warmup,
         prefix_caching=not args.no_prefix_caching,
         tuning=tuning,
+        kv_saturation=args.kv_saturation,
         weighted=not args.unweighted,
     )
     jobs = [

@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from gateway import admission_admin, api_admin  # noqa: F401
 from gateway.models import ModelAccess, Worker
 from gateway.pool import worker_url_check
+from gateway.telemetry import NO_LOAD_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -145,20 +146,23 @@ class WorkerAdmin(admin.ModelAdmin):
         if not rows:
             return "—"
         healthy = sum(1 for row in rows if row["healthy"])
+        quiet = sum(1 for row in rows if row["healthy"] and row.get("no_load_metrics"))
         if len(rows) == 1:
-            return "healthy" if healthy else "down"
-        return f"{healthy}/{len(rows)} healthy"
+            return (NO_LOAD_METRICS if quiet else "healthy") if healthy else "down"
+        word = f"{healthy}/{len(rows)} healthy"
+        return f"{word}, {quiet} with {NO_LOAD_METRICS}" if quiet else word
 
     @admin.display(description="queue")
     def live_queue(self, obj: Worker) -> str:
-        return _fmt(_live_rows(obj), "waiting")
+        rows = [row for row in _live_rows(obj) if not row.get("no_load_metrics")]
+        return _fmt(rows, "waiting")
 
     @admin.display(description="KV use")
     def live_kv(self, obj: Worker) -> str:
         rows = [
             {**row, "kv_pct": row["kv_usage"] * 100}
             for row in _live_rows(obj)
-            if row["metrics_age"] is not None
+            if row["metrics_age"] is not None and not row.get("no_load_metrics")
         ]
         return _fmt(rows, "kv_pct", "{:.0f} %")
 

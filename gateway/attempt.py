@@ -35,7 +35,7 @@ import orjson
 from django.conf import settings
 
 from gateway.errors import DeadlineExceeded, UpstreamRejected
-from gateway.http import upstream_session
+from gateway.http import ConnectionReuse, upstream_session
 from gateway.sse import SSEParser
 from gateway.types import WorkerSpec
 
@@ -121,12 +121,7 @@ async def _open(
     rejects the request."""
     try:
         async with asyncio.timeout_at(bound):
-            response = await upstream_session().post(
-                f"{spec.url}/v1/{path}",
-                json=body,
-                headers=request_headers(spec),
-                allow_redirects=False,
-            )
+            response = await _post(spec, path, body)
             if response.status >= 400:
                 text = await response.text(errors="replace")
     except TimeoutError:
@@ -148,6 +143,30 @@ async def _open(
         response.release()
         raise UpstreamRejected(error_message(text), status=response.status)
     return response
+
+
+# What aiohttp raises when the connection it sent on was already closed by the worker. Not
+# ClientConnectorError (a subclass of ClientOSError): that is a new connection refused.
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+async def _post(spec: WorkerSpec, path: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
+    """POST once more, on a new connection, when a pooled one turns out closed before any
+    byte of the answer came back. The worker closed it while idle (vLLM after 5 s), so it
+    never saw the request: sending it again is safe, and it is no failure of the worker's,
+    neither a failed attempt nor a circuit strike (gateway/http.py)."""
+    url, headers = f"{spec.url}/v1/{path}", request_headers(spec)
+    reuse = ConnectionReuse()
+    try:
+        return await upstream_session().post(
+            url, json=body, headers=headers, allow_redirects=False, trace_request_ctx=reuse
+        )
+    except _STALE as exc:
+        if not reuse.reused or isinstance(exc, aiohttp.ClientConnectorError):
+            raise
+    # The loop has seen the close by now, and with it any other connection the worker closed
+    # at the same moment, so the pool hands out a live or a new one.
+    return await upstream_session().post(url, json=body, headers=headers, allow_redirects=False)
 
 
 async def attempt_frames(

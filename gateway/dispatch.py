@@ -136,6 +136,7 @@ class Router:
             request,
             policy=settings.AIPORTAL_ROUTING_POLICY,
             stale_after=settings.AIPORTAL_METRICS_STALE_AFTER,
+            kv_saturation=settings.AIPORTAL_KV_SATURATION,
         )
         busy = [view for view in ordered if circuit.circuit_is_busy(view.url)]
         if busy:
@@ -238,7 +239,9 @@ class Router:
 
 def _saturated(candidates: list[WorkerView]) -> bool:
     stale_after = settings.AIPORTAL_METRICS_STALE_AFTER
+    kv = settings.AIPORTAL_KV_SATURATION
     return bool(candidates) and all(
-        circuit.circuit_is_busy(view.url) or load_score(view, stale_after=stale_after) >= 1.0
+        circuit.circuit_is_busy(view.url)
+        or load_score(view, stale_after=stale_after, kv_saturation=kv) >= 1.0
         for view in candidates
     )

@@ -14,6 +14,13 @@ One session per process keeps connections to workers alive across requests. Sess
 keyed by the running loop because none can be used from another loop (tests run each in its
 own loop; Daphne has one). None follows an environment-configured proxy; a redirect is
 never followed (the callers pass ``allow_redirects=False``).
+
+Idle connections to workers are kept ``AIPORTAL_UPSTREAM_KEEPALIVE`` (4 s), less than vLLM's
+own 5 s: a worker closes an idle connection on its side, and one the pool still holds past
+that fails the next request sent on it. The close can still cross a request on the wire, so
+``upstream_session`` marks each request that went out on a reused connection
+(``ConnectionReuse``), and gateway/attempt.py sends it once more when such a connection turns
+out closed before any byte of the answer came back.
 """
 
 from __future__ import annotations
@@ -41,11 +48,37 @@ def _session(registry: _Registry, make: Callable[[], aiohttp.ClientSession]):
     return session
 
 
+class ConnectionReuse:
+    """Passed as a request's ``trace_request_ctx``: ``reused`` tells whether aiohttp sent it
+    on a connection taken from the pool rather than a new one."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reuse(session, context, params) -> None:
+    if isinstance(context.trace_request_ctx, ConnectionReuse):
+        context.trace_request_ctx.reused = True
+
+
+def _reuse_trace() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(_on_reuse)
+    return trace
+
+
 def upstream_session() -> aiohttp.ClientSession:
     return _session(
         _upstream,
         lambda: aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=30),
+            connector=aiohttp.TCPConnector(
+                limit=2000,
+                limit_per_host=0,
+                keepalive_timeout=settings.AIPORTAL_UPSTREAM_KEEPALIVE,
+            ),
+            trace_configs=[_reuse_trace()],
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=settings.AIPORTAL_CONNECT_TIMEOUT
             ),
@@ -62,7 +95,9 @@ def probe_session() -> aiohttp.ClientSession:
         lambda: aiohttp.ClientSession(
             # A connection per worker and kind of read at most: a probe cycle reads every
             # worker at once, and the next cycle reuses them.
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=4, keepalive_timeout=30),
+            connector=aiohttp.TCPConnector(
+                limit=0, limit_per_host=4, keepalive_timeout=settings.AIPORTAL_UPSTREAM_KEEPALIVE
+            ),
             trust_env=False,
             # Plain text: a worker's /metrics page would otherwise come gzipped (the
             # Prometheus client compresses when asked), which costs both ends CPU on a

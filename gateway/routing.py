@@ -9,7 +9,7 @@ the reasoning and the simulator's figures.
   draining, not already tried, and inside ``allowed_regions``. Residency is a hard constraint:
   when no allowed worker is left the answer is ``[]``, never a worker elsewhere.
 - **score** (``load_score``): 0 idle, 1 saturated, from vLLM's gauges and the gateway's own
-  in-flight count; stale metrics count as saturated.
+  in-flight count; KV use at ``kv_saturation`` and stale metrics count as saturated.
 - **pick**: the policy orders the candidates; the first is tried first, the rest are the
   failover order. The home region goes first while it has a worker that is not saturated.
 """
@@ -30,6 +30,11 @@ POLICIES = ("affinity", "least_loaded", "power_of_two", "round_robin")
 # Stale after three missed probes at AIPORTAL_PROBE_INTERVAL's default; the proxy passes
 # settings.AIPORTAL_METRICS_STALE_AFTER.
 DEFAULT_STALE_AFTER = 3.0
+# The KV-cache use at which a worker counts as saturated: vLLM queues new requests (and
+# preempts running ones as their answers grow) before its gauge reads 1.0, since a request
+# is admitted only with room for its prompt's blocks. The proxy passes
+# settings.AIPORTAL_KV_SATURATION; docs/gateway/routing.md has the simulator's figures.
+DEFAULT_KV_SATURATION = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ def load_score(
     *,
     stale_after: float,
     default_capacity: int = DEFAULT_TUNING.default_capacity,
+    kv_saturation: float = DEFAULT_KV_SATURATION,
 ) -> float:
     """How busy the worker is: 0 idle, 1 saturated (a new request would queue), above 1 more so.
 
@@ -94,16 +100,21 @@ def load_score(
       probe, but it also sees clients that bypass this gateway), over its capacity.
     - A waiting queue means vLLM is at its own limit: at least 1, plus the queue's length
       relative to the batch, so a long queue is worse than a short one.
-    - KV-cache use, grown by the requests sent since the probe: a full cache makes new
-      requests wait even with free batch slots, and it is what fills first on a small GPU.
+    - KV-cache use, grown by the requests sent since the probe, over ``kv_saturation``: a
+      cache that full makes new requests wait even with free batch slots, and it is what
+      fills first on a small GPU.
+    - A worker that exports no load gauges (``no_load_metrics``, vLLM's
+      ``--disable-log-stats``): in-flight / capacity, the gateway's own count alone.
     - Metrics older than ``stale_after`` (or never read): 1 + in-flight / capacity. A worker we
       cannot see is not an idle one, but it stays usable as a last resort, and the stale ones
       still order among themselves by what the gateway knows.
     """
-    return _score(worker, stale_after, default_capacity)
+    return _score(worker, stale_after, default_capacity, kv_saturation)
 
 
-def _score(worker: WorkerView, stale_after: float, default_capacity: int) -> float:
+def _score(
+    worker: WorkerView, stale_after: float, default_capacity: int, kv_saturation: float
+) -> float:
     # load_score without keyword arguments or max(): route() calls it for every candidate,
     # and these few hundred nanoseconds are most of a routing decision.
     spec = worker.spec
@@ -111,6 +122,11 @@ def _score(worker: WorkerView, stale_after: float, default_capacity: int) -> flo
     if capacity < 1.0:
         capacity = 1.0
     inflight = worker.inflight
+    if worker.no_load_metrics:
+        # Healthy but silent about its load (--disable-log-stats): what the gateway itself
+        # sends it is all there is to go by. Counting it as saturated, as stale metrics are,
+        # would starve a worker that is fine.
+        return inflight / capacity
     if worker.metrics_age > stale_after:
         return 1.0 + inflight / capacity
     running, waiting = worker.running, worker.waiting
@@ -128,6 +144,7 @@ def _score(worker: WorkerView, stale_after: float, default_capacity: int) -> flo
         # The KV gauge is as old as the probe; the requests sent since fill it further, each
         # about as much as the ones running then.
         kv = kv * busy / running
+    kv /= kv_saturation
     load = busy / capacity
     return load if load > kv else kv
 
@@ -140,6 +157,7 @@ def route(
     now: float | None = None,
     rng: random.Random | None = None,
     stale_after: float = DEFAULT_STALE_AFTER,
+    kv_saturation: float = DEFAULT_KV_SATURATION,
     tuning: RoutingTuning = DEFAULT_TUNING,
     rotation: Iterator[int] | None = None,
 ) -> list[WorkerView]:
@@ -158,7 +176,7 @@ def route(
         return []
     rng = rng or _tiebreak
     capacity = tuning.default_capacity
-    scores = {w.spec.url: _score(w, stale_after, capacity) for w in candidates}
+    scores = {w.spec.url: _score(w, stale_after, capacity, kv_saturation) for w in candidates}
     # Home first while it has a worker that is fresh and not saturated; the rest follow.
     preferred, others = candidates, []
     home_region = request.home_region
@@ -178,10 +196,11 @@ def route(
     ordered = picker(preferred, context)
     if others:
         ordered += _by_load(others, context)
-    stale = [w for w in ordered if w.metrics_age > stale_after]
+    stale = [w for w in ordered if w.metrics_age > stale_after and not w.no_load_metrics]
     if stale:
         # A worker we cannot see goes after every worker we can, home or not.
-        ordered = [w for w in ordered if w.metrics_age <= stale_after] + stale
+        ordered = [w for w in ordered if w.metrics_age <= stale_after or w.no_load_metrics]
+        ordered += stale
     return ordered
 
 

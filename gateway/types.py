@@ -48,6 +48,9 @@ class WorkerView:
     metrics_age: float = math.inf
     # Streams the gateway has open to it now, counted across every web process.
     inflight: int = 0
+    # The worker exports no load gauges (vLLM's --disable-log-stats): the gauges above are
+    # zeros, not news, and its load is the in-flight count alone (gateway/routing.py).
+    no_load_metrics: bool = False
 
     @property
     def url(self) -> str:

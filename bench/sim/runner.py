@@ -26,7 +26,7 @@ from bench.sim.workload import (
     conversations_generate,
     prompt_tokens,
 )
-from gateway.routing import DEFAULT_TUNING, POLICIES, RoutingTuning, route
+from gateway.routing import DEFAULT_KV_SATURATION, DEFAULT_TUNING, POLICIES, RoutingTuning, route
 from gateway.types import RouteRequest, WorkerSpec, WorkerView
 
 MODEL = "sim-model"
@@ -48,6 +48,7 @@ class SimConfig:
     cost: EngineCost = field(default_factory=EngineCost)
     probe_interval: float = 1.0
     stale_after: float = 3.0
+    kv_saturation: float = DEFAULT_KV_SATURATION  # AIPORTAL_KV_SATURATION
     warmup: float = 60.0  # requests arriving earlier are not measured
     prefix_caching: bool = True
     seed: int = 1
@@ -90,6 +91,7 @@ class GatewayRouter:
             policy=self.policy,
             rng=self.rng,
             stale_after=self.config.stale_after,
+            kv_saturation=self.config.kv_saturation,
             tuning=self.config.tuning,
             rotation=self.rotation,
         )

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.kv_cache_blocks,
         help="KV cache size in blocks (kv_cache_usage_perc and prefix cache capacity)",
     )
+    g.add_argument(
+        "--data-parallel-size",
+        type=int,
+        default=defaults.data_parallel_size,
+        help="report the load gauges once per engine, as vLLM's data-parallel workers do",
+    )
     g.add_argument("--no-prefix-caching", action="store_true", help="disable the prefix cache")
 
     m = p.add_argument_group("wire format")
@@ -97,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--old-metric-names",
         action="store_true",
         help="vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_*",
+    )
+    m.add_argument(
+        "--keep-alive",
+        type=float,
+        default=defaults.keep_alive,
+        metavar="SECONDS",
+        help="close a connection idle this long (vLLM: VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s)",
+    )
+    m.add_argument(
+        "--disable-log-stats",
+        action="store_true",
+        help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
     )
     m.add_argument(
         "--embedding-dim",
@@ -171,6 +189,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         old_metric_names=args.old_metric_names,
         error_format=args.error_format,
         embedding_dim=args.embedding_dim,
+        keep_alive=args.keep_alive,
+        data_parallel_size=args.data_parallel_size,
+        disable_log_stats=args.disable_log_stats,
         faults=faults,
         poison=args.poison,
     )
@@ -181,7 +202,7 @@ def _url_host(host: str) -> str:
 
 
 async def serve(config: EmulatorConfig) -> None:
-    runner = make_runner(create_app(config))
+    runner = make_runner(create_app(config), keep_alive=config.keep_alive)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -42,6 +42,14 @@ class EmulatorConfig:
     error_format: ErrorFormat = "flat"
     # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
     embedding_dim: int = 384
+    # Seconds an idle connection stays open: vLLM's uvicorn closes it after 5
+    # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE).
+    keep_alive: float = 5.0
+    # vLLM's --data-parallel-size: the load gauges (/metrics, the ORCA header) come once per
+    # engine, the worker's load dealt out among them (metrics.engine_split).
+    data_parallel_size: int = 1
+    # vLLM's --disable-log-stats: /metrics without any vllm: series, no ORCA values.
+    disable_log_stats: bool = False
     faults: FaultSpec = field(default_factory=FaultSpec)
     # Generation requests whose prompt contains this text get a 500 (an engine error), as a
     # real worker fails on input its tokenizer or template cannot take: a failure that
@@ -64,6 +72,10 @@ class EmulatorConfig:
             raise ValueError("embedding_dim must be >= 1")
         if self.max_num_queued_reqs is not None and self.max_num_queued_reqs < 0:
             raise ValueError("max_num_queued_reqs must be >= 0")
+        if self.data_parallel_size < 1:
+            raise ValueError("data_parallel_size must be >= 1")
+        if self.keep_alive <= 0:
+            raise ValueError("keep_alive must be > 0")
         if self.poison == "":
             raise ValueError("poison must not be empty")
         if self.error_format not in ("flat", "nested"):

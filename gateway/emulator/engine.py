@@ -89,6 +89,7 @@ class Engine:
             model_name=config.metrics_model_name,
             old_names=config.old_metric_names,
             read_gauges=self.gauges,
+            engines=config.data_parallel_size,
         )
         self._running: set[Ticket] = set()
         self.started = 0

@@ -21,6 +21,7 @@ from .config import EmulatorConfig
 from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
+from .metrics import engine_split
 from .protocol import (
     CONTINUATION_REFUSED,
     GenerationRequest,
@@ -84,15 +85,18 @@ def orca_headers(request: web.BaseRequest, engine: Engine) -> dict[str, str]:
     fmt = request.headers.get("endpoint-load-metrics-format", "").strip().lower()
     if fmt not in ("text", "json"):
         return {}
-    gauges = engine.gauges()
-    named = {
-        "kv_cache_usage_perc": float(gauges.kv_cache_usage),
-        "num_requests_waiting": float(gauges.waiting),
-    }
+    # One entry per engine and gauge, in the order vLLM registers its gauges (waiting before
+    # KV use); JSON, a dict, keeps the last engine's (vllm/entrypoints/serve/utils/orca_metrics.py).
+    # Without stat loggers (--disable-log-stats) the snapshot has no gauges: "TEXT ".
+    engines = engine_split(engine.gauges(), engine.config.data_parallel_size)
+    if engine.config.disable_log_stats:
+        engines = []
+    pairs = [("num_requests_waiting", float(e.waiting)) for e in engines]
+    pairs += [("kv_cache_usage_perc", float(e.kv_cache_usage)) for e in engines]
     if fmt == "text":
-        value = "TEXT " + ", ".join(f"named_metrics.{k}={v}" for k, v in named.items())
+        value = "TEXT " + ", ".join(f"named_metrics.{k}={v}" for k, v in pairs)
     else:
-        value = "JSON " + json.dumps({"named_metrics": named})
+        value = "JSON " + json.dumps({"named_metrics": dict(pairs)})
     return {"endpoint-load-metrics": value}
 
 

@@ -2,7 +2,8 @@
 
 Each app has its own ``CollectorRegistry`` (never the global one): several emulators run in
 one test process and must not share counters. Labels are vLLM v1's: ``model_name`` (the
-first served name) and ``engine`` (the engine index, always "0" here). Gauges are read from
+first served name) and ``engine`` (the engine index: "0", or one per engine for the gauges
+with ``--data-parallel-size``). Gauges are read from
 the engine when scraped, as vLLM reads them from its scheduler stats.
 """
 
@@ -39,43 +40,74 @@ class GaugeValues:
     kv_cache_usage: float
 
 
+def engine_split(values: GaugeValues, engines: int) -> list[GaugeValues]:
+    """The worker's gauges as ``engines`` data-parallel engines would report them, one entry
+    each (vLLM labels every gauge with its ``engine``): the requests dealt out in turn, and
+    each engine's KV use its running requests' share of the whole, so that summing the
+    counts and averaging the KV use gives the worker's values back."""
+    if engines <= 1:
+        return [values]
+    split = []
+    for index in range(engines):
+        running = values.running // engines + (index < values.running % engines)
+        waiting = values.waiting // engines + (index < values.waiting % engines)
+        share = running / values.running if values.running else 1 / engines
+        split.append(
+            GaugeValues(running, waiting, min(1.0, values.kv_cache_usage * engines * share))
+        )
+    return split
+
+
 class _GaugeCollector(Collector):
     """Reads the live gauges at scrape time instead of mirroring every change."""
 
     def __init__(
-        self, read: Callable[[], GaugeValues], labels: dict[str, str], old_names: bool
+        self,
+        read: Callable[[], GaugeValues],
+        labels: dict[str, str],
+        old_names: bool,
+        engines: int = 1,
     ) -> None:
         self._read = read
         self._labels = labels
+        self._engines = engines
         self._kv_name = "vllm:gpu_cache_usage_perc" if old_names else "vllm:kv_cache_usage_perc"
 
     def collect(self) -> Iterable[Metric]:
-        values = self._read()
+        split = engine_split(self._read(), self._engines)
         names = list(self._labels)
-        label_values = list(self._labels.values())
-        for name, doc, value in (
+        for name, doc, read in (
             (
                 "vllm:num_requests_running",
                 "Number of requests in model execution batches.",
-                values.running,
+                lambda v: v.running,
             ),
             ("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
-             values.waiting),
-            (self._kv_name, "KV-cache usage. 1 means 100 percent usage.", values.kv_cache_usage),
+             lambda v: v.waiting),
+            (self._kv_name, "KV-cache usage. 1 means 100 percent usage.",
+             lambda v: v.kv_cache_usage),
         ):  # fmt: skip
             family = GaugeMetricFamily(name, doc, labels=names)
-            family.add_metric(label_values, float(value))
+            for index, values in enumerate(split):
+                labels = {**self._labels, "engine": str(index)}
+                family.add_metric(list(labels.values()), float(read(values)))
             yield family
 
 
 class EmulatorMetrics:
     def __init__(
-        self, *, model_name: str, old_names: bool, read_gauges: Callable[[], GaugeValues]
+        self,
+        *,
+        model_name: str,
+        old_names: bool,
+        read_gauges: Callable[[], GaugeValues],
+        engines: int = 1,
     ) -> None:
         self.registry = CollectorRegistry()
         labels = {"model_name": model_name, "engine": "0"}
         names = list(labels)
-        self.registry.register(_GaugeCollector(read_gauges, labels, old_names))
+        # The gauges per engine; the counters and histograms stay on engine "0".
+        self.registry.register(_GaugeCollector(read_gauges, labels, old_names, engines))
 
         prefix = "vllm:gpu_prefix_cache" if old_names else "vllm:prefix_cache"
         self.prefix_cache_queries = Counter(

@@ -203,8 +203,23 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    payload = _state(request).engine.metrics.render()
+    state = _state(request)
+    if state.config.disable_log_stats:
+        # vLLM 0.34 keeps serving /metrics without its stat loggers: the HTTP server's and
+        # the process's series remain, not one vllm: series.
+        return web.Response(body=STATS_DISABLED_PAGE, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    payload = state.engine.metrics.render()
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+STATS_DISABLED_PAGE = (
+    b"# HELP http_requests_total Total number of requests by method, status and handler.\n"
+    b"# TYPE http_requests_total counter\n"
+    b'http_requests_total{handler="/v1/chat/completions",method="POST",status="2xx"} 0.0\n'
+    b"# HELP process_open_fds Number of open file descriptors.\n"
+    b"# TYPE process_open_fds gauge\n"
+    b"process_open_fds 12.0\n"
+)
 
 
 # --- test controls ------------------------------------------------------------------------
@@ -288,11 +303,17 @@ def create_app(config: EmulatorConfig) -> web.Application:
     return app
 
 
-def make_runner(app: web.Application) -> web.AppRunner:
+def make_runner(app: web.Application, *, keep_alive: float = 5.0) -> web.AppRunner:
     # handler_cancellation: a client that disconnects cancels its handler at once, which is
     # how the emulator aborts a request the moment its client goes away (vLLM does the same).
+    # keepalive_timeout: an idle connection is closed after this long, as vLLM's uvicorn does
+    # after VLLM_HTTP_TIMEOUT_KEEP_ALIVE (5 s).
     return web.AppRunner(
-        app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=None,
+        keepalive_timeout=keep_alive,
     )
 
 
@@ -306,8 +327,8 @@ def bound_port(runner: web.AppRunner) -> int:
 @asynccontextmanager
 async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[str]:
     """Serve an emulator on 127.0.0.1 with a free port in the running loop; yields its URL."""
-    app = create_app(config or EmulatorConfig.fast())
-    runner = make_runner(app)
+    config = config or EmulatorConfig.fast()
+    runner = make_runner(create_app(config), keep_alive=config.keep_alive)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -20,7 +20,7 @@ from gateway.http import probe_session
 from gateway.pool import Resolver, pool_resolve
 from gateway.telemetry import store
 from gateway.telemetry.election import LeaderLock
-from gateway.telemetry.prometheus import MetricsUnreadable, metrics_parse
+from gateway.telemetry.prometheus import MetricsUnreadable, NoLoadMetrics, metrics_parse
 from gateway.telemetry.store import Entry, Snapshot, WorkerState
 from gateway.types import WorkerSpec
 
@@ -93,9 +93,12 @@ async def worker_probe(
     if isinstance(metrics, Reply) and metrics.status == 200:
         try:
             gauges = metrics_parse(metrics.body.decode("utf-8", errors="replace"))
+        except NoLoadMetrics:
+            state.no_load_metrics = True
         except MetricsUnreadable as exc:
             errors.append(f"metrics: {exc}")
         else:
+            state.no_load_metrics = False
             state.running, state.waiting, state.kv_usage = (
                 gauges.running,
                 gauges.waiting,

@@ -43,6 +43,16 @@ class MetricsUnreadable(ValueError):
     """The text is not Prometheus exposition, or lacks vLLM's queue gauges."""
 
 
+class NoLoadMetrics(MetricsUnreadable):
+    """A Prometheus page without a single ``vllm:`` series: a vLLM started with
+    ``--disable-log-stats`` (vLLM 0.34 still serves /metrics then, with only the HTTP and
+    process series). The worker is fine; it just does not say how busy it is."""
+
+
+# Prometheus exposition's own lines: what tells a metrics page from a proxy's error page.
+_EXPOSITION = re.compile(r"^# (?:TYPE|HELP) [A-Za-z_:][A-Za-z0-9_:]* ", re.MULTILINE)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerGauges:
     running: float
@@ -68,6 +78,8 @@ def metrics_parse(text: str) -> WorkerGauges:
     except (ValueError, TypeError, IndexError) as exc:
         raise MetricsUnreadable(f"not Prometheus text: {exc}") from None
     if RUNNING not in sums or WAITING not in sums:
+        if "vllm:" not in text and _EXPOSITION.search(text):
+            raise NoLoadMetrics("no vllm: series (started with --disable-log-stats?)")
         raise MetricsUnreadable("no vllm:num_requests_running / vllm:num_requests_waiting")
     kv_usage = sum(kv_values) / len(kv_values) if kv_values else 0.0
     return WorkerGauges(

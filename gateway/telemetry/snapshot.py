@@ -188,6 +188,7 @@ def views_build(
                 kv_usage=kv,
                 metrics_age=age(at, now),
                 inflight=max(0, inflight),
+                no_load_metrics=state.no_load_metrics,
             )
         )
     return views

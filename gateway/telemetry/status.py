@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.circuit import circuit_state
 from gateway.inflight import inflight_counts_sync, inflight_local
-from gateway.telemetry import store
+from gateway.telemetry import NO_LOAD_METRICS, store
 from gateway.telemetry.snapshot import circuit_states, views_build
 from gateway.telemetry.store import Copy
 from gateway.types import WorkerView
@@ -36,6 +36,9 @@ def status_rows(copy: Copy, views: list[WorkerView], *, admin_ids: dict[str, int
         queries = state.prefix_queries if state else None
         hits = state.prefix_hits if state else None
         hit_rate = round(hits / queries, 4) if queries and hits is not None else None
+        note = NO_LOAD_METRICS if view.healthy and view.no_load_metrics else ""
+        # The page keeps the note's last word (the flag) on one line.
+        lead, _, flag = note.rpartition(" ")
         rows.append(
             {
                 "url": view.url,
@@ -57,6 +60,10 @@ def status_rows(copy: Copy, views: list[WorkerView], *, admin_ids: dict[str, int
                 "circuit_open": view.circuit_open,
                 "circuit": _circuit_word(view),
                 "metrics_age": _seconds(view.metrics_age),
+                "no_load_metrics": view.no_load_metrics,
+                "note": note,
+                "note_lead": f"{lead} " if lead else "",
+                "note_flag": flag,
                 "health_age": _seconds(store.age(state.health_at, now)) if state else None,
                 "prefix_hit_rate": hit_rate,
                 "error": state.error if state else "not probed yet",

@@ -28,7 +28,7 @@ from django.conf import settings
 from gateway.redis import redis_client, redis_key, redis_shared
 from gateway.types import WorkerSpec
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: WorkerState.no_load_metrics
 REFRESH_EVERY = 0.1  # seconds an in-process copy is trusted before Redis is asked again
 ORCA_TTL_MS = 3_600_000  # the ORCA hash outlives any worker that stopped reporting
 # A snapshot nobody renews (its configuration is gone) leaves Redis after an hour; while it
@@ -65,6 +65,9 @@ class WorkerState:
     prefix_queries: float | None = None
     prefix_hits: float | None = None
     metrics_at: float | None = None
+    # /metrics answers without vLLM's series (--disable-log-stats): healthy, but routing
+    # counts only the gateway's own streams to it (docs/gateway/pool.md).
+    no_load_metrics: bool = False
     health_at: float | None = None
     models_at: float | None = None
     error: str = ""

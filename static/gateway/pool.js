@@ -33,7 +33,7 @@ function actionForm(worker, action, label) {
 
 function workerRow(w) {
   const tr = document.createElement("tr");
-  tr.className = w.healthy ? "up" : "down";
+  tr.className = !w.healthy ? "down" : w.note ? "up quiet" : "up";
   cell(tr, w.name).title = w.url;
   const source = cell(tr, w.source);
   if (w.source === "dns") {
@@ -43,14 +43,28 @@ function workerRow(w) {
     source.append(origin);
   }
   cell(tr, w.region);
-  cell(tr, w.healthy ? "healthy" : "down").title = w.error || "";
+  const health = cell(tr, w.healthy ? "healthy" : "down");
+  health.title = w.error || "";
+  if (w.healthy && w.note) {
+    // Healthy, but its load is unknown (vLLM's --disable-log-stats): not "down".
+    const note = document.createElement("span");
+    note.className = "pool-note";
+    // The last word (the flag) on one line: "--disable-log-stats?" broken at its hyphens
+    // reads as nonsense.
+    const cut = w.note.lastIndexOf(" ") + 1;
+    const flag = document.createElement("span");
+    flag.className = "pool-flag";
+    flag.textContent = w.note.slice(cut);
+    note.append(w.note.slice(0, cut), flag);
+    health.replaceChildren(note);
+  }
   cell(tr, w.models.length ? w.models.join(", ") : "—");
-  cell(tr, String(Math.round(w.running)), "num");
-  cell(tr, String(Math.round(w.waiting)), "num");
-  cell(tr, `${Math.round(w.kv_usage * 100)} %`, "num");
+  cell(tr, w.note ? "—" : String(Math.round(w.running)), "num");
+  cell(tr, w.note ? "—" : String(Math.round(w.waiting)), "num");
+  cell(tr, w.note ? "—" : `${Math.round(w.kv_usage * 100)} %`, "num");
   cell(tr, String(w.inflight), "num");
   cell(tr, w.circuit);
-  cell(tr, seconds(w.metrics_age), "num");
+  cell(tr, w.note ? "—" : seconds(w.metrics_age), "num");
   cell(tr, !w.enabled ? "disabled" : w.draining ? "draining" : "in service");
   const actions = cell(tr, "");
   if (w.admin_id && table.dataset.canChange === "1") {

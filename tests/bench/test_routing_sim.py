@@ -85,3 +85,17 @@ def test_the_gateway_policies_go_through_the_real_route(monkeypatch):
     result = simulate("affinity", TINY)
     assert calls and set(calls) == {"affinity"}
     assert len(calls) == result.route_calls
+
+
+def test_the_simulator_routes_with_its_kv_saturation(monkeypatch):
+    seen = set()
+    real = bench.sim.runner.route
+
+    def recording(*args, **kwargs):
+        seen.add(kwargs["kv_saturation"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench.sim.runner, "route", recording)
+    simulate("least_loaded", TINY)
+    simulate("least_loaded", dataclasses.replace(TINY, kv_saturation=0.8))
+    assert seen == {0.9, 0.8}  # AIPORTAL_KV_SATURATION's default, then the one asked for

@@ -95,3 +95,29 @@ def test_bad_flags_are_refused_with_usage_status():
     assert result.returncode == 2
     assert "token rates must be > 0" in result.stderr
     assert result.stdout == ""
+
+
+def test_the_vllm_server_flags_reach_the_config():
+    from gateway.emulator.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["--keep-alive", "0.5", "--data-parallel-size", "2", "--disable-log-stats"]
+    )
+    config = config_from_args(args)
+    assert (config.keep_alive, config.data_parallel_size, config.disable_log_stats) == (
+        0.5,
+        2,
+        True,
+    )
+    defaults = config_from_args(build_parser().parse_args([]))
+    assert (defaults.keep_alive, defaults.data_parallel_size) == (5.0, 1)
+    assert not defaults.disable_log_stats
+
+
+@pytest.mark.parametrize("flags", [("--keep-alive", "0"), ("--data-parallel-size", "0")])
+def test_a_bad_keep_alive_or_engine_count_is_refused(flags):
+    from gateway.emulator.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(flags))
+    assert exited.value.code == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.emulator import LatencyModel
@@ -187,3 +188,42 @@ async def test_without_prefix_caching_nothing_hits(client, start_emulator):
     samples = await scrape(client, url)
 
     assert samples[f"vllm:prefix_cache_hits_total{{{LABELS}}}"] == 0
+
+
+async def test_a_data_parallel_worker_reports_its_gauges_once_per_engine(client, start_emulator):
+    latency = LatencyModel(ttft_ms=1, tokens_per_second=100, concurrency_slowdown=0,
+                           max_concurrency=3)  # fmt: skip
+    url = await start_emulator(latency=latency, data_parallel_size=2)
+    body = chat_body(max_tokens=20)
+    tasks = [
+        asyncio.create_task(client.post(url + "/v1/chat/completions", json=body)) for _ in range(5)
+    ]
+    busy = await wait_for_state(client, url, lambda s: s["running"] == 3 and s["waiting"] == 2)
+    samples = await scrape(client, url)
+    await asyncio.gather(*tasks)
+
+    def engines(name: str) -> list[float]:
+        labels = [LABELS.replace('engine="0"', f'engine="{i}"') for i in range(2)]
+        return [samples[f"{name}{{{label}}}"] for label in labels]
+
+    assert engines("vllm:num_requests_running") == [2, 1]
+    assert engines("vllm:num_requests_waiting") == [1, 1]
+    kv = engines("vllm:kv_cache_usage_perc")
+    # Each engine holds its running requests' blocks: averaged, they are the worker's use.
+    assert kv[0] == pytest.approx(2 * kv[1])
+    assert sum(kv) / 2 == pytest.approx(busy["kv_cache_usage"], abs=0.002)
+
+
+async def test_with_log_stats_disabled_no_vllm_series_and_no_orca_values(client, start_emulator):
+    # vLLM's --disable-log-stats: /metrics still answers, without its stat loggers' series.
+    url = await start_emulator(disable_log_stats=True)
+    page = await client.get(url + "/metrics")
+    assert page.status_code == 200
+    assert "# TYPE" in page.text and "vllm:" not in page.text
+    answer = await client.post(
+        url + "/v1/chat/completions",
+        json=chat_body(max_tokens=2),
+        headers={"endpoint-load-metrics-format": "text"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["endpoint-load-metrics"].strip() == "TEXT"  # no named metrics

@@ -1,5 +1,6 @@
 """The Worker and ModelAccess admin, and the live pool page."""
 
+import asyncio
 import re
 import time
 
@@ -9,7 +10,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from gateway.models import ModelAccess, Worker
-from gateway.telemetry import store
+from gateway.telemetry import NO_LOAD_METRICS, store
 from gateway.telemetry.store import Entry, Snapshot, WorkerState, redis_sync
 from gateway.types import WorkerSpec
 from tests.gateway.pool_helpers import telemetry_fixture  # noqa: F401
@@ -77,6 +78,48 @@ def test_the_changelist_shows_live_columns_and_links_the_pool_page(telemetry, st
     assert "healthy" in html and "down" in html
     assert "42 %" in html
     assert ">3<" in html
+
+
+def quiet() -> WorkerState:
+    """A worker started with --disable-log-stats: healthy, its gauges never read."""
+    return WorkerState(healthy=True, models=["m"], health_at=time.time(), no_load_metrics=True)
+
+
+def test_a_worker_without_load_metrics_is_listed_as_such_not_as_down(telemetry, staff_client):
+    telemetry.AIPORTAL_WORKERS = ""
+    Worker.objects.create(base_url="http://gpu1:8000", region="eu")
+    snapshot_publish(("http://gpu1:8000", "eu", "admin", quiet()))
+    response = staff_client.get(reverse("admin:gateway_worker_changelist"))
+    html = response.content.decode()
+    assert NO_LOAD_METRICS in html
+    assert "down" not in re.sub(r"<[^>]+>", " ", html).split()
+    assert " % " not in html  # no KV use shown: there is none to show
+
+
+def test_the_pool_page_says_a_worker_has_no_load_metrics(telemetry, staff_client):
+    telemetry.AIPORTAL_WORKERS = "http://quiet-gpu:8000@eu"
+    snapshot_publish(("http://quiet-gpu:8000", "eu", "env", quiet()))
+    html = staff_client.get(reverse(POOL)).content.decode()
+    note = re.search(r'<span class="pool-note">(.*?)</span></span>', html).group(1)
+    assert re.sub(r"<[^>]+>", "", note) == NO_LOAD_METRICS
+    assert 'class="up quiet"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_json_marks_a_worker_started_without_stats(telemetry, emulators, admin_user):
+    url = emulators("--disable-log-stats")
+    telemetry.AIPORTAL_WORKERS = f"{url}@eu"
+    client = AsyncClient()
+    await client.aforce_login(admin_user)
+    deadline = time.monotonic() + 5
+    while True:
+        [worker] = (await client.get(reverse(POOL_JSON))).json()["workers"] or [{}]
+        if worker.get("healthy") and worker.get("no_load_metrics"):
+            break
+        assert time.monotonic() < deadline, worker
+        await asyncio.sleep(0.05)
+    assert worker["note"] == NO_LOAD_METRICS
+    assert worker["error"] == ""
 
 
 def test_drain_enable_and_disable_actions(telemetry, staff_client):

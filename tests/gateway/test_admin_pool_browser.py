@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from gateway.telemetry import NO_LOAD_METRICS
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
@@ -46,3 +48,46 @@ def test_the_pool_page_redraws_itself_from_the_live_pool(page, daphne_url, make_
     before = table.get_attribute("data-refreshed")
     expect(table).not_to_have_attribute("data-refreshed", before, timeout=5_000)
     assert problems == []  # no CSP violation, no script error
+
+
+SHOTS = os.environ.get("AIPORTAL_TEST_SCREENSHOTS")  # a folder: look at the pages by hand
+
+
+@pytest.fixture
+def quiet_pool_url(django_db_blocker, emulator_url):
+    """A Daphne whose pool has a worker started with --disable-log-stats beside a normal one."""
+    from tests.conftest import _database_url, start_daphne, start_emulator
+
+    quiet, quiet_url = start_emulator("--disable-log-stats", region="test-b")
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    daphne, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a,{quiet_url}@test-b",
+        }
+    )
+    yield url
+    daphne.stop()
+    quiet.stop()
+
+
+def test_the_pool_page_says_which_worker_has_no_load_metrics(page, quiet_pool_url, make_user):
+    admin = make_user("admin@example.com", is_staff=True)
+    page.goto(f"{quiet_pool_url}/admin/login/?next=/admin/gateway/worker/pool/")
+    page.fill("#id_login", admin.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("form button[type=submit]")
+    quiet = page.locator("#pool-rows tr.quiet")
+    expect(quiet).to_have_count(1, timeout=10_000)
+    expect(quiet).to_contain_text(NO_LOAD_METRICS)
+    expect(quiet).to_contain_text("test-b")
+    expect(quiet).not_to_contain_text("down")
+    expect(page.locator("#pool-rows tr.up:not(.quiet)")).to_contain_text("test-a")
+    for size, viewport in (("desktop", (1440, 900)), ("phone", (390, 844))):
+        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            expect(quiet.locator(".pool-note")).to_be_visible()
+            if SHOTS:
+                page.screenshot(path=f"{SHOTS}/pool-no-load-{size}-{scheme}.png", full_page=True)

@@ -30,6 +30,7 @@ def view(
     kv_usage: float = 0.0,
     metrics_age: float = 0.5,
     inflight: int = 0,
+    no_load_metrics: bool = False,
 ) -> WorkerView:
     spec = WorkerSpec(
         url=f"http://{name}:8000",
@@ -49,6 +50,7 @@ def view(
         kv_usage=kv_usage,
         metrics_age=metrics_age,
         inflight=inflight,
+        no_load_metrics=no_load_metrics,
     )
 
 
@@ -149,6 +151,45 @@ def test_a_waiting_queue_means_saturated():
 
 def test_a_full_kv_cache_means_saturated():
     assert load_score(view("a", running=3, kv_usage=1.0, inflight=3), stale_after=3) >= 1
+
+
+def test_a_kv_cache_at_the_saturation_threshold_means_saturated():
+    # vLLM queues new requests (and preempts running ones) before its gauge reads 1.0.
+    nearly_full = view("a", running=3, kv_usage=0.92, inflight=3)
+    assert load_score(nearly_full, stale_after=3) >= 1
+    assert load_score(nearly_full, stale_after=3, kv_saturation=1.0) < 1
+    assert load_score(
+        view("a", running=3, kv_usage=0.45, inflight=3), stale_after=3
+    ) == pytest.approx(0.5)
+
+
+def test_a_home_worker_at_the_kv_threshold_sends_requests_abroad():
+    workers = [
+        view("eu1", region="eu", running=3, kv_usage=0.92, inflight=3),
+        view("us1", region="us"),
+    ]
+    home = request(home_region="eu")
+    assert names(route(workers, home, policy="least_loaded")) == ["us1", "eu1"]
+    assert names(route(workers, home, policy="least_loaded", kv_saturation=0.95)) == ["eu1", "us1"]
+
+
+def test_the_proxy_routes_with_the_kv_saturation_setting(settings):
+    from gateway.dispatch import _saturated
+
+    workers = [view("a", running=3, kv_usage=0.6, inflight=3)]
+    assert not _saturated(workers)
+    settings.AIPORTAL_KV_SATURATION = 0.5
+    assert _saturated(workers)
+
+
+def test_a_worker_without_load_metrics_is_scored_by_the_gateways_own_streams():
+    # vLLM started with --disable-log-stats: never any gauges, yet healthy.
+    quiet = dict(metrics_age=math.inf, no_load_metrics=True)
+    assert load_score(view("a", **quiet), stale_after=3) == 0
+    assert load_score(view("a", inflight=16, **quiet), stale_after=3) == 0.25
+    workers = [view("stale", metrics_age=math.inf), view("quiet", inflight=40, **quiet)]
+    workers.append(view("busy", running=50, inflight=50))
+    assert names(route(workers, request(), policy="least_loaded")) == ["quiet", "busy", "stale"]
 
 
 def test_max_concurrency_sets_the_capacity():

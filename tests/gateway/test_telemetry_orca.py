@@ -28,6 +28,42 @@ def test_it_keeps_orcas_standard_fields_by_name():
     assert orca_parse(value) == {"cpu_utilization": 0.3, "num_requests_waiting": 1.0}
 
 
+def test_a_data_parallel_workers_engines_are_added_up():
+    # vLLM 0.34 with --data-parallel-size 2: each name once per engine.
+    value = (
+        "TEXT named_metrics.num_requests_waiting=3.0, named_metrics.num_requests_waiting=1.0, "
+        "named_metrics.kv_cache_usage_perc=0.75, named_metrics.kv_cache_usage_perc=0.25"
+    )
+    assert orca_parse(value) == {"num_requests_waiting": 4.0, "kv_cache_usage_perc": 0.5}
+
+
+async def test_a_data_parallel_emulators_report_is_the_whole_workers_load(telemetry, emulators):
+    url = emulators(
+        "--data-parallel-size", "2", "--max-concurrency", "1", "--tokens-per-second", "200",
+        "--kv-cache-blocks", "64",
+    )  # fmt: skip
+    body = {"messages": [{"role": "user", "content": "hello " * 200}], "max_tokens": 30}
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+
+        async def ask():
+            return await client.post(
+                "/v1/chat/completions", json=body, headers={"endpoint-load-metrics-format": "text"}
+            )
+
+        responses = await asyncio.gather(ask(), ask(), ask())
+    header = max((r.headers[HEADER] for r in responses), key=lambda h: orca_parse(h).get(
+        "num_requests_waiting", 0))  # fmt: skip
+    pairs = [pair.split("=") for pair in header.removeprefix("TEXT ").split(", ")]
+    waiting = [float(v) for k, v in pairs if k == "named_metrics.num_requests_waiting"]
+    kv = [float(v) for k, v in pairs if k == "named_metrics.kv_cache_usage_perc"]
+    assert len(waiting) == len(kv) == 2  # one per engine
+    assert sum(waiting) >= 1
+    assert orca_parse(header) == {
+        "num_requests_waiting": sum(waiting),
+        "kv_cache_usage_perc": pytest.approx(sum(kv) / 2),
+    }
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

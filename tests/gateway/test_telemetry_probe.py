@@ -4,6 +4,7 @@ snapshot as other processes read it."""
 import asyncio
 import json
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -69,6 +70,27 @@ async def test_a_worker_whose_port_is_closed_is_unhealthy(telemetry, emulator_ur
     assert views[dead].metrics_age == float("inf")
     # Load of a worker never read counts as saturated.
     assert load_score(views[dead], stale_after=telemetry.AIPORTAL_METRICS_STALE_AFTER) >= 1
+
+
+async def test_a_worker_without_load_metrics_is_healthy_and_routed_by_inflight(
+    telemetry, emulators
+):
+    from gateway.routing import route
+    from gateway.types import RouteRequest
+
+    quiet = emulators("--disable-log-stats")
+    gone = f"http://127.0.0.1:{free_port()}"
+    telemetry.AIPORTAL_WORKERS = f"{quiet}@test-a,{gone}@test-a"
+    views = by_url(await until(lambda views: by_url(views)[quiet].healthy))
+    view = views[quiet]
+    assert view.no_load_metrics
+    assert view.models == {"aiportal-emulator"}
+    stale_after = telemetry.AIPORTAL_METRICS_STALE_AFTER
+    # Not "saturated" like a worker whose metrics went stale: its own streams are its load.
+    assert load_score(view, stale_after=stale_after) == 0
+    assert load_score(replace(view, inflight=32), stale_after=stale_after) == 0.5
+    request = RouteRequest(model="aiportal-emulator")
+    assert [w.url for w in route(list(views.values()), request, policy="least_loaded")] == [quiet]
 
 
 async def test_a_worker_that_dies_turns_unhealthy_and_its_metrics_go_stale(telemetry, settings):

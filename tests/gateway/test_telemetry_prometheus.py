@@ -3,7 +3,8 @@ import asyncio
 import httpx
 import pytest
 
-from gateway.telemetry.prometheus import MetricsUnreadable, metrics_parse
+from gateway.emulator.server import STATS_DISABLED_PAGE
+from gateway.telemetry.prometheus import MetricsUnreadable, NoLoadMetrics, metrics_parse
 
 BODY = {
     "messages": [{"role": "user", "content": "Tell me about the emulator " * 40}],
@@ -117,6 +118,23 @@ def test_untyped_series_are_read_too():
 def test_it_refuses_what_is_not_a_vllm_metrics_page(text):
     with pytest.raises(MetricsUnreadable):
         metrics_parse(text)
+
+
+def test_a_page_without_any_vllm_series_says_the_worker_exports_no_load():
+    # vLLM 0.34 with --disable-log-stats: /metrics serves the HTTP and process series only.
+    with pytest.raises(NoLoadMetrics):
+        metrics_parse(STATS_DISABLED_PAGE.decode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<html>502 Bad Gateway</html>", "# TYPE vllm:num_requests_running gauge\n"],
+    ids=["html", "vllm-without-samples"],
+)
+def test_a_page_that_is_not_a_stats_free_vllm_is_merely_unreadable(text):
+    with pytest.raises(MetricsUnreadable) as raised:
+        metrics_parse(text)
+    assert not isinstance(raised.value, NoLoadMetrics)
 
 
 def _histogram(name: str, engines: int = 2) -> str:
