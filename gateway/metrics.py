@@ -5,8 +5,8 @@ prometheus_client's global default: the test process also runs emulators and imp
 libraries that register into the default registry, and none of that is the portal's to show.
 
 Who writes what:
-- the proxy (gateway/proxy.py) counts requests, first-token and inter-token latency,
-  failovers and continuations;
+- the proxy (gateway/proxy.py) counts requests, completion tokens, first-token and
+  per-token inter-token latency, failovers and continuations;
 - the telemetry snapshot (gateway/telemetry/) sets the per-worker gauges each refresh.
 
 Each Daphne process keeps its own values (no multiprocess mode): scrape every replica.
@@ -49,8 +49,15 @@ TTFT_SECONDS = Histogram(
 )
 INTER_TOKEN_SECONDS = Histogram(
     "aiportal_inter_token_seconds",
-    "Seconds between consecutive streamed chunks of one response.",
+    "Seconds between consecutive generated tokens of one streamed response, as the client "
+    "sees them (a chunk of k tokens after a gap g counts k gaps of g/k).",
     buckets=_ITL_BUCKETS,
+    registry=REGISTRY,
+)
+COMPLETION_TOKENS_TOTAL = Counter(
+    "aiportal_completion_tokens",
+    "Tokens generated for answers, by model, from the workers' usage (not stream frames).",
+    ["model"],
     registry=REGISTRY,
 )
 FAILOVERS_TOTAL = Counter(

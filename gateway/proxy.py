@@ -93,19 +93,33 @@ class _Report:
     failovers: int = 0
     continued: int = 0
     first_at: float | None = None
-    last_at: float | None = None
+    last_at: float | None = None  # when the last frame that brought tokens was sent
+    tokens_seen: int = 0  # completion tokens the client has received, per usage
     outcome: str = "error"
     usage: dict[str, int] = field(default_factory=dict)
     stitch: Stitcher | None = None
 
-    def frame_sent(self) -> None:
+    def frame_sent(self, tokens: int) -> None:
+        """A frame reached the client, with the answer at ``tokens`` completion tokens.
+
+        vLLM sends several tokens per chunk under load and with --stream-interval, so the
+        inter-token histogram is fed per token, not per frame: a frame that brings k tokens
+        g seconds after the last one that brought any observes k gaps of g/k (the mean
+        spacing, all the client can know). The answer's first token waited for the TTFT,
+        not a gap; frames without new tokens (the role delta, the usage chunk) observe none.
+        """
         now = time.monotonic()
         if self.first_at is None:
-            self.first_at = now
+            self.first_at = self.last_at = now
             _observe("TTFT_SECONDS", now - self.started)
-        else:
-            _observe("INTER_TOKEN_SECONDS", now - self.last_at)
-        self.last_at = now
+        new = tokens - self.tokens_seen
+        if new <= 0:
+            return
+        gaps = new if self.tokens_seen else new - 1
+        spacing = (now - self.last_at) / new
+        for _ in range(gaps):
+            _observe("INTER_TOKEN_SECONDS", spacing)
+        self.tokens_seen, self.last_at = tokens, now
 
     @property
     def ttft_ms(self) -> int | None:
@@ -311,7 +325,8 @@ async def _attempts(
                             frame = as_chat_chunk(frame)
                         out = stitch.take(frame)
                         if out is not None:
-                            report.frame_sent()
+                            # Count by usage, not frames: upstream chunks carry usage.
+                            report.frame_sent(stitch.usage()["completion_tokens"])
                             yield out
                 if stitch.aborted:
                     # A well-formed end that is not the answer's: continued as a dead stream.
@@ -409,6 +424,9 @@ async def _account(report: _Report) -> None:
     except Exception:
         logger.warning("could not count %s tokens against the budgets", tokens, exc_info=True)
     _count("REQUESTS_TOTAL", model=report.model or "-", outcome=report.outcome)
+    completion = int(usage.get("completion_tokens", 0))
+    if completion > 0:
+        metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)
     if caller.user_id is None:
         return
     spec = report.worker.spec if report.worker else None

@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="close a connection idle this long (vLLM: VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s)",
     )
     m.add_argument(
+        "--stream-interval",
+        type=int,
+        default=defaults.stream_interval,
+        metavar="N",
+        help="like vLLM's: after the first token, one stream chunk per N tokens",
+    )
+    m.add_argument(
         "--disable-log-stats",
         action="store_true",
         help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
@@ -192,6 +199,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         keep_alive=args.keep_alive,
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
+        stream_interval=args.stream_interval,
         faults=faults,
         poison=args.poison,
     )

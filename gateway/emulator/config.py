@@ -58,6 +58,9 @@ class EmulatorConfig:
     # vLLM's --max-num-queued-reqs: a generation request that would make more than this many
     # unfinished (running + waiting) is refused at once with vLLM's 503. None: no limit.
     max_num_queued_reqs: int | None = None
+    # vLLM's --stream-interval: a stream's first token goes out alone, then one chunk per
+    # this many tokens (and whatever is left at the end), as vLLM 0.34's output processor.
+    stream_interval: int = 1
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -72,6 +75,8 @@ class EmulatorConfig:
             raise ValueError("embedding_dim must be >= 1")
         if self.max_num_queued_reqs is not None and self.max_num_queued_reqs < 0:
             raise ValueError("max_num_queued_reqs must be >= 0")
+        if self.stream_interval < 1:
+            raise ValueError("stream_interval must be >= 1")
         if self.data_parallel_size < 1:
             raise ValueError("data_parallel_size must be >= 1")
         if self.keep_alive <= 0:

@@ -167,6 +167,9 @@ class Generation:
         self.max_tokens = max_tokens
         self.fault = fault
         self.stream: web.StreamResponse | None = None
+        # Tokens generated but not streamed yet (--stream-interval holds them back).
+        self.held: list[str] = []
+        self.sent_tokens = 0
 
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
@@ -275,6 +278,14 @@ class Generation:
             if request.echo:
                 echoed = chunk(request, text=request.echo, usage_now=first)
                 await self.stream.write(_frame(echoed))
+        # vLLM 0.34 (vllm/v1/engine/output_processor.py, stream_interval): the first token
+        # goes out at once, then one chunk per stream_interval tokens, and the end with
+        # whatever is left; continuous usage then counts several tokens per chunk.
+        self.held.append(text)
+        due = ticket.generated - self.sent_tokens >= self.config.stream_interval
+        if finish_reason is None and self.sent_tokens and not due:
+            return
+        text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
         if finish_reason is None and not text:
             return  # held back for a possible stop string, or an empty piece: nothing to say
         body = chunk(
@@ -305,7 +316,9 @@ class Generation:
             first = totals if request.continuous_usage else None
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
         running = totals if request.continuous_usage else None
-        end = chunk(request, text="", finish_reason="abort", finishing=True, usage_now=running)
+        # The tokens --stream-interval held back go out with the end, as in vLLM.
+        held, self.held = "".join(self.held), []
+        end = chunk(request, text=held, finish_reason="abort", finishing=True, usage_now=running)
         await self.stream.write(_frame(end))
         if request.include_usage:
             await self.stream.write(_frame(usage_chunk(request, totals)))

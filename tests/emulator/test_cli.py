@@ -101,7 +101,10 @@ def test_the_vllm_server_flags_reach_the_config():
     from gateway.emulator.__main__ import build_parser, config_from_args
 
     args = build_parser().parse_args(
-        ["--keep-alive", "0.5", "--data-parallel-size", "2", "--disable-log-stats"]
+        [
+            *("--keep-alive", "0.5", "--data-parallel-size", "2"),
+            *("--disable-log-stats", "--stream-interval", "4"),
+        ]
     )
     config = config_from_args(args)
     assert (config.keep_alive, config.data_parallel_size, config.disable_log_stats) == (
@@ -112,9 +115,12 @@ def test_the_vllm_server_flags_reach_the_config():
     defaults = config_from_args(build_parser().parse_args([]))
     assert (defaults.keep_alive, defaults.data_parallel_size) == (5.0, 1)
     assert not defaults.disable_log_stats
+    assert (config.stream_interval, defaults.stream_interval) == (4, 1)
 
 
-@pytest.mark.parametrize("flags", [("--keep-alive", "0"), ("--data-parallel-size", "0")])
+@pytest.mark.parametrize(
+    "flags", [("--keep-alive", "0"), ("--data-parallel-size", "0"), ("--stream-interval", "0")]
+)
 def test_a_bad_keep_alive_or_engine_count_is_refused(flags):
     from gateway.emulator.__main__ import main
 

@@ -27,6 +27,7 @@ NAMES = {
     "aiportal_requests",
     "aiportal_ttft_seconds",
     "aiportal_inter_token_seconds",
+    "aiportal_completion_tokens",
     "aiportal_failovers",
     "aiportal_continuations",
     "aiportal_worker_up",
