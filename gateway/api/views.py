@@ -11,6 +11,7 @@ which makes vLLM abort the request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,8 @@ from gateway.api.auth import api_key_required, api_methods
 from gateway.api.conform import reply_conformed
 from gateway.api.errors import ApiError, error_response, from_gateway_error, model_not_found
 from gateway.errors import GatewayError
+from gateway.request_id import HEADER as REQUEST_ID_HEADER
+from gateway.request_id import request_id_accept, request_id_start
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,20 @@ def _gateway_error_response(exc: GatewayError, *, model: str) -> HttpResponse:
         # model they may not use from one that is not there.
         return error_response(model_not_found(model))
     return error_response(from_gateway_error(exc))
+
+
+def request_id_tagged(view: Callable[..., Any]) -> Callable[..., Any]:
+    """One id for the request (gateway/request_id.py): the client's own X-Request-Id when it
+    is a safe token, else a new one; sent to every worker tried, and returned here."""
+
+    @functools.wraps(view)
+    async def tagged(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request_id = request_id_start(request_id_accept(request.headers.get(REQUEST_ID_HEADER)))
+        response = await view(request, *args, **kwargs)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+    return tagged
 
 
 async def _stream(*, endpoint: str, body: dict[str, Any], caller: Any) -> HttpResponse:
@@ -110,6 +127,7 @@ async def _generate(
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def chat_completions(request: HttpRequest) -> HttpResponse:
@@ -117,6 +135,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def completions(request: HttpRequest) -> HttpResponse:
@@ -124,6 +143,7 @@ async def completions(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def embeddings(request: HttpRequest) -> HttpResponse:
@@ -135,6 +155,7 @@ def _model_card(model: str) -> dict[str, Any]:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("GET")
 @api_key_required
 async def models(request: HttpRequest) -> HttpResponse:
@@ -143,6 +164,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("GET")
 @api_key_required
 async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
@@ -152,6 +174,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
     """Unknown /v1 paths answer in OpenAI's shape too (the SDK shows the message)."""
     return error_response(ApiError(404, f"Unknown endpoint /v1/{rest}.", code="unknown_url"))
