@@ -109,9 +109,15 @@ async def _generate(
     key = request.api_key
     try:
         body = validate(validation.request_json(request))
+        # The gateway's own field: the affinity key, not for the worker (validation.py).
+        cache_key = body.pop(validation.CACHE_KEY, None)
         await upstream.model_check(model=body["model"])
         caller = await upstream.caller_for(
-            user=key.user, api_key_id=key.pk, body=body, policy_check=request.policy_check
+            user=key.user,
+            api_key_id=key.pk,
+            body=body,
+            policy_check=request.policy_check,
+            cache_key=cache_key,
         )
     except ApiError as error:
         return error_response(error)
