@@ -150,3 +150,17 @@ def test_the_gateways_log_lines_for_a_request_carry_its_id(api, owner):
     assert response.headers["X-Request-Id"] == "busy-probe-9"
     wait_until(lambda: "is busy" in api.log() and "[request busy-probe-9]" in api.log())
     usage_settled(owner, 1)
+
+
+async def test_each_chat_answer_gets_its_own_id_at_the_worker(emulators, pool):
+    from gateway.proxy import chat_stream
+
+    url = emulators()
+    pool(f"{url}@test-a")
+    await snapshot_ready(url)
+    for _ in range(2):
+        async for _item in chat_stream(messages=QUESTION, max_tokens=3):
+            pass
+    ids = (await emulator_state_async(url))["request_ids"]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert all(_HEX.fullmatch(request_id) for request_id in ids)
