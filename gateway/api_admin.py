@@ -63,7 +63,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_filter = (
         "model", "outcome", "source", ("user", admin.RelatedOnlyFieldListFilter), "region",
     )  # fmt: skip
-    search_fields = ("user__email", "model", "worker", "api_key__prefix")
+    search_fields = ("user__email", "model", "worker", "api_key__prefix", "request_id")
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over a large ledger on every page is slow
 

@@ -36,6 +36,8 @@ from django.conf import settings
 
 from gateway.errors import DeadlineExceeded, UpstreamRejected
 from gateway.http import ConnectionReuse, upstream_session
+from gateway.request_id import HEADER as REQUEST_ID_HEADER
+from gateway.request_id import request_id_current
 from gateway.sse import SSEParser
 from gateway.types import WorkerSpec
 
@@ -72,6 +74,10 @@ def request_headers(spec: WorkerSpec) -> dict[str, str]:
     # The ORCA load report: vLLM attaches it to non-streaming answers only, asking costs
     # nothing on streams.
     headers = {"endpoint-load-metrics-format": "text"}
+    # The same id on every attempt, failovers and continuations included: vLLM names its
+    # request after it (serve/engine/serving.py) and echoes it (gateway/request_id.py).
+    if request_id := request_id_current():
+        headers[REQUEST_ID_HEADER] = request_id
     if spec.api_key:
         headers["Authorization"] = f"Bearer {spec.api_key}"
     return headers

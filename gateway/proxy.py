@@ -53,6 +53,7 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.inflight import inflight_lease
+from gateway.request_id import request_id_start
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerView
 from gateway.usage import usage_record_later
@@ -173,6 +174,7 @@ async def chat_stream(
     # Resolved under the access version this process last read; admission confirms it in
     # the round trip that takes the stream slot, before anything goes upstream, and a
     # change resolves the caller again (gateway/admission.py).
+    request_id_start()  # one id per answer, for its attempts, usage record and logs
     version = policies_version_known() or await policies_version()
     for _ in range(POLICY_ATTEMPTS):
         check = PolicyCheck(version)

@@ -23,11 +23,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from gateway.models import UsageRecord
+from gateway.request_id import request_id_current
 
 logger = logging.getLogger(__name__)
 
 _INT_FIELDS = ("prompt_tokens", "completion_tokens", "duration_ms", "failovers", "continued")
-_TEXT_FIELDS = {"model": 200, "worker": 255, "region": 64}
+_TEXT_FIELDS = {"model": 200, "worker": 255, "region": 64, "request_id": 64}
 _KNOWN = {
     "user_id", "api_key_id", "source", "outcome", "ttft_ms", "created_at",
     *_INT_FIELDS, *_TEXT_FIELDS,
@@ -89,8 +90,10 @@ _record_in_thread = database_sync_to_async(usage_record_sync, thread_sensitive=F
 async def usage_record(**fields: Any) -> UsageRecord | None:
     """Write one usage record. Fields: user_id, api_key_id, source (chat|api; default api
     when there is a key), model, worker, region, prompt_tokens, completion_tokens, ttft_ms,
-    duration_ms, outcome (complete|stopped|interrupted|error|rejected), failovers, continued.
-    Never raises (except cancellation of the caller itself)."""
+    duration_ms, outcome (complete|stopped|interrupted|error|rejected), failovers, continued,
+    request_id (default: the current request's). Never raises (except cancellation of the
+    caller itself)."""
+    fields.setdefault("request_id", request_id_current())
     try:
         return await _record_in_thread(**fields)
     except asyncio.CancelledError:
@@ -169,7 +172,10 @@ def _batcher() -> _Batcher:
 def usage_record_later(**fields: Any) -> None:
     """Queue a usage record (the fields of ``usage_record``); it is written within
     ``BATCH_SECONDS`` together with the others queued meanwhile, by a task that outlives a
-    cancelled caller. Never raises and never waits: the proxy calls it as a stream ends."""
+    cancelled caller. Never raises and never waits: the proxy calls it as a stream ends.
+    Without a ``request_id``, the current request's (gateway/request_id.py): read here, in
+    the request's context, since the batch is written from a task of its own."""
+    fields.setdefault("request_id", request_id_current())
     _batcher().add(fields)
 
 

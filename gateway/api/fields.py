@@ -41,6 +41,9 @@ MAX_WORD_CHARS = 200
 MAX_CHOICES = 256
 # Grammars, regular expressions and JSON schemas are compiled by the worker per request.
 MAX_GUIDE_BYTES = 32 * 1024
+# prompt_cache_key: a name, not content (OpenAI's examples are ids and short labels); it is
+# hashed into the affinity key, so the bound only keeps bodies honest.
+MAX_CACHE_KEY_CHARS = 256
 MAX_TEMPLATE_KWARGS_BYTES = 1024
 _INT64 = 2**63
 _TEMPLATE_KEY = re.compile(r"template|jinja", re.IGNORECASE)
@@ -318,6 +321,7 @@ _RULES: dict[str, Callable[[str, Any], None]] = {
     "tool_choice": _tool_choice, "function_call": _tool_choice,
     "reasoning_effort": _text(16), "suffix": _text(MAX_GUIDE_BYTES),
     "chat_template_kwargs": _template_kwargs,
+    "prompt_cache_key": _text(MAX_CACHE_KEY_CHARS),
 }  # fmt: skip
 
 

@@ -15,11 +15,16 @@ from gateway.api.errors import model_not_found
 from gateway.telemetry.snapshot import workers_snapshot
 
 
-def conversation_key(body: dict[str, Any]) -> str | None:
-    """A stable identity for a conversation sent through the stateless API: its opening (the
-    messages up to the first user turn, which every later turn repeats), so routing's
-    affinity keeps the conversation on one worker and vLLM's prefix cache serves each turn's
-    repeated history. Requests with the same opening share a worker, which is the point."""
+def conversation_key(body: dict[str, Any], *, cache_key: str | None = None) -> str | None:
+    """A stable identity for a conversation sent through the stateless API, routing's
+    affinity key: the client's ``prompt_cache_key`` when it sent one (it names the prefix
+    its requests share, which the gateway cannot guess: a long system prompt or document
+    asked about with different questions), else the opening (the messages up to the first
+    user turn, which every later turn repeats), so affinity keeps the conversation on one
+    worker and vLLM's prefix cache serves each turn's repeated history. Requests with the
+    same key share a worker, whoever sends them, which is the point."""
+    if cache_key:
+        return "api-key:" + hashlib.sha256(cache_key.encode()).hexdigest()[:24]
     messages = body.get("messages")
     if not messages:
         return None
@@ -31,12 +36,17 @@ def conversation_key(body: dict[str, Any]) -> str | None:
 
 
 async def caller_for(
-    *, user, api_key_id: int | None, body: dict[str, Any], policy_check: PolicyCheck
+    *,
+    user,
+    api_key_id: int | None,
+    body: dict[str, Any],
+    policy_check: PolicyCheck,
+    cache_key: str | None = None,
 ) -> Caller:
     return await caller_for_user(
         user,
         api_key_id=api_key_id,
-        conversation_key=conversation_key(body),
+        conversation_key=conversation_key(body, cache_key=cache_key),
         policy_check=policy_check,
     )
 

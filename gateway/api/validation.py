@@ -8,6 +8,9 @@ Every field is in exactly one of these groups:
 - IGNORED (dropped): OpenAI platform fields with no meaning here (``user``, ``store``,
   ``metadata``, …). Accepted so unchanged clients work, never forwarded: whatever they
   carry (URLs included) does not reach a worker.
+- GATEWAY (consumed, never forwarded): ``prompt_cache_key``, the client's name for a shared
+  prompt prefix, which routing uses as the affinity key (gateway/api/upstream.py). vLLM's
+  chat and completion servers have no such field and would only log it as ignored.
 - allowed for the endpoint (forwarded): OpenAI's parameters and vLLM's sampling extras;
   vLLM's removed ``guided_*`` fields are reviewed like the rest, then moved into
   ``structured_outputs`` (gateway/api/guided.py), never forwarded as they are.
@@ -53,9 +56,10 @@ REFUSED = frozenset({
     "mm_processor_kwargs", "cache_salt",
 })  # fmt: skip
 IGNORED = frozenset({
-    "user", "store", "metadata", "service_tier", "safety_identifier", "prompt_cache_key",
-    "prompt_cache_retention",
+    "user", "store", "metadata", "service_tier", "safety_identifier", "prompt_cache_retention",
 })  # fmt: skip
+CACHE_KEY = "prompt_cache_key"
+GATEWAY = frozenset({CACHE_KEY})
 
 _SAMPLING = frozenset({
     "model", "stream", "stream_options", "max_tokens", "n", "temperature", "top_p", "stop",
@@ -67,6 +71,8 @@ _SAMPLING = frozenset({
     "allowed_token_ids", "bad_words", "use_beam_search", "return_tokens_as_token_ids",
     "response_format", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
     "guided_whitespace_pattern", "structured_outputs", "add_special_tokens",
+    # Reviewed (fields.py) but taken out of the body before it goes upstream (views.py).
+    CACHE_KEY,
 })  # fmt: skip
 CHAT_FIELDS = _SAMPLING | {
     "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
@@ -82,7 +88,9 @@ EMBEDDING_FIELDS = frozenset({
 # Fixed caps (docs/gateway/api.md), in gateway/api/fields.py: MAX_LOGPROBS (OpenAI's own
 # limit), MAX_STOP (OpenAI takes 4 and vLLM any number; 16 leaves room for clients written
 # against vLLM), and the other fields' own.
-__all__ = ["MAX_LOGPROBS", "MAX_STOP", "chat_body", "completion_body", "embedding_body"]
+__all__ = [
+    "CACHE_KEY", "MAX_LOGPROBS", "MAX_STOP", "chat_body", "completion_body", "embedding_body",
+]  # fmt: skip
 
 
 def request_json(request: HttpRequest) -> dict[str, Any]:
@@ -127,7 +135,9 @@ def _screen(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
                 param=name,
                 code="unsupported_parameter",
             )
-    unknown = sorted(name for name in body if name not in allowed and name not in IGNORED)
+    # Embeddings have no use for a cache key: dropped there, as before.
+    dropped = IGNORED | GATEWAY
+    unknown = sorted(name for name in body if name not in allowed and name not in dropped)
     if unknown:
         raise bad_request(
             f"Unrecognized request argument supplied: {', '.join(unknown)}",

@@ -11,6 +11,7 @@ which makes vLLM abort the request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,8 @@ from gateway.api.auth import api_key_required, api_methods
 from gateway.api.conform import reply_conformed
 from gateway.api.errors import ApiError, error_response, from_gateway_error, model_not_found
 from gateway.errors import GatewayError
+from gateway.request_id import HEADER as REQUEST_ID_HEADER
+from gateway.request_id import request_id_accept, request_id_start
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,20 @@ def _gateway_error_response(exc: GatewayError, *, model: str) -> HttpResponse:
     return error_response(from_gateway_error(exc))
 
 
+def request_id_tagged(view: Callable[..., Any]) -> Callable[..., Any]:
+    """One id for the request (gateway/request_id.py): the client's own X-Request-Id when it
+    is a safe token, else a new one; sent to every worker tried, and returned here."""
+
+    @functools.wraps(view)
+    async def tagged(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request_id = request_id_start(request_id_accept(request.headers.get(REQUEST_ID_HEADER)))
+        response = await view(request, *args, **kwargs)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+    return tagged
+
+
 async def _stream(*, endpoint: str, body: dict[str, Any], caller: Any) -> HttpResponse:
     frames = upstream.completion_stream(endpoint=endpoint, body=body, caller=caller)
     try:
@@ -92,9 +109,15 @@ async def _generate(
     key = request.api_key
     try:
         body = validate(validation.request_json(request))
+        # The gateway's own field: the affinity key, not for the worker (validation.py).
+        cache_key = body.pop(validation.CACHE_KEY, None)
         await upstream.model_check(model=body["model"])
         caller = await upstream.caller_for(
-            user=key.user, api_key_id=key.pk, body=body, policy_check=request.policy_check
+            user=key.user,
+            api_key_id=key.pk,
+            body=body,
+            policy_check=request.policy_check,
+            cache_key=cache_key,
         )
     except ApiError as error:
         return error_response(error)
@@ -110,6 +133,7 @@ async def _generate(
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def chat_completions(request: HttpRequest) -> HttpResponse:
@@ -117,6 +141,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def completions(request: HttpRequest) -> HttpResponse:
@@ -124,6 +149,7 @@ async def completions(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("POST")
 @api_key_required
 async def embeddings(request: HttpRequest) -> HttpResponse:
@@ -135,6 +161,7 @@ def _model_card(model: str) -> dict[str, Any]:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("GET")
 @api_key_required
 async def models(request: HttpRequest) -> HttpResponse:
@@ -143,6 +170,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 @api_methods("GET")
 @api_key_required
 async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
@@ -152,6 +180,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
 
 
 @csrf_exempt
+@request_id_tagged
 async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
     """Unknown /v1 paths answer in OpenAI's shape too (the SDK shows the message)."""
     return error_response(ApiError(404, f"Unknown endpoint /v1/{rest}.", code="unknown_url"))

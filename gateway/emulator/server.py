@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +38,7 @@ from .protocol import (
 CLIENT_MAX_SIZE = 64 * 1024 * 1024
 # How long a graceful stop waits for in-flight requests before cancelling them (as aborts).
 SHUTDOWN_TIMEOUT = 1.0
+REQUEST_ID = "X-Request-Id"
 
 
 @dataclass
@@ -44,6 +47,8 @@ class EmulatorState:
     engine: Engine
     faults: FaultController
     started_at: int
+    # The X-Request-Id of the latest generation requests, newest last (tests read it).
+    request_ids: deque[str] = field(default_factory=lambda: deque(maxlen=64))
 
 
 STATE = web.AppKey("emulator_state", EmulatorState)
@@ -124,6 +129,11 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     try:
         parse = parse_chat if kind == "chat" else parse_completion
         gen_request = parse(await _json_body(request), state.config)
+        if client_id := request.headers.get(REQUEST_ID):
+            # vLLM names the request after the client's id (serve/engine/serving.py).
+            prefix = "chatcmpl" if kind == "chat" else "cmpl"
+            gen_request.request_id = f"{prefix}-{client_id}"
+            state.request_ids.append(client_id)
         max_tokens = check_lengths(gen_request, state.config.max_model_len)
     except ApiError as error:
         return _api_error(state, error)
@@ -248,6 +258,7 @@ async def state_get(request: web.Request) -> web.Response:
             "region": state.config.region,
             "models": list(state.config.models),
             **state.engine.state(),
+            "request_ids": list(state.request_ids),
             "faults": state.faults.to_json(),
         }
     )
@@ -273,6 +284,12 @@ async def _fastapi_style_errors(request: web.Request, handler: Handler) -> web.S
         )
 
 
+async def _request_id_echo(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    # vLLM with --enable-request-id-headers (serve/middleware/x_request_id.py): the client's
+    # id, or a new uuid4 hex, on every response.
+    response.headers.setdefault(REQUEST_ID, request.headers.get(REQUEST_ID) or uuid.uuid4().hex)
+
+
 def create_app(config: EmulatorConfig) -> web.Application:
     app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[_fastapi_style_errors])
     app[STATE] = EmulatorState(
@@ -281,6 +298,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
         faults=FaultController(config.faults),
         started_at=int(time.time()),
     )
+    app.on_response_prepare.append(_request_id_echo)
     if config.region is not None:
         region = config.region
 

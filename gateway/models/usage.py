@@ -52,6 +52,10 @@ class UsageRecord(models.Model):
     failovers = models.PositiveSmallIntegerField(default=0)
     # Times a broken stream was continued on another worker.
     continued = models.PositiveSmallIntegerField(default=0)
+    # The X-Request-Id sent to every worker the request tried (gateway/request_id.py): finds
+    # the request in the gateway's and the workers' logs. Not unique: a /v1 client may reuse
+    # its own ids.
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
