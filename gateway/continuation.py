@@ -158,9 +158,14 @@ class Stitcher:
             frame.update(self.identity)
         return frame
 
+    @property
+    def completion_tokens(self) -> int:
+        # Read for every frame relayed (gateway/proxy.py): no dict built per token.
+        return self.tokens_before + (self.tokens_now or self.counted_now)
+
     def usage(self) -> dict[str, int]:
         prompt = self.prompt_tokens or 0
-        completion = self.tokens_before + (self.tokens_now or self.counted_now)
+        completion = self.completion_tokens
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,

@@ -328,7 +328,7 @@ async def _attempts(
                         out = stitch.take(frame)
                         if out is not None:
                             # Count by usage, not frames: upstream chunks carry usage.
-                            report.frame_sent(stitch.usage()["completion_tokens"])
+                            report.frame_sent(stitch.completion_tokens)
                             yield out
                 if stitch.aborted:
                     # A well-formed end that is not the answer's: continued as a dead stream.
