@@ -88,7 +88,7 @@ async def test_a_whole_answer_fails_over_too(emulators, pool):
 
 
 async def test_a_worker_dying_after_the_first_event_ends_the_answer(emulators, pool):
-    dying, _ = await _pair(emulators, pool, "--die-after-tokens", "5")
+    await _pair(emulators, pool, "--die-after-tokens", "5")
     events: list[dict] = []
     with pytest.raises(UpstreamFailed) as caught:
         await _collect(_body(), events)
