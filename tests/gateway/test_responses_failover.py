@@ -62,9 +62,7 @@ async def _collect(body: dict, events: list[dict]) -> None:
     [("--status-503",), ("--status-500",), ("--fail-before-first-token",)],
     ids=["503", "500", "broken-after-created"],
 )
-async def test_a_worker_failing_before_its_first_event_is_left_for_the_next(
-    emulators, pool, flags
-):
+async def test_a_worker_failing_before_its_first_event_is_left_for_the_next(emulators, pool, flags):
     failing, healthy = await _pair(emulators, pool, *flags)
     events: list[dict] = []
     await _collect(_body(), events)
