@@ -414,7 +414,9 @@ class ResponsesGeneration(Generation):
 
     async def _error(self, message: str) -> web.StreamResponse:
         if self.stream is None:
-            return await super()._error(message)
+            # GenerationError's 500 through vLLM's exception handler: nested, as in 0.34.
+            error = _error(500, "Internal server error", "InternalServerError", None)
+            return responses_error(error)
         # vLLM 0.34's error frame fails its own event validation: the body breaks off.
         return self._die()
 
