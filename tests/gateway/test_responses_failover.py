@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from gateway.admission import Caller
+from gateway.api.responses import input_messages
+from gateway.api.upstream import conversation_key
 from gateway.errors import UpstreamFailed
 from gateway.responses_proxy import responses_once, responses_stream
 from tests.gateway.proxy_support import (  # noqa: F401
@@ -95,3 +97,28 @@ async def test_a_worker_dying_after_the_first_event_ends_the_answer(emulators, p
     assert _text(events)
     assert [event["type"] for event in events].count("response.created") == 1
     assert events[-1]["type"] == "response.output_text.delta"
+
+
+def test_a_conversation_keeps_its_affinity_key_as_its_input_grows():
+    def key(body: dict, cache_key: str | None = None) -> str | None:
+        return conversation_key({"messages": input_messages(body)}, cache_key=cache_key)
+
+    first = {"instructions": "Be brief.", "input": "hi"}
+    later = {
+        "instructions": "Be brief.",
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "hello"}],
+            },
+            {"type": "function_call_output", "call_id": "c1", "output": "42"},
+            {"role": "user", "content": "and then?"},
+        ],
+    }
+    assert key(first) == key(later)
+    assert key({"instructions": "Be brief.", "input": "bye"}) != key(first)
+    assert key({"input": "hi"}) != key(first)  # other instructions, another conversation
+    # The client's prompt_cache_key names the shared prefix itself.
+    assert key(first, "project-7") == key({"input": "bye"}, "project-7") != key(first)
