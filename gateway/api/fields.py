@@ -318,7 +318,9 @@ def _reasoning(name: str, value: Any) -> None:
 
 
 def _include(name: str, value: Any) -> None:
-    if not isinstance(value, list) or not all(item in _INCLUDE for item in value):
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and item in _INCLUDE for item in value
+    ):
         raise _refuse(name, f"must be a list of: {', '.join(sorted(_INCLUDE))}.")
 
 

@@ -337,7 +337,7 @@ def _responses_input(value: Any) -> None:
         if not isinstance(item, dict):
             raise bad_request("Each `input` item must be an object.", param="input")
         kind = item.get("type", "message")
-        if kind not in _INPUT_ITEMS:
+        if not isinstance(kind, str) or kind not in _INPUT_ITEMS:
             raise bad_request(
                 f"`input` items of type {kind!r} are not accepted: the gateway keeps no "
                 "stored items; send their content.",
