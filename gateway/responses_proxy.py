@@ -19,9 +19,10 @@ differs is the stream's shape and what happens when a worker dies:
   not share, so a continuation could not be one seamless stream.
 
 Usage: the terminal event's (or the whole answer's) ``usage.input_tokens`` and
-``output_tokens`` are recorded as the request's prompt and completion tokens. The stream
-carries no per-event token counts, so the request observes its TTFT (at the first event
-the client gets) but no inter-token gaps.
+``output_tokens`` are recorded as the request's prompt and completion tokens; a stream that
+broke off or was stopped before its terminal event counts one completion token per text
+delta the client got (a lower bound). The stream carries no per-event token counts, so the
+request observes its TTFT (at the first event the client gets) but no inter-token gaps.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ async def _stream(*, body: dict[str, Any], report: _Report) -> AsyncIterator[dic
         report.outcome = _outcome(exc, started=report.first_at is not None)
         raise
     finally:
+        if "completion_tokens" not in report.usage and report.tokens_seen:
+            # Broken off or stopped before its usage came: each delta the client got carried
+            # at least one token, so the budget counts at least those.
+            report.usage = {"completion_tokens": report.tokens_seen}
         queue_notify()
         await _account(report)
 
@@ -108,6 +113,8 @@ async def _attempts(
                             report.frame_sent(0)  # the client's first event: its TTFT
                             for early in held:
                                 yield early
+                        if kind == "response.output_text.delta":
+                            report.tokens_seen += 1
                         if kind in TERMINAL:
                             response = event.get("response")
                             if isinstance(response, dict):

@@ -248,6 +248,9 @@ def test_a_stream_that_breaks_after_its_first_event_ends_with_response_failed(ap
     assert item["content"][0]["text"] == text
     (record,) = usage_settled(owner, 1)
     assert record.outcome == UsageRecord.Outcome.INTERRUPTED
+    # No usage came: each delta received counts one token.
+    deltas = [d for d in datas if d["type"] == "response.output_text.delta"]
+    assert record.completion_tokens == len(deltas) > 0
 
 
 def test_a_client_that_leaves_aborts_the_upstream_request(api, owner):
