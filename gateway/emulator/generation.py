@@ -192,6 +192,7 @@ class Generation:
                     }
                 )
                 await self.stream.prepare(self.http)
+                await self._stream_opened()
             await guarded(self.http, self.engine.admit(ticket))
             await pause(self.http, self.engine.ttft_seconds(ticket))
             outcome, response = await self._generate(ticket, pieces)
@@ -247,23 +248,35 @@ class Generation:
             if self.stream is not None:
                 await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
             if step.finish_reason is not None:
-                totals = usage(len(self.request.prompt_tokens), ticket.generated)
-                if self.stream is None:
-                    body = full_response(
-                        self.request,
-                        text=self.request.echo + "".join(text),
-                        finish_reason=step.finish_reason,
-                        stop_reason=step.stop_reason,
-                        totals=totals,
-                    )
-                    response = _json_response(body)
-                    response.headers.update(self._orca_headers())
-                    return step.finish_reason, response
-                if self.request.include_usage:
-                    await self.stream.write(_frame(usage_chunk(self.request, totals)))
-                await self.stream.write(_frame("[DONE]"))
-                return step.finish_reason, self.stream
+                reason = step.finish_reason
+                return reason, await self._finish(ticket, "".join(text), reason, step.stop_reason)
         raise AssertionError("decode() always ends with a finishing step")
+
+    async def _finish(
+        self, ticket: Ticket, text: str, finish_reason: str, stop_reason: str | None
+    ) -> web.StreamResponse:
+        """The end of a generation that ran its course: the whole answer, or the stream's
+        last frames (gateway/emulator/responses.py ends its own way)."""
+        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        if self.stream is None:
+            body = full_response(
+                self.request,
+                text=self.request.echo + text,
+                finish_reason=finish_reason,
+                stop_reason=stop_reason,
+                totals=totals,
+            )
+            response = _json_response(body)
+            response.headers.update(self._orca_headers())
+            return response
+        if self.request.include_usage:
+            await self.stream.write(_frame(usage_chunk(self.request, totals)))
+        await self.stream.write(_frame("[DONE]"))
+        return self.stream
+
+    async def _stream_opened(self) -> None:
+        """Called once the stream's headers are out, before the request waits for a slot:
+        what a server sends at once (the Responses API's ``response.created``) goes here."""
 
     async def _send_token(
         self, ticket: Ticket, text: str, finish_reason: str | None, stop_reason: str | None

@@ -33,6 +33,7 @@ from .protocol import (
     parse_completion,
     tokenize_body,
 )
+from .responses import ResponsesGeneration, parse_responses, responses_error
 
 # Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
 CLIENT_MAX_SIZE = 64 * 1024 * 1024
@@ -126,16 +127,26 @@ def _engine_error(state: EmulatorState) -> web.Response:
 
 async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     state = _state(request)
+    responses_body: dict[str, Any] | None = None
     try:
-        parse = parse_chat if kind == "chat" else parse_completion
-        gen_request = parse(await _json_body(request), state.config)
-        if client_id := request.headers.get(REQUEST_ID):
-            # vLLM names the request after the client's id (serve/engine/serving.py).
-            prefix = "chatcmpl" if kind == "chat" else "cmpl"
-            gen_request.request_id = f"{prefix}-{client_id}"
-            state.request_ids.append(client_id)
-        max_tokens = check_lengths(gen_request, state.config.max_model_len)
+        if kind == "responses":
+            # Its own request, checks and errors (gateway/emulator/responses.py).
+            gen_request, responses_body = parse_responses(await _json_body(request), state.config)
+            max_tokens = gen_request.max_tokens or 1
+            if client_id := request.headers.get(REQUEST_ID):
+                state.request_ids.append(client_id)
+        else:
+            parse = parse_chat if kind == "chat" else parse_completion
+            gen_request = parse(await _json_body(request), state.config)
+            if client_id := request.headers.get(REQUEST_ID):
+                # vLLM names the request after the client's id (serve/engine/serving.py).
+                prefix = "chatcmpl" if kind == "chat" else "cmpl"
+                gen_request.request_id = f"{prefix}-{client_id}"
+                state.request_ids.append(client_id)
+            max_tokens = check_lengths(gen_request, state.config.max_model_len)
     except ApiError as error:
+        if kind == "responses":
+            return responses_error(error)
         return _api_error(state, error)
     if _poisoned(gen_request.prompt, state.config):
         return _engine_error(state)
@@ -146,7 +157,9 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     if refusal := _refusal(state, fault, engine_error=fault.status_500):
         return refusal
 
-    generation = Generation(
+    kind_args = {} if responses_body is None else {"body": responses_body}
+    generation = (Generation if responses_body is None else ResponsesGeneration)(
+        **kind_args,
         http_request=request,
         engine=state.engine,
         config=state.config,
@@ -163,6 +176,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "completion")
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "responses")
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
@@ -310,6 +327,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/tokenize", tokenize_route)
     app.router.add_get("/health", health)
