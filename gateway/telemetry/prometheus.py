@@ -5,6 +5,11 @@ vLLM v1 labels every series with ``engine`` (one per data-parallel engine) and
 the KV-cache usage is a share of each engine's own cache, so it is averaged instead: summing
 two engines at 60 % would report a worker at 120 %.
 
+``vllm:cache_config_info`` (vllm/v1/metrics/loggers.py, ``log_metrics_info``) is a gauge set
+to 1 whose labels are the worker's cache configuration: ``num_gpu_blocks`` (the whole
+worker's, data-parallel engines summed) times ``block_size`` is its KV capacity in tokens.
+Every engine's series carries the same two, so the first one is read.
+
 vLLM ≤ 0.9 names the KV gauge ``vllm:gpu_cache_usage_perc`` and the prefix-cache counters
 ``vllm:gpu_prefix_cache_*``; both generations are read.
 
@@ -27,8 +32,9 @@ WAITING = "vllm:num_requests_waiting"
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
 PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
+CACHE_CONFIG = "vllm:cache_config_info"
 
-_FAMILIES = (RUNNING, WAITING, *KV_USAGE, *PREFIX_QUERIES, *PREFIX_HITS)
+_FAMILIES = (RUNNING, WAITING, *KV_USAGE, *PREFIX_QUERIES, *PREFIX_HITS, CACHE_CONFIG)
 # A sample, HELP or TYPE line of one of _FAMILIES: the name (a counter's TYPE line may name
 # it without ``_total``) ends at a space or a label set, so longer names do not match.
 _WANTED_LINE = re.compile(
@@ -60,6 +66,7 @@ class WorkerGauges:
     kv_usage: float  # 0..1
     prefix_queries: float | None = None  # tokens looked up in the prefix cache, cumulative
     prefix_hits: float | None = None  # tokens found there, cumulative
+    kv_capacity_tokens: int | None = None  # from vllm:cache_config_info
 
 
 def metrics_parse(text: str) -> WorkerGauges:
@@ -67,6 +74,7 @@ def metrics_parse(text: str) -> WorkerGauges:
     or does not have vLLM's running/waiting gauges (not a vLLM worker, or a proxy's page)."""
     sums: dict[str, float] = {}
     kv_values: list[float] = []
+    capacity: int | None = None
     wanted = {RUNNING, WAITING, *PREFIX_QUERIES, *PREFIX_HITS}
     try:
         for family in text_string_to_metric_families(_wanted_lines(text)):
@@ -75,6 +83,8 @@ def metrics_parse(text: str) -> WorkerGauges:
                     sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
                 elif sample.name in KV_USAGE:
                     kv_values.append(float(sample.value))
+                elif sample.name == CACHE_CONFIG and capacity is None:
+                    capacity = _kv_capacity(sample.labels)
     except (ValueError, TypeError, IndexError) as exc:
         raise MetricsUnreadable(f"not Prometheus text: {exc}") from None
     if RUNNING not in sums or WAITING not in sums:
@@ -88,7 +98,17 @@ def metrics_parse(text: str) -> WorkerGauges:
         kv_usage=min(max(kv_usage, 0.0), 1.0),
         prefix_queries=_first(sums, PREFIX_QUERIES),
         prefix_hits=_first(sums, PREFIX_HITS),
+        kv_capacity_tokens=capacity,
     )
+
+
+def _kv_capacity(labels: dict[str, str]) -> int | None:
+    """Blocks times tokens per block; None while vLLM has not sized its cache (``None``)."""
+    try:
+        blocks, size = int(labels["num_gpu_blocks"]), int(labels["block_size"])
+    except (KeyError, ValueError):
+        return None
+    return blocks * size if blocks > 0 and size > 0 else None
 
 
 def _wanted_lines(text: str) -> str:
