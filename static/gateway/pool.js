@@ -80,7 +80,7 @@ function workerRow(w) {
   cell(tr, w.note ? "—" : String(Math.round(w.running)), "num");
   cell(tr, w.note ? "—" : String(Math.round(w.waiting)), "num");
   cell(tr, w.note ? "—" : `${Math.round(w.kv_usage * 100)} %`, "num");
-  cell(tr, w.kv_capacity, "num");
+  cell(tr, w.kv_capacity, "num pool-capacity");
   hitRates(tr, w);
   cell(tr, String(w.inflight), "num");
   cell(tr, w.circuit);
