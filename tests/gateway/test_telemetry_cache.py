@@ -37,6 +37,14 @@ def test_the_kv_capacity_is_blocks_times_block_size_once_for_all_engines():
     assert gauges.kv_capacity_tokens == 640 * 16
 
 
+def test_look_alike_labels_are_not_the_block_size():
+    text = (
+        'vllm:cache_config_info{mamba_block_size="64",hash_block_size="32",engine="0",'
+        'num_gpu_blocks="100",block_size="16",kv_cache_dtype_skip_layers="[\'a\', \'b\']"} 1.0\n'
+    )
+    assert metrics_parse(LOAD + text).kv_capacity_tokens == 1600
+
+
 @pytest.mark.parametrize("blocks", ["None", "0", "lots"])
 def test_a_cache_not_sized_yet_has_no_capacity(blocks):
     assert metrics_parse(CACHE_CONFIG.replace("{blocks}", blocks) + LOAD).kv_capacity_tokens is None
