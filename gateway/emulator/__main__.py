@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
     )
     m.add_argument(
+        "--enable-prompt-tokens-details",
+        action="store_true",
+        help="like vLLM's: usage.prompt_tokens_details.cached_tokens (prefix-cache hits)",
+    )
+    m.add_argument(
         "--embedding-dim",
         type=int,
         default=defaults.embedding_dim,
@@ -200,6 +205,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
         stream_interval=args.stream_interval,
+        enable_prompt_tokens_details=args.enable_prompt_tokens_details,
         faults=faults,
         poison=args.poison,
     )

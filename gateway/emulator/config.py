@@ -61,6 +61,9 @@ class EmulatorConfig:
     # vLLM's --stream-interval: a stream's first token goes out alone, then one chunk per
     # this many tokens (and whatever is left at the end), as vLLM 0.34's output processor.
     stream_interval: int = 1
+    # vLLM's --enable-prompt-tokens-details: usage carries prompt_tokens_details with the
+    # prompt tokens served from the prefix cache (off by default, as in vLLM; cache_usage.py).
+    enable_prompt_tokens_details: bool = False
 
     def __post_init__(self) -> None:
         if not self.models:

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .cache_info import CacheConfigCollector
 from .config import EmulatorConfig
 from .metrics import EmulatorMetrics, GaugeValues
 from .prefix_cache import PrefixCache
@@ -91,6 +92,7 @@ class Engine:
             read_gauges=self.gauges,
             engines=config.data_parallel_size,
         )
+        self.metrics.registry.register(CacheConfigCollector(config))  # vllm:cache_config_info
         self._running: set[Ticket] = set()
         self.started = 0
         self.completed = 0

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .cache_usage import Frame, with_details
 from .config import EmulatorConfig
 from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
@@ -264,13 +265,14 @@ class Generation:
                 text=self.request.echo + text,
                 finish_reason=finish_reason,
                 stop_reason=stop_reason,
-                totals=totals,
+                totals=self._usage(totals, ticket, "response"),
             )
             response = _json_response(body)
             response.headers.update(self._orca_headers())
             return response
         if self.request.include_usage:
-            await self.stream.write(_frame(usage_chunk(self.request, totals)))
+            final = self._usage(totals, ticket, "usage_chunk")
+            await self.stream.write(_frame(usage_chunk(self.request, final)))
         await self.stream.write(_frame("[DONE]"))
         return self.stream
 
@@ -284,9 +286,10 @@ class Generation:
         assert self.stream is not None
         request = self.request
         now = usage(len(request.prompt_tokens), ticket.generated)
-        running = now if request.continuous_usage else None
+        running = self._usage(now if request.continuous_usage else None, ticket, "chunk")
         if ticket.generated == 1 and request.kind == "chat":
             first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
+            first = self._usage(first, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
             if request.echo:
                 echoed = chunk(request, text=request.echo, usage_now=first)
@@ -321,22 +324,27 @@ class Generation:
                 text=self.request.echo + text,
                 finish_reason="abort",
                 stop_reason=None,
-                totals=totals,
+                totals=self._usage(totals, ticket, "response"),
             )
             return _json_response(body)
         request = self.request
         if ticket.generated == 0 and request.kind == "chat":
-            first = totals if request.continuous_usage else None
+            first = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
-        running = totals if request.continuous_usage else None
+        running = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
         # The tokens --stream-interval held back go out with the end, as in vLLM.
         held, self.held = "".join(self.held), []
         end = chunk(request, text=held, finish_reason="abort", finishing=True, usage_now=running)
         await self.stream.write(_frame(end))
         if request.include_usage:
-            await self.stream.write(_frame(usage_chunk(request, totals)))
+            final = self._usage(totals, ticket, "usage_chunk")
+            await self.stream.write(_frame(usage_chunk(request, final)))
         await self.stream.write(_frame("[DONE]"))
         return self.stream
+
+    def _usage(self, totals: dict[str, Any] | None, ticket: Ticket, frame: Frame) -> Any:
+        """A usage object with vLLM's prompt_tokens_details, when the worker gives them."""
+        return with_details(totals, self.config, kind=self.request.kind, ticket=ticket, frame=frame)
 
     def _orca_headers(self) -> dict[str, str]:
         # Only non-streaming answers carry a load report, measured as the answer is complete

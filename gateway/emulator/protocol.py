@@ -398,7 +398,8 @@ def full_response(
         "choices": [choice],
         "service_tier": None,
         "system_fingerprint": None,
-        "usage": {**totals, "prompt_tokens_details": None},
+        # Details only with --enable-prompt-tokens-details (cache_usage.py).
+        "usage": {**totals, "prompt_tokens_details": totals.get("prompt_tokens_details")},
         "prompt_logprobs": None,
         "kv_transfer_params": None,
     }
