@@ -61,6 +61,14 @@ def responses_usage(usage: Any) -> dict[str, int]:
     }
 
 
+def responses_cached_tokens(usage: Any) -> int | None:
+    """``usage.input_tokens_details.cached_tokens``: the Responses name of what chat calls
+    ``prompt_tokens_details.cached_tokens`` (None when the worker did not say)."""
+    details = usage.get("input_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) and not isinstance(cached, bool) else None
+
+
 def responses_stream(*, body: dict[str, Any], caller: Caller) -> AsyncIterator[dict[str, Any]]:
     """The worker's Responses events, as it sent them; see the module docstring."""
     return _stream(body=body, report=_Report(caller=caller))
@@ -119,6 +127,9 @@ async def _attempts(
                             response = event.get("response")
                             if isinstance(response, dict):
                                 report.usage = responses_usage(response.get("usage"))
+                                report.cached_tokens = responses_cached_tokens(
+                                    response.get("usage")
+                                )
                             yield event
                             break  # vLLM ends the body here; no [DONE] follows
                         yield event
@@ -176,6 +187,7 @@ async def responses_once(*, body: dict[str, Any], caller: Caller) -> dict[str, A
                 router.succeeded(view)
                 await _orca_report(view, answer.headers)
                 report.usage = responses_usage(answer.body.get("usage"))
+                report.cached_tokens = responses_cached_tokens(answer.body.get("usage"))
                 report.outcome = "complete"
                 return answer.body
     except BaseException as exc:

@@ -11,6 +11,7 @@ from gateway.admission import Caller
 from gateway.metrics import REGISTRY
 from gateway.models import UsageRecord
 from gateway.proxy import completion_once
+from gateway.responses_proxy import responses_once, responses_stream
 from gateway.usage import usage_flush
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
@@ -93,6 +94,26 @@ async def test_v1_answers_record_cached_tokens_and_pass_them_on(
     assert answer["usage"]["prompt_tokens_details"]["cached_tokens"] == warm.cached_tokens
     # The stream's usage chunk is the gateway's own (it stitches usage), with the details.
     assert frames[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == stream.cached_tokens
+
+
+async def test_responses_record_the_cached_input_tokens(emulators, pool, transactional_db, owner):
+    url = emulators()  # vLLM's Responses usage always carries input_tokens_details
+    pool(f"{url}@test-a")
+    await snapshot_ready(url)
+    caller = Caller(user_id=owner.pk)
+    body = {"model": MODEL, "instructions": MESSAGES[0]["content"], "input": "How long?"}
+    body["max_output_tokens"] = 5
+
+    await responses_once(body=body, caller=caller)
+    answer = await responses_once(body=body, caller=caller)
+    stream = responses_stream(body={**body, "stream": True}, caller=caller)
+    events = [event async for event in stream]
+
+    cold, warm, streamed = await _records(owner)
+    assert cold.cached_tokens == 0
+    assert warm.cached_tokens == answer["usage"]["input_tokens_details"]["cached_tokens"] > 0
+    completed = events[-1]["response"]["usage"]["input_tokens_details"]["cached_tokens"]
+    assert streamed.cached_tokens == completed > 0
 
 
 async def test_a_worker_that_does_not_say_leaves_the_count_unknown(
