@@ -124,7 +124,10 @@ def key_phrases(text: str, *, drop: frozenset[str] = frozenset()) -> list[str]:
 
     def flush() -> None:
         if current:
-            phrase = " ".join(current[:MAX_PHRASE_WORDS])
+            words = current[:MAX_PHRASE_WORDS]
+            while words[-1].lower() in CONNECTORS | ARTICLES:
+                words.pop()  # cut inside "… for the next": end on a content word
+            phrase = " ".join(words)
             if phrase.lower() not in (p.lower() for p in phrases):
                 phrases.append(phrase)
         current.clear()

@@ -287,7 +287,7 @@ def _identifier(topic: str) -> str:
 
 
 def _code(reading: Reading, rng: random.Random) -> str:
-    name = _identifier(reading.topic)
+    name = _identifier(" ".join(reading.phrases) or reading.topic)
     camel = name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])
     about = reading.topic.replace('"', "'").replace("*/", "")
     language = reading.language or "python"
