@@ -50,7 +50,7 @@ ARTICLES = frozenset({"the", "a", "an"})
 TITLE_WORDS = _words(
     """title titles conversation chat short reply words word six five four heading name"""
 )
-MAX_PHRASE_WORDS = 5
+MAX_PHRASE_WORDS = 6
 MAX_PHRASES = 6
 
 # Programming languages a prompt may name, and the fence label the answer's code gets.
@@ -168,7 +168,11 @@ def _wants_title(system: str, last_user: str) -> bool:
     return bool(asking.search(system) or asking.search(last_user))
 
 
-AMBIGUOUS = frozenset({"go", "query", "node", "ts", "sh", "py", "js"})
+# Names that are also ordinary words, or products one may compare without wanting code.
+AMBIGUOUS = frozenset(
+    {"go", "query", "node", "ts", "sh", "py", "js", "postgresql", "postgres", "mysql", "sqlite",
+     "django", "pandas", "react", "terminal", "shell"}
+)  # fmt: skip
 OTHER_LANGUAGES = frozenset({"c++", "java", "c#", "ruby", "kotlin", "swift", "php", "c"})
 
 

@@ -203,7 +203,7 @@ def _title_topic(phrases: list[str]) -> str:
 
 
 def _opening(reading: Reading, index: int, rng: random.Random) -> str:
-    others = [p for p in reading.phrases if p != reading.topic][:2]
+    others = [p for p in reading.phrases if p not in reading.topic][:2]
     more = ""
     if others:
         more = ", including " + " and ".join(f"*{p}*" for p in others)
@@ -298,8 +298,7 @@ def _code(reading: Reading, rng: random.Random) -> str:
             "    counts: dict[str, int] = {}\n"
             "    for item in items:\n"
             "        counts[item] = counts.get(item, 0) + 1\n"
-            "    return counts\n\n\n"
-            f'print({name}(["a", "b", "a"]))  # {{\'a\': 2, \'b\': 1}}'
+            "    return counts"
         ),
         "javascript": (
             f"// Count how often each item appears: a first step with {about}.\n"
@@ -440,13 +439,15 @@ def _fillers(reading: Reading, rng: random.Random) -> Iterator[str]:
 # --- the whole answer ----------------------------------------------------------------------
 
 
-def _sections(reading: Reading, rng: random.Random) -> list[str]:
-    """The answer's sections after its opening, in order; each is added whole or not at all."""
+def _sections(reading: Reading, rng: random.Random) -> list[tuple[str, int]]:
+    """The answer's sections after its opening, in order, each with its rank when space is
+    short: the overview (0), then what the prompt asked for (1: code, maths, a comparison,
+    sources, a tool's result), then the rest (2). Each is added whole or not at all."""
     if reading.tool_result is not None:
-        return [_tool_summary(reading, rng), _key_points(reading, rng)]
-    sections = [_overview(reading, rng)]
+        return [(_tool_summary(reading, rng), 0), (_key_points(reading, rng), 2)]
+    sections = [(_overview(reading, rng), 0)]
     if reading.passages:
-        sections.append(_sources(reading, rng))
+        sections.append((_sources(reading, rng), 1))
     shaped: list[Callable[[Reading, random.Random], str]] = []
     if reading.language:
         shaped.append(_code)
@@ -454,13 +455,14 @@ def _sections(reading: Reading, rng: random.Random) -> list[str]:
         shaped.append(_maths)
     if reading.compare:
         shaped.append(_table)
+    asked = bool(shaped)
     if not shaped:
         shaped.append(rng.choice((_table, _steps, _key_points)))
     rest: list[Callable[[Reading, random.Random], str]] = [_key_points, _steps, _table]
     rest = [f for f in rest if f not in shaped]
     rng.shuffle(rest)
-    for make in [*shaped, *rest[: rng.choice((1, 2))]]:
-        sections.append(make(reading, rng))
+    sections += [(make(reading, rng), 1 if asked else 2) for make in shaped]
+    sections += [(make(reading, rng), 2) for make in rest[: rng.choice((1, 2))]]
     return sections
 
 
@@ -489,12 +491,15 @@ def compose_answer(*, prompt: str, seed: int | None, target_tokens: int, variant
     closing_cost = cost("\n\n" + NOTE)
     if used + closing_cost > target_tokens:
         return "".join(tokenize(head + "\n\n" + NOTE)[:target_tokens])
-    paragraphs = [head]
-    for section in _sections(reading, rng):
-        extra = cost("\n\n" + section)
-        if used + extra + closing_cost <= target_tokens:
-            paragraphs.append(section)
-            used += extra
+    sections = _sections(reading, rng)
+    kept = [False] * len(sections)
+    for wanted in (0, 1, 2):  # by rank, each rank in the answer's order
+        for i, (section, rank) in enumerate(sections):
+            extra = cost("\n\n" + section)
+            if rank == wanted and used + extra + closing_cost <= target_tokens:
+                kept[i] = True
+                used += extra
+    paragraphs = [head, *(s for (s, _), keep in zip(sections, kept, strict=True) if keep)]
 
     # Then prose, under a heading every few paragraphs, sentence by sentence until full.
     fillers = _fillers(reading, rng)
