@@ -152,11 +152,17 @@ def key_phrases(text: str, *, drop: frozenset[str] = frozenset()) -> list[str]:
 
 
 def topic_of(phrases: list[str]) -> str:
-    """The question's main subject: its first phrase of two words or more, else its first."""
-    for phrase in phrases[:3]:
+    """The question's main subject: its first phrase of two words or more, else its first,
+    passing over phrases only about code ("Python function") when there are others."""
+    subjects = [p for p in phrases if not _only_code(p)] or phrases
+    for phrase in subjects[:3]:
         if " " in phrase:
             return phrase
-    return phrases[0] if phrases else "your question"
+    return subjects[0] if subjects else "your question"
+
+
+def _only_code(phrase: str) -> bool:
+    return all(w.lower() in LANGUAGES or w.lower() in CODE_WORDS for w in phrase.split())
 
 
 def _wants_title(system: str, last_user: str) -> bool:

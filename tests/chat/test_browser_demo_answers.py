@@ -39,6 +39,8 @@ def test_a_demo_answer_renders_as_markdown(page, daphne_url, owner, kind):
     if SHOTS:
         for size, (width, height) in SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
+            page.reload()  # laid out at this size from the start, no drawer mid-transition
+            expect(answer).to_have_attribute("data-status", "complete")
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
                 content.locator("h2").scroll_into_view_if_needed()
