@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # <|im_start|>role\ncontent<|im_end|>\n, as tokens.render_chat writes each message.
 _MESSAGE = re.compile(r"<\|im_start\|>([^\n<]*)\n(.*?)<\|im_end\|>\n", re.DOTALL)
@@ -98,7 +99,7 @@ class Reading:
     compare: bool = False
     tool_result: str | None = None  # the content of a final tool message
 
-    @property
+    @cached_property
     def topic(self) -> str:
         if self.compare and len(self.phrases) >= 2:
             return f"{self.phrases[0]} vs {self.phrases[1]}"

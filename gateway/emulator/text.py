@@ -17,6 +17,7 @@ own first word, so a continuation finds the variant its partial text came from
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -49,6 +50,7 @@ OPENINGS = (
     "Alright, here is what matters about {topic}{more}.",
 )
 VARIANTS = len(OPENINGS)
+EXCERPT_CHARS = 160
 
 NOTE = "*A demo answer from the **aiportal vLLM emulator**: no language model read your message.*"
 
@@ -152,6 +154,14 @@ def answer_seed(*, seed: int | None, prompt: str, variant: int = 0) -> int:
     seed, the variant mixed with the prompt."""
     material = f"{'' if seed is None else seed}\x00{variant}\x00{prompt}".encode()
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+
+
+def excerpt_of(question: str) -> str:
+    """A bounded, single-line excerpt of the question for the blockquote."""
+    flat = " ".join(question.split())
+    if len(flat) <= EXCERPT_CHARS:
+        return flat
+    return flat[: EXCERPT_CHARS - 1].rstrip() + "…"
 
 
 def variant_of(text: str) -> int | None:
@@ -466,6 +476,9 @@ def _sections(reading: Reading, rng: random.Random) -> list[tuple[str, int]]:
     return sections
 
 
+# A pure function, and benchmarks send the same prompts again and again: composing costs a
+# few milliseconds of the emulator's CPU, which a bench's gateway shares the machine with.
+@functools.lru_cache(maxsize=256)
 def compose_answer(*, prompt: str, seed: int | None, target_tokens: int, variant: int = 0) -> str:
     """The whole answer for ``prompt`` (the model's input as rendered).
 
@@ -481,6 +494,10 @@ def compose_answer(*, prompt: str, seed: int | None, target_tokens: int, variant
     head = _opening(reading, index, rng)
     if reading.tool_result is not None:
         head = head.rstrip(".") + ", using the tool's result."
+    if excerpt := excerpt_of(reading.question):
+        # The question itself, quoted: what was asked stays in sight, and the chat's
+        # renderer meets the user's own text as model output (tests/chat/test_browser.py).
+        head += f"\n\n> {excerpt}"
 
     # Token counts add up paragraph by paragraph (each starts and ends on a non-space
     # character, so no token spans a boundary), which keeps a long answer linear to compose.
@@ -493,10 +510,11 @@ def compose_answer(*, prompt: str, seed: int | None, target_tokens: int, variant
         return "".join(tokenize(head + "\n\n" + NOTE)[:target_tokens])
     sections = _sections(reading, rng)
     kept = [False] * len(sections)
+    costs = [cost("\n\n" + section) for section, _ in sections]
     for wanted in (0, 1, 2):  # by rank, each rank in the answer's order
-        for i, (section, rank) in enumerate(sections):
-            extra = cost("\n\n" + section)
-            if rank == wanted and used + extra + closing_cost <= target_tokens:
+        for i, (_, rank) in enumerate(sections):
+            extra = costs[i]
+            if rank == wanted and not kept[i] and used + extra + closing_cost <= target_tokens:
                 kept[i] = True
                 used += extra
     paragraphs = [head, *(s for (s, _), keep in zip(sections, kept, strict=True) if keep)]

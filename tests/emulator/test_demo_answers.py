@@ -108,9 +108,9 @@ def test_passages_in_the_prompt_are_cited_by_number():
 
 
 def test_no_passages_no_citations():
-    text = ask("How cold are winters on Mars? See [this] and [1] in my notes", seed=3)
-
-    assert not re.search(r"\[\d+\](?! in my notes)", text.replace("[1] in my notes", ""))
+    for seed in range(4):
+        text = ask("How cold are winters on Mars? See [1] in my notes", seed=seed)
+        assert not re.search(r"\[\d+\]", text)
 
 
 @pytest.mark.parametrize(
