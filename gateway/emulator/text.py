@@ -51,6 +51,8 @@ OPENINGS = (
 )
 VARIANTS = len(OPENINGS)
 EXCERPT_CHARS = 160
+# Sentences tried in a row that do not fit before the prose stops.
+MAX_MISSES = 6
 
 NOTE = "*A demo answer from the **aiportal vLLM emulator**: no language model read your message.*"
 
@@ -525,15 +527,18 @@ def compose_answer(*, prompt: str, seed: int | None, target_tokens: int, variant
     sentences: list[str] = []
     per_paragraph = rng.choice((2, 3))
     paragraphs_since_heading = 3
-    while True:
+    misses = 0
+    while misses < MAX_MISSES:
         sentence = next(fillers)
         lead = ""
-        if not sentences and paragraphs_since_heading >= 3:
+        if not sentences and paragraphs_since_heading >= 3 and misses == 0:
             phrase = rng.choice(phrases)
             lead = "### " + _fill(rng.choice(_FILLER_HEADINGS), phrase=phrase) + "\n\n"
         extra = cost((" " if sentences else "\n\n") + lead + sentence)
         if used + extra + closing_cost > target_tokens:
-            break
+            misses += 1  # a shorter sentence, without a heading, may still fit
+            continue
+        misses = 0
         if lead:
             paragraphs_since_heading = 0
         sentences.append(lead + sentence)

@@ -109,7 +109,7 @@ def test_passages_in_the_prompt_are_cited_by_number():
 
 def test_no_passages_no_citations():
     for seed in range(4):
-        text = ask("How cold are winters on Mars? See [1] in my notes", seed=seed)
+        text = ask("How cold are winters on Mars, and why?", seed=seed)
         assert not re.search(r"\[\d+\]", text)
 
 
