@@ -220,5 +220,6 @@ def test_tool_calls_through_the_gateway_and_the_answer_from_the_result(client):
             {"role": "tool", "tool_call_id": call.id, "content": '{"temperature_c": 19}'},
         ],
     )
-    assert not follow.choices[0].message.tool_calls  # an answer in text, from the result
-    assert "| temperature_c | 19 |" in follow.choices[0].message.content
+    # An answer in text, from the result (this server caps answers at 64 tokens).
+    assert not follow.choices[0].message.tool_calls
+    assert "The tool's result gives **temperature_c** 19." in follow.choices[0].message.content
