@@ -147,6 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot process; a lone UTF-16 surrogate always is)",
     )
 
+    a = p.add_argument_group("answers and tools (docs/emulator.md, Answers)")
+    a.add_argument(
+        "--enable-auto-tool-choice",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.enable_auto_tool_choice,
+        help='like vLLM\'s: tool_choice "auto" may call tools (on here; vLLM: off)',
+    )
+    a.add_argument(
+        "--tool-call-parser",
+        choices=("hermes", "none"),
+        default=defaults.tool_call_parser or "none",
+        help="like vLLM's: the tool-call format (none: tool_choice other than none is a 400)",
+    )
+    a.add_argument(
+        "--unseeded-answers",
+        choices=("vary", "fixed"),
+        default=defaults.unseeded_answers,
+        help="without a seed, vary the answer per request, or fix it by the prompt",
+    )
+
     f = p.add_argument_group("faults (also settable at run time: POST /emulator/faults)")
     f.add_argument("--die-after-tokens", type=int, metavar="N")
     f.add_argument("--fail-before-first-token", action="store_true")
@@ -206,6 +226,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         disable_log_stats=args.disable_log_stats,
         stream_interval=args.stream_interval,
         enable_prompt_tokens_details=args.enable_prompt_tokens_details,
+        enable_auto_tool_choice=args.enable_auto_tool_choice,
+        tool_call_parser=None if args.tool_call_parser == "none" else args.tool_call_parser,
+        unseeded_answers=args.unseeded_answers,
         faults=faults,
         poison=args.poison,
     )

@@ -64,6 +64,13 @@ class EmulatorConfig:
     # vLLM's --enable-prompt-tokens-details: usage carries prompt_tokens_details with the
     # prompt tokens served from the prefix cache (off by default, as in vLLM; cache_usage.py).
     enable_prompt_tokens_details: bool = False
+    # vLLM's --enable-auto-tool-choice and --tool-call-parser: on here (vLLM's default is
+    # off), so that a demo or a test can use tools; see tool_calls.py. None: no parser.
+    enable_auto_tool_choice: bool = True
+    tool_call_parser: str | None = "hermes"
+    # Without a seed, answers vary from request to request ("vary", as a sampling model's
+    # do) or are a function of the prompt alone ("fixed", for tests that compare answers).
+    unseeded_answers: Literal["vary", "fixed"] = "vary"
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -86,6 +93,13 @@ class EmulatorConfig:
             raise ValueError("keep_alive must be > 0")
         if self.poison == "":
             raise ValueError("poison must not be empty")
+        if self.tool_call_parser not in (None, "hermes"):
+            raise ValueError("tool_call_parser is 'hermes' or None")
+        if self.enable_auto_tool_choice and self.tool_call_parser is None:
+            # vLLM: "--enable-auto-tool-choice requires --tool-call-parser".
+            raise ValueError("enable_auto_tool_choice requires a tool_call_parser")
+        if self.unseeded_answers not in ("vary", "fixed"):
+            raise ValueError("unseeded_answers is 'vary' or 'fixed'")
         if self.error_format not in ("flat", "nested"):
             raise ValueError("error_format is 'flat' or 'nested'")
 
@@ -95,7 +109,8 @@ class EmulatorConfig:
 
     @classmethod
     def fast(cls, **overrides: object) -> EmulatorConfig:
-        """A configuration for tests: a quick first token and a fast decode."""
+        """A configuration for tests: a quick first token and a fast decode, and unseeded
+        answers fixed by the prompt, so that tests may compare two answers."""
         latency = LatencyModel(ttft_ms=1.0, tokens_per_second=5000.0, concurrency_slowdown=0.0)
-        base = cls(latency=latency, port=0)
+        base = cls(latency=latency, port=0, unseeded_answers="fixed")
         return replace(base, **overrides)  # type: ignore[arg-type]

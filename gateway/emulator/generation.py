@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -33,8 +34,9 @@ from .protocol import (
     usage,
     usage_chunk,
 )
-from .text import compose_answer
+from .text import VARIANTS, answer_seed, compose_answer, variant_of
 from .tokens import tokenize
+from .tool_calls import ToolPlan, plan_tool_calls
 
 POLL_SECONDS = 0.05
 T = TypeVar("T")
@@ -106,34 +108,53 @@ def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]
 
     With a partial answer to continue, the answer for the conversation *before* the partial
     is composed and the partial's length skipped, so partial + continuation is exactly the
-    uninterrupted answer. A partial that is not a prefix of it (written by someone else) is
-    followed by the answer composed for the prompt that includes it.
+    uninterrupted answer: without a seed, the variant whose answer starts with the partial
+    (text.variant_of names the likely one). A partial that is not a prefix of any (written
+    by someone else) is followed by the answer composed for the prompt that includes it.
     """
 
-    def answer_for(basis: str) -> str:
-        basis_tokens = request.prompt_tokens if basis == request.prompt else tokenize(basis)
+    def answer_for(basis: str, variant: int) -> str:
         return compose_answer(
-            prompt=basis,
-            question=request.question,
-            seed=request.seed,
-            target_tokens=config.answer_tokens,
-            prompt_tokens=len(basis_tokens),
-            model_hint=request.model,
+            prompt=basis, seed=request.seed, target_tokens=config.answer_tokens, variant=variant
         )
 
     if request.choice:
         # Constrained to a choice: one of them, by the seed, like a sampled pick.
         pick = request.choice[(request.seed or 0) % len(request.choice)]
         return [*tokenize(pick), EOS]
-    whole = answer_for(request.answer_basis)
-    if not request.partial:
-        rest = whole
-    elif whole.startswith(request.partial):
-        rest = whole[len(request.partial) :]
+    basis = request.answer_basis
+    if request.seed is not None:
+        variants = [0]
+    elif config.unseeded_answers == "fixed":
+        variants = [answer_seed(seed=None, prompt=basis) % VARIANTS]
+    elif not request.partial:
+        variants = [random.randrange(VARIANTS)]
     else:
-        other = answer_for(request.prompt)
-        rest = ("" if request.partial[-1:].isspace() else "\n\n") + other
+        likely = variant_of(request.partial)
+        variants = [v for v in [likely, *range(VARIANTS)] if v is not None]
+        variants = list(dict.fromkeys(variants))
+    if not request.partial:
+        return [*tokenize(answer_for(basis, variants[0])), EOS]
+    for variant in variants:
+        whole = answer_for(basis, variant)
+        if whole.startswith(request.partial):
+            return [*tokenize(whole[len(request.partial) :]), EOS]
+    other = answer_for(request.prompt, variants[0])
+    rest = ("" if request.partial[-1:].isspace() else "\n\n") + other
     return [*tokenize(rest), EOS]
+
+
+def plan_tools(request: GenerationRequest, config: EmulatorConfig) -> ToolPlan | None:
+    """The tool calls this chat answer makes instead of text, if any (tool_calls.py)."""
+    if request.kind != "chat" or request.partial or request.choice:
+        return None
+    return plan_tool_calls(
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        prompt=request.answer_basis,
+        parallel=request.parallel_tool_calls,
+        auto_enabled=config.enable_auto_tool_choice and config.tool_call_parser is not None,
+    )
 
 
 def _frame(data: dict[str, Any] | str) -> bytes:
@@ -171,6 +192,10 @@ class Generation:
         # Tokens generated but not streamed yet (--stream-interval holds them back).
         self.held: list[str] = []
         self.sent_tokens = 0
+        # Tool calls instead of text: what the deltas say (tool_calls.py), and how much of
+        # the generated text the stream has released.
+        self.tools: ToolPlan | None = None
+        self.released = 0
 
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
@@ -179,7 +204,11 @@ class Generation:
                 CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format
             )
             return _json_response(body, 400)
-        pieces = plan_pieces(self.request, self.config)
+        self.tools = plan_tools(self.request, self.config)
+        if self.tools is not None:
+            pieces = [*tokenize(self.tools.text), EOS]
+        else:
+            pieces = plan_pieces(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens)
         outcome: Outcome = "abort"
         try:
@@ -267,6 +296,12 @@ class Generation:
                 stop_reason=stop_reason,
                 totals=self._usage(totals, ticket, "response"),
             )
+            if self.tools is not None and finish_reason == "stop":
+                # The parser found complete calls: they replace the text.
+                (choice,) = body["choices"]
+                choice["message"]["content"] = self.tools.content
+                choice["message"]["tool_calls"] = self.tools.message_tool_calls()
+                choice["finish_reason"] = self.tools.finish_reason("stop")
             response = _json_response(body)
             response.headers.update(self._orca_headers())
             return response
@@ -304,6 +339,15 @@ class Generation:
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
         if finish_reason is None and not text:
             return  # held back for a possible stop string, or an empty piece: nothing to say
+        delta = None
+        if self.tools is not None:
+            start, self.released = self.released, self.released + len(text)
+            delta = self.tools.delta(start, self.released)
+            if delta is None and finish_reason is None:
+                return  # tool-call markup the parser keeps to itself
+            delta = delta or {}
+            if finish_reason is not None:
+                finish_reason = self.tools.finish_reason(finish_reason)
         body = chunk(
             request,
             text=text,
@@ -311,6 +355,7 @@ class Generation:
             stop_reason=stop_reason,
             finishing=finish_reason is not None,
             usage_now=running,
+            delta=delta,
         )
         await self.stream.write(_frame(body))
 

@@ -83,6 +83,11 @@ class GenerationRequest:
     # structured_outputs and response_format; guided_* are ignored, as vLLM ignores them).
     choice: list[str] | None = None
     prompt_tokens: list[str] = field(default_factory=list)
+    # Tools offered (chat only) and vLLM's resolved tool_choice: "none", "auto", "required"
+    # or {"type": "function", "function": {"name": …}} (see parse_tools).
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool = True
     request_id: str = ""
     created: int = 0
 
@@ -216,10 +221,67 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
         role = "assistant" if add_generation_prompt is not False else messages[-1]["role"]
         if messages[-1]["role"] == role:
             echo = content_text(messages[-1].get("content"))
+    tools, tool_choice = parse_tools(body, config)
     return GenerationRequest(
         kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
-        echo=echo, **common,
+        echo=echo, tools=tools, tool_choice=tool_choice,
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False, **common,
     )  # fmt: skip
+
+
+def parse_tools(body: dict[str, Any], config: EmulatorConfig) -> tuple[Any, Any]:
+    """``tools`` and the resolved ``tool_choice``, with vLLM 0.34's checks
+    (vllm/entrypoints/openai/chat_completion/protocol.py ``check_tool_usage`` and
+    vllm/renderers/online_renderer.py for the server flags)."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if tools is not None and not (
+        isinstance(tools, list)
+        and all(isinstance(t, dict) and isinstance(t.get("function"), dict) for t in tools)
+        and all(isinstance(t["function"].get("name"), str) for t in tools)
+    ):
+        raise _bad('tools must be a list of {"type": "function", "function": {"name": …}}')
+    if tools == [] and not isinstance(choice, dict):
+        tools = None
+        if choice in ("auto", "required"):
+            choice = "none"
+    if "tool_choice" not in body and tools:
+        choice = "auto"
+    if choice is None or choice == "none":
+        return tools, "none" if tools else None
+    if tools is None:
+        raise _bad("When using `tool_choice`, `tools` must be set.")
+    usage = 'Correct usage: `{"type": "function", "function": {"name": "my_function"}}`'
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        if not isinstance(function, dict):
+            raise _bad(f"Invalid value for `function`: `{function}` in `tool_choice`! {usage}")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise _bad(f"Invalid `name` in `function`: `{name}` in `tool_choice`! {usage}")
+        if not any(t["function"]["name"] == name for t in tools):
+            raise _bad(
+                f"The tool `{name}` specified in `tool_choice` does not match any of the "
+                "specified `tools`"
+            )
+    elif choice not in ("auto", "required"):
+        raise _bad(
+            f"Invalid value for `tool_choice`: {choice}! "
+            'Only named tools, "none", "auto" or "required" are supported.'
+        )
+    if config.tool_call_parser is None:
+        if choice == "auto" and not config.enable_auto_tool_choice:
+            raise _bad(
+                '"auto" tool choice requires --enable-auto-tool-choice and '
+                "--tool-call-parser to be set"
+            )
+        if choice != "auto":
+            what = (
+                f'function "{choice["function"]["name"]}"'
+                if isinstance(choice, dict)
+                else (f'"{choice}"')
+            )
+            raise _bad(f"tool_choice={what} requires --tool-call-parser to be set")
+    return tools, choice
 
 
 def parse_completion(body: Any, config: EmulatorConfig) -> GenerationRequest:
@@ -328,11 +390,15 @@ def chunk(
     stop_reason: str | None = None,
     finishing: bool = False,
     usage_now: dict[str, int] | None = None,
+    delta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does."""
+    """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does;
+    ``delta`` replaces a chat chunk's text delta (tool calls)."""
     choice: dict[str, Any] = {"index": 0}
-    if request.kind == "chat":
-        delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+    if request.kind == "chat" and delta is not None:
+        choice["delta"] = delta
+    elif request.kind == "chat":
+        delta = {"role": "assistant", "content": ""} if role else {}
         if text is not None and not role:
             delta["content"] = text
         choice["delta"] = delta
@@ -368,10 +434,11 @@ def usage_chunk(request: GenerationRequest, totals: dict[str, int]) -> dict[str,
 def full_response(
     request: GenerationRequest,
     *,
-    text: str,
+    text: str | None,
     finish_reason: str,
     stop_reason: str | None,
     totals: dict[str, int],
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if request.kind == "chat":
         message = {
@@ -381,7 +448,7 @@ def full_response(
             "annotations": None,
             "audio": None,
             "function_call": None,
-            "tool_calls": [],
+            "tool_calls": tool_calls or [],
             "reasoning_content": None,
         }
         choice: dict[str, Any] = {"index": 0, "message": message}
