@@ -453,6 +453,7 @@ CASES: tuple[Case, ...] = (
             "vllm:request_time_per_output_token_seconds",
             "vllm:e2e_request_latency_seconds",
             "vllm:request_queue_time_seconds",
+            "vllm:admission_rejections",
         ),
     ),
     Case(

@@ -23,6 +23,8 @@ FINISHED_REASONS_034 = ("stop", "length", "abort", "error", "repetition")
 # vllm:num_requests_waiting_by_reason's reasons (vllm/v1/metrics/loggers.py): the emulator's
 # waiting requests all wait for capacity; nothing defers them.
 WAITING_REASONS = ("capacity", "deferred")
+# vllm:admission_rejections' reasons: the emulator has the first limit only.
+ADMISSION_REASONS = ("max_num_queued_reqs", "max_num_queued_tokens")
 
 # vLLM v1's buckets (vllm/v1/metrics/loggers.py), so dashboards' quantiles behave alike.
 TTFT_BUCKETS = (
@@ -185,7 +187,20 @@ class EmulatorMetrics:
         ).labels(**labels)
         self.request_time_per_output_token: Any = None
         self.request_queue_time: Any = None
+        self.admission_rejections: Any = None
         if current:
+            # Labelled by model and reason only, both reasons from the start.
+            rejections = Counter(
+                "vllm:admission_rejections",
+                "Number of admission attempts rejected by a queue limit, by reason.",
+                ["model_name", "reason"],
+                registry=self.registry,
+            )
+            for reason in ADMISSION_REASONS:
+                rejections.labels(model_name=model_name, reason=reason)
+            self.admission_rejections = rejections.labels(
+                model_name=model_name, reason="max_num_queued_reqs"
+            )
             self.request_time_per_output_token = Histogram(
                 "vllm:request_time_per_output_token_seconds",
                 "Histogram of time_per_output_token_seconds per request.",

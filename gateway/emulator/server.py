@@ -110,6 +110,8 @@ def _queue_full(state: EmulatorState) -> web.Response | None:
     limit = state.config.max_num_queued_reqs
     if limit is None or state.engine.unfinished + 1 <= limit:
         return None
+    if state.engine.metrics.admission_rejections is not None:
+        state.engine.metrics.admission_rejections.inc()
     message = (
         "The engine is currently busy and cannot accept new requests. "
         "Please try again later or on a different instance."

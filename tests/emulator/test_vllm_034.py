@@ -188,3 +188,15 @@ async def test_version_010_keeps_flat_errors_and_no_ping(client, start_emulator)
     assert missing.json()["message"] == "The model `nope` does not exist."
     assert ping.status_code == 404
     assert version.startswith("0.10")
+
+
+async def test_a_full_queue_counts_an_admission_rejection(client, start_emulator):
+    url = await start_emulator(max_num_queued_reqs=0)
+
+    refused = await client.post(url + "/v1/chat/completions", json=chat_body(max_tokens=1))
+    samples = await scrape(client, url)
+
+    assert refused.status_code == 503
+    labels = f'model_name="{MODEL}",reason='
+    assert samples[f'vllm:admission_rejections_total{{{labels}"max_num_queued_reqs"}}'] == 1
+    assert samples[f'vllm:admission_rejections_total{{{labels}"max_num_queued_tokens"}}'] == 0
