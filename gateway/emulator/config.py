@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from .faults import FaultSpec
@@ -132,12 +133,12 @@ class EmulatorConfig:
     def version_string(self) -> str:
         return VERSION_STRINGS[self.vllm_version]
 
-    @property
+    @cached_property
     def served_names(self) -> tuple[str, ...]:
         """Every name a request may ask for: the models, then the LoRA adapters."""
         return (*self.models, *(name for name, _ in self.lora_modules))
 
-    @property
+    @cached_property
     def system_fingerprint(self) -> str | None:
         """vLLM 0.34's default ("full") fingerprint, ``vllm-<version>[-dpN]-<hash8>``
         (vllm/entrypoints/serve/utils/fingerprint.py): the hash is of the configuration, so
