@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from .faults import FaultSpec
@@ -17,6 +19,15 @@ DEFAULT_MODEL = "aiportal-emulator"
 # "flat" is vLLM up to 0.10.0: {"object": "error", "message", "type", "param", "code"}.
 # "nested" is vLLM 0.10.1 and later: {"error": {"message", "type", "param", "code"}}.
 ErrorFormat = Literal["flat", "nested"]
+
+# Which vLLM the emulator answers as. "0.34" (the default) is vLLM 0.34.0, read from its
+# source (docs/emulator.md lists each behaviour and its file); "0.10" keeps the shapes the
+# emulator copied from vLLM 0.8-0.10: flat errors, no system_fingerprint, a 400 when
+# max_tokens does not fit the context, the 0.10 metric names.
+VllmVersion = Literal["0.34", "0.10"]
+VLLM_VERSIONS: tuple[VllmVersion, ...] = ("0.34", "0.10")
+# What GET /version answers (vllm/entrypoints/serve/instrumentator/basic.py).
+VERSION_STRINGS = {"0.34": "0.34.0", "0.10": "0.10.1+aiportal.emulator"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,17 @@ class EmulatorConfig:
     prefix_caching: bool = True
     # Emit vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_{queries,hits}.
     old_metric_names: bool = False
-    error_format: ErrorFormat = "flat"
+    vllm_version: VllmVersion = "0.34"
+    # None: the version's own (nested from vLLM 0.10.1, so nested for "0.34", flat for "0.10").
+    error_format: ErrorFormat | None = None
+    # vLLM's --enable-server-load-tracking: GET /load counts the generation and embedding
+    # requests in flight; without it /load answers {"server_load": 0} whatever the load.
+    server_load_tracking: bool = False
+    # vLLM's --lora-modules name=path: adapters served under their own model name, listed in
+    # /v1/models with the base model as ``parent``, and vllm:lora_requests_info in /metrics.
+    lora_modules: tuple[tuple[str, str], ...] = ()
+    # vLLM's --max-loras: the max_lora label of vllm:lora_requests_info.
+    max_loras: int = 1
     # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
     embedding_dim: int = 384
     # Seconds an idle connection stays open: vLLM's uvicorn closes it after 5
@@ -100,12 +121,53 @@ class EmulatorConfig:
             raise ValueError("enable_auto_tool_choice requires a tool_call_parser")
         if self.unseeded_answers not in ("vary", "fixed"):
             raise ValueError("unseeded_answers is 'vary' or 'fixed'")
-        if self.error_format not in ("flat", "nested"):
+        if self.error_format not in (None, "flat", "nested"):
             raise ValueError("error_format is 'flat' or 'nested'")
+        if self.vllm_version not in VLLM_VERSIONS:
+            raise ValueError(f"vllm_version is one of {', '.join(VLLM_VERSIONS)}")
+        names = [name for name, _ in self.lora_modules]
+        if len(set(names)) != len(names) or set(names) & set(self.models):
+            raise ValueError("a LoRA adapter needs a name of its own")
+        if self.max_loras < 1:
+            raise ValueError("max_loras must be >= 1")
 
     @property
     def metrics_model_name(self) -> str:
         return self.models[0]
+
+    @property
+    def current(self) -> bool:
+        """Answering as vLLM 0.34 (not the 0.10 shapes)."""
+        return self.vllm_version == "0.34"
+
+    @property
+    def errors(self) -> ErrorFormat:
+        if self.error_format is not None:
+            return self.error_format
+        return "nested" if self.current else "flat"
+
+    @property
+    def version_string(self) -> str:
+        return VERSION_STRINGS[self.vllm_version]
+
+    @cached_property
+    def served_names(self) -> tuple[str, ...]:
+        """Every name a request may ask for: the models, then the LoRA adapters."""
+        return (*self.models, *(name for name, _ in self.lora_modules))
+
+    @cached_property
+    def system_fingerprint(self) -> str | None:
+        """vLLM 0.34's default ("full") fingerprint, ``vllm-<version>[-dpN]-<hash8>``
+        (vllm/entrypoints/serve/utils/fingerprint.py): the hash is of the configuration, so
+        it is the same on every answer of one worker. None before 0.34."""
+        if not self.current:
+            return None
+        parts = [f"vllm-{self.version_string}"]
+        if self.data_parallel_size > 1:
+            parts.append(f"dp{self.data_parallel_size}")
+        basis = f"{self.models}|{self.max_model_len}|{self.block_size}|{self.kv_cache_blocks}"
+        parts.append(hashlib.sha256(basis.encode()).hexdigest()[:8])
+        return "-".join(parts)
 
     @classmethod
     def fast(cls, **overrides: object) -> EmulatorConfig:

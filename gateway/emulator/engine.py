@@ -69,11 +69,15 @@ class Ticket:
     prompt_tokens: list[str]
     arrival: float = field(default_factory=time.monotonic)
     admitted: bool = False
+    admitted_at: float | None = None
     first_token_at: float | None = None
     last_token_at: float | None = None
     generated: int = 0
     cached_tokens: int = 0
     closed: bool = False
+    # Aborted because its client left: vLLM 0.34 keeps it out of the finished requests'
+    # metrics (request_success, the latency histograms).
+    cancelled: bool = False
 
 
 class Engine:
@@ -91,6 +95,7 @@ class Engine:
             old_names=config.old_metric_names,
             read_gauges=self.gauges,
             engines=config.data_parallel_size,
+            current=config.current,
         )
         self.metrics.registry.register(CacheConfigCollector(config))  # vllm:cache_config_info
         self._running: set[Ticket] = set()
@@ -145,6 +150,7 @@ class Engine:
         """Wait for a slot in the batch, then look the prompt up in the prefix cache."""
         await self.scheduler.acquire()
         ticket.admitted = True
+        ticket.admitted_at = time.monotonic()
         self._running.add(ticket)
         ticket.cached_tokens = self.prefix_cache.lookup(ticket.prompt_tokens)
         if self.prefix_cache.enabled:
@@ -195,6 +201,16 @@ class Engine:
         else:
             self.failed += 1
         # A crashed worker reports nothing; an in-band error is not a success either.
-        if outcome in self.metrics.request_success:
+        if outcome in self.metrics.request_success and not ticket.cancelled:
             self.metrics.request_success[outcome].inc()
             self.metrics.e2e_request_latency.observe(time.monotonic() - ticket.arrival)
+            self._observe_finished(ticket)
+
+    def _observe_finished(self, ticket: Ticket) -> None:
+        """vLLM 0.34's per-request histograms of a finished request (FinishedRequestStats)."""
+        if self.metrics.request_queue_time is not None and ticket.admitted_at is not None:
+            self.metrics.request_queue_time.observe(ticket.admitted_at - ticket.arrival)
+        if self.metrics.request_time_per_output_token is not None and ticket.generated > 1:
+            assert ticket.first_token_at is not None and ticket.last_token_at is not None
+            decode = ticket.last_token_at - ticket.first_token_at
+            self.metrics.request_time_per_output_token.observe(decode / (ticket.generated - 1))

@@ -23,6 +23,7 @@ from .config import EmulatorConfig
 from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
+from .lora import LoraStates
 from .metrics import engine_split
 from .protocol import (
     CONTINUATION_REFUSED,
@@ -181,6 +182,7 @@ class Generation:
         request: GenerationRequest,
         max_tokens: int,
         fault: FaultSpec,
+        lora: LoraStates | None = None,
     ) -> None:
         self.http = http_request
         self.engine = engine
@@ -188,6 +190,8 @@ class Generation:
         self.request = request
         self.max_tokens = max_tokens
         self.fault = fault
+        # The adapters' gauge, when this request asks for a LoRA adapter.
+        self.lora = lora
         self.stream: web.StreamResponse | None = None
         # Tokens generated but not streamed yet (--stream-interval holds them back).
         self.held: list[str] = []
@@ -200,9 +204,7 @@ class Generation:
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
             # vLLM renders the chat before any byte of the answer: a plain 400.
-            body = error_body(
-                CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format
-            )
+            body = error_body(CONTINUATION_REFUSED, "BadRequestError", 400, self.config.errors)
             return _json_response(body, 400)
         self.tools = plan_tools(self.request, self.config)
         if self.tools is not None:
@@ -211,6 +213,9 @@ class Generation:
             pieces = plan_pieces(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens)
         outcome: Outcome = "abort"
+        ended = False  # the generation ran to an end of its own (or an injected fault's)
+        if self.lora is not None:
+            self.lora.arrived(self.request.model)
         try:
             if self.request.stream:
                 # Like vLLM (Starlette's StreamingResponse), headers go out at once, before
@@ -224,13 +229,23 @@ class Generation:
                 await self.stream.prepare(self.http)
                 await self._stream_opened()
             await guarded(self.http, self.engine.admit(ticket))
+            if self.lora is not None:
+                self.lora.started(self.request.model)
             await pause(self.http, self.engine.ttft_seconds(ticket))
             outcome, response = await self._generate(ticket, pieces)
+            ended = True
             return response
         except (ClientGone, ConnectionResetError):
             outcome = "abort"
             return self.stream or web.Response(status=499)
         finally:
+            # A request that ends without its generation ending (its client left, or the
+            # handler was cancelled for it): vLLM 0.34 aborts it outside the engine's
+            # finished stats (vllm/v1/engine/output_processor.py, abort_requests), so no
+            # request_success{finished_reason="abort"} and no e2e latency.
+            ticket.cancelled = self.config.current and not ended
+            if self.lora is not None:
+                self.lora.finished(self.request.model, started=ticket.admitted)
             self.engine.close(ticket, outcome)
 
     async def _generate(
@@ -327,7 +342,7 @@ class Generation:
             first = self._usage(first, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
             if request.echo:
-                echoed = chunk(request, text=request.echo, usage_now=first)
+                echoed = chunk(request, text=request.echo, usage_now=first, echo=True)
                 await self.stream.write(_frame(echoed))
         # vLLM 0.34 (vllm/v1/engine/output_processor.py, stream_interval): the first token
         # goes out at once, then one chunk per stream_interval tokens, and the end with
@@ -379,7 +394,10 @@ class Generation:
         running = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
         # The tokens --stream-interval held back go out with the end, as in vLLM.
         held, self.held = "".join(self.held), []
-        end = chunk(request, text=held, finish_reason="abort", finishing=True, usage_now=running)
+        end = chunk(
+            request, text=held, finish_reason="abort", finishing=True, usage_now=running,
+            empty_end=ticket.generated == 0,
+        )  # fmt: skip
         await self.stream.write(_frame(end))
         if request.include_usage:
             final = self._usage(totals, ticket, "usage_chunk")
@@ -397,7 +415,7 @@ class Generation:
         return orca_headers(self.http, self.engine)
 
     async def _error(self, message: str) -> web.StreamResponse:
-        fmt = self.config.error_format
+        fmt = self.config.errors
         code = self.fault.error_code or 500
         if code < 500:
             message = "The request was rejected while generating."

@@ -1,4 +1,6 @@
-"""The emulator speaks vLLM's OpenAI-compatible wire format, frame by frame."""
+"""The emulator speaks vLLM's OpenAI-compatible wire format, frame by frame: here the 0.10
+shapes (``--vllm-version 0.10``); vLLM 0.34's, the default, are checked against fixtures by
+test_fidelity.py and test_vllm_034.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import pytest
 from .helpers import MODEL, QUESTION, chat_body, read_stream
 
 STREAMED_KEYS = {"id", "object", "created", "model", "choices"}
+
+
+@pytest.fixture
+async def url(start_emulator) -> str:
+    return await start_emulator(vllm_version="0.10")
 
 
 async def test_a_chat_stream_is_role_chunk_content_finish_usage_then_done(client, url):
