@@ -119,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="like vLLM's: after the first token, one stream chunk per N tokens",
     )
     m.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="like vLLM's: chat answers think first, streamed as delta.reasoning",
+    )
+    m.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=defaults.reasoning_tokens,
+        metavar="N",
+        help="length of the thinking with --reasoning-parser",
+    )
+    m.add_argument(
         "--disable-log-stats",
         action="store_true",
         help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
@@ -200,6 +212,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
         stream_interval=args.stream_interval,
+        reasoning_parser=args.reasoning_parser,
+        reasoning_tokens=args.reasoning_tokens,
         faults=faults,
         poison=args.poison,
     )

@@ -61,6 +61,11 @@ class EmulatorConfig:
     # vLLM's --stream-interval: a stream's first token goes out alone, then one chunk per
     # this many tokens (and whatever is left at the end), as vLLM 0.34's output processor.
     stream_interval: int = 1
+    # vLLM's --reasoning-parser: chat answers think first, streamed as delta.reasoning
+    # (gateway/emulator/reasoning.py). Any name is taken; None serves a plain model.
+    reasoning_parser: str | None = None
+    # The thinking's length in tokens, when a reasoning parser is set.
+    reasoning_tokens: int = 48
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -81,6 +86,8 @@ class EmulatorConfig:
             raise ValueError("data_parallel_size must be >= 1")
         if self.keep_alive <= 0:
             raise ValueError("keep_alive must be > 0")
+        if self.reasoning_parser == "" or self.reasoning_tokens < 1:
+            raise ValueError("reasoning_parser must not be empty, reasoning_tokens >= 1")
         if self.poison == "":
             raise ValueError("poison must not be empty")
         if self.error_format not in ("flat", "nested"):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .config import EmulatorConfig
-from .decode import EOS, decode
+from .decode import EOS
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
 from .metrics import engine_split
@@ -32,6 +32,7 @@ from .protocol import (
     usage,
     usage_chunk,
 )
+from .reasoning import END_OF_THINKING, compose_reasoning, phased_decode, with_reasoning_tokens
 from .text import compose_answer
 from .tokens import tokenize
 
@@ -135,6 +136,20 @@ def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]
     return [*tokenize(rest), EOS]
 
 
+def plan_thought(request: GenerationRequest, config: EmulatorConfig) -> list[str]:
+    """A reasoning model's thinking tokens before the answer, ending with the token that
+    closes it; none for a model that does not think (gateway/emulator/reasoning.py)."""
+    if not request.thinks:
+        return []
+    text = compose_reasoning(
+        prompt=request.answer_basis,
+        question=request.question,
+        seed=request.seed,
+        target_tokens=config.reasoning_tokens,
+    )
+    return [*tokenize(text), END_OF_THINKING]
+
+
 def _frame(data: dict[str, Any] | str) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()
@@ -170,6 +185,11 @@ class Generation:
         # Tokens generated but not streamed yet (--stream-interval holds them back).
         self.held: list[str] = []
         self.sent_tokens = 0
+        # A reasoning model's thinking: generated so far, held back like self.held, and
+        # whether the token being sent is thinking (gateway/emulator/reasoning.py).
+        self.thought: list[str] = []
+        self.held_thought: list[str] = []
+        self.thinking = False
 
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
@@ -179,6 +199,7 @@ class Generation:
             )
             return _json_response(body, 400)
         pieces = plan_pieces(self.request, self.config)
+        self.thought_plan = plan_thought(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens)
         outcome: Outcome = "abort"
         try:
@@ -213,7 +234,8 @@ class Generation:
         text: list[str] = []
         loop = asyncio.get_running_loop()
         due = loop.time()
-        for step in decode(
+        for step, thinking in phased_decode(
+            self.thought_plan,
             pieces,
             max_tokens=self.max_tokens,
             stop=self.request.stop,
@@ -244,7 +266,8 @@ class Generation:
                     await pause(self.http, 0)
                     await asyncio.sleep(0)  # let other requests run between tokens
             self.engine.token(ticket)
-            text.append(step.text)
+            self.thinking = thinking
+            (self.thought if thinking else text).append(step.text)
             if self.stream is not None:
                 await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
             if step.finish_reason is not None:
@@ -257,7 +280,7 @@ class Generation:
     ) -> web.StreamResponse:
         """The end of a generation that ran its course: the whole answer, or the stream's
         last frames (gateway/emulator/responses.py ends its own way)."""
-        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        totals = self._totals(ticket.generated)
         if self.stream is None:
             body = full_response(
                 self.request,
@@ -265,6 +288,7 @@ class Generation:
                 finish_reason=finish_reason,
                 stop_reason=stop_reason,
                 totals=totals,
+                reasoning=self._shown_thought(),
             )
             response = _json_response(body)
             response.headers.update(self._orca_headers())
@@ -273,6 +297,19 @@ class Generation:
             await self.stream.write(_frame(usage_chunk(self.request, totals)))
         await self.stream.write(_frame("[DONE]"))
         return self.stream
+
+    def _totals(self, generated: int) -> dict[str, Any]:
+        totals = usage(len(self.request.prompt_tokens), generated)
+        if self.config.reasoning_parser is None or self.request.kind != "chat":
+            return totals
+        # The closing token is not thinking (vLLM's parsers count the tokens inside).
+        thought = sum(1 for piece in self.thought if piece != END_OF_THINKING)
+        return with_reasoning_tokens(totals, thought)
+
+    def _shown_thought(self) -> str | None:
+        if not self.request.thinks or not self.request.include_reasoning:
+            return None
+        return "".join(self.thought)
 
     async def _stream_opened(self) -> None:
         """Called once the stream's headers are out, before the request waits for a slot:
@@ -283,10 +320,10 @@ class Generation:
     ) -> None:
         assert self.stream is not None
         request = self.request
-        now = usage(len(request.prompt_tokens), ticket.generated)
+        now = self._totals(ticket.generated)
         running = now if request.continuous_usage else None
         if ticket.generated == 1 and request.kind == "chat":
-            first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
+            first = self._totals(0) if request.continuous_usage else None
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
             if request.echo:
                 echoed = chunk(request, text=request.echo, usage_now=first)
@@ -294,12 +331,15 @@ class Generation:
         # vLLM 0.34 (vllm/v1/engine/output_processor.py, stream_interval): the first token
         # goes out at once, then one chunk per stream_interval tokens, and the end with
         # whatever is left; continuous usage then counts several tokens per chunk.
-        self.held.append(text)
+        (self.held_thought if self.thinking else self.held).append(text)
         due = ticket.generated - self.sent_tokens >= self.config.stream_interval
         if finish_reason is None and self.sent_tokens and not due:
             return
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
-        if finish_reason is None and not text:
+        thought, self.held_thought = "".join(self.held_thought), []
+        if not request.include_reasoning:
+            thought = ""
+        if finish_reason is None and not text and not thought:
             return  # held back for a possible stop string, or an empty piece: nothing to say
         body = chunk(
             request,
@@ -308,13 +348,14 @@ class Generation:
             stop_reason=stop_reason,
             finishing=finish_reason is not None,
             usage_now=running,
+            reasoning=thought,
         )
         await self.stream.write(_frame(body))
 
     async def _aborted(self, ticket: Ticket, text: str) -> web.StreamResponse:
         """The engine aborted the request: vLLM 0.34's output processor ends it with no new
         token and finish_reason "abort", which the server sends like any other end."""
-        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        totals = self._totals(ticket.generated)
         if self.stream is None:
             body = full_response(
                 self.request,
@@ -322,6 +363,7 @@ class Generation:
                 finish_reason="abort",
                 stop_reason=None,
                 totals=totals,
+                reasoning=self._shown_thought(),
             )
             return _json_response(body)
         request = self.request
@@ -331,7 +373,12 @@ class Generation:
         running = totals if request.continuous_usage else None
         # The tokens --stream-interval held back go out with the end, as in vLLM.
         held, self.held = "".join(self.held), []
-        end = chunk(request, text=held, finish_reason="abort", finishing=True, usage_now=running)
+        thought, self.held_thought = "".join(self.held_thought), []
+        thought = thought if request.include_reasoning else ""
+        end = chunk(
+            request, text=held, finish_reason="abort", finishing=True, usage_now=running,
+            reasoning=thought,
+        )  # fmt: skip
         await self.stream.write(_frame(end))
         if request.include_usage:
             await self.stream.write(_frame(usage_chunk(request, totals)))

@@ -82,6 +82,10 @@ class GenerationRequest:
     # structured_outputs.choice: the answer is one of these, exactly (vLLM 0.34 reads only
     # structured_outputs and response_format; guided_* are ignored, as vLLM ignores them).
     choice: list[str] | None = None
+    # A reasoning model (--reasoning-parser) that thinks before this answer, and whether
+    # the answer shows the thinking (vLLM's include_reasoning).
+    thinks: bool = False
+    include_reasoning: bool = True
     prompt_tokens: list[str] = field(default_factory=list)
     request_id: str = ""
     created: int = 0
@@ -216,9 +220,13 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
         role = "assistant" if add_generation_prompt is not False else messages[-1]["role"]
         if messages[-1]["role"] == role:
             echo = content_text(messages[-1].get("content"))
+    include_reasoning = body.get("include_reasoning", True)
+    if not isinstance(include_reasoning, bool):
+        raise _bad("include_reasoning must be a boolean")
     return GenerationRequest(
         kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
-        echo=echo, **common,
+        echo=echo, thinks=config.reasoning_parser is not None and not continue_final,
+        include_reasoning=include_reasoning, **common,
     )  # fmt: skip
 
 
@@ -327,13 +335,18 @@ def chunk(
     finish_reason: str | None = None,
     stop_reason: str | None = None,
     finishing: bool = False,
-    usage_now: dict[str, int] | None = None,
+    usage_now: dict[str, Any] | None = None,
+    reasoning: str = "",
 ) -> dict[str, Any]:
-    """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does."""
+    """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does.
+    ``reasoning``: a reasoning model's thinking in this chunk (gateway/emulator/reasoning.py),
+    alone in the delta unless the chunk also carries answer text."""
     choice: dict[str, Any] = {"index": 0}
     if request.kind == "chat":
         delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
-        if text is not None and not role:
+        if reasoning and not role:
+            delta["reasoning"] = reasoning
+        if text is not None and not role and (text or not reasoning):
             delta["content"] = text
         choice["delta"] = delta
     else:
@@ -371,7 +384,8 @@ def full_response(
     text: str,
     finish_reason: str,
     stop_reason: str | None,
-    totals: dict[str, int],
+    totals: dict[str, Any],
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
     if request.kind == "chat":
         message = {
@@ -382,7 +396,8 @@ def full_response(
             "audio": None,
             "function_call": None,
             "tool_calls": [],
-            "reasoning_content": None,
+            # vLLM 0.34's name; 0.10 wrote "reasoning_content" here.
+            "reasoning": reasoning,
         }
         choice: dict[str, Any] = {"index": 0, "message": message}
     else:
