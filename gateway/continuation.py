@@ -19,6 +19,19 @@ prompt once and the completion tokens of all parts. A stream is only continued w
 plain text in one choice: tool-call deltas or several choices cannot be resumed faithfully.
 A part that ends with finish_reason "abort" (the engine gave up) is continued too; its end
 is never passed on.
+
+A reasoning model's thinking (``delta.reasoning``, vLLM 0.34; ``reasoning_content`` before)
+is relayed as it comes and kept apart from the answer text. The client sees one thinking,
+then the answer (docs/gateway/proxy.md, "Reasoning models"):
+
+- died after the answer began: the final assistant message carries the thinking as
+  ``reasoning`` next to the partial answer, so the worker's template renders the thinking
+  before the answer and the worker writes the rest of the answer;
+- died while thinking: vLLM's chat API cannot continue an open thinking (a continued final
+  message is answer text, and templates close the thinking around it), so the next worker is
+  asked the question afresh; the client keeps the thinking it saw, and of the new part only
+  the answer is relayed;
+- a continuation's own thinking is never relayed: the client already has its one.
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from __future__ import annotations
 from typing import Any
 
 _IDENTITY = ("id", "created", "model", "system_fingerprint")
+# A delta's thinking: vLLM 0.34 names it "reasoning", earlier versions "reasoning_content".
+_THINKING = ("reasoning", "reasoning_content")
 # vLLM 0.34's finish reasons (vllm/v1/engine/__init__.py): "stop", "length" and "repetition"
 # end an answer (repetition: the engine cut a looping answer short, which is its end);
 # "abort" is the engine giving up on it (shutdown, a failed KV transfer), continued like a
@@ -46,6 +61,9 @@ class Stitcher:
             "stream_options": {"include_usage": True, "continuous_usage_stats": True},
         }  # the upstream body of the first part
         self.text: list[str] = []  # the answer the client has received, all parts
+        self.thought: list[str] = []  # the thinking the client has received (reasoning)
+        # This part asks afresh after a worker died while thinking: its thinking is dropped.
+        self.rethinking = False
         self.identity: dict[str, Any] | None = None
         self.part = 0
         self.prompt_tokens: int | None = None
@@ -97,6 +115,10 @@ class Stitcher:
                 text = delta.get("content")
                 if delta.get("tool_calls") or delta.get("function_call"):
                     self.continuable = False
+                if self._thinking(delta, counted=bool(usage)):
+                    idle = not text and not choice.get("finish_reason") and not delta
+                    if idle and not (self.client_continuous and usage):
+                        return None  # a continuation's thinking, which the client never sees
                 if self.part and "role" in delta:
                     del delta["role"]  # the client has had its one role delta
                     empty = not text and not choice.get("finish_reason") and len(delta) <= 1
@@ -126,6 +148,29 @@ class Stitcher:
         if self.client_continuous and usage:
             frame["usage"] = self.usage()
         return self._stamp(frame)
+
+    def _thinking(self, delta: dict[str, Any], *, counted: bool) -> bool:
+        """Keep the client's thinking from a delta; True when thinking was dropped from it
+        (a continuation's own: the client has had its one thinking)."""
+        dropped = False
+        for key in _THINKING:
+            thought = delta.get(key)
+            if not thought:
+                continue
+            if self.part and (self.rethinking or self.text):
+                del delta[key]
+                dropped = True
+                continue
+            self.thought.append(thought)
+            if not counted:
+                self.counted_now += 1
+        return dropped
+
+    @property
+    def renderable(self) -> bool:
+        """The answer may be continued through /v1/completions (continuation_render.py):
+        not a reasoning model's, whose raw completion would mix thinking into the answer."""
+        return not self.thought
 
     def _past_seam(self, text: str) -> str:
         """The continuation's text after the seam. The worker read the partial without its
@@ -202,8 +247,12 @@ class Stitcher:
         partial = "".join(self.text)
         if self.echoed and partial.startswith(self.echoed):
             partial = partial[len(self.echoed) :]
+        thought = "".join(self.thought)
         body = dict(self.body)
-        if partial and self.chat:
+        if self.chat and thought and not partial:
+            # Died while thinking: ask afresh (see the module docstring).
+            self.rethinking = True
+        elif partial and self.chat:
             messages = list(body.get("messages") or [])
             last = messages[-1] if messages else None
             final: dict[str, Any] = {"role": "assistant"}
@@ -220,6 +269,10 @@ class Stitcher:
             content = partial.rstrip()
             self.seam = partial[len(content) :] or None
             self.final_text = partial
+            if thought:
+                # vLLM 0.34's field (reasoning_content is renamed to it): the template
+                # renders it before the answer being continued.
+                final = {**final, "reasoning": thought}
             messages.append({**final, "content": content})
             body["messages"] = messages
             body["continue_final_message"] = True
