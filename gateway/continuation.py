@@ -70,6 +70,10 @@ class Stitcher:
         self.tokens_before = 0  # completion tokens of the finished parts
         self.tokens_now = 0  # … of this part, from its usage
         self.counted_now = 0  # … of this part, counted from text frames (if no usage came)
+        # A reasoning worker's usage.completion_tokens_details.reasoning_tokens: of the
+        # finished parts, of this one (None until a worker reports it).
+        self.reasoning_before = 0
+        self.reasoning_now: int | None = None
         self.finish_reason: str | None = None
         self.usage_sent = False
         self.continuable = True
@@ -94,6 +98,9 @@ class Stitcher:
         usage = frame.get("usage") if self.client_continuous else frame.pop("usage", None)
         if usage:
             self.tokens_now = int(usage.get("completion_tokens") or 0)
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+                self.reasoning_now = details["reasoning_tokens"]
             if self.part == 0 and self.prompt_tokens is None:
                 self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             elif self.prompt_tokens is None:
@@ -208,14 +215,19 @@ class Stitcher:
         # Read for every frame relayed (gateway/proxy.py): no dict built per token.
         return self.tokens_before + (self.tokens_now or self.counted_now)
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
         prompt = self.prompt_tokens or 0
         completion = self.completion_tokens
-        return {
+        totals: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+        if self.reasoning_now is not None or self.reasoning_before:
+            # All parts' thinking, as the worker's usage would have it (vLLM 0.34).
+            reasoning = self.reasoning_before + (self.reasoning_now or 0)
+            totals["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return totals
 
     # -- the next part ----------------------------------------------------------------------
 
@@ -223,6 +235,8 @@ class Stitcher:
         """The current upstream stream broke: close its books before the next part."""
         self.tokens_before += self.tokens_now or self.counted_now
         self.tokens_now = self.counted_now = 0
+        self.reasoning_before += self.reasoning_now or 0
+        self.reasoning_now = None
         self.part += 1
         self.aborted = False
 

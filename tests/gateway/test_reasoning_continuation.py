@@ -85,6 +85,18 @@ async def test_a_reasoning_stream_that_dies_keeps_one_thinking_then_the_answer(
     ends = [c["finish_reason"] for f in frames for c in f["choices"] if c["finish_reason"]]
     assert ends == ["stop"]
     assert len({(f["id"], f["created"]) for f in frames}) == 1
+    # The usage counts every part's tokens, the thinking of each among them.
+    usage = frames[-1]["usage"]
+    whole_tokens = whole["usage"]["completion_tokens"]
+    if died_after < 20:
+        assert usage["completion_tokens"] == died_after + whole_tokens
+    else:
+        assert usage["completion_tokens"] >= whole_tokens
+    expected_thinking = whole["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    if died_after < 20:
+        # The first worker's thinking, then the whole thinking of the one asked afresh.
+        expected_thinking += died_after
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": expected_thinking}
 
 
 async def test_a_reasoning_answer_is_not_continued_through_a_raw_completion(emulators, pool):
