@@ -28,6 +28,17 @@ def thinking_emulator_url():
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def slow_thinking_url():
+    """About 6 s for an answer: time to resume in the middle of its thinking."""
+    process, url = start_emulator(
+        "--tokens-per-second", "40", "--ttft-ms", "10", "--reasoning-parser", "qwen3",
+        region="test-thinking",
+    )  # fmt: skip
+    yield url
+    process.stop()
+
+
 @pytest.fixture
 def thinking_worker(settings, thinking_emulator_url):
     settings.AIPORTAL_WORKERS = f"{thinking_emulator_url}@test-thinking"
@@ -119,3 +130,22 @@ async def test_a_continued_answer_keeps_its_thinking_once(owner, thinking_worker
     assert not any(d.get("reasoning") for d in later)  # a continued answer does not think
     assert done["status"] == "complete"
     assert (done["reasoning"], done["content"]) == (whole["reasoning"], whole["content"])
+
+
+async def test_a_resumed_answer_gets_the_thinking_so_far_in_its_snapshot(
+    owner, settings, slow_thinking_url
+):
+    settings.AIPORTAL_WORKERS = f"{slow_thinking_url}@test-thinking"
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Why is the sky blue?"))
+        answer = await socket.assistant_created()
+        await socket.until(lambda f: f["type"] == "message.delta" and f["seq"] == 3)
+        async with signed_in(owner) as other:
+            await other.send({"type": "chat.resume", "message": answer["id"], "after_seq": 0})
+            snapshot = await other.until_type("message.snapshot")
+            await other.send({"type": "chat.stop", "message": answer["id"]})
+            await other.until_final(answer["id"])
+        await socket.until_final(answer["id"])
+    upto = [d for d in socket.deltas(answer["id"]) if d["seq"] <= snapshot["seq"]]
+    assert snapshot["reasoning"] == "".join(d.get("reasoning", "") for d in upto)
+    assert snapshot["reasoning"] and snapshot["content"] == "".join(d["text"] for d in upto)

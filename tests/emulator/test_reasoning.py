@@ -111,3 +111,12 @@ async def test_a_worker_that_dies_while_thinking_leaves_only_thinking(client, st
     assert stream.broken is not None or not stream.done
     assert _joined(stream, "content") == ""
     assert _joined(stream, "reasoning")
+
+
+def test_the_reasoning_flags_reach_the_config():
+    from gateway.emulator.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--reasoning-parser", "qwen3", "--reasoning-tokens", "9"])
+    config = config_from_args(args)
+    assert (config.reasoning_parser, config.reasoning_tokens) == ("qwen3", 9)
+    assert config_from_args(build_parser().parse_args([])).reasoning_parser is None
