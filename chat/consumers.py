@@ -89,6 +89,7 @@ def _final_frame(message: Message) -> dict[str, Any]:
         "message": message.pk,
         "status": message.status,
         "content": message.content,
+        "reasoning": message.reasoning,
         "seq": message.last_seq,
     }
     if message.status == Message.Status.ERROR:
@@ -466,6 +467,7 @@ class ChatConsumer(WebsocketConsumer):
                 await db_message_finish(
                     message_id=answer.pk,
                     content=answer.content,
+                    reasoning=answer.reasoning,
                     last_seq=answer.last_seq,
                     status=status,
                     error_code="internal_error",
@@ -478,6 +480,7 @@ class ChatConsumer(WebsocketConsumer):
                     "code": "internal_error",
                     "detail": "The answer could not be started.",
                     "content": answer.content,
+                    "reasoning": answer.reasoning,
                     "seq": answer.last_seq,
                     "client_id": client_id,
                 }
