@@ -96,6 +96,27 @@ class Stitcher:
         self.final_text = ""
         # What vLLM sends first when the client asked for ``echo``: not part of the answer.
         self.echoed = _echo_text(body) if self.chat else ""
+        # A client continuing its own final message (the chat's "continue"): the same seam as
+        # a failover's, from the first part on. None: nothing was trimmed.
+        self.client_final: str | None = None
+        if self.chat and body.get("continue_final_message"):
+            self._trim_client_final()
+
+    def _trim_client_final(self) -> None:
+        """Chat templates strip the final message's trailing whitespace, so the worker's
+        continuation would repeat or drop it: send the message trimmed and stitch the seam,
+        as next_body() does for a partial of our own."""
+        messages = list(self.body.get("messages") or [])
+        last = messages[-1] if messages else None
+        if not (isinstance(last, dict) and last.get("role") == "assistant"):
+            return
+        content = last.get("content")
+        if not isinstance(content, str) or content == content.rstrip():
+            return
+        trimmed = content.rstrip()
+        self.client_final, self.seam = content, content[len(trimmed) :]
+        messages[-1] = {**last, "content": trimmed}
+        self.body["messages"] = messages
 
     @property
     def started(self) -> bool:
@@ -297,7 +318,8 @@ class Stitcher:
                 and isinstance(last.get("content"), str)
             ):
                 # The client was itself continuing a message: extend it.
-                final, partial = messages.pop(), last["content"] + partial
+                whole = last["content"] if self.client_final is None else self.client_final
+                final, partial = messages.pop(), whole + partial
             # Chat templates strip the final message's trailing whitespace (some refuse a
             # message they would have to alter): send it without, and stitch the seam.
             content = partial.rstrip()

@@ -37,9 +37,11 @@ def _usage(totals: dict[str, Any], *, details: bool) -> dict[str, Any]:
     }
     if totals.get("prompt_tokens_details") is not None:
         body["prompt_tokens_details"] = totals["prompt_tokens_details"]
-    if details:
-        # A reasoning server's count of thinking tokens (gateway/emulator/reasoning.py).
-        body["completion_tokens_details"] = totals.get("completion_tokens_details")
+    # A reasoning server's count of thinking tokens (gateway/emulator/reasoning.py): on every
+    # usage; otherwise an explicit null where the whole model is dumped (``details``).
+    reasoning = totals.get("completion_tokens_details")
+    if details or reasoning is not None:
+        body["completion_tokens_details"] = reasoning
     return body
 
 

@@ -66,6 +66,26 @@ def test_a_continuation_looks_like_the_same_stream_to_the_client():
     assert end["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 
+def test_a_client_continuing_a_message_that_ends_in_whitespace_gets_one_seam():
+    # The chat's "continue" of an answer stopped after "Once upon\n\n": the template would
+    # strip the newlines and the worker write them again.
+    body = {
+        **CHAT,
+        "messages": [*CHAT["messages"], {"role": "assistant", "content": "Once upon\n\n"}],
+        "continue_final_message": True,
+    }
+    stitch = Stitcher(endpoint="chat/completions", body=body)
+    assert stitch.body["messages"][-1] == {"role": "assistant", "content": "Once upon"}
+    assert body["messages"][-1]["content"] == "Once upon\n\n"  # the caller's body untouched
+    outs = [stitch.take(chunk("\n", usage=(5, 1))), stitch.take(chunk("\na time", usage=(5, 2)))]
+    sent = [o["choices"][0]["delta"].get("content", "") for o in outs if o is not None]
+    assert "".join(sent) == "a time"
+    stitch.part_end()
+    # A failover after that extends the whole message, the client's whitespace included.
+    final = stitch.next_body()["messages"][-1]
+    assert final == {"role": "assistant", "content": "Once upon\n\na time"}
+
+
 def test_a_client_continuing_its_own_message_gets_that_message_extended():
     body = {
         **CHAT,
