@@ -179,7 +179,7 @@ class Generation:
             )
             return _json_response(body, 400)
         pieces = plan_pieces(self.request, self.config)
-        ticket = self.engine.open(self.request.prompt_tokens)
+        ticket = self.engine.open(self.request.prompt_tokens, pieces)
         outcome: Outcome = "abort"
         try:
             if self.request.stream:
@@ -230,6 +230,11 @@ class Generation:
                 stalled = True
                 seconds = fault.stall_seconds
                 await pause(self.http, math.inf if seconds is None else seconds)
+                due = loop.time()
+            if ticket.preempted:
+                # Its KV went to an older request: queue again, then recompute it all.
+                await guarded(self.http, self.engine.readmit(ticket))
+                await pause(self.http, self.engine.recompute_seconds(ticket))
                 due = loop.time()
             if done:
                 # Pace against an absolute schedule: the event loop cannot sleep less than

@@ -154,6 +154,12 @@ class EmulatorMetrics:
             buckets=TPOT_BUCKETS,
             registry=self.registry,
         ).labels(**labels)
+        # vllm/v1/metrics/loggers.py: requests preempted (their KV freed, to be recomputed)
+        # because a running request could not get a block.
+        self.num_preemptions = Counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names,
+            registry=self.registry,
+        ).labels(**labels)  # fmt: skip
         self.e2e_request_latency = Histogram(
             "vllm:e2e_request_latency_seconds",
             "Histogram of e2e request latency in seconds.",
