@@ -80,6 +80,7 @@ class SimWorker:
         self.on_first_token = on_first_token
         self.on_finish = on_finish
         self.current: Step | None = None  # the step in progress
+        self.reported = (0, 0)  # (running, waiting) as of the last step's scheduling
         self.step_ends = 0.0
         # A run of steady decode steps in progress: its start, step length and step count.
         self.run: tuple[float, float, int] | None = None
@@ -89,13 +90,16 @@ class SimWorker:
         self.decoded = 0
 
     # --- gauges, as vLLM's /metrics would report them -----------------------------------
+    # vLLM's engine takes in new requests between steps and reports its gauges after each
+    # step's scheduling, so a request that arrives during a step is not "waiting" yet: the
+    # waiting gauge counts only the requests the scheduler held back.
     @property
     def running(self) -> int:
-        return len(self.model.running)
+        return self.reported[0]
 
     @property
     def waiting(self) -> int:
-        return len(self.model.waiting)
+        return self.reported[1]
 
     def kv_usage(self) -> float:
         return self.model.pool.usage()
@@ -139,7 +143,9 @@ class SimWorker:
         self._start(now)
 
     def _start(self, now: float) -> None:
-        if not self.model.busy:
+        model = self.model
+        self.reported = (len(model.running), len(model.waiting))
+        if not model.busy:
             return
         steady = self.model.steady_steps(self.RUN_LIMIT)
         if steady > 1:
@@ -148,7 +154,8 @@ class SimWorker:
             self.step_ends = now + steady * length
             self.version += 1
             return
-        step = self.model.step()
+        step = model.step()
+        self.reported = (len(model.running), len(model.waiting))
         for seq in step.admitted:
             request: Request = seq.owner
             if seq.preemptions == 0:
