@@ -205,13 +205,11 @@ class Engine:
             ticket.last_token_at = now
         ticket.generated += 1
         self.metrics.generation_tokens.inc()
-        if ticket.admitted:
-            preempted = self.model.append(ticket.seq)
-            for seq in preempted:
-                victim: Ticket = seq.owner
-                victim.admitted = False
-                victim.preempted = True
-                self.metrics.num_preemptions.inc()
+        for seq in self.model.append(ticket.seq):
+            victim: Ticket = seq.owner
+            victim.admitted = False
+            victim.preempted = True
+            self.metrics.num_preemptions.inc()
 
     def close(self, ticket: Ticket, outcome: Outcome) -> None:
         """Idempotent: the HTTP layer calls it from a ``finally`` whatever happened."""

@@ -112,17 +112,18 @@ def test_a_decode_without_a_block_preempts_the_newest_request_which_is_recompute
 
 def test_concurrent_prefills_share_one_token_budget_per_step():
     engine = EngineModel(EngineLimits(num_blocks=1000, block_size=16, max_num_batched_tokens=2048))
-    first = seq(tokens("a", 1500), ["x", "y"], block_size=16)
-    second = seq(tokens("b", 1500), ["x", "y"], block_size=16)
-    engine.add(first)
-    engine.add(second)
+    first, second, third = (seq(tokens(p, 1500), ["x", "y"], block_size=16) for p in "abc")
+    for s in (first, second, third):
+        engine.add(s)
 
     step = engine.step()
     assert step.prefill_tokens == 2048  # 1500 + the first 548 of the second
-    assert step.first == [first]
+    assert (step.first, third.status) == ([first], WAITING)  # no budget left to admit it
     step = engine.step()
-    # One token of the budget goes to the first request's decode, the rest to the prefill.
-    assert (step.decodes, step.prefill_tokens, step.first) == (1, 952, [second])
+    # One token goes to the first request's decode, 952 finish the second prompt, and the
+    # third gets what is left: 1,095 of its 1,500.
+    assert (step.decodes, step.prefill_tokens, step.first) == (1, 2047, [second])
+    assert third.computed == 1095
 
 
 def test_running_and_cached_blocks_share_one_pool():

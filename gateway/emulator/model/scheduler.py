@@ -213,6 +213,11 @@ class EngineModel:
     def append(self, seq: Sequence) -> list[Sequence]:
         """``seq`` sampled a token; returns the requests preempted to find it a block (it
         may be one of them)."""
+        if seq.status != RUNNING:
+            # The emulator times each request on its own: a token already on its way when
+            # the request was preempted still counts, and is recomputed with the rest.
+            seq.output_tokens += 1
+            return []
         step = Step()
         self._sample(seq)
         # The new token's KV is computed by the next decode: it needs its slot now.
