@@ -9,6 +9,7 @@ import pytest
 
 import bench.sim.runner
 from bench.sim.runner import ALL_POLICIES, SimConfig, simulate
+from bench.sim.worker import WorkerClass
 from bench.sim.workload import WorkloadConfig, conversations_generate
 
 TINY = SimConfig(workload=WorkloadConfig(rate=1.5, duration=15.0), warmup=0.0, seed=3)
@@ -92,3 +93,20 @@ def test_the_simulator_routes_with_its_kv_saturation(monkeypatch):
     simulate("least_loaded", TINY)
     simulate("least_loaded", dataclasses.replace(TINY, kv_saturation=0.8))
     assert seen == {0.9, 0.8}  # AIPORTAL_KV_SATURATION's default, then the one asked for
+
+
+def test_a_worker_short_of_kv_preempts_and_still_finishes_every_request():
+    # Two workers whose KV cache holds ~1.5 of the longest contexts: admissions wait for
+    # blocks and growing answers preempt the newest request, which is recomputed.
+    small = WorkerClass("small", speed=1.0, max_batch=32, kv_blocks=200)
+    config = dataclasses.replace(
+        TINY,
+        pool=(small, small),
+        workload=WorkloadConfig(rate=1.5, duration=15.0, max_context=2_000),
+    )
+    result = simulate("least_loaded", config)
+
+    assert result.unfinished == 0
+    assert sum(worker.model.preemptions for worker in result.workers) > 0
+    for request in result.measured:
+        assert request.arrival <= request.admitted <= request.first_token <= request.finished
