@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 # from a network failure (a refused handshake only shows as 1006).
 CLOSE_UNAUTHENTICATED = 4401
 MAX_ID = 2**63 - 1
+# A stop not confirmed after this long is sent again, up to this many times (_stop_until_ended).
+STOP_REPEAT_SECONDS = 1.0
+STOP_REPEATS = 10
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -134,6 +137,7 @@ class ChatConsumer(WebsocketConsumer):
         # Resumed answers whose generation has not said it is alive yet, and their watchers.
         self.watchers: dict[int, asyncio.Task[None]] = {}
         self.confirmed: set[int] = set()  # confirmations that came before their watcher
+        self.stoppers: dict[int, asyncio.Task[None]] = {}  # stops asked again until they end
         self.user = self.scope.get("user")
         # Set once access is confirmed and cleared when it is lost (accounts/live.py): every
         # frame checks it, so nothing is done for a user who was just signed out.
@@ -160,8 +164,8 @@ class ChatConsumer(WebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         # Leaving the groups is all: the generations go on and save their answers.
-        for watcher in self.watchers.values():
-            watcher.cancel()
+        for task in [*self.watchers.values(), *self.stoppers.values()]:
+            task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -315,6 +319,28 @@ class ChatConsumer(WebsocketConsumer):
         await self.join(conversation_group(message.conversation_id))
         await generation_stop(message_id=message.pk)
         self.watch(message, message.last_seq)
+        if message.pk not in self.stoppers:
+            task = asyncio.create_task(self._stop_until_ended(message.pk))
+            self.stoppers[message.pk] = task
+            task.add_done_callback(lambda _: self.stoppers.pop(message.pk, None))
+
+    async def _stop_until_ended(self, message_id: int) -> None:
+        """Ask again until the answer's row says it ended. The channel layer is best effort:
+        channels_redis drops a message its shared receive loop was handing over when another
+        receive of the process is cancelled at that moment, and a lost stop would leave the
+        person clicking Stop with nothing happening. A repeated stop is harmless: a
+        generation that already ended has left its group."""
+        try:
+            for _ in range(STOP_REPEATS):
+                await asyncio.sleep(STOP_REPEAT_SECONDS)
+                current = await db_message_load(user=self.user, message_id=message_id)
+                if current.status != Message.Status.STREAMING:
+                    return
+                await generation_stop(message_id=message_id)
+        except Message.DoesNotExist:
+            return  # deleted meanwhile
+        except Exception:
+            logger.warning("asking again to stop message %s failed", message_id, exc_info=True)
 
     async def handle_chat_resume(self, data: dict[str, Any]) -> None:
         message_id = _id(data, "message", required=True)

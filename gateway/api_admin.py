@@ -56,8 +56,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class UsageRecordAdmin(admin.ModelAdmin):
     list_display = (
         "created_at", "user", "source", "model", "outcome", "prompt_tokens",
-        "completion_tokens", "ttft_ms", "duration_ms", "worker", "region", "failovers",
-        "continued",
+        "completion_tokens", "cached_tokens", "ttft_ms", "duration_ms", "worker", "region",
+        "failovers", "continued",
     )  # fmt: skip
     list_select_related = ("user", "api_key")
     list_filter = (

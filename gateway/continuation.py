@@ -33,6 +33,14 @@ _IDENTITY = ("id", "created", "model", "system_fingerprint")
 ABORTED = frozenset({"abort"})
 
 
+def cached_tokens_of(usage: Any) -> int | None:
+    """``usage.prompt_tokens_details.cached_tokens``: None when the worker did not say (vLLM
+    fills it only with --enable-prompt-tokens-details)."""
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) and not isinstance(cached, bool) else None
+
+
 class Stitcher:
     def __init__(self, *, endpoint: str, body: dict[str, Any]) -> None:
         self.chat = endpoint == "chat/completions"
@@ -49,6 +57,9 @@ class Stitcher:
         self.identity: dict[str, Any] | None = None
         self.part = 0
         self.prompt_tokens: int | None = None
+        # The first part's usage.prompt_tokens_details (cached_tokens: its prompt's prefix-cache
+        # hits), passed on in the answer's usage; None when the worker sends none.
+        self.prompt_details: dict[str, Any] | None = None
         self.tokens_before = 0  # completion tokens of the finished parts
         self.tokens_now = 0  # … of this part, from its usage
         self.counted_now = 0  # … of this part, counted from text frames (if no usage came)
@@ -78,6 +89,8 @@ class Stitcher:
             self.tokens_now = int(usage.get("completion_tokens") or 0)
             if self.part == 0 and self.prompt_tokens is None:
                 self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            if self.part == 0 and isinstance(usage.get("prompt_tokens_details"), dict):
+                self.prompt_details = usage["prompt_tokens_details"]
             elif self.prompt_tokens is None:
                 # The first part never said: its prompt is this one minus the partial answer.
                 prompt = int(usage.get("prompt_tokens") or 0)
@@ -163,14 +176,22 @@ class Stitcher:
         # Read for every frame relayed (gateway/proxy.py): no dict built per token.
         return self.tokens_before + (self.tokens_now or self.counted_now)
 
-    def usage(self) -> dict[str, int]:
+    @property
+    def cached_tokens(self) -> int | None:
+        """Prompt tokens the first worker served from its prefix cache, if it said."""
+        return cached_tokens_of({"prompt_tokens_details": self.prompt_details})
+
+    def usage(self) -> dict[str, Any]:
         prompt = self.prompt_tokens or 0
         completion = self.completion_tokens
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+        if self.prompt_details is not None:
+            usage["prompt_tokens_details"] = dict(self.prompt_details)
+        return usage
 
     # -- the next part ----------------------------------------------------------------------
 

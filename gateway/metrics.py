@@ -6,8 +6,14 @@ libraries that register into the default registry, and none of that is the porta
 
 Who writes what:
 - the proxy (gateway/proxy.py) counts requests, completion tokens, first-token and
-  per-token inter-token latency, failovers and continuations;
+  per-token inter-token latency, failovers and continuations, and per worker the prompt
+  tokens and cached prompt tokens of the answers that reported them;
 - the telemetry snapshot (gateway/telemetry/) sets the per-worker gauges each refresh.
+
+A worker's prefix-cache hit rate as the gateway saw it, in PromQL:
+``rate(aiportal_worker_cached_prompt_tokens_total[5m])
+/ rate(aiportal_worker_prompt_tokens_total[5m])``; the worker's own, between two probes,
+is ``aiportal_worker_prefix_cache_hit_rate``.
 
 Each Daphne process keeps its own values (no multiprocess mode): scrape every replica.
 """
@@ -99,6 +105,36 @@ WORKER_KV_USAGE = Gauge(
 WORKER_CIRCUIT_OPEN = Gauge(
     "aiportal_worker_circuit_open",
     "1 while the gateway's circuit breaker keeps the worker out of routing.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+
+# Only answers whose usage carried prompt_tokens_details.cached_tokens (vLLM started with
+# --enable-prompt-tokens-details), and not continued ones: both counters cover the same
+# requests, so their ratio is the hit rate even when some workers do not report.
+WORKER_PROMPT_TOKENS = Counter(
+    "aiportal_worker_prompt_tokens",
+    "Prompt tokens of the answers the worker gave that reported cached tokens.",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_CACHED_PROMPT_TOKENS = Counter(
+    "aiportal_worker_cached_prompt_tokens",
+    "Of those prompt tokens, the ones the worker served from its prefix cache "
+    "(usage.prompt_tokens_details.cached_tokens).",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_KV_CAPACITY_TOKENS = Gauge(
+    "aiportal_worker_kv_capacity_tokens",
+    "The worker's KV cache in tokens (vllm:cache_config_info num_gpu_blocks x block_size).",
+    _WORKER_LABELS,
+    registry=REGISTRY,
+)
+WORKER_PREFIX_CACHE_HIT_RATE = Gauge(
+    "aiportal_worker_prefix_cache_hit_rate",
+    "The worker's own prefix-cache hit rate between its last two probes with lookups "
+    "(vllm:prefix_cache_hits / vllm:prefix_cache_queries), 0..1.",
     _WORKER_LABELS,
     registry=REGISTRY,
 )

@@ -40,7 +40,7 @@ from gateway.admission import (
 )
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
-from gateway.continuation import ABORTED, Stitcher
+from gateway.continuation import ABORTED, Stitcher, cached_tokens_of
 from gateway.continuation_render import as_chat_chunk, completion_body
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import (
@@ -55,7 +55,7 @@ from gateway.errors import (
 from gateway.inflight import inflight_lease
 from gateway.request_id import request_id_start
 from gateway.telemetry.orca import orca_parse, worker_load_update
-from gateway.types import WorkerView
+from gateway.types import WorkerSpec, WorkerView
 from gateway.usage import usage_record_later
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class _Report:
     tokens_seen: int = 0  # completion tokens the client has received, per usage
     outcome: str = "error"
     usage: dict[str, int] = field(default_factory=dict)
+    cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, if given
     stitch: Stitcher | None = None
 
     def frame_sent(self, tokens: int) -> None:
@@ -256,6 +257,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                 usage = answer.body.get("usage")
                 usage = usage if isinstance(usage, dict) else {}
                 report.usage = {k: v for k, v in usage.items() if isinstance(v, int)}
+                report.cached_tokens = cached_tokens_of(usage)
                 report.outcome = "complete"
                 return answer.body
     except BaseException as exc:
@@ -289,6 +291,7 @@ async def _stream(
     finally:
         if report.stitch is not None:
             report.usage = report.stitch.usage()
+            report.cached_tokens = report.stitch.cached_tokens
         queue_notify()
         await _account(report)
 
@@ -429,9 +432,10 @@ async def _account(report: _Report) -> None:
     completion = int(usage.get("completion_tokens", 0))
     if completion > 0:
         metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)
+    spec = report.worker.spec if report.worker else None
+    _count_cached(report, spec, int(usage.get("prompt_tokens", 0)))
     if caller.user_id is None:
         return
-    spec = report.worker.spec if report.worker else None
     fields = {
         "user_id": caller.user_id,
         "api_key_id": caller.api_key_id,
@@ -445,9 +449,21 @@ async def _account(report: _Report) -> None:
         "outcome": report.outcome,
         "failovers": report.failovers,
         "continued": report.continued,
+        "cached_tokens": report.cached_tokens,
     }
     # Its own task: a stopped stream's cleanup must not wait on the database.
     usage_record_later(**fields)
+
+
+def _count_cached(report: _Report, spec: WorkerSpec | None, prompt: int) -> None:
+    """The worker's prompt tokens and prefix-cache hits, for a hit rate per worker in
+    /metrics: only answers that said how many were cached, and not continued ones (their
+    cached tokens are the first worker's, the record names the last)."""
+    if spec is None or report.cached_tokens is None or report.continued or prompt <= 0:
+        return
+    labels = {"worker": spec.name, "region": spec.region}
+    metrics.WORKER_PROMPT_TOKENS.labels(**labels).inc(prompt)
+    metrics.WORKER_CACHED_PROMPT_TOKENS.labels(**labels).inc(min(report.cached_tokens, prompt))
 
 
 def _count(name: str, **labels: str) -> None:

@@ -51,6 +51,10 @@ class WorkerView:
     # The worker exports no load gauges (vLLM's --disable-log-stats): the gauges above are
     # zeros, not news, and its load is the in-flight count alone (gateway/routing.py).
     no_load_metrics: bool = False
+    # The worker's own prefix-cache hit rate between its last probes, and its KV cache in
+    # tokens (vllm:cache_config_info); None until known.
+    prefix_hit_rate: float | None = None
+    kv_capacity_tokens: int | None = None
 
     @property
     def url(self) -> str:

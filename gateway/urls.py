@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from gateway.api import views
+from gateway.api import responses, views
 
 app_name = "v1"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("chat/completions", views.chat_completions, name="chat-completions"),
     path("completions", views.completions, name="completions"),
     path("embeddings", views.embeddings, name="embeddings"),
+    path("responses", responses.responses, name="responses"),
     path("models", views.models, name="models"),
     # Model names often hold a slash (meta-llama/Llama-3.1-8B-Instruct).
     path("models/<path:model>", views.model_detail, name="model"),

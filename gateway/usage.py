@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 _INT_FIELDS = ("prompt_tokens", "completion_tokens", "duration_ms", "failovers", "continued")
 _TEXT_FIELDS = {"model": 200, "worker": 255, "region": 64, "request_id": 64}
 _KNOWN = {
-    "user_id", "api_key_id", "source", "outcome", "ttft_ms", "created_at",
+    "user_id", "api_key_id", "source", "outcome", "ttft_ms", "cached_tokens", "created_at",
     *_INT_FIELDS, *_TEXT_FIELDS,
 }  # fmt: skip
 _OUTCOMES = set(UsageRecord.Outcome.values)
@@ -57,12 +57,14 @@ def _row(fields: dict[str, Any]) -> UsageRecord:
         UsageRecord.Source.API if api_key_id else UsageRecord.Source.CHAT
     )
     ttft = fields.get("ttft_ms")
+    cached = fields.get("cached_tokens")
     row = UsageRecord(
         user_id=fields.get("user_id"),
         api_key_id=api_key_id,
         source=source,
         outcome=outcome[:16],
         ttft_ms=None if ttft is None else _count(ttft),
+        cached_tokens=None if cached is None else _count(cached),
         **{name: _count(fields.get(name)) for name in _INT_FIELDS},
         **{name: str(fields.get(name) or "")[:size] for name, size in _TEXT_FIELDS.items()},
     )
@@ -91,8 +93,8 @@ async def usage_record(**fields: Any) -> UsageRecord | None:
     """Write one usage record. Fields: user_id, api_key_id, source (chat|api; default api
     when there is a key), model, worker, region, prompt_tokens, completion_tokens, ttft_ms,
     duration_ms, outcome (complete|stopped|interrupted|error|rejected), failovers, continued,
-    request_id (default: the current request's). Never raises (except cancellation of the
-    caller itself)."""
+    cached_tokens (None: the worker did not report them), request_id (default: the current
+    request's). Never raises (except cancellation of the caller itself)."""
     fields.setdefault("request_id", request_id_current())
     try:
         return await _record_in_thread(**fields)
@@ -197,3 +199,17 @@ def usage_tokens_today(*, user_id: int, now: datetime | None = None) -> int:
     now = (now or timezone.now()).astimezone(UTC)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return usage_tokens_since(user_id=user_id, since=start)
+
+
+def usage_prefix_cache_by_worker(*, since: datetime) -> dict[str, tuple[int, int]]:
+    """Per worker name, the prompt tokens and the cached prompt tokens of the requests it
+    answered since ``since`` that reported cached tokens (the pool page's hit rate as the
+    gateway saw it). Continued answers are left out: their cached tokens are the first
+    worker's, their record names the last one."""
+    rows = (
+        UsageRecord.objects.filter(created_at__gte=since, cached_tokens__isnull=False, continued=0)
+        .exclude(worker="")
+        .values("worker")
+        .annotate(prompt=Sum("prompt_tokens"), cached=Sum("cached_tokens"))
+    )
+    return {row["worker"]: (row["prompt"] or 0, row["cached"] or 0) for row in rows}

@@ -139,6 +139,10 @@ def start_emulator(*extra: str, region: str = "test-a") -> tuple[Process, str]:
             "0",
             "--region",
             region,
+            # Tests compare answers to the same prompt: fixed without a seed (a test that
+            # wants them to vary passes "--unseeded-answers", "vary"; the last one wins).
+            "--unseeded-answers",
+            "fixed",
             *extra,
         ]
     )

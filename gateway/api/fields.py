@@ -290,10 +290,59 @@ def _truncate(name: str, value: Any) -> None:
         raise _refuse(name, "is larger than any model's context.", code="limit_exceeded")
 
 
+def _text_format(name: str, value: Any) -> None:
+    """The Responses API's ``text``: ``format`` (text, json_object or json_schema, sized
+    like any schema) and ``verbosity``."""
+    if not isinstance(value, dict):
+        raise _refuse(name, "must be an object.")
+    _sized(name, value, MAX_GUIDE_BYTES)
+    for key in value:
+        if key not in ("format", "verbosity"):
+            raise _refuse(name, "takes only format and verbosity.")
+    fmt = value.get("format")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in _TEXT_FORMATS):
+        raise _refuse(f"{name}.format", "`type` must be text, json_object or json_schema.")
+    verbosity = value.get("verbosity")
+    if verbosity is not None and verbosity not in ("low", "medium", "high"):
+        raise _refuse(f"{name}.verbosity", "must be low, medium or high.")
+
+
+def _reasoning(name: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _refuse(name, "must be an object.")
+    for key, item in value.items():
+        if key not in ("effort", "summary", "generate_summary"):
+            raise _refuse(name, "takes only effort, summary and generate_summary.")
+        if item is not None:
+            _text(16)(f"{name}.{key}", item)
+
+
+def _include(name: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and item in _INCLUDE for item in value
+    ):
+        raise _refuse(name, f"must be a list of: {', '.join(sorted(_INCLUDE))}.")
+
+
+def _one_of(*choices: str) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if value not in choices:
+            raise _refuse(name, f"must be one of: {', '.join(choices)}.")
+
+    return check
+
+
 def _any(name: str, value: Any) -> None:
     """Checked elsewhere (validation.py): its shape depends on the endpoint."""
 
 
+# /v1/responses: what vLLM 0.34's ResponsesRequest takes in ``include`` and ``text.format``.
+_INCLUDE = frozenset({
+    "code_interpreter_call.outputs", "computer_call_output.output.image_url",
+    "file_search_call.results", "message.input_image.image_url",
+    "message.output_text.logprobs", "reasoning.encrypted_content",
+})  # fmt: skip
+_TEXT_FORMATS = ("text", "json_object", "json_schema")
 _SEED = _integer(-_INT64, _INT64 - 1)
 _RULES: dict[str, Callable[[str, Any], None]] = {
     # Checked by validation.py, with the endpoint's context.
@@ -322,6 +371,10 @@ _RULES: dict[str, Callable[[str, Any], None]] = {
     "reasoning_effort": _text(16), "suffix": _text(MAX_GUIDE_BYTES),
     "chat_template_kwargs": _template_kwargs,
     "prompt_cache_key": _text(MAX_CACHE_KEY_CHARS),
+    # /v1/responses; ``input`` and ``max_output_tokens`` are validation.py's.
+    "max_output_tokens": _any, "instructions": _text(2**24), "text": _text_format,
+    "reasoning": _reasoning, "include": _include, "truncation": _one_of("auto", "disabled"),
+    "max_tool_calls": _integer(1, 1024), "include_reasoning": _bool,
 }  # fmt: skip
 
 

@@ -80,6 +80,20 @@ CHAT_FIELDS = _SAMPLING | {
     "add_generation_prompt", "continue_final_message", "chat_template_kwargs",
 }  # fmt: skip
 COMPLETION_FIELDS = _SAMPLING | {"prompt", "suffix", "echo", "best_of"}
+# /v1/responses (vLLM 0.34's ResponsesRequest, vllm/entrypoints/openai/responses/protocol.py):
+# OpenAI's fields a stateless gateway can honour, and vLLM's sampling extras.
+RESPONSES_FIELDS = frozenset({
+    "model", "input", "instructions", "stream", "max_output_tokens", "temperature", "top_p",
+    "tools", "tool_choice", "parallel_tool_calls", "max_tool_calls", "text", "reasoning",
+    "include", "truncation", "top_logprobs", "logit_bias", "seed", "stop", "presence_penalty",
+    "frequency_penalty",
+    # vLLM's extras.
+    "top_k", "min_p", "repetition_penalty", "ignore_eos", "stop_token_ids",
+    "include_stop_str_in_output", "skip_special_tokens", "spaces_between_special_tokens",
+    "structured_outputs", "chat_template_kwargs", "include_reasoning",
+    # Reviewed (fields.py) but taken out of the body before it goes upstream.
+    CACHE_KEY,
+})  # fmt: skip
 EMBEDDING_FIELDS = frozenset({
     "model", "input", "encoding_format", "dimensions", "truncate_prompt_tokens",
     "add_special_tokens",
@@ -90,6 +104,7 @@ EMBEDDING_FIELDS = frozenset({
 # against vLLM), and the other fields' own.
 __all__ = [
     "CACHE_KEY", "MAX_LOGPROBS", "MAX_STOP", "chat_body", "completion_body", "embedding_body",
+    "responses_body",
 ]  # fmt: skip
 
 
@@ -290,4 +305,82 @@ def embedding_body(raw: dict[str, Any]) -> dict[str, Any]:
     if body.get("encoding_format", "float") not in ("float", "base64"):
         raise bad_request("`encoding_format` must be float or base64.", param="encoding_format")
     _int(body, "dimensions", minimum=1)
+    return body
+
+
+# What needs state the gateway does not keep: vLLM's response store is off unless a worker
+# runs with VLLM_ENABLE_RESPONSES_API_STORE=1 (then in that one worker's memory, never
+# freed), and the next request may go to another worker anyway.
+_STATEFUL = {
+    "previous_response_id": "the gateway keeps no responses; send the conversation so far "
+    "as `input`",
+    "conversation": "the gateway keeps no conversations; send the conversation so far as `input`",
+    "background": "answers stream or come back whole; nothing runs in the background",
+    "prompt": "stored prompt templates are OpenAI's; send the text as `instructions`",
+    "previous_input_messages": "send the conversation so far as `input`",
+}
+# Input items: messages, tool calls and their outputs, reasoning. ``item_reference`` points
+# at a stored item, which nothing here keeps.
+_INPUT_ITEMS = frozenset({
+    "message", "function_call", "function_call_output", "reasoning", "custom_tool_call",
+    "custom_tool_call_output",
+})  # fmt: skip
+
+
+def _responses_input(value: Any) -> None:
+    if isinstance(value, str):
+        return
+    if not isinstance(value, list) or not value:
+        raise bad_request("`input` must be a string or a non-empty list of items.", param="input")
+    _count_cap(value, name="input", what="input items")
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad_request("Each `input` item must be an object.", param="input")
+        kind = item.get("type", "message")
+        if not isinstance(kind, str) or kind not in _INPUT_ITEMS:
+            raise bad_request(
+                f"`input` items of type {kind!r} are not accepted: the gateway keeps no "
+                "stored items; send their content.",
+                param="input",
+                code="unsupported_parameter",
+            )
+        if kind == "message" and not isinstance(item.get("role"), str):
+            raise bad_request("Each `input` message must have a `role`.", param="input")
+
+
+def responses_body(raw: dict[str, Any]) -> dict[str, Any]:
+    """A ``/v1/responses`` body, reviewed like a chat's. ``store`` is always sent as false:
+    no worker keeps a response a later request could not find (docs/gateway/api.md)."""
+    raw = {name: value for name, value in raw.items() if value is not None}
+    if raw.get("background") is False:
+        del raw["background"]  # the default, asked for explicitly: nothing to refuse
+    for name in sorted(raw):
+        if name in _STATEFUL:
+            raise bad_request(
+                f"`{name}` is not supported: {_STATEFUL[name]}.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    # OpenAI's stream obfuscation padding; vLLM pads nothing and has no such field.
+    raw.pop("stream_options", None)
+    body = _screen(raw, RESPONSES_FIELDS)
+    _common(body, chat=True)
+    _responses_input(body.get("input"))
+    if body.get("tools") is not None:
+        if not isinstance(body["tools"], list):
+            raise bad_request("`tools` must be a list.", param="tools")
+        size = len(json.dumps(body["tools"], separators=(",", ":")).encode())
+        if size > settings.AIPORTAL_API_MAX_TOOLS_BYTES:
+            raise bad_request(
+                f"The tool definitions take {size} bytes; at most "
+                f"{settings.AIPORTAL_API_MAX_TOOLS_BYTES} are accepted.",
+                param="tools",
+                code="limit_exceeded",
+            )
+    _int(body, "top_logprobs", minimum=0, maximum=MAX_LOGPROBS)
+    _int(body, "max_output_tokens", minimum=1)
+    asked = body.get("max_output_tokens")
+    cap = settings.AIPORTAL_MAX_TOKENS
+    body["max_output_tokens"] = min(asked, cap) if asked else cap
+    body["store"] = False
     return body

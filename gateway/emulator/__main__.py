@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from .config import DEFAULT_MODEL, EmulatorConfig
+from .config import DEFAULT_MODEL, VLLM_VERSIONS, EmulatorConfig
 from .faults import FaultSpec, FaultSpecError
 from .latency import LatencyModel
 from .server import bound_port, create_app, make_runner
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = p.add_argument_group("wire format")
     m.add_argument(
+        "--vllm-version",
+        choices=VLLM_VERSIONS,
+        default=defaults.vllm_version,
+        help="answer as this vLLM: 0.34 (shapes, errors, endpoints and metrics of vLLM "
+        "0.34.0) or 0.10 (the older shapes: flat errors, 0.10 metric names, no /ping or /load)",
+    )
+    m.add_argument(
         "--old-metric-names",
         action="store_true",
         help="vLLM <= 0.9 names: gpu_cache_usage_perc, gpu_prefix_cache_*",
@@ -124,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
     )
     m.add_argument(
+        "--enable-prompt-tokens-details",
+        action="store_true",
+        help="like vLLM's: usage.prompt_tokens_details.cached_tokens (prefix-cache hits)",
+    )
+    m.add_argument(
         "--embedding-dim",
         type=int,
         default=defaults.embedding_dim,
@@ -132,14 +144,50 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--error-format",
         choices=("flat", "nested"),
-        default=defaults.error_format,
-        help='flat: {"object":"error",...} (vLLM <= 0.10.0); nested: {"error":{...}}',
+        default=None,
+        help='override the version\'s error format: flat {"object":"error",...} (vLLM <= '
+        '0.10.0) or nested {"error":{...}} (0.10.1 and later)',
     )
+    m.add_argument(
+        "--enable-server-load-tracking",
+        action="store_true",
+        help="like vLLM's: GET /load counts the requests in flight (else it stays 0)",
+    )
+    m.add_argument(
+        "--lora-modules",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=PATH",
+        help="like vLLM's: serve LoRA adapters under these names (listed with the base "
+        "model as parent; vllm:lora_requests_info in /metrics)",
+    )
+    m.add_argument("--max-loras", type=int, default=defaults.max_loras)
     m.add_argument(
         "--poison",
         metavar="TEXT",
         help="answer 500 to every generation whose prompt contains TEXT (input the worker "
         "cannot process; a lone UTF-16 surrogate always is)",
+    )
+
+    a = p.add_argument_group("answers and tools (docs/emulator.md, Answers)")
+    a.add_argument(
+        "--enable-auto-tool-choice",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.enable_auto_tool_choice,
+        help='like vLLM\'s: tool_choice "auto" may call tools (on here; vLLM: off)',
+    )
+    a.add_argument(
+        "--tool-call-parser",
+        choices=("hermes", "none"),
+        default=defaults.tool_call_parser or "none",
+        help="like vLLM's: the tool-call format (none: tool_choice other than none is a 400)",
+    )
+    a.add_argument(
+        "--unseeded-answers",
+        choices=("vary", "fixed"),
+        default=defaults.unseeded_answers,
+        help="without a seed, vary the answer per request, or fix it by the prompt",
     )
 
     f = p.add_argument_group("faults (also settable at run time: POST /emulator/faults)")
@@ -195,14 +243,29 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         prefix_caching=not args.no_prefix_caching,
         old_metric_names=args.old_metric_names,
         error_format=args.error_format,
+        vllm_version=args.vllm_version,
+        server_load_tracking=args.enable_server_load_tracking,
+        lora_modules=tuple(_lora_module(spec) for spec in args.lora_modules),
+        max_loras=args.max_loras,
         embedding_dim=args.embedding_dim,
         keep_alive=args.keep_alive,
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
         stream_interval=args.stream_interval,
+        enable_prompt_tokens_details=args.enable_prompt_tokens_details,
+        enable_auto_tool_choice=args.enable_auto_tool_choice,
+        tool_call_parser=None if args.tool_call_parser == "none" else args.tool_call_parser,
+        unseeded_answers=args.unseeded_answers,
         faults=faults,
         poison=args.poison,
     )
+
+
+def _lora_module(spec: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"--lora-modules takes NAME=PATH, not {spec!r}")
+    return name, path
 
 
 def _url_host(host: str) -> str:

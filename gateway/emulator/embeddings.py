@@ -23,8 +23,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from . import wire
 from .config import EmulatorConfig
-from .protocol import ApiError
+from .protocol import ApiError, model_not_found
 from .tokens import tokenize
 
 _SCALE = 2.0 / 2**32
@@ -66,7 +67,7 @@ def parse_embedding(body: Any, config: EmulatorConfig) -> EmbeddingRequest:
     if not isinstance(model, str):
         raise _bad("model must be a string")
     if model not in config.models:
-        raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+        raise model_not_found(model, config)
     raw = body.get("input")
     if isinstance(raw, str) or _is_ids(raw):
         items = [raw]
@@ -135,7 +136,9 @@ def embedding_response(request: EmbeddingRequest, config: EmulatorConfig) -> dic
         "created": int(time.time()),
         "model": request.model,
         "data": data,
-        "usage": {
+        "usage": wire.embedding_usage(prompt_tokens)
+        if config.current
+        else {
             "prompt_tokens": prompt_tokens,
             "total_tokens": prompt_tokens,
             "completion_tokens": 0,

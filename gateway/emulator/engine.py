@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import model
+from .cache_info import CacheConfigCollector
 from .config import EmulatorConfig
 from .metrics import EmulatorMetrics, GaugeValues
 
@@ -55,6 +56,7 @@ class Ticket:
     seq: model.Sequence
     arrival: float = field(default_factory=time.monotonic)
     admitted: bool = False
+    admitted_at: float | None = None
     preempted: bool = False  # lost its KV to an older request: waits to be recomputed
     first_token_at: float | None = None
     last_token_at: float | None = None
@@ -62,6 +64,9 @@ class Ticket:
     cached_tokens: int = 0
     closed: bool = False
     wake: asyncio.Future[None] | None = None
+    # Aborted because its client left: vLLM 0.34 keeps it out of the finished requests'
+    # metrics (request_success, the latency histograms).
+    cancelled: bool = False
 
 
 class Engine:
@@ -81,7 +86,9 @@ class Engine:
             old_names=config.old_metric_names,
             read_gauges=self.gauges,
             engines=config.data_parallel_size,
+            current=config.current,
         )
+        self.metrics.registry.register(CacheConfigCollector(config))  # vllm:cache_config_info
         self.started = 0
         self.completed = 0
         self.aborted = 0
@@ -167,6 +174,8 @@ class Engine:
         for seq in self.model.admit():
             ticket: Ticket = seq.owner
             ticket.admitted = True
+            if ticket.admitted_at is None:
+                ticket.admitted_at = time.monotonic()  # the queue time ends at the first
             ticket.cached_tokens = seq.last_hit
             if ticket.wake is not None and not ticket.wake.done():
                 ticket.wake.set_result(None)
@@ -226,6 +235,16 @@ class Engine:
         else:
             self.failed += 1
         # A crashed worker reports nothing; an in-band error is not a success either.
-        if outcome in self.metrics.request_success:
+        if outcome in self.metrics.request_success and not ticket.cancelled:
             self.metrics.request_success[outcome].inc()
             self.metrics.e2e_request_latency.observe(time.monotonic() - ticket.arrival)
+            self._observe_finished(ticket)
+
+    def _observe_finished(self, ticket: Ticket) -> None:
+        """vLLM 0.34's per-request histograms of a finished request (FinishedRequestStats)."""
+        if self.metrics.request_queue_time is not None and ticket.admitted_at is not None:
+            self.metrics.request_queue_time.observe(ticket.admitted_at - ticket.arrival)
+        if self.metrics.request_time_per_output_token is not None and ticket.generated > 1:
+            assert ticket.first_token_at is not None and ticket.last_token_at is not None
+            decode = ticket.last_token_at - ticket.first_token_at
+            self.metrics.request_time_per_output_token.observe(decode / (ticket.generated - 1))

@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .cache_usage import Frame, with_details
 from .config import EmulatorConfig
 from .decode import EOS, decode
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
+from .lora import LoraStates
 from .metrics import engine_split
 from .protocol import (
     CONTINUATION_REFUSED,
@@ -32,8 +35,9 @@ from .protocol import (
     usage,
     usage_chunk,
 )
-from .text import compose_answer
+from .text import VARIANTS, answer_seed, compose_answer, variant_of
 from .tokens import tokenize
+from .tool_calls import ToolPlan, plan_tool_calls
 
 POLL_SECONDS = 0.05
 T = TypeVar("T")
@@ -105,34 +109,53 @@ def plan_pieces(request: GenerationRequest, config: EmulatorConfig) -> list[str]
 
     With a partial answer to continue, the answer for the conversation *before* the partial
     is composed and the partial's length skipped, so partial + continuation is exactly the
-    uninterrupted answer. A partial that is not a prefix of it (written by someone else) is
-    followed by the answer composed for the prompt that includes it.
+    uninterrupted answer: without a seed, the variant whose answer starts with the partial
+    (text.variant_of names the likely one). A partial that is not a prefix of any (written
+    by someone else) is followed by the answer composed for the prompt that includes it.
     """
 
-    def answer_for(basis: str) -> str:
-        basis_tokens = request.prompt_tokens if basis == request.prompt else tokenize(basis)
+    def answer_for(basis: str, variant: int) -> str:
         return compose_answer(
-            prompt=basis,
-            question=request.question,
-            seed=request.seed,
-            target_tokens=config.answer_tokens,
-            prompt_tokens=len(basis_tokens),
-            model_hint=request.model,
+            prompt=basis, seed=request.seed, target_tokens=config.answer_tokens, variant=variant
         )
 
     if request.choice:
         # Constrained to a choice: one of them, by the seed, like a sampled pick.
         pick = request.choice[(request.seed or 0) % len(request.choice)]
         return [*tokenize(pick), EOS]
-    whole = answer_for(request.answer_basis)
-    if not request.partial:
-        rest = whole
-    elif whole.startswith(request.partial):
-        rest = whole[len(request.partial) :]
+    basis = request.answer_basis
+    if request.seed is not None:
+        variants = [0]
+    elif config.unseeded_answers == "fixed":
+        variants = [answer_seed(seed=None, prompt=basis) % VARIANTS]
+    elif not request.partial:
+        variants = [random.randrange(VARIANTS)]
     else:
-        other = answer_for(request.prompt)
-        rest = ("" if request.partial[-1:].isspace() else "\n\n") + other
+        likely = variant_of(request.partial)
+        variants = [v for v in [likely, *range(VARIANTS)] if v is not None]
+        variants = list(dict.fromkeys(variants))
+    if not request.partial:
+        return [*tokenize(answer_for(basis, variants[0])), EOS]
+    for variant in variants:
+        whole = answer_for(basis, variant)
+        if whole.startswith(request.partial):
+            return [*tokenize(whole[len(request.partial) :]), EOS]
+    other = answer_for(request.prompt, variants[0])
+    rest = ("" if request.partial[-1:].isspace() else "\n\n") + other
     return [*tokenize(rest), EOS]
+
+
+def plan_tools(request: GenerationRequest, config: EmulatorConfig) -> ToolPlan | None:
+    """The tool calls this chat answer makes instead of text, if any (tool_calls.py)."""
+    if request.kind != "chat" or request.partial or request.choice:
+        return None
+    return plan_tool_calls(
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        prompt=request.answer_basis,
+        parallel=request.parallel_tool_calls,
+        auto_enabled=config.enable_auto_tool_choice and config.tool_call_parser is not None,
+    )
 
 
 def _frame(data: dict[str, Any] | str) -> bytes:
@@ -159,6 +182,7 @@ class Generation:
         request: GenerationRequest,
         max_tokens: int,
         fault: FaultSpec,
+        lora: LoraStates | None = None,
     ) -> None:
         self.http = http_request
         self.engine = engine
@@ -166,21 +190,32 @@ class Generation:
         self.request = request
         self.max_tokens = max_tokens
         self.fault = fault
+        # The adapters' gauge, when this request asks for a LoRA adapter.
+        self.lora = lora
         self.stream: web.StreamResponse | None = None
         # Tokens generated but not streamed yet (--stream-interval holds them back).
         self.held: list[str] = []
         self.sent_tokens = 0
+        # Tool calls instead of text: what the deltas say (tool_calls.py), and how much of
+        # the generated text the stream has released.
+        self.tools: ToolPlan | None = None
+        self.released = 0
 
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
             # vLLM renders the chat before any byte of the answer: a plain 400.
-            body = error_body(
-                CONTINUATION_REFUSED, "BadRequestError", 400, self.config.error_format
-            )
+            body = error_body(CONTINUATION_REFUSED, "BadRequestError", 400, self.config.errors)
             return _json_response(body, 400)
-        pieces = plan_pieces(self.request, self.config)
+        self.tools = plan_tools(self.request, self.config)
+        if self.tools is not None:
+            pieces = [*tokenize(self.tools.text), EOS]
+        else:
+            pieces = plan_pieces(self.request, self.config)
         ticket = self.engine.open(self.request.prompt_tokens, pieces)
         outcome: Outcome = "abort"
+        ended = False  # the generation ran to an end of its own (or an injected fault's)
+        if self.lora is not None:
+            self.lora.arrived(self.request.model)
         try:
             if self.request.stream:
                 # Like vLLM (Starlette's StreamingResponse), headers go out at once, before
@@ -192,14 +227,25 @@ class Generation:
                     }
                 )
                 await self.stream.prepare(self.http)
+                await self._stream_opened()
             await guarded(self.http, self.engine.admit(ticket))
+            if self.lora is not None:
+                self.lora.started(self.request.model)
             await pause(self.http, self.engine.ttft_seconds(ticket))
             outcome, response = await self._generate(ticket, pieces)
+            ended = True
             return response
         except (ClientGone, ConnectionResetError):
             outcome = "abort"
             return self.stream or web.Response(status=499)
         finally:
+            # A request that ends without its generation ending (its client left, or the
+            # handler was cancelled for it): vLLM 0.34 aborts it outside the engine's
+            # finished stats (vllm/v1/engine/output_processor.py, abort_requests), so no
+            # request_success{finished_reason="abort"} and no e2e latency.
+            ticket.cancelled = self.config.current and not ended
+            if self.lora is not None:
+                self.lora.finished(self.request.model, started=ticket.admitted)
             self.engine.close(ticket, outcome)
 
     async def _generate(
@@ -252,23 +298,42 @@ class Generation:
             if self.stream is not None:
                 await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
             if step.finish_reason is not None:
-                totals = usage(len(self.request.prompt_tokens), ticket.generated)
-                if self.stream is None:
-                    body = full_response(
-                        self.request,
-                        text=self.request.echo + "".join(text),
-                        finish_reason=step.finish_reason,
-                        stop_reason=step.stop_reason,
-                        totals=totals,
-                    )
-                    response = _json_response(body)
-                    response.headers.update(self._orca_headers())
-                    return step.finish_reason, response
-                if self.request.include_usage:
-                    await self.stream.write(_frame(usage_chunk(self.request, totals)))
-                await self.stream.write(_frame("[DONE]"))
-                return step.finish_reason, self.stream
+                reason = step.finish_reason
+                return reason, await self._finish(ticket, "".join(text), reason, step.stop_reason)
         raise AssertionError("decode() always ends with a finishing step")
+
+    async def _finish(
+        self, ticket: Ticket, text: str, finish_reason: str, stop_reason: str | None
+    ) -> web.StreamResponse:
+        """The end of a generation that ran its course: the whole answer, or the stream's
+        last frames (gateway/emulator/responses.py ends its own way)."""
+        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        if self.stream is None:
+            body = full_response(
+                self.request,
+                text=self.request.echo + text,
+                finish_reason=finish_reason,
+                stop_reason=stop_reason,
+                totals=self._usage(totals, ticket, "response"),
+            )
+            if self.tools is not None and finish_reason == "stop":
+                # The parser found complete calls: they replace the text.
+                (choice,) = body["choices"]
+                choice["message"]["content"] = self.tools.content
+                choice["message"]["tool_calls"] = self.tools.message_tool_calls()
+                choice["finish_reason"] = self.tools.finish_reason("stop")
+            response = _json_response(body)
+            response.headers.update(self._orca_headers())
+            return response
+        if self.request.include_usage:
+            final = self._usage(totals, ticket, "usage_chunk")
+            await self.stream.write(_frame(usage_chunk(self.request, final)))
+        await self.stream.write(_frame("[DONE]"))
+        return self.stream
+
+    async def _stream_opened(self) -> None:
+        """Called once the stream's headers are out, before the request waits for a slot:
+        what a server sends at once (the Responses API's ``response.created``) goes here."""
 
     async def _send_token(
         self, ticket: Ticket, text: str, finish_reason: str | None, stop_reason: str | None
@@ -276,12 +341,13 @@ class Generation:
         assert self.stream is not None
         request = self.request
         now = usage(len(request.prompt_tokens), ticket.generated)
-        running = now if request.continuous_usage else None
+        running = self._usage(now if request.continuous_usage else None, ticket, "chunk")
         if ticket.generated == 1 and request.kind == "chat":
             first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
+            first = self._usage(first, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
             if request.echo:
-                echoed = chunk(request, text=request.echo, usage_now=first)
+                echoed = chunk(request, text=request.echo, usage_now=first, echo=True)
                 await self.stream.write(_frame(echoed))
         # vLLM 0.34 (vllm/v1/engine/output_processor.py, stream_interval): the first token
         # goes out at once, then one chunk per stream_interval tokens, and the end with
@@ -293,6 +359,15 @@ class Generation:
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
         if finish_reason is None and not text:
             return  # held back for a possible stop string, or an empty piece: nothing to say
+        delta = None
+        if self.tools is not None:
+            start, self.released = self.released, self.released + len(text)
+            delta = self.tools.delta(start, self.released)
+            if delta is None and finish_reason is None:
+                return  # tool-call markup the parser keeps to itself
+            delta = delta or {}
+            if finish_reason is not None:
+                finish_reason = self.tools.finish_reason(finish_reason)
         body = chunk(
             request,
             text=text,
@@ -300,6 +375,7 @@ class Generation:
             stop_reason=stop_reason,
             finishing=finish_reason is not None,
             usage_now=running,
+            delta=delta,
         )
         await self.stream.write(_frame(body))
 
@@ -313,22 +389,30 @@ class Generation:
                 text=self.request.echo + text,
                 finish_reason="abort",
                 stop_reason=None,
-                totals=totals,
+                totals=self._usage(totals, ticket, "response"),
             )
             return _json_response(body)
         request = self.request
         if ticket.generated == 0 and request.kind == "chat":
-            first = totals if request.continuous_usage else None
+            first = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
-        running = totals if request.continuous_usage else None
+        running = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
         # The tokens --stream-interval held back go out with the end, as in vLLM.
         held, self.held = "".join(self.held), []
-        end = chunk(request, text=held, finish_reason="abort", finishing=True, usage_now=running)
+        end = chunk(
+            request, text=held, finish_reason="abort", finishing=True, usage_now=running,
+            empty_end=ticket.generated == 0,
+        )  # fmt: skip
         await self.stream.write(_frame(end))
         if request.include_usage:
-            await self.stream.write(_frame(usage_chunk(request, totals)))
+            final = self._usage(totals, ticket, "usage_chunk")
+            await self.stream.write(_frame(usage_chunk(request, final)))
         await self.stream.write(_frame("[DONE]"))
         return self.stream
+
+    def _usage(self, totals: dict[str, Any] | None, ticket: Ticket, frame: Frame) -> Any:
+        """A usage object with vLLM's prompt_tokens_details, when the worker gives them."""
+        return with_details(totals, self.config, kind=self.request.kind, ticket=ticket, frame=frame)
 
     def _orca_headers(self) -> dict[str, str]:
         # Only non-streaming answers carry a load report, measured as the answer is complete
@@ -336,7 +420,7 @@ class Generation:
         return orca_headers(self.http, self.engine)
 
     async def _error(self, message: str) -> web.StreamResponse:
-        fmt = self.config.error_format
+        fmt = self.config.errors
         code = self.fault.error_code or 500
         if code < 500:
             message = "The request was rejected while generating."

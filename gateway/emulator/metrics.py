@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 FINISHED_REASONS = ("stop", "length", "abort")
+# vLLM 0.34's FinishReason (vllm/v1/engine/__init__.py): every one labelled up front.
+FINISHED_REASONS_034 = ("stop", "length", "abort", "error", "repetition")
+# vllm:num_requests_waiting_by_reason's reasons (vllm/v1/metrics/loggers.py): the emulator's
+# waiting requests all wait for capacity; nothing defers them.
+WAITING_REASONS = ("capacity", "deferred")
+# vllm:admission_rejections' reasons: the emulator has the first limit only.
+ADMISSION_REASONS = ("max_num_queued_reqs", "max_num_queued_tokens")
 
 # vLLM v1's buckets (vllm/v1/metrics/loggers.py), so dashboards' quantiles behave alike.
 TTFT_BUCKETS = (
@@ -67,10 +75,12 @@ class _GaugeCollector(Collector):
         labels: dict[str, str],
         old_names: bool,
         engines: int = 1,
+        current: bool = False,
     ) -> None:
         self._read = read
         self._labels = labels
         self._engines = engines
+        self._current = current
         self._kv_name = "vllm:gpu_cache_usage_perc" if old_names else "vllm:kv_cache_usage_perc"
 
     def collect(self) -> Iterable[Metric]:
@@ -92,6 +102,18 @@ class _GaugeCollector(Collector):
                 labels = {**self._labels, "engine": str(index)}
                 family.add_metric(list(labels.values()), float(read(values)))
             yield family
+        if self._current:
+            family = GaugeMetricFamily(
+                "vllm:num_requests_waiting_by_reason",
+                "Number of waiting requests by reason.",
+                labels=[*names, "reason"],
+            )
+            for index, values in enumerate(split):
+                labels = {**self._labels, "engine": str(index)}
+                for reason in WAITING_REASONS:
+                    count = values.waiting if reason == "capacity" else 0
+                    family.add_metric([*labels.values(), reason], float(count))
+            yield family
 
 
 class EmulatorMetrics:
@@ -102,12 +124,16 @@ class EmulatorMetrics:
         old_names: bool,
         read_gauges: Callable[[], GaugeValues],
         engines: int = 1,
+        current: bool = False,
     ) -> None:
+        """``current``: vLLM 0.34's families (vllm/v1/metrics/loggers.py), else 0.10's."""
         self.registry = CollectorRegistry()
         labels = {"model_name": model_name, "engine": "0"}
         names = list(labels)
         # The gauges per engine; the counters and histograms stay on engine "0".
-        self.registry.register(_GaugeCollector(read_gauges, labels, old_names, engines))
+        self.registry.register(
+            _GaugeCollector(read_gauges, labels, old_names, engines, current=current)
+        )
 
         prefix = "vllm:gpu_prefix_cache" if old_names else "vllm:prefix_cache"
         self.prefix_cache_queries = Counter(
@@ -137,8 +163,9 @@ class EmulatorMetrics:
             registry=self.registry,
         )
         # Create every reason up front, as vLLM does, so a scrape shows zeros, not absences.
+        reasons = FINISHED_REASONS_034 if current else FINISHED_REASONS
         self.request_success = {
-            reason: success.labels(**labels, finished_reason=reason) for reason in FINISHED_REASONS
+            reason: success.labels(**labels, finished_reason=reason) for reason in reasons
         }
         self.time_to_first_token = Histogram(
             "vllm:time_to_first_token_seconds",
@@ -147,9 +174,13 @@ class EmulatorMetrics:
             buckets=TTFT_BUCKETS,
             registry=self.registry,
         ).labels(**labels)
+        # Observed per token: 0.34 calls it inter-token latency, and has a per-request mean
+        # and the time each finished request waited in the queue besides.
         self.time_per_output_token = Histogram(
-            "vllm:time_per_output_token_seconds",
-            "Histogram of time per output token in seconds.",
+            "vllm:inter_token_latency_seconds" if current else "vllm:time_per_output_token_seconds",
+            "Histogram of inter-token latency in seconds."
+            if current
+            else "Histogram of time per output token in seconds.",
             names,
             buckets=TPOT_BUCKETS,
             registry=self.registry,
@@ -160,6 +191,36 @@ class EmulatorMetrics:
             "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names,
             registry=self.registry,
         ).labels(**labels)  # fmt: skip
+        self.request_time_per_output_token: Any = None
+        self.request_queue_time: Any = None
+        self.admission_rejections: Any = None
+        if current:
+            # Labelled by model and reason only, both reasons from the start.
+            rejections = Counter(
+                "vllm:admission_rejections",
+                "Number of admission attempts rejected by a queue limit, by reason.",
+                ["model_name", "reason"],
+                registry=self.registry,
+            )
+            for reason in ADMISSION_REASONS:
+                rejections.labels(model_name=model_name, reason=reason)
+            self.admission_rejections = rejections.labels(
+                model_name=model_name, reason="max_num_queued_reqs"
+            )
+            self.request_time_per_output_token = Histogram(
+                "vllm:request_time_per_output_token_seconds",
+                "Histogram of time_per_output_token_seconds per request.",
+                names,
+                buckets=TPOT_BUCKETS,
+                registry=self.registry,
+            ).labels(**labels)
+            self.request_queue_time = Histogram(
+                "vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.",
+                names,
+                buckets=E2E_BUCKETS,
+                registry=self.registry,
+            ).labels(**labels)
         self.e2e_request_latency = Histogram(
             "vllm:e2e_request_latency_seconds",
             "Histogram of e2e request latency in seconds.",

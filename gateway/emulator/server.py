@@ -24,6 +24,7 @@ from .embeddings import embedding_response, embedding_seconds, parse_embedding
 from .engine import Engine
 from .faults import FaultController, FaultSpec, FaultSpecError
 from .generation import ClientGone, Generation, pause
+from .lora import LoraStates
 from .protocol import (
     ApiError,
     check_lengths,
@@ -32,7 +33,9 @@ from .protocol import (
     parse_chat,
     parse_completion,
     tokenize_body,
+    validation_error,
 )
+from .responses import ResponsesGeneration, parse_responses, responses_error
 
 # Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
 CLIENT_MAX_SIZE = 64 * 1024 * 1024
@@ -49,6 +52,9 @@ class EmulatorState:
     started_at: int
     # The X-Request-Id of the latest generation requests, newest last (tests read it).
     request_ids: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+    # GET /load's count: generation and embedding requests in flight (with load tracking).
+    server_load: int = 0
+    lora: LoraStates | None = None
 
 
 STATE = web.AppKey("emulator_state", EmulatorState)
@@ -64,7 +70,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _api_error(state: EmulatorState, error: ApiError) -> web.Response:
-    body = error_body(error.message, error.err_type, error.status, state.config.error_format)
+    body = error_body(error.message, error.err_type, error.status, state.config.errors, error.param)
     return _json(body, status=error.status)
 
 
@@ -74,13 +80,21 @@ def _api_error(state: EmulatorState, error: ApiError) -> web.Response:
 async def _json_body(request: web.Request) -> Any:
     try:
         return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        if _state(request).config.current:
+            # FastAPI turns a body that is not JSON into a RequestValidationError located
+            # at the character where decoding failed.
+            raise validation_error(
+                "json_invalid", f"body.{exc.pos}", "JSON decode error", "{}", error=exc.msg
+            ) from None
+        raise ApiError(400, f"JSON decode error: {exc}") from None
+    except UnicodeDecodeError as exc:
         raise ApiError(400, f"JSON decode error: {exc}") from None
 
 
 def _refusal(state: EmulatorState, fault: FaultSpec, *, engine_error: bool) -> web.Response | None:
     """The answer of a request-level fault that refuses before any work: 503 or 500."""
-    fmt = state.config.error_format
+    fmt = state.config.errors
     if fault.status_503:
         message = "The server is overloaded or not ready yet."
         return _json(error_body(message, "ServiceUnavailableError", 503, fmt), status=503)
@@ -97,11 +111,13 @@ def _queue_full(state: EmulatorState) -> web.Response | None:
     limit = state.config.max_num_queued_reqs
     if limit is None or state.engine.unfinished + 1 <= limit:
         return None
+    if state.engine.metrics.admission_rejections is not None:
+        state.engine.metrics.admission_rejections.inc()
     message = (
         "The engine is currently busy and cannot accept new requests. "
         "Please try again later or on a different instance."
     )
-    body = error_body(message, "Service Unavailable", 503, state.config.error_format)
+    body = error_body(message, "Service Unavailable", 503, state.config.errors)
     return _json(body, status=503)
 
 
@@ -120,22 +136,52 @@ def _poisoned(text: str, config: EmulatorConfig) -> bool:
 def _engine_error(state: EmulatorState) -> web.Response:
     state.engine.poisoned += 1
     message = "The engine failed to process the request's input."
-    body = error_body(message, "InternalServerError", 500, state.config.error_format)
+    body = error_body(message, "InternalServerError", 500, state.config.errors)
     return _json(body, status=500)
 
 
-async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
-    state = _state(request)
+@asynccontextmanager
+async def _load_tracked(state: EmulatorState) -> AsyncIterator[None]:
+    """vLLM's ``load_aware_call`` (vllm/entrypoints/serve/utils/api_utils.py): with
+    --enable-server-load-tracking, a request counts in /load from its arrival until its
+    response (a stream: its last byte) is done."""
+    if not state.config.server_load_tracking:
+        yield
+        return
+    state.server_load += 1
     try:
-        parse = parse_chat if kind == "chat" else parse_completion
-        gen_request = parse(await _json_body(request), state.config)
-        if client_id := request.headers.get(REQUEST_ID):
-            # vLLM names the request after the client's id (serve/engine/serving.py).
-            prefix = "chatcmpl" if kind == "chat" else "cmpl"
-            gen_request.request_id = f"{prefix}-{client_id}"
-            state.request_ids.append(client_id)
-        max_tokens = check_lengths(gen_request, state.config.max_model_len)
+        yield
+    finally:
+        state.server_load -= 1
+
+
+async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
+    async with _load_tracked(_state(request)):
+        return await _generate_tracked(request, kind)
+
+
+async def _generate_tracked(request: web.Request, kind: str) -> web.StreamResponse:
+    state = _state(request)
+    responses_body: dict[str, Any] | None = None
+    try:
+        if kind == "responses":
+            # Its own request, checks and errors (gateway/emulator/responses.py).
+            gen_request, responses_body = parse_responses(await _json_body(request), state.config)
+            max_tokens = gen_request.max_tokens or 1
+            if client_id := request.headers.get(REQUEST_ID):
+                state.request_ids.append(client_id)
+        else:
+            parse = parse_chat if kind == "chat" else parse_completion
+            gen_request = parse(await _json_body(request), state.config)
+            if client_id := request.headers.get(REQUEST_ID):
+                # vLLM names the request after the client's id (serve/engine/serving.py).
+                prefix = "chatcmpl" if kind == "chat" else "cmpl"
+                gen_request.request_id = f"{prefix}-{client_id}"
+                state.request_ids.append(client_id)
+            max_tokens = check_lengths(gen_request, state.config.max_model_len)
     except ApiError as error:
+        if kind == "responses":
+            return responses_error(error)
         return _api_error(state, error)
     if _poisoned(gen_request.prompt, state.config):
         return _engine_error(state)
@@ -146,13 +192,16 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     if refusal := _refusal(state, fault, engine_error=fault.status_500):
         return refusal
 
-    generation = Generation(
+    kind_args = {} if responses_body is None else {"body": responses_body}
+    generation = (Generation if responses_body is None else ResponsesGeneration)(
+        **kind_args,
         http_request=request,
         engine=state.engine,
         config=state.config,
         request=gen_request,
         max_tokens=max_tokens,
         fault=fault,
+        lora=state.lora if gen_request.model not in state.config.models else None,
     )
     return await generation.run()
 
@@ -165,7 +214,16 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "completion")
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "responses")
+
+
 async def embeddings(request: web.Request) -> web.StreamResponse:
+    async with _load_tracked(_state(request)):
+        return await _embeddings(request)
+
+
+async def _embeddings(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
         embedding_request = parse_embedding(await _json_body(request), state.config)
@@ -209,7 +267,13 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def version(request: web.Request) -> web.Response:
-    return _json({"version": "0.10.1+aiportal.emulator"})
+    return _json({"version": _state(request).config.version_string})
+
+
+async def load(request: web.Request) -> web.Response:
+    # vllm/entrypoints/serve/instrumentator/basic.py: always served; the count only moves
+    # with --enable-server-load-tracking.
+    return _json({"server_load": _state(request).server_load})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -292,11 +356,17 @@ async def _request_id_echo(request: web.BaseRequest, response: web.StreamRespons
 
 def create_app(config: EmulatorConfig) -> web.Application:
     app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[_fastapi_style_errors])
+    engine = Engine(config)
+    lora = None
+    if config.lora_modules and not config.disable_log_stats:
+        lora = LoraStates(max_loras=config.max_loras)
+        engine.metrics.registry.register(lora.collector())
     app[STATE] = EmulatorState(
         config=config,
-        engine=Engine(config),
+        engine=engine,
         faults=FaultController(config.faults),
         started_at=int(time.time()),
+        lora=lora,
     )
     app.on_response_prepare.append(_request_id_echo)
     if config.region is not None:
@@ -310,9 +380,16 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/tokenize", tokenize_route)
     app.router.add_get("/health", health)
+    if config.current:
+        # vllm/entrypoints/serve/sagemaker/api_router.py: /ping answers as /health does,
+        # to GET and POST; /load (serve/instrumentator/basic.py).
+        app.router.add_get("/ping", health)
+        app.router.add_post("/ping", health)
+        app.router.add_get("/load", load)
     app.router.add_get("/version", version)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/emulator/faults", faults_set)

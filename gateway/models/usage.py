@@ -46,6 +46,9 @@ class UsageRecord(models.Model):
     region = models.CharField(max_length=64, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Prompt tokens the worker served from its prefix cache (usage.prompt_tokens_details);
+    # null when the worker did not say (vLLM started without --enable-prompt-tokens-details).
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)

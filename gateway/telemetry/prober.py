@@ -20,7 +20,12 @@ from gateway.http import probe_session
 from gateway.pool import Resolver, pool_resolve
 from gateway.telemetry import store
 from gateway.telemetry.election import LeaderLock
-from gateway.telemetry.prometheus import MetricsUnreadable, NoLoadMetrics, metrics_parse
+from gateway.telemetry.prometheus import (
+    MetricsUnreadable,
+    NoLoadMetrics,
+    WorkerGauges,
+    metrics_parse,
+)
 from gateway.telemetry.store import Entry, Snapshot, WorkerState
 from gateway.types import WorkerSpec
 
@@ -73,6 +78,25 @@ def _failure(what: str, outcome: BaseException | Reply) -> str:
     return f"{what}: {type(outcome).__name__}"
 
 
+def prefix_hit_rate(before: WorkerState, now: WorkerGauges) -> float | None:
+    """The worker's prefix-cache hits over its lookups since the last probe (both counters
+    count tokens). A counter that went down is a restarted worker, counted from zero as
+    PromQL's rate() does; an interval without lookups keeps the last rate, so a quiet worker
+    shows what its cache did when it last worked, not nothing."""
+    if now.prefix_queries is None or now.prefix_hits is None:
+        return None
+    queries, hits = now.prefix_queries, now.prefix_hits
+    if before.prefix_queries is not None and before.prefix_hits is not None:
+        if queries >= before.prefix_queries and hits >= before.prefix_hits:
+            queries -= before.prefix_queries
+            hits -= before.prefix_hits
+    elif before.metrics_at is None:
+        return None  # the first scrape: nothing to compare with yet
+    if queries <= 0:
+        return before.prefix_hit_rate
+    return min(1.0, max(0.0, hits / queries))
+
+
 async def worker_probe(
     spec: WorkerSpec, previous: WorkerState | None, *, seconds: float, models_due: bool
 ) -> WorkerState:
@@ -104,7 +128,9 @@ async def worker_probe(
                 gauges.waiting,
                 gauges.kv_usage,
             )
+            state.prefix_hit_rate = prefix_hit_rate(state, gauges)
             state.prefix_queries, state.prefix_hits = gauges.prefix_queries, gauges.prefix_hits
+            state.kv_capacity_tokens = gauges.kv_capacity_tokens
             state.metrics_at = now
     else:
         errors.append(_failure("metrics", metrics))

@@ -189,6 +189,8 @@ def views_build(
                 metrics_age=age(at, now),
                 inflight=max(0, inflight),
                 no_load_metrics=state.no_load_metrics,
+                prefix_hit_rate=state.prefix_hit_rate,
+                kv_capacity_tokens=state.kv_capacity_tokens,
             )
         )
     return views
@@ -271,12 +273,19 @@ def gauges_set(views: list[WorkerView]) -> None:
         (metrics.WORKER_QUEUE, lambda v: float(v.waiting)),
         (metrics.WORKER_KV_USAGE, lambda v: float(v.kv_usage)),
         (metrics.WORKER_CIRCUIT_OPEN, lambda v: 1.0 if v.circuit_open else 0.0),
+        (metrics.WORKER_PREFIX_CACHE_HIT_RATE, lambda v: v.prefix_hit_rate),
+        (metrics.WORKER_KV_CAPACITY_TOKENS, lambda v: v.kv_capacity_tokens),
     ]
     labels_now = {(view.spec.name, view.region) for view in views}
     try:
         for gauge, value in gauges:
             for view in views:
-                gauge.labels(worker=view.spec.name, region=view.region).set(value(view))
+                now = value(view)
+                if now is None:  # not known (yet): no series rather than a made-up zero
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(view.spec.name, view.region)
+                    continue
+                gauge.labels(worker=view.spec.name, region=view.region).set(now)
             for gone in _gauge_labels - labels_now:
                 # A worker that left the pool must not be reported at its last value forever.
                 with contextlib.suppress(KeyError):

@@ -3,9 +3,14 @@ async (the page's polling endpoint, which also starts this process's prober)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from datetime import timedelta
 from typing import Any
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from gateway.circuit import circuit_state
 from gateway.inflight import inflight_counts_sync, inflight_local
@@ -13,6 +18,12 @@ from gateway.telemetry import NO_LOAD_METRICS, store
 from gateway.telemetry.snapshot import circuit_states, views_build
 from gateway.telemetry.store import Copy
 from gateway.types import WorkerView
+from gateway.usage import usage_prefix_cache_by_worker
+
+logger = logging.getLogger(__name__)
+
+# The requests behind the page's "as the gateway saw it" hit rate: the last few minutes.
+SEEN_WINDOW = timedelta(minutes=5)
 
 
 def _seconds(value: float) -> float | None:
@@ -24,8 +35,37 @@ def _circuit_word(view: WorkerView) -> str:
     return circuit_state(view.url)
 
 
-def status_rows(copy: Copy, views: list[WorkerView], *, admin_ids: dict[str, int]) -> dict:
-    """``admin_ids`` maps an admin row's base_url to its id, for the drain/enable buttons."""
+def prefix_cache_seen_sync() -> dict[str, tuple[int, int]]:
+    """Prompt and cached prompt tokens per worker name over ``SEEN_WINDOW``, from the usage
+    records; empty when the database cannot say (the page must still draw)."""
+    try:
+        return usage_prefix_cache_by_worker(since=timezone.now() - SEEN_WINDOW)
+    except Exception as exc:
+        logger.warning("reading the prefix-cache hits of recent requests failed: %r", exc)
+        return {}
+
+
+_prefix_cache_seen = database_sync_to_async(prefix_cache_seen_sync, thread_sensitive=False)
+
+
+def _tokens(count: int | None) -> str:
+    return f"{count:,} tokens" if count else "—"
+
+
+def _rate(part: float | None, whole: float | None) -> float | None:
+    return round(part / whole, 4) if whole and part is not None else None
+
+
+def status_rows(
+    copy: Copy,
+    views: list[WorkerView],
+    *,
+    admin_ids: dict[str, int],
+    seen: dict[str, tuple[int, int]] | None = None,
+) -> dict:
+    """``admin_ids`` maps an admin row's base_url to its id, for the drain/enable buttons;
+    ``seen`` a worker's name to the prompt and cached tokens of its recent requests."""
+    seen = seen or {}
     now = time.time()
     entries = {e.spec.url: e for e in copy.snapshot.entries} if copy.snapshot else {}
     rows: list[dict[str, Any]] = []
@@ -33,9 +73,7 @@ def status_rows(copy: Copy, views: list[WorkerView], *, admin_ids: dict[str, int
         entry = entries.get(view.url)
         state = entry.state if entry else None
         origin = entry.origin if entry else view.url
-        queries = state.prefix_queries if state else None
-        hits = state.prefix_hits if state else None
-        hit_rate = round(hits / queries, 4) if queries and hits is not None else None
+        prompt, cached = seen.get(view.spec.name, (0, None))
         note = NO_LOAD_METRICS if view.healthy and view.no_load_metrics else ""
         # The page keeps the note's last word (the flag) on one line.
         lead, _, flag = note.rpartition(" ")
@@ -65,7 +103,13 @@ def status_rows(copy: Copy, views: list[WorkerView], *, admin_ids: dict[str, int
                 "note_lead": f"{lead} " if lead else "",
                 "note_flag": flag,
                 "health_age": _seconds(store.age(state.health_at, now)) if state else None,
-                "prefix_hit_rate": hit_rate,
+                # Prefix-cache hit rates: of the requests the gateway sent it lately
+                # (usage.prompt_tokens_details), and the worker's own between two probes.
+                "prefix_hit_rate_seen": _rate(cached, prompt),
+                "prefix_hit_rate_worker": view.prefix_hit_rate,
+                "kv_capacity_tokens": view.kv_capacity_tokens,
+                # As the page shows it (the template and pool.js alike).
+                "kv_capacity": _tokens(view.kv_capacity_tokens),
                 "error": state.error if state else "not probed yet",
             }
         )
@@ -86,7 +130,7 @@ def pool_status_sync(*, admin_ids: dict[str, int]) -> dict:
     copy.local_at_fetch = inflight_local()
     circuit = circuit_states(urls)
     views = views_build(copy, now=time.time(), keys={}, circuit=circuit, local=copy.local_at_fetch)
-    return status_rows(copy, views, admin_ids=admin_ids)
+    return status_rows(copy, views, admin_ids=admin_ids, seen=prefix_cache_seen_sync())
 
 
 async def pool_status(*, admin_ids: dict[str, int]) -> dict:
@@ -102,4 +146,4 @@ async def pool_status(*, admin_ids: dict[str, int]) -> dict:
         circuit=circuit_states(urls),
         local=inflight_local(),
     )
-    return status_rows(copy, views, admin_ids=admin_ids)
+    return status_rows(copy, views, admin_ids=admin_ids, seen=await _prefix_cache_seen())

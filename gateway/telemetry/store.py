@@ -28,7 +28,7 @@ from django.conf import settings
 from gateway.redis import redis_client, redis_key, redis_shared
 from gateway.types import WorkerSpec
 
-SNAPSHOT_VERSION = 2  # 2: WorkerState.no_load_metrics
+SNAPSHOT_VERSION = 3  # 2: WorkerState.no_load_metrics; 3: kv_capacity_tokens, prefix_hit_rate
 REFRESH_EVERY = 0.1  # seconds an in-process copy is trusted before Redis is asked again
 ORCA_TTL_MS = 3_600_000  # the ORCA hash outlives any worker that stopped reporting
 # A snapshot nobody renews (its configuration is gone) leaves Redis after an hour; while it
@@ -64,6 +64,10 @@ class WorkerState:
     kv_usage: float = 0.0
     prefix_queries: float | None = None
     prefix_hits: float | None = None
+    # The worker's own prefix-cache hit rate over the last probe interval in which it looked
+    # anything up (telemetry/prober.py), and its KV capacity in tokens (cache_config_info).
+    prefix_hit_rate: float | None = None
+    kv_capacity_tokens: int | None = None
     metrics_at: float | None = None
     # /metrics answers without vLLM's series (--disable-log-stats): healthy, but routing
     # counts only the gateway's own streams to it (docs/gateway/pool.md).

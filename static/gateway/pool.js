@@ -16,6 +16,24 @@ function seconds(value) {
   return value === null || value === undefined ? "never" : `${value.toFixed(1)} s`;
 }
 
+function percent(value) {
+  return value === null || value === undefined ? "—" : `${Math.round(value * 100)} %`;
+}
+
+function hitRates(row, w) {
+  // Two rates, one per line: of the gateway's recent requests, and the worker's own.
+  const td = cell(row, "", "num pool-hits");
+  for (const [value, source] of [
+    [w.prefix_hit_rate_seen, "requests"],
+    [w.prefix_hit_rate_worker, "worker"],
+  ]) {
+    const line = document.createElement("span");
+    line.className = "pool-hit";
+    line.textContent = `${percent(value)} ${source}`;
+    td.append(line);
+  }
+}
+
 function actionForm(worker, action, label) {
   const form = document.createElement("form");
   form.method = "post";
@@ -62,6 +80,8 @@ function workerRow(w) {
   cell(tr, w.note ? "—" : String(Math.round(w.running)), "num");
   cell(tr, w.note ? "—" : String(Math.round(w.waiting)), "num");
   cell(tr, w.note ? "—" : `${Math.round(w.kv_usage * 100)} %`, "num");
+  cell(tr, w.kv_capacity, "num pool-capacity");
+  hitRates(tr, w);
   cell(tr, String(w.inflight), "num");
   cell(tr, w.circuit);
   cell(tr, w.note ? "—" : seconds(w.metrics_age), "num");
@@ -93,7 +113,7 @@ function placeholder(columns, text) {
 function render(status) {
   const rows = status.workers.map(workerRow);
   document.getElementById("pool-rows").replaceChildren(
-    ...(rows.length ? rows : [placeholder(13, "No worker is configured, or none has been probed yet.")]),
+    ...(rows.length ? rows : [placeholder(15, "No worker is configured, or none has been probed yet.")]),
   );
   const dns = status.dns.map(dnsRow);
   document.getElementById("pool-dns").replaceChildren(...(dns.length ? dns : [placeholder(4, "None.")]));

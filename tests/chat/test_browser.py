@@ -63,7 +63,7 @@ def test_a_person_signs_in_watches_an_answer_stream_and_finds_it_after_a_reload(
     expect(answer).to_have_attribute("data-status", "complete")
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     expect(answer.locator(".meta")).to_contain_text("test-a")
-    expect(answer.locator(".content strong").first).to_have_text("aiportal vLLM emulator")
+    expect(answer.locator(".content strong").last).to_have_text("aiportal vLLM emulator")
     streamed = answer.locator(".content").inner_text()
 
     # The address became the conversation's, and the sidebar lists it.

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
+import chat.consumers
 import chat.generation
 from chat import services
 from chat.models import Message
@@ -147,6 +149,32 @@ async def test_it_stops_an_answer_keeps_the_partial_text_and_aborts_upstream(own
     assert 3 <= saved.last_seq < 50
     # The worker saw its client go away, which is what makes vLLM abort the request.
     await eventually(lambda: emulator_state(slow_worker)["aborted"] == aborted_before + 1)
+
+
+async def test_a_stop_lost_by_the_channel_layer_is_asked_again(owner, faulty_worker, monkeypatch):
+    # The channel layer is best effort (channels_redis can drop a message handed over while
+    # another receive of the process is cancelled): the first stop never arrives.
+    faulty_worker(stall_after_tokens=0)
+    monkeypatch.setattr(chat.consumers, "STOP_REPEAT_SECONDS", 0.2)
+    layer = get_channel_layer()
+    group_send = layer.group_send
+    dropped: list[str] = []
+
+    async def losing_the_first_stop(group, message):
+        if message.get("type") == "generation.stop" and not dropped:
+            dropped.append(group)
+            return
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", losing_the_first_stop)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Are you there?"))
+        answer = await socket.assistant_created()
+        await socket.send({"type": "chat.stop", "message": answer["id"]})
+        done = await socket.until_final(answer["id"])
+    assert dropped
+    assert done["status"] == "stopped"
+    assert (await get_message(answer["id"])).status == Message.Status.STOPPED
 
 
 async def test_closing_the_socket_does_not_stop_the_answer(owner, workers):

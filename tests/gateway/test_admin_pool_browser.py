@@ -91,3 +91,73 @@ def test_the_pool_page_says_which_worker_has_no_load_metrics(page, quiet_pool_ur
             expect(quiet.locator(".pool-note")).to_be_visible()
             if SHOTS:
                 page.screenshot(path=f"{SHOTS}/pool-no-load-{size}-{scheme}.png", full_page=True)
+
+
+@pytest.fixture
+def cache_pool(django_db_blocker):
+    """A Daphne whose pool has a worker that reports cached tokens (vLLM's
+    --enable-prompt-tokens-details, model "cached") beside one that does not."""
+    from tests.conftest import _database_url, start_daphne, start_emulator
+
+    details, details_url = start_emulator(
+        "--enable-prompt-tokens-details", "--model", "cached", "--kv-cache-blocks", "8192"
+    )
+    plain, plain_url = start_emulator("--model", "plain", region="test-b")
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    daphne, url = start_daphne(
+        {
+            "DATABASE_URL": database_url,
+            "AIPORTAL_WORKERS": f"{details_url}@test-a,{plain_url}@test-b",
+        }
+    )
+    yield url
+    daphne.stop()
+    plain.stop()
+    details.stop()
+
+
+def test_the_pool_page_shows_kv_capacity_and_prefix_cache_hit_rates(page, cache_pool, make_user):
+    import httpx
+
+    from tests.gateway.api_support import bearer, key_for, usage_settled
+
+    admin = make_user("admin@example.com", is_staff=True)
+    token = key_for(admin)
+    # A conversation's turns, each a prefix of the next: the worker's cache serves the rest.
+    messages = [{"role": "system", "content": "You answer questions about sourdough. " * 60}]
+    for model in ("cached", "plain"):
+        for turn in range(3):
+            messages = [*messages, {"role": "user", "content": f"Question {turn}?"}]
+            body = {"model": model, "messages": messages, "max_tokens": 8}
+            response = httpx.post(
+                f"{cache_pool}/v1/chat/completions", json=body, headers=bearer(token), timeout=20
+            )
+            assert response.status_code == 200, response.text
+            answer = response.json()["choices"][0]["message"]["content"]
+            messages = [*messages, {"role": "assistant", "content": answer}]
+    records = usage_settled(admin, 6)
+    assert [r.cached_tokens is None for r in records].count(True) == 3  # the plain worker's
+
+    page.goto(f"{cache_pool}/admin/login/?next=/admin/gateway/worker/pool/")
+    page.fill("#id_login", admin.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("form button[type=submit]")
+    rows = page.locator("#pool-rows tr.up")
+    expect(rows).to_have_count(2, timeout=10_000)
+    cached, plain = rows.filter(has_text="test-a"), rows.filter(has_text="test-b")
+    expect(cached).to_contain_text("131,072 tokens")  # 8,192 blocks of 16
+    expect(cached).to_contain_text(re.compile(r"[1-9]\d? % requests"))
+    expect(cached).to_contain_text(re.compile(r"[1-9]\d? % worker"))
+    # The plain worker does not report cached tokens: unknown, not 0 %; its own counters do.
+    expect(plain).to_contain_text("— requests")
+    expect(plain).to_contain_text(re.compile(r"[1-9]\d? % worker"))
+    for size, viewport in (("desktop", (1440, 900)), ("phone", (390, 844))):
+        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            # On a phone the table scrolls sideways: bring the cache columns into view.
+            cached.locator(".pool-hits").scroll_into_view_if_needed()
+            expect(cached.locator(".pool-hit").first).to_be_visible()
+            if SHOTS:
+                page.screenshot(path=f"{SHOTS}/pool-cache-{size}-{scheme}.png", full_page=True)

@@ -171,3 +171,55 @@ def test_the_sdk_sees_openais_error_shape_for_caps(client, api, owner):
     raw = httpx.get(f"{api.v1}/models")  # no key
     assert raw.status_code == 401
     assert UsageRecord.objects.filter(user=owner).count() == 0
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_tool_calls_through_the_gateway_and_the_answer_from_the_result(client):
+    # The emulator answers with vLLM's tool calls (docs/emulator.md, Tool calls): the gateway
+    # relays them as they are, streaming and not, and the follow-up uses the tool's result.
+    ask = [{"role": "user", "content": "What's the weather in Lisbon right now?"}]
+
+    whole = client.chat.completions.create(model=FAST, messages=ask, tools=[WEATHER_TOOL])
+    stream = client.chat.completions.create(
+        model=FAST, messages=ask, tools=[WEATHER_TOOL], stream=True
+    )
+    names, arguments, finish = [], "", None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                if call.function and call.function.name:
+                    names.append(call.function.name)
+                if call.function and call.function.arguments:
+                    arguments += call.function.arguments
+            finish = choice.finish_reason or finish
+
+    (call,) = whole.choices[0].message.tool_calls
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather"
+    assert call.function.arguments == '{"city": "Lisbon"}'
+    assert (names, arguments, finish) == (["get_weather"], call.function.arguments, "tool_calls")
+    follow = client.chat.completions.create(
+        model=FAST,
+        tools=[WEATHER_TOOL],
+        messages=[
+            *ask,
+            whole.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": '{"temperature_c": 19}'},
+        ],
+    )
+    # An answer in text, from the result (this server caps answers at 64 tokens).
+    assert not follow.choices[0].message.tool_calls
+    assert "The tool's result gives **temperature_c** 19." in follow.choices[0].message.content

@@ -127,10 +127,12 @@ async def test_cancelling_the_task_aborts_the_request_upstream(emulators, pool):
 
 async def test_a_request_the_worker_refuses_is_not_retried_elsewhere(emulators, pool):
     # The nearer worker has a short context and refuses; the other would have answered.
+    # (vLLM 0.34 clamps a max_tokens the context cannot hold; a prompt it cannot hold is a 400.)
     short, roomy = emulators.many(("home", "--max-model-len", "256"), ("away",))
     pool(f"{short}@home", f"{roomy}@away")
     await snapshot_ready(short, roomy)
-    body = {"model": MODEL, "messages": QUESTION, "max_tokens": 2000, "stream": True}
+    long_question = [{"role": "user", "content": "Please be thorough. " * 150}]
+    body = {"model": MODEL, "messages": long_question, "max_tokens": 20, "stream": True}
     with pytest.raises(UpstreamRejected) as caught:
         await frames_collect(
             endpoint="chat/completions", body=body, caller=Caller(home_region="home")

@@ -59,6 +59,15 @@ async def test_a_record_holds_what_the_proxy_measured(owner):
     assert stored.outcome == UsageRecord.Outcome.COMPLETE
 
 
+async def test_cached_tokens_are_kept_and_unknown_stays_unknown(owner):
+    cached = await usage.usage_record(user_id=owner.pk, cached_tokens=8, **FIELDS)
+    unknown = await usage.usage_record(user_id=owner.pk, cached_tokens=None, **FIELDS)
+    odd = await usage.usage_record(user_id=owner.pk, cached_tokens=-5, **FIELDS)
+    stored = {r.pk: r.cached_tokens async for r in UsageRecord.objects.filter(user=owner)}
+    # None is "the worker did not say", not zero tokens from the cache.
+    assert stored == {cached.pk: 8, unknown.pk: None, odd.pk: 0}
+
+
 async def test_a_record_without_a_key_is_the_chats(owner):
     row = await usage.usage_record(user_id=owner.pk, api_key_id=None, **FIELDS)
     assert row.source == UsageRecord.Source.CHAT

@@ -25,7 +25,12 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def test_every_field_the_gateway_forwards_has_a_review_of_its_own():
-    forwarded = validation.CHAT_FIELDS | validation.COMPLETION_FIELDS | validation.EMBEDDING_FIELDS
+    forwarded = (
+        validation.CHAT_FIELDS
+        | validation.COMPLETION_FIELDS
+        | validation.EMBEDDING_FIELDS
+        | validation.RESPONSES_FIELDS
+    )
     assert forwarded - fields.fields_rules() == set()
 
 

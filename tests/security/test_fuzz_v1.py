@@ -21,12 +21,15 @@ from gateway.api.validation import (
     EMBEDDING_FIELDS,
     IGNORED,
     REFUSED,
+    RESPONSES_FIELDS,
 )
 from tests.gateway.api_support import bearer, key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIELDS = sorted(CHAT_FIELDS | COMPLETION_FIELDS | EMBEDDING_FIELDS | IGNORED | REFUSED)
+FIELDS = sorted(
+    CHAT_FIELDS | COMPLETION_FIELDS | EMBEDDING_FIELDS | RESPONSES_FIELDS | IGNORED | REFUSED
+)
 SCALARS = (
     st.none()
     | st.booleans()
@@ -50,7 +53,7 @@ BODY = st.builds(
         lambda fields: {k: v for k, v in fields.items() if k != "model"}
     ),
 )
-ENDPOINT = st.sampled_from(["chat/completions", "completions", "embeddings"])
+ENDPOINT = st.sampled_from(["chat/completions", "completions", "embeddings", "responses"])
 FUZZ = settings(
     max_examples=30,
     deadline=None,
