@@ -89,6 +89,7 @@ def _final_frame(message: Message) -> dict[str, Any]:
         "message": message.pk,
         "status": message.status,
         "content": message.content,
+        "reasoning": message.reasoning,
         "seq": message.last_seq,
     }
     if message.status == Message.Status.ERROR:
@@ -283,6 +284,7 @@ class ChatConsumer(WebsocketConsumer):
     async def handle_chat_continue(self, data: dict[str, Any]) -> None:
         client_id = _optional_string(data, "client_id", _CLIENT_ID)
         message_id = _id(data, "message", required=True)
+        self._stop_asking(message_id)  # the stop it may still be repeating has done its work
         try:
             turn = await db_message_continue(user=self.user, message_id=message_id)
         except Message.DoesNotExist:
@@ -322,7 +324,11 @@ class ChatConsumer(WebsocketConsumer):
         if message.pk not in self.stoppers:
             task = asyncio.create_task(self._stop_until_ended(message.pk))
             self.stoppers[message.pk] = task
-            task.add_done_callback(lambda _: self.stoppers.pop(message.pk, None))
+            task.add_done_callback(
+                lambda done: (
+                    self.stoppers.get(message.pk) is done and self.stoppers.pop(message.pk, None)
+                )
+            )
 
     async def _stop_until_ended(self, message_id: int) -> None:
         """Ask again until the answer's row says it ended. The channel layer is best effort:
@@ -461,6 +467,7 @@ class ChatConsumer(WebsocketConsumer):
                 await db_message_finish(
                     message_id=answer.pk,
                     content=answer.content,
+                    reasoning=answer.reasoning,
                     last_seq=answer.last_seq,
                     status=status,
                     error_code="internal_error",
@@ -473,6 +480,7 @@ class ChatConsumer(WebsocketConsumer):
                     "code": "internal_error",
                     "detail": "The answer could not be started.",
                     "content": answer.content,
+                    "reasoning": answer.reasoning,
                     "seq": answer.last_seq,
                     "client_id": client_id,
                 }
@@ -552,5 +560,14 @@ class ChatConsumer(WebsocketConsumer):
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published by a generation (or another socket) to a group this socket
-        joined: passed on as it is."""
-        await self.send(text_data=json.dumps(event["frame"]))
+        joined: passed on as it is. An answer's end also ends the asking again to stop it: the
+        same message may be continued right after, and that generation must not be stopped."""
+        frame = event["frame"]
+        if frame.get("type") in {"message.done", "message.error"}:
+            self._stop_asking(frame.get("message"))
+        await self.send(text_data=json.dumps(frame))
+
+    def _stop_asking(self, message_id: Any) -> None:
+        stopper = self.stoppers.pop(message_id, None)
+        if stopper is not None:
+            stopper.cancel()

@@ -28,6 +28,12 @@ def export_markdown(*, conversation: Conversation) -> str:
             # Quoted, so that a typed "## Assistant" cannot pass for the next turn.
             lines += [f"> {line}".rstrip() for line in message.content.splitlines()]
         else:
+            if message.reasoning:
+                # A reasoning model's thinking, quoted under its own label: never read as
+                # part of the answer (nor can its text pass for a heading).
+                lines += ["> **Thinking**", ">"]
+                lines += [f"> {line}".rstrip() for line in message.reasoning.splitlines()]
+                lines.append("")
             lines.append(message.content)
         if message.status != Message.Status.COMPLETE:
             lines += ["", f"*({message.status})*"]
@@ -55,6 +61,8 @@ def export_json(*, conversation: Conversation) -> str:
                 "status": m.status,
                 "model": m.model,
                 "content": m.content,
+                # A reasoning model's thinking, apart from the answer ("" when none).
+                "reasoning": m.reasoning,
                 "usage": m.usage,
                 "created_at": m.created_at.isoformat(),
             }

@@ -7,7 +7,8 @@ answer is still saved completely. The task
 - publishes every frame (``message.created``, ``message.delta`` with ``seq``, ``message.done``
   or ``message.error``) to the channel-layer group of its conversation, which every socket
   showing that conversation has joined, in any process; tokens that arrive within
-  ``DELTA_INTERVAL`` of each other share one delta;
+  ``DELTA_INTERVAL`` of each other share one delta; a reasoning model's thinking travels in
+  the same deltas as ``reasoning``, apart from the answer's ``text``;
 - saves the growing answer from a separate saver loop: at most once per
   ``AIPORTAL_SAVE_INTERVAL`` plus once at the end, as a single-row UPDATE, and at least every
   ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a message whose
@@ -47,7 +48,7 @@ from gateway.errors import (
     RegionUnavailable,
     WorkersBusy,
 )
-from gateway.proxy import Delta, Finished, chat_stream
+from gateway.proxy import Delta, Finished, Thinking, chat_stream
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Generation:
     # A continuation (chat.continue) goes on from the saved text: its deltas are numbered
     # after ``base_seq`` and the answer is ``base_content`` + the new text.
     base_content: str = ""
+    base_reasoning: str = ""
     base_seq: int = 0
     base_usage: dict[str, Any] = field(default_factory=dict)
     # The conversation's datasets: where it may be answered (None: anywhere the user may),
@@ -148,6 +150,9 @@ class Generation:
     citations: list[dict[str, Any]] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)  # the new deltas; seq = base_seq + index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
+    # A reasoning model's thinking: published (one entry per delta, "" when none) and pending.
+    thoughts: list[str] = field(default_factory=list)
+    pending_thought: list[str] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -175,6 +180,10 @@ class Generation:
     @property
     def content(self) -> str:
         return self.base_content + "".join(self.chunks)
+
+    @property
+    def reasoning(self) -> str:
+        return self.base_reasoning + "".join(self.thoughts)
 
     @property
     def continuing(self) -> bool:
@@ -270,7 +279,11 @@ class Generation:
             messages = self.context
             if self.continuing:
                 # The partial answer as the final assistant message, which vLLM extends.
-                messages = [*messages, {"role": "assistant", "content": self.base_content}]
+                # Its thinking goes beside it as vLLM's "reasoning", never into the text.
+                final = {"role": "assistant", "content": self.base_content}
+                if self.base_reasoning:
+                    final["reasoning"] = self.base_reasoning
+                messages = [*messages, final]
             items = chat_stream(
                 messages=messages,
                 model=self.model or None,
@@ -282,7 +295,12 @@ class Generation:
             )
             async with contextlib.aclosing(items):
                 async for item in items:
-                    if isinstance(item, Delta):
+                    if isinstance(item, Thinking):
+                        if self.ttft_ms is None:
+                            self.ttft_ms = round((time.monotonic() - self.started) * 1000)
+                        self.pending_thought.append(item.text)
+                        self.wake.set()
+                    elif isinstance(item, Delta):
                         if self.ttft_ms is None:
                             self.ttft_ms = round((time.monotonic() - self.started) * 1000)
                         self.pending.append(item.text)
@@ -297,7 +315,9 @@ class Generation:
             # An answer that broke off after some text, with no worker left to continue it,
             # keeps that text and is "interrupted" (it can be continued), not failed; so is
             # a continuation that could not start (its earlier text is still there).
-            broke_off = getattr(exc, "partial", False) and self.chunks + self.pending
+            broke_off = getattr(exc, "partial", False) and (
+                self.chunks + self.pending + self.pending_thought or self.reasoning
+            )
             status = (
                 Message.Status.INTERRUPTED if broke_off or self.continuing else Message.Status.ERROR
             )
@@ -341,15 +361,20 @@ class Generation:
             await asyncio.sleep(DELTA_INTERVAL)
 
     async def _publish_pending(self) -> None:
-        if not self.pending:
+        if not self.pending and not self.pending_thought:
             return
         async with self.lock:
             text = "".join(self.pending)
+            thought = "".join(self.pending_thought)
             self.pending.clear()
+            self.pending_thought.clear()
             self.chunks.append(text)
-            await self._publish(
-                {"type": "message.delta", "message": self.message_id, "seq": self.seq, "text": text}
-            )
+            self.thoughts.append(thought)
+            frame = {"type": "message.delta", "message": self.message_id, "seq": self.seq}
+            frame["text"] = text
+            if thought:
+                frame["reasoning"] = thought
+            await self._publish(frame)
 
     async def _control(self) -> None:
         """Returns when asked to stop (or told the generation ended); answers resume requests
@@ -395,6 +420,7 @@ class Generation:
                         "message": self.message_id,
                         "seq": self.seq,
                         "content": self.content,
+                        "reasoning": self.reasoning,
                         "status": Message.Status.STREAMING,
                     }
                     await layer.send(reply_channel, frame_event(snapshot))
@@ -427,7 +453,10 @@ class Generation:
                 seq = self.seq
                 try:
                     await _db_save_progress(
-                        message_id=self.message_id, content=self.content, last_seq=seq
+                        message_id=self.message_id,
+                        content=self.content,
+                        reasoning=self.reasoning,
+                        last_seq=seq,
                     )
                 except Exception:
                     # A database hiccup must not end the answer; the next tick retries.
@@ -452,6 +481,7 @@ class Generation:
             await _db_finish(
                 message_id=self.message_id,
                 content=content,
+                reasoning=self.reasoning,
                 last_seq=self.seq,
                 status=outcome.status,
                 usage=usage,
@@ -491,7 +521,7 @@ class Generation:
             }
             if outcome.code:
                 frame.update(code=outcome.code, detail=outcome.detail, **outcome.extra)
-        return {**frame, "client_id": self.client_id}
+        return {**frame, "reasoning": self.reasoning, "client_id": self.client_id}
 
     async def _publish(self, frame: dict[str, Any]) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
@@ -547,6 +577,9 @@ async def generation_start(
     )
     if continuing:
         generation.base_content = message.content
+        # Only an answer with text is continued from it (an interrupted thinking alone is
+        # answered afresh, and thinks afresh).
+        generation.base_reasoning = message.reasoning if message.content else ""
         generation.base_seq = message.last_seq
         generation.base_usage = dict(message.usage or {})
     task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")

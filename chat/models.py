@@ -58,6 +58,9 @@ class Message(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    # A reasoning model's thinking before the answer (vLLM's "reasoning"): shown apart, never
+    # part of ``content`` and never sent back to the model.
+    reasoning = models.TextField(blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     model = models.CharField(max_length=200, blank=True)
     # Sequence number of the last delta saved into ``content``: a resuming client asks for

@@ -283,6 +283,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "role": message.role,
         "status": message.status,
         "content": message.content,
+        "reasoning": message.reasoning,
         "last_seq": message.last_seq,
         "model": message.model,
         "error_code": message.error_code,

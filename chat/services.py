@@ -69,13 +69,15 @@ def message_create_turn(
     return user_message, assistant_message
 
 
-def message_save_progress(*, message_id: int, content: str, last_seq: int) -> bool:
+def message_save_progress(
+    *, message_id: int, content: str, last_seq: int, reasoning: str = ""
+) -> bool:
     """Save the answer so far (one batched UPDATE of one row). Doubles as the heartbeat: it
     refreshes ``updated_at`` even when nothing new arrived. False when the message is no
     longer streaming (finished, or marked interrupted)."""
     return bool(
         Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            content=content, last_seq=last_seq, updated_at=timezone.now()
+            content=content, reasoning=reasoning, last_seq=last_seq, updated_at=timezone.now()
         )
     )
 
@@ -90,6 +92,7 @@ def message_finish(
     metrics: dict[str, Any] | None = None,
     error_code: str = "",
     model: str = "",
+    reasoning: str = "",
 ) -> None:
     """Write the final state. Deliberately not filtered on ``streaming``: if a stalled
     event loop let the stale sweep mark the message interrupted, the generator that did
@@ -100,6 +103,7 @@ def message_finish(
     Message.objects.filter(pk=message_id).update(
         **fields,
         content=content,
+        reasoning=reasoning,
         last_seq=last_seq,
         status=status,
         usage=usage or {},

@@ -19,6 +19,19 @@ prompt once and the completion tokens of all parts. A stream is only continued w
 plain text in one choice: tool-call deltas or several choices cannot be resumed faithfully.
 A part that ends with finish_reason "abort" (the engine gave up) is continued too; its end
 is never passed on.
+
+A reasoning model's thinking (``delta.reasoning``, vLLM 0.34; ``reasoning_content`` before)
+is relayed as it comes and kept apart from the answer text. The client sees one thinking,
+then the answer (docs/gateway/proxy.md, "Reasoning models"):
+
+- died after the answer began: the final assistant message carries the thinking as
+  ``reasoning`` next to the partial answer, so the worker's template renders the thinking
+  before the answer and the worker writes the rest of the answer;
+- died while thinking: vLLM's chat API cannot continue an open thinking (a continued final
+  message is answer text, and templates close the thinking around it), so the next worker is
+  asked the question afresh; the client keeps the thinking it saw, and of the new part only
+  the answer is relayed;
+- a continuation's own thinking is never relayed: the client already has its one.
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from __future__ import annotations
 from typing import Any
 
 _IDENTITY = ("id", "created", "model", "system_fingerprint")
+# A delta's thinking: vLLM 0.34 names it "reasoning", earlier versions "reasoning_content".
+_THINKING = ("reasoning", "reasoning_content")
 # vLLM 0.34's finish reasons (vllm/v1/engine/__init__.py): "stop", "length" and "repetition"
 # end an answer (repetition: the engine cut a looping answer short, which is its end);
 # "abort" is the engine giving up on it (shutdown, a failed KV transfer), continued like a
@@ -54,6 +69,9 @@ class Stitcher:
             "stream_options": {"include_usage": True, "continuous_usage_stats": True},
         }  # the upstream body of the first part
         self.text: list[str] = []  # the answer the client has received, all parts
+        self.thought: list[str] = []  # the thinking the client has received (reasoning)
+        # This part asks afresh after a worker died while thinking: its thinking is dropped.
+        self.rethinking = False
         self.identity: dict[str, Any] | None = None
         self.part = 0
         self.prompt_tokens: int | None = None
@@ -63,6 +81,10 @@ class Stitcher:
         self.tokens_before = 0  # completion tokens of the finished parts
         self.tokens_now = 0  # … of this part, from its usage
         self.counted_now = 0  # … of this part, counted from text frames (if no usage came)
+        # A reasoning worker's usage.completion_tokens_details.reasoning_tokens: of the
+        # finished parts, of this one (None until a worker reports it).
+        self.reasoning_before = 0
+        self.reasoning_now: int | None = None
         self.finish_reason: str | None = None
         self.usage_sent = False
         self.continuable = True
@@ -87,6 +109,9 @@ class Stitcher:
         usage = frame.get("usage") if self.client_continuous else frame.pop("usage", None)
         if usage:
             self.tokens_now = int(usage.get("completion_tokens") or 0)
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+                self.reasoning_now = details["reasoning_tokens"]
             if self.part == 0 and self.prompt_tokens is None:
                 self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             if self.part == 0 and isinstance(usage.get("prompt_tokens_details"), dict):
@@ -110,6 +135,10 @@ class Stitcher:
                 text = delta.get("content")
                 if delta.get("tool_calls") or delta.get("function_call"):
                     self.continuable = False
+                if self._thinking(delta, counted=bool(usage)):
+                    idle = not text and not choice.get("finish_reason") and not delta
+                    if idle and not (self.client_continuous and usage):
+                        return None  # a continuation's thinking, which the client never sees
                 if self.part and "role" in delta:
                     del delta["role"]  # the client has had its one role delta
                     empty = not text and not choice.get("finish_reason") and len(delta) <= 1
@@ -139,6 +168,29 @@ class Stitcher:
         if self.client_continuous and usage:
             frame["usage"] = self.usage()
         return self._stamp(frame)
+
+    def _thinking(self, delta: dict[str, Any], *, counted: bool) -> bool:
+        """Keep the client's thinking from a delta; True when thinking was dropped from it
+        (a continuation's own: the client has had its one thinking)."""
+        dropped = False
+        for key in _THINKING:
+            thought = delta.get(key)
+            if not thought:
+                continue
+            if self.part and (self.rethinking or self.text):
+                del delta[key]
+                dropped = True
+                continue
+            self.thought.append(thought)
+            if not counted:
+                self.counted_now += 1
+        return dropped
+
+    @property
+    def renderable(self) -> bool:
+        """The answer may be continued through /v1/completions (continuation_render.py):
+        not a reasoning model's, whose raw completion would mix thinking into the answer."""
+        return not self.thought
 
     def _past_seam(self, text: str) -> str:
         """The continuation's text after the seam. The worker read the partial without its
@@ -184,14 +236,18 @@ class Stitcher:
     def usage(self) -> dict[str, Any]:
         prompt = self.prompt_tokens or 0
         completion = self.completion_tokens
-        usage: dict[str, Any] = {
+        totals: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
         if self.prompt_details is not None:
-            usage["prompt_tokens_details"] = dict(self.prompt_details)
-        return usage
+            totals["prompt_tokens_details"] = dict(self.prompt_details)
+        if self.reasoning_now is not None or self.reasoning_before:
+            # All parts' thinking, as the worker's usage would have it (vLLM 0.34).
+            reasoning = self.reasoning_before + (self.reasoning_now or 0)
+            totals["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return totals
 
     # -- the next part ----------------------------------------------------------------------
 
@@ -199,6 +255,8 @@ class Stitcher:
         """The current upstream stream broke: close its books before the next part."""
         self.tokens_before += self.tokens_now or self.counted_now
         self.tokens_now = self.counted_now = 0
+        self.reasoning_before += self.reasoning_now or 0
+        self.reasoning_now = None
         self.part += 1
         self.aborted = False
 
@@ -223,8 +281,12 @@ class Stitcher:
         partial = "".join(self.text)
         if self.echoed and partial.startswith(self.echoed):
             partial = partial[len(self.echoed) :]
+        thought = "".join(self.thought)
         body = dict(self.body)
-        if partial and self.chat:
+        if self.chat and thought and not partial:
+            # Died while thinking: ask afresh (see the module docstring).
+            self.rethinking = True
+        elif partial and self.chat:
             messages = list(body.get("messages") or [])
             last = messages[-1] if messages else None
             final: dict[str, Any] = {"role": "assistant"}
@@ -241,6 +303,10 @@ class Stitcher:
             content = partial.rstrip()
             self.seam = partial[len(content) :] or None
             self.final_text = partial
+            if thought:
+                # vLLM 0.34's field (reasoning_content is renamed to it): the template
+                # renders it before the answer being continued.
+                final = {**final, "reasoning": thought}
             messages.append({**final, "content": content})
             body["messages"] = messages
             body["continue_final_message"] = True

@@ -75,6 +75,13 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """A reasoning model's thinking (vLLM's delta.reasoning): before the answer, never in it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -156,8 +163,9 @@ async def chat_stream(
     conversation_key: str | None = None,
     allowed_regions: frozenset[str] | None = None,
     continue_final: bool = False,
-) -> AsyncIterator[Delta | Finished]:
-    """Yield the answer's text as ``Delta``s, then one ``Finished``. Raises ``GatewayError``
+) -> AsyncIterator[Thinking | Delta | Finished]:
+    """Yield the answer's text as ``Delta``s (a reasoning model's thinking first, as
+    ``Thinking``s), then one ``Finished``. Raises ``GatewayError``
     (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished).
     ``continue_final`` extends the final assistant message of ``messages`` (the chat's
     "continue") instead of answering after it."""
@@ -186,8 +194,10 @@ async def chat_stream(
             async with contextlib.aclosing(frames):
                 async for frame in frames:
                     for choice in frame.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
+                        delta = choice.get("delta") or {}
+                        if thought := delta.get("reasoning") or delta.get("reasoning_content"):
+                            yield Thinking(thought)
+                        if text := delta.get("content"):
                             yield Delta(text)
         except PolicyChanged as changed:
             version = changed.version  # raised at admission: nothing was yielded yet
@@ -367,7 +377,8 @@ async def _attempts(
         except BaseException as exc:
             router.ended(view, exc)
             if stitch.part and isinstance(exc, GatewayError) and exc.status < 500:
-                if isinstance(exc, UpstreamRejected) and stitch.chat and path == endpoint:
+                rejected = isinstance(exc, UpstreamRejected) and path == endpoint
+                if rejected and stitch.chat and stitch.renderable:
                     # Its chat template refuses continue_final_message: continue through
                     # the worker's own rendering of the chat, where it offers one.
                     rendered = await completion_body(

@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="like vLLM's: after the first token, one stream chunk per N tokens",
     )
     m.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="like vLLM's: chat answers think first, streamed as delta.reasoning",
+    )
+    m.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=defaults.reasoning_tokens,
+        metavar="N",
+        help="length of the thinking with --reasoning-parser",
+    )
+    m.add_argument(
         "--disable-log-stats",
         action="store_true",
         help="like vLLM's: /metrics serves no vllm: series, the ORCA header no values",
@@ -256,6 +268,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         enable_auto_tool_choice=args.enable_auto_tool_choice,
         tool_call_parser=None if args.tool_call_parser == "none" else args.tool_call_parser,
         unseeded_answers=args.unseeded_answers,
+        reasoning_parser=args.reasoning_parser,
+        reasoning_tokens=args.reasoning_tokens,
         faults=faults,
         poison=args.poison,
     )

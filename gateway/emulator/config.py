@@ -92,6 +92,11 @@ class EmulatorConfig:
     # Without a seed, answers vary from request to request ("vary", as a sampling model's
     # do) or are a function of the prompt alone ("fixed", for tests that compare answers).
     unseeded_answers: Literal["vary", "fixed"] = "vary"
+    # vLLM's --reasoning-parser: chat answers think first, streamed as delta.reasoning
+    # (gateway/emulator/reasoning.py). Any name is taken; None serves a plain model.
+    reasoning_parser: str | None = None
+    # The thinking's length in tokens, when a reasoning parser is set.
+    reasoning_tokens: int = 48
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -112,6 +117,8 @@ class EmulatorConfig:
             raise ValueError("data_parallel_size must be >= 1")
         if self.keep_alive <= 0:
             raise ValueError("keep_alive must be > 0")
+        if self.reasoning_parser == "" or self.reasoning_tokens < 1:
+            raise ValueError("reasoning_parser must not be empty, reasoning_tokens >= 1")
         if self.poison == "":
             raise ValueError("poison must not be empty")
         if self.tool_call_parser not in (None, "hermes"):

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .cache_usage import Frame, with_details
 from .config import EmulatorConfig
-from .decode import EOS, decode
+from .decode import EOS
 from .engine import Engine, Outcome, Ticket
 from .faults import FaultSpec
 from .lora import LoraStates
@@ -35,6 +35,7 @@ from .protocol import (
     usage,
     usage_chunk,
 )
+from .reasoning import END_OF_THINKING, compose_reasoning, phased_decode, with_reasoning_tokens
 from .text import VARIANTS, answer_seed, compose_answer, variant_of
 from .tokens import tokenize
 from .tool_calls import ToolPlan, plan_tool_calls
@@ -158,6 +159,20 @@ def plan_tools(request: GenerationRequest, config: EmulatorConfig) -> ToolPlan |
     )
 
 
+def plan_thought(request: GenerationRequest, config: EmulatorConfig) -> list[str]:
+    """A reasoning model's thinking tokens before the answer, ending with the token that
+    closes it; none for a model that does not think (gateway/emulator/reasoning.py)."""
+    if not request.thinks:
+        return []
+    text = compose_reasoning(
+        prompt=request.answer_basis,
+        question=request.question,
+        seed=request.seed,
+        target_tokens=config.reasoning_tokens,
+    )
+    return [*tokenize(text), END_OF_THINKING]
+
+
 def _frame(data: dict[str, Any] | str) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()
@@ -200,6 +215,11 @@ class Generation:
         # the generated text the stream has released.
         self.tools: ToolPlan | None = None
         self.released = 0
+        # A reasoning model's thinking: generated so far, held back like self.held, and
+        # whether the token being sent is thinking (gateway/emulator/reasoning.py).
+        self.thought: list[str] = []
+        self.held_thought: list[str] = []
+        self.thinking = False
 
     async def run(self) -> web.StreamResponse:
         if self.fault.refuse_continuation and self.request.kind == "chat" and self.request.partial:
@@ -211,7 +231,9 @@ class Generation:
             pieces = [*tokenize(self.tools.text), EOS]
         else:
             pieces = plan_pieces(self.request, self.config)
-        ticket = self.engine.open(self.request.prompt_tokens, pieces)
+        self.thought_plan = plan_thought(self.request, self.config)
+        # The tokens it will generate, thinking first: their blocks get cached as they fill.
+        ticket = self.engine.open(self.request.prompt_tokens, [*self.thought_plan, *pieces])
         outcome: Outcome = "abort"
         ended = False  # the generation ran to an end of its own (or an injected fault's)
         if self.lora is not None:
@@ -258,7 +280,8 @@ class Generation:
         text: list[str] = []
         loop = asyncio.get_running_loop()
         due = loop.time()
-        for step in decode(
+        for step, thinking in phased_decode(
+            self.thought_plan,
             pieces,
             max_tokens=self.max_tokens,
             stop=self.request.stop,
@@ -294,7 +317,8 @@ class Generation:
                     await pause(self.http, 0)
                     await asyncio.sleep(0)  # let other requests run between tokens
             self.engine.token(ticket)
-            text.append(step.text)
+            self.thinking = thinking
+            (self.thought if thinking else text).append(step.text)
             if self.stream is not None:
                 await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
             if step.finish_reason is not None:
@@ -307,7 +331,7 @@ class Generation:
     ) -> web.StreamResponse:
         """The end of a generation that ran its course: the whole answer, or the stream's
         last frames (gateway/emulator/responses.py ends its own way)."""
-        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        totals = self._totals(ticket.generated)
         if self.stream is None:
             body = full_response(
                 self.request,
@@ -315,6 +339,7 @@ class Generation:
                 finish_reason=finish_reason,
                 stop_reason=stop_reason,
                 totals=self._usage(totals, ticket, "response"),
+                reasoning=self._shown_thought(),
             )
             if self.tools is not None and finish_reason == "stop":
                 # The parser found complete calls: they replace the text.
@@ -331,6 +356,19 @@ class Generation:
         await self.stream.write(_frame("[DONE]"))
         return self.stream
 
+    def _totals(self, generated: int) -> dict[str, Any]:
+        totals = usage(len(self.request.prompt_tokens), generated)
+        if self.config.reasoning_parser is None or self.request.kind != "chat":
+            return totals
+        # The closing token is not thinking (vLLM's parsers count the tokens inside).
+        thought = sum(1 for piece in self.thought if piece != END_OF_THINKING)
+        return with_reasoning_tokens(totals, thought)
+
+    def _shown_thought(self) -> str | None:
+        if not self.request.thinks or not self.request.include_reasoning:
+            return None
+        return "".join(self.thought)
+
     async def _stream_opened(self) -> None:
         """Called once the stream's headers are out, before the request waits for a slot:
         what a server sends at once (the Responses API's ``response.created``) goes here."""
@@ -340,10 +378,10 @@ class Generation:
     ) -> None:
         assert self.stream is not None
         request = self.request
-        now = usage(len(request.prompt_tokens), ticket.generated)
+        now = self._totals(ticket.generated)
         running = self._usage(now if request.continuous_usage else None, ticket, "chunk")
         if ticket.generated == 1 and request.kind == "chat":
-            first = usage(len(request.prompt_tokens), 0) if request.continuous_usage else None
+            first = self._totals(0) if request.continuous_usage else None
             first = self._usage(first, ticket, "chunk")
             await self.stream.write(_frame(chunk(request, role=True, usage_now=first)))
             if request.echo:
@@ -352,12 +390,15 @@ class Generation:
         # vLLM 0.34 (vllm/v1/engine/output_processor.py, stream_interval): the first token
         # goes out at once, then one chunk per stream_interval tokens, and the end with
         # whatever is left; continuous usage then counts several tokens per chunk.
-        self.held.append(text)
+        (self.held_thought if self.thinking else self.held).append(text)
         due = ticket.generated - self.sent_tokens >= self.config.stream_interval
         if finish_reason is None and self.sent_tokens and not due:
             return
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
-        if finish_reason is None and not text:
+        thought, self.held_thought = "".join(self.held_thought), []
+        if not request.include_reasoning:
+            thought = ""
+        if finish_reason is None and not text and not thought:
             return  # held back for a possible stop string, or an empty piece: nothing to say
         delta = None
         if self.tools is not None:
@@ -376,13 +417,14 @@ class Generation:
             finishing=finish_reason is not None,
             usage_now=running,
             delta=delta,
+            reasoning=thought,
         )
         await self.stream.write(_frame(body))
 
     async def _aborted(self, ticket: Ticket, text: str) -> web.StreamResponse:
         """The engine aborted the request: vLLM 0.34's output processor ends it with no new
         token and finish_reason "abort", which the server sends like any other end."""
-        totals = usage(len(self.request.prompt_tokens), ticket.generated)
+        totals = self._totals(ticket.generated)
         if self.stream is None:
             body = full_response(
                 self.request,
@@ -390,6 +432,7 @@ class Generation:
                 finish_reason="abort",
                 stop_reason=None,
                 totals=self._usage(totals, ticket, "response"),
+                reasoning=self._shown_thought(),
             )
             return _json_response(body)
         request = self.request
@@ -399,9 +442,11 @@ class Generation:
         running = self._usage(totals if request.continuous_usage else None, ticket, "chunk")
         # The tokens --stream-interval held back go out with the end, as in vLLM.
         held, self.held = "".join(self.held), []
+        thought, self.held_thought = "".join(self.held_thought), []
+        thought = thought if request.include_reasoning else ""
         end = chunk(
             request, text=held, finish_reason="abort", finishing=True, usage_now=running,
-            empty_end=ticket.generated == 0,
+            empty_end=ticket.generated == 0 and not thought, reasoning=thought,
         )  # fmt: skip
         await self.stream.write(_frame(end))
         if request.include_usage:

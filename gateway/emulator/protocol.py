@@ -130,6 +130,10 @@ class GenerationRequest:
     # structured_outputs.choice: the answer is one of these, exactly (vLLM 0.34 reads only
     # structured_outputs and response_format; guided_* are ignored, as vLLM ignores them).
     choice: list[str] | None = None
+    # A reasoning model (--reasoning-parser) that thinks before this answer, and whether
+    # the answer shows the thinking (vLLM's include_reasoning).
+    thinks: bool = False
+    include_reasoning: bool = True
     prompt_tokens: list[str] = field(default_factory=list)
     # Tools offered (chat only) and vLLM's resolved tool_choice: "none", "auto", "required"
     # or {"type": "function", "function": {"name": …}} (see parse_tools).
@@ -288,10 +292,15 @@ def parse_chat(body: Any, config: EmulatorConfig) -> GenerationRequest:
         if messages[-1]["role"] == role:
             echo = content_text(messages[-1].get("content"))
     tools, tool_choice = parse_tools(body, config)
+    include_reasoning = body.get("include_reasoning", True)
+    if not isinstance(include_reasoning, bool):
+        raise _bad("include_reasoning must be a boolean")
     return GenerationRequest(
         kind="chat", prompt=prompt, answer_basis=basis, question=question, partial=partial,
         echo=echo, tools=tools, tool_choice=tool_choice,
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False, **common,
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+        thinks=config.reasoning_parser is not None and not continue_final,
+        include_reasoning=include_reasoning, **common,
     )  # fmt: skip
 
 
@@ -481,20 +490,23 @@ def chunk(
     finish_reason: str | None = None,
     stop_reason: str | None = None,
     finishing: bool = False,
-    usage_now: dict[str, int] | None = None,
+    usage_now: dict[str, Any] | None = None,
     echo: bool = False,
     empty_end: bool = False,
     delta: dict[str, Any] | None = None,
+    reasoning: str = "",
 ) -> dict[str, Any]:
     """One streamed object. ``finishing`` adds ``stop_reason`` as vLLM's finishing chunk does;
     ``echo`` marks the chunk that echoes the final message, ``empty_end`` a finishing chunk
     with no output at all (their 0.34 shapes differ); ``delta`` replaces a chat chunk's text
-    delta (tool calls)."""
+    delta (tool calls); ``reasoning`` is a reasoning model's thinking in this chunk
+    (gateway/emulator/reasoning.py), alone in the delta unless the chunk also carries
+    answer text."""
     if request.current and request.kind == "chat":
         return wire.chat_chunk(
             request, text=text, role=role, echo=echo, finish_reason=finish_reason,
             stop_reason=stop_reason, finishing=finishing, usage_now=usage_now,
-            empty_end=empty_end, delta=delta,
+            empty_end=empty_end, delta=delta, reasoning=reasoning,
         )  # fmt: skip
     if request.current:
         return wire.completion_chunk(
@@ -506,7 +518,9 @@ def chunk(
         choice["delta"] = delta
     elif request.kind == "chat":
         delta = {"role": "assistant", "content": ""} if role else {}
-        if text is not None and not role:
+        if reasoning and not role:
+            delta["reasoning_content"] = reasoning  # vLLM 0.10's name
+        if text is not None and not role and (text or not reasoning):
             delta["content"] = text
         choice["delta"] = delta
     else:
@@ -546,13 +560,14 @@ def full_response(
     text: str | None,
     finish_reason: str,
     stop_reason: str | None,
-    totals: dict[str, int],
+    totals: dict[str, Any],
     tool_calls: list[dict[str, Any]] | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
     if request.current:
         return wire.full_response(
             request, text=text, finish_reason=finish_reason, stop_reason=stop_reason,
-            totals=totals,
+            totals=totals, tool_calls=tool_calls, reasoning=reasoning,
         )  # fmt: skip
     if request.kind == "chat":
         message = {
@@ -563,7 +578,7 @@ def full_response(
             "audio": None,
             "function_call": None,
             "tool_calls": tool_calls or [],
-            "reasoning_content": None,
+            "reasoning_content": reasoning,  # vLLM 0.10's name; 0.34 says "reasoning"
         }
         choice: dict[str, Any] = {"index": 0, "message": message}
     else:

@@ -169,6 +169,8 @@ def parse_responses(body: Any, config: Any) -> tuple[GenerationRequest, dict[str
         chat["continue_final_message"] = True
         chat["add_generation_prompt"] = False
     request = parse_chat(chat, config)
+    # Reasoning items are not emulated: on a --reasoning-parser worker, no thinking either.
+    request.thinks = False
     # vLLM names a response after the body's request_id, never the X-Request-Id header.
     request.request_id = f"resp_{_uuid()}"
     max_output = body.get("max_output_tokens")

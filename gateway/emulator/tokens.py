@@ -55,8 +55,16 @@ def render_chat(
     """A ChatML-like rendering: what the model reads. Earlier turns render identically every
     time, so a conversation's next turn shares its prefix with the previous one."""
     out = []
-    for message in messages:
-        out.append(f"<|im_start|>{message['role']}\n{content_text(message.get('content'))}")
+    for index, message in enumerate(messages):
+        text = content_text(message.get("content"))
+        if continue_final_message and index == len(messages) - 1:
+            # A continued answer is read with its thinking before it, as reasoning models'
+            # templates render the last turn's (vLLM 0.34 passes a message's ``reasoning``,
+            # or ``reasoning_content``, to the template).
+            thought = message.get("reasoning") or message.get("reasoning_content")
+            if isinstance(thought, str) and thought:
+                text = f"<think>\n{thought}\n</think>\n\n{text}"
+        out.append(f"<|im_start|>{message['role']}\n{text}")
         out.append("<|im_end|>\n")
     if continue_final_message and out:
         # The last message stays open so that the answer extends it.

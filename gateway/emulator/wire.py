@@ -38,7 +38,8 @@ def _usage(totals: dict[str, Any], *, details: bool) -> dict[str, Any]:
     if totals.get("prompt_tokens_details") is not None:
         body["prompt_tokens_details"] = totals["prompt_tokens_details"]
     if details:
-        body["completion_tokens_details"] = None
+        # A reasoning server's count of thinking tokens (gateway/emulator/reasoning.py).
+        body["completion_tokens_details"] = totals.get("completion_tokens_details")
     return body
 
 
@@ -64,6 +65,7 @@ def chat_chunk(
     usage_now: dict[str, Any] | None,
     empty_end: bool = False,
     delta: dict[str, Any] | None = None,
+    reasoning: str = "",
 ) -> dict[str, Any]:
     """One streamed chat chunk: the role chunk and the echo chunk (both built without
     ``token_ids`` or ``kv_transfer_params``), a content chunk (``delta`` given: a tool-call
@@ -76,6 +78,10 @@ def chat_chunk(
     elif empty_end:
         # Finished without any output (an abort before the first token): DeltaMessage().
         choice["delta"] = {}
+    elif reasoning:
+        # A reasoning parser's DeltaMessage: the thinking, with content only if this chunk
+        # also carries answer text (the one where the thinking closes).
+        choice["delta"] = {"reasoning": reasoning, **({"content": text} if text else {})}
     else:
         choice["delta"] = {"content": text or ""}
     choice["logprobs"] = None
@@ -153,8 +159,11 @@ def full_response(
     finish_reason: str,
     stop_reason: str | None,
     totals: dict[str, Any],
+    tool_calls: list[dict[str, Any]] | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
-    """A whole answer, every field present (``model_dump()``)."""
+    """A whole answer, every field present (``model_dump()``), but ``tool_calls`` when there
+    are none (vLLM's ChatMessage leaves an empty list out)."""
     chat = request.kind == "chat"
     choice: dict[str, Any] = {"index": 0}
     if chat:
@@ -164,7 +173,8 @@ def full_response(
             "refusal": None,
             "audio": None,
             "function_call": None,
-            "reasoning": None,
+            **({"tool_calls": tool_calls} if tool_calls else {}),
+            "reasoning": reasoning,
         }
     else:
         choice["text"] = text

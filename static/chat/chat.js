@@ -81,6 +81,7 @@ function messageElement(role) {
   const tools = document.createElement("div");
   tools.className = "message-tools";
   el.append(label, body, meta, tools);
+  if (role === "assistant") body.before(thinkingElement());
   if (role === "assistant") {
     const details = document.createElement("details");
     details.className = "answer-details";
@@ -90,6 +91,34 @@ function messageElement(role) {
     el.append(details);
   }
   return el;
+}
+
+// A reasoning model's thinking: collapsed above the answer, plain text (never markdown, never
+// part of the answer), and saying so while the model is still thinking.
+function thinkingElement() {
+  const details = document.createElement("details");
+  details.className = "thinking";
+  details.hidden = true;
+  const summary = document.createElement("summary");
+  const label = document.createElement("span");
+  label.className = "thinking-label";
+  summary.append(label);
+  const text = document.createElement("div");
+  text.className = "thinking-text";
+  details.append(summary, text);
+  return details;
+}
+
+function paintThinking(entry) {
+  const details = entry.el.querySelector(".thinking");
+  if (!details) return;
+  const r = entry.record;
+  details.hidden = !r.reasoning;
+  if (!r.reasoning) return;
+  const thinking = r.status === "streaming" && !r.content;
+  details.classList.toggle("active", thinking);
+  details.querySelector(".thinking-label").textContent = thinking ? "Thinking…" : "Thinking";
+  details.querySelector(".thinking-text").textContent = r.reasoning;
 }
 
 // Each code block gets its own copy button, added after sanitising (buttons are not allowed
@@ -108,6 +137,7 @@ function paint(entry) {
   if (r.role === "user") {
     entry.body.textContent = r.content; // what a person typed is shown as typed
   } else {
+    paintThinking(entry);
     render(entry.body, r.content);
     addCodeButtons(entry.body);
     linkCitations(entry.body, r.metrics?.citations, openPassage);
@@ -369,6 +399,7 @@ function onDelta(frame) {
     return;
   }
   r.content = (r.content || "") + frame.text;
+  if (frame.reasoning) r.reasoning = (r.reasoning || "") + frame.reasoning;
   r.seq = frame.seq;
   const entry = entries.get(r.id);
   if (r.status !== "streaming") {
@@ -384,6 +415,7 @@ function onSnapshot(frame) {
   const r = thread.get(frame.message);
   if (!r || frame.seq < r.seq) return;
   r.content = frame.content;
+  r.reasoning = frame.reasoning ?? r.reasoning;
   r.seq = frame.seq;
   const entry = entries.get(r.id);
   if (entry) schedulePaint(entry);
@@ -393,6 +425,7 @@ function onFinal(frame) {
   const r = thread.get(frame.message);
   if (!r) return;
   r.content = frame.content ?? r.content; // authoritative: fixes any lost delta
+  r.reasoning = frame.reasoning ?? r.reasoning;
   r.seq = frame.seq ?? r.seq;
   r.metrics = frame.metrics || r.metrics;
   r.usage = frame.usage || r.usage;

@@ -74,3 +74,31 @@ def test_an_unfinished_answer_says_so_in_markdown(client, owner):
 def test_a_title_without_letters_still_makes_a_file_name(owner):
     conversation = services.conversation_create(user=owner, title="«»")
     assert export_filename(conversation, "md") == f"conversation-{conversation.pk}.md"
+
+
+def test_a_reasoning_models_thinking_is_exported_apart_from_the_answer(client, owner):
+    conversation = services.conversation_create(user=owner, title="Thought through")
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="Why?", model="m"
+    )
+    services.message_finish(
+        message_id=answer.pk,
+        content="Because.",
+        reasoning="First, the question.\n## Assistant\nThen the answer.",
+        last_seq=3,
+        status="complete",
+    )
+
+    markdown = client.get(f"/c/{conversation.pk}/export.md").content.decode()
+    data = json.loads(client.get(f"/c/{conversation.pk}/export.json").content)
+
+    # Quoted under its own label, before the answer: a heading in it stays quoted.
+    assert markdown.endswith(
+        "## Assistant\n\n"
+        "> **Thinking**\n>\n> First, the question.\n> ## Assistant\n> Then the answer.\n\n"
+        "Because.\n"
+    )
+    assert [(m["content"], m["reasoning"]) for m in data["messages"]] == [
+        ("Why?", ""),
+        ("Because.", "First, the question.\n## Assistant\nThen the answer."),
+    ]

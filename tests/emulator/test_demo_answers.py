@@ -262,7 +262,8 @@ async def test_a_question_no_tool_answers_gets_text(client, url):
     message = (await client.post(url + "/v1/chat/completions", json=body)).json()["choices"][0]
 
     assert message["finish_reason"] == "stop"
-    assert message["message"]["tool_calls"] == []
+    # vLLM 0.34 leaves an empty tool_calls out (ChatMessage._serialize).
+    assert "tool_calls" not in message["message"]
     assert "**winters on Mars**" in message["message"]["content"]
 
 
@@ -271,7 +272,7 @@ async def test_tool_choice_none_answers_in_text(client, url):
 
     choice = (await client.post(url + "/v1/chat/completions", json=body)).json()["choices"][0]
 
-    assert choice["finish_reason"] == "stop" and choice["message"]["tool_calls"] == []
+    assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
 
 
 async def test_a_streamed_tool_call_announces_the_call_then_sends_its_arguments(client, url):
@@ -379,7 +380,7 @@ async def test_the_tools_result_is_used_in_the_follow_up_answer(client, url):
 
     follow = (await client.post(url + "/v1/chat/completions", json=body)).json()["choices"][0]
 
-    assert follow["finish_reason"] == "stop" and follow["message"]["tool_calls"] == []
+    assert follow["finish_reason"] == "stop" and "tool_calls" not in follow["message"]
     text = follow["message"]["content"]
     assert "| temperature | 64 |" in text and "light rain" in text
     assert "weather*" in text.splitlines()[0]  # the question, restated

@@ -1,4 +1,4 @@
-"""A real Daphne serving the /v1 API in front of four emulated workers, shared by the /v1 test
+"""A real Daphne serving the /v1 API in front of five emulated workers, shared by the /v1 test
 modules (started once per session, on first use), and helpers to call it.
 
 The workers, one model each, so a test picks its worker by the model it names:
@@ -24,6 +24,7 @@ from tests.conftest import Process, _database_url, start_daphne, start_emulator
 
 FAST, SLOW = "aiportal-emulator", "slow-emulator"
 DYING, BROKEN = "dying-emulator", "broken-emulator"
+THINKING = "thinking-emulator"  # a reasoning model (--reasoning-parser)
 LIMITS = {
     "AIPORTAL_API_MAX_BODY_BYTES": "4096",
     "AIPORTAL_API_MAX_MESSAGES": "8",
@@ -71,6 +72,7 @@ def api_server_start(django_db_blocker) -> ApiServer:
         SLOW: ("--tokens-per-second", "4"),
         DYING: ("--tokens-per-second", "500", "--error-after-tokens", "3"),
         BROKEN: ("--status-503",),
+        THINKING: ("--tokens-per-second", "2000", "--reasoning-parser", "qwen3"),
     }
     workers: dict[str, str] = {}
     for model, extra in flags.items():
@@ -98,7 +100,7 @@ def api_server_start(django_db_blocker) -> ApiServer:
 
 def _wait_for_models(server: ApiServer, timeout: float = 20) -> None:
     """Until the gateway has seen every worker (its prober's first round), /v1/models may be
-    short of some; wait for all four once, with a throwaway user."""
+    short of some; wait for all five once, with a throwaway user."""
     from accounts.models import User
     from gateway.keys import apikey_create
 
@@ -109,7 +111,7 @@ def _wait_for_models(server: ApiServer, timeout: float = 20) -> None:
         while True:
             response = httpx.get(f"{server.v1}/models", headers=bearer(token), timeout=5)
             seen = {item["id"] for item in response.json().get("data", [])}
-            if seen >= {FAST, SLOW, DYING, BROKEN}:
+            if seen >= {FAST, SLOW, DYING, BROKEN, THINKING}:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"/v1/models never listed every worker: {response.text}")

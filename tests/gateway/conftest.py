@@ -11,7 +11,7 @@ from tests.gateway.api_support import ApiServer, api_server_start, api_servers_s
 
 @pytest.fixture(scope="session")
 def api(django_db_setup, django_db_blocker) -> Iterator[ApiServer]:
-    """The shared Daphne serving /v1 in front of its four workers (tests/gateway/api_support.py),
+    """The shared Daphne serving /v1 in front of its five workers (tests/gateway/api_support.py),
     started on first use and stopped at the end of the session."""
     yield api_server_start(django_db_blocker)
     api_servers_stop()
