@@ -162,9 +162,12 @@ def simulate(policy: str, config: SimConfig) -> RunResult:
         for i, kind in enumerate(config.pool)
     ]
 
+    pushed = [-1] * len(workers)  # the step version each worker's pending event is for
+
     def reschedule(worker: SimWorker) -> None:
         at = worker.next_event()
-        if at is not None:
+        if at is not None and pushed[worker.index] != worker.version:
+            pushed[worker.index] = worker.version
             push(at, _WORKER, worker.index, worker.version)
 
     probed: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(workers)
@@ -172,7 +175,7 @@ def simulate(policy: str, config: SimConfig) -> RunResult:
 
     def views(now: float) -> list[WorkerView]:
         if router.fresh:
-            gauges = [(w.running, len(w.waiting), w.kv_usage()) for w in workers]
+            gauges = [(w.running, w.waiting, w.kv_usage()) for w in workers]
             age = 0.0
         else:
             gauges, age = probed, now - probe_time
@@ -222,11 +225,9 @@ def simulate(policy: str, config: SimConfig) -> RunResult:
                 worker.fire(now)
                 reschedule(worker)
         else:
-            probed = [(w.running, len(w.waiting), w.kv_usage()) for w in workers]
+            probed = [(w.running, w.waiting, w.kv_usage()) for w in workers]
             probe_time = now
             push(now + config.probe_interval, _PROBE)
-    for worker in workers:
-        worker.advance(now)
     measured = [r for r in requests if config.warmup <= r.arrival < measure_end]
     return RunResult(
         policy=policy,

@@ -1,29 +1,24 @@
-"""A simulated vLLM worker: continuous batching, chunked prefill, a bounded KV cache.
+"""A simulated vLLM worker: the shared behaviour model (gateway/emulator/model) stepped in
+simulated time.
 
-The engine runs in steps. Each step decodes one token for every running sequence and spends
-what is left of a token budget (vLLM's max_num_batched_tokens) on prefill, first come first
-served; a step costs ``base + per_sequence * decoding + per_prefill_token * chunk``, divided
-by the worker's speed. New requests wait (FIFO, head of line blocks, as in vLLM) until there
-is a batch slot and room in the KV cache; the prefill then covers only the prompt tokens the
-prefix cache does not hold.
+Each step is decided by the model at its start (who runs, who is admitted, who is preempted,
+what the prefix cache gives) and lasts what ``StepCost`` charges for the work it scheduled,
+divided by the worker's speed; its tokens land at its end, when the next step starts. An
+idle worker wakes when a request arrives.
 
-Simulating every step would cost more than the routing under test, so the engine is fluid:
-between two events (an arrival, a prefill or an answer finishing) the batch is constant, so
-every sequence advances at 1 / step-time tokens per second and the prefill at chunk /
-step-time; a virtual token clock tells when the next answer ends without touching the others.
+Stepping one step at a time would cost more than the routing under test, so a run of
+identical pure-decode steps (the model says when the next ones are, ``steady_steps``) is one
+event; a request arriving in the middle cuts it at the end of the step in progress, which is
+when the real scheduler would first see it.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
-from bench.sim.blocks import BlockPool
 from bench.sim.workload import Request
-
-EPSILON = 1e-6  # tokens: what float rounding may leave behind
+from gateway.emulator.model import EngineLimits, EngineModel, Sequence, Step, StepCost
 
 
 @dataclass(frozen=True)
@@ -36,14 +31,30 @@ class WorkerClass:
 
 @dataclass(frozen=True)
 class EngineCost:
-    step_base: float = 0.012  # seconds per step: weights read, scheduling
-    per_sequence: float = 0.0003  # per decoding sequence in the step
-    per_prefill_token: float = 0.00007  # ~14k prefill tokens/s on a medium worker
+    step: StepCost = field(default_factory=StepCost)
     token_budget: int = 2048  # vLLM's max_num_batched_tokens (chunked prefill)
     block_size: int = 16
 
 
+def block_identity(request: Request, block_size: int) -> Callable[[int], Hashable]:
+    """What block ``i`` of a request's prompt + answer holds. The simulated prompts are
+    append-only (a shared system prompt, then one conversation's turns, each answer followed
+    by the next message), so a block is named by whose text it holds and where: blocks
+    wholly inside the system prompt are shared by every conversation that uses it."""
+    system_blocks = request.system_tokens // block_size
+    system, conversation = request.system, request.conversation
+
+    def identity(index: int) -> Hashable:
+        if index < system_blocks:
+            return (-1 - system, index)
+        return (conversation, index)
+
+    return identity
+
+
 class SimWorker:
+    RUN_LIMIT = 50  # steps in one steady run at most (~1 s): the probe sees KV use move
+
     def __init__(
         self,
         index: int,
@@ -57,115 +68,104 @@ class SimWorker:
         self.index = index
         self.kind = kind
         self.cost = cost
-        self.pool = BlockPool(
-            total_blocks=kind.kv_blocks, block_size=cost.block_size, prefix_caching=prefix_caching
+        self.model = EngineModel(
+            EngineLimits(
+                num_blocks=kind.kv_blocks,
+                block_size=cost.block_size,
+                max_num_seqs=kind.max_batch,
+                max_num_batched_tokens=cost.token_budget,
+                prefix_caching=prefix_caching,
+            )
         )
         self.on_first_token = on_first_token
         self.on_finish = on_finish
-        self.clock = 0.0  # the time up to which the state below is exact
-        self.vclock = 0.0  # tokens each decoding sequence has produced since the start
-        self.decoding: list[tuple[float, int, Request]] = []  # (finish vclock, rid, request)
-        self.prefilling: deque[Request] = deque()
-        self.backlog = 0.0  # prefill tokens left over all of self.prefilling
-        self.waiting: deque[Request] = deque()
-        self.version = 0  # bumped whenever the next event time may change
-        # Integrated counters, for the conservation checks.
-        self.decoded = 0.0
-        self.prefilled = 0.0
-        self.first_tokens = 0
+        self.current: Step | None = None  # the step in progress
+        self.reported = (0, 0)  # (running, waiting) as of the last step's scheduling
+        self.step_ends = 0.0
+        # A run of steady decode steps in progress: its start, step length and step count.
+        self.run: tuple[float, float, int] | None = None
+        self.version = 0  # bumped whenever a step is started
+        self.steps = 0
+        self.prefilled = 0  # tokens computed by prefill, recomputation included
+        self.decoded = 0
 
     # --- gauges, as vLLM's /metrics would report them -----------------------------------
+    # vLLM's engine takes in new requests between steps and reports its gauges after each
+    # step's scheduling, so a request that arrives during a step is not "waiting" yet: the
+    # waiting gauge counts only the requests the scheduler held back.
     @property
     def running(self) -> int:
-        return len(self.decoding) + len(self.prefilling)
+        return self.reported[0]
+
+    @property
+    def waiting(self) -> int:
+        return self.reported[1]
 
     def kv_usage(self) -> float:
-        return self.pool.held_blocks() / self.pool.total
+        return self.model.pool.usage()
 
-    # --- the fluid engine ---------------------------------------------------------------
-    def _rates(self) -> tuple[float, float]:
-        """(tokens per second for each decoding sequence, prefill tokens per second)."""
-        cost = self.cost
-        decoding = len(self.decoding)
-        chunk = 0.0
-        if self.prefilling:
-            # At least one token, so float dust in the backlog never stalls a prefill.
-            chunk = max(1.0, min(cost.token_budget - decoding, self.backlog))
-        step = (
-            cost.step_base + cost.per_sequence * decoding + cost.per_prefill_token * chunk
-        ) / self.kind.speed
-        return 1.0 / step, chunk / step
-
-    def advance(self, now: float) -> None:
-        elapsed = now - self.clock
-        if elapsed <= 0:
-            return
-        decode_rate, prefill_rate = self._rates()
-        self.vclock += elapsed * decode_rate
-        self.decoded += elapsed * decode_rate * len(self.decoding)
-        if self.prefilling:
-            head = self.prefilling[0]
-            done = min(elapsed * prefill_rate, head.prefill_left)
-            head.prefill_left -= done
-            self.backlog -= done
-            self.prefilled += done
-        self.clock = now
-
+    # --- the event loop's interface -----------------------------------------------------
     def next_event(self) -> float | None:
-        if not self.decoding and not self.prefilling:
-            return None
-        decode_rate, prefill_rate = self._rates()
-        times = []
-        if self.decoding:
-            times.append(self.clock + max(0.0, self.decoding[0][0] - self.vclock) / decode_rate)
-        if self.prefilling:
-            times.append(self.clock + max(0.0, self.prefilling[0].prefill_left) / prefill_rate)
-        return min(times)
+        return self.step_ends if self.current is not None or self.run is not None else None
 
     def submit(self, request: Request, now: float) -> None:
-        self.advance(now)
-        self.waiting.append(request)
-        self._admit(now)
-        self.version += 1
+        seq = Sequence(
+            prompt_tokens=request.prompt_tokens,
+            max_tokens=request.output_tokens,
+            block_hash=block_identity(request, self.cost.block_size),
+            owner=request,
+        )
+        self.model.add(seq)
+        if self.run is not None:
+            started, length, steps = self.run
+            done = min(steps, int((now - started) / length) + 1)
+            if done < steps:
+                self.run = (started, length, done)
+                self.step_ends = started + done * length
+                self.version += 1
+        elif self.current is None:
+            self._start(now)
 
     def fire(self, now: float) -> None:
-        """Handle whatever finished at ``now``."""
-        self.advance(now)
-        while self.prefilling and self.prefilling[0].prefill_left <= EPSILON:
-            request = self.prefilling.popleft()
-            self.backlog -= request.prefill_left
-            self.prefilled += request.prefill_left
-            request.prefill_left = 0.0
-            if not self.prefilling:
-                self.backlog = 0.0  # drop float dust
-            self.first_tokens += 1
-            self.on_first_token(request, now)
-            if request.output_tokens <= 1:
-                self._finish(request, now)
-            else:
-                heapq.heappush(
-                    self.decoding,
-                    (self.vclock + request.output_tokens - 1, request.rid, request),
-                )
-        while self.decoding and self.decoding[0][0] - self.vclock <= EPSILON:
-            _, _, request = heapq.heappop(self.decoding)
-            self._finish(request, now)
-        self._admit(now)
+        """The step in progress ends at ``now``: deliver its tokens, start the next one."""
+        step, self.current = self.current, None
+        if self.run is not None:
+            steps = self.run[2]
+            self.run = None
+            step = self.model.decode(steps)
+            self.steps += steps
+            self.decoded += step.decodes
+        if step is not None:
+            for seq in step.first:
+                self.on_first_token(seq.owner, now)
+            for seq in step.finished:
+                self.on_finish(seq.owner, now)
+        self._start(now)
+
+    def _start(self, now: float) -> None:
+        model = self.model
+        self.reported = (len(model.running), len(model.waiting))
+        if not model.busy:
+            return
+        steady = self.model.steady_steps(self.RUN_LIMIT)
+        if steady > 1:
+            length = self.cost.step.seconds(Step(decodes=self.running), speed=self.kind.speed)
+            self.run = (now, length, steady)
+            self.step_ends = now + steady * length
+            self.version += 1
+            return
+        step = model.step()
+        self.reported = (len(model.running), len(model.waiting))
+        for seq in step.admitted:
+            request: Request = seq.owner
+            if seq.preemptions == 0:
+                request.admitted = now
+                request.hit_tokens = seq.hit_tokens or 0
+        if step.idle:
+            return  # nothing fits (cannot happen while requests fit an empty cache)
+        self.steps += 1
+        self.prefilled += step.prefill_tokens
+        self.decoded += step.decodes
+        self.current = step
+        self.step_ends = now + self.cost.step.seconds(step, speed=self.kind.speed)
         self.version += 1
-
-    def _finish(self, request: Request, now: float) -> None:
-        self.pool.release(request)
-        self.on_finish(request, now)
-
-    def _admit(self, now: float) -> None:
-        while self.waiting and self.running < self.kind.max_batch:
-            request = self.waiting[0]
-            hit = self.pool.admit(request)
-            if hit is None:
-                return  # the KV cache is full: the queue waits for a request to end
-            self.waiting.popleft()
-            request.admitted = now
-            request.hit_tokens = hit
-            request.prefill_left = float(request.prompt_tokens - hit)
-            self.backlog += request.prefill_left
-            self.prefilling.append(request)

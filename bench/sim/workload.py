@@ -67,8 +67,7 @@ class Request:
     admitted: float = math.nan
     first_token: float = math.nan
     finished: float = math.nan
-    hit_tokens: int = 0
-    prefill_left: float = 0.0
+    hit_tokens: int = 0  # prefix-cache hit at its (first) admission
 
 
 def conversations_generate(config: WorkloadConfig, *, seed: int) -> list[Conversation]:

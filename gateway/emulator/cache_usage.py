@@ -14,7 +14,8 @@ nothing was cached. Its shape depends on the endpoint and on how the object is s
   ``cached_tokens`` alone and the continuous-usage chunks have no details at all.
 
 ``PromptTokenUsageInfo`` is in vllm/entrypoints/serve/engine/protocol.py. The counts come
-from the emulator's prefix cache (prefix_cache.py), looked up when the request is admitted.
+from the emulator's prefix cache (the behaviour model's, model/), looked up when the
+request is admitted.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ class EmulatorConfig:
     # The default answer's length in text tokens (it ends a little short of this, on a
     # sentence, and is cut exactly only when this is smaller than its first paragraph).
     answer_tokens: int = 200
-    # vLLM's --block-size and the KV cache's size in blocks: kv_cache_usage_perc is the share
-    # of these held by running requests, and the prefix cache keeps at most this many blocks.
+    # vLLM's --block-size and the KV cache's size in blocks: one pool for running requests
+    # and the prefix cache (kv_cache_usage_perc is the share running requests hold).
     block_size: int = 16
     kv_cache_blocks: int = 4096
     prefix_caching: bool = True

@@ -232,7 +232,8 @@ class Generation:
         else:
             pieces = plan_pieces(self.request, self.config)
         self.thought_plan = plan_thought(self.request, self.config)
-        ticket = self.engine.open(self.request.prompt_tokens)
+        # The tokens it will generate, thinking first: their blocks get cached as they fill.
+        ticket = self.engine.open(self.request.prompt_tokens, [*self.thought_plan, *pieces])
         outcome: Outcome = "abort"
         ended = False  # the generation ran to an end of its own (or an injected fault's)
         if self.lora is not None:
@@ -298,6 +299,11 @@ class Generation:
                 stalled = True
                 seconds = fault.stall_seconds
                 await pause(self.http, math.inf if seconds is None else seconds)
+                due = loop.time()
+            if ticket.preempted:
+                # Its KV went to an older request: queue again, then recompute it all.
+                await guarded(self.http, self.engine.readmit(ticket))
+                await pause(self.http, self.engine.recompute_seconds(ticket))
                 due = loop.time()
             if done:
                 # Pace against an absolute schedule: the event loop cannot sleep less than

@@ -185,6 +185,12 @@ class EmulatorMetrics:
             buckets=TPOT_BUCKETS,
             registry=self.registry,
         ).labels(**labels)
+        # vllm/v1/metrics/loggers.py: requests preempted (their KV freed, to be recomputed)
+        # because a running request could not get a block.
+        self.num_preemptions = Counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names,
+            registry=self.registry,
+        ).labels(**labels)  # fmt: skip
         self.request_time_per_output_token: Any = None
         self.request_queue_time: Any = None
         self.admission_rejections: Any = None

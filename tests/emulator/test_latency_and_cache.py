@@ -1,4 +1,5 @@
-"""The latency model and the prefix cache on their own, without HTTP."""
+"""The latency model on its own, without HTTP (the prefix cache is the behaviour model's:
+tests/emulator/test_behaviour_model.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import random
 import pytest
 
 from gateway.emulator.latency import LatencyModel
-from gateway.emulator.prefix_cache import PrefixCache
 
 
 def test_decode_slows_down_as_more_requests_share_the_worker():
@@ -41,45 +41,3 @@ def test_jitter_stays_within_its_bounds():
 def test_nonsense_latency_parameters_are_refused(bad):
     with pytest.raises(ValueError):
         LatencyModel(**bad)
-
-
-def tokens(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(count)]
-
-
-def test_the_prefix_cache_matches_whole_blocks_of_a_shared_prefix():
-    cache = PrefixCache(block_size=4, capacity_blocks=100)
-    turn1 = tokens("a", 10)  # two full blocks (the last token never counts)
-    turn2 = [*turn1, *tokens("b", 7)]
-
-    assert cache.lookup(turn1) == 0
-    cache.insert(turn1)
-    assert cache.lookup(turn1) == 8
-    assert cache.lookup(turn2) == 8
-    cache.insert(turn2)
-    assert cache.lookup(turn2) == 16
-    assert cache.lookup(["x", *turn2[1:]]) == 0  # a different first block changes every hash
-    assert (cache.queries, cache.hits) == (10 + 10 + 17 + 17 + 17, 8 + 8 + 16)
-
-
-def test_the_prefix_cache_evicts_the_least_recently_used_blocks():
-    cache = PrefixCache(block_size=2, capacity_blocks=4)
-    first, second, third = tokens("a", 5), tokens("b", 5), tokens("c", 5)  # two blocks each
-
-    cache.insert(first)
-    cache.insert(second)
-    cache.lookup(first)  # touch: second is now the oldest
-    cache.insert(third)
-
-    assert len(cache) == 4
-    assert cache.lookup(first) == 4
-    assert cache.lookup(third) == 4
-    assert cache.lookup(second) == 0
-
-
-def test_a_disabled_prefix_cache_never_hits_or_counts():
-    cache = PrefixCache(block_size=2, capacity_blocks=4, enabled=False)
-    cache.insert(tokens("a", 9))
-
-    assert cache.lookup(tokens("a", 9)) == 0
-    assert cache.queries == 0
