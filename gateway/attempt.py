@@ -38,7 +38,7 @@ from gateway.errors import DeadlineExceeded, UpstreamRejected
 from gateway.http import ConnectionReuse, upstream_session
 from gateway.request_id import HEADER as REQUEST_ID_HEADER
 from gateway.request_id import request_id_current
-from gateway.sse import SSEParser
+from gateway.sse import SSEDataParser
 from gateway.types import WorkerSpec
 
 
@@ -184,8 +184,9 @@ async def attempt_frames(
     response = await _open(spec, path, body, bound, deadline)
     finished = False
     watch = ReadWatch(loop)
+    idle_timeout = settings.AIPORTAL_IDLE_TIMEOUT  # read once: a settings lookup per token shows
     try:
-        parser = SSEParser()
+        parser = SSEDataParser()
         chunks = response.content.iter_any()
         first = True
         while True:
@@ -204,16 +205,12 @@ async def attempt_frames(
             finally:
                 watch.pause()
             framed = False
-            for event in parser.feed(chunk):
-                data = event.data
-                if data == "[DONE]":
+            for data in parser.feed(chunk):
+                if data == b"[DONE]":
                     finished = True
                     return
-                try:
-                    frame = orjson.loads(data)
-                except ValueError:  # orjson.JSONDecodeError is one
-                    raise AttemptFailed("a malformed frame", before_first=first) from None
-                if not isinstance(frame, dict):
+                frame = _frame_parse(data)
+                if frame is None:
                     raise AttemptFailed("a malformed frame", before_first=first)
                 if "error" in frame:
                     if rejection := _frame_rejection(frame):
@@ -224,13 +221,26 @@ async def attempt_frames(
                 first, framed = False, True
                 yield frame
             if framed:
-                bound = min(deadline, loop.time() + settings.AIPORTAL_IDLE_TIMEOUT)
+                bound = min(deadline, loop.time() + idle_timeout)
     finally:
         watch.stop()
         if finished:
             _release_later(response)
         else:
             response.close()  # the connection goes: vLLM aborts the request
+
+
+def _frame_parse(data: bytes) -> dict[str, Any] | None:
+    """An event's JSON object, or None. Bytes that are not UTF-8 are read as a decoder with
+    ``errors="replace"`` would (what the stream's text parser did before it read bytes)."""
+    try:
+        frame = orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError is one
+        try:
+            frame = orjson.loads(data.decode("utf-8", errors="replace"))
+        except ValueError:
+            return None
+    return frame if isinstance(frame, dict) else None
 
 
 class ReadWatch:
