@@ -117,9 +117,11 @@ class _Report:
         if new <= 0:
             return
         gaps = new if self.tokens_seen else new - 1
-        spacing = (now - self.last_at) / new
-        for _ in range(gaps):
-            _observe("INTER_TOKEN_SECONDS", spacing)
+        if gaps:
+            spacing = (now - self.last_at) / new
+            observe = metrics.INTER_TOKEN_SECONDS.observe  # runs per token: no lookup by name
+            for _ in range(gaps):
+                observe(spacing)
         self.tokens_seen, self.last_at = tokens, now
 
     @property
