@@ -1,7 +1,8 @@
 """One request to one worker: open it, read its SSE frames as they come, judge how it ended.
 
 ``attempt_frames`` yields each upstream JSON frame as soon as its SSE event is complete (no
-buffering beyond one event; keep-alive comments are skipped by the parser) and raises:
+buffering beyond one event; keep-alive comments are skipped by the parser; ``attempt_batches``
+yields the frames of each read together, for the relay) and raises:
 
 - ``AttemptFailed`` for what another worker may not suffer: connect error, 5xx, no first
   frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
@@ -25,6 +26,7 @@ is said there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -191,6 +193,21 @@ async def attempt_frames(
     spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
 ) -> AsyncIterator[dict[str, Any]]:
     """The JSON frames of one streamed request to ``spec``; see the module docstring."""
+    batches = attempt_batches(spec, path=path, body=body, deadline=deadline)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            for frame in batch:
+                yield frame
+
+
+async def attempt_batches(
+    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``attempt_frames``, the frames that arrived together in one list (never empty): the
+    relay passes each list through its layers and to the client in one write, where frame
+    by frame cost a generator step per layer and a write each (vLLM sends several at once
+    under load, and an answer's last frames come together). What fails after some frames
+    of a read raises once those were handed out."""
     loop = asyncio.get_running_loop()
     bound = min(deadline, loop.time() + settings.AIPORTAL_FIRST_TOKEN_TIMEOUT)
     response = await _open(spec, path, body, bound, deadline)
@@ -216,23 +233,30 @@ async def attempt_frames(
                 raise AttemptFailed(reason, before_first=first) from None
             finally:
                 watch.pause()
-            framed = False
+            batch: list[dict[str, Any]] = []
+            failure: Exception | None = None
             for data in parser.feed(chunk):
                 if data == b"[DONE]":
                     finished = True
-                    return
+                    break
                 frame = _frame_parse(data)
                 if frame is None:
-                    raise AttemptFailed("a malformed frame", before_first=first)
+                    failure = AttemptFailed("a malformed frame", before_first=first)
+                    break
                 if "error" in frame:
-                    if rejection := _frame_rejection(frame):
-                        raise rejection
-                    raise AttemptFailed(
+                    failure = _frame_rejection(frame) or AttemptFailed(
                         f"error: {_frame_error(frame)}", before_first=first, answered=True
                     )
-                first, framed = False, True
-                yield frame
-            if framed:
+                    break
+                first = False
+                batch.append(frame)
+            if batch:
+                yield batch
+            if finished:
+                return
+            if failure is not None:
+                raise failure
+            if batch:
                 bound = min(deadline, loop.time() + idle_timeout)
     finally:
         watch.stop()
