@@ -16,6 +16,10 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   first token. ``StreamingServer.write`` sends at once when nothing is queued before it, as
   asyncio's own transports do, and leaves the rest (a full socket buffer, a closing
   connection, TLS) to Twisted. docs/gateway/proxy.md has the figures.
+- **Body chunks written directly** (``CappedRequest.handle_reply``). Daphne writes each
+  chunk through ``twisted.web.http``'s deprecation proxy, a Python attribute lookup per
+  write; a token stream makes one per token. A mid-stream chunk goes straight to
+  ``Request.write``; everything else is Daphne's as before.
 - **A frozen start-up heap** (``PortalServer``). Django, its apps and their libraries leave
   about 150,000 objects that live as long as the process. CPython's full (generation 2)
   collection walks all of them, and with token streams keeping objects alive long enough to
@@ -52,6 +56,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.internet import tcp
+from twisted.web import http
 
 logger = logging.getLogger("aiportal.serve")
 
@@ -122,6 +127,23 @@ class CappedRequest(WebRequest):
             return
         super().handleContentChunk(data)
 
+    def handle_reply(self, message: dict) -> None:
+        """A body chunk in mid-stream goes straight to ``Request.write``: Daphne's own
+        ``handle_reply`` reaches it through ``twisted.web.http``'s deprecation proxy, an
+        attribute lookup in Python for every write a token stream makes, which the gateway
+        benchmark showed. Anything else (the start, the last chunk, a finished request, a
+        malformed message) is Daphne's, as before."""
+        if (
+            message.get("more_body")
+            and message.get("type") == "http.response.body"
+            and self._response_started
+            and not self.finished
+            and self.channel is not None
+        ):
+            _request_write(self, message.get("body", b""))
+            return
+        super().handle_reply(message)
+
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self._refused:
             return  # answered already: the application never sees it
@@ -143,6 +165,10 @@ class CappedRequest(WebRequest):
         self.channel.transport.write(head + body)
         # Closes once the answer is written; what the client still sends is never read.
         self.channel.loseConnection()
+
+
+# Looked up once, not through the module's deprecation proxy per write.
+_request_write = http.Request.write
 
 
 def _request_path(target: bytes) -> str:

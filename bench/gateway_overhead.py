@@ -299,7 +299,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-# --- The gateway core alone: completion_stream behind a minimal aiohttp server -------------
+# --- The gateway core alone: completion_batches behind a minimal aiohttp server -------------
 
 
 def serve_core(port: int) -> None:
@@ -307,6 +307,7 @@ def serve_core(port: int) -> None:
     thinnest HTTP server there is: what the gateway itself costs, without Django and Daphne.
     Runs in its own process, with the portal's settings, database and Redis."""
     import django
+    import orjson
 
     django.setup()
     from aiohttp import web
@@ -321,7 +322,7 @@ def serve_core(port: int) -> None:
         policies_version_known,
     )
     from gateway.errors import GatewayError, PoliciesChanging
-    from gateway.proxy import completion_stream
+    from gateway.proxy import completion_batches
 
     user = get_user_model().objects.get(email="bench@example.com")
 
@@ -332,7 +333,7 @@ def serve_core(port: int) -> None:
         version = policies_version_known() or await policies_version()
         for _ in range(POLICY_ATTEMPTS):
             caller = await caller_for_user(user, policy_check=PolicyCheck(version))
-            frames = completion_stream(endpoint="chat/completions", body=body, caller=caller)
+            frames = completion_batches(endpoint="chat/completions", body=body, caller=caller)
             try:
                 first = await anext(frames)
                 break
@@ -347,9 +348,11 @@ def serve_core(port: int) -> None:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         async with contextlib.aclosing(frames):
-            await response.write(b"data: " + json.dumps(first).encode() + b"\n\n")
-            async for frame in frames:
-                await response.write(b"data: " + json.dumps(frame).encode() + b"\n\n")
+            # orjson, as /v1 writes its events (gateway/api/views.py): the harness's own
+            # encoding is not the gateway's cost.
+            await response.write(b"".join(b"data: " + orjson.dumps(f) + b"\n\n" for f in first))
+            async for batch in frames:
+                await response.write(b"".join(b"data: " + orjson.dumps(f) + b"\n\n" for f in batch))
         await response.write(b"data: [DONE]\n\n")
         return response
 
@@ -359,7 +362,15 @@ def serve_core(port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/healthz", healthz)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, handler_cancellation=True)
+    # No access log: Daphne, as the bench runs it, writes none either.
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        handler_cancellation=True,
+        access_log=None,
+    )
 
 
 # --- Caddy: a compiled proxy with no logic, the floor for per-token cost --------------------
@@ -674,7 +685,7 @@ def main() -> None:
             "# targets at 16 and 64 streams: aiportal vs.caddy <= 1.5 and <= 0.15 of LiteLLM's "
             "CPU per token; +p50 <= 5 ms at 16 streams\n"
             "# caddy: reverse_proxy with flush_interval -1 (a compiled proxy, no logic); core: "
-            "gateway.proxy.completion_stream behind a bare aiohttp server (the proxy alone); "
+            "gateway.proxy.completion_batches behind a bare aiohttp server (the proxy alone); "
             "aiportal: /v1 on Daphne (Django, API keys, usage records included)"
         )
     finally:

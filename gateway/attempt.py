@@ -1,7 +1,8 @@
 """One request to one worker: open it, read its SSE frames as they come, judge how it ended.
 
 ``attempt_frames`` yields each upstream JSON frame as soon as its SSE event is complete (no
-buffering beyond one event; keep-alive comments are skipped by the parser) and raises:
+buffering beyond one event; keep-alive comments are skipped by the parser; ``attempt_batches``
+yields the frames of each read together, for the relay) and raises:
 
 - ``AttemptFailed`` for what another worker may not suffer: connect error, 5xx, no first
   frame within ``AIPORTAL_FIRST_TOKEN_TIMEOUT``, no frame within ``AIPORTAL_IDLE_TIMEOUT``
@@ -25,6 +26,7 @@ is said there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from gateway.errors import DeadlineExceeded, UpstreamRejected
 from gateway.http import ConnectionReuse, upstream_session
 from gateway.request_id import HEADER as REQUEST_ID_HEADER
 from gateway.request_id import request_id_current
-from gateway.sse import SSEParser
+from gateway.sse import SSEDataParser
 from gateway.types import WorkerSpec
 
 
@@ -162,30 +164,58 @@ async def _post(spec: WorkerSpec, path: str, body: dict[str, Any]) -> aiohttp.Cl
     never saw the request: sending it again is safe, and it is no failure of the worker's,
     neither a failed attempt nor a circuit strike (gateway/http.py)."""
     url, headers = f"{spec.url}/v1/{path}", request_headers(spec)
+    headers["Content-Type"] = "application/json"
+    data = _body_bytes(body)
     reuse = ConnectionReuse()
     try:
         return await upstream_session().post(
-            url, json=body, headers=headers, allow_redirects=False, trace_request_ctx=reuse
+            url, data=data, headers=headers, allow_redirects=False, trace_request_ctx=reuse
         )
     except _STALE as exc:
         if not reuse.reused or isinstance(exc, aiohttp.ClientConnectorError):
             raise
     # The loop has seen the close by now, and with it any other connection the worker closed
     # at the same moment, so the pool hands out a live or a new one.
-    return await upstream_session().post(url, json=body, headers=headers, allow_redirects=False)
+    return await upstream_session().post(url, data=data, headers=headers, allow_redirects=False)
+
+
+def _body_bytes(body: dict[str, Any]) -> bytes:
+    """The request as JSON. orjson, not aiohttp's ``json=`` (the standard library's encoder,
+    which showed per request in the gateway benchmark); json for what orjson refuses (an
+    integer wider than 64 bits, which a client may send and the worker should judge)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body).encode()
 
 
 async def attempt_frames(
     spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
 ) -> AsyncIterator[dict[str, Any]]:
     """The JSON frames of one streamed request to ``spec``; see the module docstring."""
+    batches = attempt_batches(spec, path=path, body=body, deadline=deadline)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            for frame in batch:
+                yield frame
+
+
+async def attempt_batches(
+    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``attempt_frames``, the frames that arrived together in one list (never empty): the
+    relay passes each list through its layers and to the client in one write, where frame
+    by frame cost a generator step per layer and a write each (vLLM sends several at once
+    under load, and an answer's last frames come together). What fails after some frames
+    of a read raises once those were handed out."""
     loop = asyncio.get_running_loop()
     bound = min(deadline, loop.time() + settings.AIPORTAL_FIRST_TOKEN_TIMEOUT)
     response = await _open(spec, path, body, bound, deadline)
     finished = False
     watch = ReadWatch(loop)
+    idle_timeout = settings.AIPORTAL_IDLE_TIMEOUT  # read once: a settings lookup per token shows
     try:
-        parser = SSEParser()
+        parser = SSEDataParser()
         chunks = response.content.iter_any()
         first = True
         while True:
@@ -203,34 +233,50 @@ async def attempt_frames(
                 raise AttemptFailed(reason, before_first=first) from None
             finally:
                 watch.pause()
-            framed = False
-            for event in parser.feed(chunk):
-                data = event.data
-                if data == "[DONE]":
+            batch: list[dict[str, Any]] = []
+            failure: Exception | None = None
+            for data in parser.feed(chunk):
+                if data == b"[DONE]":
                     finished = True
-                    return
-                try:
-                    frame = orjson.loads(data)
-                except ValueError:  # orjson.JSONDecodeError is one
-                    raise AttemptFailed("a malformed frame", before_first=first) from None
-                if not isinstance(frame, dict):
-                    raise AttemptFailed("a malformed frame", before_first=first)
+                    break
+                frame = _frame_parse(data)
+                if frame is None:
+                    failure = AttemptFailed("a malformed frame", before_first=first)
+                    break
                 if "error" in frame:
-                    if rejection := _frame_rejection(frame):
-                        raise rejection
-                    raise AttemptFailed(
+                    failure = _frame_rejection(frame) or AttemptFailed(
                         f"error: {_frame_error(frame)}", before_first=first, answered=True
                     )
-                first, framed = False, True
-                yield frame
-            if framed:
-                bound = min(deadline, loop.time() + settings.AIPORTAL_IDLE_TIMEOUT)
+                    break
+                first = False
+                batch.append(frame)
+            if batch:
+                yield batch
+            if finished:
+                return
+            if failure is not None:
+                raise failure
+            if batch:
+                bound = min(deadline, loop.time() + idle_timeout)
     finally:
         watch.stop()
         if finished:
             _release_later(response)
         else:
             response.close()  # the connection goes: vLLM aborts the request
+
+
+def _frame_parse(data: bytes) -> dict[str, Any] | None:
+    """An event's JSON object, or None. Bytes that are not UTF-8 are read as a decoder with
+    ``errors="replace"`` would (what the stream's text parser did before it read bytes)."""
+    try:
+        frame = orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError is one
+        try:
+            frame = orjson.loads(data.decode("utf-8", errors="replace"))
+        except ValueError:
+            return None
+    return frame if isinstance(frame, dict) else None
 
 
 class ReadWatch:

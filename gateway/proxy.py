@@ -39,7 +39,7 @@ from gateway.admission import (
     policies_version_moved,
 )
 from gateway.admission_queue import queue_notify
-from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
+from gateway.attempt import AttemptFailed, attempt_batches, attempt_once
 from gateway.continuation import ABORTED, Stitcher, cached_tokens_of
 from gateway.continuation_render import as_chat_chunk, completion_body
 from gateway.dispatch import Router, request_admitted
@@ -125,9 +125,11 @@ class _Report:
         if new <= 0:
             return
         gaps = new if self.tokens_seen else new - 1
-        spacing = (now - self.last_at) / new
-        for _ in range(gaps):
-            _observe("INTER_TOKEN_SECONDS", spacing)
+        if gaps:
+            spacing = (now - self.last_at) / new
+            observe = metrics.INTER_TOKEN_SECONDS.observe  # runs per token: no lookup by name
+            for _ in range(gaps):
+                observe(spacing)
         self.tokens_seen, self.last_at = tokens, now
 
     @property
@@ -189,16 +191,17 @@ async def chat_stream(
         check = PolicyCheck(version)
         caller = await caller_for_user(user, conversation_key=conversation_key, policy_check=check)
         report = _Report(caller=caller_restrict(caller, allowed_regions))
-        frames = _stream(endpoint="chat/completions", body=body, report=report)
+        batches = _stream(endpoint="chat/completions", body=body, report=report)
         try:
-            async with contextlib.aclosing(frames):
-                async for frame in frames:
-                    for choice in frame.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        if thought := delta.get("reasoning") or delta.get("reasoning_content"):
-                            yield Thinking(thought)
-                        if text := delta.get("content"):
-                            yield Delta(text)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    for frame in batch:
+                        for choice in frame.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            if thought := delta.get("reasoning") or delta.get("reasoning_content"):
+                                yield Thinking(thought)
+                            if text := delta.get("content"):
+                                yield Delta(text)
         except PolicyChanged as changed:
             version = changed.version  # raised at admission: nothing was yielded yet
             continue
@@ -221,11 +224,24 @@ async def chat_stream(
     )
 
 
-def completion_stream(
+async def completion_stream(
     *, endpoint: Endpoint, body: dict[str, Any], caller: Caller
 ) -> AsyncIterator[dict[str, Any]]:
     """OpenAI chunk objects, as the workers send them, continuations stitched in (one id,
     one role delta, usage of the whole answer when the body asked for it)."""
+    batches = completion_batches(endpoint=endpoint, body=body, caller=caller)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            for frame in batch:
+                yield frame
+
+
+def completion_batches(
+    *, endpoint: Endpoint, body: dict[str, Any], caller: Caller
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``completion_stream``, the chunks that arrived together in one list (never empty),
+    for a relay that writes them in one go (``/v1``): one step per read through the layers
+    and one write to the client, not one per chunk."""
     return _stream(endpoint=endpoint, body=body, report=_Report(caller=caller))
 
 
@@ -283,7 +299,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
 
 async def _stream(
     *, endpoint: str, body: dict[str, Any], report: _Report
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[list[dict[str, Any]]]:
     try:
         async with request_admitted(caller=report.caller, model=body.get("model")) as router:
             report.model = router.model
@@ -292,8 +308,8 @@ async def _stream(
             )
             attempts = _attempts(router, stitch, endpoint=endpoint, report=report)
             async with contextlib.aclosing(attempts):
-                async for frame in attempts:
-                    yield frame
+                async for batch in attempts:
+                    yield batch
         report.outcome = "complete"
     except BaseException as exc:
         report.outcome = _outcome(exc, started=bool(report.stitch and report.stitch.started))
@@ -308,7 +324,7 @@ async def _stream(
 
 async def _attempts(
     router: Router, stitch: Stitcher, *, endpoint: str, report: _Report
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[list[dict[str, Any]]]:
     tries = 0  # attempts for the current part of the answer
     # A /v1/completions body that continues a chat on the worker that refused to continue
     # it (gateway/continuation_render.py): the next attempt is that, on the same worker.
@@ -333,16 +349,20 @@ async def _attempts(
         report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
         try:
             async with inflight_lease(view.url):
-                frames = attempt_frames(view.spec, path=path, body=body, deadline=router.deadline)
-                async with contextlib.aclosing(frames):
-                    async for frame in frames:
-                        if path != endpoint:
-                            frame = as_chat_chunk(frame)
-                        out = stitch.take(frame)
-                        if out is not None:
-                            # Count by usage, not frames: upstream chunks carry usage.
-                            report.frame_sent(stitch.completion_tokens)
-                            yield out
+                batches = attempt_batches(view.spec, path=path, body=body, deadline=router.deadline)
+                async with contextlib.aclosing(batches):
+                    async for batch in batches:
+                        outs = []
+                        for frame in batch:
+                            if path != endpoint:
+                                frame = as_chat_chunk(frame)
+                            out = stitch.take(frame)
+                            if out is not None:
+                                # Count by usage, not frames: upstream chunks carry usage.
+                                report.frame_sent(stitch.completion_tokens)
+                                outs.append(out)
+                        if outs:
+                            yield outs
                 if stitch.aborted:
                     # A well-formed end that is not the answer's: continued as a dead stream.
                     raise AttemptFailed("the engine aborted the answer", before_first=False)
@@ -352,14 +372,14 @@ async def _attempts(
             if not exc.before_first and stitch.started:
                 # The stream broke after the client got part of the answer: continue it.
                 if stitch.finish_reason is not None:
-                    for frame in stitch.closing_frames(stitch.finish_reason):
-                        yield frame
+                    if closing := stitch.closing_frames(stitch.finish_reason):
+                        yield closing
                     return  # every token had arrived; only the end was lost
                 stitch.part_end()
                 remaining = stitch.remaining_tokens()
                 if remaining is not None and remaining <= 0:
-                    for frame in stitch.closing_frames("length"):
-                        yield frame
+                    if closing := stitch.closing_frames("length"):
+                        yield closing
                     return
                 if report.continued >= MAX_CONTINUATIONS:
                     raise UpstreamFailed(

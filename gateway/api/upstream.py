@@ -76,6 +76,12 @@ def completion_stream(
     return proxy.completion_stream(endpoint=endpoint, body=body, caller=caller)
 
 
+def completion_batches(
+    *, endpoint: proxy.Endpoint, body: dict[str, Any], caller: Caller
+) -> AsyncIterator[list[dict[str, Any]]]:
+    return proxy.completion_batches(endpoint=endpoint, body=body, caller=caller)
+
+
 async def completion_once(
     *, endpoint: proxy.Endpoint, body: dict[str, Any], caller: Caller
 ) -> dict[str, Any]:

@@ -41,12 +41,19 @@ def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _relay(first: dict[str, Any], frames: AsyncIterator[dict[str, Any]]):
-    async with contextlib.aclosing(frames):
+def _events(batch: list[dict[str, Any]]) -> bytes:
+    # The chunks that came in one read, in one write (gateway/proxy.py completion_batches).
+    if len(batch) == 1:
+        return _sse(batch[0])
+    return b"".join(_sse(frame) for frame in batch)
+
+
+async def _relay(first: list[dict[str, Any]], batches: AsyncIterator[list[dict[str, Any]]]):
+    async with contextlib.aclosing(batches):
         try:
-            yield _sse(first)
-            async for frame in frames:
-                yield _sse(frame)
+            yield _events(first)
+            async for batch in batches:
+                yield _events(batch)
         except GatewayError as exc:
             yield _sse(from_gateway_error(exc).body())
         except Exception:
@@ -83,7 +90,7 @@ def request_id_tagged(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 async def _stream(*, endpoint: str, body: dict[str, Any], caller: Any) -> HttpResponse:
-    frames = upstream.completion_stream(endpoint=endpoint, body=body, caller=caller)
+    frames = upstream.completion_batches(endpoint=endpoint, body=body, caller=caller)
     try:
         first = await anext(frames)
     except StopAsyncIteration:

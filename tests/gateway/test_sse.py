@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.sse import SSEEvent, SSEParser, sse_events
+from gateway.sse import SSEDataParser, SSEEvent, SSEParser, sse_events
 
 
 def parse_all(chunks: list[bytes]) -> list[SSEEvent]:
@@ -113,3 +113,35 @@ def test_a_consumer_that_stops_early_leaves_the_rest_for_the_next_feed():
     assert next(events).data == "1"
     events.close()  # the caller stopped after the first event
     assert [e.data for e in parser.feed(b"data: 3\n\n")] == ["2", "3"]
+
+
+def data_all(chunks: list[bytes]) -> list[bytes]:
+    parser = SSEDataParser()
+    return [data for chunk in chunks for data in parser.feed(chunk)]
+
+
+def test_the_data_parser_cuts_vllm_events_out_of_the_bytes():
+    parser = SSEDataParser()
+    assert parser.feed(b'data: {"a":1}\n\ndata: [DO') == [b'{"a":1}']
+    assert parser.feed(b"NE]\n") == []
+    assert parser.feed(b"\n") == [b"[DONE]"]
+
+
+def test_the_data_parser_keeps_a_utf8_character_split_across_chunks_whole():
+    payload = "data: héllo ✓\n\n".encode()
+    split = payload.index("✓".encode()) + 1
+    assert data_all([payload[:split], payload[split:]]) == ["héllo ✓".encode()]
+
+
+@given(
+    events=st.lists(st.lists(_LINES, min_size=1, max_size=4), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_the_data_parser_gives_the_data_the_line_parser_gives_on_any_stream(events, cuts, newline):
+    # Bytes for vLLM's shape, the line parser from the first event of any other: cut
+    # anywhere, with any line end, the data must be the line parser's, in order.
+    wire = "".join(newline.join(lines) + newline * 2 for lines in events).encode()
+    points = sorted({min(cut, len(wire)) for cut in cuts})
+    chunks = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)], strict=True)]
+    assert data_all(chunks) == [event.data.encode() for event in parse_all(chunks)]
