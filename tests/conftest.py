@@ -143,6 +143,9 @@ def start_emulator(*extra: str, region: str = "test-a") -> tuple[Process, str]:
             # wants them to vary passes "--unseeded-answers", "vary"; the last one wins).
             "--unseeded-answers",
             "fixed",
+            # Tests count frames against tokens: one token per chunk however loaded the
+            # machine (tests/emulator/test_stream_interval.py turns coalescing on).
+            "--no-coalesce-when-behind",
             *extra,
         ]
     )

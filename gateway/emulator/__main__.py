@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="like vLLM's: after the first token, one stream chunk per N tokens",
     )
     m.add_argument(
+        "--coalesce-when-behind",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.coalesce_when_behind,
+        help="send the tokens that are due together in one chunk when the server is behind "
+        "its schedule, as a loaded vLLM does (default: on)",
+    )
+    m.add_argument(
         "--reasoning-parser",
         metavar="NAME",
         help="like vLLM's: chat answers think first, streamed as delta.reasoning",
@@ -264,6 +271,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
         stream_interval=args.stream_interval,
+        coalesce_when_behind=args.coalesce_when_behind,
         enable_prompt_tokens_details=args.enable_prompt_tokens_details,
         enable_auto_tool_choice=args.enable_auto_tool_choice,
         tool_call_parser=None if args.tool_call_parser == "none" else args.tool_call_parser,

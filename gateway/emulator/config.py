@@ -82,6 +82,10 @@ class EmulatorConfig:
     # vLLM's --stream-interval: a stream's first token goes out alone, then one chunk per
     # this many tokens (and whatever is left at the end), as vLLM 0.34's output processor.
     stream_interval: int = 1
+    # A loaded vLLM sends several tokens per chunk when its server reads the engine's output
+    # late (RequestOutputCollector merges them): the emulator does the same when a request's
+    # next token is due before the last one went out. Off in tests that count frames.
+    coalesce_when_behind: bool = True
     # vLLM's --enable-prompt-tokens-details: usage carries prompt_tokens_details with the
     # prompt tokens served from the prefix cache (off by default, as in vLLM; cache_usage.py).
     enable_prompt_tokens_details: bool = False
@@ -181,5 +185,5 @@ class EmulatorConfig:
         """A configuration for tests: a quick first token and a fast decode, and unseeded
         answers fixed by the prompt, so that tests may compare two answers."""
         latency = LatencyModel(ttft_ms=1.0, tokens_per_second=5000.0, concurrency_slowdown=0.0)
-        base = cls(latency=latency, port=0, unseeded_answers="fixed")
+        base = cls(latency=latency, port=0, unseeded_answers="fixed", coalesce_when_behind=False)
         return replace(base, **overrides)  # type: ignore[arg-type]

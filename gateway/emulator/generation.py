@@ -305,12 +305,17 @@ class Generation:
                 await guarded(self.http, self.engine.readmit(ticket))
                 await pause(self.http, self.engine.recompute_seconds(ticket))
                 due = loop.time()
+            behind = False
             if done:
                 # Pace against an absolute schedule: the event loop cannot sleep less than
                 # about a millisecond, so per-token sleeps would cap a request near 1,000
                 # tokens/s; owing the difference instead keeps the average rate exact.
-                due += self.engine.inter_token_seconds()
+                interval = self.engine.inter_token_seconds()
+                due += interval
                 delay = due - loop.time()
+                # A whole interval late, the next token is due already: vLLM's output
+                # collector would merge the two before its server read them (below).
+                behind = self.config.coalesce_when_behind and -delay >= interval
                 if delay > 0:
                     await pause(self.http, delay)
                 else:
@@ -320,7 +325,9 @@ class Generation:
             self.thinking = thinking
             (self.thought if thinking else text).append(step.text)
             if self.stream is not None:
-                await self._send_token(ticket, step.text, step.finish_reason, step.stop_reason)
+                await self._send_token(
+                    ticket, step.text, step.finish_reason, step.stop_reason, hold=behind
+                )
             if step.finish_reason is not None:
                 reason = step.finish_reason
                 return reason, await self._finish(ticket, "".join(text), reason, step.stop_reason)
@@ -374,8 +381,18 @@ class Generation:
         what a server sends at once (the Responses API's ``response.created``) goes here."""
 
     async def _send_token(
-        self, ticket: Ticket, text: str, finish_reason: str | None, stop_reason: str | None
+        self,
+        ticket: Ticket,
+        text: str,
+        finish_reason: str | None,
+        stop_reason: str | None,
+        *,
+        hold: bool = False,
     ) -> None:
+        """Stream one generated token, or hold it for the next chunk: by --stream-interval,
+        or (``hold``) because the server is behind, as a loaded vLLM is: its
+        RequestOutputCollector (vllm/v1/engine/output_processor.py) merges the outputs its
+        API server has not read yet, so a slow loop sends several tokens per chunk."""
         assert self.stream is not None
         request = self.request
         now = self._totals(ticket.generated)
@@ -392,7 +409,7 @@ class Generation:
         # whatever is left; continuous usage then counts several tokens per chunk.
         (self.held_thought if self.thinking else self.held).append(text)
         due = ticket.generated - self.sent_tokens >= self.config.stream_interval
-        if finish_reason is None and self.sent_tokens and not due:
+        if finish_reason is None and self.sent_tokens and (hold or not due):
             return
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
         thought, self.held_thought = "".join(self.held_thought), []
