@@ -327,12 +327,18 @@ class ResponsesGeneration(Generation):
         await self._event("response.in_progress", response=initial)
 
     async def _send_token(
-        self, ticket: Ticket, text: str, finish_reason: str | None, stop_reason: str | None
+        self,
+        ticket: Ticket,
+        text: str,
+        finish_reason: str | None,
+        stop_reason: str | None,
+        *,
+        hold: bool = False,
     ) -> None:
-        # Held back as the chat's chunks are (--stream-interval, stop strings).
+        # Held back as the chat's chunks are (--stream-interval, a server behind, stops).
         self.held.append(text)
         due = ticket.generated - self.sent_tokens >= self.config.stream_interval
-        if finish_reason is None and self.sent_tokens and not due:
+        if finish_reason is None and self.sent_tokens and (hold or not due):
             return
         text, self.held, self.sent_tokens = "".join(self.held), [], ticket.generated
         await self._delta(text)

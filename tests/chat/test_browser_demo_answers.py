@@ -45,3 +45,50 @@ def test_a_demo_answer_renders_as_markdown(page, daphne_url, owner, kind):
                 page.emulate_media(color_scheme=scheme)
                 content.locator("h2").scroll_into_view_if_needed()
                 page.screenshot(path=f"{SHOTS}/demo-{kind}-{size}-{scheme}.png")
+
+
+BROKEN_WORDS = """() => {
+  // Words of table cells drawn on more than one line: broken in the middle (a break after
+  // a hyphen, as in "Trade-offs", is a line break, not a broken word).
+  const broken = [];
+  for (const cell of document.querySelectorAll(".content th, .content td")) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/[^\\s-]+-?/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        if (range.getClientRects().length > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+COPY_OVER_CODE = """() => {
+  // How far the copy button reaches below the top of the code's first line (<= 0: clear).
+  const block = document.querySelector(".code-block");
+  const button = block.querySelector(".copy-code").getBoundingClientRect();
+  const code = block.querySelector("pre code");
+  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  const first = walker.nextNode();
+  const range = document.createRange();
+  range.setStart(first, 0);
+  range.setEnd(first, 1);
+  return button.bottom - range.getBoundingClientRect().top;
+}"""
+
+
+def test_on_a_phone_table_words_stay_whole_and_the_copy_button_leaves_code_clear(
+    page, daphne_url, owner
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, daphne_url, owner.email)
+    for count, (question, _) in enumerate((QUESTIONS["compare"], QUESTIONS["code"]), 1):
+        page.get_by_role("textbox", name="Message").fill(question)
+        page.get_by_role("textbox", name="Message").press("Enter")
+        expect(page.locator(".message.assistant")).to_have_count(count)
+        expect(page.locator(".message.assistant").last).to_have_attribute("data-status", "complete")
+    expect(page.locator(".content table").first).to_be_visible()
+    assert page.evaluate(BROKEN_WORDS) == []
+    assert page.evaluate(COPY_OVER_CODE) <= 0
