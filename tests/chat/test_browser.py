@@ -157,7 +157,9 @@ def test_a_second_tab_opened_mid_answer_follows_the_same_stream_to_the_same_end(
     page, daphne_url, owner, pause_next_answer
 ):
     sign_in(page, daphne_url, owner.email)
-    pause_next_answer(tokens=20, seconds=1.5)  # open the second tab while the worker waits
+    # Open the second tab while the worker waits: long enough for a page load on a busy CI
+    # machine (1.5 s was not, once the suite took 14 minutes).
+    pause_next_answer(tokens=20, seconds=5)
     page.get_by_role("textbox", name="Message").fill("Two tabs, one answer")
     page.get_by_role("textbox", name="Message").press("Enter")
     page.wait_for_function(
@@ -172,7 +174,8 @@ def test_a_second_tab_opened_mid_answer_follows_the_same_stream_to_the_same_end(
     second.goto(page.url)
     expect(second.locator(ANSWER)).to_have_attribute("data-status", "streaming")
     for tab in (page, second):
-        expect(tab.locator(ANSWER)).to_have_attribute("data-status", "complete")
+        # The rest of the pause, then the rest of the answer: past expect's 5 s default.
+        expect(tab.locator(ANSWER)).to_have_attribute("data-status", "complete", timeout=15_000)
     first_text = page.locator(f"{ANSWER} .content").inner_text()
     expect(page.locator(f"{ANSWER} .content")).to_contain_text("Two tabs, one answer")
     # The same whole answer in both tabs, nothing missing or repeated...
