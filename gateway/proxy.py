@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -248,9 +248,28 @@ def completion_batches(
 async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: Caller) -> dict:
     """A non-streaming answer (chat, completions or embeddings), failing over between
     workers until one answers; nothing reached the client before, so no continuation."""
-    report = _Report(caller=caller)
     body = {key: value for key, value in body.items() if key != "stream_options"}
-    body["stream"] = False
+    return await answer_once(path=endpoint, body=body, caller=caller, usage_of=_usage_counts)
+
+
+def _usage_counts(answer: dict[str, Any]) -> tuple[dict[str, int], int | None]:
+    usage = answer.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return {k: v for k, v in usage.items() if isinstance(v, int)}, cached_tokens_of(usage)
+
+
+async def answer_once(
+    *,
+    path: str,
+    body: dict[str, Any],
+    caller: Caller,
+    usage_of: Callable[[dict[str, Any]], tuple[dict[str, int], int | None]],
+) -> dict[str, Any]:
+    """One non-streaming answer from ``path`` (any endpoint, /v1/responses included) with
+    admission, routing, failover between workers and the usage record; ``usage_of`` reads
+    the answer's token counts and cached prompt tokens."""
+    report = _Report(caller=caller)
+    body = {**body, "stream": False}
     try:
         async with request_admitted(caller=caller, model=body.get("model")) as router:
             body["model"] = report.model = router.model
@@ -263,7 +282,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                 try:
                     async with inflight_lease(view.url):
                         answer = await attempt_once(
-                            view.spec, path=endpoint, body=body, deadline=router.deadline
+                            view.spec, path=path, body=body, deadline=router.deadline
                         )
                         if _aborted(answer.body):
                             # The engine gave up on it; nothing reached the client yet.
@@ -280,10 +299,7 @@ async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: C
                     raise
                 router.succeeded(view)
                 await _orca_report(view, answer.headers)
-                usage = answer.body.get("usage")
-                usage = usage if isinstance(usage, dict) else {}
-                report.usage = {k: v for k, v in usage.items() if isinstance(v, int)}
-                report.cached_tokens = cached_tokens_of(usage)
+                report.usage, report.cached_tokens = usage_of(answer.body)
                 report.outcome = "complete"
                 return answer.body
     except BaseException as exc:

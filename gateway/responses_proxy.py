@@ -35,11 +35,11 @@ from django.conf import settings
 
 from gateway.admission import Caller
 from gateway.admission_queue import queue_notify
-from gateway.attempt import AttemptFailed, attempt_frames, attempt_once
+from gateway.attempt import AttemptFailed, attempt_frames
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import UpstreamFailed
 from gateway.inflight import inflight_lease
-from gateway.proxy import _account, _count, _orca_report, _outcome, _Report
+from gateway.proxy import _account, _count, _outcome, _Report, answer_once
 
 PATH = "responses"
 PREAMBLE = frozenset({"response.created", "response.in_progress"})
@@ -158,41 +158,9 @@ async def _attempts(
 
 async def responses_once(*, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """A non-streaming Responses answer, failing over between workers until one answers."""
-    report = _Report(caller=caller)
-    body = {**body, "stream": False}
-    try:
-        async with request_admitted(caller=caller, model=body.get("model")) as router:
-            body["model"] = report.model = router.model
-            tries = 0
-            while True:
-                view = await router.next_worker()
-                if view is None:
-                    raise router.exhausted()
-                report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
-                try:
-                    async with inflight_lease(view.url):
-                        answer = await attempt_once(
-                            view.spec, path=PATH, body=body, deadline=router.deadline
-                        )
-                except AttemptFailed as exc:
-                    router.failed(view, exc)  # raises when the request is at fault
-                    if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
-                        raise router.exhausted() from None
-                    report.failovers += 1
-                    _count("FAILOVERS_TOTAL")
-                    continue
-                except BaseException as exc:
-                    router.ended(view, exc)
-                    raise
-                router.succeeded(view)
-                await _orca_report(view, answer.headers)
-                report.usage = responses_usage(answer.body.get("usage"))
-                report.cached_tokens = responses_cached_tokens(answer.body.get("usage"))
-                report.outcome = "complete"
-                return answer.body
-    except BaseException as exc:
-        report.outcome = _outcome(exc, started=False)
-        raise
-    finally:
-        queue_notify()
-        await _account(report)
+    return await answer_once(path=PATH, body=body, caller=caller, usage_of=_responses_counts)
+
+
+def _responses_counts(answer: dict[str, Any]) -> tuple[dict[str, int], int | None]:
+    usage = answer.get("usage")
+    return responses_usage(usage), responses_cached_tokens(usage)
