@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from accounts.models import User
-
-# Accepted, then closed with this code (like the consumers' 4401), so a page can tell "your
-# account may not act" apart from a network failure; the reason says which status.
-CLOSE_ACCOUNT_INACTIVE = 4403
+from common.websockets import CLOSE_FORBIDDEN
 
 
 class SocketRefusal(NamedTuple):
+    """Accepted, then closed with ``code``, so a page can tell "your account may not act"
+    apart from a network failure; the reason says which status."""
+
     code: int
     reason: str
 
@@ -25,5 +25,5 @@ def socket_refusal(user) -> SocketRefusal | None:
     if getattr(user, "may_act", False):
         return None
     if getattr(user, "status", None) == User.Status.PENDING:
-        return SocketRefusal(CLOSE_ACCOUNT_INACTIVE, "account pending approval")
-    return SocketRefusal(CLOSE_ACCOUNT_INACTIVE, "account suspended")
+        return SocketRefusal(CLOSE_FORBIDDEN, "account pending approval")
+    return SocketRefusal(CLOSE_FORBIDDEN, "account suspended")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aiportal.env import ConfigError, env_bool, env_int, env_list, env_secret, env_str
+from common.env import ConfigError, env_bool, env_int, env_list, env_secret, env_str
 
 # AIPORTAL_LDAP_GROUP_TYPE: our names for django-auth-ldap's group types, with the object
 # class its groups have (the default group filter).

@@ -34,22 +34,15 @@ from django.db import transaction
 from django.utils.crypto import constant_time_compare
 
 from accounts.access import SocketRefusal, socket_refusal
+from common.websockets import CLOSE_UNAUTHENTICATED, access_group
 
 logger = logging.getLogger(__name__)
-
-# The consumers' "sign in again" (chat/consumers.py, datasets/consumers.py).
-CLOSE_UNAUTHENTICATED = 4401
 
 # The handler on a consumer is ``accounts_access_changed``.
 EVENT_TYPE = "accounts.access_changed"
 # The fields whose change may take someone's access away.
 WATCHED_FIELDS = ("is_active", "status", "is_staff", "is_superuser", "password")
 _LOADED = "_access_fields_loaded"
-
-
-def user_group(user_id: int) -> str:
-    """Every websocket of a user listens here for ``accounts.access_changed``."""
-    return f"accounts.user.{user_id}"
 
 
 def _group_send(group: str, event: dict) -> None:
@@ -80,7 +73,7 @@ def _group_send(group: str, event: dict) -> None:
 
 def _publish(user_id: int, session_key: str | None) -> None:
     try:
-        _group_send(user_group(user_id), {"type": EVENT_TYPE, "session_key": session_key})
+        _group_send(access_group(user_id), {"type": EVENT_TYPE, "session_key": session_key})
     except Exception:
         # Never fails the change itself: the sockets still re-check on their next connect.
         logger.warning("could not announce an access change of user %s", user_id, exc_info=True)

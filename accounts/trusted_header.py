@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, Vali
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from aiportal.api_handler import is_api_path
+from common.api_paths import is_api_path
 
 logger = logging.getLogger(__name__)
 

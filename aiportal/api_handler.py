@@ -33,14 +33,6 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.urls import set_script_prefix
 
-API_PREFIX = "/v1/"
-
-
-def is_api_path(path: str) -> bool:
-    """Paths this handler serves: exactly the ones gateway.urls is mounted on. Anything
-    else (``//v1``, ``/v1`` without its slash, ``/V1/``) gets the site's full stack."""
-    return path.startswith(API_PREFIX)
-
 
 class ApiASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:

@@ -14,11 +14,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.trusted_header import websocket_guard  # noqa: E402
-from aiportal.api_handler import ApiASGIHandler, is_api_path  # noqa: E402
-from aiportal.body_limits import body_capped  # noqa: E402
+from aiportal.api_handler import ApiASGIHandler  # noqa: E402
 from aiportal.websocket_origin import AllowedHostsOriginValidator  # noqa: E402
-from aiportal.websockets import SessionAuthStack  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
+from common.api_paths import is_api_path  # noqa: E402
+from common.body_limits import body_capped  # noqa: E402
+from common.websockets import SessionAuthStack  # noqa: E402
 from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
 
 api_asgi_app = ApiASGIHandler()
@@ -29,7 +30,7 @@ async def _http_app(scope, receive, send):
     await app(scope, receive, send)
 
 
-# Request bodies capped by kind of path (aiportal/body_limits.py): aiportal.serve enforces
+# Request bodies capped by kind of path (common/body_limits.py): aiportal.serve enforces
 # them in the web server before the body is stored; this is the same line for ASGI servers
 # that hand a body over as it arrives (runserver, uvicorn).
 http_app = body_capped(_http_app)

@@ -31,7 +31,7 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   whole body, spooling it to a temporary file past 100 kB, before Daphne hands anything to
   the application: a request to ``/v1`` declaring 2 GiB, with no key, was written to disk
   before any check ran. Here a declared Content-Length over the path's cap
-  (aiportal/body_limits.py) is answered 413 as soon as the headers end, and a body without
+  (common/body_limits.py) is answered 413 as soon as the headers end, and a body without
   one (chunked) is answered 413 the moment it passes the cap; either way the connection
   closes and nothing more is read.
 - **Oversized websocket messages answered, not dropped** (``PortalWebSocketFactory``).
@@ -108,7 +108,7 @@ class CappedRequest(WebRequest):
     _received = 0
 
     def gotLength(self, length: int | None) -> None:
-        from aiportal.body_limits import body_cap_for  # settings are ready only from here
+        from common.body_limits import body_cap_for  # settings are ready only from here
 
         self._path_seen = _request_path(self.channel._path)  # the request line's target
         self._cap = body_cap_for(self._path_seen)
@@ -153,7 +153,7 @@ class CappedRequest(WebRequest):
         self._refused = True
         size = f"{declared} bytes" if declared is not None else "a body past the cap"
         logger.warning("refused %s to %s (cap %s bytes)", size, self._path_seen, self._cap)
-        from aiportal.body_limits import too_large_body
+        from common.body_limits import too_large_body
 
         body, content_type = too_large_body(self._path_seen, self._cap)
         head = (

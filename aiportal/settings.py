@@ -19,7 +19,7 @@ from limits import parse_many
 from accounts.ldap import ldap_settings
 from accounts.sso.config import oidc_apps_from_env
 from accounts.trusted_header import trusted_header_settings_check
-from aiportal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file and uploads; a volume in production.
@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Query strings and form fields with text PostgreSQL cannot store (NUL): a 400.
-    "aiportal.text.UnstorableTextMiddleware",
+    "common.text.UnstorableTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Before the trusted header: its sign-in goes through allauth's, which leaves a message.
@@ -496,7 +496,7 @@ AIPORTAL_DAILY_TOKEN_BUDGET = env_int("AIPORTAL_DAILY_TOKEN_BUDGET", 0, minimum=
 AIPORTAL_QUEUE_TIMEOUT = env_int("AIPORTAL_QUEUE_TIMEOUT_MS", 10000, minimum=0) / 1000
 # /v1 API caps.
 # The largest request body of any page but /v1 and uploads (sign-in and other forms, the chat's
-# JSON endpoints, admin), refused by the web server before it is read (aiportal/body_limits.py).
+# JSON endpoints, admin), refused by the web server before it is read (common/body_limits.py).
 # Django's own limit for form data, so that no form that worked before is refused.
 AIPORTAL_MAX_BODY_BYTES = env_int("AIPORTAL_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 AIPORTAL_API_MAX_BODY_BYTES = env_int("AIPORTAL_API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
@@ -558,7 +558,7 @@ AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES = env_int(
 AIPORTAL_UPLOAD_MAX_FILES = env_int("AIPORTAL_UPLOAD_MAX_FILES", 1000, minimum=1)
 # The largest request body an upload page takes (several files in one form): a declared
 # Content-Length over it is a 413 before a byte is read, and the web server stops reading a
-# body that passes it (aiportal/body_limits.py); the edge's default cap (110 MiB).
+# body that passes it (common/body_limits.py); the edge's default cap (110 MiB).
 AIPORTAL_UPLOAD_MAX_REQUEST_BYTES = env_int(
     "AIPORTAL_UPLOAD_MAX_REQUEST_BYTES", 110 * 2**20, minimum=1024
 )

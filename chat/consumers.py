@@ -19,8 +19,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts import live
-from aiportal.text import data_refusal
-from aiportal.websockets import WebsocketConsumer
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -32,13 +30,18 @@ from chat.generation import (
 )
 from chat.models import Conversation, Message
 from chat.services_retrieval import context_passages_insert, conversation_retrieve
-from datasets.services.events import user_group
+from common.text import data_refusal
+from common.websockets import (
+    CLOSE_UNAUTHENTICATED,
+    WebsocketConsumer,
+    access_group,
+    datasets_group,
+)
 
 logger = logging.getLogger(__name__)
 
 # Accepted, then closed with this code, so that a browser can tell "sign in again" apart
 # from a network failure (a refused handshake only shows as 1006).
-CLOSE_UNAUTHENTICATED = 4401
 MAX_ID = 2**63 - 1
 # A stop not confirmed after this long is sent again, up to this many times (_stop_until_ended).
 STOP_REPEAT_SECONDS = 1.0
@@ -149,7 +152,7 @@ class ChatConsumer(WebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Joined before access is read, so that a change committed in between is not missed.
-        await self.join(live.user_group(self.user.pk))
+        await self.join(access_group(self.user.pk))
         access = await db_socket_access(user_id=self.user.pk, session_key=self.session_key)
         if not access.may_act:
             await self.access_lost(access)
@@ -159,7 +162,7 @@ class ChatConsumer(WebsocketConsumer):
         # Best effort: a channel-layer hiccup must not cost the person their chat (each turn
         # checks the grants again anyway).
         try:
-            await self.join(user_group(self.user.pk))
+            await self.join(datasets_group(self.user.pk))
         except Exception:
             logger.warning("could not follow the datasets of user %s", self.user.pk, exc_info=True)
 
@@ -188,7 +191,7 @@ class ChatConsumer(WebsocketConsumer):
         if not isinstance(data, dict):
             await self.send_error("bad_request", "the frame must be a JSON object")
             return
-        # Text the database cannot store (NUL, lone surrogates), in any field (aiportal/text.py).
+        # Text the database cannot store (NUL, lone surrogates), in any field (common/text.py).
         why = data_refusal(data)
         if why:
             await self.send_error("bad_request", why)

@@ -10,9 +10,9 @@ from django.middleware.csrf import get_token
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from aiportal.text import BadBody, json_body
 from chat import selectors, services
 from chat.models import Conversation
+from common.text import BadBody, json_body
 from gateway.access import models_allowed_filter, models_for_user
 
 # At most this many messages per request: one scroll-up's worth, with room.

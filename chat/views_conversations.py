@@ -20,9 +20,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from aiportal.text import json_body, json_input
 from chat import export, selectors, services_conversations
 from chat.models import Conversation
+from common.text import json_body, json_input
 
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 200
@@ -47,7 +47,7 @@ def json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
-    """The JSON object sent (aiportal/text.py: storable text only, else a 400)."""
+    """The JSON object sent (common/text.py: storable text only, else a 400)."""
     return json_body(request)
 
 

@@ -18,14 +18,17 @@ from channels.db import database_sync_to_async
 
 from accounts import live
 from accounts.access import socket_refusal
-from aiportal.websockets import WebsocketConsumer
+from common.websockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    WebsocketConsumer,
+    access_group,
+)
 from datasets.models import RefillJob
 from datasets.services.events import job_group
 
-# Accepted, then closed with these, so the page can tell "sign in again" and "not for you"
-# apart from a network failure (a refused handshake only shows as 1006).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
+# Accepted, then closed with this, so the page can tell "no such job" apart from a network
+# failure (a refused handshake only shows as 1006).
 CLOSE_NOT_FOUND = 4404
 
 
@@ -85,7 +88,7 @@ class AdminJobConsumer(WebsocketConsumer):
             return
         self.user_id = user.pk
         # Joined before access is read again, so that a change in between is not missed.
-        self.access_group = live.user_group(user.pk)
+        self.access_group = access_group(user.pk)
         await self.channel_layer.group_add(self.access_group, self.channel_name)
         code = await _access_close_code(user.pk, self.session_key)
         if code is not None:

@@ -27,8 +27,8 @@ from accounts.export import (
     data_export_request,
     dataset_export_open,
 )
-from aiportal.text import form_refusal, refused_response
 from chat.views_conversations import json_login_required
+from common.text import form_refusal, refused_response
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import (
     dataset_get,
@@ -213,7 +213,7 @@ def _upload_parsed(
     request: HttpRequest, dataset: Dataset, handler: CappedUploadHandler
 ) -> HttpResponse:
     uploaded = request.FILES.getlist("files")
-    # The site's text check leaves upload bodies to this view (aiportal/text.py).
+    # The site's text check leaves upload bodies to this view (common/text.py).
     if why := form_refusal(request):
         return refused_response(request, why)
     if handler.refused:

@@ -42,7 +42,7 @@ def model_allowed_groups(*, group_ids: frozenset[int] | set[int], model: str) ->
 
 
 # Off Django's one shared sync thread, which every sync page view of the process also takes:
-# a chat turn's access check must not wait behind page renders (aiportal.websockets.py).
+# a chat turn's access check must not wait behind page renders (common.websockets.py).
 _model_allowed = database_sync_to_async(model_allowed, thread_sensitive=False)
 _model_allowed_groups = database_sync_to_async(model_allowed_groups, thread_sensitive=False)
 

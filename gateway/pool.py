@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from aiportal.env import ConfigError
+from common.env import ConfigError
 from gateway.types import WorkerSpec
 
 logger = logging.getLogger(__name__)

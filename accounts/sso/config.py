@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aiportal.env import ConfigError, env_bool, env_list, env_secret, env_str
+from common.env import ConfigError, env_bool, env_list, env_secret, env_str
 
 # The id is part of the callback URL (/accounts/oidc/<id>/login/callback/) and of variable names.
 _PROVIDER_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")

@@ -11,12 +11,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from common.websockets import datasets_group
+
 logger = logging.getLogger(__name__)
-
-
-def user_group(user_id: int) -> str:
-    """Every page of a user listens here for ``datasets.changed``: grants, datasets."""
-    return f"datasets.user.{user_id}"
 
 
 def job_group(job_id: int) -> str:
@@ -40,7 +37,7 @@ def datasets_changed_publish(*, user_ids: Iterable[int]) -> None:
 
     def send() -> None:
         for user_id in ids:
-            _send(user_group(user_id), {"type": "datasets.changed"})
+            _send(datasets_group(user_id), {"type": "datasets.changed"})
 
     transaction.on_commit(send)
 

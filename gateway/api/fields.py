@@ -8,7 +8,7 @@ ids, huge lists of them and unbounded grammars have each crashed or stalled a wo
 everyone on it. So:
 
 - ``body_wellformed`` walks the whole body once: every string must be text the database can
-  store and a worker can tokenize (aiportal/text.py: no NUL, and no lone surrogate, which a
+  store and a worker can tokenize (common/text.py: no NUL, and no lone surrogate, which a
   JSON ``"\\ud800"`` escape decodes to and a worker's tokenizer cannot encode: a 500 on every
   worker), every number finite (Python's JSON reader takes ``NaN``
   and ``1e999``) and every integer within 64 bits; no key named ``chat_template`` at any
@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from aiportal.text import text_refusal
+from common.text import text_refusal
 from gateway.api.errors import bad_request
 
 MAX_LOGPROBS = 20
@@ -97,7 +97,7 @@ def body_wellformed(body: dict[str, Any]) -> None:
 
 
 def _text_check(path: str, text: str) -> None:
-    # ASCII without NUL, nearly every string, needs no encoding attempt (aiportal/text.py).
+    # ASCII without NUL, nearly every string, needs no encoding attempt (common/text.py).
     if text.isascii() and "\x00" not in text:
         return
     why = text_refusal(text)

@@ -12,7 +12,7 @@ from django.utils.html import escape
 from accounts.ldap import ldap_settings
 from accounts.ldap_backend import DIRECTORY_FAILED, DIRECTORY_UNREACHABLE
 from accounts.models import User
-from aiportal.env import ConfigError
+from common.env import ConfigError
 from tests.accounts import ldap_fixtures
 from tests.accounts.ldap_fixtures import GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD
 from tests.conftest import PASSWORD, free_port

@@ -10,7 +10,7 @@ from accounts.models import User
 from accounts.sso.adapter import SocialAccountAdapter
 from accounts.sso.config import oidc_apps_from_env
 from accounts.sso.groups import MAX_CLAIM_VALUES, groups_claim_values
-from aiportal.env import ConfigError
+from common.env import ConfigError
 
 KEYCLOAK = {
     "AIPORTAL_OIDC_PROVIDERS": "keycloak, entra-id",

@@ -15,11 +15,11 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from accounts.access import CLOSE_ACCOUNT_INACTIVE
 from accounts.models import AuditEvent, User
 from accounts.services import StatusChangeRefused, user_status_set
 from chat.services import conversation_create
 from chat.services_conversations import conversation_share_create
+from common.websockets import CLOSE_FORBIDDEN
 from datasets.services.datasets import dataset_create
 from gateway.emulator import DEFAULT_MODEL
 from gateway.keys import apikey_create
@@ -245,8 +245,8 @@ def test_a_blocked_account_is_refused_on_every_remote_path(daphne_url, person, s
     assert remote_paths(daphne_url, user, token) == {
         "models": 401,
         "chat": 401,
-        "ws_chat": CLOSE_ACCOUNT_INACTIVE,
-        "ws_job": CLOSE_ACCOUNT_INACTIVE,
+        "ws_chat": CLOSE_FORBIDDEN,
+        "ws_job": CLOSE_FORBIDDEN,
     }
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from aiportal.api_handler import is_api_path
+from common.api_paths import is_api_path
 from gateway.keys import apikey_revoke
 from gateway.models import ApiKey
 from gateway.usage import BATCH_SECONDS

@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from aiportal.env import ConfigError
+from common.env import ConfigError
 from gateway import pool
 from gateway.pool import NameGone, pool_combine, pool_resolve, workers_parse
 from gateway.types import WorkerSpec

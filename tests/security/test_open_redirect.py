@@ -55,7 +55,7 @@ def _on_site(location: str) -> bool:
 
 def _where(answer) -> str:
     if answer.status_code == 400 and b"NUL" in answer.content:
-        return "/"  # "\x00//evil": refused at the door (aiportal/text.py), sent nowhere
+        return "/"  # "\x00//evil": refused at the door (common/text.py), sent nowhere
     assert answer.status_code in {301, 302, 303}, (answer.status_code, answer.content[:200])
     return answer["Location"]
 

@@ -1,7 +1,7 @@
 """Unbounded bodies: nobody, signed in or not, can make the web process store a body larger
 than its path's cap. A declared Content-Length over the cap is answered 413 as soon as the
 headers end, before authentication and before a byte of the body is read; a chunked body is
-answered 413 once it passes the cap (aiportal/serve.py, aiportal/body_limits.py).
+answered 413 once it passes the cap (aiportal/serve.py, common/body_limits.py).
 
 On a real Daphne (``python -m aiportal.serve``) with small caps set for the test: /v1 4 KiB,
 other pages 8 KiB, upload pages 64 KiB. Raw sockets, so the test sends exactly what an

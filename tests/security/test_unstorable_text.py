@@ -1,7 +1,7 @@
 """Text the database cannot store — the NUL character, lone UTF-16 surrogates — gets a clear
 4xx at every door, never a 500, on PostgreSQL (whose text columns refuse NUL outright).
 
-One validator (aiportal/text.py) serves every door: a middleware for every query string and
+One validator (common/text.py) serves every door: a middleware for every query string and
 form field of the site (allauth's and the admin's pages included), ``json_body`` for the
 site's JSON views, the ``/v1`` body parser, and the chat socket's frame parser. The tests
 walk every URL pattern of the URLconf with a NUL in the query string and in a form, every

@@ -1,6 +1,6 @@
 import pytest
 
-from aiportal.env import ConfigError, env_bool, env_int, env_list, env_secret, env_str
+from common.env import ConfigError, env_bool, env_int, env_list, env_secret, env_str
 
 
 @pytest.mark.parametrize("raw", ["true", "TRUE", "1", "yes", "on", " True "])

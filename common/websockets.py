@@ -1,5 +1,6 @@
-"""Websockets off Django's one shared sync thread: channels' session and user middleware,
-and the base class of our consumers.
+"""What every websocket of the portal shares: channels' session and user middleware off
+Django's one shared sync thread, the base class of our consumers, the close codes a page
+reads, and the names of the channel-layer groups more than one app sends to.
 
 ``channels.auth.AuthMiddleware`` loads the session and the user through
 ``database_sync_to_async`` with its default, ``thread_sensitive=True``: every websocket
@@ -16,6 +17,24 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import CookieMiddleware, SessionMiddleware
+
+# Close codes a page acts on (static/js reads them): 4401 asks the person to sign in again;
+# 4403 says the account may not use the portal now (pending approval, suspended) or the
+# socket's page is no longer theirs (demoted from staff).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def access_group(user_id: int) -> str:
+    """Every websocket of a user listens here for ``accounts.access_changed``
+    (accounts/live.py sends it when a sign-out, password change or suspension lands)."""
+    return f"accounts.user.{user_id}"
+
+
+def datasets_group(user_id: int) -> str:
+    """Every page of a user listens here for ``datasets.changed``: grants, datasets."""
+    return f"datasets.user.{user_id}"
+
 
 _user_for_scope = database_sync_to_async(get_user.func, thread_sensitive=False)
 

@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import sync_and_async_middleware
 
-from aiportal.body_limits import upload_path
+from common.body_limits import upload_path
 
 # How deep ``data_refusal`` follows nested JSON; deeper is refused (json.loads stops far
 # later, at Python's recursion limit).
