@@ -5,9 +5,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import invites
 from accounts.models import Invite, User
 from accounts.services import StatusChangeRefused, user_status_set
+from accounts.signup import invites
 
 
 @admin.register(User)
@@ -169,4 +169,4 @@ class InviteAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
 
 
-# The audit log's admin is accounts/admin_audit.py (registered from AccountsConfig.ready).
+# The audit log's admin is accounts/audit/admin.py (registered from AccountsConfig.ready).

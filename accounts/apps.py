@@ -10,16 +10,17 @@ class AccountsConfig(AppConfig):
         from django.contrib.admin.models import LogEntry
         from django.contrib.auth import signals as auth_signals
 
-        from accounts import admin_audit, audit  # noqa: F401 -- admin_audit registers its admin
+        from accounts.audit import admin as audit_admin  # noqa: F401 -- registers its admin
+        from accounts.audit import receivers as audit
 
         auth_signals.user_logged_in.connect(audit.on_user_logged_in, dispatch_uid="audit-in")
         auth_signals.user_logged_out.connect(audit.on_user_logged_out, dispatch_uid="audit-out")
         auth_signals.user_login_failed.connect(
             audit.on_user_login_failed, dispatch_uid="audit-failed"
         )
-        # Password guessing (accounts/guessing.py): every failed check counts, wherever it
+        # Password guessing (accounts/signin/guessing.py): every failed check counts, wherever it
         # was made; a completed sign-in clears its own (account, address) pair.
-        from accounts import guessing
+        from accounts.signin import guessing
 
         auth_signals.user_login_failed.connect(
             guessing.on_user_login_failed, dispatch_uid="guessing-failed"
@@ -38,7 +39,7 @@ class AccountsConfig(AppConfig):
 
         from allauth.account.signals import user_signed_up
 
-        from accounts.signup_policy import signup_complete
+        from accounts.signup.policy import signup_complete
 
         # Every allauth sign-up (the local form, allauth's social logins) ends here; paths of
         # our own call signup_complete themselves.
@@ -48,7 +49,7 @@ class AccountsConfig(AppConfig):
             dispatch_uid="accounts-signup-complete",
         )
 
-        # Live revocation: open websockets follow changes to their user (accounts/live.py).
-        from accounts.live import receivers_connect
+        # Live revocation: open websockets follow changes to their user (accounts/access/live.py).
+        from accounts.access.live import receivers_connect
 
         receivers_connect()

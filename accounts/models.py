@@ -110,7 +110,7 @@ class DataExport(models.Model):
 
 class Invite(models.Model):
     """An admin's invitation for one email address (``AIPORTAL_SIGNUP=invite``,
-    accounts/invites.py). Only a keyed digest of the link's token is kept, like API keys: the
+    accounts/signup/invites.py). Only a keyed digest of the link's token is kept, like API keys: the
     database alone cannot produce a working link. An invite is live while it is neither used,
     revoked nor expired; it is used once, by the account created for its address."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts.export import data_export_build, data_exports_expire
+from accounts.privacy.export import data_export_build, data_exports_expire
 
 
 # Not acks_late: a worker killed mid-build leaves the export "being built"; the person asks

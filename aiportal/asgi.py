@@ -13,7 +13,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from accounts.trusted_header import websocket_guard  # noqa: E402
+from accounts.signin.trusted_header import websocket_guard  # noqa: E402
 from aiportal.api_handler import ApiASGIHandler  # noqa: E402
 from aiportal.websocket_origin import AllowedHostsOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402

@@ -1,4 +1,4 @@
-from accounts.signup_policy import signup_refusal
+from accounts.signup.policy import signup_refusal
 
 
 def site(request):

@@ -16,9 +16,9 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from limits import parse_many
 
-from accounts.ldap import ldap_settings
+from accounts.signin.ldap import ldap_settings
+from accounts.signin.trusted_header import trusted_header_settings_check
 from accounts.sso.config import oidc_apps_from_env
-from accounts.trusted_header import trusted_header_settings_check
 from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,9 +87,9 @@ MIDDLEWARE = [
     # Before the trusted header: its sign-in goes through allauth's, which leaves a message.
     "django.contrib.messages.middleware.MessageMiddleware",
     # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
-    "accounts.trusted_header.TrustedHeaderMiddleware",
+    "accounts.signin.trusted_header.TrustedHeaderMiddleware",
     # The client's address for audit events, and the admin's bulk log entries.
-    "accounts.audit_middleware.AuditRequestMiddleware",
+    "accounts.audit.middleware.AuditRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -213,7 +213,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a password check while its guessing limits are reached (below).
-    "accounts.guessing.GuessingGuardBackend",
+    "accounts.signin.guessing.GuessingGuardBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -229,11 +229,11 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_ADAPTER = "accounts.signin.adapters.AccountAdapter"
 # The sign-up form asks the sign-up policy; allauth's other email forms (adding an address to
 # an existing account) do not: only creating an account is gated.
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
-# Who may create an account (accounts/signup_policy.py). Closed by default: an organisation's
+ACCOUNT_FORMS = {"signup": "accounts.signup.forms.SignupForm"}
+# Who may create an account (accounts/signup/policy.py). Closed by default: an organisation's
 # portal is not open to whoever finds it. AIPORTAL_SIGNUP_OPEN=true is the older spelling of open.
 AIPORTAL_SIGNUP = env_str(
     "AIPORTAL_SIGNUP", "open" if env_bool("AIPORTAL_SIGNUP_OPEN", False) else "closed"
@@ -263,13 +263,13 @@ if AIPORTAL_SIGNUP == "domains" and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
 # after whatever signs people in (authentication, then the trusted header, which can sign a
 # person in on this very request), so that everything below it (admin included) is covered.
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("accounts.trusted_header.TrustedHeaderMiddleware") + 1,
-    "accounts.middleware.AccountStatusMiddleware",
+    MIDDLEWARE.index("accounts.signin.trusted_header.TrustedHeaderMiddleware") + 1,
+    "accounts.access.middleware.AccountStatusMiddleware",
 )
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 
-# --- Accounts: password guessing (accounts/guessing.py, docs/accounts.md) -------------------
+# --- Accounts: password guessing (accounts/signin/guessing.py, docs/accounts.md) -------------
 # Failed password checks, counted per (account, client address) in the limits library's
 # notation; each tier makes a guesser wait longer. Never per account alone: that would let
 # anyone lock the owner out.
@@ -284,7 +284,7 @@ for _name in ("AIPORTAL_SIGNIN_PAIR_LIMITS", "AIPORTAL_SIGNIN_ADDRESS_LIMITS"):
             parse_many(globals()[_name])
     except ValueError as _exc:
         raise ImproperlyConfigured(f"{_name}: {_exc}") from None
-MIDDLEWARE.append("accounts.guessing.RetryAfterMiddleware")
+MIDDLEWARE.append("accounts.signin.guessing.RetryAfterMiddleware")
 # allauth's own limits stay for what they fit: sign-in requests per client address (raised
 # from 30/m: an office behind one address signs in at nine), and second-factor codes
 # ("login_failed", which allauth.mfa keys by user: 5 wrong codes in 5 minutes). Password
@@ -326,7 +326,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = 30
 
 # --- Accounts: LDAP and trusted header ------------------------------------------------------
-# LDAP sign-in (accounts/ldap.py, docs/accounts.md "LDAP"): off unless AIPORTAL_LDAP_URI is
+# LDAP sign-in (accounts/signin/ldap.py, docs/accounts.md "LDAP"): off unless AIPORTAL_LDAP_URI is
 # set. ldap_settings() returns django-auth-ldap's AUTH_LDAP_* names, set here as they are,
 # plus AIPORTAL_LDAP_GROUP_MAP and ACCOUNT_LOGIN_METHODS (a directory user name is accepted).
 # Its backend comes after the local ones: a local password is tried first, the directory only
@@ -335,8 +335,8 @@ _ldap = ldap_settings()
 globals().update(_ldap)
 AIPORTAL_LDAP_GROUP_MAP = _ldap.get("AIPORTAL_LDAP_GROUP_MAP", {})
 if _ldap:
-    AUTHENTICATION_BACKENDS.append("accounts.ldap_backend.DirectoryBackend")
-# Sign-in by a header an authenticating proxy sets (accounts/trusted_header.py), believed
+    AUTHENTICATION_BACKENDS.append("accounts.signin.ldap_backend.DirectoryBackend")
+# Sign-in by a header an authenticating proxy sets (accounts/signin/trusted_header.py), believed
 # only from the proxies' addresses.
 AIPORTAL_TRUSTED_HEADER = env_str("AIPORTAL_TRUSTED_HEADER").strip()
 AIPORTAL_TRUSTED_PROXIES = env_list("AIPORTAL_TRUSTED_PROXIES")
@@ -350,14 +350,14 @@ trusted_header_settings_check(AIPORTAL_TRUSTED_HEADER, AIPORTAL_TRUSTED_PROXIES)
 INSTALLED_APPS += ["django.contrib.humanize", "allauth.mfa", "allauth.usersessions"]
 MIDDLEWARE += [
     # Records each session's browser, address and last-seen time (at most once a minute).
-    "accounts.sessions.SessionActivityMiddleware",
+    "accounts.signin.sessions.SessionActivityMiddleware",
     # Sends a person who must have a second factor and has none to enrol, from every page.
-    "accounts.mfa_middleware.MfaRequiredMiddleware",
+    "accounts.signin.mfa_middleware.MfaRequiredMiddleware",
 ]
 AIPORTAL_MFA_REQUIRED = env_str("AIPORTAL_MFA_REQUIRED", "none")
 if AIPORTAL_MFA_REQUIRED not in {"none", "staff", "all"}:
     raise ImproperlyConfigured("AIPORTAL_MFA_REQUIRED must be none, staff or all")
-MFA_ADAPTER = "accounts.mfa.MfaAdapter"
+MFA_ADAPTER = "accounts.signin.mfa.MfaAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 # Browsers offer WebAuthn only to https:// origins and to http://localhost; the latter is
 # what a deployment without AIPORTAL_HTTPS (the embedded default, tests) is reached at.
@@ -365,7 +365,7 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not env_bool("AIPORTAL_HTTPS", False)
 MFA_TOTP_ISSUER = env_str("AIPORTAL_MFA_ISSUER", "aiportal")
 # One step either side: a phone clock a few seconds off still signs in.
 MFA_TOTP_TOLERANCE = 1
-# Tracking is done by accounts.sessions (throttled), not by allauth's per-request write.
+# Tracking is done by accounts.signin.sessions (throttled), not by allauth's per-request write.
 USERSESSIONS_TRACK_ACTIVITY = False
 # How often a session's last-seen time is written while it is used.
 AIPORTAL_SESSION_SEEN_INTERVAL = env_int("AIPORTAL_SESSION_SEEN_INTERVAL_S", 60, minimum=1)

@@ -1,24 +1,24 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import admin_sign_in
+from accounts.signin import admin_sign_in
 from aiportal import views
 from gateway.metrics import metrics_view
 
 urlpatterns = [
     path("", include("chat.urls")),
-    path("accounts/", include("accounts.policy_urls")),
-    path("accounts/sessions/", include("accounts.sessions_urls")),
+    path("accounts/", include("accounts.urls.policy")),
+    path("accounts/sessions/", include("accounts.urls.sessions")),
     path("accounts/", include("allauth.urls")),
     path("datasets/", include("datasets.urls")),
     # Before the admin's own: nobody signs in or changes a password past allauth's checks
-    # (second factor, guessing limits); accounts/admin_sign_in.py.
+    # (second factor, guessing limits); accounts/signin/admin_sign_in.py.
     path("admin/login/", admin_sign_in.admin_login),
     path("admin/password_change/", admin_sign_in.admin_password_change),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls")),
     path("settings/keys/", include("gateway.keys_urls")),
-    path("settings/", include("accounts.urls")),
+    path("settings/", include("accounts.urls.settings")),
     path("metrics", metrics_view, name="metrics"),
 ]

@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from accounts import live
+from accounts.access import live
 from chat import selectors, services
 from chat.generation import (
     PROTOCOL_VERSION,
@@ -143,7 +143,7 @@ class ChatConsumer(WebsocketConsumer):
         self.confirmed: set[int] = set()  # confirmations that came before their watcher
         self.stoppers: dict[int, asyncio.Task[None]] = {}  # stops asked again until they end
         self.user = self.scope.get("user")
-        # Set once access is confirmed and cleared when it is lost (accounts/live.py): every
+        # Set once access is confirmed and cleared when it is lost (accounts/access/live.py): every
         # frame checks it, so nothing is done for a user who was just signed out.
         self.may_act = False
         self.session_key = live.scope_session_key(self.scope)

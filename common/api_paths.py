@@ -1,5 +1,5 @@
 """Which paths are the ``/v1`` API's: the ASGI router (aiportal/asgi.py) sends them to the
-API's own handler, and sign-in by trusted header (accounts/trusted_header.py) leaves them to
+API's own handler, and sign-in by trusted header (accounts/signin/trusted_header.py) leaves them to
 bearer keys."""
 
 from __future__ import annotations

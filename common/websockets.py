@@ -27,7 +27,7 @@ CLOSE_FORBIDDEN = 4403
 
 def access_group(user_id: int) -> str:
     """Every websocket of a user listens here for ``accounts.access_changed``
-    (accounts/live.py sends it when a sign-out, password change or suspension lands)."""
+    (accounts/access/live.py sends it when a sign-out, password change or suspension lands)."""
     return f"accounts.user.{user_id}"
 
 

@@ -6,7 +6,7 @@ each event as JSON. The first frame is the job as stored, read after joining the
 event published between the page's render and the socket's opening is not missed. The origin
 is checked by ``AllowedHostsOriginValidator`` in aiportal/asgi.py, before this runs.
 
-It also follows the user's access (accounts/live.py): signed out, deactivated or suspended,
+It also follows the user's access (accounts/access/live.py): signed out, deactivated or suspended,
 it closes with 4401; demoted (no longer staff, or without the permission), with 4403.
 """
 
@@ -16,8 +16,8 @@ import json
 
 from channels.db import database_sync_to_async
 
-from accounts import live
-from accounts.access import socket_refusal
+from accounts.access import live
+from accounts.access.sockets import socket_refusal
 from common.websockets import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -118,7 +118,7 @@ class AdminJobConsumer(WebsocketConsumer):
         await self.close(code=code)
 
     async def accounts_access_changed(self, event: dict) -> None:
-        """The user's account, roles or a session changed: look again (accounts/live.py)."""
+        """The user's account, roles or a session changed: look again (accounts/access/live.py)."""
         changed = event.get("session_key")
         if self.closed or (changed is not None and changed != self.session_key):
             return

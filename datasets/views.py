@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.export import (
+from accounts.privacy.export import (
     ACTIVE,
     ExportNotAvailable,
     data_export_latest,

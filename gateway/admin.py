@@ -177,7 +177,7 @@ class WorkerAdmin(admin.ModelAdmin):
 
     # -- actions
     # Each worker goes through worker_state_set and gets an admin log entry, which the audit
-    # log records (accounts/audit.py): a bulk UPDATE would leave no trace of who did it.
+    # log records (accounts/audit/receivers.py): a bulk UPDATE would leave no trace of who did it.
     def _state_set(self, request: HttpRequest, queryset: QuerySet[Worker], action: str) -> None:
         workers = list(queryset)
         for worker in workers:

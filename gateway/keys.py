@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.services import audit_record
+from accounts.audit import audit_record
 from gateway.admission import policies_version_bump
 from gateway.models import ApiKey
 

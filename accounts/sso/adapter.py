@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 
-from accounts.signup_policy import new_user_status, signup_refusal
+from accounts.signup.policy import new_user_status, signup_refusal
 
 # Saving a first login again after a unique-constraint clash: once for a username another new
 # account took a moment ago, once more for luck; a third clash is reported, not looped on.

@@ -3,7 +3,7 @@ person to have a second factor (the MFA pages say so, and refuse to remove the l
 
 from django import template
 
-from accounts.mfa import mfa_required
+from accounts.signin.mfa import mfa_required
 
 register = template.Library()
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish

@@ -20,8 +20,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.signals import post_save
 
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
 from datasets.models import Dataset, Grant, Level
 from datasets.selectors import dataset_level_require
 from datasets.services.grants import grant_set

@@ -36,8 +36,8 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
 from datasets import sources
 from datasets.models import Chunk, Dataset, Document, Level, RefillJob, Version, VersionDocument
 from datasets.selectors import dataset_level_require

@@ -21,8 +21,8 @@ from typing import IO
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
 from datasets.models import Dataset, Level, Source, StoredFile, VersionDocument
 from datasets.selectors import dataset_level_require
 from datasets.selectors.storage import upload_room
@@ -161,7 +161,7 @@ def dataset_delete(*, dataset: Dataset, user: User, ip: str | None = None) -> No
         VersionDocument.objects.filter(version__dataset=locked).delete()
         # Its exports too (rows now, files at commit). Imported here: accounts' export
         # imports this module to build archives.
-        from accounts.export import dataset_exports_discard
+        from accounts.privacy.export import dataset_exports_discard
 
         dataset_exports_discard(dataset_id=locked.pk)
         locked.delete()
@@ -182,7 +182,7 @@ def dataset_export(*, dataset: Dataset, user: User, ip: str | None = None) -> IO
     extracted text of each of those documents under ``documents/`` and the uploaded files as
     they were sent under ``files/``. Built into a temporary file (spooled to disk past 32 MiB),
     returned at its start; the caller closes it. Costly: only a Celery job calls it (the
-    dataset's export and "export my data", accounts/export.py), never a request."""
+    dataset's export and "export my data", accounts/privacy/export.py), never a request."""
     dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
     dataset.refresh_from_db()
     files_dir = dataset_files_dir(dataset=dataset)

@@ -4,7 +4,7 @@
 
 const PROTOCOL_VERSION = 1;
 const CLOSE_UNAUTHENTICATED = 4401;
-// The account is pending approval or suspended (accounts/access.py): retrying cannot help.
+// The account is pending approval or suspended (accounts/access/sockets.py): retrying cannot help.
 const CLOSE_ACCOUNT_INACTIVE = 4403;
 // A frame over the server's size limit (aiportal/serve.py): the reason says the limit.
 const CLOSE_MESSAGE_TOO_BIG = 1009;

@@ -42,7 +42,7 @@ def cookie_for(user, *, user_agent: str = "pytest") -> tuple[Client, str]:
 def signed_in_with_code(user, secret: str, *, user_agent: str = "pytest") -> Client:
     """A session of ``user``, who has an authenticator app, signed in as a person does: the
     password, then the app's code. (``force_login`` makes a session without the second
-    factor, which the site ends on its first page: accounts/mfa_middleware.py.)"""
+    factor, which the site ends on its first page: accounts/signin/mfa_middleware.py.)"""
     client = Client(HTTP_USER_AGENT=user_agent)
     response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
     assert response.headers.get("Location") == "/accounts/2fa/authenticate/", response

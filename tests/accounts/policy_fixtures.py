@@ -27,7 +27,7 @@ def no_rate_limits(settings):
     """allauth's rate limits count in the cache, which is Redis shared by parallel runs and
     kept across tests: a test must not be refused for what another one did. Autouse in every
     module that names it (``no_rate_limits = policy_fixtures.no_rate_limits``). The
-    password-guessing limits (accounts/guessing.py) are off too: tests/security/
+    password-guessing limits (accounts/signin/guessing.py) are off too: tests/security/
     test_login_guessing.py sets its own."""
     settings.ACCOUNT_RATE_LIMITS = False
     settings.AIPORTAL_SIGNIN_PAIR_LIMITS = ""
@@ -73,7 +73,7 @@ def link_in_last_mail(path_part: str) -> str:
 
 def invite_make(*, email: str, by: User | None = None, days: int = 7):
     """An invite for ``email`` through the service; returns (invite, path of its link)."""
-    from accounts.invites import invite_create
+    from accounts.signup.invites import invite_create
 
     invite, token = invite_create(
         email=email,

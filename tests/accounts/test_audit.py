@@ -14,9 +14,9 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
-from accounts.admin_audit import csv_cell
+from accounts.audit import audit_record
+from accounts.audit.admin import csv_cell
 from accounts.models import AuditEvent, User
-from accounts.services import audit_record
 from gateway.models import ApiKey, Worker
 from tests.accounts.data_fixtures import signed_in, staff, staff_client  # noqa: F401
 from tests.conftest import PASSWORD
@@ -322,13 +322,13 @@ def test_mfa_changes_are_recorded_with_the_authenticator_type_only(owner, rf):
 
     from django.apps import apps
 
-    from accounts import audit
+    from accounts.audit import receivers
 
     request = rf.post("/accounts/2fa/", REMOTE_ADDR="10.6.6.6")
     totp = SimpleNamespace(type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
-    audit.on_mfa_added(sender=None, request=request, user=owner, authenticator=totp)
-    audit.on_mfa_reset(sender=None, request=request, user=owner, authenticator=totp)
-    audit.on_mfa_removed(sender=None, request=request, user=owner, authenticator=totp)
+    receivers.on_mfa_added(sender=None, request=request, user=owner, authenticator=totp)
+    receivers.on_mfa_reset(sender=None, request=request, user=owner, authenticator=totp)
+    receivers.on_mfa_removed(sender=None, request=request, user=owner, authenticator=totp)
     recorded = AuditEvent.objects.filter(action__startswith="mfa.").order_by("id")
     assert [(e.action, e.detail, e.ip) for e in recorded] == [
         ("mfa.add", {"type": "totp"}, "10.6.6.6"),

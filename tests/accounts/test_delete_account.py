@@ -13,8 +13,8 @@ from allauth.account.models import EmailAddress
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.export import data_export_build, data_export_request, exports_dir
 from accounts.models import AuditEvent, User
+from accounts.privacy.export import data_export_build, data_export_request, exports_dir
 from chat.models import Conversation, Message
 from chat.services import conversation_create, message_create_turn
 from datasets.models import Dataset

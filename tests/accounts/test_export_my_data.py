@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.export import data_export_build, data_export_request, exports_dir
 from accounts.models import AuditEvent, DataExport
+from accounts.privacy.export import data_export_build, data_export_request, exports_dir
 from chat.models import Conversation, Message
 from chat.services import conversation_create, message_create_turn
 from gateway import keys

@@ -9,9 +9,9 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group
 from django.utils.html import escape
 
-from accounts.ldap import ldap_settings
-from accounts.ldap_backend import DIRECTORY_FAILED, DIRECTORY_UNREACHABLE
 from accounts.models import User
+from accounts.signin.ldap import ldap_settings
+from accounts.signin.ldap_backend import DIRECTORY_FAILED, DIRECTORY_UNREACHABLE
 from common.env import ConfigError
 from tests.accounts import ldap_fixtures
 from tests.accounts.ldap_fixtures import GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD
@@ -48,7 +48,7 @@ def ldap_on(settings, slapd_uri):
     def apply(uri: str = slapd_uri, **extra: str) -> None:
         for name, value in ldap_settings(environment(uri, **extra)).items():
             setattr(settings, name, value)
-        backend = "accounts.ldap_backend.DirectoryBackend"
+        backend = "accounts.signin.ldap_backend.DirectoryBackend"
         settings.AUTHENTICATION_BACKENDS = [
             *(b for b in settings.AUTHENTICATION_BACKENDS if b != backend),
             backend,

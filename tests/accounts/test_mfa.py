@@ -10,7 +10,7 @@ from allauth.mfa.models import Authenticator
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from accounts.mfa import MfaAdapter
+from accounts.signin.mfa import MfaAdapter
 from gateway.keys import apikey_authenticate
 from gateway.models import ApiKey
 from tests.accounts import mfa_fixtures, policy_fixtures

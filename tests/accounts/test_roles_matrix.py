@@ -292,8 +292,9 @@ async def test_the_status_check_holds_on_the_async_stack(person, status, answer)
 def test_a_person_the_trusted_header_signs_in_is_held_on_that_very_request(
     settings, person, status
 ):
-    """The proxy's header signs the person in during the request (accounts/trusted_header.py):
-    the status check must come after it, or the first page would get through."""
+    """The proxy's header signs the person in during the request
+    (accounts/signin/trusted_header.py): the status check must come after it, or the first
+    page would get through."""
     settings.AIPORTAL_TRUSTED_HEADER = "X-Forwarded-Email"
     settings.AIPORTAL_TRUSTED_PROXIES = ["127.0.0.1/32"]
     user = person(status)

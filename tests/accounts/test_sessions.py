@@ -20,7 +20,7 @@ no_rate_limits = policy_fixtures.no_rate_limits  # allauth's, off
 
 
 def _seen_markers_delete() -> None:
-    """Forget the last-seen markers (accounts/sessions.py) of earlier tests' sessions. Only
+    """Forget the last-seen markers (accounts/signin/sessions.py) of earlier tests' sessions. Only
     those: Django's RedisCache.clear() is a FLUSHDB, which would also empty the Celery queues,
     channel messages and telemetry of the other xdist workers and of other runs."""
     backend = caches["default"]

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent, Invite, User
-from accounts.signup_policy import new_user_status, signup_complete, signup_refusal
+from accounts.signup.policy import new_user_status, signup_complete, signup_refusal
 from tests.accounts import policy_fixtures
 from tests.accounts.policy_fixtures import (
     invite_expire,
@@ -71,7 +71,7 @@ def test_a_live_invite_admits_its_address_on_both_paths(policy, via):
 
 @pytest.mark.parametrize("spoil", ["used", "revoked", "expired"])
 def test_a_spent_invite_admits_nobody(policy, owner, spoil):
-    from accounts.invites import invite_revoke
+    from accounts.signup.invites import invite_revoke
 
     policy("invite")
     invite, _ = invite_make(email="guest@example.org")
@@ -191,7 +191,7 @@ def test_an_invite_link_cannot_sign_up_another_address(policy):
 
 @pytest.mark.parametrize("spoil", ["expired", "revoked", "unknown"])
 def test_a_dead_invite_link_says_so(policy, owner, spoil):
-    from accounts.invites import invite_revoke
+    from accounts.signup.invites import invite_revoke
 
     policy("invite")
     invite, link = invite_make(email="guest@example.org")

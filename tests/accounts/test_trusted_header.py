@@ -1,4 +1,4 @@
-"""Sign-in by a trusted proxy's header (accounts/trusted_header.py), on real Daphnes: one
+"""Sign-in by a trusted proxy's header (accounts/signin/trusted_header.py), on real Daphnes: one
 that trusts 127.0.0.1, where the tests connect from, and one that trusts only 10.0.0.0/8."""
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from accounts.models import User
-from accounts.trusted_header import peer_trusted, proxies_parse, trusted_header_settings_check
+from accounts.signin.trusted_header import (
+    peer_trusted,
+    proxies_parse,
+    trusted_header_settings_check,
+)
 from tests.conftest import PASSWORD, _database_url, start_daphne
 
 HEADER = "X-Forwarded-Email"

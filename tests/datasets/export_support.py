@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.test import Client
 
-from accounts.export import data_export_build
 from accounts.models import DataExport
+from accounts.privacy.export import data_export_build
 
 
 def dataset_export_fetch(client: Client, dataset, user):

@@ -49,7 +49,7 @@ def _watch(page) -> tuple[list[str], list[str]]:
 def _refill_and_follow(page, daphne_url, admin, dataset, first) -> RefillJob:
     change = f"{daphne_url}/admin/datasets/dataset/{dataset.pk}/change/"
     page.goto(f"{daphne_url}/admin/login/?next=/admin/datasets/dataset/{dataset.pk}/change/")
-    # The admin's sign-in is the product's (accounts/admin_sign_in.py).
+    # The admin's sign-in is the product's (accounts/signin/admin_sign_in.py).
     page.fill("#id_login", admin.email)
     page.fill("#id_password", PASSWORD)
     page.click("form button[type=submit]")

@@ -32,7 +32,7 @@ def test_the_pool_page_redraws_itself_from_the_live_pool(page, daphne_url, make_
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     pool = f"{daphne_url}/admin/gateway/worker/pool/"
     page.goto(f"{daphne_url}/admin/login/?next=/admin/gateway/worker/pool/")
-    # The admin's sign-in is the product's (accounts/admin_sign_in.py).
+    # The admin's sign-in is the product's (accounts/signin/admin_sign_in.py).
     page.fill("#id_login", admin.email)
     page.fill("#id_password", PASSWORD)
     page.click("form button[type=submit]")

@@ -21,7 +21,7 @@ from allauth.usersessions.models import UserSession
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts.export import data_export_build, data_export_request
+from accounts.privacy.export import data_export_build, data_export_request
 from chat import services
 from chat.services_conversations import conversation_share_create
 from datasets.models import Level

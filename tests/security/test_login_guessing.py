@@ -4,7 +4,7 @@ The findings: thirty wrong passwords at /admin/login/ were all answered and the 
 then worked; allauth's per-account failure limit also refused the owner's right password, so
 anyone could keep anyone out; and its per-address limit counted every person behind the edge
 proxy as one. Now every password check (the sign-in form, re-authentication, LDAP, anything
-calling ``authenticate()``) goes through accounts/guessing.py, with small limits set here.
+calling ``authenticate()``) goes through accounts/signin/guessing.py, with small limits set here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from django.contrib.auth import SESSION_KEY, authenticate
 from django.contrib.auth.backends import ModelBackend
 from django.test import Client, RequestFactory
 
-from accounts.guessing import guessing_counts_clear
-from accounts.ldap import ldap_settings
+from accounts.signin.guessing import guessing_counts_clear
+from accounts.signin.ldap import ldap_settings
 from tests.accounts import ldap_fixtures
 from tests.accounts.mfa_fixtures import totp_code, totp_enrol
 from tests.accounts.policy_fixtures import link_in_last_mail
@@ -193,7 +193,7 @@ def test_directory_passwords_are_limited_the_same_way(settings, directory):
         setattr(settings, name, value)
     settings.AUTHENTICATION_BACKENDS = [
         *settings.AUTHENTICATION_BACKENDS,
-        "accounts.ldap_backend.DirectoryBackend",
+        "accounts.signin.ldap_backend.DirectoryBackend",
     ]
     directory.add_person("lin", email="lin@example.org", password=LDAP_PASSWORD)
     stranger = _from(STRANGER)

@@ -3,9 +3,9 @@
 The finding: a staff member with an authenticator app signed in at /admin/login/ with the
 password alone, got a full session and made an API key. Now /admin/login/ checks no password
 (it sends people to the product's sign-in), every session made without the factor is ended
-on its first page and opens no socket (accounts/mfa_middleware.py, accounts/live.py), and
-each of the other ways in (the sign-in form, a password reset, a confirmed address, SSO, the
-trusted header) is shown to stop at the code form.
+on its first page and opens no socket (accounts/signin/mfa_middleware.py,
+accounts/access/live.py), and each of the other ways in (the sign-in form, a password reset,
+a confirmed address, SSO, the trusted header) is shown to stop at the code form.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
-from accounts.live import socket_access
+from accounts.access.live import socket_access
 from gateway.models import ApiKey
 from tests.accounts.mfa_fixtures import signed_in_with_code, totp_code, totp_enrol
 from tests.accounts.oidc_fixtures import (  # noqa: F401  (fixtures)

@@ -10,9 +10,9 @@ import hashlib
 
 from django.db import transaction
 
-from accounts.export import data_exports_discard
+from accounts.audit import audit_record
 from accounts.models import User
-from accounts.services import audit_record
+from accounts.privacy.export import data_exports_discard
 from chat.models import Conversation
 from datasets.models import Dataset
 from datasets.services.sovereignty import dataset_delete

@@ -12,48 +12,22 @@ Connected from ``AccountsConfig.ready``. The MFA receivers are connected only wh
 from __future__ import annotations
 
 import contextvars
-import ipaddress
 import logging
 
-from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest
 
-from accounts.services import audit_record
+from accounts.audit.record import audit_record, request_ip
 
 logger = logging.getLogger(__name__)
 
 # The address of the request being served, for receivers that are not given the request
-# (the admin's LogEntry): set by AuditRequestMiddleware (accounts/audit_middleware.py).
+# (the admin's LogEntry): set by AuditRequestMiddleware (accounts/audit/middleware.py).
 current_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "audit_current_ip", default=None
 )
 
 _ADMIN_ACTIONS = {ADDITION: "admin.add", CHANGE: "admin.change", DELETION: "admin.delete"}
-
-
-def _valid_ip(value: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
-def request_ip(request: HttpRequest | None) -> str | None:
-    """The client's address. Behind the edge proxy (AIPORTAL_BEHIND_PROXY=true) it is the
-    last address in X-Forwarded-For, the one the proxy itself appended: the earlier ones
-    are whatever the client chose to send. Without a proxy the header is ignored, since
-    anyone could set it."""
-    if request is None:
-        return None
-    if getattr(settings, "AIPORTAL_BEHIND_PROXY", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            address = _valid_ip(forwarded.split(",")[-1])
-            if address:
-                return address
-    return _valid_ip(request.META.get("REMOTE_ADDR", "") or "")
 
 
 # --- Sign-in, sign-out ----------------------------------------------------------------------

@@ -105,7 +105,7 @@ def user_for_trusted_email(*, email: str):
     from allauth.account.models import EmailAddress
 
     from accounts.models import User
-    from accounts.signup_policy import new_user_status, signup_refusal
+    from accounts.signup.policy import new_user_status, signup_refusal
 
     user = User.objects.filter(email__iexact=email).first()
     if user is not None:
@@ -208,7 +208,7 @@ class TrustedHeaderMiddleware:
 def _sign_in(request, user, email: str):
     """Through allauth's sign-in, like every other way in: its stages ask for the second
     factor the person has (the proxy vouches for who they are, not for that factor), and
-    the session carries the same records as any other (accounts/mfa.py)."""
+    the session carries the same records as any other (accounts/signin/mfa.py)."""
     from types import SimpleNamespace
 
     from allauth.account.app_settings import EmailVerificationMethod

@@ -34,8 +34,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import DataExport, User
-from accounts.services import audit_record
 from chat.export import export_filename, export_json, export_markdown
 from chat.models import Conversation
 from datasets.models import Dataset, Level

@@ -3,7 +3,7 @@
 
 Off unless ``AIPORTAL_LDAP_URI`` is set. aiportal/settings.py calls :func:`ldap_settings`,
 which must not touch models (settings are still loading): it imports only python-ldap and
-django-auth-ldap's configuration classes. The backend itself is accounts/ldap_backend.py.
+django-auth-ldap's configuration classes. The backend itself is accounts/signin/ldap_backend.py.
 
 What the directory decides, and what it never does:
 
@@ -95,7 +95,7 @@ def ldap_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # The Django account is found by the address the directory gives, so a person who
         # types their uid one day and their email the next is one account, not two.
         "AUTH_LDAP_USER_QUERY_FIELD": "email",
-        # Groups are synced by accounts/ldap_backend.py through AIPORTAL_LDAP_GROUP_MAP;
+        # Groups are synced by accounts/signin/ldap_backend.py through AIPORTAL_LDAP_GROUP_MAP;
         # django-auth-ldap's own mirroring would copy every LDAP group by its LDAP name.
         "AUTH_LDAP_MIRROR_GROUPS": False,
         # allauth's form then takes a directory user name as well as an address ("Username

@@ -47,7 +47,7 @@ def usersession_list(*, user) -> list[UserSession]:
 
 def usersession_end(*, user, id: int) -> UserSession:
     """Sign one of the user's sessions out: its session row goes (so its websockets close,
-    accounts/live.py) and so does its entry in the list."""
+    accounts/access/live.py) and so does its entry in the list."""
     session = UserSession.objects.filter(user_id=user.pk, pk=id).first()
     if session is None:
         raise UsersessionNotFound()

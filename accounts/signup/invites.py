@@ -22,8 +22,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.audit import audit_record
 from accounts.models import Invite, User
-from accounts.services import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """Gives the audit receivers the client's address, and catches the admin's bulk log entries.
 
 The admin writes a ``LogEntry`` for every add, change and delete; a ``post_save`` receiver
-(accounts/audit.py) turns each into an audit event. But the admin's "delete selected" writes
-its entries with ``bulk_create``, which sends no signal: for admin POSTs this middleware
-looks, after the response, for entries of that request not yet recorded and records them.
+(accounts/audit/receivers.py) turns each into an audit event. But the admin's "delete
+selected" writes its entries with ``bulk_create``, which sends no signal: for admin POSTs this
+middleware looks, after the response, for entries of that request not yet recorded and
+records them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.decorators import sync_and_async_middleware
 
-from accounts.audit import admin_entry_record, current_ip, request_ip
+from accounts.audit.receivers import admin_entry_record, current_ip
+from accounts.audit.record import request_ip
 from accounts.models import AuditEvent
 
 

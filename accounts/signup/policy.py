@@ -32,7 +32,7 @@ def _domain(email: str) -> str:
 
 def _invited(email: str) -> bool:
     """Whether an admin invited this address: a live (unused, unrevoked, unexpired) invite."""
-    from accounts.invites import invite_live_for  # invites imports services, which import us
+    from accounts.signup.invites import invite_live_for  # invites imports services, which import us
 
     return invite_live_for(email=email) is not None
 
@@ -70,8 +70,8 @@ def signup_complete(user: User) -> None:
     login, an admin's invite accepted): use up the invite for its address and record the
     event. Idempotent, so a path that calls it and also sends allauth's ``user_signed_up``
     (connected in accounts/apps.py) is counted once."""
-    from accounts.invites import invite_use
-    from accounts.services import audit_record
+    from accounts.audit import audit_record
+    from accounts.signup.invites import invite_use
 
     if AuditEvent.objects.filter(
         action="account.signup", target_type="accounts.user", target_id=str(user.pk)

@@ -1,5 +1,5 @@
 """The LDAP authentication backend: django-auth-ldap's, fitted to aiportal's accounts
-(settings from accounts/ldap.py; docs/accounts.md, "LDAP").
+(settings from accounts/signin/ldap.py; docs/accounts.md, "LDAP").
 
 It sits after ModelBackend and allauth's backend, so a local password is tried first and
 the directory is asked only when that fails. What it adds to django-auth-ldap:
@@ -10,7 +10,7 @@ the directory is asked only when that fails. What it adds to django-auth-ldap:
 - the Django account is the one with the directory's address (``mail``), made on the first
   sign-in with the status new accounts start with and a verified address, so mandatory
   email verification never stops a directory user.
-- the mapped groups follow the directory (accounts.ldap.ldap_groups_sync).
+- the mapped groups follow the directory (accounts.signin.ldap.ldap_groups_sync).
 - a directory that is down or refuses the portal's query is said so on the sign-in page;
   local accounts go on signing in.
 """
@@ -27,9 +27,9 @@ from django.db import transaction
 from django.dispatch import receiver
 from django_auth_ldap.backend import LDAPBackend, ldap_error, populate_user
 
-from accounts.ldap import ldap_groups_sync
 from accounts.models import User
-from accounts.signup_policy import new_user_status, signup_refusal
+from accounts.signin.ldap import ldap_groups_sync
+from accounts.signup.policy import new_user_status, signup_refusal
 
 logger = logging.getLogger(__name__)
 

@@ -3,15 +3,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.audit import request_ip
-from accounts.guessing import WAIT_ATTRIBUTE, password_pair_clear
-from accounts.signup_policy import new_user_status, signup_refusal
+from accounts.signin.guessing import WAIT_ATTRIBUTE, password_pair_clear
+from accounts.signup.policy import new_user_status, signup_refusal
 from accounts.sso.logout import sso_logout_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         """Whether the local sign-up page is open at all; the address is checked on submit
-        (accounts/forms.py)."""
+        (accounts/signup/forms.py)."""
         if settings.AIPORTAL_SIGNUP == "domains" and settings.ACCOUNT_EMAIL_VERIFICATION != (
             "mandatory"
         ):
@@ -39,7 +39,7 @@ class AccountAdapter(DefaultAccountAdapter):
         url = super().get_logout_redirect_url(request)
         return sso_logout_url(request, after=url) or url
 
-    # --- Password guessing (accounts/guessing.py) ------------------------------------------
+    # --- Password guessing (accounts/signin/guessing.py) ------------------------------------------
 
     def get_client_ip(self, request) -> str:
         # allauth's own limits (sign-in requests per address, second-factor codes) count per
@@ -49,7 +49,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request, **credentials) -> None:
         """allauth's per-email failure limit refuses the owner's right password too, which
         lets a stranger lock anyone out: failures are limited per (account, address) by
-        accounts.guessing.GuessingGuardBackend instead, inside authenticate()."""
+        accounts.signin.guessing.GuessingGuardBackend instead, inside authenticate()."""
 
     def authenticate(self, request, **credentials):
         user = super().authenticate(request, **credentials)

@@ -1,4 +1,4 @@
-"""The local sign-up form: allauth's, gated by the sign-up policy (accounts/signup_policy.py).
+"""The local sign-up form: allauth's, gated by the sign-up policy (accounts/signup/policy.py).
 
 The gate sits here rather than in the adapter's ``clean_email`` because allauth calls that for
 every address form, and adding a second address to an existing account is not a sign-up.
@@ -12,7 +12,7 @@ from allauth.core import context
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from accounts.signup_policy import signup_refusal
+from accounts.signup.policy import signup_refusal
 
 INVITE_LINK_NEEDED = (
     "Sign-up needs an invitation: open the link in your invitation mail, then sign up with "

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
-from accounts.models import AuditEvent, User
+from accounts.audit.record import audit_record
+from accounts.models import User
 
 
 @transaction.atomic
@@ -36,27 +37,6 @@ def user_ensure_admin(*, email: str, password: str) -> tuple[User, bool]:
     return user, False
 
 
-def audit_record(
-    *,
-    actor: User | None,
-    action: str,
-    target_type: str,
-    target_id: object = "",
-    detail: dict | None = None,
-    ip: str | None = None,
-) -> AuditEvent:
-    """Append one audit event. Called inside the transaction of the change it records, so
-    that the event and the change are kept (or rolled back) together."""
-    return AuditEvent.objects.create(
-        actor=actor if actor is not None and actor.pk else None,
-        action=action[:100],
-        target_type=target_type[:100],
-        target_id=str(target_id)[:100],
-        detail=detail or {},
-        ip=ip or None,
-    )
-
-
 class StatusChangeRefused(Exception):
     """The change asked for is not allowed; the message says why, for the admin."""
 
@@ -65,7 +45,7 @@ class StatusChangeRefused(Exception):
 def user_status_set(*, user: User, status: str, by: User | None, ip: str | None = None) -> bool:
     """Set ``user``'s status (approve, suspend, reactivate) and record it in the audit log.
     Returns whether it changed. The save sends User's post_save, on which open websockets and
-    cached API keys of the user are dropped (accounts/live.py, gateway/models/policies.py).
+    cached API keys of the user are dropped (accounts/access/live.py, gateway/models/policies.py).
     An admin cannot suspend themselves: the last admin would lock everyone out."""
     if status not in User.Status.values:
         raise StatusChangeRefused(f"Unknown status {status!r}.")

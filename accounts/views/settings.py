@@ -25,8 +25,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.audit import request_ip
-from accounts.deletion import AccountDeletionRefused, account_delete
-from accounts.export import (
+from accounts.privacy.deletion import AccountDeletionRefused, account_delete
+from accounts.privacy.export import (
     ACTIVE,
     ExportNotAvailable,
     data_export_download,

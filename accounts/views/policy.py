@@ -1,5 +1,5 @@
 """The pages of the sign-up policy: an invitation's link, and the status page a pending or
-suspended account is sent to (accounts/middleware.py)."""
+suspended account is sent to (accounts/access/middleware.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts import invites
 from accounts.models import User
+from accounts.signup import invites
 
 
 @require_GET
 @never_cache
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     """Opening the mailed link proves the mailbox: the address is stashed as verified for
-    this session, and the sign-up page accepts it (accounts/forms.py)."""
+    this session, and the sign-up page accepts it (accounts/signup/forms.py)."""
     invite = invites.invite_by_token(token=token)
     if invite is None or not invite.is_live():
         return render(request, "accounts/invite_invalid.html", {"invite": invite}, status=410)

@@ -33,7 +33,7 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.db import transaction
 from django.utils.crypto import constant_time_compare
 
-from accounts.access import SocketRefusal, socket_refusal
+from accounts.access.sockets import SocketRefusal, socket_refusal
 from common.websockets import CLOSE_UNAUTHENTICATED, access_group
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def user_access_changed(user_id: int, *, session_key: str | None = None) -> None
 class SocketAccess:
     """What a websocket opened with a session may do now. ``user`` is the fresh row (None if
     the socket may no longer act at all); ``refusal`` says why a pending or suspended account
-    is refused (accounts/access.py), None for every other reason."""
+    is refused (accounts/access/sockets.py), None for every other reason."""
 
     user: object | None
     refusal: SocketRefusal | None = None
@@ -121,7 +121,7 @@ def socket_access(*, user_id: int, session_key: str | None) -> SocketAccess:
     current password (Django's session hash) and signed in with the second factor its person
     has, and a second factor the policy requires is enrolled. Two queries, three under an MFA
     policy; called on connect and on each access event."""
-    from accounts.mfa import mfa_enrolment_required, session_second_factor_skipped
+    from accounts.signin.mfa import mfa_enrolment_required, session_second_factor_skipped
 
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None or not user.is_active:
@@ -136,7 +136,7 @@ def socket_access(*, user_id: int, session_key: str | None) -> SocketAccess:
         if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
             return SocketAccess(user=None)
         # A session signed in without the person's second factor (its first page would
-        # have ended it: accounts/mfa_middleware.py) opens no socket either.
+        # have ended it: accounts/signin/mfa_middleware.py) opens no socket either.
         if session_second_factor_skipped(session=data, user=user):
             return SocketAccess(user=None)
     if mfa_enrolment_required(user):

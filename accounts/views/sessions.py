@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from accounts.sessions import UsersessionNotFound, usersession_end
+from accounts.signin.sessions import UsersessionNotFound, usersession_end
 
 
 @require_POST

@@ -15,7 +15,7 @@ Every password check goes through Django's ``authenticate()`` (allauth's sign-in
 re-authentication, LDAP, anything added later): ``GuessingGuardBackend``, first in
 AUTHENTICATION_BACKENDS, refuses the check while a limit is reached, and the
 ``user_login_failed`` signal counts each failure. The sign-in form then says how long to wait
-(accounts/adapters.py) and answers 429 with Retry-After (``RetryAfterMiddleware``).
+(accounts/signin/adapters.py) and answers 429 with Retry-After (``RetryAfterMiddleware``).
 
 The client address is ``accounts.audit.request_ip`` (the edge's X-Forwarded-For entry behind
 the proxy), IPv6 taken by its /64 as allauth does: one host holds a whole /64.

@@ -19,7 +19,11 @@ from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.mfa import SESSION_CHECKED_KEY, mfa_enrolment_required, session_second_factor_skipped
+from accounts.signin.mfa import (
+    SESSION_CHECKED_KEY,
+    mfa_enrolment_required,
+    session_second_factor_skipped,
+)
 
 ENROL_MESSAGE = (
     "Your administrators require two-factor authentication: set up an authenticator app or "

@@ -2,8 +2,8 @@
 
 ``AIPORTAL_MFA_REQUIRED`` says who must: ``none``, ``staff`` (``is_staff`` or
 ``is_superuser``) or ``all``. A person who must and has none is sent to enrol from every page
-(accounts/mfa_middleware.py) and their websockets are refused (accounts/live.py); they can
-still sign out, manage their account and enrol.
+(accounts/signin/mfa_middleware.py) and their websockets are refused
+(accounts/access/live.py); they can still sign out, manage their account and enrol.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a pending or suspended account is told on paths that are not pages: websockets.
 
-Pages are covered by accounts/middleware.py and ``/v1`` keys by ``User.may_act`` in
+Pages are covered by accounts/access/middleware.py and ``/v1`` keys by ``User.may_act`` in
 gateway/keys.py; the consumers call ``socket_refusal`` after their own sign-in check.
 """
 

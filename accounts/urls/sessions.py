@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from accounts import sessions_views
+from accounts.views import sessions
 
 urlpatterns = [
-    path("<int:pk>/end", sessions_views.session_end, name="usersession_end"),
+    path("<int:pk>/end", sessions.session_end, name="usersession_end"),
 ]
