@@ -20,16 +20,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.privacy.export import (
-    ACTIVE,
-    ExportNotAvailable,
-    data_export_latest,
-    data_export_request,
-    dataset_export_open,
-)
+from accounts.privacy.export import ACTIVE, ExportNotAvailable
 from chat.views_conversations import json_login_required
 from common.text import form_refusal, refused_response
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
+from datasets.privacy import dataset_export_latest, dataset_export_open, dataset_export_request
 from datasets.selectors import (
     dataset_get,
     dataset_level_for,
@@ -119,7 +114,7 @@ def _detail_page(request: HttpRequest, dataset: Dataset, *, status: int = 200) -
     # Only the roots this person may use are offered; the service checks again on submit.
     roots = folder_roots_usable(user=request.user) if level >= Level.EDIT else []
     export = (
-        data_export_latest(user=request.user, dataset=dataset) if level >= Level.MANAGE else None
+        dataset_export_latest(user=request.user, dataset=dataset) if level >= Level.MANAGE else None
     )
     context = {
         "dataset": dataset,
@@ -392,7 +387,7 @@ def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Start building the dataset's zip (a Celery job): never on a GET, which any page could
     make a reader's browser send (an image in rendered markdown, a prefetch)."""
     dataset = _dataset(request, pk)
-    data_export_request(user=request.user, dataset=dataset, ip=_ip(request))
+    dataset_export_request(user=request.user, dataset=dataset, ip=_ip(request))
     messages.success(request, "The export is being prepared. This page shows when it is ready.")
     return _back(dataset)
 

@@ -9,3 +9,9 @@ class GatewayConfig(AppConfig):
         from gateway.request_id import request_id_logging_install
 
         request_id_logging_install()
+
+        # The person's API keys in "export my data" and "delete my account".
+        from accounts.privacy.hooks import privacy_hook_register
+        from gateway.privacy import GatewayPrivacyHook
+
+        privacy_hook_register(GatewayPrivacyHook())

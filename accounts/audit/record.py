@@ -5,6 +5,7 @@ receivers that record sign-ins and admin changes are in receivers.py)."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -18,12 +19,12 @@ def audit_record(
     action: str,
     target_type: str,
     target_id: object = "",
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
     """Append one audit event. Called inside the transaction of the change it records, so
     that the event and the change are kept (or rolled back) together."""
-    return AuditEvent.objects.create(
+    event: AuditEvent = AuditEvent.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         action=action[:100],
         target_type=target_type[:100],
@@ -31,6 +32,7 @@ def audit_record(
         detail=detail or {},
         ip=ip or None,
     )
+    return event
 
 
 def _valid_ip(value: str) -> str | None:

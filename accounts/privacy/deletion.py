@@ -1,8 +1,10 @@
-"""Delete my account: the person's conversations, keys, owned datasets (with their stored
-files), export archives and the account itself, in one transaction. What stays is one audit
-event without content: the actor becomes null with the account, the detail holds the old id
-and the SHA-256 of the email address, so an admin can answer "was this address deleted?"
-without the log keeping the address (docs/accounts.md, "Your data")."""
+"""Delete my account: the person's owned datasets (with their stored files), conversations,
+keys, export archives and the account itself, in one transaction. Each app deletes its own
+rows through the hook it registered (accounts/privacy/hooks.py); this deletes the archives and
+the user row. What stays is one audit event without content: the actor becomes null with the
+account, the detail holds the old id, the SHA-256 of the email address and how many of each
+thing went, so an admin can answer "was this address deleted?" without the log keeping the
+address (docs/accounts.md, "Your data")."""
 
 from __future__ import annotations
 
@@ -13,11 +15,7 @@ from django.db import transaction
 from accounts.audit import audit_record
 from accounts.models import User
 from accounts.privacy.export import data_exports_discard
-from chat.models import Conversation
-from datasets.models import Dataset
-from datasets.services.sovereignty import dataset_delete
-from gateway.admission import policies_version_bump
-from gateway.models import ApiKey
+from accounts.privacy.hooks import privacy_hook_list
 
 
 class AccountDeletionRefused(Exception):
@@ -53,14 +51,11 @@ def account_delete(*, user: User, confirm_email: str, ip: str | None = None) -> 
         if user.is_superuser:
             list(User.objects.select_for_update().filter(is_superuser=True))
             account_delete_check(user=user, confirm_email=confirm_email)
-        datasets = list(Dataset.objects.filter(owner=user))
-        for dataset in datasets:
-            # The datasets' own service: it removes their stored files once this commits.
-            dataset_delete(dataset=dataset, user=user, ip=ip)
-        conversations = Conversation.objects.filter(owner=user).count()
-        Conversation.objects.filter(owner=user).delete()
-        keys = ApiKey.objects.filter(user=user).count()
-        ApiKey.objects.filter(user=user).delete()
+        # The apps listed last first (datasets, chat, then the gateway's keys): their rows
+        # may refer to those of the apps listed before them.
+        counts: dict[str, int] = {}
+        for hook in reversed(privacy_hook_list()):
+            counts.update(hook.delete(user=user, ip=ip))
         data_exports_discard(user=user)
         audit_record(
             actor=user,
@@ -70,12 +65,8 @@ def account_delete(*, user: User, confirm_email: str, ip: str | None = None) -> 
             detail={
                 "user_id": user_id,
                 "email_sha256": email_digest(user.email),
-                "datasets": len(datasets),
-                "api_keys": keys,
-                "conversations": conversations,
+                **counts,
             },
             ip=ip,
         )
         user.delete()  # the audit events' actor becomes null (SET_NULL)
-        # Web processes cache the keys they have seen: make them look again.
-        transaction.on_commit(policies_version_bump)

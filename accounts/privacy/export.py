@@ -1,11 +1,15 @@
 """Export my data: one zip of everything a person has here, built by a Celery job and
 downloadable once, by them, within a day (docs/accounts.md, "Your data").
 
-The archive holds:
-- ``profile.json``: the account (email addresses, names, dates, status; never the password);
-- ``conversations/``: each conversation as JSON and as Markdown (chat/export.py's formats);
-- ``datasets/``: each dataset the person owns, as the dataset export's own zip;
-- ``api_keys.json``: each key's name, public prefix and dates (never the key or its digest).
+The archive holds ``profile.json``, written here: the account (email addresses, names, dates,
+status; never the password), then each app's parts, written by the hooks the apps register
+(accounts/privacy/hooks.py):
+- ``api_keys.json``: each key's name, public prefix and dates, never the key or its digest
+  (gateway/privacy.py);
+- ``conversations/``: each conversation as JSON and as Markdown (chat/privacy.py, in
+  chat/export.py's formats);
+- ``datasets/``: each dataset the person owns, as the dataset export's own zip
+  (datasets/privacy.py).
 
 It is written under a random name in AIPORTAL_DATA_DIR/exports, first to a ``.part`` file
 renamed when complete, so a download never meets half an archive.
@@ -13,7 +17,8 @@ renamed when complete, so a download never meets half an archive.
 A dataset's export (docs/datasets.md) is the same job with ``dataset_id`` set: asked for by a
 POST, built off the request, served to its requester by a GET that only reads a file already
 built (a GET must not build, write or audit: an image in rendered markdown would make every
-reader's browser send one).
+reader's browser send one). Whether the person manages the dataset is the datasets app's
+check, made before it calls these (datasets/privacy.py) and again by the archive's writer.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import contextlib
 import json
 import logging
 import secrets
-import shutil
 import zipfile
 from datetime import timedelta
 from functools import partial
@@ -36,12 +40,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import DataExport, User
-from chat.export import export_filename, export_json, export_markdown
-from chat.models import Conversation
-from datasets.models import Dataset, Level
-from datasets.selectors import dataset_level_for, dataset_level_require
-from datasets.services.sovereignty import dataset_export
-from gateway.models import ApiKey
+from accounts.privacy.hooks import dataset_archive_write, privacy_hook_list
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +71,10 @@ def _dispatch(export_id: int) -> None:
 
 
 def data_export_request(
-    *, user: User, ip: str | None = None, dataset: Dataset | None = None
+    *, user: User, ip: str | None = None, dataset_id: int | None = None
 ) -> DataExport:
-    """Queue an export of the person's data (or of ``dataset``, which they must manage), or
-    return the one already queued or being built."""
-    if dataset is not None:
-        # Checked here as well as by the build: a refusal is the person's answer, now.
-        dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
-    dataset_id = dataset.pk if dataset is not None else None
+    """Queue an export of the person's data (or of the dataset ``dataset_id``, which the
+    datasets app checked they manage), or return the one already queued or being built."""
     with transaction.atomic():
         # Lock the person's row: two clicks at once make one export, not two.
         User.objects.select_for_update().filter(pk=user.pk).first()
@@ -94,8 +89,8 @@ def data_export_request(
         export = DataExport.objects.create(user=user, dataset_id=dataset_id)
         audit_record(
             actor=user,
-            action="dataset.export.request" if dataset else "account.export.request",
-            target_type="dataset" if dataset else "user",
+            action="dataset.export.request" if dataset_id is not None else "account.export.request",
+            target_type="dataset" if dataset_id is not None else "user",
             target_id=dataset_id or user.pk,
             detail={"export": export.pk},
             ip=ip,
@@ -104,10 +99,10 @@ def data_export_request(
     return export
 
 
-def data_export_latest(*, user: User, dataset: Dataset | None = None) -> DataExport | None:
-    """The person's most recent export (of their data, or of ``dataset``). A read only: one
-    past its day shows as expired (``shown_status``) and the beat deletes its file."""
-    dataset_id = dataset.pk if dataset is not None else None
+def data_export_latest(*, user: User, dataset_id: int | None = None) -> DataExport | None:
+    """The person's most recent export (of their data, or of the dataset ``dataset_id``). A
+    read only: one past its day shows as expired (``shown_status``) and the beat deletes its
+    file."""
     return DataExport.objects.filter(user=user, dataset_id=dataset_id).first()
 
 
@@ -132,23 +127,6 @@ def _profile(user: User) -> dict:
     }
 
 
-def _api_keys(user: User) -> list[dict]:
-    def when(value):
-        return value.isoformat() if value else None
-
-    return [
-        {
-            "name": key.name,
-            "key": key.display,  # the public prefix only
-            "created_at": when(key.created_at),
-            "last_used_at": when(key.last_used_at),
-            "expires_at": when(key.expires_at),
-            "revoked_at": when(key.revoked_at),
-        }
-        for key in ApiKey.objects.filter(user=user).order_by("created_at")
-    ]
-
-
 def _progress(export: DataExport, done: int, total: int) -> None:
     percent = min(99, int(100 * done / total)) if total else 99
     if percent > export.progress:
@@ -156,43 +134,21 @@ def _progress(export: DataExport, done: int, total: int) -> None:
         DataExport.objects.filter(pk=export.pk, status=Status.RUNNING).update(progress=percent)
 
 
-def _write_dataset_archive(export: DataExport, out: IO[bytes]) -> None:
-    # A dataset deleted, or no longer managed by the person, since the request: the job fails
-    # with the usual message, like any other build that cannot finish.
-    dataset = Dataset.objects.get(pk=export.dataset_id)
-    with dataset_export(dataset=dataset, user=export.user) as data:
-        shutil.copyfileobj(data, out)
-
-
 def _write_archive(export: DataExport, out: IO[bytes]) -> None:
     if export.dataset_id is not None:
-        _write_dataset_archive(export, out)
+        dataset_archive_write(user=export.user, dataset_id=export.dataset_id, out=out)
         return
     user = export.user
-    # Deleted conversations still waiting out their undo window are left out, like the page.
-    conversations = list(Conversation.objects.filter(owner=user, deleted_at__isnull=True))
-    datasets = list(Dataset.objects.filter(owner=user).order_by("pk"))
-    total = len(conversations) + len(datasets) + 1
+    parts = [part for hook in privacy_hook_list() for part in hook.export_parts(user=user)]
+    total = sum(part.counted for part in parts) + 1
     done = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("profile.json", json.dumps(_profile(user), indent=2, ensure_ascii=False))
-        archive.writestr("api_keys.json", json.dumps(_api_keys(user), indent=2))
-        for conversation in conversations:
-            name = f"conversations/{export_filename(conversation, 'json')}"
-            archive.writestr(name, export_json(conversation=conversation))
-            name = f"conversations/{export_filename(conversation, 'md')}"
-            archive.writestr(name, export_markdown(conversation=conversation))
-            done += 1
-            _progress(export, done, total)
-        for dataset in datasets:
-            member_name = f"datasets/{dataset.slug}-{dataset.pk}.zip"
-            with (
-                dataset_export(dataset=dataset, user=user) as data,
-                archive.open(member_name, "w") as member,
-            ):
-                shutil.copyfileobj(data, member)
-            done += 1
-            _progress(export, done, total)
+        for part in parts:
+            part.write(archive)
+            if part.counted:
+                done += 1
+                _progress(export, done, total)
 
 
 def data_export_build(*, export_id: int) -> str:
@@ -270,14 +226,13 @@ def data_export_download(*, user: User, id: int, ip: str | None = None) -> IO[by
     return handle
 
 
-def dataset_export_open(*, user: User, dataset: Dataset, id: int) -> IO[bytes]:
+def data_export_file_open(*, user: User, dataset_id: int, id: int) -> IO[bytes]:
     """The built archive of a dataset's export, for a GET: the person's own, of this dataset,
-    ready and within its day, while they still manage the dataset. Reads only (no row
-    written, no audit event: the request was audited). Anything else is ExportNotAvailable."""
-    if (dataset_level_for(user=user, dataset=dataset) or 0) < Level.MANAGE:
-        raise ExportNotAvailable()
+    ready and within its day (that they still manage the dataset is checked by the datasets
+    app before it calls this). Reads only (no row written, no audit event: the request was
+    audited). Anything else is ExportNotAvailable."""
     export = DataExport.objects.filter(
-        user=user, pk=id, dataset_id=dataset.pk, status=Status.READY, expires_at__gt=timezone.now()
+        user=user, pk=id, dataset_id=dataset_id, status=Status.READY, expires_at__gt=timezone.now()
     ).first()
     if export is None:
         raise ExportNotAvailable()

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from accounts.privacy.export import dataset_exports_discard
 from datasets.models import Dataset, Level, Source, StoredFile, VersionDocument
 from datasets.selectors import dataset_level_require
 from datasets.selectors.storage import upload_room
@@ -159,10 +160,7 @@ def dataset_delete(*, dataset: Dataset, user: User, ip: str | None = None) -> No
         # RESTRICTed by version entries, so entries go first.
         Dataset.objects.filter(pk=locked.pk).update(active_version=None)
         VersionDocument.objects.filter(version__dataset=locked).delete()
-        # Its exports too (rows now, files at commit). Imported here: accounts' export
-        # imports this module to build archives.
-        from accounts.privacy.export import dataset_exports_discard
-
+        # Its exports too (rows now, files at commit).
         dataset_exports_discard(dataset_id=locked.pk)
         locked.delete()
         datasets_changed_publish(user_ids=concerned)
@@ -182,7 +180,7 @@ def dataset_export(*, dataset: Dataset, user: User, ip: str | None = None) -> IO
     extracted text of each of those documents under ``documents/`` and the uploaded files as
     they were sent under ``files/``. Built into a temporary file (spooled to disk past 32 MiB),
     returned at its start; the caller closes it. Costly: only a Celery job calls it (the
-    dataset's export and "export my data", accounts/privacy/export.py), never a request."""
+    dataset's export and "export my data", datasets/privacy.py), never a request."""
     dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE)
     dataset.refresh_from_db()
     files_dir = dataset_files_dir(dataset=dataset)

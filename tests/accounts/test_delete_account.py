@@ -86,6 +86,7 @@ def test_it_asks_for_a_fresh_password_then_deletes_everything_of_the_person(
     assert event.actor is None and event.target_id == str(owner_id)
     assert event.detail["email_sha256"] == hashlib.sha256(email.encode()).hexdigest()
     assert event.detail["datasets"] == 1 and event.detail["api_keys"] == 1
+    assert event.detail["conversations"] == 1
     logged = json.dumps(list(AuditEvent.objects.values("detail", "target_id")))
     assert email not in logged and "private" not in logged.lower()
     assert AuditEvent.objects.filter(action="dataset.delete", target_id=str(dataset.pk)).exists()

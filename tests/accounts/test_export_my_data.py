@@ -150,3 +150,24 @@ def test_a_deleted_conversation_is_left_out(owner, data_dir):
     names = zipfile.ZipFile(exports_dir() / export.file_name).namelist()
     assert any(f"-{kept.pk}.json" in n for n in names)
     assert not any(f"-{gone.pk}.json" in n for n in names)
+
+
+def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data_dir):
+    """accounts writes the profile; the gateway, chat and datasets write their own parts
+    through the hooks they register (accounts/privacy/hooks.py), in INSTALLED_APPS order."""
+    from accounts.privacy.hooks import privacy_hook_list
+
+    assert [hook.name for hook in privacy_hook_list()] == ["gateway", "chat", "datasets"]
+    conversation, dataset, _key, _plaintext = _belongings(owner)
+    export = data_export_request(user=owner)
+    assert data_export_build(export_id=export.pk) == "ready"
+    export.refresh_from_db()
+    assert export.progress == 100
+    names = zipfile.ZipFile(exports_dir() / export.file_name).namelist()
+    assert names == [
+        "profile.json",
+        "api_keys.json",
+        f"conversations/trip-to-lisbon-{conversation.pk}.json",
+        f"conversations/trip-to-lisbon-{conversation.pk}.md",
+        f"datasets/{dataset.slug}-{dataset.pk}.zip",
+    ]

@@ -25,6 +25,7 @@ from accounts.privacy.export import data_export_build, data_export_request
 from chat import services
 from chat.services_conversations import conversation_share_create
 from datasets.models import Level
+from datasets.privacy import dataset_export_request
 from datasets.services import grant_set
 from gateway.keys import apikey_create
 from tests.accounts.mfa_fixtures import cookie_for
@@ -69,7 +70,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     other = dataset_create(user=outsider, name="Outsider's own")
     export = data_export_request(user=owner)
     data_export_build(export_id=export.pk)
-    dataset_export = data_export_request(user=owner, dataset=dataset)
+    dataset_export = dataset_export_request(user=owner, dataset=dataset)
     data_export_build(export_id=dataset_export.pk)
     _, phone = cookie_for(owner, user_agent="the owner's phone")
     return World(
