@@ -32,7 +32,7 @@ class User(AbstractUser):
 
 class AuditEvent(models.Model):
     """Append-only: who did what to which object, when and from where. Rows are only ever
-    added (``accounts.services.audit_record``); the admin shows them read-only. ``actor`` is
+    added (``accounts.audit.audit_record``); the admin shows them read-only. ``actor`` is
     kept null when the person is deleted: the event stays."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
