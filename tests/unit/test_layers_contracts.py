@@ -114,16 +114,22 @@ def test_the_project_keeps_every_contract(tmp_path):
     assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
-def test_mypy_is_strict_on_common_and_lenient_elsewhere(tmp_path):
-    # The same unannotated function: an error in common/, accepted in an app.
-    for package in ("common", "datasets"):
-        add_module(tmp_path, f"{package}.__init__", "")
-        add_module(tmp_path, f"{package}.probe", "def double(x):\n    return x * 2\n")
+def test_mypy_is_strict_on_common_and_the_gateways_core_and_lenient_elsewhere(tmp_path):
+    # The same unannotated function: an error in common/ and in a module of the gateway's
+    # pure core (a scratch gateway/types.py), accepted in an app.
+    files = ["common/probe.py", "gateway/types.py", "datasets/probe.py"]
+    for file in files:
+        path = tmp_path / file
+        path.parent.mkdir(exist_ok=True)
+        (path.parent / "__init__.py").touch()
+        path.write_text("def double(x):\n    return x * 2\n")
     config = ROOT / "pyproject.toml"
     command = [str(BIN / "mypy"), "--config-file", str(config), "--cache-dir", "cache"]
 
-    result = run([*command, "common/probe.py", "datasets/probe.py"], tmp_path)
+    result = run([*command, *files], tmp_path)
 
     assert result.returncode == 1, result.stdout
-    assert "common/probe.py:1: error: Function is missing a type annotation" in result.stdout
+    missing = "1: error: Function is missing a type annotation"
+    assert f"common/probe.py:{missing}" in result.stdout
+    assert f"gateway/types.py:{missing}" in result.stdout
     assert "datasets/probe.py" not in result.stdout
