@@ -200,7 +200,7 @@ def main() -> None:
     from gateway import admission
 
     # No database here: a budget counter missing from Redis counts the day's records as none.
-    admission._usage_since = lambda **_: 0  # type: ignore[assignment]
+    admission._usage_since = lambda **_: 0
     workers = [f"http://bench-{n}:8000" for n in range(4)]
     columns: dict[str, dict[str, float]] = {}
     twin = twin_load(args.twin_rev)

@@ -19,7 +19,7 @@ OPS = {
 }
 
 
-def test_the_embedded_redis_bench_times_the_twins_fakeredis_and_redis():
+def test_the_embedded_redis_bench_times_the_twins_fakeredis_and_redis() -> None:
     result = bench_run("redis_embedded.py", "--calls", "5", "--redis-url", os.environ["REDIS_URL"])
     header = next(line for line in result.stdout.splitlines() if line.startswith("calls/s"))
     # The twin's column needs the git history that holds it (a shallow clone has none).

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,7 @@ A, B = "http://127.0.0.1:7101", "http://127.0.0.1:7102"
 
 
 @pytest.fixture(params=["redis", "embedded"])
-def backend(request, settings):
+def backend(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     """Real Redis (the suite's REDIS_URL) or the embedded server, under a prefix of the
     test's own; Redis keys are deleted after it, the embedded server emptied before it."""
     if request.param == "embedded":
@@ -47,7 +49,7 @@ def backend(request, settings):
         client.delete(*doomed)
 
 
-async def test_a_lease_set_holds_up_to_its_limit_and_frees_what_expires(backend):
+async def test_a_lease_set_holds_up_to_its_limit_and_frees_what_expires(backend: str) -> None:
     key = redis_key("test", "lease")
     assert await lease_acquire(key, "a", ttl=0.3, limit=2)
     assert await lease_acquire(key, "b", ttl=5, limit=2)
@@ -68,7 +70,7 @@ async def test_a_lease_set_holds_up_to_its_limit_and_frees_what_expires(backend)
     assert await lease_count(key) == 2
 
 
-async def test_a_held_lease_is_renewed_in_the_background_until_the_block_ends(backend):
+async def test_a_held_lease_is_renewed_in_the_background_until_the_block_ends(backend: str) -> None:
     key = redis_key("test", "held")
     async with lease_held(key, "a", ttl=0.3, limit=1) as held:
         assert held
@@ -79,7 +81,9 @@ async def test_a_held_lease_is_renewed_in_the_background_until_the_block_ends(ba
     assert await lease_count(key) == 0
 
 
-async def test_in_flight_counts_prune_expired_leases_for_async_and_sync_readers(backend):
+async def test_in_flight_counts_prune_expired_leases_for_async_and_sync_readers(
+    backend: str,
+) -> None:
     assert await lease_acquire(inflight_key(A), "one", ttl=5)
     assert await lease_acquire(inflight_key(A), "two", ttl=0.2)
     assert await lease_acquire(inflight_key(B), "three", ttl=0.2)
@@ -92,7 +96,7 @@ async def test_in_flight_counts_prune_expired_leases_for_async_and_sync_readers(
     assert await redis_client().zcard(inflight_key(A)) == 1  # pruned, not only skipped
 
 
-async def test_the_prober_lock_answers_only_its_holder(backend):
+async def test_the_prober_lock_answers_only_its_holder(backend: str) -> None:
     key, snapshot = redis_key("test", "prober"), redis_key("test", "snapshot")
     old = LeaderLock(key, ttl=0.2, token="old")
     assert await old.acquire()
@@ -114,7 +118,9 @@ async def test_the_prober_lock_answers_only_its_holder(backend):
     assert await redis_client().get(key) is None
 
 
-async def test_budget_counters_that_exist_are_counted_and_missing_ones_seeded(backend, monkeypatch):
+async def test_budget_counters_that_exist_are_counted_and_missing_ones_seeded(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gateway import admission
 
     # The day's usage records, without a database: 3 tokens for whoever is asked about.
@@ -126,6 +132,7 @@ async def test_budget_counters_that_exist_are_counted_and_missing_ones_seeded(ba
     await redis_client().delete(redis_key("budget", "group", 92, _today()))
     await budget_add(caller, 7)  # two counted at once, one seeded
     assert await _counters(caller) == [15, 15, 10]
+    assert caller.user_id is not None
     ttl = await redis_client().ttl(redis_key("budget", "user", caller.user_id, _today()))
     assert 2 * 86400 - 5 < ttl <= 2 * 86400
 
