@@ -60,14 +60,13 @@ from redis.exceptions import RedisError
 
 from gateway.errors import OverBudget, RateLimited
 from gateway.redis import (
-    MemoryRedis,
     lease_acquire,
     lease_acquire_guarded,
     lease_count,
     lease_kept,
     redis_client,
     redis_key,
-    redis_set_now,
+    redis_sync,
 )
 
 logger = logging.getLogger(__name__)
@@ -244,7 +243,7 @@ def policies_version_bump() -> None:
     try:
         # A fresh random token, not a counter: a Redis that lost its data and counts again
         # from zero could otherwise hand out a version some process still has cached.
-        redis_set_now(_version_key(), uuid.uuid4().hex)
+        redis_sync().set(_version_key(), uuid.uuid4().hex)
     except Exception:
         logger.warning("could not announce a policy change", exc_info=True)
 
@@ -430,14 +429,13 @@ async def budget_add(caller: Caller, tokens: int) -> None:
     keys += [_group_key(group_id, day) for group_id in group_ids]
     owners: list[int | None] = [None, *group_ids]
     client = redis_client()
-    if not isinstance(client, MemoryRedis):
-        # One round trip for every request: counters that exist are counted at once (a
-        # read and then a write were two, and showed in the gateway benchmark).
-        missing = await client.eval(_ADD_WHERE_COUNTED, len(keys), *keys, tokens, BUDGET_KEY_TTL)
-        if not missing:
-            return
-        keys = [keys[int(position) - 1] for position in missing]
-        owners = [owners[int(position) - 1] for position in missing]
+    # One round trip for every request: counters that exist are counted at once (a read and
+    # then a write were two, and showed in the gateway benchmark).
+    missing = await client.eval(_ADD_WHERE_COUNTED, len(keys), *keys, tokens, BUDGET_KEY_TTL)
+    if not missing:
+        return
+    keys = [keys[int(position) - 1] for position in missing]
+    owners = [owners[int(position) - 1] for position in missing]
     # Counted onto what the day already had: a counter missing (Redis restarted since the
     # check) is seeded first, or INCRBY would start it from this request alone.
     await _counters_read_of(keys, owners, user_id=caller.user_id)

@@ -5,7 +5,7 @@ set, scored by the lease's expiry, renewed while the stream runs and removed whe
 The count is the members whose expiry is still ahead. A web process that crashes renews
 nothing, so its streams drop out of the count after ``AIPORTAL_INFLIGHT_LEASE`` at most:
 nothing leaks. Expiry comes from Redis's clock (gateway/redis.py), so hosts with skewed
-clocks agree. Without Redis, gateway/redis.py's in-memory stand-in holds the sets.
+clocks agree. Without Redis, gateway/redis.py's embedded server holds the sets.
 """
 
 from __future__ import annotations
@@ -18,13 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from django.conf import settings
 
-from gateway.redis import (
-    BackgroundLease,
-    MemoryRedis,
-    redis_client,
-    redis_key,
-    redis_shared,
-)
+from gateway.redis import BackgroundLease, redis_client, redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +83,7 @@ async def inflight_counts(urls: Iterable[str] | None = None) -> dict[str, int]:
     urls = list(_known_urls() if urls is None else urls)
     if not urls:
         return {}
-    client = redis_client()
-    if isinstance(client, MemoryRedis):
-        return {url: client.lease_count(inflight_key(url)) for url in urls}
-    counts = await client.eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))
+    counts = await redis_client().eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))
     return {url: int(n) for url, n in zip(urls, counts, strict=True)}
 
 
@@ -101,10 +92,5 @@ def inflight_counts_sync(urls: Iterable[str]) -> dict[str, int]:
     urls = list(urls)
     if not urls:
         return {}
-    if not redis_shared():
-        memory = redis_client()
-        return {url: memory.lease_count(inflight_key(url)) for url in urls}
-    from gateway.telemetry.store import redis_sync
-
     counts = redis_sync().eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))
     return {url: int(n) for url, n in zip(urls, counts, strict=True)}

@@ -1,13 +1,12 @@
-"""The gateway's shared state: one ``redis.asyncio`` client per event loop, or an in-memory
-stand-in when ``REDIS_URL`` is unset (the embedded default runs a single process, so memory
-*is* shared state there).
+"""The gateway's shared state, and the one place its Redis clients are made.
 
-Both (the stand-in lives in gateway/redis_memory.py) answer the same subset of redis-py's
-async API with ``decode_responses=True`` semantics (strings back, never bytes):
-get/mget/set/delete/exists/incrby/expire/pexpire/ttl/pttl, the sorted set commands
-zadd/zrem/zscore/zcard/zcount/zremrangebyscore/zrangebyscore, the hash commands
-hset/hget/hgetall/hdel, and ``pipeline()`` (commands queued, run in order by ``execute()``).
-Anything else works only against real Redis.
+``redis_client()`` is a ``redis.asyncio`` client for the running loop, ``redis_sync()`` a
+synchronous one for code with no loop to await in (signal receivers, admin views, exit
+handlers); both with ``decode_responses=True`` (strings back, never bytes). With
+``REDIS_URL`` set they talk to that Redis. Unset (the embedded default, one process), they
+talk to one in-process ``fakeredis`` server shared by every client of the process, which runs
+the same commands and the same Lua scripts (through lupa) as Redis: one implementation of
+each script, whatever the deployment.
 
 Keys are always built with ``redis_key(...)`` so every deployment (and every test run) stays
 inside its own ``REDIS_PREFIX``.
@@ -16,26 +15,29 @@ Lease sets (``lease_held``, or ``lease_acquire``/``lease_renew``/``lease_release
 ``lease_count``) are the one pattern several parts need — in-flight streams per worker,
 concurrent streams per user: a sorted set of request ids scored by their expiry, so an
 entry whose process crashed simply expires and frees its slot. The check-and-add runs as one
-Lua script on Redis (atomic across processes) and as plain Python without an ``await`` in
-memory (atomic within the loop). Expiry times come from Redis's own clock (``TIME``), so web
-hosts with skewed clocks agree.
+Lua script (atomic across processes). Expiry times come from Redis's own clock (``TIME``),
+so web hosts with skewed clocks agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
+import redis
 from django.conf import settings
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.retry import Retry as SyncRetry
 
-from gateway.redis_memory import MemoryRedis  # re-exported: others import it from here
+if TYPE_CHECKING:
+    from fakeredis import FakeServer
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,13 @@ MAX_CONNECTIONS = 128  # per process and event loop
 # request twice, once in a great while, which is the safe direction.
 RETRIES = 2
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
+# Clients by URL ("" for the embedded server): tests switch REDIS_URL between the two.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Redis]] = (
+    weakref.WeakKeyDictionary()
+)
+_sync_clients: dict[str, redis.Redis] = {}
+_embedded: FakeServer | None = None
+_embedded_lock = threading.Lock()
 
 
 def redis_key(*parts: str | int) -> str:
@@ -56,56 +64,83 @@ def redis_key(*parts: str | int) -> str:
 
 
 def redis_shared() -> bool:
-    """True when state is shared across processes (Redis), False for the in-memory stand-in."""
+    """True when state is shared across processes (Redis), False for the embedded server."""
     return bool(settings.REDIS_URL)
 
 
-def redis_client() -> Redis | MemoryRedis:
-    """The client for the running loop. Redis clients hold connections bound to one loop, so
-    each loop (each test, Daphne's one loop) gets its own; the memory store is per process."""
-    if not settings.REDIS_URL:
-        return _memory
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+def redis_client() -> Redis:
+    """The async client for the running loop. A client's connections are bound to one loop
+    (the embedded server's too), so each loop (each test, Daphne's one loop) gets its own."""
+    url = settings.REDIS_URL
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(url)
     if client is None:
-        # A blocking pool: past MAX_CONNECTIONS commands wait (up to 5 s) for a connection
-        # instead of failing, as redis-py's default pool does at 100 (seen at 256 streams).
-        pool = BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=MAX_CONNECTIONS,
-            timeout=5,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
-        )
-        client = _clients[loop] = Redis(connection_pool=pool)
+        client = clients[url] = _async_client_new(url)
     return client
 
 
-_sync_clients: dict[str, Any] = {}
+def redis_sync() -> redis.Redis:
+    """The synchronous client, shared by every thread of the process."""
+    return _sync_client(settings.REDIS_URL)
 
 
-def redis_set_now(key: str, value: str) -> None:
-    """SET from synchronous code (signal receivers, admin views), on Redis or in memory."""
-    if not settings.REDIS_URL:
-        _memory.set_now(key, value)
-        return
-    import redis
+def redis_memory_reset() -> None:
+    """Empty the embedded server (tests of the embedded default), whatever REDIS_URL is."""
+    _sync_client("").flushall()
 
-    client = _sync_clients.get(settings.REDIS_URL)
+
+def _sync_client(url: str) -> redis.Redis:
+    client = _sync_clients.get(url)
     if client is None:
-        from redis.retry import Retry as SyncRetry
+        client = _sync_clients[url] = _sync_client_new(url)
+    return client
 
-        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(
-            settings.REDIS_URL,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            retry=SyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
-        )
-    client.set(key, value)
+
+def _async_client_new(url: str) -> Redis:
+    if not url:
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(server=_embedded_server(), decode_responses=True)
+    # A blocking pool: past MAX_CONNECTIONS commands wait (up to 5 s) for a connection
+    # instead of failing, as redis-py's default pool does at 100 (seen at 256 streams).
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=5,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
+    )
+    return Redis(connection_pool=pool)
+
+
+def _sync_client_new(url: str) -> redis.Redis:
+    if not url:
+        import fakeredis
+
+        return fakeredis.FakeRedis(server=_embedded_server(), decode_responses=True)
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=2,
+        retry=SyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
+    )
+
+
+def _embedded_server() -> FakeServer:
+    """The process's one embedded server, made on first use: with REDIS_URL set, fakeredis
+    and its Lua runtime are never loaded. Locked: a sync client made in a thread and the
+    loop's async client must not each make a server of their own."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            import fakeredis
+
+            _embedded = fakeredis.FakeServer()
+        return _embedded
 
 
 # --- Lease sets -----------------------------------------------------------------------------
@@ -178,16 +213,8 @@ async def lease_acquire_guarded(
     """``lease_acquire``, done only while ``guard_key`` holds ``expected``, in one round
     trip: ``(the guard's value, held)``, ``held`` None (nothing taken) when the guard
     differs. Without ``key`` only the guard is checked (``held`` True when it matches)."""
-    client = redis_client()
-    if isinstance(client, MemoryRedis):
-        guard = str(await client.get(guard_key) or "0")
-        if guard != expected:
-            return guard, None
-        if key is None:
-            return guard, True
-        return guard, client.lease_acquire(key, member, ttl=ttl, limit=limit or 0)
     keys = [guard_key] if key is None else [guard_key, key]
-    guard, held = await client.eval(
+    guard, held = await redis_client().eval(
         _ACQUIRE_GUARDED, len(keys), *keys, expected, member, ttl, limit or 0
     )
     return str(guard), None if int(held) < 0 else bool(int(held))
@@ -196,18 +223,12 @@ async def lease_acquire_guarded(
 async def lease_acquire(key: str, member: str, *, ttl: float, limit: int | None = None) -> bool:
     """Hold ``member`` in the lease set ``key`` for ``ttl`` seconds; False (nothing changed)
     when ``limit`` live members are already there."""
-    client = redis_client()
-    if isinstance(client, MemoryRedis):
-        return client.lease_acquire(key, member, ttl=ttl, limit=limit or 0)
-    return bool(await client.eval(_ACQUIRE, 1, key, member, ttl, limit or 0))
+    return bool(await redis_client().eval(_ACQUIRE, 1, key, member, ttl, limit or 0))
 
 
 async def lease_renew(key: str, member: str, *, ttl: float) -> bool:
     """Extend a held lease; False when it had already expired (the slot may be someone's)."""
-    client = redis_client()
-    if isinstance(client, MemoryRedis):
-        return client.lease_renew(key, member, ttl=ttl)
-    return bool(await client.eval(_RENEW, 1, key, member, ttl))
+    return bool(await redis_client().eval(_RENEW, 1, key, member, ttl))
 
 
 async def lease_release(key: str, member: str) -> None:
@@ -216,10 +237,7 @@ async def lease_release(key: str, member: str) -> None:
 
 async def lease_count(key: str) -> int:
     """Live (unexpired) members of the lease set."""
-    client = redis_client()
-    if isinstance(client, MemoryRedis):
-        return client.lease_count(key)
-    return int(await client.eval(_COUNT, 1, key))
+    return int(await redis_client().eval(_COUNT, 1, key))
 
 
 @asynccontextmanager
@@ -305,12 +323,7 @@ class _LeaseKeeper:
                 logger.warning("renewing leases failed", exc_info=True)
 
     async def _renew(self, held: dict[tuple[str, str], float]) -> None:
-        client = redis_client()
-        if isinstance(client, MemoryRedis):
-            for (key, member), ttl in held.items():
-                client.lease_renew(key, member, ttl=ttl)
-            return
-        async with client.pipeline(transaction=False) as pipe:
+        async with redis_client().pipeline(transaction=False) as pipe:
             for (key, member), ttl in held.items():
                 pipe.eval(_RENEW, 1, key, member, ttl)
             await pipe.execute()
@@ -327,11 +340,3 @@ def _keeper() -> _LeaseKeeper:
     if keeper is None:
         keeper = _keepers[loop] = _LeaseKeeper()
     return keeper
-
-
-_memory = MemoryRedis()
-
-
-def redis_memory_reset() -> None:
-    """Forget the in-memory state (tests of the embedded default)."""
-    _memory.reset()

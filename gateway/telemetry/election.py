@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 
-from gateway.redis import MemoryRedis, redis_client, redis_shared
+from gateway.redis import redis_client, redis_shared, redis_sync
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,7 @@ class LeaderLock:
         return self.held
 
     async def renew(self) -> bool:
-        client = redis_client()
-        if isinstance(client, MemoryRedis):
-            # The memory store's calls never yield, so this get-then-set is atomic.
-            ok = await client.get(self.key) == self.token
-            if ok:
-                await client.pexpire(self.key, self.ttl_ms)
-        else:
-            ok = bool(await client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        ok = bool(await redis_client().eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
         if not ok and self.held:
             logger.warning("prober lock %s lost (another process holds it now)", self.key)
         self.held = ok
@@ -80,11 +73,6 @@ class LeaderLock:
     async def publish(self, key: str, value: str, *, ttl_ms: int) -> bool:
         """Set ``key`` to ``value`` (for ``ttl_ms``) if we still hold the lock."""
         client = redis_client()
-        if isinstance(client, MemoryRedis):
-            if await client.get(self.key) != self.token:
-                return False
-            await client.set(key, value, px=ttl_ms)
-            return True
         return bool(await client.eval(_PUBLISH, 2, self.key, key, self.token, value, ttl_ms))
 
     async def release(self) -> None:
@@ -92,18 +80,12 @@ class LeaderLock:
         if not self.held:
             return
         self.held = False
-        client = redis_client()
-        if isinstance(client, MemoryRedis):
-            if await client.get(self.key) == self.token:
-                await client.delete(self.key)
-        else:
-            await client.eval(_RELEASE, 1, self.key, self.token)
+        await redis_client().eval(_RELEASE, 1, self.key, self.token)
 
     def release_sync(self) -> None:
         """At interpreter exit, when no loop is left to await in."""
+        # The embedded server ends with this process: nobody is left to hand over to.
         if self.held and redis_shared():
-            from gateway.telemetry.store import redis_sync
-
             redis_sync().eval(_RELEASE, 1, self.key, self.token)
             self.held = False
 

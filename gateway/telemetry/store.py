@@ -9,7 +9,7 @@ Keys are namespaced by a fingerprint of ``AIPORTAL_WORKERS``: processes configur
 share one prober, and a process with another list (a rolling deploy, a test run next to a
 Daphne started with its own workers) never reads a snapshot of a pool it does not have.
 
-With ``REDIS_URL`` unset, the same code runs on gateway.redis's in-memory stand-in, so the
+With ``REDIS_URL`` unset, the same code runs on gateway.redis's embedded server, so the
 prober simply runs in this process.
 """
 
@@ -22,10 +22,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import redis
 from django.conf import settings
 
-from gateway.redis import redis_client, redis_key, redis_shared
+from gateway.redis import redis_client, redis_key, redis_sync
 from gateway.types import WorkerSpec
 
 SNAPSHOT_VERSION = 3  # 2: WorkerState.no_load_metrics; 3: kv_capacity_tokens, prefix_hit_rate
@@ -224,40 +223,12 @@ async def store_publish(snapshot: Snapshot) -> None:
 
 # --- Synchronous reads, for admin views (a sync view has no loop to await in) ---------------
 
-_sync_clients: dict[str, redis.Redis] = {}
-
-
-def redis_sync() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _sync_clients.get(url)
-    if client is None:
-        client = _sync_clients[url] = redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
-        )
-    return client
-
-
-def memory_now(awaitable: Any) -> Any:
-    """Run one call of gateway.redis's in-memory store without a loop. Its methods are
-    coroutines that never suspend (that is what makes each atomic), so one send() ends it."""
-    try:
-        awaitable.send(None)
-    except StopIteration as stop:
-        return stop.value
-    awaitable.close()
-    raise RuntimeError("the in-memory store suspended")
-
 
 def store_read_sync() -> Copy:
-    if redis_shared():
-        pipe = redis_sync().pipeline(transaction=False)
-        pipe.get(snapshot_key())
-        pipe.hgetall(orca_key())
-        raw, orca = pipe.execute()
-    else:
-        client = redis_client()
-        raw = memory_now(client.get(snapshot_key()))
-        orca = memory_now(client.hgetall(orca_key()))
+    pipe = redis_sync().pipeline(transaction=False)
+    pipe.get(snapshot_key())
+    pipe.hgetall(orca_key())
+    raw, orca = pipe.execute()
     return Copy(pool_fingerprint(), time.monotonic(), snapshot_decode(raw), orca_decode(orca))
 
 
@@ -274,17 +245,11 @@ def telemetry_reset(*, snapshots: bool = False) -> None:
     pool_state_reset()
     keys_reset()
     if snapshots:
+        client = redis_sync()
         pattern = redis_key("gw", "pool", "*", "snapshot")
-        if redis_shared():
-            client = redis_sync()
-            doomed = list(client.scan_iter(match=pattern, count=500))
-            if doomed:
-                client.delete(*doomed)
-        else:
-            memory = redis_client()
-            doomed = memory_now(memory.keys(pattern))
-            if doomed:
-                memory_now(memory.delete(*doomed))
+        doomed = list(client.scan_iter(match=pattern, count=500))
+        if doomed:
+            client.delete(*doomed)
 
 
 def age(at: float | None, now: float) -> float:

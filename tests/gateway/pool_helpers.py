@@ -38,7 +38,7 @@ def _keys_delete(settings) -> None:
 
         redis_memory_reset()
         return
-    from gateway.telemetry.store import redis_sync
+    from gateway.redis import redis_sync
 
     client = redis_sync()
     # Only this run's prefix: other runs share the database (never FLUSHDB).

@@ -10,8 +10,9 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from gateway.models import ModelAccess, Worker
+from gateway.redis import redis_sync
 from gateway.telemetry import NO_LOAD_METRICS, store
-from gateway.telemetry.store import Entry, Snapshot, WorkerState, redis_sync
+from gateway.telemetry.store import Entry, Snapshot, WorkerState
 from gateway.types import WorkerSpec
 from tests.gateway.pool_helpers import telemetry_fixture  # noqa: F401
 
@@ -331,9 +332,6 @@ def test_model_access_rules_are_managed_in_admin(telemetry, staff_client):
 
 
 def test_the_pool_page_works_without_redis(telemetry, staff_client):
-    from gateway.redis import redis_client
-    from gateway.telemetry.store import memory_now
-
     telemetry.REDIS_URL = ""
     telemetry.AIPORTAL_WORKERS = "http://env-gpu:8000@eu"
     state = busy(running=4)
@@ -342,7 +340,7 @@ def test_the_pool_page_works_without_redis(telemetry, staff_client):
         prober="in-process",
         entries=[Entry(WorkerSpec(url="http://env-gpu:8000", region="eu"), state, "")],
     )
-    memory_now(redis_client().set(store.snapshot_key(), store.snapshot_encode(snapshot)))
+    redis_sync().set(store.snapshot_key(), store.snapshot_encode(snapshot))
     html = staff_client.get(reverse(POOL)).content.decode()
     assert "env-gpu:8000" in html
     assert "in-process" in html

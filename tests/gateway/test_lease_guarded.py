@@ -1,6 +1,6 @@
 """``lease_acquire_guarded``: a lease taken only while a guard key holds an expected value,
 in one round trip (what lets /v1 confirm its access version and take its stream slot at
-once). On real Redis and on the in-memory stand-in."""
+once). On real Redis and on the embedded default's fakeredis server."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from gateway.redis import lease_acquire_guarded, lease_count, redis_client, redis_key
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "embedded"])
 def keys(request, settings):
-    if request.param == "memory":
+    if request.param == "embedded":
         settings.REDIS_URL = ""
     run = uuid.uuid4().hex[:8]
     return redis_key("test", "guard", run), redis_key("test", "lease", run)

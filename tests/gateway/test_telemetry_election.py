@@ -41,7 +41,7 @@ def pool_of_one(telemetry, emulator_url):
     """A Redis prefix of these tests' own: the run's session Daphnes (tests/conftest.py and
     others) run probers of their own under the run's prefix, and one holding the lock would
     keep these tests' probers from ever leading."""
-    from gateway.telemetry.store import redis_sync
+    from gateway.redis import redis_sync
 
     run_prefix = telemetry.REDIS_PREFIX
     telemetry.REDIS_PREFIX = f"{run_prefix}:election-{uuid.uuid4().hex[:8]}"

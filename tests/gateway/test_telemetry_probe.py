@@ -215,7 +215,7 @@ async def test_the_portals_worker_gauges_follow_the_snapshot(telemetry, emulator
 @pytest.mark.django_db(transaction=True)
 async def test_api_keys_reach_the_views_but_never_redis(telemetry, emulator_url):
     from gateway.models import Worker
-    from gateway.telemetry.store import redis_sync
+    from gateway.redis import redis_sync
 
     url = emulator_url
     telemetry.AIPORTAL_WORKERS = ""
