@@ -27,7 +27,7 @@ from accounts.export import (
     data_export_request,
     dataset_export_open,
 )
-from chat.views_conversations import json_login_required
+from common.json_views import json_login_required
 from common.text import form_refusal, refused_response
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.selectors import (
