@@ -22,8 +22,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from django.conf import settings
+
+# ASGI's shapes, as loose as the servers and channels hand them over.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # The pages that take files: a multipart body of several of them.
 UPLOAD_PATHS = (re.compile(r"/datasets/\d+/upload/"),)
@@ -35,11 +44,14 @@ def upload_path(path: str) -> bool:
 
 def body_cap_for(path: str) -> int:
     """The largest request body, in bytes, accepted for ``path`` (decoded, no query)."""
+    cap: int
     if path.startswith("/v1/"):
-        return settings.AIPORTAL_API_MAX_BODY_BYTES
-    if upload_path(path):
-        return settings.AIPORTAL_UPLOAD_MAX_REQUEST_BYTES
-    return settings.AIPORTAL_MAX_BODY_BYTES
+        cap = settings.AIPORTAL_API_MAX_BODY_BYTES
+    elif upload_path(path):
+        cap = settings.AIPORTAL_UPLOAD_MAX_REQUEST_BYTES
+    else:
+        cap = settings.AIPORTAL_MAX_BODY_BYTES
+    return cap
 
 
 def too_large_body(path: str, cap: int) -> tuple[bytes, str]:
@@ -53,14 +65,14 @@ def too_large_body(path: str, cap: int) -> tuple[bytes, str]:
     return f"{message}\n".encode(), "text/plain; charset=utf-8"
 
 
-def body_capped(app):
+def body_capped(app: AsgiApp) -> AsgiApp:
     """The same caps for ASGI servers that hand a body over as it arrives (``runserver``,
     uvicorn): a declared length over the cap is answered 413 before the application runs,
     and a body that grows past it ends the request (the application sees the client leave)
     with a 413 if nothing was answered yet. Under aiportal.serve the web server has
     enforced them already, and this never fires."""
 
-    async def capped(scope, receive, send):
+    async def capped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await app(scope, receive, send)
         cap = body_cap_for(scope["path"])
@@ -70,7 +82,7 @@ def body_capped(app):
         received = 0
         started = False
 
-        async def counted_receive():
+        async def counted_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -81,7 +93,7 @@ def body_capped(app):
                     return {"type": "http.disconnect"}
             return message
 
-        async def watched_send(message):
+        async def watched_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 if received > cap:
@@ -96,7 +108,7 @@ def body_capped(app):
     return capped
 
 
-async def _refuse(path: str, cap: int, send) -> None:
+async def _refuse(path: str, cap: int, send: Send) -> None:
     body, content_type = too_large_body(path, cap)
     await send(
         {

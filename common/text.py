@@ -147,14 +147,17 @@ def refused_response(request: HttpRequest, why: str) -> HttpResponse:
     return render(request, "bad_input.html", {"detail": why}, status=400)
 
 
-@sync_and_async_middleware
-def UnstorableTextMiddleware(get_response):
+# Django ships no types: its decorator leaves the middleware untyped to callers.
+@sync_and_async_middleware  # type: ignore[untyped-decorator]
+def UnstorableTextMiddleware(
+    get_response: Callable[[HttpRequest], Any],
+) -> Callable[[HttpRequest], Any]:
     """A query string or form field with text the database cannot store: a 400, before any
     view (or allauth, or the admin) puts it in a query."""
 
     if iscoroutinefunction(get_response):
 
-        async def middleware(request):
+        async def middleware_async(request: HttpRequest) -> HttpResponse:
             # A query string is checked on the loop; a body is parsed in a thread (it may be
             # an upload spooled to disk).
             if request.method == "POST":
@@ -165,12 +168,12 @@ def UnstorableTextMiddleware(get_response):
                 return refused_response(request, why)
             return await get_response(request)
 
-    else:
+        return middleware_async
 
-        def middleware(request):
-            why = _request_refusal(request)
-            if why:
-                return refused_response(request, why)
-            return get_response(request)
+    def middleware(request: HttpRequest) -> HttpResponse:
+        why = _request_refusal(request)
+        if why:
+            return refused_response(request, why)
+        return get_response(request)
 
     return middleware

@@ -12,6 +12,8 @@ the executor's threads like the chat consumer's own database calls.
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.auth import AuthMiddleware, get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -39,16 +41,17 @@ def datasets_group(user_id: int) -> str:
 _user_for_scope = database_sync_to_async(get_user.func, thread_sensitive=False)
 
 
-class UserMiddleware(AuthMiddleware):
-    async def resolve_scope(self, scope) -> None:
+# channels ships no types: its classes are Any to mypy, and subclassing them is on purpose.
+class UserMiddleware(AuthMiddleware):  # type: ignore[misc]
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
         scope["user"]._wrapped = await _user_for_scope(scope)
 
 
-def SessionAuthStack(inner):
+def SessionAuthStack(inner: Any) -> Any:
     return CookieMiddleware(SessionMiddleware(UserMiddleware(inner)))
 
 
-class WebsocketConsumer(AsyncWebsocketConsumer):
+class WebsocketConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """The base of our websocket consumers: channels' dispatch without its hop to Django's
     shared sync thread.
 
@@ -61,7 +64,7 @@ class WebsocketConsumer(AsyncWebsocketConsumer):
     costs; it is left out.
     """
 
-    async def dispatch(self, message) -> None:
+    async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

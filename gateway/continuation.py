@@ -388,4 +388,5 @@ def _echo_text(body: dict[str, Any]) -> str:
         return ""
     if body.get("add_generation_prompt") is not False and last.get("role") != "assistant":
         return ""
-    return last["content"]
+    content: str = last["content"]
+    return content

@@ -91,7 +91,7 @@ def bounded_call(
 
 
 def _read_until(fd: int, *, deadline: float) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         left = deadline - time.monotonic()
         if left <= 0:

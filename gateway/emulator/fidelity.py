@@ -116,8 +116,11 @@ CHAT_STREAM = (
     ENGINE_PROTOCOL,
     "vllm/entrypoints/generate/base/protocol.py",
 )
-ERROR_VALUES = {"body": ("error.type", "error.code", "error.param")}
-CHUNKS = {"finish": ("object", "choices.0.finish_reason"), "role": ("choices.0.delta.role",)}
+ERROR_VALUES: dict[str, tuple[str, ...]] = {"body": ("error.type", "error.code", "error.param")}
+CHUNKS: dict[str, tuple[str, ...]] = {
+    "finish": ("object", "choices.0.finish_reason"),
+    "role": ("choices.0.delta.role",),
+}
 
 CASES: tuple[Case, ...] = (
     # --- chat ------------------------------------------------------------------------------

@@ -156,8 +156,15 @@ def test_the_pool_page_shows_kv_capacity_and_prefix_cache_hit_rates(page, cache_
         page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
-            # On a phone the table scrolls sideways: bring the cache columns into view.
-            cached.locator(".pool-hits").scroll_into_view_if_needed()
+            # On a phone the table scrolls sideways: bring the cache columns into view. In one
+            # step inside the page: the live refresh replaces the rows every few seconds, and
+            # a row found by one call may be detached by the next.
+            page.evaluate(
+                """() => [...document.querySelectorAll("#pool-rows tr.up")]
+                    .find((row) => row.textContent.includes("test-a"))
+                    .querySelector(".pool-hits")
+                    .scrollIntoView({block: "nearest", inline: "center"})"""
+            )
             expect(cached.locator(".pool-hit").first).to_be_visible()
             if SHOTS:
                 page.screenshot(path=f"{SHOTS}/pool-cache-{size}-{scheme}.png", full_page=True)
