@@ -15,7 +15,7 @@ Per level it prints:
 At the end: the largest N whose added p99 stays under 50 ms (``--budget-ms``).
 
 The page's deltas gather the tokens that arrive within 30 ms of the previous delta
-(``chat.generation.DELTA_INTERVAL``): with workers faster than that (ITL < 30 ms) a delta
+(``chat.services.generation.DELTA_INTERVAL``): with workers faster than that (ITL < 30 ms) a delta
 carries several tokens and its gaps grow to about 30 ms by design. The default, 20 tokens/s
 (50 ms between tokens), keeps one token per delta so that the gaps measure the path. The
 bench creates its own database and Redis prefix (like bench/gateway_overhead.py, whose

@@ -1,15 +1,14 @@
 """The chat websocket at ``ws/chat/``: protocol v1, documented in docs/websocket.md.
 
-The consumer is thin: it validates each frame strictly, reads and writes through selectors
-and services, starts generations (``chat.generation``) and relays the frames they publish to
-the conversation's group. It never streams an answer itself, so closing the socket never
-stops one.
+The consumer is thin: it validates each frame strictly, reads and writes through services,
+starts each turn's answer (``chat.services.turns``) and relays the frames the generations
+publish to the conversation's group. It never streams an answer itself, so closing the socket
+never stops one. Every frame it sends is built by ``chat.protocol``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -19,17 +18,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.access import live
-from chat import selectors, services
-from chat.generation import (
-    PROTOCOL_VERSION,
-    conversation_group,
-    frame_event,
-    generation_resume,
-    generation_start,
-    generation_stop,
-)
+from chat import protocol, selectors, services
 from chat.models import Conversation, Message
-from chat.services_retrieval import context_passages_insert, conversation_retrieve
+from chat.protocol import PROTOCOL_VERSION, conversation_group
+from chat.services.generation import generation_resume, generation_stop
+from chat.services.messages import STREAMING_HEARTBEAT
+from chat.services.turns import turn_start
 from common.text import data_refusal
 from common.websockets import (
     CLOSE_UNAUTHENTICATED,
@@ -40,8 +34,6 @@ from common.websockets import (
 
 logger = logging.getLogger(__name__)
 
-# Accepted, then closed with this code, so that a browser can tell "sign in again" apart
-# from a network failure (a refused handshake only shows as 1006).
 MAX_ID = 2**63 - 1
 # A stop not confirmed after this long is sent again, up to this many times (_stop_until_ended).
 STOP_REPEAT_SECONDS = 1.0
@@ -86,53 +78,13 @@ def _optional_string(data: dict[str, Any], name: str, pattern: re.Pattern[str]) 
     return value
 
 
-def _final_frame(message: Message) -> dict[str, Any]:
-    """The frame that ends a message, built from the database (the source of truth)."""
-    common = {
-        "message": message.pk,
-        "status": message.status,
-        "content": message.content,
-        "reasoning": message.reasoning,
-        "seq": message.last_seq,
-    }
-    if message.status == Message.Status.ERROR:
-        return {
-            "type": "message.error",
-            **common,
-            "code": message.error_code or "error",
-            "detail": "The answer failed.",
-        }
-    return {
-        "type": "message.done",
-        **common,
-        "usage": message.usage,
-        "metrics": message.metrics,
-        "citations": (message.metrics or {}).get("citations", []),
-    }
-
-
-def _message_load(*, user, message_id: int) -> Message:
-    """The user's message, after marking its conversation's dead generations interrupted."""
-    message = selectors.message_get(user=user, id=message_id)
-    if message.status == Message.Status.STREAMING:
-        services.message_interrupt_stale(conversation_id=message.conversation_id)
-        message.refresh_from_db()
-    return message
-
-
 # Named database calls, one thread hop per frame. Not thread-sensitive (see generation.py):
 # each is self-contained and need not queue behind every other socket's.
 db_message_send = database_sync_to_async(services.message_send, thread_sensitive=False)
 db_message_regenerate = database_sync_to_async(services.message_regenerate, thread_sensitive=False)
-db_message_load = database_sync_to_async(_message_load, thread_sensitive=False)
+db_message_load = database_sync_to_async(services.message_load, thread_sensitive=False)
 db_message_continue = database_sync_to_async(services.message_continue, thread_sensitive=False)
-db_message_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
-db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
 db_socket_access = database_sync_to_async(live.socket_access, thread_sensitive=False)
-
-
-def _last_question(context: list[dict[str, str]]) -> str:
-    return next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
 
 
 class ChatConsumer(WebsocketConsumer):
@@ -261,11 +213,10 @@ class ChatConsumer(WebsocketConsumer):
             return
         if turn.conversation_created:
             await self.send_frame(
-                {
-                    "type": "conversation.created",
-                    "conversation": selectors.conversation_payload(turn.conversation),
-                    "client_id": client_id,
-                }
+                protocol.conversation_created_frame(
+                    conversation=selectors.conversation_payload(turn.conversation),
+                    client_id=client_id,
+                )
             )
         await self.start(turn, client_id)
 
@@ -282,7 +233,7 @@ class ChatConsumer(WebsocketConsumer):
         await self.start(turn, client_id)
 
     async def handle_ping(self, data: dict[str, Any]) -> None:
-        await self.send_frame({"type": "pong"})
+        await self.send_frame(protocol.pong_frame())
 
     async def handle_chat_continue(self, data: dict[str, Any]) -> None:
         client_id = _optional_string(data, "client_id", _CLIENT_ID)
@@ -297,13 +248,11 @@ class ChatConsumer(WebsocketConsumer):
             # ``message`` stays null: nothing changed, and the page must not take this frame
             # for the end of that answer.
             await self.send_frame(
-                {
-                    "type": "message.error",
-                    "message": None,
-                    "code": "bad_state",
-                    "detail": f"This answer cannot be continued: {exc}.",
-                    "client_id": client_id,
-                }
+                protocol.message_refused_frame(
+                    code="bad_state",
+                    detail=f"This answer cannot be continued: {exc}.",
+                    client_id=client_id,
+                )
             )
             return
         await self.start(turn, client_id, continuing=True)
@@ -317,7 +266,7 @@ class ChatConsumer(WebsocketConsumer):
             return
         if message.status != Message.Status.STREAMING:
             # Already over (a stop racing the end is normal): answer with how it ended.
-            await self.send_frame(_final_frame(message))
+            await self.send_frame(protocol.message_final_frame(message))
             return
         # The confirmation (message.done, status stopped) comes through the group; if no
         # generation is alive to give it, the watch sends how the answer ended.
@@ -373,7 +322,7 @@ class ChatConsumer(WebsocketConsumer):
                 self.watch(message, after_seq)
                 return
         await self.join(group)
-        await self.send_frame(_final_frame(message))
+        await self.send_frame(protocol.message_final_frame(message))
 
     async def ask_to_resume(self, message: Message, after_seq: int) -> None:
         await generation_resume(
@@ -396,7 +345,7 @@ class ChatConsumer(WebsocketConsumer):
     async def _watch(self, message: Message, after_seq: int) -> None:
         try:
             while True:
-                await asyncio.sleep(services.STREAMING_HEARTBEAT)
+                await asyncio.sleep(STREAMING_HEARTBEAT)
                 if message.pk not in self.watchers:
                     return  # confirmed alive: its frames come through the group
                 current = await db_message_load(user=self.user, message_id=message.pk)
@@ -405,7 +354,7 @@ class ChatConsumer(WebsocketConsumer):
                     # generation's behalf, and it never did it.
                     group = conversation_group(current.conversation_id)
                     await self.channel_layer.group_add(group, self.channel_name)
-                    await self.send_frame(_final_frame(current))
+                    await self.send_frame(protocol.message_final_frame(current))
                     return
                 # Still heartbeating, in another process maybe: the request may have been
                 # lost on the way (the channel layer is best effort), so ask again.
@@ -423,106 +372,44 @@ class ChatConsumer(WebsocketConsumer):
     async def start(
         self, turn: services.Turn, client_id: str | None, *, continuing: bool = False
     ) -> None:
+        # Joined first, so that this socket sees the frames the turn publishes.
         await self.join(conversation_group(turn.conversation.pk))
-        if turn.user_message is not None:
-            # Through the group, so that other tabs on this conversation show it too.
-            frame = {
-                "type": "message.created",
-                "message": selectors.message_payload(turn.user_message),
-                "client_id": client_id,
-            }
-            await self.channel_layer.group_send(
-                conversation_group(turn.conversation.pk), frame_event(frame)
-            )
-        answer = turn.assistant_message
-        try:
-            # Every turn reads the grants again: a revoked dataset is neither searched nor
-            # allowed to pin the answer to its regions any more.
-            retrieval = await db_conversation_retrieve(
-                user=self.user, conversation=turn.conversation, query=_last_question(turn.context)
-            )
-            if retrieval.dropped:
-                await self.send_frame(
-                    {
-                        "type": "datasets.dropped",
-                        "conversation": turn.conversation.pk,
-                        "datasets": retrieval.dropped,
-                        "detail": "A dataset of this conversation is no longer available to "
-                        "you: it was not searched.",
-                        "client_id": client_id,
-                    }
-                )
-            await generation_start(
-                message=answer,
-                context=context_passages_insert(turn.context, retrieval),
-                model=turn.model or None,
-                client_id=client_id,
-                user=self.user,
-                continuing=continuing,
-                allowed_regions=retrieval.regions,
-                citations=retrieval.citations,
-            )
-        except Exception:
-            # Never a silent spinner: the saved answer ends, and the page hears why.
-            logger.exception("could not start generating message %s", answer.pk)
-            status = Message.Status.INTERRUPTED if answer.content else Message.Status.ERROR
-            with contextlib.suppress(Exception):
-                await db_message_finish(
-                    message_id=answer.pk,
-                    content=answer.content,
-                    reasoning=answer.reasoning,
-                    last_seq=answer.last_seq,
-                    status=status,
-                    error_code="internal_error",
-                )
-            await self.send_frame(
-                {
-                    "type": "message.error" if status == Message.Status.ERROR else "message.done",
-                    "message": answer.pk,
-                    "status": status,
-                    "code": "internal_error",
-                    "detail": "The answer could not be started.",
-                    "content": answer.content,
-                    "reasoning": answer.reasoning,
-                    "seq": answer.last_seq,
-                    "client_id": client_id,
-                }
-            )
+        await turn_start(
+            user=self.user,
+            turn=turn,
+            client_id=client_id,
+            reply=self.send_frame,
+            continuing=continuing,
+        )
 
     async def join(self, group: str) -> None:
         if group not in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.add(group)
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps({**frame, "v": PROTOCOL_VERSION}))
+    async def send_frame(self, frame: protocol.Frame) -> None:
+        await self.send(text_data=json.dumps(frame))
 
     async def send_error(self, code: str, detail: str) -> None:
-        await self.send_frame({"type": "error", "code": code, "detail": detail})
+        await self.send_frame(protocol.error_frame(code=code, detail=detail))
 
     async def send_not_found(self, client_id: str | None) -> None:
         # The same answer for a missing id and for another user's id.
         await self.send_frame(
-            {
-                "type": "message.error",
-                "message": None,
-                "code": "not_found",
-                "detail": "No such conversation or message.",
-                "client_id": client_id,
-            }
+            protocol.message_refused_frame(
+                code="not_found", detail="No such conversation or message.", client_id=client_id
+            )
         )
 
     async def send_too_long(self, client_id: str | None) -> None:
         limit = settings.AIPORTAL_MAX_MESSAGE_CHARS
         await self.send_frame(
-            {
-                "type": "message.error",
-                "message": None,
-                "code": "too_long",
-                "detail": f"A message may be at most {limit} characters long.",
-                "limit": limit,
-                "client_id": client_id,
-            }
+            protocol.message_refused_frame(
+                code="too_long",
+                detail=f"A message may be at most {limit} characters long.",
+                client_id=client_id,
+                limit=limit,
+            )
         )
 
     # --- channel-layer events ----------------------------------------------------------------
@@ -559,14 +446,14 @@ class ChatConsumer(WebsocketConsumer):
 
     async def datasets_changed(self, event: dict[str, Any]) -> None:
         """The user's grants or datasets changed: the page refetches what it may pick."""
-        await self.send_frame({"type": "datasets.changed"})
+        await self.send_frame(protocol.datasets_changed_frame())
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published by a generation (or another socket) to a group this socket
         joined: passed on as it is. An answer's end also ends the asking again to stop it: the
         same message may be continued right after, and that generation must not be stopped."""
         frame = event["frame"]
-        if frame.get("type") in {"message.done", "message.error"}:
+        if protocol.frame_is_final(frame):
             self._stop_asking(frame.get("message"))
         await self.send(text_data=json.dumps(frame))
 

@@ -22,7 +22,7 @@ class Conversation(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Ids of the datasets this conversation searches on every turn (the composer's picker).
     # Ids, not a foreign key: a dataset the owner may no longer query is dropped from here at
-    # the next turn (chat/services_retrieval.py), and a deleted one is simply not found.
+    # the next turn (chat/services/retrieval.py), and a deleted one is simply not found.
     datasets = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from chat.services_conversations import conversation_purge_deleted
+from chat.services.conversations import conversation_purge_deleted
 
 
 # The deletes of conversations whose undo window passed, from the beat: no page load (a GET)

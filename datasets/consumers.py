@@ -25,24 +25,11 @@ from common.websockets import (
     access_group,
 )
 from datasets.models import RefillJob
-from datasets.services.events import job_group
+from datasets.protocol import job_frame, job_group
 
 # Accepted, then closed with this, so the page can tell "no such job" apart from a network
 # failure (a refused handshake only shows as 1006).
 CLOSE_NOT_FOUND = 4404
-
-
-def job_frame(job: RefillJob) -> dict:
-    """The same shape as the engine's ``datasets.job`` event, plus what only the row has."""
-    return {
-        "type": "datasets.job",
-        "job": job.pk,
-        "dataset": job.dataset_id,
-        "status": job.status,
-        "progress": round(job.progress, 4),
-        "counts": job.counts,
-        "message": job.message,
-    }
 
 
 @database_sync_to_async
@@ -65,7 +52,8 @@ def _access_close_code(user_id: int, session_key: str | None) -> int | None:
 @database_sync_to_async
 def _job_frame(job_id: int) -> dict | None:
     job = RefillJob.objects.filter(pk=job_id).first()
-    return None if job is None else job_frame(job)
+    # The engine's event, plus what only the row has.
+    return None if job is None else job_frame(job=job, with_message=True)
 
 
 class AdminJobConsumer(WebsocketConsumer):
@@ -132,4 +120,5 @@ class AdminJobConsumer(WebsocketConsumer):
     async def datasets_job(self, event: dict) -> None:
         if self.closed:
             return
-        await self.send(text_data=json.dumps({**event, "type": "datasets.job"}))
+        # The event is the frame (datasets/protocol.py builds both).
+        await self.send(text_data=json.dumps(event))

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.privacy.export import ACTIVE, ExportNotAvailable
-from chat.views_conversations import json_login_required
+from common.json_views import json_login_required
 from common.text import form_refusal, refused_response
 from datasets.models import Dataset, Grant, Level, RefillJob, Source
 from datasets.privacy import dataset_export_latest, dataset_export_open, dataset_export_request

@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat.views_conversations import json_login_required
+from common.json_views import json_login_required
 from datasets.models import Chunk, Level
 from datasets.selectors import chunk_passage_get, dataset_levels_for, dataset_list_at_least
 

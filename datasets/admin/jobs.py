@@ -13,8 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from datasets.consumers import job_frame
 from datasets.models import RefillJob
+from datasets.protocol import job_frame
 from datasets.services.refill import dataset_refill_cancel
 
 
@@ -123,4 +123,4 @@ class RefillJobAdmin(admin.ModelAdmin):
         job = get_object_or_404(RefillJob, pk=pk)
         if not self.has_view_permission(request, job):
             raise PermissionDenied
-        return JsonResponse({**job_frame(job), "errors": job.errors})
+        return JsonResponse({**job_frame(job=job, with_message=True), "errors": job.errors})

@@ -5,23 +5,20 @@ ever fails because Redis hiccupped."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from common.websockets import datasets_group
+from datasets.protocol import datasets_changed_event, job_frame, job_group
 
 logger = logging.getLogger(__name__)
 
 
-def job_group(job_id: int) -> str:
-    """A page showing a refill listens here for ``datasets.job`` progress."""
-    return f"datasets.job.{job_id}"
-
-
-def _send(group: str, event: dict) -> None:
+def _send(group: str, event: Mapping[str, Any]) -> None:
     try:
         async_to_sync(get_channel_layer().group_send)(group, event)
     except Exception:
@@ -37,20 +34,10 @@ def datasets_changed_publish(*, user_ids: Iterable[int]) -> None:
 
     def send() -> None:
         for user_id in ids:
-            _send(datasets_group(user_id), {"type": "datasets.changed"})
+            _send(datasets_group(user_id), datasets_changed_event())
 
     transaction.on_commit(send)
 
 
 def job_publish(*, job) -> None:
-    _send(
-        job_group(job.pk),
-        {
-            "type": "datasets.job",
-            "job": job.pk,
-            "dataset": job.dataset_id,
-            "status": job.status,
-            "progress": round(job.progress, 4),
-            "counts": job.counts,
-        },
-    )
+    _send(job_group(job.pk), job_frame(job=job))

@@ -17,7 +17,7 @@ from functools import cached_property
 # <|im_start|>role\ncontent<|im_end|>\n, as tokens.render_chat writes each message.
 _MESSAGE = re.compile(r"<\|im_start\|>([^\n<]*)\n(.*?)<\|im_end\|>\n", re.DOTALL)
 
-# The chat's retrieval (chat/services_retrieval.py) puts passages in a system message as
+# The chat's retrieval (chat/services/retrieval.py) puts passages in a system message as
 # <passage number="1" title="…">text</passage>, for the answer to cite as [1].
 _PASSAGE = re.compile(r'<passage number="(\d+)" title="([^"]*)">\n?(.*?)\n?</passage>', re.DOTALL)
 

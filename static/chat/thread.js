@@ -1,7 +1,8 @@
 // The conversation's tree on the client: every message's id, parent, role and status (the
 // page sends them all; a few tens of KB for 2,000 messages), and the text of those loaded
-// so far. Which branch is shown is computed here, as chat/selectors.py does on the server:
-// by default the path to the most recent leaf; a switched sibling shows its latest leaf.
+// so far. Which branch is shown is computed here, as chat/selectors/messages.py does on the
+// server: by default the path to the most recent leaf; a switched sibling shows its latest
+// leaf.
 
 export class Thread {
   constructor(nodes) {

@@ -18,7 +18,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, User
 from accounts.services import StatusChangeRefused, user_status_set
 from chat.services import conversation_create
-from chat.services_conversations import conversation_share_create
+from chat.services.conversations import conversation_share_create
 from common.websockets import CLOSE_FORBIDDEN
 from datasets.services.datasets import dataset_create
 from gateway.emulator import DEFAULT_MODEL

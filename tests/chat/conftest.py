@@ -117,7 +117,7 @@ def send_frame(content: str = "Hello there", **fields: Any) -> dict[str, Any]:
 
 
 async def generations_finished(timeout: float = WAIT) -> None:
-    from chat.generation import generation_tasks
+    from chat.services.generation import generation_tasks
 
     tasks = generation_tasks()
     if tasks:
@@ -169,7 +169,7 @@ def _no_generated_titles(settings):
 @pytest.fixture
 async def no_leftover_generations():
     yield
-    from chat.generation import generation_tasks
+    from chat.services.generation import generation_tasks
 
     # A generation still running would die with this test's event loop: wait, then cancel.
     try:

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from chat import selectors, services, services_conversations
+from chat import selectors, services
 from chat.models import Conversation, Message
-from chat.services_conversations import UNDO_WINDOW, InvalidTitle
+from chat.services.conversations import UNDO_WINDOW, InvalidTitle
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def conversation_at(user, title: str, *, minutes_ago: float = 0, content: str = 
 def test_pages_go_from_the_most_recent_with_pinned_ones_apart(owner, outsider):
     made = [conversation_at(owner, f"c{i}", minutes_ago=i) for i in range(7)]
     conversation_at(outsider, "not yours")
-    services_conversations.conversation_pin(user=owner, id=made[5].pk, pinned=True)
+    services.conversation_pin(user=owner, id=made[5].pk, pinned=True)
 
     first, cursor = selectors.conversation_page(user=owner, limit=4)
     second, end = selectors.conversation_page(user=owner, before=cursor, limit=4)
@@ -124,7 +124,7 @@ def test_search_finds_titles_and_message_text_of_the_users_own_conversations(own
 
 def test_search_skips_deleted_conversations(owner):
     gone = conversation_at(owner, "Secret recipe")
-    services_conversations.conversation_delete(user=owner, id=gone.pk)
+    services.conversation_delete(user=owner, id=gone.pk)
     assert selectors.conversation_search(user=owner, query="recipe") == []
 
 
@@ -143,7 +143,7 @@ def test_the_search_endpoint_answers_json_and_refuses_an_overlong_query(owner, c
 def test_renaming_keeps_the_conversations_place_in_the_list(owner):
     old = conversation_at(owner, "Old", minutes_ago=60)
     before = old.updated_at
-    services_conversations.conversation_rename(user=owner, id=old.pk, title="  A   new\nname ")
+    services.conversation_rename(user=owner, id=old.pk, title="  A   new\nname ")
     old.refresh_from_db()
     assert old.title == "A new name"
     assert old.updated_at == before
@@ -159,7 +159,7 @@ def test_renaming_keeps_the_conversations_place_in_the_list(owner):
 def test_a_bad_title_is_refused_and_changes_nothing(owner, client_for, title, detail):
     conversation = conversation_at(owner, "Keep me")
     with pytest.raises(InvalidTitle):
-        services_conversations.conversation_rename(user=owner, id=conversation.pk, title=title)
+        services.conversation_rename(user=owner, id=conversation.pk, title=title)
     response = post(
         client_for(owner), f"/api/conversations/{conversation.pk}/rename/", {"title": title}
     )
@@ -202,11 +202,11 @@ def test_the_rename_and_pin_endpoints_change_the_conversation(owner, client_for)
 
 def test_delete_hides_at_once_and_undo_restores_everything(owner):
     conversation = conversation_at(owner, "Oops", content="Keep my words")
-    services_conversations.conversation_delete(user=owner, id=conversation.pk)
+    services.conversation_delete(user=owner, id=conversation.pk)
     with pytest.raises(Conversation.DoesNotExist):
         selectors.conversation_get(user=owner, id=conversation.pk)
     assert list(selectors.conversation_list(user=owner)) == []
-    services_conversations.conversation_restore(user=owner, id=conversation.pk)
+    services.conversation_restore(user=owner, id=conversation.pk)
     restored = selectors.conversation_get(user=owner, id=conversation.pk)
     assert [m.content for m in selectors.conversation_thread(conversation=restored)] == [
         "Keep my words",
@@ -216,13 +216,13 @@ def test_delete_hides_at_once_and_undo_restores_everything(owner):
 
 def test_after_the_undo_window_it_is_purged_and_cannot_come_back(owner):
     conversation = conversation_at(owner, "Gone", content="Forget this")
-    services_conversations.conversation_delete(user=owner, id=conversation.pk)
+    services.conversation_delete(user=owner, id=conversation.pk)
     Conversation.objects.filter(pk=conversation.pk).update(
         deleted_at=timezone.now() - UNDO_WINDOW - timedelta(seconds=1)
     )
     with pytest.raises(Conversation.DoesNotExist):
-        services_conversations.conversation_restore(user=owner, id=conversation.pk)
-    assert services_conversations.conversation_purge_deleted(user=owner) == 1
+        services.conversation_restore(user=owner, id=conversation.pk)
+    assert services.conversation_purge_deleted(user=owner) == 1
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
 
@@ -230,7 +230,7 @@ def test_after_the_undo_window_it_is_purged_and_cannot_come_back(owner):
 def test_a_deleted_conversations_page_and_messages_are_not_found(owner, client_for):
     conversation = conversation_at(owner, "Deleted", content="Hidden")
     message = conversation.messages.first()
-    services_conversations.conversation_delete(user=owner, id=conversation.pk)
+    services.conversation_delete(user=owner, id=conversation.pk)
     assert client_for(owner).get(f"/c/{conversation.pk}/").status_code == 404
     with pytest.raises(Message.DoesNotExist):
         selectors.message_get(user=owner, id=message.pk)
@@ -267,7 +267,7 @@ def test_an_outsider_gets_404_from_every_endpoint_and_changes_nothing(
 ):
     conversation = conversation_at(owner, "Private", content="Secret")
     if "restore" in path:
-        services_conversations.conversation_delete(user=owner, id=conversation.pk)
+        services.conversation_delete(user=owner, id=conversation.pk)
     client = client_for(outsider)
     url = path.format(id=conversation.pk)
     response = post(client, url, body) if method == "post" else client.get(url)

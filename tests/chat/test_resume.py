@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Message
+from chat.services.messages import STREAMING_STALE_AFTER
 from tests.chat.conftest import eventually, send_frame, signed_in
 
 pytestmark = [
@@ -77,7 +78,7 @@ async def test_stopping_an_answer_whose_generator_just_died_still_ends_it(owner)
     answer = await orphan()
     async with signed_in(owner) as socket:
         await socket.send({"type": "chat.stop", "message": answer.pk})
-        stale_after = services.STREAMING_STALE_AFTER.total_seconds()
+        stale_after = STREAMING_STALE_AFTER.total_seconds()
         final = await socket.until_final(answer.pk, timeout=stale_after * 3)
     assert final["type"] == "message.done"
     assert final["status"] == "interrupted"

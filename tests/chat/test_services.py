@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from chat import selectors, services
 from chat.models import Conversation, Message
+from chat.services.conversations import TITLE_CHARS
+from chat.services.messages import STREAMING_STALE_AFTER
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +86,7 @@ def test_a_new_conversation_is_titled_after_its_first_message(owner):
     assert result.conversation_created
     title = "How do I bake bread at home without a proper oven, using on…"
     assert result.conversation.title == title
-    assert len(result.conversation.title) == services.TITLE_CHARS
+    assert len(result.conversation.title) == TITLE_CHARS
     assert result.assistant_message.status == Message.Status.STREAMING
     assert result.context == [
         {"role": "user", "content": result.user_message.content},
@@ -158,7 +160,7 @@ def test_progress_is_saved_only_while_streaming(owner):
 
 def test_streaming_messages_without_a_heartbeat_are_marked_interrupted(owner):
     conversation = services.conversation_create(user=owner)
-    lost = make_streaming(conversation, age=services.STREAMING_STALE_AFTER + timedelta(seconds=1))
+    lost = make_streaming(conversation, age=STREAMING_STALE_AFTER + timedelta(seconds=1))
     alive = make_streaming(conversation, age=timedelta(seconds=1))
     elsewhere = make_streaming(services.conversation_create(user=owner), age=timedelta(minutes=5))
     assert services.message_interrupt_stale(conversation_id=conversation.pk) == 1

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.test import Client
 
-from chat import services, services_conversations
+from chat import services
 from chat.models import ConversationShare
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def shared_conversation(owner, *, title="Shared <b>title</b>"):
         conversation=conversation, parent=None, content="What is <i>2+2</i>?", model=""
     )
     services.message_finish(message_id=answer.pk, content="**4**", last_seq=1, status="complete")
-    token = services_conversations.conversation_share_create(user=owner, id=conversation.pk)
+    token = services.conversation_share_create(user=owner, id=conversation.pk)
     return conversation, token
 
 
@@ -91,18 +91,18 @@ def test_only_a_digest_of_the_token_is_stored(owner):
 def test_a_revoked_unknown_or_deleted_link_is_404(owner):
     conversation, token = shared_conversation(owner)
     assert Client().get("/s/not-a-real-token/").status_code == 404
-    services_conversations.conversation_share_revoke(user=owner, id=conversation.pk)
+    services.conversation_share_revoke(user=owner, id=conversation.pk)
     assert Client().get(f"/s/{token}/").status_code == 404
 
-    token = services_conversations.conversation_share_create(user=owner, id=conversation.pk)
+    token = services.conversation_share_create(user=owner, id=conversation.pk)
     assert Client().get(f"/s/{token}/").status_code == 200
-    services_conversations.conversation_delete(user=owner, id=conversation.pk)
+    services.conversation_delete(user=owner, id=conversation.pk)
     assert Client().get(f"/s/{token}/").status_code == 404
 
 
 def test_a_new_link_replaces_the_old_one(owner):
     conversation, old = shared_conversation(owner)
-    new = services_conversations.conversation_share_create(user=owner, id=conversation.pk)
+    new = services.conversation_share_create(user=owner, id=conversation.pk)
     assert Client().get(f"/s/{old}/").status_code == 404
     assert Client().get(f"/s/{new}/").status_code == 200
 

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 import chat.consumers
-import chat.generation
+import chat.services.generation
 from chat import services
 from chat.models import Message
 from tests.chat.conftest import (
@@ -105,13 +105,13 @@ async def test_it_saves_the_growing_answer_in_batches_not_per_token(
 ):
     settings.AIPORTAL_SAVE_INTERVAL = 0.1
     saves: list[str] = []
-    save = chat.generation._db_save_progress
+    save = chat.services.generation._db_save_progress
 
     async def counting_save(**kwargs):
         saves.append(kwargs["content"])
         return await save(**kwargs)
 
-    monkeypatch.setattr(chat.generation, "_db_save_progress", counting_save)
+    monkeypatch.setattr(chat.services.generation, "_db_save_progress", counting_save)
     async with signed_in(owner) as socket:
         await socket.send(send_frame("A long answer, please"))
         answer = await socket.assistant_created()

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services, services_conversations
+from chat import services
 from chat.models import Conversation
-from chat.services_conversations import conversation_title_generate, title_clean
+from chat.services import conversations
+from chat.services.conversations import conversation_title_generate, title_clean
 from tests.chat.conftest import generations_finished, send_frame, signed_in
 
 pytestmark = [
@@ -57,7 +58,7 @@ async def test_the_first_answer_brings_a_generated_title_to_the_open_page(owner,
     title = updated["conversation"]["title"]
     assert "Weather on Mars in Winter" in title
     assert "*" not in title
-    assert len(title) <= services.TITLE_CHARS
+    assert len(title) <= conversations.TITLE_CHARS
     assert updated["conversation"]["id"] == conversation["id"]
     assert await title_of(conversation["id"]) == title
 
@@ -69,7 +70,7 @@ async def test_only_the_first_answer_makes_a_title(owner, workers):
         conversation = (await socket.until_type("conversation.created"))["conversation"]
         await socket.until_type("conversation.updated")
         await generations_finished()
-        await database_sync_to_async(services_conversations.conversation_rename)(
+        await database_sync_to_async(services.conversation_rename)(
             user=owner, id=conversation["id"], title="Mine"
         )
         await socket.until(
@@ -94,7 +95,7 @@ async def test_when_the_gateway_fails_the_first_line_stays(owner, settings):
 @pytest.mark.usefixtures("titles_on")
 async def test_a_title_that_takes_too_long_is_given_up(owner, slow_worker, monkeypatch):
     # The slow worker needs about a second for a title; give it a tenth of that.
-    monkeypatch.setattr(services_conversations, "TITLE_TIMEOUT", 0.1)
+    monkeypatch.setattr(conversations, "TITLE_TIMEOUT", 0.1)
     conversation, answer_id = await finished_first_turn(owner, "Take your time")
     assert await conversation_title_generate(message_id=answer_id, user=owner) is None
     assert await title_of(conversation.pk) == "Take your time"
@@ -103,7 +104,7 @@ async def test_a_title_that_takes_too_long_is_given_up(owner, slow_worker, monke
 @pytest.mark.usefixtures("titles_on")
 async def test_a_renamed_conversation_keeps_its_name(owner, workers):
     conversation, answer_id = await finished_first_turn(owner, "Something")
-    await database_sync_to_async(services_conversations.conversation_rename)(
+    await database_sync_to_async(services.conversation_rename)(
         user=owner, id=conversation.pk, title="Chosen by me"
     )
     assert await conversation_title_generate(message_id=answer_id, user=owner) is None

@@ -12,8 +12,8 @@ from django.contrib.auth.models import Group
 
 from common.websockets import datasets_group as user_group
 from datasets.models import Level, RefillJob
+from datasets.protocol import job_group
 from datasets.services import grant_revoke, grant_set
-from datasets.services.events import job_group
 from datasets.services.refill import dataset_refill_start
 from tests.datasets.conftest import corpus, job_wait
 

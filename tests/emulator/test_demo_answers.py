@@ -10,8 +10,8 @@ import re
 import openai
 import pytest
 
-from chat.services_conversations import TITLE_PROMPT, title_clean
-from chat.services_retrieval import _prompt
+from chat.services.conversations import TITLE_PROMPT, title_clean
+from chat.services.retrieval import _prompt
 from datasets.selectors import Hit
 from gateway.emulator.text import compose_answer
 from gateway.emulator.tokens import render_chat, tokenize
@@ -122,7 +122,7 @@ def test_no_passages_no_citations():
     ],
 )
 def test_the_chats_title_prompt_gets_a_short_title_about_the_question(question, words):
-    # The request chat/services_conversations.py sends for a conversation's title.
+    # The request chat/services/conversations.py sends for a conversation's title.
     prompt = rendered(
         ("system", TITLE_PROMPT),
         ("user", question),

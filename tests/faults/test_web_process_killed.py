@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
 from chat.models import Message
+from chat.services.messages import STREAMING_STALE_AFTER
 from tests.faults.conftest import ask, browser, kill_now, session_cookie
 
 pytestmark = [
@@ -40,7 +40,7 @@ async def test_an_answer_whose_process_was_killed_is_interrupted_then_continued_
         # What a reconnecting page does (docs/websocket.md): resume from the last seq it has.
         await page.send({"type": "chat.resume", "message": answer["id"], "after_seq": 5})
         # No generation answers for it: the socket's watch sees the row go stale.
-        stale_after = services.STREAMING_STALE_AFTER.total_seconds()
+        stale_after = STREAMING_STALE_AFTER.total_seconds()
         interrupted = await page.until_final(answer["id"], timeout=stale_after * 3)
         saved = await Message.objects.aget(pk=answer["id"])
         assert interrupted["type"] == "message.done"

@@ -81,7 +81,7 @@ async def test_every_worker_busy_is_a_retryable_503_that_opens_no_circuit(
 
 
 def test_the_chat_tells_a_person_when_to_try_again_after_every_worker_was_busy():
-    from chat.generation import error_outcome
+    from chat.services.generation import error_outcome
 
     outcome = error_outcome(WorkersBusy(retry_after=2.4), status="error")
     assert (outcome.code, outcome.extra) == ("workers_busy", {"retry_after": 3})

@@ -65,7 +65,7 @@ async def test_a_4xx_error_frame_mid_answer_ends_it_without_continuation(emulato
 
 
 async def test_the_chat_hears_the_workers_rejection(emulators, pool):
-    from chat.generation import error_outcome
+    from chat.services.generation import error_outcome
 
     # The chat's caller has no home region: one worker, so routing cannot pick another.
     (worker,) = emulators.many(("home",))

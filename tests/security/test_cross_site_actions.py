@@ -32,7 +32,7 @@ from playwright.sync_api import expect
 
 from accounts.models import AuditEvent, DataExport
 from chat import services
-from chat.services_conversations import conversation_share_create
+from chat.services.conversations import conversation_share_create
 from tests.chat.test_browser import sign_in
 from tests.security import test_idor
 from tests.security.test_idor import URLS

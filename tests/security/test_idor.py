@@ -23,7 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.privacy.export import data_export_build, data_export_request
 from chat import services
-from chat.services_conversations import conversation_share_create
+from chat.services.conversations import conversation_share_create
 from datasets.models import Level
 from datasets.privacy import dataset_export_request
 from datasets.services import grant_set

@@ -19,7 +19,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from chat import services
-from chat.services_conversations import conversation_share_create
+from chat.services.conversations import conversation_share_create
 from gateway.keys import apikey_create
 from tests.chat.test_browser import sign_in
 from tests.datasets.export_support import dataset_export_fetch

@@ -1,6 +1,7 @@
-"""Writes for the sidebar: rename, pin, delete with undo, share links, generated titles.
+"""Writes for conversations: creating one, its settings, and the sidebar's rename, pin,
+delete with undo, share links and generated titles.
 
-Kept apart from ``services.py`` (the message tree and streaming) because none of this touches
+Kept apart from ``messages.py`` (the message tree and streaming) because none of this touches
 an answer while it streams. Every function that takes a ``user`` fetches the conversation
 through ``selectors.conversation_get``: another user's id raises ``DoesNotExist`` before
 anything is written. Rows are changed with ``UPDATE`` rather than ``save()`` so that
@@ -19,18 +20,18 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from chat import selectors
+from chat import protocol, selectors
 from chat.models import Conversation, ConversationShare, Message
-from chat.services import conversation_title_from
 
 logger = logging.getLogger(__name__)
 
+# A title taken from the first message is at most this long (the sidebar's width).
+TITLE_CHARS = 60
 TITLE_MAX_CHARS = 200  # Conversation.title's max_length
 # How long a deleted conversation can still be restored; after that it is purged.
 UNDO_WINDOW = timedelta(seconds=10)
@@ -47,6 +48,35 @@ QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
 
 class InvalidTitle(ValueError):
     """The title is empty or too long; the caller shows ``str(exc)`` to the user."""
+
+
+def conversation_title_from(content: str) -> str:
+    """The first line of the first user message, shortened to fit the sidebar."""
+    line = " ".join(content.split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    return line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def conversation_create(*, user: User, title: str = "", model: str = "") -> Conversation:
+    return Conversation.objects.create(owner=user, title=title[:200], model=model[:200])
+
+
+def conversation_settings_update(
+    *, conversation: Conversation, system_prompt: str | None = None, model: str | None = None
+) -> Conversation:
+    """Change what the owner set for a conversation; None leaves a field as it is. The
+    caller has checked that ``model`` is one the owner may use."""
+    fields: list[str] = []
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt
+        fields.append("system_prompt")
+    if model is not None:
+        conversation.model = model[:200]
+        fields.append("model")
+    if fields:
+        conversation.save(update_fields=[*fields, "updated_at"])
+    return conversation
 
 
 def conversation_rename(*, user: User, id: int, title: str) -> Conversation:
@@ -231,17 +261,14 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
 
 async def conversation_updated_publish(*, conversation: Conversation) -> None:
     """Tell every page showing the conversation that its title (or pin) changed. The same
-    group the generation publishes to (``chat.generation.conversation_group``); best effort,
-    like every frame: a page that misses it shows the new title on its next load."""
-    from chat.generation import conversation_group, frame_event
-
-    frame = {
-        "type": "conversation.updated",
-        "conversation": selectors.conversation_payload(conversation),
-    }
+    group the generation publishes to (``protocol.conversation_group``); best effort, like
+    every frame: a page that misses it shows the new title on its next load."""
+    frame = protocol.conversation_updated_frame(
+        conversation=selectors.conversation_payload(conversation)
+    )
     try:
-        await get_channel_layer().group_send(
-            conversation_group(conversation.pk), frame_event(frame)
+        await protocol.frame_publish(
+            group=protocol.conversation_group(conversation.pk), frame=frame
         )
     except Exception:
         logger.warning("publishing conversation.updated failed", exc_info=True)

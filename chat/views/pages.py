@@ -9,10 +9,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat import selectors, services, views_conversations
-from chat.generation import PROTOCOL_VERSION
+from chat import selectors, services
 from chat.models import Conversation
-from chat.thread_views import thread_page_data
+from chat.protocol import PROTOCOL_VERSION
+from chat.views.conversations import sidebar_context
+from chat.views.thread import thread_page_data
 
 
 @require_GET
@@ -42,7 +43,7 @@ def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> Ht
         "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
         **thread_page_data(request, conversation=conversation),
     }
-    sidebar = views_conversations.sidebar_context(request.user, current=conversation)
+    sidebar = sidebar_context(request.user, current=conversation)
     return render(
         request,
         "chat/chat.html",

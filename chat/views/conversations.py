@@ -9,9 +9,7 @@ unknown one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -20,8 +18,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import export, selectors, services_conversations
+from chat import export, selectors, services
 from chat.models import Conversation
+from chat.services.conversations import UNDO_WINDOW
+from common.json_views import json_login_required
 from common.text import json_body, json_input
 
 PAGE_SIZE = 50
@@ -34,16 +34,6 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
 
 def _not_found() -> JsonResponse:
     return _error(404, "not_found", "No such conversation.")
-
-
-def json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return _error(401, "unauthenticated", "Sign in again to continue.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -115,10 +105,8 @@ def conversation_rename(request: HttpRequest, pk: int) -> JsonResponse:
     if not isinstance(title, str):
         return _error(400, "bad_request", "Send the new title as a string.")
     try:
-        conversation = services_conversations.conversation_rename(
-            user=request.user, id=pk, title=title
-        )
-    except services_conversations.InvalidTitle as exc:
+        conversation = services.conversation_rename(user=request.user, id=pk, title=title)
+    except services.InvalidTitle as exc:
         return _error(400, "invalid_title", str(exc))
     except Conversation.DoesNotExist:
         return _not_found()
@@ -133,9 +121,7 @@ def conversation_pin(request: HttpRequest, pk: int) -> JsonResponse:
     if not isinstance(pinned, bool):
         return _error(400, "bad_request", "Send pinned as true or false.")
     try:
-        conversation = services_conversations.conversation_pin(
-            user=request.user, id=pk, pinned=pinned
-        )
+        conversation = services.conversation_pin(user=request.user, id=pk, pinned=pinned)
     except Conversation.DoesNotExist:
         return _not_found()
     return JsonResponse({"conversation": sidebar_item(conversation)})
@@ -145,19 +131,17 @@ def conversation_pin(request: HttpRequest, pk: int) -> JsonResponse:
 @json_login_required
 def conversation_delete(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        services_conversations.conversation_delete(user=request.user, id=pk)
+        services.conversation_delete(user=request.user, id=pk)
     except Conversation.DoesNotExist:
         return _not_found()
-    return JsonResponse(
-        {"deleted": pk, "undo_seconds": int(services_conversations.UNDO_WINDOW.total_seconds())}
-    )
+    return JsonResponse({"deleted": pk, "undo_seconds": int(UNDO_WINDOW.total_seconds())})
 
 
 @require_POST
 @json_login_required
 def conversation_restore(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        conversation = services_conversations.conversation_restore(user=request.user, id=pk)
+        conversation = services.conversation_restore(user=request.user, id=pk)
     except Conversation.DoesNotExist:
         return _error(404, "not_found", "That conversation can no longer be restored.")
     return JsonResponse({"conversation": sidebar_item(conversation)})
@@ -167,7 +151,7 @@ def conversation_restore(request: HttpRequest, pk: int) -> JsonResponse:
 @json_login_required
 def share_create(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        token = services_conversations.conversation_share_create(user=request.user, id=pk)
+        token = services.conversation_share_create(user=request.user, id=pk)
     except Conversation.DoesNotExist:
         return _not_found()
     return JsonResponse({"url": request.build_absolute_uri(f"/s/{token}/")})
@@ -177,7 +161,7 @@ def share_create(request: HttpRequest, pk: int) -> JsonResponse:
 @json_login_required
 def share_revoke(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        revoked = services_conversations.conversation_share_revoke(user=request.user, id=pk)
+        revoked = services.conversation_share_revoke(user=request.user, id=pk)
     except Conversation.DoesNotExist:
         return _not_found()
     return JsonResponse({"revoked": revoked})

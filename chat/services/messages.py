@@ -1,4 +1,5 @@
-"""Writes for conversations and messages.
+"""Writes for messages: a turn (the user's message and the answer that streams after it), a
+regeneration, a continuation, and the streaming answer's row until it ends.
 
 Everything here is synchronous Django ORM code; the async side (consumer, generation) calls it
 through ``database_sync_to_async``. While an answer streams, its row is only ever touched with
@@ -18,25 +19,13 @@ from django.utils import timezone
 from accounts.models import User
 from chat import selectors
 from chat.models import Conversation, Message
-from chat.services_retrieval import conversation_datasets_set
+from chat.services.conversations import conversation_create, conversation_title_from
+from chat.services.retrieval import conversation_datasets_set
 
-TITLE_CHARS = 60
 # A streaming message's generator refreshes ``updated_at`` at least this often (seconds) ...
 STREAMING_HEARTBEAT = 2.0
 # ... so one not refreshed for this long has lost its generator (its process died).
 STREAMING_STALE_AFTER = timedelta(seconds=10)
-
-
-def conversation_title_from(content: str) -> str:
-    """The first line of the first user message, shortened to fit the sidebar."""
-    line = " ".join(content.split())
-    if len(line) <= TITLE_CHARS:
-        return line
-    return line[: TITLE_CHARS - 1].rstrip() + "…"
-
-
-def conversation_create(*, user: User, title: str = "", model: str = "") -> Conversation:
-    return Conversation.objects.create(owner=user, title=title[:200], model=model[:200])
 
 
 @transaction.atomic
@@ -130,6 +119,16 @@ def message_interrupt_stale(*, conversation_id: int | None = None) -> int:
     )
 
 
+def message_load(*, user: User, message_id: int) -> Message:
+    """The user's message, after marking its conversation's dead generations interrupted:
+    what a stop or a resume acts on. Raises ``Message.DoesNotExist`` as ``message_get``."""
+    message = selectors.message_get(user=user, id=message_id)
+    if message.status == Message.Status.STREAMING:
+        message_interrupt_stale(conversation_id=message.conversation_id)
+        message.refresh_from_db()
+    return message
+
+
 @dataclass(frozen=True)
 class Turn:
     """What ``message_send`` wrote, and what the model is to see."""
@@ -221,23 +220,6 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         context=selectors.message_context(message=question),
         model=assistant_message.model,
     )
-
-
-def conversation_settings_update(
-    *, conversation: Conversation, system_prompt: str | None = None, model: str | None = None
-) -> Conversation:
-    """Change what the owner set for a conversation; None leaves a field as it is. The
-    caller has checked that ``model`` is one the owner may use."""
-    fields: list[str] = []
-    if system_prompt is not None:
-        conversation.system_prompt = system_prompt
-        fields.append("system_prompt")
-    if model is not None:
-        conversation.model = model[:200]
-        fields.append("model")
-    if fields:
-        conversation.save(update_fields=[*fields, "updated_at"])
-    return conversation
 
 
 class MessageBadState(Exception):

@@ -5,7 +5,8 @@ event loop does not drop it). It outlives the socket: a closed tab does not stop
 answer is still saved completely. The task
 
 - publishes every frame (``message.created``, ``message.delta`` with ``seq``, ``message.done``
-  or ``message.error``) to the channel-layer group of its conversation, which every socket
+  or ``message.error``, built by ``chat.protocol``) to the channel-layer group of its
+  conversation, which every socket
   showing that conversation has joined, in any process; tokens that arrive within
   ``DELTA_INTERVAL`` of each other share one delta; a reasoning model's thinking travels in
   the same deltas as ``reasoning``, apart from the answer's ``text``;
@@ -14,7 +15,7 @@ answer is still saved completely. The task
   ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a message whose
   generator died can be told apart (``services.message_interrupt_stale``);
 - listens on a channel of its own, in the group ``chat.generation.<message id>``: a socket in
-  any process stops it (``generation.stop``) or asks to catch up (``generation.resume``).
+  any process stops it (``generation_stop``) or asks to catch up (``generation_resume``).
 
 Stopping cancels the task that iterates the gateway's stream, which closes the upstream
 connection at once: that is what makes vLLM abort the request.
@@ -34,10 +35,16 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import services
+from chat import protocol
 from chat.models import Message
+from chat.protocol import conversation_group, generation_group
 from chat.selectors import message_payload
-from chat.services_conversations import conversation_title_generate
+from chat.services.conversations import conversation_title_generate
+from chat.services.messages import (
+    STREAMING_HEARTBEAT,
+    message_finish,
+    message_save_progress,
+)
 from gateway.errors import (
     GatewayError,
     ModelForbidden,
@@ -52,7 +59,6 @@ from gateway.proxy import Delta, Finished, Thinking, chat_stream
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
 # Tokens that arrive within this many seconds of the last delta go out together as the next
 # one: a fraction of the channel-layer traffic (and of browser re-renders), with no delay a
 # reader could see. The first token is always sent at once.
@@ -66,21 +72,8 @@ CONTROL_RETRY_MAX = 0.5
 # Not thread-sensitive: by default every such call in the process would queue for one
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
 # Each call is a self-contained UPDATE, safe on any thread (with that thread's connection).
-_db_save_progress = database_sync_to_async(services.message_save_progress, thread_sensitive=False)
-_db_finish = database_sync_to_async(services.message_finish, thread_sensitive=False)
-
-
-def conversation_group(conversation_id: int) -> str:
-    return f"chat.conversation.{conversation_id}"
-
-
-def generation_group(message_id: int) -> str:
-    return f"chat.generation.{message_id}"
-
-
-def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a protocol frame for the channel layer; ``ChatConsumer.chat_frame`` unwraps it."""
-    return {"type": "chat.frame", "frame": {**frame, "v": PROTOCOL_VERSION}}
+_db_save_progress = database_sync_to_async(message_save_progress, thread_sensitive=False)
+_db_finish = database_sync_to_async(message_finish, thread_sensitive=False)
 
 
 def generation_tasks() -> set[asyncio.Task[None]]:
@@ -96,7 +89,7 @@ class _Outcome:
     code: str = ""
     detail: str = ""
     # Extra fields of the error frame: resets_at, retry_after (docs/websocket.md).
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: protocol.ErrorExtra = field(default_factory=lambda: protocol.ErrorExtra())
 
 
 def error_outcome(exc: GatewayError, *, status: str) -> _Outcome:
@@ -193,7 +186,7 @@ class Generation:
         stream = control = saver = publisher = None
         try:
             await self._publish(
-                {"type": "message.created", "message": self.message, "client_id": self.client_id}
+                protocol.message_created_frame(message=self.message, client_id=self.client_id)
             )
             stream = asyncio.create_task(self._stream())
             control = asyncio.create_task(self._control())
@@ -265,7 +258,7 @@ class Generation:
         layer = get_channel_layer()
         await layer.group_discard(generation_group(self.message_id), self.channel)
         try:
-            await layer.send(self.channel, {"type": "generation.end"})
+            await layer.send(self.channel, protocol.generation_end_event())
         except Exception:
             # ChannelFull: the process's shared queue is over capacity (an overloaded
             # process). Cancelling the loop (in run's finally) is the only way left.
@@ -370,11 +363,11 @@ class Generation:
             self.pending_thought.clear()
             self.chunks.append(text)
             self.thoughts.append(thought)
-            frame = {"type": "message.delta", "message": self.message_id, "seq": self.seq}
-            frame["text"] = text
-            if thought:
-                frame["reasoning"] = thought
-            await self._publish(frame)
+            await self._publish(
+                protocol.message_delta_frame(
+                    message=self.message_id, seq=self.seq, text=text, reasoning=thought
+                )
+            )
 
     async def _control(self) -> None:
         """Returns when asked to stop (or told the generation ended); answers resume requests
@@ -415,20 +408,17 @@ class Generation:
         async with self.lock:
             try:
                 if int(event.get("after_seq", 0)) < self.seq:
-                    snapshot = {
-                        "type": "message.snapshot",
-                        "message": self.message_id,
-                        "seq": self.seq,
-                        "content": self.content,
-                        "reasoning": self.reasoning,
-                        "status": Message.Status.STREAMING,
-                    }
-                    await layer.send(reply_channel, frame_event(snapshot))
+                    snapshot = protocol.message_snapshot_frame(
+                        message=self.message_id,
+                        seq=self.seq,
+                        content=self.content,
+                        reasoning=self.reasoning,
+                        status=Message.Status.STREAMING,
+                    )
+                    await protocol.frame_send(channel=reply_channel, frame=snapshot)
                 await layer.group_add(self.group, reply_channel)
                 # Tells the socket that this generation is alive (see ChatConsumer.watch).
-                await layer.send(
-                    reply_channel, {"type": "chat.resumed", "message": self.message_id}
-                )
+                await layer.send(reply_channel, protocol.resumed_event(message_id=self.message_id))
             except Exception:
                 logger.warning(
                     "could not resume message %s for %s",
@@ -439,7 +429,7 @@ class Generation:
 
     async def _save_periodically(self) -> None:
         interval = settings.AIPORTAL_SAVE_INTERVAL
-        heartbeat = services.STREAMING_HEARTBEAT
+        heartbeat = STREAMING_HEARTBEAT
         last_write = time.monotonic()
         saved_seq = self.seq
         while not self.finished.is_set():
@@ -496,38 +486,39 @@ class Generation:
 
     def _final(
         self, outcome: _Outcome, *, content: str, usage: dict[str, Any], metrics: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> protocol.MessageDoneFrame | protocol.MessageErrorFrame:
         if outcome.status == Message.Status.ERROR:
-            frame = {
-                "type": "message.error",
-                "message": self.message_id,
-                "status": outcome.status,
-                "code": outcome.code,
-                "detail": outcome.detail,
-                **outcome.extra,
-                "content": content,
-                "seq": self.seq,
-            }
-        else:
-            frame = {
-                "type": "message.done",
-                "message": self.message_id,
-                "status": outcome.status,
-                "usage": usage,
-                "metrics": metrics,
-                "citations": metrics.get("citations", []),
-                "content": content,
-                "seq": self.seq,
-            }
-            if outcome.code:
-                frame.update(code=outcome.code, detail=outcome.detail, **outcome.extra)
-        return {**frame, "reasoning": self.reasoning, "client_id": self.client_id}
+            return protocol.message_error_frame(
+                message=self.message_id,
+                status=outcome.status,
+                code=outcome.code,
+                detail=outcome.detail,
+                extra=outcome.extra,
+                content=content,
+                reasoning=self.reasoning,
+                seq=self.seq,
+                client_id=self.client_id,
+            )
+        return protocol.message_done_frame(
+            message=self.message_id,
+            status=outcome.status,
+            usage=usage,
+            metrics=metrics,
+            citations=metrics.get("citations", []),
+            content=content,
+            reasoning=self.reasoning,
+            seq=self.seq,
+            client_id=self.client_id,
+            code=outcome.code,
+            detail=outcome.detail,
+            extra=outcome.extra,
+        )
 
-    async def _publish(self, frame: dict[str, Any]) -> None:
+    async def _publish(self, frame: protocol.Frame) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
         # catches up with chat.resume. A channel-layer hiccup must not end the answer.
         try:
-            await get_channel_layer().group_send(self.group, frame_event(frame))
+            await protocol.frame_publish(group=self.group, frame=frame)
         except Exception:
             logger.warning("publishing to %s failed", self.group, exc_info=True)
 
@@ -589,7 +580,9 @@ async def generation_start(
 
 async def generation_stop(*, message_id: int) -> None:
     """Ask the generation of ``message_id`` to stop, whichever process runs it."""
-    await get_channel_layer().group_send(generation_group(message_id), {"type": "generation.stop"})
+    await get_channel_layer().group_send(
+        generation_group(message_id), protocol.generation_stop_event()
+    )
 
 
 async def generation_resume(
@@ -599,10 +592,7 @@ async def generation_resume(
     ``after_seq`` and then join it to the conversation's group."""
     await get_channel_layer().group_send(
         generation_group(message_id),
-        {
-            "type": "generation.resume",
-            "reply_channel": reply_channel,
-            "after_seq": after_seq,
-            "conversation": conversation_id,
-        },
+        protocol.generation_resume_event(
+            reply_channel=reply_channel, after_seq=after_seq, conversation_id=conversation_id
+        ),
     )

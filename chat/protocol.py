@@ -1,0 +1,432 @@
+"""The chat websocket's protocol, v1 (docs/websocket.md): its version, the channel-layer
+groups, one builder per frame kind the server sends, the events that carry them between
+processes, and publishing.
+
+Every frame the chat sends is built here and nowhere else (tests/chat/test_protocol.py holds
+the builders to the documented shapes and the rest of the chat to that rule), so a new frame
+kind is one builder to add, to document and to test.
+
+Frames are ``TypedDict``s, not dataclasses: a frame travels as a plain dict through the
+channel layer (msgpack for channels_redis) and ``json.dumps`` to the socket, and is relayed
+by the consumer as it arrived; a TypedDict types it for mypy with no conversion at either
+end. A key a frame may lack is ``NotRequired``, and its builder leaves it out rather than
+sending ``null``: the page tells "absent" from "empty" (``frame.metrics || r.metrics``).
+
+Every server frame carries ``"v": PROTOCOL_VERSION``; the builders put it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict
+
+from channels.layers import get_channel_layer
+
+from chat.models import Message
+
+PROTOCOL_VERSION = 1
+
+
+# --- Groups ------------------------------------------------------------------------------------
+
+
+def conversation_group(conversation_id: int) -> str:
+    """Every socket showing the conversation, in any process: a generation publishes its
+    frames here."""
+    return f"chat.conversation.{conversation_id}"
+
+
+def generation_group(message_id: int) -> str:
+    """The channel of the generation of one answer, in whichever process runs it: stops and
+    resumes are sent here."""
+    return f"chat.generation.{message_id}"
+
+
+# --- Frames the server sends -------------------------------------------------------------------
+
+
+class ErrorExtra(TypedDict, total=False):
+    """The extra fields some error codes carry (docs/websocket.md, "message.error"); also on
+    a ``message.done`` whose ``code`` says why an answer ended interrupted."""
+
+    resets_at: str  # over_budget: when the daily budget refills
+    retry_after: int  # rate_limited, workers_busy: whole seconds
+
+
+class ConversationCreatedFrame(TypedDict):
+    type: Literal["conversation.created"]
+    v: int
+    conversation: dict[str, Any]
+    client_id: str | None
+
+
+class ConversationUpdatedFrame(TypedDict):
+    type: Literal["conversation.updated"]
+    v: int
+    conversation: dict[str, Any]
+
+
+class MessageCreatedFrame(TypedDict):
+    type: Literal["message.created"]
+    v: int
+    message: dict[str, Any]
+    client_id: str | None
+
+
+class MessageDeltaFrame(TypedDict):
+    type: Literal["message.delta"]
+    v: int
+    message: int
+    seq: int
+    text: str
+    reasoning: NotRequired[str]
+
+
+class MessageSnapshotFrame(TypedDict):
+    type: Literal["message.snapshot"]
+    v: int
+    message: int
+    seq: int
+    content: str
+    reasoning: str
+    status: str
+
+
+class MessageDoneFrame(TypedDict):
+    type: Literal["message.done"]
+    v: int
+    message: int
+    status: str
+    content: str
+    reasoning: str
+    seq: int
+    client_id: str | None
+    usage: NotRequired[dict[str, Any]]
+    metrics: NotRequired[dict[str, Any]]
+    citations: NotRequired[list[dict[str, Any]]]
+    # Why an answer ended interrupted, with the error's extra fields.
+    code: NotRequired[str]
+    detail: NotRequired[str]
+    resets_at: NotRequired[str]
+    retry_after: NotRequired[int]
+
+
+class MessageErrorFrame(TypedDict):
+    type: Literal["message.error"]
+    v: int
+    # None: the request was refused and nothing was written.
+    message: int | None
+    code: str
+    detail: str
+    client_id: str | None
+    status: NotRequired[str]
+    content: NotRequired[str]
+    reasoning: NotRequired[str]
+    seq: NotRequired[int]
+    resets_at: NotRequired[str]
+    retry_after: NotRequired[int]
+    limit: NotRequired[int]
+
+
+class DatasetsDroppedFrame(TypedDict):
+    type: Literal["datasets.dropped"]
+    v: int
+    conversation: int
+    datasets: list[int]
+    detail: str
+    client_id: str | None
+
+
+class DatasetsChangedFrame(TypedDict):
+    type: Literal["datasets.changed"]
+    v: int
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    v: int
+    code: str
+    detail: str
+
+
+class PongFrame(TypedDict):
+    type: Literal["pong"]
+    v: int
+
+
+Frame = (
+    ConversationCreatedFrame
+    | ConversationUpdatedFrame
+    | MessageCreatedFrame
+    | MessageDeltaFrame
+    | MessageSnapshotFrame
+    | MessageDoneFrame
+    | MessageErrorFrame
+    | DatasetsDroppedFrame
+    | DatasetsChangedFrame
+    | ErrorFrame
+    | PongFrame
+)
+
+DATASETS_DROPPED_DETAIL = (
+    "A dataset of this conversation is no longer available to you: it was not searched."
+)
+
+
+def conversation_created_frame(
+    *, conversation: dict[str, Any], client_id: str | None
+) -> ConversationCreatedFrame:
+    """To the socket that started the conversation: the page puts its url in the address bar."""
+    return {
+        "type": "conversation.created",
+        "v": PROTOCOL_VERSION,
+        "conversation": conversation,
+        "client_id": client_id,
+    }
+
+
+def conversation_updated_frame(*, conversation: dict[str, Any]) -> ConversationUpdatedFrame:
+    """Its title or pin changed (a generated title, a rename or pin in another tab)."""
+    return {"type": "conversation.updated", "v": PROTOCOL_VERSION, "conversation": conversation}
+
+
+def message_created_frame(*, message: dict[str, Any], client_id: str | None) -> MessageCreatedFrame:
+    return {
+        "type": "message.created",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "client_id": client_id,
+    }
+
+
+def message_delta_frame(*, message: int, seq: int, text: str, reasoning: str) -> MessageDeltaFrame:
+    """``reasoning`` is sent only when the delta carries thinking."""
+    frame: MessageDeltaFrame = {
+        "type": "message.delta",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "seq": seq,
+        "text": text,
+    }
+    if reasoning:
+        frame["reasoning"] = reasoning
+    return frame
+
+
+def message_snapshot_frame(
+    *, message: int, seq: int, content: str, reasoning: str, status: str
+) -> MessageSnapshotFrame:
+    return {
+        "type": "message.snapshot",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "seq": seq,
+        "content": content,
+        "reasoning": reasoning,
+        "status": status,
+    }
+
+
+def message_done_frame(
+    *,
+    message: int,
+    status: str,
+    content: str,
+    reasoning: str,
+    seq: int,
+    client_id: str | None,
+    usage: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    citations: list[dict[str, Any]] | None = None,
+    code: str = "",
+    detail: str = "",
+    extra: ErrorExtra | None = None,
+) -> MessageDoneFrame:
+    """An answer's end (complete, stopped, interrupted). ``usage``, ``metrics`` and
+    ``citations`` are left out when None (an answer that could not start has none to give,
+    and the page keeps what it showed); ``code``, ``detail`` and ``extra`` say why an answer
+    ended interrupted."""
+    frame: MessageDoneFrame = {
+        "type": "message.done",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "status": status,
+        "content": content,
+        "reasoning": reasoning,
+        "seq": seq,
+        "client_id": client_id,
+    }
+    if usage is not None:
+        frame["usage"] = usage
+    if metrics is not None:
+        frame["metrics"] = metrics
+    if citations is not None:
+        frame["citations"] = citations
+    if code:
+        frame["code"] = code
+        frame["detail"] = detail
+        _extra_add(frame, extra)
+    return frame
+
+
+def message_error_frame(
+    *,
+    message: int,
+    status: str,
+    code: str,
+    detail: str,
+    content: str,
+    reasoning: str,
+    seq: int,
+    client_id: str | None,
+    extra: ErrorExtra | None = None,
+) -> MessageErrorFrame:
+    """An answer that failed, saved with status error and whatever text had arrived."""
+    frame: MessageErrorFrame = {
+        "type": "message.error",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "content": content,
+        "reasoning": reasoning,
+        "seq": seq,
+        "client_id": client_id,
+    }
+    _extra_add(frame, extra)
+    return frame
+
+
+def _extra_add(frame: MessageDoneFrame | MessageErrorFrame, extra: ErrorExtra | None) -> None:
+    if extra and "resets_at" in extra:
+        frame["resets_at"] = extra["resets_at"]
+    if extra and "retry_after" in extra:
+        frame["retry_after"] = extra["retry_after"]
+
+
+def message_refused_frame(
+    *, code: str, detail: str, client_id: str | None, limit: int | None = None
+) -> MessageErrorFrame:
+    """A ``message.error`` with ``message: null``: the request was refused and nothing was
+    written (not_found, too_long, bad_state); the page gives the text back to the composer."""
+    frame: MessageErrorFrame = {
+        "type": "message.error",
+        "v": PROTOCOL_VERSION,
+        "message": None,
+        "code": code,
+        "detail": detail,
+        "client_id": client_id,
+    }
+    if limit is not None:
+        frame["limit"] = limit
+    return frame
+
+
+def message_final_frame(
+    message: Message, *, client_id: str | None = None
+) -> MessageDoneFrame | MessageErrorFrame:
+    """How an answer ended, built from its row (the source of truth): for a stop or a resume
+    that comes after the end."""
+    if message.status == Message.Status.ERROR:
+        return message_error_frame(
+            message=message.pk,
+            status=message.status,
+            code=message.error_code or "error",
+            detail="The answer failed.",
+            content=message.content,
+            reasoning=message.reasoning,
+            seq=message.last_seq,
+            client_id=client_id,
+        )
+    return message_done_frame(
+        message=message.pk,
+        status=message.status,
+        content=message.content,
+        reasoning=message.reasoning,
+        seq=message.last_seq,
+        client_id=client_id,
+        usage=message.usage,
+        metrics=message.metrics,
+        citations=(message.metrics or {}).get("citations", []),
+    )
+
+
+def datasets_dropped_frame(
+    *, conversation: int, datasets: list[int], client_id: str | None
+) -> DatasetsDroppedFrame:
+    return {
+        "type": "datasets.dropped",
+        "v": PROTOCOL_VERSION,
+        "conversation": conversation,
+        "datasets": datasets,
+        "detail": DATASETS_DROPPED_DETAIL,
+        "client_id": client_id,
+    }
+
+
+def datasets_changed_frame() -> DatasetsChangedFrame:
+    return {"type": "datasets.changed", "v": PROTOCOL_VERSION}
+
+
+def error_frame(*, code: str, detail: str) -> ErrorFrame:
+    """For a frame that cannot be processed; the socket stays open."""
+    return {"type": "error", "v": PROTOCOL_VERSION, "code": code, "detail": detail}
+
+
+def pong_frame() -> PongFrame:
+    return {"type": "pong", "v": PROTOCOL_VERSION}
+
+
+# --- Channel-layer events ----------------------------------------------------------------------
+# What travels between processes. Never sent to a client as such: ``chat.frame`` carries a
+# frame for the consumer to relay, the others are between sockets and generations.
+
+
+def frame_event(frame: Frame) -> dict[str, Any]:
+    """Wrap a frame for the channel layer; ``ChatConsumer.chat_frame`` unwraps it."""
+    return {"type": "chat.frame", "frame": frame}
+
+
+def resumed_event(*, message_id: int) -> dict[str, Any]:
+    """A generation tells a socket it is alive and has added it to its group."""
+    return {"type": "chat.resumed", "message": message_id}
+
+
+def generation_stop_event() -> dict[str, Any]:
+    return {"type": "generation.stop"}
+
+
+def generation_end_event() -> dict[str, Any]:
+    """A generation's own control loop is told to return (see ``Generation._stop_listening``)."""
+    return {"type": "generation.end"}
+
+
+def generation_resume_event(
+    *, reply_channel: str, after_seq: int, conversation_id: int
+) -> dict[str, Any]:
+    return {
+        "type": "generation.resume",
+        "reply_channel": reply_channel,
+        "after_seq": after_seq,
+        "conversation": conversation_id,
+    }
+
+
+# --- Publishing --------------------------------------------------------------------------------
+
+
+async def frame_publish(*, group: str, frame: Frame) -> None:
+    """Send a frame to every socket in ``group``, in any process. Raises what the channel
+    layer raises: the callers decide whether a lost frame matters (most are best effort)."""
+    await get_channel_layer().group_send(group, frame_event(frame))
+
+
+async def frame_send(*, channel: str, frame: Frame) -> None:
+    """Send a frame to one socket's channel (a resuming socket's snapshot)."""
+    await get_channel_layer().send(channel, frame_event(frame))
+
+
+def frame_is_final(frame: Mapping[str, Any]) -> bool:
+    """Whether a relayed frame ends an answer."""
+    return frame.get("type") in {"message.done", "message.error"}

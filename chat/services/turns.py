@@ -1,0 +1,127 @@
+"""Starting a turn's answer once its rows are written (``messages.message_send``,
+``message_regenerate``, ``message_continue``): the user's message shown to every tab, the
+conversation's datasets searched, the generation started; and if that fails, the answer ended
+and the asking socket told why, never a silent spinner.
+
+The consumer joins the conversation's group first (so it sees what this publishes) and
+passes ``reply``, how to send a frame to that socket alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+
+from accounts.models import User
+from chat import protocol
+from chat.models import Message
+from chat.selectors import message_payload
+from chat.services.generation import generation_start
+from chat.services.messages import Turn, message_finish
+from chat.services.retrieval import context_passages_insert, conversation_retrieve
+
+logger = logging.getLogger(__name__)
+
+Reply = Callable[[protocol.Frame], Awaitable[None]]
+
+# Not thread-sensitive (see generation.py): each call is self-contained.
+_db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
+_db_message_finish = database_sync_to_async(message_finish, thread_sensitive=False)
+
+
+def _last_question(context: list[dict[str, str]]) -> str:
+    return next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
+
+
+async def turn_start(
+    *,
+    user: User,
+    turn: Turn,
+    client_id: str | None,
+    reply: Reply,
+    continuing: bool = False,
+) -> None:
+    """Start answering ``turn``: its user message (if any) goes to the conversation's group,
+    then ``datasets.dropped`` (if any) to ``reply`` alone, then the generation, which
+    publishes the answer. Raises only if publishing the user's message fails (the consumer
+    then answers ``internal_error``); a failure after that ends the saved answer (status
+    error, or interrupted when it has text to continue from) and tells ``reply``."""
+    if turn.user_message is not None:
+        # Through the group, so that other tabs on this conversation show it too.
+        await protocol.frame_publish(
+            group=protocol.conversation_group(turn.conversation.pk),
+            frame=protocol.message_created_frame(
+                message=message_payload(turn.user_message), client_id=client_id
+            ),
+        )
+    answer = turn.assistant_message
+    try:
+        # Every turn reads the grants again: a revoked dataset is neither searched nor
+        # allowed to pin the answer to its regions any more.
+        retrieval = await _db_conversation_retrieve(
+            user=user, conversation=turn.conversation, query=_last_question(turn.context)
+        )
+        if retrieval.dropped:
+            await reply(
+                protocol.datasets_dropped_frame(
+                    conversation=turn.conversation.pk,
+                    datasets=retrieval.dropped,
+                    client_id=client_id,
+                )
+            )
+        await generation_start(
+            message=answer,
+            context=context_passages_insert(turn.context, retrieval),
+            model=turn.model or None,
+            client_id=client_id,
+            user=user,
+            continuing=continuing,
+            allowed_regions=retrieval.regions,
+            citations=retrieval.citations,
+        )
+    except Exception:
+        # Never a silent spinner: the saved answer ends, and the page hears why.
+        logger.exception("could not start generating message %s", answer.pk)
+        await _turn_fail(answer=answer, client_id=client_id, reply=reply)
+
+
+async def _turn_fail(*, answer: Message, client_id: str | None, reply: Reply) -> None:
+    status = Message.Status.INTERRUPTED if answer.content else Message.Status.ERROR
+    with contextlib.suppress(Exception):
+        await _db_message_finish(
+            message_id=answer.pk,
+            content=answer.content,
+            reasoning=answer.reasoning,
+            last_seq=answer.last_seq,
+            status=status,
+            error_code="internal_error",
+        )
+    detail = "The answer could not be started."
+    frame: protocol.Frame
+    if status == Message.Status.ERROR:
+        frame = protocol.message_error_frame(
+            message=answer.pk,
+            status=status,
+            code="internal_error",
+            detail=detail,
+            content=answer.content,
+            reasoning=answer.reasoning,
+            seq=answer.last_seq,
+            client_id=client_id,
+        )
+    else:
+        # Interrupted, with its text kept: no usage or metrics, the page keeps what it shows.
+        frame = protocol.message_done_frame(
+            message=answer.pk,
+            status=status,
+            code="internal_error",
+            detail=detail,
+            content=answer.content,
+            reasoning=answer.reasoning,
+            seq=answer.last_seq,
+            client_id=client_id,
+        )
+    await reply(frame)
