@@ -53,3 +53,6 @@ class AccountsConfig(AppConfig):
         from accounts.access.live import receivers_connect
 
         receivers_connect()
+
+        # Registers the export tasks, which services queue by name (common/tasks.py).
+        from accounts import tasks  # noqa: F401

@@ -41,6 +41,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import DataExport, User
 from accounts.privacy.hooks import dataset_archive_write, privacy_hook_list
+from common.tasks import task_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,7 @@ def _path(export: DataExport) -> Path:
 
 
 def _dispatch(export_id: int) -> None:
-    from accounts.tasks import data_export_run
-
-    data_export_run.delay(export_id)
+    task_enqueue("accounts.tasks.data_export_run", export_id)
 
 
 def data_export_request(

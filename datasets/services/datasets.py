@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -14,13 +12,9 @@ from accounts.models import User
 from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
+from datasets.services.storage import stored_files_sweep
 from datasets.sources import folder_access_check, source_config_check
 from gateway.models.policies import regions_parse
-
-
-def dataset_files_dir(*, dataset: Dataset) -> Path:
-    """Where the dataset's uploads are stored (generated names only)."""
-    return Path(settings.AIPORTAL_DATASETS_DIR) / str(dataset.pk)
 
 
 def dataset_audience(*, dataset: Dataset) -> list[int]:
@@ -152,9 +146,6 @@ def source_update(*, source: Source, user: User, config: dict, as_admin: bool = 
 def source_remove(*, source: Source, user: User, as_admin: bool = False) -> None:
     """Remove a source (edit level). Its documents leave with the next refill; an upload
     source's files are deleted once this commits."""
-    # Here, not at the top: storage.py builds on this module's dataset_files_dir.
-    from datasets.services.storage import stored_files_sweep
-
     dataset_level_require(user=user, dataset=source.dataset, level=Level.EDIT, as_admin=as_admin)
     dataset = source.dataset
     source.delete()

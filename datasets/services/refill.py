@@ -38,13 +38,13 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from common.tasks import task_enqueue
 from datasets import sources
 from datasets.models import Chunk, Dataset, Document, Level, RefillJob, Version, VersionDocument
 from datasets.selectors import dataset_level_require
 from datasets.services.chunking import text_chunk
-from datasets.services.datasets import dataset_files_dir
 from datasets.services.events import job_publish
-from datasets.services.storage import stored_files_sweep
+from datasets.services.storage import dataset_files_dir, stored_files_sweep
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -95,9 +95,7 @@ def retry_delay(*, retries: int) -> float:
 
 
 def _dispatch(job_id: int) -> None:
-    from datasets.tasks import dataset_refill_run
-
-    dataset_refill_run.delay(job_id)
+    task_enqueue("datasets.tasks.dataset_refill_run", job_id)
 
 
 def dataset_refill_start(

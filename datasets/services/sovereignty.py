@@ -27,9 +27,8 @@ from accounts.privacy.export import dataset_exports_discard
 from datasets.models import Dataset, Level, Source, StoredFile, VersionDocument
 from datasets.selectors import dataset_level_require
 from datasets.selectors.storage import upload_room
-from datasets.services.datasets import dataset_files_dir
 from datasets.services.events import datasets_changed_publish
-from datasets.services.storage import stored_files_sweep
+from datasets.services.storage import dataset_files_dir, stored_files_sweep
 from datasets.sources import source_config_check, upload_store
 from datasets.sources.base import SourceError
 from datasets.sources.uploads import upload_name_clean

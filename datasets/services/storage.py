@@ -12,10 +12,15 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from datasets.models import Dataset, RefillJob, Source, StoredFile
-from datasets.services.datasets import dataset_files_dir
+
+
+def dataset_files_dir(*, dataset: Dataset) -> Path:
+    """Where the dataset's uploads are stored (generated names only)."""
+    return Path(settings.AIPORTAL_DATASETS_DIR) / str(dataset.pk)
 
 
 def _unlink(files_dir: Path, names: list[str]) -> None:

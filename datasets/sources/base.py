@@ -34,3 +34,7 @@ class SourceError(Exception):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+
+
+class FormatError(Exception):
+    """This document cannot be read; the message says why."""

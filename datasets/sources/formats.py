@@ -26,8 +26,9 @@ from pathlib import PurePosixPath
 import charset_normalizer
 from django.conf import settings
 
-from datasets.sources.base import DocumentError, SourceDocument
+from datasets.sources.base import DocumentError, FormatError, SourceDocument
 from datasets.sources.bounded import ChildFailed, Overtime, bounded_call
+from datasets.sources.zip_rules import zip_check
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ _MEDIA = {
     "application/pdf": "application/pdf",
     DOCX: DOCX,
 }
-
-
-class FormatError(Exception):
-    """This document cannot be read; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +257,6 @@ def _docx(data: bytes, charset: str) -> tuple[str, str]:
 
     import docx
     from docx.table import Table
-
-    from datasets.sources.archives import zip_check
 
     # A .docx is a zip: the same bomb checks as any archive, before python-docx inflates it.
     try:
