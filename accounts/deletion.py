@@ -16,7 +16,7 @@ from accounts.services import audit_record
 from chat.models import Conversation
 from datasets.models import Dataset
 from datasets.services.sovereignty import dataset_delete
-from gateway.admission import policies_version_bump
+from gateway import policies_version_bump
 from gateway.models import ApiKey
 
 

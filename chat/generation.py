@@ -38,7 +38,9 @@ from chat import services
 from chat.models import Message
 from chat.selectors import message_payload
 from chat.services_conversations import conversation_title_generate
-from gateway.errors import (
+from gateway import (
+    Delta,
+    Finished,
     GatewayError,
     ModelForbidden,
     ModelUnavailable,
@@ -46,9 +48,10 @@ from gateway.errors import (
     OverBudget,
     RateLimited,
     RegionUnavailable,
+    Thinking,
     WorkersBusy,
+    chat_stream,
 )
-from gateway.proxy import Delta, Finished, Thinking, chat_stream
 
 logger = logging.getLogger(__name__)
 

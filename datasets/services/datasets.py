@@ -15,7 +15,7 @@ from datasets.models import Dataset, Grant, Level, Source
 from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
 from datasets.sources import folder_access_check, source_config_check
-from gateway.models.policies import regions_parse
+from gateway import regions_parse
 
 
 def dataset_files_dir(*, dataset: Dataset) -> Path:

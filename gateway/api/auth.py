@@ -27,7 +27,8 @@ from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from gateway.admission import (
+from gateway.api.errors import ApiError, error_response, from_gateway_error
+from gateway.callers import (
     POLICY_ATTEMPTS,
     PolicyChanged,
     PolicyCheck,
@@ -35,7 +36,6 @@ from gateway.admission import (
     policies_version_known,
     policies_version_moved,
 )
-from gateway.api.errors import ApiError, error_response, from_gateway_error
 from gateway.errors import PoliciesChanging
 from gateway.key_cache import apikey_authenticate_cached
 from gateway.keys import apikey_last_used_write, apikey_use_due
