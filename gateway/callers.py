@@ -49,7 +49,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 POLICY_CACHE_TTL = 60.0  # seconds, for changes no signal reports
 _POLICY_CACHE_SIZE = 10_000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +170,10 @@ async def caller_limits(caller: Caller) -> Limits:
         return Limits()
     if caller.limits is not None:
         return caller.limits
+    user_id = caller.user_id
     version = caller.policy_version or await policies_version()
-    resolved = await policy_cached(
-        ("caller", caller.user_id), version, lambda: _resolve(caller.user_id)
-    )
-    return resolved.limits
+    resolved = await policy_cached(("caller", user_id), version, lambda: _resolve(user_id))
+    return cast(Limits, resolved.limits)  # _resolve always sets them
 
 
 # --- The policy cache -----------------------------------------------------------------------
@@ -236,14 +237,14 @@ def policies_cache_clear() -> None:
 
 
 async def policy_cached(
-    key: tuple[Any, ...], version: str, compute: Callable[[], Awaitable[Any]]
-) -> Any:
+    key: tuple[Any, ...], version: str, compute: Callable[[], Awaitable[T]]
+) -> T:
     """``compute()``, cached in this process under ``version`` for ``POLICY_CACHE_TTL``."""
     now = time.monotonic()
     entries = _state.entries
     hit = entries.get(key)
     if hit is not None and hit[0] == version and hit[1] > now:
-        return hit[2]
+        return cast(T, hit[2])
     value = await compute()
     if len(entries) >= _POLICY_CACHE_SIZE:
         entries.clear()  # crude, and rare: a cold start for everyone is cheap
@@ -293,7 +294,7 @@ def _most_generous(values: list[int]) -> int:
 
 def _limit(user_policy: Any, group_policies: list[Any], name: str, default: int) -> int:
     if user_policy is not None and getattr(user_policy, name) is not None:
-        return getattr(user_policy, name)
+        return cast(int, getattr(user_policy, name))
     values = [getattr(p, name) for p in group_policies if getattr(p, name) is not None]
     return _most_generous(values) if values else default
 

@@ -6,6 +6,9 @@ The count is the members whose expiry is still ahead. A web process that crashes
 nothing, so its streams drop out of the count after ``AIPORTAL_INFLIGHT_LEASE`` at most:
 nothing leaks. Expiry comes from Redis's clock (gateway/redis.py), so hosts with skewed
 clocks agree. Without Redis, gateway/redis.py's in-memory stand-in holds the sets.
+
+State: ``_local``, the leases this process holds now, per worker; it follows the streams
+themselves, so it is never reset.
 """
 
 from __future__ import annotations

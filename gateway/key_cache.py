@@ -11,6 +11,9 @@ What is cached is only the row: the token's digest is checked against it, in con
 on every request, and so are expiry and the user's ``is_active``. Unknown prefixes are never
 cached, so a client spraying random tokens fills nothing. When Redis cannot be reached the
 version is a fresh random token and nothing cached is used.
+
+State: ``_entries``, the key rows read, per process; ``key_cache_clear()`` (and
+gateway/state.py's ``gateway_state_reset()``) resets it.
 """
 
 from __future__ import annotations

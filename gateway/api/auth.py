@@ -15,6 +15,9 @@ the round trip that takes its stream slot (gateway/admission.py). When the versi
 the request is authenticated again under the new version, before anything went upstream. An
 answer made without admission (a 401, a 400, the model list) is confirmed with a GET before
 it leaves, and made again if the version moved.
+
+State: ``_marking``, the tasks recording a key's last use, held so they are not collected
+before they end; never reset.
 """
 
 from __future__ import annotations
