@@ -77,19 +77,10 @@ async def inflight_lease(worker_url: str) -> AsyncIterator[None]:
         await lease.release()
 
 
-def _known_urls() -> list[str]:
-    from gateway.telemetry.store import copy_current
-
-    copy = copy_current(max_age=float("inf"))
-    if copy and copy.snapshot:
-        return [entry.spec.url for entry in copy.snapshot.entries]
-    return list(inflight_local())
-
-
-async def inflight_counts(urls: Iterable[str] | None = None) -> dict[str, int]:
-    """Live streams per worker URL, across processes; the pool's workers when ``urls`` is
-    None. One Redis round trip whatever the number of workers."""
-    urls = list(_known_urls() if urls is None else urls)
+async def inflight_counts(urls: Iterable[str]) -> dict[str, int]:
+    """Live streams per worker URL, across processes (the snapshot passes the pool's). One
+    Redis round trip whatever the number of workers."""
+    urls = list(urls)
     if not urls:
         return {}
     client = redis_client()
