@@ -6,7 +6,7 @@ Django's own wiring (admin, urls, migrations, ``INSTALLED_APPS``), the tests (wh
 internals), ``gateway.emulator`` (a separate program), and the benches where they measure
 pure internals: ``gateway.routing``, ``gateway.policies``, ``gateway.types`` (the routing
 simulator), ``gateway.telemetry.prober``/``prometheus`` and ``gateway.http`` (what a probe
-costs), and ``gateway.models.Worker``/``gateway.keys`` rows a bench harness seeds.
+costs), and ``gateway.models.Worker``, whose rows bench/gateway_overhead.py seeds.
 
 Django imports this package before the app registry is ready, so nothing is imported here at
 import time: each name is looked up on first use (PEP 562 ``__getattr__``) in the module
