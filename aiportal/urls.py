@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from accounts.signin import admin_sign_in
 from aiportal import views
-from gateway.metrics import metrics_view
+from gateway.metrics_view import metrics_view
 
 urlpatterns = [
     path("", include("chat.urls")),

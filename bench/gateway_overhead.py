@@ -244,7 +244,7 @@ class Portal:
                 if model._meta.db_table not in tables and not model._meta.auto_created:
                     editor.create_model(model)
         from accounts.services import user_create
-        from gateway.keys import apikey_create
+        from gateway import apikey_create
         from gateway.models import Worker
 
         user = user_create(email="bench@example.com", password=secrets.token_urlsafe(16))
@@ -313,16 +313,17 @@ def serve_core(port: int) -> None:
     from aiohttp import web
     from django.contrib.auth import get_user_model
 
-    from gateway.admission import (
+    from gateway import (
         POLICY_ATTEMPTS,
+        GatewayError,
+        PoliciesChanging,
         PolicyChanged,
         PolicyCheck,
         caller_for_user,
+        completion_batches,
         policies_version,
         policies_version_known,
     )
-    from gateway.errors import GatewayError, PoliciesChanging
-    from gateway.proxy import completion_batches
 
     user = get_user_model().objects.get(email="bench@example.com")
 

@@ -1,0 +1,138 @@
+"""The gateway's one door: what the rest of the project uses of it.
+
+Chat, datasets, accounts and the benches import from here (``from gateway import X``), never
+a gateway module, so that the gateway's insides can move without touching them. Exceptions:
+Django's own wiring (admin, urls, migrations, ``INSTALLED_APPS``), the tests (which test
+internals), ``gateway.emulator`` (a separate program), and the benches where they measure
+pure internals: ``gateway.routing``, ``gateway.policies``, ``gateway.types`` (the routing
+simulator), ``gateway.telemetry.prober``/``prometheus`` and ``gateway.http`` (what a probe
+costs), and ``gateway.models.Worker``, whose rows bench/gateway_overhead.py seeds.
+
+Django imports this package before the app registry is ready, so nothing is imported here at
+import time: each name is looked up on first use (PEP 562 ``__getattr__``) in the module
+named in ``_EXPORTS``. The per-process state the gateway holds, and its resets, are listed
+in gateway/state.py.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.access import models_allowed_filter, models_for_user
+    from gateway.callers import (
+        POLICY_ATTEMPTS,
+        Caller,
+        PolicyChanged,
+        PolicyCheck,
+        caller_for_user,
+        policies_version,
+        policies_version_bump,
+        policies_version_known,
+    )
+    from gateway.errors import (
+        GatewayError,
+        ModelForbidden,
+        ModelUnavailable,
+        NoWorkers,
+        OverBudget,
+        PoliciesChanging,
+        RateLimited,
+        RegionUnavailable,
+        WorkersBusy,
+    )
+    from gateway.keys import apikey_create
+    from gateway.proxy import (
+        Delta,
+        Finished,
+        Thinking,
+        chat_stream,
+        completion_batches,
+        completion_once,
+        completion_stream,
+    )
+    from gateway.regions import regions_parse
+
+# Name → the module that defines it.
+_EXPORTS: dict[str, str] = {
+    # Answers: the chat's stream of items, the OpenAI-shaped streams and one-shot answers.
+    "chat_stream": "gateway.proxy",
+    "completion_stream": "gateway.proxy",
+    "completion_batches": "gateway.proxy",
+    "completion_once": "gateway.proxy",
+    "Delta": "gateway.proxy",
+    "Finished": "gateway.proxy",
+    "Thinking": "gateway.proxy",
+    # Who is asking, and the access rules' version (bumped when they change).
+    "Caller": "gateway.callers",
+    "caller_for_user": "gateway.callers",
+    "PolicyCheck": "gateway.callers",
+    "PolicyChanged": "gateway.callers",
+    "POLICY_ATTEMPTS": "gateway.callers",
+    "policies_version": "gateway.callers",
+    "policies_version_known": "gateway.callers",
+    "policies_version_bump": "gateway.callers",
+    # Which models a user may use.
+    "models_for_user": "gateway.access",
+    "models_allowed_filter": "gateway.access",
+    # Region lists, as policies and datasets store them.
+    "regions_parse": "gateway.regions",
+    # API keys.
+    "apikey_create": "gateway.keys",
+    # Errors a caller turns into a message.
+    "GatewayError": "gateway.errors",
+    "ModelForbidden": "gateway.errors",
+    "ModelUnavailable": "gateway.errors",
+    "NoWorkers": "gateway.errors",
+    "OverBudget": "gateway.errors",
+    "PoliciesChanging": "gateway.errors",
+    "RateLimited": "gateway.errors",
+    "RegionUnavailable": "gateway.errors",
+    "WorkersBusy": "gateway.errors",
+}
+
+__all__ = [
+    "POLICY_ATTEMPTS",
+    "Caller",
+    "Delta",
+    "Finished",
+    "GatewayError",
+    "ModelForbidden",
+    "ModelUnavailable",
+    "NoWorkers",
+    "OverBudget",
+    "PoliciesChanging",
+    "PolicyChanged",
+    "PolicyCheck",
+    "RateLimited",
+    "RegionUnavailable",
+    "Thinking",
+    "WorkersBusy",
+    "apikey_create",
+    "caller_for_user",
+    "chat_stream",
+    "completion_batches",
+    "completion_once",
+    "completion_stream",
+    "models_allowed_filter",
+    "models_for_user",
+    "policies_version",
+    "policies_version_bump",
+    "policies_version_known",
+    "regions_parse",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        # Also how ``from gateway import metrics`` finds a submodule: hasattr says no first.
+        raise AttributeError(f"module 'gateway' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -3,7 +3,9 @@
 A model with no ModelAccess row is open to every active user. A model with rows is open
 only to members of their groups; being staff or superuser gives no model access by itself
 (an admin who wants a restricted model joins its group, which the audit trail shows). The
-rules are read from the database on each call, so a change applies to the next request.
+rules are read from the database on each call, so a change applies to the next request;
+``model_allowed_for`` and ``models_for_user`` cache the answers under the policies version
+(gateway/callers.py), which every change bumps.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db.models import Count, Q
 
+from gateway.callers import Caller, policies_version, policy_cached
 from gateway.models import ModelAccess
+from gateway.telemetry.snapshot import workers_snapshot
 
 
 def _user_ok(user: Any) -> bool:
@@ -75,15 +79,26 @@ def models_allowed_filter(*, user: Any, models: list[str]) -> list[str]:
 _models_allowed_filter = database_sync_to_async(models_allowed_filter, thread_sensitive=False)
 
 
+async def model_allowed_for(caller: Caller, model: str) -> bool:
+    """May this caller use ``model`` (the rule above, cached like the policies)?"""
+    if caller.user_id is None:
+        return True  # internal callers (tests, management commands) have no user to check
+    version = caller.policy_version or await policies_version()
+
+    async def ask() -> bool:
+        if caller.user is not None:
+            return await amodel_allowed(user=caller.user, model=model)
+        return await amodel_allowed(model=model, group_ids=caller.group_ids)
+
+    return await policy_cached(("model", caller.user_id, model), version, ask)
+
+
 async def models_for_user(user: Any) -> list[str]:
     """Models a healthy, enabled, not draining worker serves now and the user may use,
     sorted by name. The answer for a set of served models is cached under the policy
-    version (gateway/admission.py), which every access rule and group change bumps: the
+    version (gateway/callers.py), which every access rule and group change bumps: the
     chat asks this for every message that names no model, and a query each time was most
     of that message's start."""
-    from gateway.admission import policies_version, policy_cached
-    from gateway.telemetry.snapshot import workers_snapshot
-
     served: set[str] = set()
     for view in await workers_snapshot():
         if view.healthy and view.spec.enabled and not view.spec.draining:

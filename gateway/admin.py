@@ -27,8 +27,8 @@ from django.views.decorators.cache import never_cache
 # Importing these registers their admins: policies, API keys, usage records.
 from gateway import admission_admin, api_admin  # noqa: F401
 from gateway.models import ModelAccess, Worker
-from gateway.pool import worker_url_check
 from gateway.telemetry import NO_LOAD_METRICS
+from gateway.worker_urls import worker_url_check
 
 logger = logging.getLogger(__name__)
 

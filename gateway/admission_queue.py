@@ -13,6 +13,8 @@ letting in another, so that the one admitted shows in the load figures first.
 
 The queue lives in one process (per event loop): fairness is exact within a process and
 approximate across web processes, each of which takes turns among its own waiters.
+
+State: ``_queues``, the fair queue per event loop, which ends with its loop; never reset.
 """
 
 from __future__ import annotations

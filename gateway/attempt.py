@@ -21,6 +21,9 @@ makes vLLM abort the request.
 
 Upstream requests go through gateway/http.py's ``upstream_session`` (aiohttp; why not httpx
 is said there).
+
+State: ``_draining``, the tasks reading a finished answer's last bytes, held so they are not
+collected before they end; never reset.
 """
 
 from __future__ import annotations

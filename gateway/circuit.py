@@ -22,6 +22,9 @@ Per process, by design, not shared through Redis:
   before the first token, invisible to users.
 - Half-open needs "exactly one trial": a local flag gives that without a distributed lock;
   with N processes at most N trials run at once, each process's own.
+
+State: ``_circuits`` and ``_busy_until``, per process; ``circuits_reset()`` (and
+gateway/state.py's ``gateway_state_reset()``) resets them.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Admitting and routing one request: the part of the proxy that decides where it goes.
 
 ``request_admitted`` runs admission (gateway/admission.py: budgets, the concurrent-stream
-slot, model access) and waits in the fair queue while every worker the request may use is
-saturated; the ``Router`` it yields picks the worker for each attempt from a fresh snapshot,
-skipping the ones already tried and those whose circuit is open, and says which error fits
-when none is left.
+slot; gateway/access.py: model access) and waits in the fair queue while every worker the
+request may use is saturated; the ``Router`` it yields picks the worker for each attempt from
+a fresh snapshot, skipping the ones already tried and those whose circuit is open, and says
+which error fits when none is left.
 
 It also judges whose fault a failure is before a circuit hears of it. A worker that cannot
 be reached, times out, says it is overloaded or breaks a stream is at fault, and its circuit
@@ -36,16 +36,11 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 
 from gateway import circuit
-from gateway.access import models_for_user
-from gateway.admission import (
-    Caller,
-    budget_check,
-    caller_limits,
-    model_allowed_for,
-    stream_slot,
-)
+from gateway.access import model_allowed_for, models_for_user
+from gateway.admission import budget_check, stream_slot
 from gateway.admission_queue import fair_queue
 from gateway.attempt import AttemptFailed
+from gateway.callers import Caller, caller_limits
 from gateway.errors import (
     GatewayError,
     ModelForbidden,

@@ -103,7 +103,7 @@ class RateLimited(GatewayError):
 
 
 class PoliciesChanging(GatewayError):
-    """The access rules changed under every try to admit the request (gateway/admission.py,
+    """The access rules changed under every try to admit the request (gateway/callers.py,
     ``POLICY_ATTEMPTS``): nothing went upstream, and a retry a moment later is admitted."""
 
     retry_after = 1.0

@@ -21,6 +21,10 @@ that fails the next request sent on it. The close can still cross a request on t
 ``upstream_session`` marks each request that went out on a reused connection
 (``ConnectionReuse``), and gateway/attempt.py sends it once more when such a connection turns
 out closed before any byte of the answer came back.
+
+State, per event loop: the upstream and probe sessions (``_upstream``, ``_probes``, ended with
+their loop), and the tasks that close them at exit (``_guards``, held so they are not
+collected). Never reset: tests get a fresh loop.
 """
 
 from __future__ import annotations

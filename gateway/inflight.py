@@ -6,6 +6,9 @@ The count is the members whose expiry is still ahead. A web process that crashes
 nothing, so its streams drop out of the count after ``AIPORTAL_INFLIGHT_LEASE`` at most:
 nothing leaks. Expiry comes from Redis's clock (gateway/redis.py), so hosts with skewed
 clocks agree. Without Redis, gateway/redis.py's embedded server holds the sets.
+
+State: ``_local``, the leases this process holds now, per worker; it follows the streams
+themselves, so it is never reset.
 """
 
 from __future__ import annotations
@@ -68,19 +71,10 @@ async def inflight_lease(worker_url: str) -> AsyncIterator[None]:
         await lease.release()
 
 
-def _known_urls() -> list[str]:
-    from gateway.telemetry.store import copy_current
-
-    copy = copy_current(max_age=float("inf"))
-    if copy and copy.snapshot:
-        return [entry.spec.url for entry in copy.snapshot.entries]
-    return list(inflight_local())
-
-
-async def inflight_counts(urls: Iterable[str] | None = None) -> dict[str, int]:
-    """Live streams per worker URL, across processes; the pool's workers when ``urls`` is
-    None. One Redis round trip whatever the number of workers."""
-    urls = list(_known_urls() if urls is None else urls)
+async def inflight_counts(urls: Iterable[str]) -> dict[str, int]:
+    """Live streams per worker URL, across processes (the snapshot passes the pool's). One
+    Redis round trip whatever the number of workers."""
+    urls = list(urls)
     if not urls:
         return {}
     counts = await redis_client().eval(_COUNTS, len(urls), *(inflight_key(url) for url in urls))

@@ -1,16 +1,19 @@
 """Authenticating ``/v1`` keys without a database query per request.
 
 Each web process keeps the key rows it has looked up (with their users), by lookup prefix,
-under the access version kept in Redis (``gateway.admission.policies_version``: one GET,
+under the access version kept in Redis (``gateway.callers.policies_version``: one GET,
 which the request needs for its policies anyway). Revoking a key, saving or deleting a key
 in the admin, and changing or deleting a user bump that version once committed (receivers in
-gateway/models/policies.py, and ``apikey_revoke``), so every process looks again on its next
+gateway/signals.py, and ``apikey_revoke``), so every process looks again on its next
 request: a revocation or a deactivation takes effect at once, everywhere.
 
 What is cached is only the row: the token's digest is checked against it, in constant time,
 on every request, and so are expiry and the user's ``is_active``. Unknown prefixes are never
 cached, so a client spraying random tokens fills nothing. When Redis cannot be reached the
 version is a fresh random token and nothing cached is used.
+
+State: ``_entries``, the key rows read, per process; ``key_cache_clear()`` (and
+gateway/state.py's ``gateway_state_reset()``) resets it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.audit import audit_record
-from gateway.admission import policies_version_bump
+from gateway.callers import policies_version_bump
 from gateway.models import ApiKey
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The portal's own Prometheus metrics and the ``/metrics`` view that exposes them.
+"""The portal's own Prometheus metrics (``/metrics`` serves them: gateway/metrics_view.py).
 
 The metrics live in ``REGISTRY``, aiportal's own ``CollectorRegistry`` rather than
 prometheus_client's global default: the test process also runs emulators and imports
@@ -16,23 +16,13 @@ A worker's prefix-cache hit rate as the gateway saw it, in PromQL:
 is ``aiportal_worker_prefix_cache_hit_rate``.
 
 Each Daphne process keeps its own values (no multiprocess mode): scrape every replica.
+
+State: the counters, histograms and gauges in ``REGISTRY``, per process, never reset.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -138,50 +128,3 @@ WORKER_PREFIX_CACHE_HIT_RATE = Gauge(
     _WORKER_LABELS,
     registry=REGISTRY,
 )
-
-_LOOPBACK = {"127.0.0.1", "::1"}
-
-
-def _metrics_access(request: HttpRequest) -> int:
-    """200 when the caller may read the metrics, else the status to answer with.
-
-    With AIPORTAL_METRICS_TOKEN set, only that bearer token opens them, from anywhere.
-    Without it, only loopback clients, and nobody at all when AIPORTAL_BEHIND_PROXY is set:
-    behind a reverse proxy every client looks like the proxy's address.
-    """
-    token = settings.AIPORTAL_METRICS_TOKEN
-    if token:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return 401
-        ok = hmac.compare_digest(given.strip().encode(), token.encode())
-        return 200 if ok else 401
-    if settings.AIPORTAL_BEHIND_PROXY:
-        # Every request then arrives from the proxy, often on loopback: without a token,
-        # "loopback only" would mean "anyone who reaches the edge".
-        return 403
-    try:
-        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return 403
-    # An IPv4 client reaching a dual-stack socket shows up as ::ffff:127.0.0.1.
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return 200 if str(addr) in _LOOPBACK else 403
-
-
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    status = _metrics_access(request)
-    if status == 401:
-        return HttpResponse(
-            "Unauthorized\n",
-            status=401,
-            content_type="text/plain",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
-    if status != 200:
-        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -8,13 +8,17 @@ Three sources, combined into one ``list[WorkerSpec]`` on every probe cycle:
   makes; the name is resolved again on every cycle, in a thread, never on the event loop.
 
 What each worker serves and how loaded it is comes from probing (gateway/telemetry/).
+
+State: ``_state`` (a ``PoolState``), per process: the last DNS answer per entry and the last
+Worker rows read (so that a resolver or database hiccup does not empty the pool), the parsed
+``AIPORTAL_WORKERS``, and the Worker-table read in flight per event loop.
+``pool_state_reset()`` (gateway/state.py) resets it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import logging
 import re
 import socket
@@ -28,30 +32,15 @@ from django.conf import settings
 
 from common.env import ConfigError
 from gateway.types import WorkerSpec
+from gateway.worker_urls import worker_url_check
 
 logger = logging.getLogger(__name__)
 
 _REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_SCHEMES = {"http", "https", "dns+http", "dns+https"}
 DNS_PREFIX = "dns+"
 DNS_TIMEOUT = 2.0  # seconds; a resolver slower than this keeps the last answer
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-def worker_url_check(url: str) -> str:
-    """The URL normalised (no trailing slash), or ValueError saying what is wrong."""
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
-        raise ValueError("needs an http(s):// or dns+http(s):// URL with a host")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range or not a number
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, "", ""))
 
 
 def workers_parse(value: str) -> list[WorkerSpec]:
@@ -125,10 +114,6 @@ class DnsEntry:
     resolved_at: float = 0.0
 
 
-# Last good answer per entry: a resolver hiccup must not empty the pool.
-_dns_last: dict[str, list[str]] = {}
-
-
 async def _dns_expand(spec: WorkerSpec, resolver: Resolver) -> tuple[list[WorkerSpec], DnsEntry]:
     parts = urlsplit(spec.url)
     scheme = parts.scheme.removeprefix(DNS_PREFIX)
@@ -136,12 +121,12 @@ async def _dns_expand(spec: WorkerSpec, resolver: Resolver) -> tuple[list[Worker
     entry = DnsEntry(url=spec.url, region=spec.region, resolved_at=time.time())
     try:
         addresses = await resolver(parts.hostname or "", port)
-        _dns_last[spec.url] = addresses
+        _state.dns_last[spec.url] = addresses
     except NameGone:
-        addresses = _dns_last[spec.url] = []
+        addresses = _state.dns_last[spec.url] = []
         entry.error = "the name does not resolve"
     except (OSError, TimeoutError) as exc:
-        addresses = _dns_last.get(spec.url, [])
+        addresses = _state.dns_last.get(spec.url, [])
         entry.error = f"resolution failed ({type(exc).__name__}); kept the last answer"
         logger.warning("resolving %s failed: %r", parts.hostname, exc)
     entry.addresses = list(addresses)
@@ -162,15 +147,40 @@ class Pool:
     origin: dict[str, str]
 
 
-_env_parsed: tuple[str, list[WorkerSpec]] | None = None
+class PoolState:
+    """What this process remembers of the pool's sources between probe cycles."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        # Last good answer per DNS entry: a resolver hiccup must not empty the pool.
+        self.dns_last: dict[str, list[str]] = {}
+        # AIPORTAL_WORKERS as last parsed, with the text it was parsed from.
+        self.env_parsed: tuple[str, list[WorkerSpec]] | None = None
+        # The Worker rows last read, and when a failed read was last logged (monotonic).
+        self.admin_last: list[WorkerSpec] = []
+        self.admin_warned_at = 0.0
+        # The Worker-table read in flight, per event loop (see ``workers_from_admin``).
+        self.admin_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
+            weakref.WeakKeyDictionary()
+        )
+
+
+_state = PoolState()
+
+
+def pool_state_reset() -> None:
+    """Forget the last admin rows and DNS answers (tests, between configurations)."""
+    _state.reset()
 
 
 def workers_from_env() -> list[WorkerSpec]:
-    global _env_parsed
     raw = settings.AIPORTAL_WORKERS
-    if _env_parsed is None or _env_parsed[0] != raw:
-        _env_parsed = (raw, workers_parse(raw))
-    return list(_env_parsed[1])
+    parsed = _state.env_parsed
+    if parsed is None or parsed[0] != raw:
+        parsed = _state.env_parsed = (raw, workers_parse(raw))
+    return list(parsed[1])
 
 
 def workers_configured() -> list[WorkerSpec]:
@@ -205,16 +215,11 @@ def _admin_rows_read() -> list[WorkerSpec]:
     return specs
 
 
-_admin_last: list[WorkerSpec] = []
-_admin_warned_at = 0.0
 ADMIN_WARN_EVERY = 60.0
 
 
 # How long a probe cycle waits for the Worker table before it goes on with the last rows.
 ADMIN_READ_WAIT = 0.5
-_admin_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 async def workers_from_admin() -> list[WorkerSpec]:
@@ -225,32 +230,25 @@ async def workers_from_admin() -> list[WorkerSpec]:
     (seconds): the probe cycle waits ``ADMIN_READ_WAIT`` at most and probes with the last
     rows, and the read left running is what the next cycle waits for, so a slow database
     never holds more than one thread."""
-    global _admin_last, _admin_warned_at
     from channels.db import database_sync_to_async
 
+    state = _state
     loop = asyncio.get_running_loop()
-    read = _admin_reads.get(loop)
+    read = state.admin_reads.get(loop)
     if read is None or read.done():
-        read = _admin_reads[loop] = loop.create_task(database_sync_to_async(_admin_rows_read)())
+        read = state.admin_reads[loop] = loop.create_task(
+            database_sync_to_async(_admin_rows_read)()
+        )
     try:
         async with asyncio.timeout(ADMIN_READ_WAIT):
-            _admin_last = await asyncio.shield(read)
+            state.admin_last = await asyncio.shield(read)
     except Exception as exc:  # the pool must outlive the database
         # Once a minute, not once a probe: a database outage would flood the log.
-        if time.monotonic() - _admin_warned_at > ADMIN_WARN_EVERY:
-            _admin_warned_at = time.monotonic()
+        if time.monotonic() - state.admin_warned_at > ADMIN_WARN_EVERY:
+            state.admin_warned_at = time.monotonic()
             reason = "it is slow" if isinstance(exc, TimeoutError) else repr(exc)
             logger.warning("reading the Worker table failed (%s); using the last rows", reason)
-    return list(_admin_last)
-
-
-def pool_state_reset() -> None:
-    """Forget the last admin rows and DNS answers (tests, between configurations)."""
-    global _admin_last, _admin_warned_at
-    _admin_last = []
-    _admin_warned_at = 0.0
-    _admin_reads.clear()
-    _dns_last.clear()
+    return list(state.admin_last)
 
 
 def pool_combine(env: list[WorkerSpec], admin: list[WorkerSpec]) -> list[WorkerSpec]:
@@ -288,18 +286,3 @@ async def pool_resolve(*, resolver: Resolver | None = None) -> Pool:
 
 async def pool_specs(*, resolver: Resolver | None = None) -> list[WorkerSpec]:
     return (await pool_resolve(resolver=resolver)).workers
-
-
-# --- Test hooks -----------------------------------------------------------------------------
-
-# tests/gateway/conftest.py resets this between tests; 1/6's round robin used it. Routing now
-# keeps its own rotation (gateway/routing.py); drop this when that fixture stops patching it.
-_rotation = itertools.count()
-
-
-def models_cache_clear() -> None:
-    """Forget the pool's state (tests call this between tests): this process's telemetry and
-    the published snapshots under this REDIS_PREFIX, so each test starts from a fresh probe."""
-    from gateway.telemetry.store import telemetry_reset
-
-    telemetry_reset(snapshots=True)

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.privacy.hooks import ExportPart
-from gateway.admission import policies_version_bump
+from gateway.callers import policies_version_bump
 from gateway.models import ApiKey
 
 

@@ -26,20 +26,20 @@ from typing import Any, Literal
 from django.conf import settings
 
 from gateway import metrics
-from gateway.admission import (
+from gateway.admission import budget_add
+from gateway.admission_queue import queue_notify
+from gateway.attempt import AttemptFailed, attempt_batches, attempt_once
+from gateway.callers import (
     POLICY_ATTEMPTS,
     Caller,
     PolicyChanged,
     PolicyCheck,
-    budget_add,
     caller_for_user,
     caller_restrict,
     policies_version,
     policies_version_known,
     policies_version_moved,
 )
-from gateway.admission_queue import queue_notify
-from gateway.attempt import AttemptFailed, attempt_batches, attempt_once
 from gateway.continuation import ABORTED, Stitcher, cached_tokens_of
 from gateway.continuation_render import as_chat_chunk, completion_body
 from gateway.dispatch import Router, request_admitted
@@ -184,7 +184,7 @@ async def chat_stream(
         body["add_generation_prompt"] = False
     # Resolved under the access version this process last read; admission confirms it in
     # the round trip that takes the stream slot, before anything goes upstream, and a
-    # change resolves the caller again (gateway/admission.py).
+    # change resolves the caller again (gateway/callers.py).
     request_id_start()  # one id per answer, for its attempts, usage record and logs
     version = policies_version_known() or await policies_version()
     for _ in range(POLICY_ATTEMPTS):

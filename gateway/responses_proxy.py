@@ -33,9 +33,9 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.admission import Caller
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_frames
+from gateway.callers import Caller
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import UpstreamFailed
 from gateway.inflight import inflight_lease

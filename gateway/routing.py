@@ -5,6 +5,9 @@ Nothing here does I/O, reads settings or keeps state beyond a cache of hash ring
 round-robin counter, so a routing decision costs microseconds. docs/gateway/routing.md has
 the reasoning and the simulator's figures.
 
+State: ``_rotation`` (the round-robin position) and ``_tiebreak`` (the RNG spreading equal
+workers), per process, used when the caller passes none; never reset (tests pass their own).
+
 - **filter** (``candidates_filter``): serves the model, healthy, circuit closed, enabled, not
   draining, not already tried, and inside ``allowed_regions``. Residency is a hard constraint:
   when no allowed worker is left the answer is ``[]``, never a worker elsewhere.

@@ -7,6 +7,8 @@ a task of its own that writes the records of many requests in one INSERT, for ca
 are being cancelled (a client that went away) and must not await anything more. A process
 killed outright loses at most the last ``BATCH_SECONDS`` of records (the token budgets, in
 Redis, are counted at once and lose nothing).
+
+State: ``_batchers``, the batch writer per event loop, which ends with its loop; never reset.
 """
 
 from __future__ import annotations

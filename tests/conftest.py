@@ -172,14 +172,11 @@ def workers(settings, emulator_url) -> str:
 def _reset_gateway_caches():
     # Circuits too: they are per process, so a worker that failed in three tests in a row
     # (each on purpose) would be refused in the fourth, whichever test that is.
-    from gateway.circuit import circuits_reset
-    from gateway.pool import models_cache_clear
+    from gateway.state import gateway_state_reset
 
-    models_cache_clear()
-    circuits_reset()
+    gateway_state_reset()
     yield
-    models_cache_clear()
-    circuits_reset()
+    gateway_state_reset()
 
 
 def _database_url() -> str:

@@ -45,7 +45,7 @@ class StatusChangeRefused(Exception):
 def user_status_set(*, user: User, status: str, by: User | None, ip: str | None = None) -> bool:
     """Set ``user``'s status (approve, suspend, reactivate) and record it in the audit log.
     Returns whether it changed. The save sends User's post_save, on which open websockets and
-    cached API keys of the user are dropped (accounts/access/live.py, gateway/models/policies.py).
+    cached API keys of the user are dropped (accounts/access/live.py, gateway/signals.py).
     An admin cannot suspend themselves: the last admin would lock everyone out."""
     if status not in User.Status.values:
         raise StatusChangeRefused(f"Unknown status {status!r}.")

@@ -165,7 +165,7 @@ def ldap_groups_sync(*, user, member_of: set[str], group_map: Mapping[str, str])
     member of (``member_of``: LDAP group names). Groups outside the map are left alone.
 
     Adding and removing through ``user.groups`` sends m2m_changed, which the gateway's
-    receivers turn into a policy-version bump (gateway/models/policies.py), so a new
+    receivers turn into a policy-version bump (gateway/signals.py), so a new
     group's limits and models apply on the user's next request."""
     from django.contrib.auth.models import Group
 

@@ -4,7 +4,7 @@ Runs at every SSO sign-in. Only groups marked by an ``SsoGroup`` of the same pro
 added or removed, so the groups an admin gives by hand stay, and no claim can reach
 ``is_staff`` or ``is_superuser`` (groups carry neither). Membership changes go through
 ``user.groups``, whose m2m signal bumps the gateway's policy version and the dataset grants'
-caches (gateway/models/policies.py, datasets/services/grants.py).
+caches (gateway/signals.py, datasets/services/grants.py).
 """
 
 from __future__ import annotations

@@ -231,9 +231,7 @@ async def conversation_title_generate(*, message_id: int, user: Any) -> str | No
 
 
 async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
-    from gateway.admission import caller_for_user
-    from gateway.errors import GatewayError
-    from gateway.proxy import completion_once
+    from gateway import GatewayError, caller_for_user, completion_once
 
     conversation = job["conversation"]
     caller = await caller_for_user(user, conversation_key=f"conversation:{conversation.pk}")

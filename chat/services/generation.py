@@ -45,7 +45,9 @@ from chat.services.messages import (
     message_finish,
     message_save_progress,
 )
-from gateway.errors import (
+from gateway import (
+    Delta,
+    Finished,
     GatewayError,
     ModelForbidden,
     ModelUnavailable,
@@ -53,9 +55,10 @@ from gateway.errors import (
     OverBudget,
     RateLimited,
     RegionUnavailable,
+    Thinking,
     WorkersBusy,
+    chat_stream,
 )
-from gateway.proxy import Delta, Finished, Thinking, chat_stream
 
 logger = logging.getLogger(__name__)
 

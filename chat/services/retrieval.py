@@ -18,7 +18,7 @@ from accounts.models import User
 from chat.models import Conversation
 from datasets.models import Level
 from datasets.selectors import Hit, chunk_search, dataset_list_at_least
-from gateway.models.policies import regions_parse
+from gateway import regions_parse
 
 SNIPPET_CHARS = 240
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import selectors, services
 from chat.models import Conversation
 from common.text import BadBody, json_body
-from gateway.access import models_allowed_filter, models_for_user
+from gateway import models_allowed_filter, models_for_user
 
 # At most this many messages per request: one scroll-up's worth, with room.
 MAX_IDS = 200

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from gateway.models.policies import regions_parse
+from gateway import regions_parse
 
 
 class Level(models.IntegerChoices):

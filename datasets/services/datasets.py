@@ -14,7 +14,7 @@ from datasets.selectors import dataset_level_require
 from datasets.services.events import datasets_changed_publish
 from datasets.services.storage import stored_files_sweep
 from datasets.sources import folder_access_check, source_config_check
-from gateway.models.policies import regions_parse
+from gateway import regions_parse
 
 
 def dataset_audience(*, dataset: Dataset) -> list[int]:

@@ -15,6 +15,9 @@ the round trip that takes its stream slot (gateway/admission.py). When the versi
 the request is authenticated again under the new version, before anything went upstream. An
 answer made without admission (a 401, a 400, the model list) is confirmed with a GET before
 it leaves, and made again if the version moved.
+
+State: ``_marking``, the tasks recording a key's last use, held so they are not collected
+before they end; never reset.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from gateway.admission import (
+from gateway.api.errors import ApiError, error_response, from_gateway_error
+from gateway.callers import (
     POLICY_ATTEMPTS,
     PolicyChanged,
     PolicyCheck,
@@ -35,7 +39,6 @@ from gateway.admission import (
     policies_version_known,
     policies_version_moved,
 )
-from gateway.api.errors import ApiError, error_response, from_gateway_error
 from gateway.errors import PoliciesChanging
 from gateway.key_cache import apikey_authenticate_cached
 from gateway.keys import apikey_last_used_write, apikey_use_due

@@ -10,8 +10,8 @@ from typing import Any
 
 from gateway import proxy
 from gateway.access import models_for_user
-from gateway.admission import Caller, PolicyCheck, caller_for_user
 from gateway.api.errors import model_not_found
+from gateway.callers import Caller, PolicyCheck, caller_for_user
 from gateway.telemetry.snapshot import workers_snapshot
 
 

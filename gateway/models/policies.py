@@ -1,47 +1,21 @@
 """Admission policies: residency and limits for one user or one group.
 
 Empty (NULL) fields inherit; how user and group policies combine is in
-gateway/admission.py (``caller_for_user``, ``limits_for``) and docs/gateway/proxy.md.
-Policies are read on every request, so a change applies to the next one.
+gateway/callers.py (``caller_for_user``) and docs/gateway/proxy.md. Policies are read
+under a version every change bumps (gateway/signals.py), so a change applies to the next
+request.
 """
 
 from __future__ import annotations
-
-import json
-import re
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 
-__all__ = ["Policy", "regions_parse"]
+from gateway.regions import REGION, regions_parse
 
-_REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
-def regions_parse(value: str) -> frozenset[str] | None:
-    """``eu-west, eu-north`` or ``["eu-west", "eu-north"]`` → a set; blank → None (no
-    restriction from this policy). Raises ValueError for anything that is not a region."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError:
-            raise ValueError("Allowed regions: not a valid JSON list.") from None
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise ValueError("Allowed regions: the JSON must be a list of strings.")
-    else:
-        items = text.split(",")
-    regions = {item.strip() for item in items if item.strip()}
-    bad = sorted(region for region in regions if not _REGION.match(region))
-    if bad:
-        raise ValueError(f"Allowed regions: {', '.join(bad)} is not a region name.")
-    if not regions:
-        raise ValueError("Allowed regions: list at least one region, or leave it blank.")
-    return frozenset(regions)
+__all__ = ["Policy"]
 
 
 def _regions_valid(value: str) -> None:
@@ -137,7 +111,7 @@ class Policy(models.Model):
             raise ValidationError(
                 {"group_daily_token_budget": "Only a group policy has a shared budget."}
             )
-        if self.home_region and not _REGION.match(self.home_region):
+        if self.home_region and not REGION.match(self.home_region):
             raise ValidationError({"home_region": "Not a region name."})
 
     @property
@@ -148,47 +122,3 @@ class Policy(models.Model):
             # A row written around validation: fail closed, to no region at all, rather
             # than lifting residency.
             return frozenset()
-
-
-# --- Telling every process that policies changed --------------------------------------------
-# gateway/admission.py caches what policies and model access rules resolve to, under a
-# version kept in Redis. These receivers bump it once the change is committed (a reader that
-# refreshed before the commit would cache the old rows under the new version otherwise).
-
-
-def _announce(**_: object) -> None:
-    from django.db import transaction
-
-    from gateway.admission import policies_version_bump
-
-    transaction.on_commit(policies_version_bump)
-
-
-def _announce_user(update_fields=None, **kwargs: object) -> None:
-    # A sign-in saves last_login alone: nothing the gateway caches depends on it, and
-    # bumping on every sign-in would empty every process's caches all day long.
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    _announce(**kwargs)
-
-
-def _connect() -> None:
-    from django.contrib.auth import get_user_model
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
-    from gateway.models.keys import ApiKey
-    from gateway.models.workers import ModelAccess
-
-    # Keys are cached by gateway/key_cache.py under the same version.
-    for model in (Policy, ModelAccess, Group, ApiKey):
-        post_save.connect(_announce, sender=model, dispatch_uid=f"gw-policy-save-{model}")
-        post_delete.connect(_announce, sender=model, dispatch_uid=f"gw-policy-del-{model}")
-    # A user deactivated, deleted or changed: their cached keys and policies go.
-    user_model = get_user_model()
-    post_save.connect(_announce_user, sender=user_model, dispatch_uid="gw-policy-user-save")
-    post_delete.connect(_announce, sender=user_model, dispatch_uid="gw-policy-user-del")
-    for through in (get_user_model().groups.through, ModelAccess.groups.through):
-        m2m_changed.connect(_announce, sender=through, dispatch_uid=f"gw-policy-m2m-{through}")
-
-
-_connect()

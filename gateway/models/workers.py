@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from gateway.worker_urls import worker_url_check
+
 __all__ = ["ModelAccess", "Worker"]
 
 REGION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -83,8 +85,6 @@ class Worker(models.Model):
         return f"<Worker {self.pk} {self.base_url}@{self.region}>"
 
     def clean(self) -> None:
-        from gateway.pool import worker_url_check
-
         try:
             self.base_url = worker_url_check(self.base_url)
         except ValueError as exc:

@@ -7,6 +7,9 @@ their warm prefix cache.
 
 Hashes are blake2b, not Python's ``hash()``: that one is salted per process, and every web
 process (and every restart) must send a conversation to the same worker.
+
+State: ``_rings``, the rings built, per process: a bounded memo keyed by the members and
+vnodes, so never stale and never reset.
 """
 
 from __future__ import annotations

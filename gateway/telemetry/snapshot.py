@@ -6,6 +6,11 @@ while the refresh runs in the background), and starts this process's ``Prober`` 
 first time it runs in an event loop. A worker's ``metrics_age`` is computed here, from the
 wall-clock time its gauges were read (by the probe or, fresher, an ORCA report): a snapshot
 nobody refreshes any more shows ever older metrics, which routing counts as saturated.
+
+State, per process: ``_state`` (a ``ReaderState``: the views last built, the workers' API
+keys last read, the gauge labels last set), reset by ``snapshot_state_reset()``
+(gateway/state.py); and, per event loop, the running prober and the refresh in flight
+(``_probers``, ``_refreshing``: tasks, which end with their loop, never reset).
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ import logging
 import time
 import weakref
 from dataclasses import replace
-from typing import Any
 
 from gateway import metrics
 from gateway.circuit import circuit_is_open
 from gateway.inflight import inflight_counts, inflight_local
-from gateway.pool import worker_url_check, workers_configured
+from gateway.pool import workers_configured
 from gateway.telemetry import store
 from gateway.telemetry.prober import Prober, probe_timeout
 from gateway.telemetry.store import Copy, age
 from gateway.types import WorkerView
+from gateway.worker_urls import worker_url_check
 
 logger = logging.getLogger(__name__)
 
@@ -200,31 +205,51 @@ async def _views(copy: Copy) -> list[WorkerView]:
     """The views of ``copy``, built once per refresh and again only when this process's own
     in-flight streams or circuit states change: most calls return the list already built.
     Ages are computed at build time, so they are exact to the refresh interval (100 ms)."""
-    global _built
     urls = [entry.spec.url for entry in copy.snapshot.entries] if copy.snapshot else []
     circuit = circuit_states(urls)
     local = inflight_local()
     key = (tuple(local.items()), frozenset(u for u, is_open in circuit.items() if is_open))
-    built = _built
+    built = _state.built
     # A copy served past its refresh time (while the refresh runs) gets its ages computed
     # anew: a worker nobody has heard from must look older with every call, never younger.
     stale = time.monotonic() - copy.fetched > store.REFRESH_EVERY
-    same = built is not None and built[0] is copy and built[1] == key and built[2] == _keys[0]
+    same = built is not None and built[0] is copy and built[1] == key and built[2] == _state.keys_at
     if same and not stale:
         return list(built[3])
-    views = views_build(copy, now=time.time(), keys=_keys[1], circuit=circuit, local=local)
+    views = views_build(copy, now=time.time(), keys=_state.keys, circuit=circuit, local=local)
     if built is None or built[0] is not copy:
         gauges_set(views)
-    _built = (copy, key, _keys[0], views)
+    _state.built = (copy, key, _state.keys_at, views)
     return list(views)
 
 
-_built: tuple[Copy, tuple, float, list[WorkerView]] | None = None
+class ReaderState:
+    """What this process's snapshot reader keeps between calls."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        # The copy, local key and keys time the views were built for, and the views.
+        self.built: tuple[Copy, tuple, float, list[WorkerView]] | None = None
+        # Admin rows' API keys {base_url: api_key}, and when they were read (monotonic).
+        self.keys: dict[str, str] = {}
+        self.keys_at = 0.0
+        # The (worker, region) labels the gauges were last set for.
+        self.gauge_labels: set[tuple[str, str]] = set()
+
+
+_state = ReaderState()
+
+
+def snapshot_state_reset() -> None:
+    """Forget the views built and the API keys read (tests, between configurations). The
+    gauge labels are kept: they mirror the Prometheus registry, which is not reset."""
+    _state.built = None
+    _state.keys, _state.keys_at = {}, 0.0
 
 
 # --- API keys: read from the database, never from the published snapshot ---------------------
-
-_keys: list[Any] = [0.0, {}]  # fetched (monotonic), {admin base_url: api_key}
 
 
 def _keys_read() -> dict[str, str]:
@@ -240,19 +265,15 @@ def _keys_read() -> dict[str, str]:
 async def _keys_refresh(copy: Copy) -> None:
     if not copy.snapshot or not any(e.keyed for e in copy.snapshot.entries):
         return
-    if time.monotonic() - _keys[0] < KEYS_TTL:
+    if time.monotonic() - _state.keys_at < KEYS_TTL:
         return
     from channels.db import database_sync_to_async
 
     try:
-        _keys[1] = await database_sync_to_async(_keys_read)()
-        _keys[0] = time.monotonic()
+        _state.keys = await database_sync_to_async(_keys_read)()
+        _state.keys_at = time.monotonic()
     except Exception as exc:
         logger.warning("reading worker API keys failed (%r); using the last ones", exc)
-
-
-def keys_reset() -> None:
-    _keys[0], _keys[1] = 0.0, {}
 
 
 # --- Circuit state and the portal's own per-worker gauges -------------------------------------
@@ -261,9 +282,6 @@ def keys_reset() -> None:
 def circuit_states(urls: list[str]) -> dict[str, bool]:
     """This process's breaker for each worker (gateway/circuit.py: a dict lookup each)."""
     return {url: circuit_is_open(url) for url in urls}
-
-
-_gauge_labels: set[tuple[str, str]] = set()
 
 
 def gauges_set(views: list[WorkerView]) -> None:
@@ -286,11 +304,10 @@ def gauges_set(views: list[WorkerView]) -> None:
                         gauge.remove(view.spec.name, view.region)
                     continue
                 gauge.labels(worker=view.spec.name, region=view.region).set(now)
-            for gone in _gauge_labels - labels_now:
+            for gone in _state.gauge_labels - labels_now:
                 # A worker that left the pool must not be reported at its last value forever.
                 with contextlib.suppress(KeyError):
                     gauge.remove(*gone)
     except ValueError as exc:  # labels that do not match: report, do not fail requests
         logger.warning("setting the worker gauges failed: %r", exc)
-    _gauge_labels.clear()
-    _gauge_labels.update(labels_now)
+    _state.gauge_labels = labels_now

@@ -11,6 +11,10 @@ Daphne started with its own workers) never reads a snapshot of a pool it does no
 
 With ``REDIS_URL`` unset, the same code runs on gateway.redis's embedded server, so the
 prober simply runs in this process.
+
+State, per process: ``_copy`` (the in-process copy of the snapshot) and ``orca_local`` (ORCA
+reports this process made); ``telemetry_reset()`` forgets both (gateway/state.py's
+``telemetry_state_reset()`` resets them with the pool's and the snapshot reader's state).
 """
 
 from __future__ import annotations
@@ -233,17 +237,13 @@ def store_read_sync() -> Copy:
 
 
 def telemetry_reset(*, snapshots: bool = False) -> None:
-    """Forget in-process telemetry (tests, between configurations). With ``snapshots``, also
-    delete the published snapshots under this ``REDIS_PREFIX``, so that the next read waits
-    for a fresh probe instead of seeing a state a previous test left (a fault since cleared)."""
+    """Forget this module's in-process telemetry (tests, between configurations). With
+    ``snapshots``, also delete the published snapshots under this ``REDIS_PREFIX``, so that
+    the next read waits for a fresh probe instead of seeing a state a previous test left (a
+    fault since cleared)."""
     global _copy
-    from gateway.pool import pool_state_reset
-    from gateway.telemetry.snapshot import keys_reset
-
     _copy = None
     orca_local.clear()
-    pool_state_reset()
-    keys_reset()
     if snapshots:
         client = redis_sync()
         pattern = redis_key("gw", "pool", "*", "snapshot")

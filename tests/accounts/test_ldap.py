@@ -227,7 +227,7 @@ def test_start_tls_is_asked_for_and_a_directory_without_it_refuses_the_sign_in(
 
 
 def _version() -> str:
-    from gateway.admission import policies_version
+    from gateway.callers import policies_version
 
     return async_to_sync(policies_version)()
 

@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from accounts.models import User
 from accounts.sso.models import SsoGroup
-from gateway.admission import policies_version
+from gateway.callers import policies_version
 from tests.accounts.oidc_fixtures import (  # noqa: F401  (fixtures)
     ADMIN_PROVIDER_ID,
     CLIENT_ID,

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message
-from gateway.admission import budget_add, caller_for_user
+from gateway.admission import budget_add
+from gateway.callers import caller_for_user
 from gateway.models import Policy
 from tests.chat.conftest import send_frame, signed_in
 

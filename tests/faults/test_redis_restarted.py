@@ -183,7 +183,8 @@ async def test_a_spent_budget_stays_spent_after_a_redis_restart(
     usage records, not from zero: a restart does not give everyone their budget back."""
     from django.contrib.auth.models import Group
 
-    from gateway.admission import Caller, Limits, budget_add, budget_check, budget_used
+    from gateway.admission import budget_add, budget_check, budget_used
+    from gateway.callers import Caller, Limits
     from gateway.errors import OverBudget
     from gateway.models import UsageRecord
 

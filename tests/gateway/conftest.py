@@ -37,10 +37,10 @@ def emulators():
 @pytest.fixture
 def pool(settings, monkeypatch):
     """Set the worker list, in the order given, and make the rotation start at the first."""
-    import gateway.pool
+    import gateway.routing
 
     def configure(*entries: str) -> None:
         settings.AIPORTAL_WORKERS = ",".join(entries)
-        monkeypatch.setattr(gateway.pool, "_rotation", itertools.count())
+        monkeypatch.setattr(gateway.routing, "_rotation", itertools.count())
 
     return configure

@@ -21,14 +21,14 @@ from tests.conftest import Process
 def telemetry_fixture(settings):
     """Probe every 100 ms, call metrics stale after 300 ms, start and end with no telemetry
     in this process or under this run's Redis prefix."""
-    from gateway.telemetry.store import telemetry_reset
+    from gateway.state import telemetry_state_reset
 
     settings.AIPORTAL_PROBE_INTERVAL = 0.1
     settings.AIPORTAL_METRICS_STALE_AFTER = 0.3
-    telemetry_reset()
+    telemetry_state_reset()
     _keys_delete(settings)
     yield settings
-    telemetry_reset()
+    telemetry_state_reset()
     _keys_delete(settings)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.proxy import Delta, Finished, chat_stream, completion_stream
 from tests.conftest import _READY, Process
 
@@ -75,21 +75,21 @@ def emulators_fixture():
 def gateway_isolated_fixture(settings):
     """Each test gets its own Redis key space (budgets, leases, the pool snapshot), fresh
     circuits and telemetry, and a quick prober."""
-    from gateway.admission import policies_cache_clear
+    from gateway.callers import policies_cache_clear
     from gateway.circuit import circuits_reset
     from gateway.redis import redis_memory_reset
-    from gateway.telemetry.store import telemetry_reset
+    from gateway.state import telemetry_state_reset
 
     settings.REDIS_PREFIX = prefix = f"{settings.REDIS_PREFIX}-{uuid.uuid4().hex[:8]}"
     redis_url = settings.REDIS_URL  # a test may point it elsewhere
     settings.AIPORTAL_PROBE_INTERVAL = 0.2
     circuits_reset()
-    telemetry_reset()
+    telemetry_state_reset()
     redis_memory_reset()
     policies_cache_clear()
     yield
     circuits_reset()
-    telemetry_reset()
+    telemetry_state_reset()
     if redis_url:
         import redis
 

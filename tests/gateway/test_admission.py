@@ -13,17 +13,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 
-from gateway.admission import (
-    Caller,
-    Limits,
-    budget_used,
-    caller_for_user,
-    stream_slot,
-)
+from gateway.admission import budget_used, stream_slot
 from gateway.admission_queue import FairQueue
+from gateway.callers import Caller, Limits, caller_for_user
 from gateway.errors import ModelForbidden, OverBudget, RateLimited, RegionUnavailable
-from gateway.models import Policy, regions_parse
+from gateway.models import Policy
 from gateway.proxy import Delta, chat_stream
+from gateway.regions import regions_parse
 from tests.conftest import ROOT, Process
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
@@ -233,7 +229,8 @@ async def test_the_slot_of_a_killed_process_frees_itself_after_the_lease(setting
 
 
 async def test_without_redis_admission_fails_open(settings):
-    from gateway.admission import budget_check, policies_version
+    from gateway.admission import budget_check
+    from gateway.callers import policies_version
     from tests.conftest import free_port
 
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
@@ -254,7 +251,8 @@ async def test_more_concurrent_redis_commands_than_connections_wait_their_turn()
 _HOLDER = """
 import asyncio, django
 django.setup()
-from gateway.admission import Caller, Limits, stream_slot
+from gateway.admission import stream_slot
+from gateway.callers import Caller, Limits
 
 async def main():
     async with stream_slot(Caller(user_id=777), Limits(max_streams=1)):
@@ -397,7 +395,7 @@ async def test_a_chat_whose_rules_change_at_every_try_is_refused_clearly(monkeyp
     """Three tries, each turned back by admission: a clear, retryable error, not an answer
     under rules that were not current, and never an endless loop."""
     from gateway import proxy
-    from gateway.admission import PolicyChanged
+    from gateway.callers import PolicyChanged
     from gateway.errors import PoliciesChanging
 
     tried: list[str] = []

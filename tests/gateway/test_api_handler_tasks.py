@@ -145,8 +145,8 @@ async def test_a_client_leaving_as_the_answer_ends_cancels_nothing_after_it(hand
 async def test_rules_that_change_at_every_attempt_give_a_503_to_retry(monkeypatch, rf):
     """Admission turned the request back under every version it was tried with: a clear
     503 with Retry-After, never an answer under rules that were not current."""
-    from gateway.admission import PolicyChanged
     from gateway.api import auth
+    from gateway.callers import PolicyChanged
 
     tried: list[str] = []
 

@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.metrics import REGISTRY
 from gateway.models import UsageRecord
 from gateway.proxy import completion_once

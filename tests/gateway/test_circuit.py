@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.circuit import (
     circuit_attempt_allowed,
     circuit_is_open,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.emulator.tokens import tokenize
 from gateway.errors import DeadlineExceeded, RequestUnprocessable, UpstreamFailed, WorkersBusy
 from gateway.proxy import completion_once, completion_stream

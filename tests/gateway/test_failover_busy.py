@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.circuit import circuit_is_busy, circuit_state
 from gateway.errors import WorkersBusy
 from gateway.proxy import completion_once

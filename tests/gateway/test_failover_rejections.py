@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.circuit import circuit_state
 from gateway.errors import UpstreamRejected
 from tests.gateway.proxy_support import (  # noqa: F401

@@ -11,7 +11,7 @@ import pytest
 
 import gateway.attempt
 import gateway.circuit
-from gateway.admission import Caller
+from gateway.callers import Caller
 from tests.gateway.proxy_support import (  # noqa: F401
     MODEL,
     QUESTION,

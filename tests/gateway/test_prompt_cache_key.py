@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.admission import Caller
 from gateway.api import validation
 from gateway.api.errors import ApiError
 from gateway.api.upstream import conversation_key
+from gateway.callers import Caller
 from gateway.proxy import completion_once
 from gateway.request_id import request_id_start
 from tests.gateway.api_support import bearer, chat, fast_passwords, key_for, usage_settled

@@ -8,8 +8,8 @@ import contextlib
 
 import pytest
 
-from gateway.admission import Caller
 from gateway.attempt import request_headers
+from gateway.callers import Caller
 from gateway.errors import GatewayError, ModelUnavailable, NoWorkers, UpstreamRejected
 from gateway.proxy import Delta, chat_stream, completion_once, completion_stream
 from gateway.types import WorkerSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.continuation import Stitcher
 from gateway.errors import UpstreamFailed
 from tests.gateway.proxy_support import (  # noqa: F401

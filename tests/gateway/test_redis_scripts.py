@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from gateway.admission import Caller, budget_add, budget_used
+from gateway.admission import budget_add, budget_used
+from gateway.callers import Caller
 from gateway.inflight import inflight_counts, inflight_counts_sync, inflight_key
 from gateway.redis import (
     lease_acquire,

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.request_id import RequestIdLogFilter, request_id_accept, request_id_start
 from tests.gateway.api_support import (
     BROKEN,

@@ -13,9 +13,9 @@ import contextlib
 import httpx
 import pytest
 
-from gateway.admission import Caller
 from gateway.api.responses import input_messages
 from gateway.api.upstream import conversation_key
+from gateway.callers import Caller
 from gateway.errors import UpstreamFailed
 from gateway.responses_proxy import responses_once, responses_stream
 from tests.gateway.proxy_support import (  # noqa: F401

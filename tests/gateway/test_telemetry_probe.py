@@ -246,14 +246,14 @@ async def test_an_unreachable_redis_leaves_the_last_known_pool(
 
 
 async def test_between_tests_the_published_state_is_forgotten(telemetry, emulator_url):
-    from gateway.pool import models_cache_clear
     from gateway.redis import redis_client
+    from gateway.state import gateway_state_reset
 
     telemetry.AIPORTAL_WORKERS = f"{emulator_url}@test-a"
     # What a previous test could leave: the session's worker seen with a fault since cleared.
     await _stale_snapshot_publish(emulator_url, metrics_at=time.time())
     await redis_client().delete(store.prober_lock_key())
-    models_cache_clear()
+    gateway_state_reset()
     assert await redis_client().get(store.snapshot_key()) is None
     [view] = await workers_snapshot()  # waits for this test's own first probe
     assert view.models == {"aiportal-emulator"}

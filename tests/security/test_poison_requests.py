@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import tests.gateway.conftest as gateway_conftest
-from gateway.admission import Caller
+from gateway.callers import Caller
 from gateway.circuit import circuit_state
 from gateway.errors import RequestUnprocessable
 from tests.chat.conftest import signed_in
