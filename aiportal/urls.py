@@ -17,8 +17,8 @@ urlpatterns = [
     path("admin/password_change/", admin_sign_in.admin_password_change),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
-    path("v1/", include("gateway.urls")),
-    path("settings/keys/", include("gateway.keys_urls")),
+    path("v1/", include("gateway.urls.api")),
+    path("settings/keys/", include("gateway.urls.keys")),
     path("settings/", include("accounts.urls.settings")),
     path("metrics", metrics_view, name="metrics"),
 ]

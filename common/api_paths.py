@@ -8,6 +8,6 @@ API_PREFIX = "/v1/"
 
 
 def is_api_path(path: str) -> bool:
-    """Paths the API handler serves: exactly the ones gateway.urls is mounted on. Anything
+    """Paths the API handler serves: exactly the ones gateway/urls/api.py is mounted on. Anything
     else (``//v1``, ``/v1`` without its slash, ``/V1/``) gets the site's full stack."""
     return path.startswith(API_PREFIX)

@@ -1,5 +1,5 @@
 """Settings pages (included from aiportal/urls.py at ``settings/``; API keys live at
-``settings/keys/``, gateway/keys_urls.py)."""
+``settings/keys/``, gateway/urls/keys.py)."""
 
 from django.urls import path
 

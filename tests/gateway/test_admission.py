@@ -112,7 +112,7 @@ def test_the_admin_form_refuses_a_policy_for_both_a_user_and_a_group(owner):
     from django.contrib import admin
     from django.core.exceptions import ValidationError
 
-    import gateway.admission_admin  # noqa: F401 - registers the admin
+    import gateway.admin.policies  # noqa: F401 - registers the admin
 
     assert Policy in admin.site._registry
     policy = Policy(user=owner, group=Group.objects.create(name="g"))

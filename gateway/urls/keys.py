@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gateway import keys_views
+from gateway.views import keys as keys_views
 
 app_name = "apikeys"
 

@@ -1,4 +1,4 @@
-"""Admin for API keys and usage records (imported by gateway/admin.py).
+"""Admin for API keys and usage records (imported by gateway/admin/__init__.py).
 
 Keys: list, search, revoke; never the digest (it is not secret in the way a key is, but it
 has no use on screen and an offline guess starts from it). No "add": a key is created by its

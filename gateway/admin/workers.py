@@ -1,6 +1,5 @@
 """Admin for the worker pool (``Worker``, with live columns and a live pool page) and model
-access rules. Keys and usage (gateway/api_admin.py) and admission policies
-(gateway/admission_admin.py) are registered by importing their modules from here."""
+access rules."""
 
 from __future__ import annotations
 
@@ -24,8 +23,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 
-# Importing these registers their admins: policies, API keys, usage records.
-from gateway import admission_admin, api_admin  # noqa: F401
 from gateway.models import ModelAccess, Worker
 from gateway.telemetry import NO_LOAD_METRICS
 from gateway.worker_urls import worker_url_check

@@ -1,5 +1,5 @@
-"""Admin for admission policies (gateway/models/policies.py). Registered when gateway/admin.py
-imports this module; a change applies to the next request (see gateway/admission.py)."""
+"""Admin for admission policies (gateway/models/policies.py). Registered when gateway/admin/
+imports this module; a change applies to the next request (see gateway/callers.py)."""
 
 from __future__ import annotations
 
