@@ -17,6 +17,10 @@ concurrent streams per user: a sorted set of request ids scored by their expiry,
 entry whose process crashed simply expires and frees its slot. The check-and-add runs as one
 Lua script (atomic across processes). Expiry times come from Redis's own clock (``TIME``),
 so web hosts with skewed clocks agree.
+
+State: the clients, per event loop and URL (``_clients``) and per URL for sync code
+(``_sync_clients``), the lease keepers running in this process (``_keepers``) and the
+embedded server when there is no Redis (``_embedded``, emptied by ``redis_memory_reset``).
 """
 
 from __future__ import annotations

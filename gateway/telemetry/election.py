@@ -5,6 +5,8 @@ delete it (checked inside a Lua script, so a holder that stalled past its lease 
 take the lock back from the process that took over). A holder that dies stops renewing and
 another process acquires the key once it expires; one that shuts down cleanly deletes it
 so the next one takes over at its next attempt.
+
+State: the leader locks this process holds (``_held``), so a shutdown can release them.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ State, per process: ``_state`` (a ``ReaderState``: the views last built, the wor
 keys last read, the gauge labels last set), reset by ``snapshot_state_reset()``
 (gateway/state.py); and, per event loop, the running prober and the refresh in flight
 (``_probers``, ``_refreshing``: tasks, which end with their loop, never reset).
+
+State: per event loop, the running prober and the refresh under way (``_probers``,
+``_refreshing``); the views last built and the workers' API keys (``_state``, reset by
+``snapshot_state_reset``).
 """
 
 from __future__ import annotations

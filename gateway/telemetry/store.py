@@ -15,6 +15,9 @@ prober simply runs in this process.
 State, per process: ``_copy`` (the in-process copy of the snapshot) and ``orca_local`` (ORCA
 reports this process made); ``telemetry_reset()`` forgets both (gateway/state.py's
 ``telemetry_state_reset()`` resets them with the pool's and the snapshot reader's state).
+
+State: the in-process copy of the published snapshot (``_copy``) and this process's ORCA
+reports (``orca_local``), both reset by ``telemetry_reset``.
 """
 
 from __future__ import annotations
