@@ -2,7 +2,8 @@
 
 The consumer is thin: it validates each frame strictly, reads and writes through services,
 starts each turn's answer (``chat.services.turns``) and relays the frames the generations
-publish to the conversation's group. It never streams an answer itself, so closing the socket
+publish to the conversations it joined (``chat.bus`` hands it each frame with its text,
+encoded once for every socket). It never streams an answer itself, so closing the socket
 never stops one. Every frame it sends is built by ``chat.protocol``.
 """
 
@@ -12,15 +13,16 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.access import live
-from chat import protocol, selectors, services
+from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
-from chat.protocol import PROTOCOL_VERSION, conversation_group
+from chat.protocol import PROTOCOL_VERSION
 from chat.services.generation import generation_resume, generation_stop
 from chat.services.messages import STREAMING_HEARTBEAT
 from chat.services.turns import turn_start
@@ -89,7 +91,11 @@ db_socket_access = database_sync_to_async(live.socket_access, thread_sensitive=F
 
 class ChatConsumer(WebsocketConsumer):
     async def connect(self) -> None:
-        self.joined: set[str] = set()
+        self.joined: set[str] = set()  # channel-layer groups (access, datasets)
+        self.conversations: set[int] = set()  # joined on the bus (chat.bus)
+        # Answers this socket asked to resume, until their generation says ``chat.resumed``:
+        # their deltas are dropped meanwhile (the snapshot before it has them).
+        self.resuming: set[int] = set()
         # Resumed answers whose generation has not said it is alive yet, and their watchers.
         self.watchers: dict[int, asyncio.Task[None]] = {}
         self.confirmed: set[int] = set()  # confirmations that came before their watcher
@@ -122,6 +128,7 @@ class ChatConsumer(WebsocketConsumer):
         # Leaving the groups is all: the generations go on and save their answers.
         for task in [*self.watchers.values(), *self.stoppers.values()]:
             task.cancel()
+        await self.leave_conversations()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -268,9 +275,9 @@ class ChatConsumer(WebsocketConsumer):
             # Already over (a stop racing the end is normal): answer with how it ended.
             await self.send_frame(protocol.message_final_frame(message))
             return
-        # The confirmation (message.done, status stopped) comes through the group; if no
-        # generation is alive to give it, the watch sends how the answer ended.
-        await self.join(conversation_group(message.conversation_id))
+        # The confirmation (message.done, status stopped) comes through the conversation; if
+        # no generation is alive to give it, the watch sends how the answer ended.
+        await self.join_conversation(message.conversation_id)
         await generation_stop(message_id=message.pk)
         self.watch(message, message.last_seq)
         if message.pk not in self.stoppers:
@@ -310,18 +317,22 @@ class ChatConsumer(WebsocketConsumer):
         except Message.DoesNotExist:
             await self.send_not_found(None)
             return
-        group = conversation_group(message.conversation_id)
         if message.status == Message.Status.STREAMING:
-            # The generation sends a snapshot and adds this socket to the group itself, so
-            # that no delta falls between the two.
-            self.joined.add(group)
+            # The generation sends a snapshot up to seq N, then chat.resumed; this answer's
+            # deltas before that are dropped (the snapshot has them), those after it are
+            # exactly the deltas after N. Dropped from the moment the socket joins.
+            self.resuming.add(message.pk)
+        # Joined first (Redis has confirmed the subscription): the snapshot and the deltas
+        # after it come on the conversation's path, in order.
+        await self.join_conversation(message.conversation_id)
+        if message.status == Message.Status.STREAMING:
             await self.ask_to_resume(message, after_seq)
             # It may have ended just before the request reached it: then nobody answers.
             message = await db_message_load(user=self.user, message_id=message_id)
             if message.status == Message.Status.STREAMING:
                 self.watch(message, after_seq)
                 return
-        await self.join(group)
+            self.resuming.discard(message.pk)
         await self.send_frame(protocol.message_final_frame(message))
 
     async def ask_to_resume(self, message: Message, after_seq: int) -> None:
@@ -334,7 +345,7 @@ class ChatConsumer(WebsocketConsumer):
 
     def watch(self, message: Message, after_seq: int) -> None:
         """Make sure a resumed answer ends for this socket even if its generator is dead
-        (its process was killed): until the generation confirms (``chat_resumed``), check
+        (its process was killed): until the generation confirms (``chat.resumed``), check
         the row every heartbeat; once the stale sweep marks it interrupted, send that."""
         if message.pk in self.confirmed:
             self.confirmed.discard(message.pk)
@@ -350,14 +361,11 @@ class ChatConsumer(WebsocketConsumer):
                     return  # confirmed alive: its frames come through the group
                 current = await db_message_load(user=self.user, message_id=message.pk)
                 if current.status != Message.Status.STREAMING:
-                    # Not through self.join: the group was counted as joined on the
-                    # generation's behalf, and it never did it.
-                    group = conversation_group(current.conversation_id)
-                    await self.channel_layer.group_add(group, self.channel_name)
+                    self.resuming.discard(current.pk)
                     await self.send_frame(protocol.message_final_frame(current))
                     return
-                # Still heartbeating, in another process maybe: the request may have been
-                # lost on the way (the channel layer is best effort), so ask again.
+                # Still heartbeating, in another process maybe: the request or its answer
+                # may have been lost on the way (both are best effort), so ask again.
                 await self.ask_to_resume(current, after_seq)
         except Message.DoesNotExist:
             return  # deleted meanwhile
@@ -373,7 +381,7 @@ class ChatConsumer(WebsocketConsumer):
         self, turn: services.Turn, client_id: str | None, *, continuing: bool = False
     ) -> None:
         # Joined first, so that this socket sees the frames the turn publishes.
-        await self.join(conversation_group(turn.conversation.pk))
+        await self.join_conversation(turn.conversation.pk)
         await turn_start(
             user=self.user,
             turn=turn,
@@ -386,6 +394,21 @@ class ChatConsumer(WebsocketConsumer):
         if group not in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.add(group)
+
+    async def join_conversation(self, conversation_id: int) -> None:
+        if conversation_id not in self.conversations:
+            self.conversations.add(conversation_id)
+            await bus.bus_join(conversation_id=conversation_id, subscriber=self)
+
+    async def leave_conversations(self) -> None:
+        conversations, self.conversations = self.conversations, set()
+        for conversation_id in conversations:
+            await bus.bus_leave(conversation_id=conversation_id, subscriber=self)
+
+    @property
+    def bus_address(self) -> str:
+        """A resume's snapshot names this socket (the generation's ``reply_channel``)."""
+        return str(self.channel_name)
 
     async def send_frame(self, frame: protocol.Frame) -> None:
         await self.send(text_data=json.dumps(frame))
@@ -412,15 +435,39 @@ class ChatConsumer(WebsocketConsumer):
             )
         )
 
-    # --- channel-layer events ----------------------------------------------------------------
+    # --- frames of the conversations this socket joined (chat.bus) ----------------------------
 
-    async def chat_resumed(self, event: dict[str, Any]) -> None:
-        """A resumed answer's generation is alive and has added this socket to its group."""
-        watcher = self.watchers.pop(event.get("message"), None)
+    async def bus_receive(self, frame: Mapping[str, Any], text: str) -> None:
+        """A frame published to a conversation this socket joined, or sent to it alone (a
+        snapshot, ``chat.resumed``): passed on as the text it arrived as. An answer's end also
+        ends the asking again to stop it: the same message may be continued right after, and
+        that generation must not be stopped."""
+        message = frame.get("message")  # an id, or a message.created's payload
+        if self.resuming and isinstance(message, int) and message in self.resuming:
+            if protocol.event_is_resumed(frame):
+                self.resuming.discard(message)
+                self.resumed(message)
+                return
+            if frame.get("type") == "message.delta":
+                return  # before its snapshot: the snapshot has it
+            if protocol.frame_is_final(frame):
+                self.resuming.discard(message)
+        if protocol.event_is_resumed(frame):
+            self.resumed(message)
+            return
+        if protocol.frame_is_final(frame):
+            self._stop_asking(message)
+        await self.send(text_data=text)
+
+    def resumed(self, message_id: Any) -> None:
+        """A resumed answer's generation is alive: its frames come through the conversation."""
+        watcher = self.watchers.pop(message_id, None)
         if watcher is not None:
             watcher.cancel()
-        elif isinstance(event.get("message"), int):
-            self.confirmed.add(event["message"])
+        elif isinstance(message_id, int):
+            self.confirmed.add(message_id)
+
+    # --- channel-layer events ----------------------------------------------------------------
 
     async def accounts_access_changed(self, event: dict[str, Any]) -> None:
         """The user's account or a session of theirs changed: look again, close if lost."""
@@ -438,6 +485,7 @@ class ChatConsumer(WebsocketConsumer):
     async def access_lost(self, access: live.SocketAccess) -> None:
         # Out of every group first: no frame of the user's conversations follows the close.
         self.may_act = False
+        await self.leave_conversations()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
@@ -447,15 +495,6 @@ class ChatConsumer(WebsocketConsumer):
     async def datasets_changed(self, event: dict[str, Any]) -> None:
         """The user's grants or datasets changed: the page refetches what it may pick."""
         await self.send_frame(protocol.datasets_changed_frame())
-
-    async def chat_frame(self, event: dict[str, Any]) -> None:
-        """A frame published by a generation (or another socket) to a group this socket
-        joined: passed on as it is. An answer's end also ends the asking again to stop it: the
-        same message may be continued right after, and that generation must not be stopped."""
-        frame = event["frame"]
-        if protocol.frame_is_final(frame):
-            self._stop_asking(frame.get("message"))
-        await self.send(text_data=json.dumps(frame))
 
     def _stop_asking(self, message_id: Any) -> None:
         stopper = self.stoppers.pop(message_id, None)

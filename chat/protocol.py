@@ -1,39 +1,35 @@
 """The chat websocket's protocol, v1 (docs/websocket.md): its version, the channel-layer
-groups, one builder per frame kind the server sends, the events that carry them between
-processes, and publishing.
+group of a generation, one builder per frame kind the server sends, the events that carry
+control between processes, and publishing.
 
 Every frame the chat sends is built here and nowhere else (tests/chat/test_protocol.py holds
 the builders to the documented shapes and the rest of the chat to that rule), so a new frame
 kind is one builder to add, to document and to test.
 
-Frames are ``TypedDict``s, not dataclasses: a frame travels as a plain dict through the
-channel layer (msgpack for channels_redis) and ``json.dumps`` to the socket, and is relayed
-by the consumer as it arrived; a TypedDict types it for mypy with no conversion at either
-end. A key a frame may lack is ``NotRequired``, and its builder leaves it out rather than
-sending ``null``: the page tells "absent" from "empty" (``frame.metrics || r.metrics``).
+Frames are ``TypedDict``s, not dataclasses: a frame is a plain dict, encoded once by
+``frame_publish`` and relayed as that text to every socket that gets it (``chat.bus``); a
+TypedDict types it for mypy with no conversion at either end. A key a frame may lack is
+``NotRequired``, and its builder leaves it out rather than sending ``null``: the page tells
+"absent" from "empty" (``frame.metrics || r.metrics``).
 
 Every server frame carries ``"v": PROTOCOL_VERSION``; the builders put it in.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
-from channels.layers import get_channel_layer
-
+from chat import bus
 from chat.models import Message
 
 PROTOCOL_VERSION = 1
 
 
 # --- Groups ------------------------------------------------------------------------------------
-
-
-def conversation_group(conversation_id: int) -> str:
-    """Every socket showing the conversation, in any process: a generation publishes its
-    frames here."""
-    return f"chat.conversation.{conversation_id}"
+# A conversation's frames go through ``chat.bus``, not a channel-layer group; only control
+# (stop, resume) goes to a generation's group.
 
 
 def generation_group(message_id: int) -> str:
@@ -378,19 +374,20 @@ def pong_frame() -> PongFrame:
     return {"type": "pong", "v": PROTOCOL_VERSION}
 
 
-# --- Channel-layer events ----------------------------------------------------------------------
-# What travels between processes. Never sent to a client as such: ``chat.frame`` carries a
-# frame for the consumer to relay, the others are between sockets and generations.
-
-
-def frame_event(frame: Frame) -> dict[str, Any]:
-    """Wrap a frame for the channel layer; ``ChatConsumer.chat_frame`` unwraps it."""
-    return {"type": "chat.frame", "frame": frame}
+# --- Events ------------------------------------------------------------------------------------
+# What travels between processes. Never sent to a client as such: they are between sockets
+# and generations. ``chat.resumed`` travels with the conversation's frames (``chat.bus``),
+# the others on the channel layer.
 
 
 def resumed_event(*, message_id: int) -> dict[str, Any]:
-    """A generation tells a socket it is alive and has added it to its group."""
+    """A generation tells a resuming socket that it is alive and that the frames after this
+    one are the deltas after its snapshot."""
     return {"type": "chat.resumed", "message": message_id}
+
+
+def event_is_resumed(frame: Mapping[str, Any]) -> bool:
+    return frame.get("type") == "chat.resumed"
 
 
 def generation_stop_event() -> dict[str, Any]:
@@ -416,15 +413,19 @@ def generation_resume_event(
 # --- Publishing --------------------------------------------------------------------------------
 
 
-async def frame_publish(*, group: str, frame: Frame) -> None:
-    """Send a frame to every socket in ``group``, in any process. Raises what the channel
-    layer raises: the callers decide whether a lost frame matters (most are best effort)."""
-    await get_channel_layer().group_send(group, frame_event(frame))
+async def frame_publish(*, conversation_id: int, frame: Frame) -> None:
+    """Send a frame to every socket showing the conversation, in any process: encoded once,
+    the same text for all (``chat.bus``). Raises what Redis raises, after this process's
+    sockets have it: the callers decide whether a lost frame matters (most are best effort)."""
+    await bus.bus_publish(conversation_id=conversation_id, frame=frame, text=json.dumps(frame))
 
 
-async def frame_send(*, channel: str, frame: Frame) -> None:
-    """Send a frame to one socket's channel (a resuming socket's snapshot)."""
-    await get_channel_layer().send(channel, frame_event(frame))
+async def frame_send(*, conversation_id: int, to: str, frame: Frame | dict[str, Any]) -> None:
+    """Send a frame (a resuming socket's snapshot) or a ``resumed_event`` to one socket of
+    the conversation, in order with the conversation's other frames."""
+    await bus.bus_publish(
+        conversation_id=conversation_id, frame=frame, text=json.dumps(frame), to=to
+    )
 
 
 def frame_is_final(frame: Mapping[str, Any]) -> bool:

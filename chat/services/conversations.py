@@ -259,14 +259,12 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
 
 async def conversation_updated_publish(*, conversation: Conversation) -> None:
     """Tell every page showing the conversation that its title (or pin) changed. The same
-    group the generation publishes to (``protocol.conversation_group``); best effort, like
+    way the generation publishes (``protocol.frame_publish``); best effort, like
     every frame: a page that misses it shows the new title on its next load."""
     frame = protocol.conversation_updated_frame(
         conversation=selectors.conversation_payload(conversation)
     )
     try:
-        await protocol.frame_publish(
-            group=protocol.conversation_group(conversation.pk), frame=frame
-        )
+        await protocol.frame_publish(conversation_id=conversation.pk, frame=frame)
     except Exception:
         logger.warning("publishing conversation.updated failed", exc_info=True)

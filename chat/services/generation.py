@@ -5,9 +5,9 @@ event loop does not drop it). It outlives the socket: a closed tab does not stop
 answer is still saved completely. The task
 
 - publishes every frame (``message.created``, ``message.delta`` with ``seq``, ``message.done``
-  or ``message.error``, built by ``chat.protocol``) to the channel-layer group of its
-  conversation, which every socket
-  showing that conversation has joined, in any process; tokens that arrive within
+  or ``message.error``, built by ``chat.protocol``) to its conversation (``chat.bus``): in
+  memory to the sockets of this process showing it, one Redis publish for the other
+  processes; tokens that arrive within
   ``DELTA_INTERVAL`` of each other share one delta; a reasoning model's thinking travels in
   the same deltas as ``reasoning``, apart from the answer's ``text``;
 - saves the growing answer from a separate saver loop: at most once per
@@ -37,7 +37,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.models import Message
-from chat.protocol import conversation_group, generation_group
+from chat.protocol import generation_group
 from chat.selectors import message_payload
 from chat.services.conversations import conversation_title_generate
 from chat.services.messages import (
@@ -63,7 +63,7 @@ from gateway import (
 logger = logging.getLogger(__name__)
 
 # Tokens that arrive within this many seconds of the last delta go out together as the next
-# one: a fraction of the channel-layer traffic (and of browser re-renders), with no delay a
+# one: a fraction of the publishes (and of browser re-renders), with no delay a
 # reader could see. The first token is always sent at once.
 DELTA_INTERVAL = 0.03
 _tasks: set[asyncio.Task[None]] = set()
@@ -166,8 +166,8 @@ class Generation:
         return self.message["id"]
 
     @property
-    def group(self) -> str:
-        return conversation_group(self.message["conversation"])
+    def conversation_id(self) -> int:
+        return int(self.message["conversation"])
 
     @property
     def seq(self) -> int:
@@ -404,9 +404,10 @@ class Generation:
                 await self._resume(event)
 
     async def _resume(self, event: dict[str, Any]) -> None:
-        """Bring one socket up to date, then add it to the conversation's group, without a
-        delta in between: both happen under the lock that publishing a delta takes."""
-        layer = get_channel_layer()
+        """Bring one socket up to date: a snapshot up to seq N, then ``chat.resumed``, on
+        the conversation's ordered path and under the lock that publishing a delta takes, so
+        that the deltas after them are exactly those after N. The socket joined the
+        conversation before asking, and drops this answer's deltas until ``chat.resumed``."""
         reply_channel = event["reply_channel"]
         async with self.lock:
             try:
@@ -418,10 +419,15 @@ class Generation:
                         reasoning=self.reasoning,
                         status=Message.Status.STREAMING,
                     )
-                    await protocol.frame_send(channel=reply_channel, frame=snapshot)
-                await layer.group_add(self.group, reply_channel)
+                    await protocol.frame_send(
+                        conversation_id=self.conversation_id, to=reply_channel, frame=snapshot
+                    )
                 # Tells the socket that this generation is alive (see ChatConsumer.watch).
-                await layer.send(reply_channel, protocol.resumed_event(message_id=self.message_id))
+                await protocol.frame_send(
+                    conversation_id=self.conversation_id,
+                    to=reply_channel,
+                    frame=protocol.resumed_event(message_id=self.message_id),
+                )
             except Exception:
                 logger.warning(
                     "could not resume message %s for %s",
@@ -519,11 +525,13 @@ class Generation:
 
     async def _publish(self, frame: protocol.Frame) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
-        # catches up with chat.resume. A channel-layer hiccup must not end the answer.
+        # catches up with chat.resume. A Redis hiccup must not end the answer.
         try:
-            await protocol.frame_publish(group=self.group, frame=frame)
+            await protocol.frame_publish(conversation_id=self.conversation_id, frame=frame)
         except Exception:
-            logger.warning("publishing to %s failed", self.group, exc_info=True)
+            logger.warning(
+                "publishing to conversation %s failed", self.conversation_id, exc_info=True
+            )
 
 
 def _usage_sum(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
@@ -592,7 +600,7 @@ async def generation_resume(
     *, message_id: int, reply_channel: str, after_seq: int, conversation_id: int
 ) -> None:
     """Ask the generation of ``message_id`` to send ``reply_channel`` what it missed after
-    ``after_seq`` and then join it to the conversation's group."""
+    ``after_seq``, then ``chat.resumed`` (the socket joined the conversation before)."""
     await get_channel_layer().group_send(
         generation_group(message_id),
         protocol.generation_resume_event(

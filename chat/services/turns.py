@@ -3,7 +3,7 @@
 conversation's datasets searched, the generation started; and if that fails, the answer ended
 and the asking socket told why, never a silent spinner.
 
-The consumer joins the conversation's group first (so it sees what this publishes) and
+The consumer joins the conversation first (so it sees what this publishes) and
 passes ``reply``, how to send a frame to that socket alone.
 """
 
@@ -44,15 +44,15 @@ async def turn_start(
     reply: Reply,
     continuing: bool = False,
 ) -> None:
-    """Start answering ``turn``: its user message (if any) goes to the conversation's group,
+    """Start answering ``turn``: its user message (if any) goes to the conversation,
     then ``datasets.dropped`` (if any) to ``reply`` alone, then the generation, which
     publishes the answer. Raises only if publishing the user's message fails (the consumer
     then answers ``internal_error``); a failure after that ends the saved answer (status
     error, or interrupted when it has text to continue from) and tells ``reply``."""
     if turn.user_message is not None:
-        # Through the group, so that other tabs on this conversation show it too.
+        # To the conversation, so that other tabs on this conversation show it too.
         await protocol.frame_publish(
-            group=protocol.conversation_group(turn.conversation.pk),
+            conversation_id=turn.conversation.pk,
             frame=protocol.message_created_frame(
                 message=message_payload(turn.user_message), client_id=client_id
             ),

@@ -1,0 +1,260 @@
+"""How a conversation's frames reach its sockets: in memory to the sockets of this process,
+and through one Redis publish to the other processes (docs/chat.md, "How a delta travels").
+
+A frame is encoded once by its publisher (``chat.protocol``) and the same text goes to every
+socket. The sockets of this process showing the conversation get it at once, from the
+publishing task itself: no channel layer, no thread hop, no Redis round trip. With
+``REDIS_URL`` set, the text is also published once on the conversation's Redis pub/sub
+channel; each other process that has a socket on the conversation holds one subscription
+to it (one pub/sub connection per process for all its conversations), decodes the message
+once and hands it to its sockets. Every message says which process sent it, so the
+publisher ignores its own. Without ``REDIS_URL`` (the embedded default, one process) only the
+local delivery runs.
+
+Pub/sub is best effort, like the channel layer it replaces: a message published while the
+listener is reconnecting (Redis restarted) is lost. The sockets recover: the page asks to
+resume on a gap in the seqs, and a resume's snapshot travels on this same ordered path
+(``to``: one socket), so a snapshot up to seq N is followed by exactly the deltas after N.
+
+An idle socket costs nothing here: it is in the registry only for the conversations it
+shows, and the process's one listener serves all of them.
+
+State: per event loop (Daphne's one loop; each test's own), the sockets subscribed per
+conversation (weakly held: a consumer that died without leaving does not stay), the pub/sub
+connection and the task that listens on it, and the subscriptions waiting for Redis's
+confirmation (``_buses``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+import weakref
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from django.conf import settings
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+logger = logging.getLogger(__name__)
+
+# Who published a message: the listener drops its own process's messages (already delivered).
+ORIGIN = uuid.uuid4().hex
+# How long joining waits for Redis to confirm a subscription: a resume asked before it would
+# be answered on a channel this process does not hear yet. Past it (Redis down) the socket
+# goes on and the watch on a resume asks again.
+SUBSCRIBE_WAIT = 2.0
+# After the pub/sub connection fails, listen again after this many seconds, doubling up to
+# the maximum while the failures go on.
+LISTEN_RETRY = 0.1
+LISTEN_RETRY_MAX = 2.0
+
+
+class Subscriber(Protocol):
+    """A socket of this process (``ChatConsumer``)."""
+
+    @property
+    def bus_address(self) -> str:
+        """What a message meant for this socket alone names (``to``)."""
+        ...
+
+    async def bus_receive(self, frame: Mapping[str, Any], text: str) -> None:
+        """A frame of a conversation it joined, decoded and as JSON text."""
+        ...
+
+
+class _Bus:
+    def __init__(self) -> None:
+        self.sockets: dict[int, weakref.WeakValueDictionary[str, Subscriber]] = {}
+        self.client: Redis | None = None
+        self.pubsub: PubSub | None = None
+        self.listener: asyncio.Task[None] | None = None
+        self.confirming: dict[str, asyncio.Future[None]] = {}
+
+
+_buses: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bus] = weakref.WeakKeyDictionary()
+
+
+def _bus() -> _Bus:
+    return _buses.setdefault(asyncio.get_running_loop(), _Bus())
+
+
+def bus_channel(conversation_id: int) -> str:
+    """The conversation's pub/sub channel. Pub/sub ignores Redis's database numbers: the
+    prefix keeps deployments (and test runs) sharing a Redis apart."""
+    return f"{settings.REDIS_PREFIX}:chat:conversation:{conversation_id}"
+
+
+def _conversation_of(channel: str) -> int:
+    return int(channel.rsplit(":", 1)[1])
+
+
+def _client(bus: _Bus) -> Redis:
+    if bus.client is None:
+        # A publish that meets a dead pooled connection (Redis restarted) is retried on a new
+        # one; a frame published twice is harmless (the page drops a seq it has).
+        bus.client = Redis.from_url(
+            settings.REDIS_URL, retry=Retry(ExponentialBackoff(cap=0.2, base=0.1), 2)
+        )
+    return bus.client
+
+
+async def bus_join(*, conversation_id: int, subscriber: Subscriber) -> None:
+    """Deliver the conversation's frames to ``subscriber`` from now on. The first socket of
+    the process on a conversation subscribes to its channel, and returns once Redis has
+    confirmed (or after ``SUBSCRIBE_WAIT``)."""
+    bus = _bus()
+    sockets = bus.sockets.get(conversation_id)
+    first = not sockets
+    if sockets is None:
+        sockets = bus.sockets[conversation_id] = weakref.WeakValueDictionary()
+    sockets[subscriber.bus_address] = subscriber
+    if not first or not settings.REDIS_URL:
+        return
+    if bus.listener is None or bus.listener.done():
+        bus.listener = asyncio.create_task(_listen(bus), name="chat-bus-listener")
+    channel = bus_channel(conversation_id)
+    confirmed = bus.confirming.setdefault(channel, asyncio.get_running_loop().create_future())
+    try:
+        # While the listener connects, it subscribes to every conversation itself.
+        if bus.pubsub is not None:
+            await bus.pubsub.subscribe(channel)
+        async with asyncio.timeout(SUBSCRIBE_WAIT):
+            await asyncio.shield(confirmed)
+    except Exception:
+        logger.warning("could not subscribe to %s yet", channel, exc_info=True)
+
+
+async def bus_leave(*, conversation_id: int, subscriber: Subscriber) -> None:
+    """No more frames of the conversation for ``subscriber``; the last socket of the
+    process on it unsubscribes."""
+    bus = _bus()
+    sockets = bus.sockets.get(conversation_id)
+    if sockets is None:
+        return
+    sockets.pop(subscriber.bus_address, None)
+    if not sockets:
+        await _forget(bus, conversation_id)
+
+
+async def _forget(bus: _Bus, conversation_id: int) -> None:
+    bus.sockets.pop(conversation_id, None)
+    if bus.pubsub is not None:
+        with contextlib.suppress(Exception):
+            await bus.pubsub.unsubscribe(bus_channel(conversation_id))
+
+
+async def bus_publish(
+    *, conversation_id: int, frame: Mapping[str, Any], text: str, to: str | None = None
+) -> None:
+    """Deliver a frame to every socket on the conversation (``to``: to that socket alone),
+    in this process and, with Redis, in every other. Raises what Redis raises, after the
+    local delivery: the callers decide whether a lost frame matters."""
+    bus = _bus()
+    await _deliver(bus, conversation_id, frame, text, to)
+    if settings.REDIS_URL:
+        payload = f"{ORIGIN}\n{to or ''}\n{text}"
+        await _client(bus).publish(bus_channel(conversation_id), payload)
+
+
+async def _deliver(
+    bus: _Bus, conversation_id: int, frame: Mapping[str, Any], text: str, to: str | None
+) -> None:
+    sockets = bus.sockets.get(conversation_id)
+    if sockets is None:
+        return
+    if to is not None:
+        targets = [s for s in [sockets.get(to)] if s is not None]
+    else:
+        targets = list(sockets.values())
+    if not targets and not sockets:
+        await _forget(bus, conversation_id)  # its sockets died without leaving
+        return
+    for subscriber in targets:
+        try:
+            await subscriber.bus_receive(frame, text)
+        except Exception:
+            # One broken socket must not cost the others their frame.
+            logger.warning("delivering to %s failed", subscriber.bus_address, exc_info=True)
+
+
+async def _listen(bus: _Bus) -> None:
+    """The process's one pub/sub connection: (re)connect, subscribe to every conversation
+    its sockets show, hand each message to them; on a failure, again after a backoff."""
+    failures = 0
+    while True:
+        pubsub = _client(bus).pubsub()
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it bare
+            # Before listing the conversations: a socket that joins meanwhile subscribes
+            # itself (twice is harmless), none is missed.
+            bus.pubsub = pubsub
+            channels = [bus_channel(c) for c in bus.sockets]
+            if channels:
+                await pubsub.subscribe(*channels)
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    failures = 0
+                    await _handle(bus, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            logger.warning(
+                "the chat's pub/sub connection failed (%d); listening again",
+                failures,
+                exc_info=failures == 1,
+            )
+        finally:
+            bus.pubsub = None
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+        await asyncio.sleep(min(LISTEN_RETRY * 2 ** (failures - 1), LISTEN_RETRY_MAX))
+
+
+async def _handle(bus: _Bus, message: Mapping[str, Any]) -> None:
+    channel = message["channel"]
+    if isinstance(channel, bytes):
+        channel = channel.decode()
+    if message["type"] == "subscribe":
+        confirmed = bus.confirming.pop(channel, None)
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_result(None)
+        return
+    if message["type"] != "message":
+        return
+    data = message["data"]
+    origin, to, text = (data.decode() if isinstance(data, bytes) else data).split("\n", 2)
+    if origin == ORIGIN:
+        return  # delivered in memory when it was published
+    conversation_id = _conversation_of(channel)
+    if conversation_id not in bus.sockets:
+        return
+    # One decode per message and process, whatever the number of its sockets.
+    await _deliver(bus, conversation_id, json.loads(text), text, to or None)
+
+
+def bus_sockets(conversation_id: int) -> int:
+    """How many sockets of this process (this loop) follow the conversation."""
+    sockets = _bus().sockets.get(conversation_id)
+    return len(sockets) if sockets is not None else 0
+
+
+def bus_conversations() -> set[int]:
+    """The conversations this process (this loop) follows: empty when no socket shows one."""
+    return set(_bus().sockets)
+
+
+def bus_subscribed() -> set[str]:
+    """The channels of the pub/sub connection, as redis-py tracks them."""
+    pubsub = _bus().pubsub
+    if pubsub is None:
+        return set()
+    return {c.decode() if isinstance(c, bytes) else c for c in pubsub.channels}
