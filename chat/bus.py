@@ -115,20 +115,29 @@ async def bus_join(*, conversation_id: int, subscriber: Subscriber) -> None:
     if sockets is None:
         sockets = bus.sockets[conversation_id] = weakref.WeakValueDictionary()
     sockets[subscriber.bus_address] = subscriber
-    if not first or not settings.REDIS_URL:
+    if not settings.REDIS_URL:
         return
+    channel = bus_channel(conversation_id)
+    confirmed = bus.confirming.get(channel)
+    if not first and confirmed is None:
+        return  # subscribed already
     if bus.listener is None or bus.listener.done():
         bus.listener = asyncio.create_task(_listen(bus), name="chat-bus-listener")
-    channel = bus_channel(conversation_id)
-    confirmed = bus.confirming.setdefault(channel, asyncio.get_running_loop().create_future())
     try:
-        # While the listener connects, it subscribes to every conversation itself.
-        if bus.pubsub is not None:
-            await bus.pubsub.subscribe(channel)
+        if confirmed is None:
+            confirmed = bus.confirming[channel] = asyncio.get_running_loop().create_future()
+            # While the listener connects, it subscribes to every conversation itself.
+            if bus.pubsub is not None:
+                await bus.pubsub.subscribe(channel)
+        # A second socket joining meanwhile waits for the same confirmation.
         async with asyncio.timeout(SUBSCRIBE_WAIT):
             await asyncio.shield(confirmed)
     except Exception:
+        # Redis down: the listener subscribes again to every conversation once it is back;
+        # the sockets that join until then need not wait.
         logger.warning("could not subscribe to %s yet", channel, exc_info=True)
+        if bus.confirming.get(channel) is confirmed:
+            del bus.confirming[channel]
 
 
 async def bus_leave(*, conversation_id: int, subscriber: Subscriber) -> None:
@@ -145,6 +154,7 @@ async def bus_leave(*, conversation_id: int, subscriber: Subscriber) -> None:
 
 async def _forget(bus: _Bus, conversation_id: int) -> None:
     bus.sockets.pop(conversation_id, None)
+    bus.confirming.pop(bus_channel(conversation_id), None)
     if bus.pubsub is not None:
         with contextlib.suppress(Exception):
             await bus.pubsub.unsubscribe(bus_channel(conversation_id))
@@ -231,14 +241,19 @@ async def _handle(bus: _Bus, message: Mapping[str, Any]) -> None:
     if message["type"] != "message":
         return
     data = message["data"]
-    origin, to, text = (data.decode() if isinstance(data, bytes) else data).split("\n", 2)
-    if origin == ORIGIN:
-        return  # delivered in memory when it was published
-    conversation_id = _conversation_of(channel)
-    if conversation_id not in bus.sockets:
+    try:
+        origin, to, text = (data.decode() if isinstance(data, bytes) else data).split("\n", 2)
+        if origin == ORIGIN:
+            return  # delivered in memory when it was published
+        conversation_id = _conversation_of(channel)
+        if conversation_id not in bus.sockets:
+            return
+        # One decode per message and process, whatever the number of its sockets.
+        frame = json.loads(text)
+    except ValueError:
+        logger.warning("a malformed message on %s was dropped", channel)
         return
-    # One decode per message and process, whatever the number of its sockets.
-    await _deliver(bus, conversation_id, json.loads(text), text, to or None)
+    await _deliver(bus, conversation_id, frame, text, to or None)
 
 
 def bus_sockets(conversation_id: int) -> int:
