@@ -49,6 +49,12 @@ class Follow:
     missing: int = 0  # deltas B never saw (seqs skipped, or short of the final seq)
     seq_gaps: int = 0  # times a delta's seq was past the last one + 1
     answers: int = 0  # answers whose final frame B saw
+    # First answers B resumed while they streamed (a snapshot or a delta came before the end),
+    # and those whose final frame came first: the resume was served after the answer ended
+    # (nothing is lost to the person, the final frame has the whole text, but B did not
+    # follow it live). B's own answers, asked after it followed, are never counted here.
+    resumed_live: int = 0
+    resumed_late: int = 0
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
     cpu: float | None = None
@@ -94,6 +100,7 @@ async def follow(
         covered = {first: 0}  # per answer: the highest seq B has (snapshot or delta)
         last: dict[int, float] = {}  # per answer: when its latest delta arrived on B
         ended: set[int] = set()
+        live = False  # the first answer: a snapshot or a delta of it came before its end
         deadline = None
         while True:
             if asked.is_set():
@@ -112,10 +119,20 @@ async def follow(
             if frame is None:
                 out.error("B socket closed")
                 return
-            if frame.get("message") == first or (
-                frame["type"] == "message.created" and frame["message"]["id"] == first
-            ):
+            if frame.get("message") == first and first not in ended:
                 conversation.followed.set()
+                if frame["type"] in {"message.snapshot", "message.delta"}:
+                    live = True
+                elif not live and frame["type"] in {"message.done", "message.error"}:
+                    # Resumed after it ended: its deltas were never B's to see.
+                    out.resumed_late += 1
+                    ended.add(first)
+                    out.answers += 1
+                    continue
+                if not live:
+                    continue
+                if first not in ended and frame["type"] in {"message.done", "message.error"}:
+                    out.resumed_live += 1
             frame_read(frame, arrived, covered, last, ended, out)
     except (aiohttp.ClientError, ConnectionError) as exc:
         out.error(type(exc).__name__)
@@ -173,11 +190,12 @@ async def across_level(
     headers: tuple[dict[str, str], dict[str, str]],
     pids: tuple[int, int],
     streams: int,
-    seconds: float,
-    cap: int,
+    answers: int,
 ) -> Across:
-    """``streams`` people asking on A for ``seconds``, each followed on B; both processes'
-    CPU read from the moment every socket is open until B has seen the last answer end."""
+    """``streams`` people asking ``answers`` questions each on A (however long they take:
+    the first answer is the one B resumes, only the later ones does B follow from their
+    start), each followed on B; both processes' CPU read from the moment every socket is
+    open until B has seen the last answer end."""
     asker, follower = Fanout(), Follow()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -186,7 +204,6 @@ async def across_level(
         pairs = list(zip(on_a, on_b, strict=False))
         cpu_before = (cpu_seconds(pids[0]), cpu_seconds(pids[1]))
         started = time.perf_counter()
-        until = started + seconds
         loop = asyncio.get_running_loop()
 
         async def pair(index: int, ws_a: Any, ws_b: Any) -> None:
@@ -198,8 +215,8 @@ async def across_level(
                     await converse(
                         ws_a,
                         index=index,
-                        until=until,
-                        cap=cap,
+                        until=float("inf"),
+                        cap=answers,
                         out=asker,
                         conversation=conversation,
                     )

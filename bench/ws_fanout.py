@@ -20,8 +20,11 @@ Three modes, in this order (``--idle 0``, ``--levels ''``, ``--across 0`` skip o
   Daphne process's CPU seconds per 1000 tokens (utime + stime from /proc) and, on the chat's
   row, that CPU over ``/v1``'s (``chat/api``); errors.
 - **across** (bench/ws_across.py): a second Daphne on the same database and Redis; N people
-  ask on A and each has a second tab on B following the conversation: B's ITL p99 and what
-  it adds, how long after A's socket each delta reaches B's, and every delta B missed.
+  ask ``--across-answers`` questions each on A and each has a second tab on B that resumes
+  the first answer and follows the conversation from then on: B's ITL p99 and what it adds,
+  how long after A's socket each delta reaches B's (``B minus A``: negative when B's
+  socket has it first), every delta B missed, and how many first
+  answers B's resume caught while they streamed.
 
 CPU windows: ``/v1``'s opens with its first request (a client's connection is opened once
 and kept), the chat's once every socket is open (a handshake is per socket, not per token);
@@ -226,10 +229,11 @@ def across_report(across: Across, emulator: Sample) -> float:
         f"   emulator ITL p99       {ms(emu_p99)}\n"
         f"   A (asking) ITL p99     {ms(a_p99)}  added {ms(a_p99 - emu_p99)}\n"
         f"   B (following) ITL p99  {ms(b_p99)}  added {ms(b_p99 - emu_p99)}\n"
-        f"   B behind A per delta   p50 {ms(pct(b.lags, 0.5))}  p99 {ms(pct(b.lags, 0.99))}\n"
+        f"   B minus A, per delta   p50 {ms(pct(b.lags, 0.5))}  p99 {ms(pct(b.lags, 0.99))}\n"
         f"   deltas                 A {a.deltas}  B {b.deltas}  missing on B {b.missing}  "
         f"seq gaps on B {b.seq_gaps}\n"
-        f"   answers                A {a.answers}  B {b.answers}\n"
+        f"   answers                A {a.answers}  B {b.answers}  "
+        f"first answers resumed live {b.resumed_live}, after their end {b.resumed_late}\n"
         f"   errors                 A {a.errors}  B {b.errors}\n"
         f"   CPU s/1k tok           A {figure(per_1k(a.cpu, a.tokens))}  "
         f"B {figure(per_1k(b.cpu, a.tokens))}",
@@ -322,6 +326,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--idle-sample", type=int, default=100, help="sockets pinged")
     parser.add_argument("--across", type=int, default=50, help="streams across two Daphnes")
+    parser.add_argument(
+        "--across-answers",
+        type=int,
+        default=3,
+        help="answers each person asks across two Daphnes (B resumes the first, follows the rest)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tokens-per-second", type=int, default=20)
     parser.add_argument("--answer-tokens", type=int, default=60)
@@ -412,8 +422,7 @@ def main() -> None:
                     (ws_headers, b_headers),
                     (pid, second.pid),
                     args.across,
-                    args.seconds,
-                    args.max_requests,
+                    args.across_answers,
                 )
             )
             across = (result, across_report(result, emulator))
