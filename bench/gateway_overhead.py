@@ -252,14 +252,22 @@ class Portal:
         for url in self.workers:
             Worker.objects.create(base_url=url, region="bench", max_concurrency=4096)
         connection.close()
-        port = _free_port()
-        daphne = [sys.executable, "-m", "aiportal.serve"]  # Daphne, as deployed
-        self.process = spawn(
-            [*daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.url}/healthz", self.process)
+        self.process, self.url = self.daphne_start()
         return token
+
+    def daphne_start(self) -> tuple[subprocess.Popen, str]:
+        """A Daphne process on the portal's database, Redis and secret key, as deployed:
+        ``start`` runs the first; a bench wanting a second web process (a second replica
+        behind the edge) runs another and stops it itself."""
+        port = _free_port()
+        daphne = [sys.executable, "-m", "aiportal.serve"]
+        process = spawn(
+            [*daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"],
+            env=self.environ,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", process)
+        return process, url
 
     def start_core(self, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         port = _free_port()

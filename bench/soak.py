@@ -61,7 +61,6 @@ from bench.gateway_overhead import (  # noqa: E402  (the path above makes bench 
     pct,
     spawn,
     stop,
-    wait_http,
 )
 
 ANSWER_BOUND = 120  # seconds: an answer not done by then counts as failed (never a sleep)
@@ -115,17 +114,6 @@ def redis_start() -> tuple[subprocess.Popen, str]:
             return process, f"redis://127.0.0.1:{port}/0"
         time.sleep(0.05)
     raise SystemExit("the private redis-server did not start")
-
-
-def daphne_start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    daphne = [sys.executable, "-m", "aiportal.serve"]  # Daphne, as deployed
-    process = spawn(
-        [*daphne, "-b", "127.0.0.1", "-p", str(port), "aiportal.asgi:application"], env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", process)
-    return process, url
 
 
 def edge_start(upstreams: list[str]):
@@ -434,7 +422,7 @@ def main() -> int:
         upstreams = [portal.url]
         webs_wanted = args.webs if portal.admin_url else 1  # SQLite: one writer process
         for _ in range(webs_wanted - 1):
-            process, url = daphne_start(portal.environ)
+            process, url = portal.daphne_start()
             webs.append(process)
             upstreams.append(url)
         caddy = os.environ.get("AIPORTAL_CADDY", "/usr/bin/caddy")

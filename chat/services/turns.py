@@ -1,7 +1,7 @@
 """Starting a turn's answer once its rows are written (``messages.message_send``,
 ``message_regenerate``, ``message_continue``): the user's message shown to every tab, the
 conversation's datasets searched, the generation started; and if that fails, the answer ended
-and the asking socket told why, never a silent spinner.
+and every tab told why, never a silent spinner.
 
 The consumer joins the conversation first (so it sees what this publishes) and
 passes ``reply``, how to send a frame to that socket alone.
@@ -46,9 +46,9 @@ async def turn_start(
 ) -> None:
     """Start answering ``turn``: its user message (if any) goes to the conversation,
     then ``datasets.dropped`` (if any) to ``reply`` alone, then the generation, which
-    publishes the answer. Raises only if publishing the user's message fails (the consumer
-    then answers ``internal_error``); a failure after that ends the saved answer (status
-    error, or interrupted when it has text to continue from) and tells ``reply``."""
+    publishes the answer. Raises only if publishing to the conversation fails (the consumer then
+    answers ``internal_error``); a failure after the user's message ends the saved answer
+    (status error, or interrupted when it has text to continue from) and tells every tab."""
     if turn.user_message is not None:
         # To the conversation, so that other tabs on this conversation show it too.
         await protocol.frame_publish(
@@ -85,10 +85,14 @@ async def turn_start(
     except Exception:
         # Never a silent spinner: the saved answer ends, and the page hears why.
         logger.exception("could not start generating message %s", answer.pk)
-        await _turn_fail(answer=answer, client_id=client_id, reply=reply)
+        await _turn_fail(answer=answer, client_id=client_id)
 
 
-async def _turn_fail(*, answer: Message, client_id: str | None, reply: Reply) -> None:
+async def _turn_fail(*, answer: Message, client_id: str | None) -> None:
+    """End the answer that could not start, and show it ended on every tab. The answer's own
+    ``message.created`` comes first: a new answer's is otherwise sent by the generation that
+    never started, and a page drops a final frame for a message it does not know (the person
+    saw their question and nothing else)."""
     status = Message.Status.INTERRUPTED if answer.content else Message.Status.ERROR
     with contextlib.suppress(Exception):
         await _db_message_finish(
@@ -99,29 +103,30 @@ async def _turn_fail(*, answer: Message, client_id: str | None, reply: Reply) ->
             status=status,
             error_code="internal_error",
         )
-    detail = "The answer could not be started."
-    frame: protocol.Frame
-    if status == Message.Status.ERROR:
-        frame = protocol.message_error_frame(
+    answer.status, answer.error_code = status, "internal_error"
+    conversation_id = answer.conversation_id
+    # To the conversation, after the user's message (published there too): in order.
+    await protocol.frame_publish(
+        conversation_id=conversation_id,
+        frame=protocol.message_created_frame(message=message_payload(answer), client_id=client_id),
+    )
+    # An error; or interrupted with its text kept: no usage or metrics, the page keeps what it
+    # shows.
+    build = (
+        protocol.message_error_frame
+        if status == Message.Status.ERROR
+        else protocol.message_done_frame
+    )
+    await protocol.frame_publish(
+        conversation_id=conversation_id,
+        frame=build(
             message=answer.pk,
             status=status,
             code="internal_error",
-            detail=detail,
+            detail="The answer could not be started.",
             content=answer.content,
             reasoning=answer.reasoning,
             seq=answer.last_seq,
             client_id=client_id,
-        )
-    else:
-        # Interrupted, with its text kept: no usage or metrics, the page keeps what it shows.
-        frame = protocol.message_done_frame(
-            message=answer.pk,
-            status=status,
-            code="internal_error",
-            detail=detail,
-            content=answer.content,
-            reasoning=answer.reasoning,
-            seq=answer.last_seq,
-            client_id=client_id,
-        )
-    await reply(frame)
+        ),
+    )
