@@ -70,6 +70,10 @@ _tasks: set[asyncio.Task[None]] = set()
 # After a channel-layer failure, the control loop listens again after this many seconds,
 # doubling up to the maximum while the failures go on.
 CONTROL_RETRY = 0.1
+# Ending the control loop: how long to wait for it to hear the end message, and how many
+# times to send it (see ``Generation._stop_listening``).
+END_WAIT = 1.0
+END_ASKS = 10
 CONTROL_RETRY_MAX = 0.5
 
 # Not thread-sensitive: by default every such call in the process would queue for one
@@ -260,15 +264,19 @@ class Generation:
             return
         layer = get_channel_layer()
         await layer.group_discard(generation_group(self.message_id), self.channel)
-        try:
-            await layer.send(self.channel, protocol.generation_end_event())
-        except Exception:
-            # ChannelFull: the process's shared queue is over capacity (an overloaded
-            # process). Cancelling the loop (in run's finally) is the only way left.
-            logger.warning("could not end the control loop of message %s", self.message_id)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(control), 10)
+        # Asked again each second: the end message is lost the same way when the receive that
+        # popped it is cancelled (a socket closing just as the answer ends).
+        for _ in range(END_ASKS):
+            try:
+                await layer.send(self.channel, protocol.generation_end_event())
+            except Exception:
+                # ChannelFull: the process's shared queue is over capacity (an overloaded
+                # process). Cancelling the loop (in run's finally) is the only way left.
+                logger.warning("could not end the control loop of message %s", self.message_id)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(control), END_WAIT)
+                return
 
     async def _stream(self) -> _Outcome:
         try:

@@ -227,3 +227,31 @@ async def test_a_full_channel_layer_at_the_end_leaves_a_complete_answer_complete
     role, status, code, content = (await rows(answer["conversation"]))[1]
     assert (role, status, code) == ("assistant", "complete", "")
     assert content == final["content"] == "".join(d["text"] for d in deltas)
+
+
+async def test_a_lost_end_message_is_sent_again_and_the_generation_ends(
+    owner, workers, monkeypatch
+):
+    # channels_redis loses a message that the receive which popped it was cancelled over (a
+    # socket closing just as the answer ends): the first end message never arrives.
+    from channels.layers import get_channel_layer
+
+    from chat.services import generation
+
+    layer_class = type(get_channel_layer())
+    send = layer_class.send
+    ends: list[str] = []
+
+    async def first_end_lost(self, channel, message):
+        if message.get("type") == "generation.end":
+            ends.append(channel)
+            if len(ends) == 1:
+                return None
+        return await send(self, channel, message)
+
+    monkeypatch.setattr(layer_class, "send", first_end_lost)
+    monkeypatch.setattr(generation, "END_WAIT", 0.2)
+    _, final, _ = await ask(owner)
+    assert final["status"] == "complete"
+    await generations_finished(timeout=5)
+    assert len(ends) == 2 and ends[0] == ends[1]
