@@ -79,7 +79,8 @@ def data_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def data_export_start(request: HttpRequest) -> HttpResponse:
     data_export_request(user=request.user, ip=request_ip(request))
-    messages.success(request, "Your export is being prepared. This page shows when it is ready.")
+    # No message: the page's status line says where the export is, and a "being prepared"
+    # message would still show above "ready" when the export is built at once.
     return redirect("settings:data")
 
 
