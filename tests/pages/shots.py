@@ -1,0 +1,22 @@
+"""Screenshots of a page as a person sees it, on a desktop and a phone, light and dark: saved
+to the folder in AIPORTAL_TEST_SCREENSHOTS (to look at by hand), nothing when it is unset."""
+
+from __future__ import annotations
+
+import os
+
+SHOTS = os.environ.get("AIPORTAL_TEST_SCREENSHOTS")
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+def shots(page, name: str) -> None:
+    if not SHOTS:
+        return
+    viewport = page.viewport_size
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            page.screenshot(path=f"{SHOTS}/{name}-{size}-{scheme}.png", full_page=True)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size(viewport)
