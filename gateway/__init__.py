@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         WorkersBusy,
     )
     from gateway.keys import apikey_create
+    from gateway.pool import regions_known
     from gateway.proxy import (
         Delta,
         Finished,
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "models_allowed_filter": "gateway.access",
     # Region lists, as policies and datasets store them.
     "regions_parse": "gateway.regions",
+    "regions_known": "gateway.pool",
     # API keys.
     "apikey_create": "gateway.keys",
     # Errors a caller turns into a message.
@@ -120,6 +122,7 @@ __all__ = [
     "policies_version",
     "policies_version_bump",
     "policies_version_known",
+    "regions_known",
     "regions_parse",
 ]
 

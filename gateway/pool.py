@@ -188,6 +188,14 @@ def workers_configured() -> list[WorkerSpec]:
     return [spec for spec in workers_from_env() if not is_dns_entry(spec.url)]
 
 
+def regions_known() -> list[str]:
+    """Every region a worker is configured in (AIPORTAL_WORKERS, DNS entries included, and
+    the admin's Worker table), sorted: what a form offers for "allowed regions"."""
+    regions = {spec.region for spec in workers_from_env()}
+    regions.update(spec.region for spec in _admin_rows_read())
+    return sorted(regions)
+
+
 def _admin_rows_read() -> list[WorkerSpec]:
     from gateway.models import Worker
 

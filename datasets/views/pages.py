@@ -49,6 +49,7 @@ from datasets.services.sovereignty import (
 from datasets.sources import folder_roots_usable
 from datasets.sources.uploads import upload_limit_for
 from datasets.upload_handler import CappedUploadHandler
+from gateway import regions_known
 
 JOBS_SHOWN = 10
 
@@ -75,6 +76,11 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     form = {"name": "", "description": "", "allowed_regions": ""}
     if request.method == "POST":
         form = {key: request.POST.get(key, "").strip() for key in form}
+        # One box per known region (or one text field when no worker is configured yet):
+        # every value sent under the name, joined as the field stores them.
+        form["allowed_regions"] = ", ".join(
+            value.strip() for value in request.POST.getlist("allowed_regions") if value.strip()
+        )
         try:
             dataset = dataset_create(
                 user=request.user,
@@ -96,7 +102,12 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "datasets/list.html",
-        {"rows": rows, "form": form},
+        {
+            "rows": rows,
+            "form": form,
+            "regions": regions_known(),
+            "regions_checked": {r.strip() for r in form["allowed_regions"].split(",")},
+        },
         status=400 if request.method == "POST" else 200,
     )
 
