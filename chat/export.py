@@ -19,26 +19,58 @@ def export_filename(conversation: Conversation, extension: str) -> str:
     return f"{stem or 'conversation'}-{conversation.pk}.{extension}"
 
 
+def message_markdown(message: Message, *, level: int = 2) -> list[str]:
+    """One message as Markdown lines under a heading of ``level``: the page's branch export
+    and "export my data" (chat/export_tree.py) write messages alike."""
+    heading = ROLE_HEADINGS.get(message.role, message.role)
+    lines = [f"{'#' * level} {heading}", ""]
+    if message.role == Message.Role.USER:
+        # Quoted, so that a typed "## Assistant" cannot pass for the next turn.
+        lines += [f"> {line}".rstrip() for line in message.content.splitlines()]
+    else:
+        if message.reasoning:
+            # A reasoning model's thinking, quoted under its own label: never read as
+            # part of the answer (nor can its text pass for a heading).
+            lines += ["> **Thinking**", ">"]
+            lines += [f"> {line}".rstrip() for line in message.reasoning.splitlines()]
+            lines.append("")
+        lines.append(message.content)
+    if message.status != Message.Status.COMPLETE:
+        lines += ["", f"*({message.status})*"]
+    lines.append("")
+    return lines
+
+
 def export_markdown(*, conversation: Conversation) -> str:
     lines = [f"# {conversation.title or 'Conversation'}", ""]
     for message in selectors.conversation_thread(conversation=conversation):
-        heading = ROLE_HEADINGS.get(message.role, message.role)
-        lines += [f"## {heading}", ""]
-        if message.role == Message.Role.USER:
-            # Quoted, so that a typed "## Assistant" cannot pass for the next turn.
-            lines += [f"> {line}".rstrip() for line in message.content.splitlines()]
-        else:
-            if message.reasoning:
-                # A reasoning model's thinking, quoted under its own label: never read as
-                # part of the answer (nor can its text pass for a heading).
-                lines += ["> **Thinking**", ">"]
-                lines += [f"> {line}".rstrip() for line in message.reasoning.splitlines()]
-                lines.append("")
-            lines.append(message.content)
-        if message.status != Message.Status.COMPLETE:
-            lines += ["", f"*({message.status})*"]
-        lines.append("")
+        lines += message_markdown(message)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.pk,
+        "parent": m.parent_id,
+        "role": m.role,
+        "status": m.status,
+        "model": m.model,
+        "content": m.content,
+        # A reasoning model's thinking, apart from the answer ("" when none).
+        "reasoning": m.reasoning,
+        "usage": m.usage,
+        "created_at": m.created_at.isoformat(),
+    }
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "title": conversation.title,
+        "model": conversation.model,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
 
 
 def export_json(*, conversation: Conversation) -> str:
@@ -46,27 +78,7 @@ def export_json(*, conversation: Conversation) -> str:
     data: dict[str, Any] = {
         "format": "aiportal.conversation",
         "version": 1,
-        "conversation": {
-            "id": conversation.pk,
-            "title": conversation.title,
-            "model": conversation.model,
-            "created_at": conversation.created_at.isoformat(),
-            "updated_at": conversation.updated_at.isoformat(),
-        },
-        "messages": [
-            {
-                "id": m.pk,
-                "parent": m.parent_id,
-                "role": m.role,
-                "status": m.status,
-                "model": m.model,
-                "content": m.content,
-                # A reasoning model's thinking, apart from the answer ("" when none).
-                "reasoning": m.reasoning,
-                "usage": m.usage,
-                "created_at": m.created_at.isoformat(),
-            }
-            for m in thread
-        ],
+        "conversation": conversation_json(conversation),
+        "messages": [message_json(m) for m in thread],
     }
     return json.dumps(data, ensure_ascii=False, indent=2)

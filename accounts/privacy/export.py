@@ -1,13 +1,13 @@
 """Export my data: one zip of everything a person has here, built by a Celery job and
 downloadable once, by them, within a day (docs/accounts.md, "Your data").
 
-The archive holds ``profile.json``, written here: the account (email addresses, names, dates,
-status; never the password), then each app's parts, written by the hooks the apps register
-(accounts/privacy/hooks.py):
+The archive holds ``README.txt`` (what is in it: ``README`` below) and ``profile.json``,
+written here: the account (email addresses, names, dates, status; never the password), then
+each app's parts, written by the hooks the apps register (accounts/privacy/hooks.py):
 - ``api_keys.json``: each key's name, public prefix and dates, never the key or its digest
   (gateway/privacy.py);
-- ``conversations/``: each conversation as JSON and as Markdown (chat/privacy.py, in
-  chat/export.py's formats);
+- ``conversations/``: each conversation, every branch of it, as JSON and as Markdown
+  (chat/privacy.py, chat/export_tree.py);
 - ``datasets/``: each dataset the person owns, as the dataset export's own zip
   (datasets/privacy.py).
 
@@ -126,6 +126,30 @@ def _profile(user: User) -> dict:
     }
 
 
+# What the archive holds, at its root: the page (templates/accounts/data.html) says the same.
+README = """\
+Your data from aiportal
+=======================
+
+profile.json
+    Your account: email addresses, names, groups, status, dates. Never your password.
+
+conversations/
+    Every conversation you have (not those you deleted), two files each:
+    - NAME-ID.json: every message of every branch, each with the id of the message it
+      answers ("parent"); "branches" lists the ids from the first message to each last one,
+      and "shown" says which branch the page opens on.
+    - NAME-ID.md: the same to read: every branch written out from the first message.
+    An edited question or a regenerated answer starts a new branch; all of them are here.
+
+datasets/
+    Each dataset you own, as its own zip: its sources, its files and its settings.
+
+api_keys.json
+    Your API keys' names, public prefixes and dates. Never the keys themselves.
+"""
+
+
 def _progress(export: DataExport, done: int, total: int) -> None:
     percent = min(99, int(100 * done / total)) if total else 99
     if percent > export.progress:
@@ -142,6 +166,7 @@ def _write_archive(export: DataExport, out: IO[bytes]) -> None:
     total = sum(part.counted for part in parts) + 1
     done = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", README)
         archive.writestr("profile.json", json.dumps(_profile(user), indent=2, ensure_ascii=False))
         for part in parts:
             part.write(archive)

@@ -165,9 +165,52 @@ def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data
     assert export.progress == 100
     names = zipfile.ZipFile(exports_dir() / export.file_name).namelist()
     assert names == [
+        "README.txt",
         "profile.json",
         "api_keys.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.md",
         f"datasets/{dataset.slug}-{dataset.pk}.zip",
     ]
+
+
+def test_every_branch_of_every_conversation_is_exported(owner, data_dir):
+    """An edited question and a regenerated answer are branches: the page shows one, the
+    export holds them all (and says so in its README)."""
+    conversation = conversation_create(user=owner, title="Lisbon")
+    first, answer = message_create_turn(conversation=conversation, parent=None, content="Fish?")
+    Message.objects.filter(pk=answer.pk).update(content="Bacalhau.", status="complete")
+    regenerated = Message.objects.create(
+        conversation=conversation,
+        parent=first,
+        role="assistant",
+        content="Sardines.",
+        status="complete",
+    )
+    edited, edited_answer = message_create_turn(
+        conversation=conversation, parent=None, content="Wine?"
+    )
+    Message.objects.filter(pk=edited_answer.pk).update(content="Vinho verde.", status="complete")
+    export = data_export_request(user=owner)
+    data_export_build(export_id=export.pk)
+    export.refresh_from_db()
+    archive = zipfile.ZipFile(exports_dir() / export.file_name)
+    stem = f"conversations/lisbon-{conversation.pk}"
+    tree = json.loads(archive.read(f"{stem}.json"))
+    assert tree["format"] == "aiportal.conversation-tree"
+    assert {m["content"] for m in tree["messages"]} == {
+        "Fish?",
+        "Bacalhau.",
+        "Sardines.",
+        "Wine?",
+        "Vinho verde.",
+    }
+    assert sorted(tree["branches"]) == sorted(
+        [[first.pk, answer.pk], [first.pk, regenerated.pk], [edited.pk, edited_answer.pk]]
+    )
+    assert tree["branches"][tree["shown"]] == [edited.pk, edited_answer.pk]  # the page's
+    markdown = archive.read(f"{stem}.md").decode()
+    for text in ("Bacalhau.", "Sardines.", "Vinho verde.", "## Branch 3 of 3"):
+        assert text in markdown
+    readme = archive.read("README.txt").decode()
+    assert "every branch" in readme and "profile.json" in readme
