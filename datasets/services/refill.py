@@ -95,7 +95,8 @@ def retry_delay(*, retries: int) -> float:
 
 
 def _dispatch(job_id: int) -> None:
-    task_enqueue("datasets.tasks.dataset_refill_run", job_id)
+    # In the background even in the embedded default: the page returns and follows it live.
+    task_enqueue("datasets.tasks.dataset_refill_run", job_id, background=True)
 
 
 def dataset_refill_start(

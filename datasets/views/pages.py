@@ -234,9 +234,13 @@ def _upload_parsed(
         ip=_ip(request),
     )
     if result.stored:
+        # An upload is meant to be searched: start reading it (or join the refill under way,
+        # which may have listed the files before these arrived: the page says so).
+        dataset_refill_start(dataset=dataset, user=request.user, ip=_ip(request))
         messages.success(
             request,
-            f"Uploaded {', '.join(result.stored)}. Refill the dataset to search them.",
+            f"Uploaded {', '.join(result.stored)}. Reading them now: the refill below shows "
+            "how far it is.",
         )
     for problem in result.refused:
         messages.error(request, f"Not uploaded: {problem}")

@@ -329,3 +329,24 @@ def test_audit_events_are_append_only(owner, dataset):
     event.action = "changed"
     with pytest.raises(ValueError, match="append-only"):
         event.save()
+
+
+def test_an_upload_starts_reading_its_files(owner, dataset, datasets_dir):
+    """Nobody has to find "Refill now": an upload queues a refill, and a second upload while
+    it waits joins it rather than queueing another."""
+    client = client_for(owner)
+    first = io.BytesIO(b"Thirty days of zebrafish leave.")
+    first.name = "vacation.txt"
+    answer = client.post(f"/datasets/{dataset.pk}/upload/", {"files": [first]}, follow=True)
+    assert "Reading them now" in answer.content.decode()
+    [job] = RefillJob.objects.filter(dataset=dataset)
+    assert job.status == "queued" and job.triggered_by == owner
+    second = io.BytesIO(b"Take the train.")
+    second.name = "travel.txt"
+    client.post(f"/datasets/{dataset.pk}/upload/", {"files": [second]})
+    assert RefillJob.objects.filter(dataset=dataset).count() == 1
+    refused = io.BytesIO(b"MZ binary")
+    refused.name = "tool.exe"
+    RefillJob.objects.all().delete()
+    client.post(f"/datasets/{dataset.pk}/upload/", {"files": [refused]})
+    assert not RefillJob.objects.exists()  # nothing stored, nothing to read
