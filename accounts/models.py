@@ -136,3 +136,27 @@ class Invite(models.Model):
     def is_live(self, *, now=None) -> bool:
         now = now or timezone.now()
         return self.used_at is None and self.revoked_at is None and self.expires > now
+
+
+class Preferences(models.Model):
+    """What a person chose for themselves on Settings → Preferences (docs/accounts.md): the
+    model a new chat starts with, instructions every new chat starts with (its system
+    message), and the theme of every page. No row means every default."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "Like the system"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    user = models.OneToOneField(
+        "accounts.User", on_delete=models.CASCADE, primary_key=True, related_name="preferences"
+    )
+    # A model name as the gateway serves it; blank: the admins' default. Not checked here
+    # (accounts knows no gateway): the chat checks it like any model the picker sends.
+    default_model = models.CharField(max_length=200, blank=True)
+    custom_instructions = models.TextField(blank=True)
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "aiportal.context_processors.site",
+                "aiportal.context_processors.theme",
             ],
         },
     },
@@ -232,7 +233,10 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.signin.adapters.AccountAdapter"
 # The sign-up form asks the sign-up policy; allauth's other email forms (adding an address to
 # an existing account) do not: only creating an account is gated.
-ACCOUNT_FORMS = {"signup": "accounts.signup.forms.SignupForm"}
+ACCOUNT_FORMS = {
+    "signup": "accounts.signup.forms.SignupForm",
+    "login": "accounts.signin.forms.LoginForm",
+}
 # Who may create an account (accounts/signup/policy.py). Closed by default: an organisation's
 # portal is not open to whoever finds it. AIPORTAL_SIGNUP_OPEN=true is the older spelling of open.
 AIPORTAL_SIGNUP = env_str(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery import current_app
+from celery import Task, current_app
 from django.db import connections
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def task_enqueue(name: str, *args: object, background: bool = False) -> None:
     task.delay(*args)
 
 
-def _run_apart(task, args: tuple[object, ...]) -> None:
+def _run_apart(task: Task, args: tuple[object, ...]) -> None:
     try:
         result = task.apply(args=args, throw=False)
         if result.failed():

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import DataExport, User
+from accounts.preferences import preferences_get
 from accounts.privacy.hooks import dataset_archive_write, privacy_hook_list
 from common.tasks import task_enqueue
 
@@ -106,6 +107,7 @@ def data_export_latest(*, user: User, dataset_id: int | None = None) -> DataExpo
 
 
 def _profile(user: User) -> dict:
+    preferences = preferences_get(user=user)
     return {
         "format": "aiportal.profile",
         "version": 1,
@@ -123,6 +125,11 @@ def _profile(user: User) -> dict:
             for a in EmailAddress.objects.filter(user=user).order_by("email")
         ],
         "groups": sorted(user.groups.values_list("name", flat=True)),
+        "preferences": {
+            "default_model": preferences.default_model,
+            "custom_instructions": preferences.custom_instructions,
+            "theme": preferences.theme,
+        },
     }
 
 
@@ -132,7 +139,8 @@ Your data from aiportal
 =======================
 
 profile.json
-    Your account: email addresses, names, groups, status, dates. Never your password.
+    Your account: email addresses, names, groups, status, dates, preferences (default
+    model, custom instructions, theme). Never your password.
 
 conversations/
     Every conversation you have (not those you deleted), two files each:

@@ -3,12 +3,13 @@
 
 from django.urls import path
 
-from accounts.views import settings
+from accounts.views import preferences, settings
 
 app_name = "settings"
 
 urlpatterns = [
     path("", settings.settings_index, name="index"),
+    path("preferences/", preferences.preferences_page, name="preferences"),
     path("data/", settings.data_page, name="data"),
     path("data/export", settings.data_export_start, name="data_export"),
     path("data/export/<int:pk>/download", settings.data_export_fetch, name="data_export_download"),

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.preferences import preferences_get
 from chat import protocol, selectors
 from chat.models import Conversation, ConversationShare, Message
 
@@ -59,7 +60,16 @@ def conversation_title_from(content: str) -> str:
 
 
 def conversation_create(*, user: User, title: str = "", model: str = "") -> Conversation:
-    return Conversation.objects.create(owner=user, title=title[:200], model=model[:200])
+    """A new conversation, starting from the person's preferences: their custom instructions
+    become its system prompt (sent as the system message of every turn, and editable for
+    this conversation alone), their default model its model unless one is named."""
+    preferences = preferences_get(user=user)
+    return Conversation.objects.create(
+        owner=user,
+        title=title[:200],
+        model=(model or preferences.default_model)[:200],
+        system_prompt=preferences.custom_instructions,
+    )
 
 
 def conversation_settings_update(

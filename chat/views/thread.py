@@ -10,6 +10,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.preferences import preferences_get
 from chat import selectors, services
 from chat.models import Conversation
 from common.text import BadBody, json_body
@@ -82,6 +83,14 @@ def conversation_settings(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"conversation": selectors.conversation_payload(conversation)})
 
 
+def _model_shown(request: HttpRequest, conversation: Conversation | None) -> str:
+    """The picker's model: the conversation's; for a new chat, the person's default model
+    (Settings → Preferences), else the admins'."""
+    if conversation is None and (chosen := preferences_get(user=request.user).default_model):
+        return chosen
+    return selectors.conversation_model(conversation=conversation)
+
+
 def thread_page_data(request: HttpRequest, *, conversation: Conversation | None) -> dict:
     """The message view's part of the page's JSON: the whole tree (ids only), the text of
     the last ``THREAD_WINDOW`` messages of the shown branch, and the model picker's choices."""
@@ -94,7 +103,7 @@ def thread_page_data(request: HttpRequest, *, conversation: Conversation | None)
     return {
         "tree": tree,
         "messages": [selectors.message_payload(m) for m in window],
-        "model": selectors.conversation_model(conversation=conversation),
+        "model": _model_shown(request, conversation),
         "defaultSystemPrompt": defaults.system_prompt,
         "csrfToken": get_token(request),
     }

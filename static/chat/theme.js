@@ -6,6 +6,23 @@
   const root = document.documentElement;
   const system = window.matchMedia("(prefers-color-scheme: dark)");
 
+  // The theme saved in Settings → Preferences (base.html puts it on <html> with when it was
+  // saved): adopted once per save, on every device; the page's toggle still switches this
+  // browser until the next save.
+  const saved = root.dataset.themeChoice;
+  if (saved) {
+    const mark = `${saved}@${root.dataset.themeSaved}`;
+    try {
+      if (localStorage.getItem(`${KEY}.saved`) !== mark) {
+        if (saved === "light" || saved === "dark") localStorage.setItem(KEY, saved);
+        else localStorage.removeItem(KEY);
+        localStorage.setItem(`${KEY}.saved`, mark);
+      }
+    } catch {
+      if (saved === "light" || saved === "dark") root.dataset.theme = saved; // not remembered
+    }
+  }
+
   function stored() {
     try {
       const value = localStorage.getItem(KEY);
