@@ -61,7 +61,9 @@ def test_a_replaced_file_waits_for_the_refill_that_may_be_reading_it(owner, data
     client = _client(owner)
     _upload(client, dataset, _file("notes.txt", b"the first wording about otters"))
     [first] = _on_disk(dataset)
-    job = RefillJob.objects.create(dataset=dataset, status=RefillJob.Status.RUNNING)
+    # The upload queued a refill (views/pages.py): it is now the one reading the files.
+    job = RefillJob.objects.get(dataset=dataset)
+    RefillJob.objects.filter(pk=job.pk).update(status=RefillJob.Status.RUNNING)
     _upload(client, dataset, _file("notes.txt", b"the second wording about beavers"))
     assert first in _on_disk(dataset) and len(_on_disk(dataset)) == 2
     RefillJob.objects.filter(pk=job.pk).update(status=RefillJob.Status.CANCELLED)
