@@ -25,7 +25,10 @@ def test_the_saved_theme_and_default_model_apply_everywhere(page, daphne_url, ow
     page.emulate_media(color_scheme="light")
     sign_in(page, daphne_url, owner.email)
     # The sign-in message shows over the chat, then is gone.
-    expect(page.locator(".flash-toast")).to_contain_text("Successfully signed in")
+    toast = page.locator(".flash-toast")
+    expect(toast).to_contain_text("Successfully signed in")
+    # Over the top of the chat, it must not take the clicks meant for what is under it.
+    assert toast.evaluate("e => getComputedStyle(e).pointerEvents") == "none"
     shots(page, "chat-signed-in")
     page.goto(f"{daphne_url}/settings/preferences/")
     menu = page.locator("#id_default_model")
