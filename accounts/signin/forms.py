@@ -11,3 +11,4 @@ class LoginForm(AllauthLoginForm):
         super().__init__(*args, **kwargs)
         if "remember" in self.fields:
             self.fields["remember"].label = "Keep me signed in on this browser"
+            self.fields["remember"].label_suffix = ""  # a box before its words, no colon

@@ -68,5 +68,9 @@ def test_the_confirm_access_page_and_the_404_page_look_like_the_product(page, da
 
 def test_the_sign_in_page_words_remember_me_like_the_product(page, daphne_url, db):
     page.goto(f"{daphne_url}/accounts/login/")
-    expect(page.get_by_label("Keep me signed in on this browser")).to_be_visible()
+    box = page.get_by_label("Keep me signed in on this browser")
+    expect(box).to_be_visible()
+    label = page.locator("label[for=id_remember]")
+    expect(label).to_have_text("Keep me signed in on this browser")  # no "Remember Me:"
+    assert box.bounding_box()["x"] < label.bounding_box()["x"]  # the box first
     shots(page, "sign-in")
