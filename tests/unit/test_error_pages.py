@@ -59,3 +59,11 @@ def test_a_missing_page_shows_the_404_page(client, db):
     assert response.status_code == 404
     assert "Page not found" in html
     _looks_like_the_product(html)
+
+
+def test_a_form_without_its_security_token_shows_the_product_s_403_page(db):
+    response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"login": "x"})
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "This form has expired" in html
+    _looks_like_the_product(html)
