@@ -1,6 +1,6 @@
-// "Add a source" (templates/datasets/detail.html): only the fields of the kind picked in the
-// menu are shown. Without this script every field shows, each labelled, and the server reads
-// only the picked kind's.
+// The dataset page's "Add a source" (templates/datasets/detail.html; the admin's form has
+// source_form.js): only the fields of the kind picked in the menu are shown. Without this
+// script every field shows, each labelled, and the server reads only the picked kind's.
 const form = document.getElementById("source-form");
 const kind = form?.querySelector("#kind");
 
