@@ -522,7 +522,7 @@ AIPORTAL_WEBSOCKET_MAX_BYTES = 4 * (AIPORTAL_MAX_MESSAGE_CHARS * 6 + 4096)
 AIPORTAL_CHAT_RETRIEVAL_PASSAGES = env_int("AIPORTAL_CHAT_RETRIEVAL_PASSAGES", 6, minimum=1)
 AIPORTAL_CHAT_MAX_DATASETS = env_int("AIPORTAL_CHAT_MAX_DATASETS", 10, minimum=1)
 # The growing answer is written at most this often (plus once at the end): bounded write rate.
-AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) / 1000
+AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 1000, minimum=10) / 1000
 # Ask the model for a short title after a conversation's first answer (one small request
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)

@@ -185,3 +185,26 @@ def test_no_chat_module_but_the_protocol_writes_a_frame():
     for path in chat.rglob("*.py"):
         if path != chat / "protocol.py":
             assert '"type": "message.' not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " hello",
+        'quotes " and \\ backslashes',
+        "héllo wörld ✓ 😀",
+        "line\nbreak\ttab\x01",
+        "</script>",
+    ],
+)
+def test_a_delta_is_encoded_exactly_as_json_dumps_would(text):
+    # The template that writes deltas (the frame sent most) must never drift from json.dumps.
+    for reasoning in ("", "thinking…"):
+        frame = protocol.message_delta_frame(message=2**40, seq=7, text=text, reasoning=reasoning)
+        assert protocol.frame_encode(frame) == json.dumps(frame)
+        assert json.loads(protocol.frame_encode(frame)) == frame
+    other = protocol.message_snapshot_frame(
+        message=1, seq=2, content=text, reasoning="", status="streaming"
+    )
+    assert protocol.frame_encode(other) == json.dumps(other)
