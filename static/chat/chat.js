@@ -37,6 +37,7 @@ const follower = createFollower({ list, button: document.getElementById("jump-la
 const stalls = createStallWatch({
   firstTokenTimeout: data.firstTokenTimeout,
   idleTimeout: data.idleTimeout,
+  shown: () => follower.grew(),
 });
 // Why Send is off, if it is: the socket is not open, or no model may be used.
 let connected = false;

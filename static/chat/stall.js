@@ -7,7 +7,8 @@
 const NOTICE_AFTER = 4000;
 const TICK = 1000;
 
-export function createStallWatch({ firstTokenTimeout, idleTimeout }) {
+// ``shown`` runs after the notice appeared or changed: the list keeps it in view.
+export function createStallWatch({ firstTokenTimeout, idleTimeout, shown }) {
   const watched = new Map(); // message id -> {el, last, started, timer}
 
   function describe(state, now) {
@@ -41,6 +42,7 @@ export function createStallWatch({ firstTokenTimeout, idleTimeout }) {
       if (quiet) notice.textContent = describe(state, now);
     }
     state.el.toggleAttribute("data-waiting", quiet);
+    if (quiet) shown?.();
   }
 
   return {

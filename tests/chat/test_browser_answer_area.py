@@ -103,6 +103,7 @@ def test_an_answer_that_goes_quiet_says_it_is_waiting_and_why(
     expect(waiting).to_contain_text("No new text for", timeout=8_000)
     expect(waiting).to_contain_text("the answer continues on another worker")
     expect(waiting).to_have_attribute("role", "status")
+    expect(waiting).to_be_in_viewport()  # the list follows the notice too
     # The worker goes on: the notice goes, and the answer ends as any other.
     expect(answer).to_have_attribute("data-status", "complete", timeout=15_000)
     expect(waiting).to_have_count(0)
