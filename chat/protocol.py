@@ -22,6 +22,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from chat import bus
 from chat.models import Message
+from chat.visibility import metrics_visible
 
 PROTOCOL_VERSION = 1
 
@@ -219,6 +220,7 @@ def message_done_frame(
     reasoning: str,
     seq: int,
     client_id: str | None,
+    staff: bool,
     usage: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     citations: list[dict[str, Any]] | None = None,
@@ -229,7 +231,8 @@ def message_done_frame(
     """An answer's end (complete, stopped, interrupted). ``usage``, ``metrics`` and
     ``citations`` are left out when None (an answer that could not start has none to give,
     and the page keeps what it showed); ``code``, ``detail`` and ``extra`` say why an answer
-    ended interrupted."""
+    ended interrupted. Only ``staff`` get the worker in the metrics (chat/visibility.py):
+    every socket of a conversation is its owner's, so the owner's status decides."""
     frame: MessageDoneFrame = {
         "type": "message.done",
         "v": PROTOCOL_VERSION,
@@ -243,7 +246,7 @@ def message_done_frame(
     if usage is not None:
         frame["usage"] = usage
     if metrics is not None:
-        frame["metrics"] = metrics
+        frame["metrics"] = metrics_visible(metrics, staff=staff)
     if citations is not None:
         frame["citations"] = citations
     if code:
@@ -308,10 +311,10 @@ def message_refused_frame(
 
 
 def message_final_frame(
-    message: Message, *, client_id: str | None = None
+    message: Message, *, staff: bool, client_id: str | None = None
 ) -> MessageDoneFrame | MessageErrorFrame:
     """How an answer ended, built from its row (the source of truth): for a stop or a resume
-    that comes after the end."""
+    that comes after the end; ``staff`` as for ``message_done_frame``."""
     if message.status == Message.Status.ERROR:
         return message_error_frame(
             message=message.pk,
@@ -330,6 +333,7 @@ def message_final_frame(
         reasoning=message.reasoning,
         seq=message.last_seq,
         client_id=client_id,
+        staff=staff,
         usage=message.usage,
         metrics=message.metrics,
         citations=(message.metrics or {}).get("citations", []),

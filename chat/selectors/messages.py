@@ -12,6 +12,7 @@ from typing import Any
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.selectors.conversations import conversation_system_prompt
+from chat.visibility import metrics_visible
 
 
 def message_get(*, user: User, id: int) -> Message:
@@ -139,7 +140,9 @@ def message_context(*, message: Message) -> list[dict[str, str]]:
     return context
 
 
-def message_payload(message: Message) -> dict[str, Any]:
+def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:
+    """A message as the page gets it; only ``staff`` see the worker in its metrics
+    (chat/visibility.py)."""
     return {
         "id": message.pk,
         "conversation": message.conversation_id,
@@ -152,6 +155,6 @@ def message_payload(message: Message) -> dict[str, Any]:
         "model": message.model,
         "error_code": message.error_code,
         "usage": message.usage,
-        "metrics": message.metrics,
+        "metrics": metrics_visible(message.metrics, staff=staff),
         "created_at": message.created_at.isoformat(),
     }

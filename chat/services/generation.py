@@ -44,6 +44,7 @@ from chat.services.messages import (
     message_finish,
     message_save_progress,
 )
+from chat.visibility import user_is_staff
 from gateway import (
     Delta,
     Finished,
@@ -421,6 +422,11 @@ class Generation:
         # With usage's completion_tokens, what the answer's details turn into tokens/s.
         metrics.setdefault("duration_ms", round((time.monotonic() - self.started) * 1000))
         usage = _usage_sum(self.base_usage, outcome.usage) if self.continuing else outcome.usage
+        # Over this part's own tokens and generation time (the gateway's, without the wait
+        # for a stalled worker): the speed a reader can compare, not the wall clock.
+        speed = _tokens_per_second(outcome.usage, metrics.get("generation_ms"))
+        if speed is not None:
+            metrics["tokens_per_second"] = speed
         if self.continuing:
             metrics["continued_by_user"] = True
         if self.citations:
@@ -469,6 +475,7 @@ class Generation:
             reasoning=self.reasoning,
             seq=self.seq,
             client_id=self.client_id,
+            staff=user_is_staff(self.user),
             code=outcome.code,
             detail=outcome.detail,
             extra=outcome.extra,
@@ -485,6 +492,16 @@ class Generation:
             logger.warning(
                 "publishing to conversation %s failed", self.conversation_id, exc_info=True
             )
+
+
+def _tokens_per_second(usage: dict[str, Any], generation_ms: Any) -> float | None:
+    tokens = usage.get("completion_tokens") if usage else None
+    if not isinstance(tokens, int) or tokens <= 1 or not isinstance(generation_ms, int):
+        return None
+    if generation_ms <= 0:
+        return None
+    # The first token starts the clock: the time covers the tokens after it.
+    return round((tokens - 1) / (generation_ms / 1000), 1)
 
 
 def _usage_sum(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
@@ -517,7 +534,7 @@ async def generation_start(
     sent after the client learns the message id always reaches it."""
     await bus.bus_control_ready()
     generation = Generation(
-        message=message_payload(message),
+        message=message_payload(message, staff=user_is_staff(user)),
         context=context,
         model=model,
         client_id=client_id,

@@ -236,7 +236,11 @@ function startRename(id) {
   const finish = async (save) => {
     if (done) return;
     done = true;
-    if (save && input.value.trim() && input.value.trim() !== item.title) {
+    if (save && !input.value.trim()) {
+      // Said, not silently undone: an empty title is refused and the old one kept.
+      say("A title cannot be empty: the old title is kept.");
+      render();
+    } else if (save && input.value.trim() !== item.title) {
       const { ok, data } = await api(`/api/conversations/${id}/rename/`, {
         body: { title: input.value },
       });
@@ -248,6 +252,7 @@ function startRename(id) {
       applyUpdate(data.conversation);
       say("Renamed.");
     } else {
+      say(""); // nothing changed: an earlier "Renamed." would be about another rename
       render();
     }
     listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
