@@ -225,12 +225,14 @@ def test_exports_download_as_markdown_and_json(page, daphne_url, owner):
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
 
+    page.locator("#export-menu summary").click()
     with page.expect_download() as markdown:
         page.get_by_role("link", name="Markdown").click()
     assert markdown.value.suggested_filename == f"export-me-{conversation.pk}.md"
     text = Path(markdown.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Export me\n\n## You\n\n> Give me a list")
 
+    page.locator("#export-menu summary").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="JSON").click()
     assert download.value.suggested_filename == f"export-me-{conversation.pk}.json"
