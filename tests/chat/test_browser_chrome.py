@@ -54,6 +54,7 @@ def test_a_share_page_typesets_latex_like_the_chat(page, daphne_url, owner):
     expect(content.locator("math")).to_have_count(2)
     expect(content.locator(".math-display math mfrac")).to_have_count(1)
     assert "\\frac" not in content.inner_text()
+    shot(page, "desktop-light-share-latex")
 
 
 # --- Item 7: the header ----------------------------------------------------------------------

@@ -117,9 +117,7 @@ def test_the_first_answer_retitles_the_new_chat_and_brings_its_controls(
     expect(current).to_contain_text("Winters on Mars")
     expect(page).to_have_title(re.compile(r"Winters on Mars.* · aiportal$"))
     conversation = Conversation.objects.get(owner=owner)
-    expect(page.get_by_role("link", name="Markdown")).to_have_attribute(
-        "href", f"/c/{conversation.pk}/export.md"
-    )
+    expect(page.locator("#export-md")).to_have_attribute("href", f"/c/{conversation.pk}/export.md")
     expect(page.get_by_role("button", name="Share")).to_be_visible()
     page.reload()
     expect(page.locator("#chat-title")).to_have_text(conversation.title)
