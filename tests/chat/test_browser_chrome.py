@@ -145,6 +145,7 @@ def test_the_sidebar_list_is_one_tab_stop_and_arrows_move_in_it(page, daphne_url
     expect(page.get_by_role("button", name="Rename “Second”")).to_be_focused()
     page.keyboard.press("ArrowRight")
     expect(page.get_by_role("button", name="Pin “Second”")).to_be_focused()
+    shot(page, "desktop-light-sidebar-keyboard")
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
     assert page.evaluate("() => document.activeElement.matches('li > a')")
@@ -317,3 +318,10 @@ def test_on_a_phone_tap_targets_are_44_pixels_and_copy_code_leaves_the_code_clea
     copy = page.get_by_role("button", name="Copy code").bounding_box()
     assert copy and copy["width"] >= 44 and copy["height"] >= 44
     shot(page, "phone-light-taps")
+    page.get_by_role("button", name="Show the conversation list").click()
+    expect(page.get_by_role("searchbox", name="Search conversations")).to_be_focused()
+    page.wait_for_timeout(300)  # the drawer's slide
+    for name in ("Close the conversation list", "Rename “Taps”", "Delete “Taps”"):
+        box = page.get_by_role("button", name=name).first.bounding_box()
+        assert box and box["width"] >= 44 and box["height"] >= 44, (name, box)
+    shot(page, "phone-light-drawer")
