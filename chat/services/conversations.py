@@ -44,6 +44,16 @@ TITLE_MAX_TOKENS = 24
 TITLE_TIMEOUT = 20.0
 # Quote marks a model may wrap a title in: straight, curly and guillemets.
 QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
+# A reply longer than this is a sentence or an answer, not a title.
+TITLE_MAX_WORDS = 10
+TITLE_MAX_LINES = 2  # "Title: …" and one stray line at most
+# Stock phrases of a model talking about itself (or of the emulator's demo note).
+TITLE_BOILERPLATE = re.compile(
+    r"emulator|demo answer|language model|as an ai\b|you are talking to|"
+    r"how can i (help|assist)|\bi(?:'m| am) sorry\b|\bi can(?:not|'t)\b",
+    re.IGNORECASE,
+)
+GENERIC_TITLES = frozenset({"", "title", "untitled", "conversation", "new chat", "chat"})
 
 
 class InvalidTitle(ValueError):
@@ -196,12 +206,27 @@ def _title_store(*, conversation_id: int, expected: str, title: str) -> Conversa
 
 
 def title_clean(text: str) -> str:
-    """The model's reply as a sidebar title: first line, no markdown emphasis or quotes."""
+    """The model's reply as a sidebar title: first line, no markdown emphasis or quotes; ""
+    when the reply is no title (see ``title_unusable``), so the first question stays."""
+    if title_unusable(text):
+        return ""
     line = next((part for part in text.splitlines() if part.strip()), "")
     line = re.sub(r"[*_`#>]+", "", line)
     line = line.strip().strip(QUOTES).strip()
     line = re.sub(r"^title:\s*", "", line, flags=re.IGNORECASE).rstrip(".").strip()
-    return conversation_title_from(line)
+    if len(line) > TITLE_CHARS or len(line.split()) > TITLE_MAX_WORDS:
+        return ""  # a sentence, not a title: cut short it would describe nothing
+    if line.lower().strip(QUOTES + ".!?:") in GENERIC_TITLES:
+        return ""
+    return line
+
+
+def title_unusable(text: str) -> bool:
+    """A reply that is an answer rather than a title: several paragraphs, or a model's (or
+    the emulator's) stock phrases about itself. Such a reply as a title made every
+    conversation in the sidebar look alike."""
+    lines = [part for part in text.splitlines() if part.strip()]
+    return not lines or len(lines) > TITLE_MAX_LINES or bool(TITLE_BOILERPLATE.search(text))
 
 
 async def conversation_title_generate(*, message_id: int, user: Any) -> str | None:
