@@ -12,6 +12,7 @@ must not bring it to the top.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -258,6 +259,8 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
 
     conversation = job["conversation"]
     caller = await caller_for_user(user, conversation_key=f"conversation:{conversation.pk}")
+    # Recorded as title generation, not as a chat answer (the admin's usage page).
+    caller = dataclasses.replace(caller, usage_source="title")
     body: dict[str, Any] = {
         "messages": [
             {"role": "system", "content": TITLE_PROMPT},
