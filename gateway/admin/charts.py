@@ -26,6 +26,7 @@ class Bar:
 class Tick:
     at: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the end labels stay inside the chart
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,13 @@ def stacked_bars(
     # The first, middle and last day: enough to read any bar's date from its position.
     picks = sorted({0, len(days) // 2, len(days) - 1}) if days else []
     x_ticks = [
-        Tick(at=round(LEFT + i * slot + slot / 2, 2), label=days[i].strftime("%d %b"))
+        Tick(
+            at=round(
+                LEFT + i * slot + (0 if i == 0 else slot if i == len(days) - 1 else slot / 2), 2
+            ),
+            label=days[i].strftime("%d %b"),
+            anchor="start" if i == 0 else "end" if i == len(days) - 1 else "middle",
+        )
         for i in picks
     ]
     return Chart(

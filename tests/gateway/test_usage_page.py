@@ -202,3 +202,25 @@ def test_the_command_rebuilds_a_range(ledger):
     assert "2 roll-up row(s) written." in out.getvalue()
     assert set(UsageDay.objects.values_list("day", flat=True)) == {yesterday}
     assert usage_rollup_range(first=yesterday, last=yesterday) == 2
+
+
+def test_a_chart_stacks_each_day_inside_its_box():
+    from datetime import date
+
+    from gateway.admin.charts import HEIGHT, WIDTH, stacked_bars
+
+    days = [date(2026, 3, d) for d in range(1, 11)]
+    chart = stacked_bars(
+        title="t", days=days, series=[("a", [3] * 10), ("b", [0, 7] + [1] * 8)], unit="tokens"
+    )
+    assert not chart.empty and len(chart.bars) == 19  # no bar for a zero
+    second_day = [bar for bar in chart.bars if bar.title.startswith("2026-03-02")]
+    lower, upper = sorted(second_day, key=lambda bar: -bar.y)
+    assert (lower.series, upper.series) == (0, 1)
+    assert abs(upper.y + upper.height - lower.y) < 0.01  # b sits on a
+    assert [t.label for t in chart.y_ticks] == ["0", "5", "10"]
+    assert all(b.x >= 0 and b.x + b.width <= WIDTH and 0 <= b.y <= HEIGHT for b in chart.bars)
+    first, middle, last = chart.x_ticks
+    assert (first.anchor, middle.anchor, last.anchor) == ("start", "middle", "end")
+    assert last.at <= WIDTH and last.label == "10 Mar"
+    assert stacked_bars(title="t", days=days, series=[("a", [0] * 10)], unit="").empty
