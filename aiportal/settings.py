@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "allauth",
-    "allauth.account",
+    "accounts.allauth_apps.SignInAddressesConfig",  # allauth.account, renamed in the admin
     "accounts",
     "gateway",
     "chat",
@@ -628,6 +628,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
+    # The usage page's daily roll-ups of today and yesterday (gateway/usage_rollup.py).
+    "gateway-usage-rollup": {"task": "gateway.tasks.usage_rollup_recent_run", "schedule": 300.0},
     # Delete the "export my data" archives nobody downloaded within their day.
     "accounts-exports-expire": {
         "task": "accounts.tasks.data_exports_expire_run",

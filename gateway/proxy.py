@@ -508,6 +508,7 @@ async def _account(report: _Report) -> None:
     fields = {
         "user_id": caller.user_id,
         "api_key_id": caller.api_key_id,
+        "source": caller.usage_source,
         "model": report.model,
         "worker": spec.name if spec else "",
         "region": spec.region if spec else "",

@@ -12,6 +12,7 @@ must not bring it to the top.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
 from chat import protocol, selectors
 from chat.models import Conversation, ConversationShare, Message
@@ -153,22 +155,44 @@ def conversation_purge_deleted(*, user: User | None = None) -> int:
 
 
 @transaction.atomic
-def conversation_share_create(*, user: User, id: int) -> str:
+def conversation_share_create(*, user: User, id: int, ip: str | None = None) -> str:
     """A new read-only link token for the conversation; the previous link stops working.
-    Returns the token: only its digest is stored, so this is the one time it is known."""
+    Returns the token: only its digest is stored, so this is the one time it is known.
+    Audited: a link opens the conversation to anyone who has it."""
     conversation = selectors.conversation_get(user=user, id=id)
-    conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    replaced = conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     token = secrets.token_urlsafe(24)
-    ConversationShare.objects.create(
+    share = ConversationShare.objects.create(
         conversation=conversation, token_digest=selectors.share_token_digest(token)
+    )
+    # Neither the token nor its digest: the log must not hold what opens the conversation.
+    audit_record(
+        actor=user,
+        action="chat.share.create",
+        target_type="conversation",
+        target_id=conversation.pk,
+        detail={"share": share.pk, "replaced": replaced},
+        ip=ip,
     )
     return token
 
 
-def conversation_share_revoke(*, user: User, id: int) -> int:
-    """Revoke the conversation's link; returns how many were active (0 or 1)."""
+@transaction.atomic
+def conversation_share_revoke(*, user: User, id: int, ip: str | None = None) -> int:
+    """Revoke the conversation's link; returns how many were active (0 or 1). Audited when
+    a link was live (revoking nothing changes nothing)."""
     conversation = selectors.conversation_get(user=user, id=id)
-    return conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        audit_record(
+            actor=user,
+            action="chat.share.revoke",
+            target_type="conversation",
+            target_id=conversation.pk,
+            detail={"revoked": revoked},
+            ip=ip,
+        )
+    return revoked
 
 
 # --- Generated titles ----------------------------------------------------------------------
@@ -260,6 +284,8 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
 
     conversation = job["conversation"]
     caller = await caller_for_user(user, conversation_key=f"conversation:{conversation.pk}")
+    # Recorded as title generation, not as a chat answer (the admin's usage page).
+    caller = dataclasses.replace(caller, usage_source="title")
     body: dict[str, Any] = {
         "messages": [
             {"role": "system", "content": TITLE_PROMPT},
