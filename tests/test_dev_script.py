@@ -250,6 +250,15 @@ def test_a_killed_emulator_is_restarted_on_its_url_while_the_site_keeps_serving(
     assert sum("gateway.emulator" in c for c in children.values()) == 2, children
     assert victim not in children
 
+    # Dying again within the minute doubles the pause: a crash loop does not spin.
+    (again,) = [pid for pid, c in children.items() if "gateway.emulator" in c and "local-a" in c]
+    os.kill(again, signal.SIGKILL)
+    await_line(dev_up, rf"\(pid {again}\) exited with status 137;.*restarting local-a in 2 s")
+    while http_status(f"{workers['local-a']}/health") != 200:
+        assert time.monotonic() < deadline + 30, f"local-a never came back:\n{dev_up.output}"
+        time.sleep(0.2)
+    children = dev_up.children = descendants(dev_up.proc.pid)
+
     stop(dev_up)
     assert {pid: c for pid, c in children.items() if is_running(pid)} == {}
 
