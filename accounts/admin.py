@@ -2,12 +2,49 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invite, User
-from accounts.services import StatusChangeRefused, user_status_set
+from accounts.services import StatusChangeRefused, user_address_confirm, user_status_set
 from accounts.signup import invites
+
+# The admin is aiportal's, not Django's: the header, the tab title and the home's heading.
+# Set here because accounts is the lowest app with an admin: it loads first.
+admin.site.site_header = "aiportal administration"
+admin.site.site_title = "aiportal admin"
+admin.site.index_title = "Administration"
+
+
+class UserAddForm(AdminUserCreationForm):
+    """Adding a user asks for what signing in asks for: the email address (and a password,
+    or none for an account that signs in through SSO or LDAP). The username, which nobody
+    types anywhere, is the address."""
+
+    class Meta:
+        model = User
+        fields = ("email", "first_name", "last_name")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+        self.fields["email"].help_text = "The address this person signs in with."
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this address exists already.")
+        if User.objects.filter(username__iexact=email).exists():
+            raise forms.ValidationError("An account uses this address as its username.")
+        return email
+
+    def _post_clean(self) -> None:
+        # Before the model validation and the password validators, which compare the
+        # password with the username.
+        if self.cleaned_data.get("email"):
+            self.instance.username = self.cleaned_data["email"]
+        super()._post_clean()
 
 
 @admin.register(User)
@@ -39,7 +76,25 @@ class AccountUserAdmin(UserAdmin):
         ),
         ("Important dates", {"fields": ["last_login", "date_joined"]}),
     ]
+    add_form = UserAddForm
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "usable_password", "password1", "password2"],
+            },
+        ),
+        ("Personal info", {"classes": ["wide"], "fields": ["first_name", "last_name"]}),
+    ]
     actions = ["approve", "suspend", "reactivate"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            # allauth signs people in by a verified address of theirs, not by the user row's
+            # email: without this row the new account could not sign in.
+            user_address_confirm(user=obj)
 
     def _status_set(self, request, queryset, *, status: str, only_from: set[str] | None):
         changed = skipped = 0

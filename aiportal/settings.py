@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "allauth",
-    "allauth.account",
+    "accounts.allauth_apps.SignInAddressesConfig",  # allauth.account, renamed in the admin
     "accounts",
     "gateway",
     "chat",
@@ -526,7 +526,7 @@ AIPORTAL_WEBSOCKET_MAX_BYTES = 4 * (AIPORTAL_MAX_MESSAGE_CHARS * 6 + 4096)
 AIPORTAL_CHAT_RETRIEVAL_PASSAGES = env_int("AIPORTAL_CHAT_RETRIEVAL_PASSAGES", 6, minimum=1)
 AIPORTAL_CHAT_MAX_DATASETS = env_int("AIPORTAL_CHAT_MAX_DATASETS", 10, minimum=1)
 # The growing answer is written at most this often (plus once at the end): bounded write rate.
-AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 500, minimum=10) / 1000
+AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 1000, minimum=10) / 1000
 # Ask the model for a short title after a conversation's first answer (one small request
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
@@ -632,6 +632,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
+    # The usage page's daily roll-ups of today and yesterday (gateway/usage_rollup.py).
+    "gateway-usage-rollup": {"task": "gateway.tasks.usage_rollup_recent_run", "schedule": 300.0},
     # Delete the "export my data" archives nobody downloaded within their day.
     "accounts-exports-expire": {
         "task": "accounts.tasks.data_exports_expire_run",

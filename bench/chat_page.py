@@ -11,9 +11,13 @@ opens the page in headless Chromium (Debian's, at AIPORTAL_CHROMIUM or /usr/bin/
   (the sidebar rendered too), for the long conversation and for the start page, median and
   worst of ``--loads`` loads with a warm cache;
 - bytes: every static file the page loads, gzipped as a proxy would send them, split into the
-  page's own JS + CSS and the libraries from the npm registry (static/vendor/).
+  page's own JS + CSS and the libraries from the npm registry (static/vendor/);
+- bytes transferred: a cold load (empty cache, signed in) of each page, every response's
+  headers and body as they came over the wire (WhiteNoise sends its precompressed static
+  files; the websocket is not counted), in KiB.
 
-The issue's targets: first render under 1 s; the page's own JS + CSS under 150 KB gzipped.
+The issue's targets: first render under 1 s; the page's own JS + CSS under 150 KB gzipped;
+under 250 KiB transferred for a cold load of the chat page.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import gateway_overhead as harness  # noqa: E402  (its process and database help
 
 PASSWORD = secrets.token_urlsafe(16)
 EMAIL = "pages@example.com"
+TRANSFER_TARGET_KIB = 250
 
 
 def populate(conversations: int, messages: int) -> int:
@@ -81,6 +86,25 @@ def measure(page, url: str, last_text: str) -> float:
         timeout=60_000,
     )
     return page.evaluate("performance.now()")
+
+
+def transferred(browser, storage_state: dict, url: str, last_text: str) -> tuple[float, int]:
+    """KiB over the wire and the number of requests for a cold load of ``url``: a new context
+    (empty cache) with the signed-in cookies, until the page has rendered (``measure``)."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, storage_state=storage_state
+    )
+    finished = []
+    context.on("requestfinished", lambda request: finished.append(request))
+    page = context.new_page()
+    measure(page, url, last_text)
+    page.wait_for_load_state("networkidle")
+    total = 0
+    for request in finished:
+        sizes = request.sizes()
+        total += sizes["responseHeadersSize"] + sizes["responseBodySize"]
+    context.close()
+    return total / 1024, len(finished)
 
 
 def main() -> None:
@@ -162,6 +186,15 @@ def main() -> None:
                 f"(target < 150 KB)\nlibraries (static/vendor/): {len(vendor)} files, "
                 f"{gz(vendor):.1f} KB gzipped"
             )
+            print(f"\n{'bytes transferred, cold load':<40} {'KiB':>8} {'requests':>8}")
+            state = page.context.storage_state()
+            for name, (url, text) in pages.items():
+                kib, count = transferred(browser, state, url, text)
+                verdict = "met" if kib < TRANSFER_TARGET_KIB else "NOT MET"
+                print(
+                    f"{name:<40} {kib:8.1f} {count:8d}  "
+                    f"(target < {TRANSFER_TARGET_KIB} KiB: {verdict})"
+                )
             browser.close()
     finally:
         portal.close()

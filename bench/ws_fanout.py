@@ -44,11 +44,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import gc
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import Coroutine
+import tempfile
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -336,9 +340,53 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--tokens-per-second", type=int, default=20)
     parser.add_argument("--answer-tokens", type=int, default=60)
     parser.add_argument("--budget-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--py-spy",
+        default="",
+        help="a py-spy binary: record the Daphne during each level's /v1 and chat runs, as "
+        "flame-graph text in bench/logs/ (py-spy's raw format: one stack and its count per line)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
     return parser.parse_args()
+
+
+@functools.cache
+def profiles_dir() -> Path:
+    """Kept after the run, unlike the logs."""
+    return Path(tempfile.mkdtemp(prefix="aiportal-bench-profiles-"))
+
+
+@contextlib.contextmanager
+def profiled(py_spy: str, pid: int, name: str) -> Iterator[None]:
+    """With ``--py-spy``: sample the Daphne's stacks while the block runs (where its CPU goes,
+    path by path). py-spy writes its file when interrupted."""
+    if not py_spy:
+        yield
+        return
+    out = profiles_dir() / f"{name}.txt"
+    process = subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "-p",
+            str(pid),
+            "--gil",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+        print(f"# profile of the Daphne during {name}: {out}", flush=True)
 
 
 def main() -> None:
@@ -393,12 +441,16 @@ def main() -> None:
             levels_header()
         for streams in levels:
             emulator = quiet(run_level(direct, {}, streams, args.seconds, args.max_requests))
-            api = quiet(
-                run_level(api_url, api_headers, streams, args.seconds, args.max_requests, pid=pid)
-            )
-            chat = quiet(
-                chat_level(ws_url, ws_headers, streams, args.seconds, args.max_requests, pid)
-            )
+            with profiled(args.py_spy, pid, f"api-{streams}"):
+                api = quiet(
+                    run_level(
+                        api_url, api_headers, streams, args.seconds, args.max_requests, pid=pid
+                    )
+                )
+            with profiled(args.py_spy, pid, f"chat-{streams}"):
+                chat = quiet(
+                    chat_level(ws_url, ws_headers, streams, args.seconds, args.max_requests, pid)
+                )
             level = Level(streams=streams, emulator=emulator, api=api, chat=chat)
             level_report(level)
             results.append(level)

@@ -30,6 +30,10 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     inlines = [MessageInline]
 
+    def has_add_permission(self, request) -> bool:
+        # People start conversations in the chat; a row made here would have no messages.
+        return False
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
@@ -39,6 +43,10 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "conversation__title", "conversation__owner__email")
     raw_id_fields = ("conversation", "parent")
     readonly_fields = ("created_at", "updated_at", "last_seq", "usage", "metrics")
+
+    def has_add_permission(self, request) -> bool:
+        # Messages are written by turns (chat/services/messages.py), never typed in by hand.
+        return False
 
 
 @admin.register(ChatDefaults)

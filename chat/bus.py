@@ -11,6 +11,20 @@ once and hands it to its sockets. Every message says which process sent it, so t
 publisher ignores its own. Without ``REDIS_URL`` (the embedded default, one process) only the
 local delivery runs.
 
+A delta goes to Redis only while another process may be listening. The publish's reply says
+how many connections heard it; while that count says nobody but this process follows the
+conversation, its deltas stay in memory, and one is published anyway each ``PROBE_INTERVAL``
+to look again. A tab that opens on another process in between asks to resume the streaming
+answer (``bus_listeners_changed``), or sees a gap in the seqs at the next probe and asks then;
+every other frame (an answer created, done, a snapshot for one socket elsewhere) is always
+published. With one tab per conversation, the usual case, a delta costs no Redis round trip.
+
+Control travels here too: a stop or a resume for an answer (``bus_control_send``) goes in
+memory to its generation when this process runs it, and otherwise through one pub/sub channel
+that every process listens on; stops and resumes are a person's clicks and page loads, rare
+next to deltas, so each process hearing all of them costs nothing, and an answer needs no
+channel or subscription of its own.
+
 Pub/sub is best effort, like the channel layer it replaces: a message published while the
 listener is reconnecting (Redis restarted) is lost. The sockets recover: the page asks to
 resume on a gap in the seqs, and a resume's snapshot travels on this same ordered path
@@ -21,8 +35,9 @@ shows, and the process's one listener serves all of them.
 
 State: per event loop (Daphne's one loop; each test's own), the sockets subscribed per
 conversation (weakly held: a consumer that died without leaving does not stay), the pub/sub
-connection and the task that listens on it, and the subscriptions waiting for Redis's
-confirmation (``_buses``).
+connection and the task that listens on it, the subscriptions waiting for Redis's
+confirmation, what the last publish per conversation said about other listeners, and the
+control handlers of the generations this process runs (``_buses``).
 """
 
 from __future__ import annotations
@@ -31,9 +46,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -54,6 +70,12 @@ SUBSCRIBE_WAIT = 2.0
 # the maximum while the failures go on.
 LISTEN_RETRY = 0.1
 LISTEN_RETRY_MAX = 2.0
+# While no other process follows a conversation, its deltas stay in memory; one is published
+# anyway after this many seconds, to learn whether another process listens now.
+PROBE_INTERVAL = 1.0
+
+# What a generation is told: a stop, a resume, or its own end (chat.protocol builds them).
+ControlHandler = Callable[[dict[str, Any]], None]
 
 
 class Subscriber(Protocol):
@@ -76,6 +98,11 @@ class _Bus:
         self.pubsub: PubSub | None = None
         self.listener: asyncio.Task[None] | None = None
         self.confirming: dict[str, asyncio.Future[None]] = {}
+        # Per conversation: how many other processes the last publish reached, and when.
+        self.others: dict[int, tuple[int, float]] = {}
+        # The generations of this process, by answer id, and the control channel's confirmation.
+        self.controls: dict[int, ControlHandler] = {}
+        self.control_ready: asyncio.Future[None] | None = None
 
 
 _buses: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bus] = weakref.WeakKeyDictionary()
@@ -89,6 +116,11 @@ def bus_channel(conversation_id: int) -> str:
     """The conversation's pub/sub channel. Pub/sub ignores Redis's database numbers: the
     prefix keeps deployments (and test runs) sharing a Redis apart."""
     return f"{settings.REDIS_PREFIX}:chat:conversation:{conversation_id}"
+
+
+def control_channel() -> str:
+    """The one channel of stops and resumes, which every process listens on."""
+    return f"{settings.REDIS_PREFIX}:chat:control"
 
 
 def _conversation_of(channel: str) -> int:
@@ -154,6 +186,7 @@ async def bus_leave(*, conversation_id: int, subscriber: Subscriber) -> None:
 
 async def _forget(bus: _Bus, conversation_id: int) -> None:
     bus.sockets.pop(conversation_id, None)
+    bus.others.pop(conversation_id, None)
     bus.confirming.pop(bus_channel(conversation_id), None)
     if bus.pubsub is not None:
         with contextlib.suppress(Exception):
@@ -161,37 +194,131 @@ async def _forget(bus: _Bus, conversation_id: int) -> None:
 
 
 async def bus_publish(
-    *, conversation_id: int, frame: Mapping[str, Any], text: str, to: str | None = None
+    *,
+    conversation_id: int,
+    frame: Mapping[str, Any],
+    text: str,
+    to: str | None = None,
+    recoverable: bool = False,
 ) -> None:
     """Deliver a frame to every socket on the conversation (``to``: to that socket alone),
-    in this process and, with Redis, in every other. Raises what Redis raises, after the
-    local delivery: the callers decide whether a lost frame matters."""
+    in this process and, with Redis, in every other. A ``recoverable`` frame (a delta: a
+    resume brings back what a socket missed) skips Redis while no other process listens.
+    Raises what Redis raises, after the local delivery: the callers decide whether a lost
+    frame matters."""
     bus = _bus()
-    await _deliver(bus, conversation_id, frame, text, to)
-    if settings.REDIS_URL:
-        payload = f"{ORIGIN}\n{to or ''}\n{text}"
-        await _client(bus).publish(bus_channel(conversation_id), payload)
+    delivered = await _deliver(bus, conversation_id, frame, text, to)
+    if not settings.REDIS_URL or (to is not None and delivered):
+        return
+    if recoverable and to is None and _alone(bus, conversation_id):
+        return
+    payload = f"{ORIGIN}\n{to or ''}\n{text}"
+    heard = await _client(bus).publish(bus_channel(conversation_id), payload)
+    if to is None:
+        # This process's own subscription counts once in the reply, when Redis confirmed it
+        # (and the connection has not failed since).
+        ours = (
+            conversation_id in bus.sockets
+            and bus_channel(conversation_id) not in bus.confirming
+            and bus.pubsub is not None
+            and bus.control_ready is not None
+            and bus.control_ready.done()
+        )
+        bus.others[conversation_id] = (max(int(heard) - int(ours), 0), time.monotonic())
+
+
+def _alone(bus: _Bus, conversation_id: int) -> bool:
+    """Whether the last publish, not long ago, reached no other process."""
+    known = bus.others.get(conversation_id)
+    return known is not None and known[0] == 0 and time.monotonic() - known[1] < PROBE_INTERVAL
+
+
+def bus_listeners_changed(conversation_id: int) -> None:
+    """Another process may follow the conversation now (a socket asked to resume): publish
+    its next delta, and learn again from the reply."""
+    _bus().others.pop(conversation_id, None)
 
 
 async def _deliver(
     bus: _Bus, conversation_id: int, frame: Mapping[str, Any], text: str, to: str | None
-) -> None:
+) -> bool:
+    """Hand the frame to this process's sockets on the conversation; whether any had it."""
     sockets = bus.sockets.get(conversation_id)
     if sockets is None:
-        return
+        return False
     if to is not None:
         targets = [s for s in [sockets.get(to)] if s is not None]
     else:
         targets = list(sockets.values())
     if not targets and not sockets:
         await _forget(bus, conversation_id)  # its sockets died without leaving
-        return
+        return False
     for subscriber in targets:
         try:
             await subscriber.bus_receive(frame, text)
         except Exception:
             # One broken socket must not cost the others their frame.
             logger.warning("delivering to %s failed", subscriber.bus_address, exc_info=True)
+    return bool(targets)
+
+
+# --- Control: stops and resumes ----------------------------------------------------------------
+
+
+def bus_control_register(message_id: int, handler: ControlHandler) -> None:
+    """``handler`` hears the stops and resumes of answer ``message_id``, from any process,
+    until ``bus_control_unregister``. It is called on the event loop and must not block."""
+    _bus().controls[message_id] = handler
+
+
+def bus_control_unregister(message_id: int, handler: ControlHandler) -> None:
+    controls = _bus().controls
+    if controls.get(message_id) is handler:
+        del controls[message_id]
+
+
+async def bus_control_ready() -> None:
+    """Listen on the control channel (once per process): returns when Redis has confirmed it,
+    or after ``SUBSCRIBE_WAIT`` (Redis down: the listener subscribes once it is back, and a
+    stop is asked again until the answer ends)."""
+    if not settings.REDIS_URL:
+        return
+    bus = _bus()
+    if bus.control_ready is None:
+        bus.control_ready = asyncio.get_running_loop().create_future()
+    if bus.listener is None or bus.listener.done():
+        bus.listener = asyncio.create_task(_listen(bus), name="chat-bus-listener")
+    if bus.control_ready.done():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SUBSCRIBE_WAIT):
+            await asyncio.shield(bus.control_ready)
+
+
+async def bus_control_send(message_id: int, event: dict[str, Any]) -> None:
+    """Tell the generation of ``message_id`` (a stop, a resume), wherever it runs: in memory
+    when it runs here, else one publish that every process hears. Best effort: nobody may be
+    running it any more; the sockets ask again while the answer's row says it streams."""
+    bus = _bus()
+    handler = bus.controls.get(message_id)
+    if handler is not None:
+        handler(event)
+        return
+    if settings.REDIS_URL:
+        await _client(bus).publish(
+            control_channel(), f"{ORIGIN}\n{message_id}\n{json.dumps(event)}"
+        )
+
+
+def _control_handle(bus: _Bus, data: str) -> None:
+    origin, message_id, text = data.split("\n", 2)
+    if origin == ORIGIN:
+        return  # sent here because no generation of this process had it
+    handler = bus.controls.get(int(message_id))
+    if handler is not None:
+        event = json.loads(text)
+        if isinstance(event, dict):
+            handler(event)
 
 
 async def _listen(bus: _Bus) -> None:
@@ -206,8 +333,7 @@ async def _listen(bus: _Bus) -> None:
             # itself (twice is harmless), none is missed.
             bus.pubsub = pubsub
             channels = [bus_channel(c) for c in bus.sockets]
-            if channels:
-                await pubsub.subscribe(*channels)
+            await pubsub.subscribe(control_channel(), *channels)
             while True:
                 message = await pubsub.get_message(timeout=None)
                 if message is not None:
@@ -224,6 +350,11 @@ async def _listen(bus: _Bus) -> None:
             )
         finally:
             bus.pubsub = None
+            # Not subscribed any more: what publishes count is unknown until Redis confirms
+            # the subscriptions again.
+            if bus.control_ready is not None and bus.control_ready.done():
+                bus.control_ready = asyncio.get_running_loop().create_future()
+            bus.others.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
         await asyncio.sleep(min(LISTEN_RETRY * 2 ** (failures - 1), LISTEN_RETRY_MAX))
@@ -234,6 +365,12 @@ async def _handle(bus: _Bus, message: Mapping[str, Any]) -> None:
     if isinstance(channel, bytes):
         channel = channel.decode()
     if message["type"] == "subscribe":
+        if channel == control_channel():
+            if bus.control_ready is None:
+                bus.control_ready = asyncio.get_running_loop().create_future()
+            if not bus.control_ready.done():
+                bus.control_ready.set_result(None)
+            return
         confirmed = bus.confirming.pop(channel, None)
         if confirmed is not None and not confirmed.done():
             confirmed.set_result(None)
@@ -241,6 +378,12 @@ async def _handle(bus: _Bus, message: Mapping[str, Any]) -> None:
     if message["type"] != "message":
         return
     data = message["data"]
+    if channel == control_channel():
+        try:
+            _control_handle(bus, data.decode() if isinstance(data, bytes) else data)
+        except ValueError:
+            logger.warning("a malformed control message was dropped")
+        return
     try:
         origin, to, text = (data.decode() if isinstance(data, bytes) else data).split("\n", 2)
         if origin == ORIGIN:

@@ -26,6 +26,7 @@ from chat.protocol import PROTOCOL_VERSION
 from chat.services.generation import generation_resume, generation_stop
 from chat.services.messages import STREAMING_HEARTBEAT
 from chat.services.turns import turn_start
+from chat.visibility import user_is_staff
 from common.text import data_refusal
 from common.websockets import (
     CLOSE_UNAUTHENTICATED,
@@ -264,6 +265,11 @@ class ChatConsumer(WebsocketConsumer):
             return
         await self.start(turn, client_id, continuing=True)
 
+    @property
+    def staff(self) -> bool:
+        """Whether this socket's user sees the worker in answers' metrics (chat/visibility.py)."""
+        return user_is_staff(self.user)
+
     async def handle_chat_stop(self, data: dict[str, Any]) -> None:
         message_id = _id(data, "message", required=True)
         try:
@@ -273,7 +279,7 @@ class ChatConsumer(WebsocketConsumer):
             return
         if message.status != Message.Status.STREAMING:
             # Already over (a stop racing the end is normal): answer with how it ended.
-            await self.send_frame(protocol.message_final_frame(message))
+            await self.send_frame(protocol.message_final_frame(message, staff=self.staff))
             return
         # The confirmation (message.done, status stopped) comes through the conversation; if
         # no generation is alive to give it, the watch sends how the answer ended.
@@ -333,7 +339,7 @@ class ChatConsumer(WebsocketConsumer):
                 self.watch(message, after_seq)
                 return
             self.resuming.discard(message.pk)
-        await self.send_frame(protocol.message_final_frame(message))
+        await self.send_frame(protocol.message_final_frame(message, staff=self.staff))
 
     async def ask_to_resume(self, message: Message, after_seq: int) -> None:
         await generation_resume(
@@ -362,7 +368,7 @@ class ChatConsumer(WebsocketConsumer):
                 current = await db_message_load(user=self.user, message_id=message.pk)
                 if current.status != Message.Status.STREAMING:
                     self.resuming.discard(current.pk)
-                    await self.send_frame(protocol.message_final_frame(current))
+                    await self.send_frame(protocol.message_final_frame(current, staff=self.staff))
                     return
                 # Still heartbeating, in another process maybe: the request or its answer
                 # may have been lost on the way (both are best effort), so ask again.

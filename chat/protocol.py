@@ -1,6 +1,5 @@
-"""The chat websocket's protocol, v1 (docs/websocket.md): its version, the channel-layer
-group of a generation, one builder per frame kind the server sends, the events that carry
-control between processes, and publishing.
+"""The chat websocket's protocol, v1 (docs/websocket.md): its version, one builder per frame
+kind the server sends, the events that carry control between processes, and publishing.
 
 Every frame the chat sends is built here and nowhere else (tests/chat/test_protocol.py holds
 the builders to the documented shapes and the rest of the chat to that rule), so a new frame
@@ -23,19 +22,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from chat import bus
 from chat.models import Message
+from chat.visibility import metrics_visible
 
 PROTOCOL_VERSION = 1
-
-
-# --- Groups ------------------------------------------------------------------------------------
-# A conversation's frames go through ``chat.bus``, not a channel-layer group; only control
-# (stop, resume) goes to a generation's group.
-
-
-def generation_group(message_id: int) -> str:
-    """The channel of the generation of one answer, in whichever process runs it: stops and
-    resumes are sent here."""
-    return f"chat.generation.{message_id}"
 
 
 # --- Frames the server sends -------------------------------------------------------------------
@@ -231,6 +220,7 @@ def message_done_frame(
     reasoning: str,
     seq: int,
     client_id: str | None,
+    staff: bool,
     usage: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     citations: list[dict[str, Any]] | None = None,
@@ -241,7 +231,8 @@ def message_done_frame(
     """An answer's end (complete, stopped, interrupted). ``usage``, ``metrics`` and
     ``citations`` are left out when None (an answer that could not start has none to give,
     and the page keeps what it showed); ``code``, ``detail`` and ``extra`` say why an answer
-    ended interrupted."""
+    ended interrupted. Only ``staff`` get the worker in the metrics (chat/visibility.py):
+    every socket of a conversation is its owner's, so the owner's status decides."""
     frame: MessageDoneFrame = {
         "type": "message.done",
         "v": PROTOCOL_VERSION,
@@ -255,7 +246,7 @@ def message_done_frame(
     if usage is not None:
         frame["usage"] = usage
     if metrics is not None:
-        frame["metrics"] = metrics
+        frame["metrics"] = metrics_visible(metrics, staff=staff)
     if citations is not None:
         frame["citations"] = citations
     if code:
@@ -320,10 +311,10 @@ def message_refused_frame(
 
 
 def message_final_frame(
-    message: Message, *, client_id: str | None = None
+    message: Message, *, staff: bool, client_id: str | None = None
 ) -> MessageDoneFrame | MessageErrorFrame:
     """How an answer ended, built from its row (the source of truth): for a stop or a resume
-    that comes after the end."""
+    that comes after the end; ``staff`` as for ``message_done_frame``."""
     if message.status == Message.Status.ERROR:
         return message_error_frame(
             message=message.pk,
@@ -342,6 +333,7 @@ def message_final_frame(
         reasoning=message.reasoning,
         seq=message.last_seq,
         client_id=client_id,
+        staff=staff,
         usage=message.usage,
         metrics=message.metrics,
         citations=(message.metrics or {}).get("citations", []),
@@ -376,8 +368,8 @@ def pong_frame() -> PongFrame:
 
 # --- Events ------------------------------------------------------------------------------------
 # What travels between processes. Never sent to a client as such: they are between sockets
-# and generations. ``chat.resumed`` travels with the conversation's frames (``chat.bus``),
-# the others on the channel layer.
+# and generations. ``chat.resumed`` travels with the conversation's frames, the others on the
+# bus's control channel (both ``chat.bus``).
 
 
 def resumed_event(*, message_id: int) -> dict[str, Any]:
@@ -413,18 +405,43 @@ def generation_resume_event(
 # --- Publishing --------------------------------------------------------------------------------
 
 
-async def frame_publish(*, conversation_id: int, frame: Frame) -> None:
+def frame_encode(frame: Frame | Mapping[str, Any]) -> str:
+    """The frame as JSON text, exactly as ``json.dumps`` writes it. A delta, the frame sent
+    most by far, is written from a template: its only strings go through the C escaper,
+    without walking a dict (a seventh of the time; tests/chat/test_protocol.py holds both
+    to the same text)."""
+    fields: Mapping[str, Any] = frame
+    if fields.get("type") == "message.delta" and len(fields) == 5:
+        return _DELTA % (fields["message"], fields["seq"], _escape(fields["text"]))
+    return json.dumps(frame)
+
+
+_DELTA = (
+    '{"type": "message.delta", "v": ' + str(PROTOCOL_VERSION) + ', "message": %d, "seq": %d, '
+    '"text": %s}'
+)
+_escape = json.encoder.encode_basestring_ascii
+
+
+async def frame_publish(*, conversation_id: int, frame: Frame, recoverable: bool = False) -> None:
     """Send a frame to every socket showing the conversation, in any process: encoded once,
-    the same text for all (``chat.bus``). Raises what Redis raises, after this process's
-    sockets have it: the callers decide whether a lost frame matters (most are best effort)."""
-    await bus.bus_publish(conversation_id=conversation_id, frame=frame, text=json.dumps(frame))
+    the same text for all (``chat.bus``). ``recoverable``: a frame that a socket which missed
+    it gets back by resuming (a delta), which the bus keeps off Redis while no other process
+    listens. Raises what Redis raises, after this process's sockets have it: the callers
+    decide whether a lost frame matters (most are best effort)."""
+    await bus.bus_publish(
+        conversation_id=conversation_id,
+        frame=frame,
+        text=frame_encode(frame),
+        recoverable=recoverable,
+    )
 
 
 async def frame_send(*, conversation_id: int, to: str, frame: Frame | dict[str, Any]) -> None:
     """Send a frame (a resuming socket's snapshot) or a ``resumed_event`` to one socket of
     the conversation, in order with the conversation's other frames."""
     await bus.bus_publish(
-        conversation_id=conversation_id, frame=frame, text=json.dumps(frame), to=to
+        conversation_id=conversation_id, frame=frame, text=frame_encode(frame), to=to
     )
 
 

@@ -120,6 +120,9 @@ class Caller:
     allowed_regions: frozenset[str] | None = None
     home_region: str | None = None
     conversation_key: str | None = None
+    # What the usage record calls the request (UsageRecord.Source); None: "api" with a key,
+    # else "chat". The chat's title generation says "title", so answers and titles differ.
+    usage_source: str | None = None
     # Resolved with the policies, so a request reads them once; None = resolve when needed.
     limits: Limits | None = field(default=None, compare=False, repr=False)
     # The user object, when the caller had it, for the model access check.

@@ -85,7 +85,7 @@ class Thinking:
 class Finished:
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
-    # ttft_ms, worker, region, model, attempts, failovers, continued
+    # ttft_ms, generation_ms, worker, region, model, attempts, failovers, continued
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +102,11 @@ class _Report:
     continued: int = 0
     first_at: float | None = None
     last_at: float | None = None  # when the last frame that brought tokens was sent
+    # A stream that broke off and is being continued: since when no token came (the last
+    # token's time), and the time all such stalls took. Generation time leaves them out, so
+    # the answer's tokens per second is the workers' speed, not the wait for a dead one.
+    broke_at: float | None = None
+    stalled: float = 0.0
     tokens_seen: int = 0  # completion tokens the client has received, per usage
     outcome: str = "error"
     usage: dict[str, int] = field(default_factory=dict)
@@ -124,6 +129,9 @@ class _Report:
         new = tokens - self.tokens_seen
         if new <= 0:
             return
+        if self.broke_at is not None:
+            self.stalled += now - self.broke_at
+            self.broke_at = None
         gaps = new if self.tokens_seen else new - 1
         if gaps:
             spacing = (now - self.last_at) / new
@@ -132,9 +140,21 @@ class _Report:
                 observe(spacing)
         self.tokens_seen, self.last_at = tokens, now
 
+    def broke_off(self) -> None:
+        """The stream died after its first token and is continued on another worker."""
+        if self.broke_at is None:
+            self.broke_at = self.last_at
+
     @property
     def ttft_ms(self) -> int | None:
         return None if self.first_at is None else round((self.first_at - self.started) * 1000)
+
+    @property
+    def generation_ms(self) -> int | None:
+        """From the first token to the last, without the stalls of a continued answer."""
+        if self.first_at is None or self.last_at is None:
+            return None
+        return max(0, round((self.last_at - self.first_at - self.stalled) * 1000))
 
     def metrics(self) -> dict[str, Any]:
         spec = self.worker.spec if self.worker else None
@@ -146,6 +166,7 @@ class _Report:
             "failovers": self.failovers,
             "continued": self.continued,
             "ttft_ms": self.ttft_ms if self.ttft_ms is not None else self._elapsed_ms(),
+            "generation_ms": self.generation_ms,
         }
 
     def _elapsed_ms(self) -> int:
@@ -402,6 +423,7 @@ async def _attempts(
                         "The answer broke off too many times.", partial=True
                     ) from None
                 report.continued += 1
+                report.broke_off()
                 _count("CONTINUATIONS_TOTAL")
                 tries = 0
                 continue
@@ -486,6 +508,7 @@ async def _account(report: _Report) -> None:
     fields = {
         "user_id": caller.user_id,
         "api_key_id": caller.api_key_id,
+        "source": caller.usage_source,
         "model": report.model,
         "worker": spec.name if spec else "",
         "region": spec.region if spec else "",

@@ -92,7 +92,7 @@ _record_in_thread = database_sync_to_async(usage_record_sync, thread_sensitive=F
 
 
 async def usage_record(**fields: Any) -> UsageRecord | None:
-    """Write one usage record. Fields: user_id, api_key_id, source (chat|api; default api
+    """Write one usage record. Fields: user_id, api_key_id, source (chat|api|title; default api
     when there is a key), model, worker, region, prompt_tokens, completion_tokens, ttft_ms,
     duration_ms, outcome (complete|stopped|interrupted|error|rejected), failovers, continued,
     cached_tokens (None: the worker did not report them), request_id (default: the current

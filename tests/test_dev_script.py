@@ -1,4 +1,5 @@
-"""`./dev up` serves the embedded default, and stops every process it started when told to.
+"""`./dev up` serves the embedded default, keeps serving while an emulated worker is restarted,
+names the child that took it down, and stops every process it started when told to.
 
 These run the real script as a newcomer would, so they need no test database: `./dev up` makes
 its own SQLite file in a temporary data directory.
@@ -147,13 +148,32 @@ def dev_up(dev_env: dict[str, str]) -> Iterator[DevUp]:
             os.kill(pid, signal.SIGKILL)
 
 
+def await_up(dev: DevUp, base: str) -> None:
+    deadline = time.monotonic() + 90
+    while http_status(f"{base}/healthz") != 200 or "aiportal is up" not in dev.output:
+        assert dev.proc.poll() is None, f"./dev up exited early:\n{dev.output}"
+        assert time.monotonic() < deadline, f"/healthz never answered 200:\n{dev.output}"
+        time.sleep(0.25)
+
+
+def await_line(dev: DevUp, pattern: str, timeout: float = 30) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(pattern, dev.output)
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"no line matching {pattern!r}:\n{dev.output}"
+        time.sleep(0.1)
+
+
+def stop(dev: DevUp) -> None:
+    dev.proc.send_signal(signal.SIGTERM)
+    assert dev.proc.wait(timeout=15) == 0, dev.output
+
+
 def test_up_serves_the_embedded_default_and_stops_every_child(dev_up, dev_env):
     base = f"http://127.0.0.1:{dev_env['PORT']}"
-    deadline = time.monotonic() + 90
-    while http_status(f"{base}/healthz") != 200:
-        assert dev_up.proc.poll() is None, f"./dev up exited early:\n{dev_up.output}"
-        assert time.monotonic() < deadline, f"/healthz never answered 200:\n{dev_up.output}"
-        time.sleep(0.25)
+    await_up(dev_up, base)
 
     assert http_status(f"{base}/accounts/login/") == 200
 
@@ -201,3 +221,77 @@ def test_an_unknown_command_shows_the_usage_and_fails():
     )
     assert result.returncode == 2
     assert "usage: ./dev COMMAND" in result.stderr
+
+
+def test_a_killed_emulator_is_restarted_on_its_url_while_the_site_keeps_serving(dev_up, dev_env):
+    base = f"http://127.0.0.1:{dev_env['PORT']}"
+    await_up(dev_up, base)
+    workers = dict(re.findall(r"emulated vLLM worker (\S+) at (http://\S+)", dev_up.output))
+    emulators = {
+        pid: command
+        for pid, command in descendants(dev_up.proc.pid).items()
+        if "gateway.emulator" in command and "local-a" in command
+    }
+    assert len(emulators) == 1, emulators
+    (victim,) = emulators
+    os.kill(victim, signal.SIGKILL)
+
+    await_line(dev_up, rf"worker local-a \(pid {victim}\) exited with status 137;.*keeps serving")
+    # Down, not stopped: the site and the other worker still answer while local-a is away.
+    assert dev_up.proc.poll() is None, dev_up.output
+    assert http_status(f"{base}/healthz") == 200
+    assert http_status(f"{workers['local-b']}/health") == 200
+    await_line(dev_up, r"restarting the emulated vLLM worker local-a at " + workers["local-a"])
+    deadline = time.monotonic() + 30
+    while http_status(f"{workers['local-a']}/health") != 200:
+        assert time.monotonic() < deadline, f"local-a never came back:\n{dev_up.output}"
+        time.sleep(0.2)
+    children = dev_up.children = descendants(dev_up.proc.pid)
+    assert sum("gateway.emulator" in c for c in children.values()) == 2, children
+    assert victim not in children
+
+    # Dying again within the minute doubles the pause: a crash loop does not spin.
+    (again,) = [pid for pid, c in children.items() if "gateway.emulator" in c and "local-a" in c]
+    os.kill(again, signal.SIGKILL)
+    await_line(dev_up, rf"\(pid {again}\) exited with status 137;.*restarting local-a in 2 s")
+    while http_status(f"{workers['local-a']}/health") != 200:
+        assert time.monotonic() < deadline + 30, f"local-a never came back:\n{dev_up.output}"
+        time.sleep(0.2)
+    children = dev_up.children = descendants(dev_up.proc.pid)
+
+    stop(dev_up)
+    assert {pid: c for pid, c in children.items() if is_running(pid)} == {}
+
+
+def test_the_web_server_dying_stops_everything_and_says_so(dev_up, dev_env):
+    await_up(dev_up, f"http://127.0.0.1:{dev_env['PORT']}")
+    children = dev_up.children = descendants(dev_up.proc.pid)
+    (daphne,) = [pid for pid, command in children.items() if "aiportal.serve" in command]
+    os.kill(daphne, signal.SIGKILL)
+
+    assert dev_up.proc.wait(timeout=15) != 0
+    assert f"the web server (Daphne) (pid {daphne}) exited with status 137: stopping" in (
+        dev_up.output
+    )
+    assert {pid: c for pid, c in children.items() if is_running(pid)} == {}
+
+
+def test_a_second_run_without_the_admin_variables_names_the_admin_that_exists(dev_env):
+    base = f"http://127.0.0.1:{dev_env['PORT']}"
+    first = DevUp(dev_env)
+    try:
+        await_up(first, base)
+        assert "Created admin admin@example.com" in first.output
+    finally:
+        stop(first)
+    for name in ("AIPORTAL_ADMIN_EMAIL", "AIPORTAL_ADMIN_PASSWORD"):
+        del dev_env[name]
+
+    second = DevUp(dev_env)
+    try:
+        await_up(second, base)
+        assert "dev: admin: admin@example.com at " in second.output
+        assert "changepassword admin@example.com" in second.output
+        assert "admin@localhost" not in second.output
+    finally:
+        stop(second)

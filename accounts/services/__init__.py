@@ -5,9 +5,16 @@ in ``accounts/audit/`` (docs/accounts.md, "Where things are")."""
 
 from accounts.services.users import (
     StatusChangeRefused,
+    user_address_confirm,
     user_create,
     user_ensure_admin,
     user_status_set,
 )
 
-__all__ = ["StatusChangeRefused", "user_create", "user_ensure_admin", "user_status_set"]
+__all__ = [
+    "StatusChangeRefused",
+    "user_address_confirm",
+    "user_create",
+    "user_ensure_admin",
+    "user_status_set",
+]

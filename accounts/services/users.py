@@ -21,6 +21,15 @@ def user_create(*, email: str, password: str, is_staff: bool = False) -> User:
     return user
 
 
+def user_address_confirm(*, user: User) -> None:
+    """Make the user's email their verified, primary sign-in address: for an account an
+    admin created, who vouches for the address (no confirmation mail is sent)."""
+    EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).update(primary=False)
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"primary": True, "verified": True}
+    )
+
+
 @transaction.atomic
 def user_ensure_admin(*, email: str, password: str) -> tuple[User, bool]:
     """Make sure an admin with this email exists and has this password. Returns (user, created)."""

@@ -12,6 +12,7 @@ from typing import Any
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.selectors.conversations import conversation_system_prompt
+from chat.visibility import metrics_visible
 
 
 def message_get(*, user: User, id: int) -> Message:
@@ -84,21 +85,27 @@ def message_siblings(*, tree: list[TreeNode], message_id: int) -> list[int]:
 
 def message_path(*, message: Message) -> list[Message]:
     """The chain from the root to ``message`` (inclusive): the branch the model sees as its
-    context. The walk up the parents uses ids only; then one query for the path's rows."""
-    parents = dict(
-        Message.objects.filter(conversation_id=message.conversation_id).values_list(
-            "id", "parent_id"
-        )
+    context. One query, which walks up the parents inside the database (a recursive CTE,
+    in PostgreSQL and SQLite alike) and returns only the path's rows, however large the
+    conversation's tree; bounded by the conversation's length against a cycle."""
+    table = Message._meta.db_table
+    # The table's name is the model's own, never input; every value is a parameter.
+    ancestors = Message.objects.raw(
+        f"""WITH RECURSIVE path(id, depth) AS (
+                SELECT parent_id, 1 FROM {table} WHERE id = %s AND parent_id IS NOT NULL
+                UNION ALL
+                SELECT m.parent_id, p.depth + 1 FROM {table} m JOIN path p ON m.id = p.id
+                WHERE m.parent_id IS NOT NULL AND m.conversation_id = %s AND p.depth < %s
+            )
+            SELECT m.* FROM {table} m JOIN path p ON m.id = p.id
+            WHERE m.conversation_id = %s ORDER BY p.depth DESC""",  # noqa: S608
+        [message.pk, message.conversation_id, _PATH_MAX, message.conversation_id],
     )
-    parents[message.pk] = message.parent_id
-    ids: list[int] = []
-    node: int | None = message.pk
-    while node is not None and len(ids) <= len(parents):  # no cycle through the services
-        ids.append(node)
-        node = parents.get(node)
-    rows = {m.pk: m for m in Message.objects.filter(pk__in=ids[1:])}
-    rows[message.pk] = message
-    return [rows[i] for i in reversed(ids) if i in rows]
+    return [*ancestors, message]
+
+
+# The longest path walked: far beyond any conversation a person has (each turn is two rows).
+_PATH_MAX = 100_000
 
 
 def conversation_thread(*, conversation: Conversation, leaf_id: int | None = None) -> list[Message]:
@@ -133,7 +140,9 @@ def message_context(*, message: Message) -> list[dict[str, str]]:
     return context
 
 
-def message_payload(message: Message) -> dict[str, Any]:
+def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:
+    """A message as the page gets it; only ``staff`` see the worker in its metrics
+    (chat/visibility.py)."""
     return {
         "id": message.pk,
         "conversation": message.conversation_id,
@@ -146,6 +155,6 @@ def message_payload(message: Message) -> dict[str, Any]:
         "model": message.model,
         "error_code": message.error_code,
         "usage": message.usage,
-        "metrics": message.metrics,
+        "metrics": metrics_visible(message.metrics, staff=staff),
         "created_at": message.created_at.isoformat(),
     }

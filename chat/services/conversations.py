@@ -12,6 +12,7 @@ must not bring it to the top.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.preferences import preferences_get
 from chat import protocol, selectors
@@ -45,6 +47,16 @@ TITLE_MAX_TOKENS = 24
 TITLE_TIMEOUT = 20.0
 # Quote marks a model may wrap a title in: straight, curly and guillemets.
 QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
+# A reply longer than this is a sentence or an answer, not a title.
+TITLE_MAX_WORDS = 10
+TITLE_MAX_LINES = 2  # "Title: …" and one stray line at most
+# Stock phrases of a model talking about itself (or of the emulator's demo note).
+TITLE_BOILERPLATE = re.compile(
+    r"emulator|demo answer|language model|as an ai\b|you are talking to|"
+    r"how can i (help|assist)|\bi(?:'m| am) sorry\b|\bi can(?:not|'t)\b",
+    re.IGNORECASE,
+)
+GENERIC_TITLES = frozenset({"", "title", "untitled", "conversation", "new chat", "chat"})
 
 
 class InvalidTitle(ValueError):
@@ -153,22 +165,44 @@ def conversation_purge_deleted(*, user: User | None = None) -> int:
 
 
 @transaction.atomic
-def conversation_share_create(*, user: User, id: int) -> str:
+def conversation_share_create(*, user: User, id: int, ip: str | None = None) -> str:
     """A new read-only link token for the conversation; the previous link stops working.
-    Returns the token: only its digest is stored, so this is the one time it is known."""
+    Returns the token: only its digest is stored, so this is the one time it is known.
+    Audited: a link opens the conversation to anyone who has it."""
     conversation = selectors.conversation_get(user=user, id=id)
-    conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    replaced = conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     token = secrets.token_urlsafe(24)
-    ConversationShare.objects.create(
+    share = ConversationShare.objects.create(
         conversation=conversation, token_digest=selectors.share_token_digest(token)
+    )
+    # Neither the token nor its digest: the log must not hold what opens the conversation.
+    audit_record(
+        actor=user,
+        action="chat.share.create",
+        target_type="conversation",
+        target_id=conversation.pk,
+        detail={"share": share.pk, "replaced": replaced},
+        ip=ip,
     )
     return token
 
 
-def conversation_share_revoke(*, user: User, id: int) -> int:
-    """Revoke the conversation's link; returns how many were active (0 or 1)."""
+@transaction.atomic
+def conversation_share_revoke(*, user: User, id: int, ip: str | None = None) -> int:
+    """Revoke the conversation's link; returns how many were active (0 or 1). Audited when
+    a link was live (revoking nothing changes nothing)."""
     conversation = selectors.conversation_get(user=user, id=id)
-    return conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = conversation.shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        audit_record(
+            actor=user,
+            action="chat.share.revoke",
+            target_type="conversation",
+            target_id=conversation.pk,
+            detail={"revoked": revoked},
+            ip=ip,
+        )
+    return revoked
 
 
 # --- Generated titles ----------------------------------------------------------------------
@@ -206,12 +240,27 @@ def _title_store(*, conversation_id: int, expected: str, title: str) -> Conversa
 
 
 def title_clean(text: str) -> str:
-    """The model's reply as a sidebar title: first line, no markdown emphasis or quotes."""
+    """The model's reply as a sidebar title: first line, no markdown emphasis or quotes; ""
+    when the reply is no title (see ``title_unusable``), so the first question stays."""
+    if title_unusable(text):
+        return ""
     line = next((part for part in text.splitlines() if part.strip()), "")
     line = re.sub(r"[*_`#>]+", "", line)
     line = line.strip().strip(QUOTES).strip()
     line = re.sub(r"^title:\s*", "", line, flags=re.IGNORECASE).rstrip(".").strip()
-    return conversation_title_from(line)
+    if len(line) > TITLE_CHARS or len(line.split()) > TITLE_MAX_WORDS:
+        return ""  # a sentence, not a title: cut short it would describe nothing
+    if line.lower().strip(QUOTES + ".!?:") in GENERIC_TITLES:
+        return ""
+    return line
+
+
+def title_unusable(text: str) -> bool:
+    """A reply that is an answer rather than a title: several paragraphs, or a model's (or
+    the emulator's) stock phrases about itself. Such a reply as a title made every
+    conversation in the sidebar look alike."""
+    lines = [part for part in text.splitlines() if part.strip()]
+    return not lines or len(lines) > TITLE_MAX_LINES or bool(TITLE_BOILERPLATE.search(text))
 
 
 async def conversation_title_generate(*, message_id: int, user: Any) -> str | None:
@@ -245,6 +294,8 @@ async def _title_from_model(job: dict[str, Any], *, user: Any) -> str:
 
     conversation = job["conversation"]
     caller = await caller_for_user(user, conversation_key=f"conversation:{conversation.pk}")
+    # Recorded as title generation, not as a chat answer (the admin's usage page).
+    caller = dataclasses.replace(caller, usage_source="title")
     body: dict[str, Any] = {
         "messages": [
             {"role": "system", "content": TITLE_PROMPT},

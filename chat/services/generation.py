@@ -14,8 +14,9 @@ answer is still saved completely. The task
   ``AIPORTAL_SAVE_INTERVAL`` plus once at the end, as a single-row UPDATE, and at least every
   ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a message whose
   generator died can be told apart (``services.message_interrupt_stale``);
-- listens on a channel of its own, in the group ``chat.generation.<message id>``: a socket in
-  any process stops it (``generation_stop``) or asks to catch up (``generation_resume``).
+- hears its control through ``chat.bus`` (in memory from this process's sockets, one pub/sub
+  channel from the others'): a socket in any process stops it (``generation_stop``) or asks
+  to catch up (``generation_resume``).
 
 Stopping cancels the task that iterates the gateway's stream, which closes the upstream
 connection at once: that is what makes vLLM abort the request.
@@ -32,12 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import protocol
+from chat import bus, protocol
 from chat.models import Message
-from chat.protocol import generation_group
 from chat.selectors import message_payload
 from chat.services.conversations import conversation_title_generate
 from chat.services.messages import (
@@ -45,6 +44,7 @@ from chat.services.messages import (
     message_finish,
     message_save_progress,
 )
+from chat.visibility import user_is_staff
 from gateway import (
     Delta,
     Finished,
@@ -67,14 +67,6 @@ logger = logging.getLogger(__name__)
 # reader could see. The first token is always sent at once.
 DELTA_INTERVAL = 0.03
 _tasks: set[asyncio.Task[None]] = set()
-# After a channel-layer failure, the control loop listens again after this many seconds,
-# doubling up to the maximum while the failures go on.
-CONTROL_RETRY = 0.1
-# Ending the control loop: how long to wait for it to hear the end message, and how many
-# times to send it (see ``Generation._stop_listening``).
-END_WAIT = 1.0
-END_ASKS = 10
-CONTROL_RETRY_MAX = 0.5
 
 # Not thread-sensitive: by default every such call in the process would queue for one
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
@@ -134,7 +126,6 @@ class Generation:
     message: dict[str, Any]  # the assistant message's payload, as first published
     context: list[dict[str, str]]
     model: str | None
-    channel: str
     client_id: str | None = None
     # Who asked: the gateway applies their model access, residency, limits and budget.
     user: Any = None
@@ -154,6 +145,8 @@ class Generation:
     thoughts: list[str] = field(default_factory=list)
     pending_thought: list[str] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Stops, resumes and its own end, as ``chat.bus`` hands them over (``_control``).
+    controls: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     closing: bool = False
     started: float = field(default_factory=time.monotonic)
     ttft_ms: int | None = None
@@ -200,14 +193,6 @@ class Generation:
             saver = asyncio.create_task(self._save_periodically())
             publisher = asyncio.create_task(self._publish_deltas())
             await asyncio.wait({stream, control}, return_when=asyncio.FIRST_COMPLETED)
-            if not stream.done() and control.exception() is not None:
-                # The channel layer failed, not a stop: the answer goes on, unstoppable.
-                logger.warning(
-                    "message %s no longer hears stop requests",
-                    self.message_id,
-                    exc_info=control.exception(),
-                )
-                await asyncio.wait({stream})
             if stream.done():
                 outcome = stream.result()
             else:
@@ -223,7 +208,9 @@ class Generation:
             self.finished.set()
             await saver
             await self._finish(outcome)
-            await self._stop_listening(control)
+            # Resumes that arrived meanwhile are answered first (the queue is in order).
+            self.controls.put_nowait(protocol.generation_end_event())
+            await control
             if outcome.status == Message.Status.COMPLETE:
                 # After message.done went out, so a title never delays an answer.
                 await conversation_title_generate(message_id=self.message_id, user=self.user)
@@ -247,36 +234,10 @@ class Generation:
                     )
                 )
         finally:
+            bus.bus_control_unregister(self.message_id, self.controls.put_nowait)
             for task in (stream, control, saver, publisher):
                 if task is not None and not task.done():
                     task.cancel()
-            with contextlib.suppress(Exception):
-                await get_channel_layer().group_discard(
-                    generation_group(self.message_id), self.channel
-                )
-
-    async def _stop_listening(self, control: asyncio.Task[None]) -> None:
-        """End the control loop by a message, not by cancelling it. channels_redis shares one
-        receive loop among all the process's channels: a receive cancelled just as Redis
-        hands it a message meant for a socket loses that message (a socket would miss its
-        ``message.done``)."""
-        if control.done():
-            return
-        layer = get_channel_layer()
-        await layer.group_discard(generation_group(self.message_id), self.channel)
-        # Asked again each second: the end message is lost the same way when the receive that
-        # popped it is cancelled (a socket closing just as the answer ends).
-        for _ in range(END_ASKS):
-            try:
-                await layer.send(self.channel, protocol.generation_end_event())
-            except Exception:
-                # ChannelFull: the process's shared queue is over capacity (an overloaded
-                # process). Cancelling the loop (in run's finally) is the only way left.
-                logger.warning("could not end the control loop of message %s", self.message_id)
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(control), END_WAIT)
-                return
 
     async def _stream(self) -> _Outcome:
         try:
@@ -377,34 +338,15 @@ class Generation:
             await self._publish(
                 protocol.message_delta_frame(
                     message=self.message_id, seq=self.seq, text=text, reasoning=thought
-                )
+                ),
+                recoverable=True,
             )
 
     async def _control(self) -> None:
         """Returns when asked to stop (or told the generation ended); answers resume requests
         meanwhile."""
-        layer = get_channel_layer()
-        failures = 0
         while True:
-            try:
-                event = await layer.receive(self.channel)
-            except Exception:
-                # Redis went away (restarted, failed over) and took the groups with it: once
-                # it answers again, join this answer's group anew, or no stop and no resume
-                # would reach it for the rest of the answer (the pages would see nothing
-                # until its end).
-                failures += 1
-                logger.warning(
-                    "message %s: the channel layer failed (%d); listening again",
-                    self.message_id,
-                    failures,
-                    exc_info=failures == 1,
-                )
-                await asyncio.sleep(min(CONTROL_RETRY * 2 ** (failures - 1), CONTROL_RETRY_MAX))
-                with contextlib.suppress(Exception):
-                    await layer.group_add(generation_group(self.message_id), self.channel)
-                continue
-            failures = 0
+            event = await self.controls.get()
             logger.debug("generation of message %s got %s", self.message_id, event.get("type"))
             if event.get("type") in {"generation.stop", "generation.end"}:
                 return
@@ -417,6 +359,8 @@ class Generation:
         that the deltas after them are exactly those after N. The socket joined the
         conversation before asking, and drops this answer's deltas until ``chat.resumed``."""
         reply_channel = event["reply_channel"]
+        # The socket may be another process's: its deltas go through Redis again from now on.
+        bus.bus_listeners_changed(self.conversation_id)
         async with self.lock:
             try:
                 if int(event.get("after_seq", 0)) < self.seq:
@@ -478,6 +422,11 @@ class Generation:
         # With usage's completion_tokens, what the answer's details turn into tokens/s.
         metrics.setdefault("duration_ms", round((time.monotonic() - self.started) * 1000))
         usage = _usage_sum(self.base_usage, outcome.usage) if self.continuing else outcome.usage
+        # Over this part's own tokens and generation time (the gateway's, without the wait
+        # for a stalled worker): the speed a reader can compare, not the wall clock.
+        speed = _tokens_per_second(outcome.usage, metrics.get("generation_ms"))
+        if speed is not None:
+            metrics["tokens_per_second"] = speed
         if self.continuing:
             metrics["continued_by_user"] = True
         if self.citations:
@@ -526,20 +475,33 @@ class Generation:
             reasoning=self.reasoning,
             seq=self.seq,
             client_id=self.client_id,
+            staff=user_is_staff(self.user),
             code=outcome.code,
             detail=outcome.detail,
             extra=outcome.extra,
         )
 
-    async def _publish(self, frame: protocol.Frame) -> None:
+    async def _publish(self, frame: protocol.Frame, *, recoverable: bool = False) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
         # catches up with chat.resume. A Redis hiccup must not end the answer.
         try:
-            await protocol.frame_publish(conversation_id=self.conversation_id, frame=frame)
+            await protocol.frame_publish(
+                conversation_id=self.conversation_id, frame=frame, recoverable=recoverable
+            )
         except Exception:
             logger.warning(
                 "publishing to conversation %s failed", self.conversation_id, exc_info=True
             )
+
+
+def _tokens_per_second(usage: dict[str, Any], generation_ms: Any) -> float | None:
+    tokens = usage.get("completion_tokens") if usage else None
+    if not isinstance(tokens, int) or tokens <= 1 or not isinstance(generation_ms, int):
+        return None
+    if generation_ms <= 0:
+        return None
+    # The first token starts the clock: the time covers the tokens after it.
+    return round((tokens - 1) / (generation_ms / 1000), 1)
 
 
 def _usage_sum(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
@@ -570,16 +532,11 @@ async def generation_start(
     background; ``continuing`` goes on from its saved content and last_seq. Returns once
     the generation listens for stop requests, so a ``chat.stop``
     sent after the client learns the message id always reaches it."""
-    layer = get_channel_layer()
-    # The default prefix on purpose: channels_redis shares one receive loop among the
-    # process-local channels of a layer, and only for channels with the same prefix.
-    channel = await layer.new_channel()
-    await layer.group_add(generation_group(message.pk), channel)
+    await bus.bus_control_ready()
     generation = Generation(
-        message=message_payload(message),
+        message=message_payload(message, staff=user_is_staff(user)),
         context=context,
         model=model,
-        channel=channel,
         client_id=client_id,
         user=user,
         allowed_regions=allowed_regions,
@@ -592,6 +549,7 @@ async def generation_start(
         generation.base_reasoning = message.reasoning if message.content else ""
         generation.base_seq = message.last_seq
         generation.base_usage = dict(message.usage or {})
+    bus.bus_control_register(message.pk, generation.controls.put_nowait)
     task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
@@ -599,9 +557,7 @@ async def generation_start(
 
 async def generation_stop(*, message_id: int) -> None:
     """Ask the generation of ``message_id`` to stop, whichever process runs it."""
-    await get_channel_layer().group_send(
-        generation_group(message_id), protocol.generation_stop_event()
-    )
+    await bus.bus_control_send(message_id, protocol.generation_stop_event())
 
 
 async def generation_resume(
@@ -609,8 +565,8 @@ async def generation_resume(
 ) -> None:
     """Ask the generation of ``message_id`` to send ``reply_channel`` what it missed after
     ``after_seq``, then ``chat.resumed`` (the socket joined the conversation before)."""
-    await get_channel_layer().group_send(
-        generation_group(message_id),
+    await bus.bus_control_send(
+        message_id,
         protocol.generation_resume_event(
             reply_channel=reply_channel, after_seq=after_seq, conversation_id=conversation_id
         ),

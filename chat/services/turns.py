@@ -22,6 +22,7 @@ from chat.selectors import message_payload
 from chat.services.generation import generation_start
 from chat.services.messages import Turn, message_finish
 from chat.services.retrieval import context_passages_insert, conversation_retrieve
+from chat.visibility import user_is_staff
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ async def turn_start(
         await protocol.frame_publish(
             conversation_id=turn.conversation.pk,
             frame=protocol.message_created_frame(
-                message=message_payload(turn.user_message), client_id=client_id
+                message=message_payload(turn.user_message, staff=user_is_staff(user)),
+                client_id=client_id,
             ),
         )
     answer = turn.assistant_message
@@ -85,10 +87,10 @@ async def turn_start(
     except Exception:
         # Never a silent spinner: the saved answer ends, and the page hears why.
         logger.exception("could not start generating message %s", answer.pk)
-        await _turn_fail(answer=answer, client_id=client_id)
+        await _turn_fail(answer=answer, client_id=client_id, staff=user_is_staff(user))
 
 
-async def _turn_fail(*, answer: Message, client_id: str | None) -> None:
+async def _turn_fail(*, answer: Message, client_id: str | None, staff: bool) -> None:
     """End the answer that could not start, and show it ended on every tab. The answer's own
     ``message.created`` comes first: a new answer's is otherwise sent by the generation that
     never started, and a page drops a final frame for a message it does not know (the person
@@ -108,25 +110,25 @@ async def _turn_fail(*, answer: Message, client_id: str | None) -> None:
     # To the conversation, after the user's message (published there too): in order.
     await protocol.frame_publish(
         conversation_id=conversation_id,
-        frame=protocol.message_created_frame(message=message_payload(answer), client_id=client_id),
+        frame=protocol.message_created_frame(
+            message=message_payload(answer, staff=staff), client_id=client_id
+        ),
     )
     # An error; or interrupted with its text kept: no usage or metrics, the page keeps what it
     # shows.
-    build = (
-        protocol.message_error_frame
+    ended = {
+        "message": answer.pk,
+        "status": status,
+        "code": "internal_error",
+        "detail": "The answer could not be started.",
+        "content": answer.content,
+        "reasoning": answer.reasoning,
+        "seq": answer.last_seq,
+        "client_id": client_id,
+    }
+    frame: protocol.MessageDoneFrame | protocol.MessageErrorFrame = (
+        protocol.message_error_frame(**ended)
         if status == Message.Status.ERROR
-        else protocol.message_done_frame
+        else protocol.message_done_frame(**ended, staff=staff)
     )
-    await protocol.frame_publish(
-        conversation_id=conversation_id,
-        frame=build(
-            message=answer.pk,
-            status=status,
-            code="internal_error",
-            detail="The answer could not be started.",
-            content=answer.content,
-            reasoning=answer.reasoning,
-            seq=answer.last_seq,
-            client_id=client_id,
-        ),
-    )
+    await protocol.frame_publish(conversation_id=conversation_id, frame=frame)

@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.audit import request_ip
 from chat import export, selectors, services
 from chat.models import Conversation
 from chat.services.conversations import UNDO_WINDOW
@@ -151,7 +152,7 @@ def conversation_restore(request: HttpRequest, pk: int) -> JsonResponse:
 @json_login_required
 def share_create(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        token = services.conversation_share_create(user=request.user, id=pk)
+        token = services.conversation_share_create(user=request.user, id=pk, ip=request_ip(request))
     except Conversation.DoesNotExist:
         return _not_found()
     return JsonResponse({"url": request.build_absolute_uri(f"/s/{token}/")})
@@ -161,7 +162,9 @@ def share_create(request: HttpRequest, pk: int) -> JsonResponse:
 @json_login_required
 def share_revoke(request: HttpRequest, pk: int) -> JsonResponse:
     try:
-        revoked = services.conversation_share_revoke(user=request.user, id=pk)
+        revoked = services.conversation_share_revoke(
+            user=request.user, id=pk, ip=request_ip(request)
+        )
     except Conversation.DoesNotExist:
         return _not_found()
     return JsonResponse({"revoked": revoked})

@@ -41,6 +41,9 @@ def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> Ht
         "v": PROTOCOL_VERSION,
         "conversation": selectors.conversation_payload(conversation) if conversation else None,
         "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
+        # What the page says while an answer waits: when the gateway gives a worker up.
+        "firstTokenTimeout": round(settings.AIPORTAL_FIRST_TOKEN_TIMEOUT),
+        "idleTimeout": round(settings.AIPORTAL_IDLE_TIMEOUT),
         **thread_page_data(request, conversation=conversation),
     }
     sidebar = sidebar_context(request.user, current=conversation)

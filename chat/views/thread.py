@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.preferences import preferences_get
 from chat import selectors, services
 from chat.models import Conversation
+from chat.visibility import user_is_staff
 from common.text import BadBody, json_body
 from gateway import models_allowed_filter, models_for_user
 
@@ -41,7 +42,13 @@ def messages(request: HttpRequest, pk: int) -> JsonResponse:
     if not raw or len(raw) > MAX_IDS or not all(part.isdigit() and len(part) < 19 for part in raw):
         return _bad(f"ids must be 1 to {MAX_IDS} comma-separated message ids")
     found = selectors.thread_messages(conversation=conversation, ids=[int(p) for p in raw])
-    return JsonResponse({"messages": [selectors.message_payload(m) for m in found]})
+    return JsonResponse(
+        {
+            "messages": [
+                selectors.message_payload(m, staff=user_is_staff(request.user)) for m in found
+            ]
+        }
+    )
 
 
 @require_POST
@@ -102,7 +109,9 @@ def thread_page_data(request: HttpRequest, *, conversation: Conversation | None)
     window = selectors.thread_messages(conversation=conversation, ids=shown) if shown else []
     return {
         "tree": tree,
-        "messages": [selectors.message_payload(m) for m in window],
+        "messages": [
+            selectors.message_payload(m, staff=user_is_staff(request.user)) for m in window
+        ],
         "model": _model_shown(request, conversation),
         "defaultSystemPrompt": defaults.system_prompt,
         "csrfToken": get_token(request),

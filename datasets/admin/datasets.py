@@ -56,7 +56,7 @@ class SourceInline(admin.StackedInline):
     model = Source
     form = SourceInlineForm
     extra = 0
-    fields = ["kind", "config"]
+    fields = ["kind", "urls", "sitemap_url", "folder_root", "folder_path", "files"]
 
 
 def refill_start(request: HttpRequest, dataset: Dataset) -> tuple[RefillJob, bool]:

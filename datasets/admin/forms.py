@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from datasets.models import Dataset, Grant, Source
 from datasets.sources import source_config_check
+from datasets.sources.folders import folder_roots
 
 
 class GrantInlineForm(forms.ModelForm):
@@ -53,36 +54,108 @@ class GrantFormSet(forms.BaseInlineFormSet):
         return {**super().get_form_kwargs(index), "dataset": self.instance}
 
 
+def _root_names() -> str:
+    try:
+        names = sorted(folder_roots())
+    except ValueError as exc:  # a malformed AIPORTAL_DATASET_ROOTS: say so where it matters
+        return str(exc)
+    return ", ".join(names) or "none is configured (AIPORTAL_DATASET_ROOTS)"
+
+
 class SourceInlineForm(forms.ModelForm):
+    """A source as fields of its kind, not raw JSON: the URLs one per line, a sitemap's
+    address, a server folder's root and path. Only the chosen kind's fields are read (the
+    page shows only those: static/datasets/source_form.js); they are assembled into the
+    config and checked by the sources package, whose message lands on the field at fault."""
+
+    urls = forms.CharField(
+        label="URLs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text="One address per line (http or https).",
+    )
+    sitemap_url = forms.CharField(
+        label="Sitemap URL",
+        required=False,
+        max_length=2000,
+        widget=forms.URLInput(attrs={"size": 60}),
+        help_text="The sitemap.xml whose pages are read.",
+    )
+    folder_root = forms.CharField(label="Root", required=False, max_length=100)
+    folder_path = forms.CharField(
+        label="Path",
+        required=False,
+        max_length=1000,
+        help_text="Inside the root; empty for the whole root.",
+    )
+    files = forms.CharField(
+        label="Uploaded files",
+        required=False,
+        disabled=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Files are uploaded and removed on the dataset's own page, not here.",
+    )
+
+    # Each kind's fields, and the field its errors are shown on.
+    KIND_FIELDS = {
+        "urls": ("urls",),
+        "sitemap": ("sitemap_url",),
+        "folder": ("folder_root", "folder_path"),
+        "upload": ("files",),
+    }
+    ERROR_FIELD = {"urls": "urls", "sitemap": "sitemap_url", "folder": "folder_path"}
+
     class Meta:
         model = Source
-        fields = ["kind", "config"]
-        help_texts = {
-            "config": (
-                'JSON. urls: {"urls": ["https://…"]}; sitemap: {"url": "https://…/sitemap.xml"}; '
-                'folder: {"root": "name of a root", "path": "relative/path"}.'
-            )
-        }
+        fields = ["kind"]
+
+    class Media:
+        js = ["datasets/source_form.js"]
+        css = {"all": ["datasets/source_form.css"]}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # "{}" is a config too (an empty one): let the sources package say what it lacks.
-        self.fields["config"].required = False
+        self.fields["folder_root"].help_text = f"A configured root: {_root_names()}."
+        config = self.instance.config if self.instance.pk else {}
+        kind = self.instance.kind if self.instance.pk else ""
+        initial = {
+            "urls": "\n".join(config.get("urls", [])) if kind == "urls" else "",
+            "sitemap_url": config.get("url", "") if kind == "sitemap" else "",
+            "folder_root": config.get("root", "") if kind == "folder" else "",
+            "folder_path": config.get("path", "") if kind == "folder" else "",
+            "files": "\n".join(f.get("name", "") for f in config.get("files", []))
+            if kind == "upload"
+            else "",
+        }
+        for name, value in initial.items():
+            self.fields[name].initial = value
+
+    def _config(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        if kind == "urls":
+            return {"urls": data.get("urls") or ""}
+        if kind == "sitemap":
+            return {"url": data.get("sitemap_url") or ""}
+        if kind == "folder":
+            return {"root": data.get("folder_root") or "", "path": data.get("folder_path") or ""}
+        return {}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.cleaned_data.get("DELETE"):
             return data
-        kind, config = data.get("kind"), data.get("config")
-        if kind is None or "config" in self.errors:
+        kind = data.get("kind")
+        if kind is None:
             return data
-        if not isinstance(config, dict):
-            self.add_error("config", 'The config is a JSON object: {"key": value, …}.')
+        if kind == "upload":
+            if self.instance.pk and self.instance.kind == "upload":
+                data["config"] = self.instance.config  # unchanged: files are not edited here
+            else:
+                self.add_error("kind", "Upload files on the dataset's own page.")
             return data
         try:
-            data["config"] = source_config_check(kind=kind, config=config)
+            data["config"] = source_config_check(kind=kind, config=self._config(kind, data))
         except ValueError as exc:
-            self.add_error("config", str(exc))
+            self.add_error(self.ERROR_FIELD.get(kind, "kind"), str(exc))
         return data
 
 

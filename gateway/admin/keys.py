@@ -1,9 +1,8 @@
-"""Admin for API keys and usage records (imported by gateway/admin/__init__.py).
+"""Admin for API keys (imported by gateway/admin/__init__.py; usage is in ``usage``).
 
 Keys: list, search, revoke; never the digest (it is not secret in the way a key is, but it
 has no use on screen and an offline guess starts from it). No "add": a key is created by its
 owner (Settings → API keys) or with ``manage.py apikey create``, where it can be shown once.
-Usage: read-only, it is a ledger.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from django.http import HttpRequest
 
 from accounts.audit import request_ip
 from gateway.keys import apikey_revoke
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey
 
 
 @admin.register(ApiKey)
@@ -50,28 +49,3 @@ class ApiKeyAdmin(admin.ModelAdmin):
             apikey_revoke(key=key, by=request.user, ip=request_ip(request))
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
-
-
-@admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at", "user", "source", "model", "outcome", "prompt_tokens",
-        "completion_tokens", "cached_tokens", "ttft_ms", "duration_ms", "worker", "region",
-        "failovers", "continued",
-    )  # fmt: skip
-    list_select_related = ("user", "api_key")
-    list_filter = (
-        "model", "outcome", "source", ("user", admin.RelatedOnlyFieldListFilter), "region",
-    )  # fmt: skip
-    search_fields = ("user__email", "model", "worker", "api_key__prefix", "request_id")
-    date_hierarchy = "created_at"
-    show_full_result_count = False  # COUNT(*) over a large ledger on every page is slow
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

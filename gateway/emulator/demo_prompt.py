@@ -94,6 +94,7 @@ class Reading:
     passages: list[Passage] = field(default_factory=list)
     wants_title: bool = False
     title_phrases: list[str] = field(default_factory=list)  # what a title is about
+    title_source: str = ""  # the user message a title is about (its words, when no phrase)
     language: str | None = None  # a fence label when the prompt asks for code
     maths: bool = False
     compare: bool = False
@@ -211,10 +212,14 @@ def read_prompt(prompt: str) -> Reading:
     lowered = {w.lower() for w in words}
     wants_title = _wants_title(system, last_user)
     title_phrases: list[str] = []
+    title_source = question
     if wants_title:
         title_phrases = key_phrases(question, drop=TITLE_WORDS)
         if not title_phrases and users:
-            title_phrases = key_phrases(users[0], drop=TITLE_WORDS)
+            # "The title of this conversation:" after the exchange: the title is about the
+            # conversation's first question.
+            title_source = _PASSAGE.sub("", users[0])
+            title_phrases = key_phrases(title_source, drop=TITLE_WORDS)
     tool_result = messages[-1][1] if messages and messages[-1][0] == "tool" else None
     return Reading(
         question=question.strip(),
@@ -222,6 +227,7 @@ def read_prompt(prompt: str) -> Reading:
         passages=passages,
         wants_title=wants_title,
         title_phrases=title_phrases,
+        title_source=" ".join(title_source.split()),
         language=_language(words),
         maths=bool(lowered & MATHS_WORDS) or "$" in question or "\\frac" in question,
         compare=bool(lowered & COMPARE_WORDS) or "pros and cons" in question.lower(),

@@ -193,18 +193,25 @@ def title_case(phrase: str) -> str:
 
 
 def compose_title(reading: Reading, rng: random.Random) -> str:
-    """A few words, no trailing punctuation, no markdown: what a chat shows in its sidebar."""
-    phrases = reading.title_phrases or reading.phrases
-    if not phrases:
-        return "A Quick Question"
-    topic = title_case(" ".join(reading.topic.split()[:5]) if not reading.title_phrases else
-                       " ".join(_title_topic(phrases).split()[:5]))  # fmt: skip
+    """A few words, no trailing punctuation, no markdown: what a chat shows in its sidebar.
+    A question with no phrase to build on ("Hello!", "what is 2+2") is its own title: the
+    words of the request for a title ("title", "conversation") never are."""
+    phrases = reading.title_phrases
+    topic = title_case(" ".join(_title_topic(phrases).split()[:5])) if phrases else ""
+    if len(topic) < 3:
+        return _title_from_words(reading.title_source) or "A Quick Question"
     forms = ["{t}", "{t}", "{t} Explained", "Understanding {t}", "{t} at a Glance"]
     if len(phrases) > 1 and len(topic.split()) + len(phrases[1].split()) <= 5:
         forms.append("{t} and " + title_case(phrases[1]))
     title = rng.choice(forms).format(t=topic)
     words = title.split()
     return " ".join(words[:6]).rstrip(".,;:!?")
+
+
+def _title_from_words(text: str) -> str:
+    """The first few words of a message, as a title: markdown and end punctuation off."""
+    words = re.sub(r"[*_`#>\[\]]+", "", text).split()[:6]
+    return _cap(" ".join(words).rstrip(".,;:!?"))
 
 
 def _title_topic(phrases: list[str]) -> str:

@@ -17,6 +17,8 @@ class UsageRecord(models.Model):
     class Source(models.TextChoices):
         CHAT = "chat", "Chat"
         API = "api", "API"
+        # The chat's generated conversation titles: a request of their own, not an answer.
+        TITLE = "title", "Title generation"
 
     class Outcome(models.TextChoices):
         COMPLETE = "complete", "Complete"  # the answer ended (stop or length)

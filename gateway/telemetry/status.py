@@ -48,6 +48,26 @@ def prefix_cache_seen_sync() -> dict[str, tuple[int, int]]:
 _prefix_cache_seen = database_sync_to_async(prefix_cache_seen_sync, thread_sensitive=False)
 
 
+def routing_verdict(
+    *, enabled: bool, draining: bool, healthy: bool, circuit: str, error: str
+) -> tuple[str, str]:
+    """Whether the router sends this worker new requests now, and why, in the order routing's
+    filter checks (gateway/routing.py): the page's one answer to "is it serving?", where the
+    health, the circuit and the admin setting each tell only a part."""
+    if not enabled:
+        return "not routed", "disabled: takes no requests"
+    if not healthy:
+        reason = f": {error}" if error else ""
+        return "not routed", f"its health probe fails{reason}"
+    if circuit == "open":
+        return "not routed", "circuit open: requests to it failed; tried again after a pause"
+    if draining:
+        return "draining", "finishes its running streams, takes no new ones"
+    if circuit == "half_open":
+        return "on trial", "circuit half open: the next request tests it"
+    return "routed", "takes new requests"
+
+
 def _tokens(count: int | None) -> str:
     return f"{count:,} tokens" if count else "—"
 
@@ -77,6 +97,15 @@ def status_rows(
         note = NO_LOAD_METRICS if view.healthy and view.no_load_metrics else ""
         # The page keeps the note's last word (the flag) on one line.
         lead, _, flag = note.rpartition(" ")
+        circuit = _circuit_word(view)
+        error = state.error if state else "not probed yet"
+        routing, routing_reason = routing_verdict(
+            enabled=view.spec.enabled,
+            draining=view.spec.draining,
+            healthy=view.healthy,
+            circuit=circuit,
+            error=error,
+        )
         rows.append(
             {
                 "url": view.url,
@@ -96,7 +125,9 @@ def status_rows(
                 "kv_usage": round(view.kv_usage, 4),
                 "inflight": view.inflight,
                 "circuit_open": view.circuit_open,
-                "circuit": _circuit_word(view),
+                "circuit": circuit,
+                "routing": routing,
+                "routing_reason": routing_reason,
                 "metrics_age": _seconds(view.metrics_age),
                 "no_load_metrics": view.no_load_metrics,
                 "note": note,
@@ -110,7 +141,7 @@ def status_rows(
                 "kv_capacity_tokens": view.kv_capacity_tokens,
                 # As the page shows it (the template and pool.js alike).
                 "kv_capacity": _tokens(view.kv_capacity_tokens),
-                "error": state.error if state else "not probed yet",
+                "error": error,
             }
         )
     snapshot = copy.snapshot

@@ -5,8 +5,12 @@
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
+import { failoverText } from "./details.js";
+import { createFollower } from "./follow.js";
 import { createRenderer } from "./markdown.js";
 import { createSocket, describeState } from "./socket.js";
+import { paintSources } from "./sources.js";
+import { createStallWatch } from "./stall.js";
 import { Thread } from "./thread.js";
 
 // Messages rendered at once, and fetched per scroll-up: the page's first render stays fast
@@ -28,6 +32,16 @@ const modelPicker = document.getElementById("model-picker");
 const settingsBox = document.getElementById("conversation-settings");
 const systemPrompt = document.getElementById("system-prompt");
 const settingsStatus = document.getElementById("settings-status");
+const composerNote = document.getElementById("composer-note");
+const follower = createFollower({ list, button: document.getElementById("jump-latest") });
+const stalls = createStallWatch({
+  firstTokenTimeout: data.firstTokenTimeout,
+  idleTimeout: data.idleTimeout,
+  shown: () => follower.grew(),
+});
+// Why Send is off, if it is: the socket is not open, or no model may be used.
+let connected = false;
+let noModel = false;
 
 let conversation = data.conversation;
 const thread = new Thread(data.tree || []);
@@ -42,8 +56,9 @@ let streamingId = null;
 let selectedModel = data.model || "";
 let socket = null;
 const openPassage = createPassagePanel(document.getElementById("passage-panel"));
+const datasetRoot = document.getElementById("dataset-picker");
 const datasetPicker = createDatasetPicker({
-  root: document.getElementById("dataset-picker"),
+  root: datasetRoot,
   chosen: conversation ? conversation.datasets : [],
 });
 
@@ -141,6 +156,7 @@ function paint(entry) {
     render(entry.body, r.content);
     addCodeButtons(entry.body);
     linkCitations(entry.body, r.metrics?.citations, openPassage);
+    paintSources(entry.el, r.metrics?.citations, openPassage);
   }
   entry.dirty = false;
 }
@@ -149,11 +165,17 @@ function paint(entry) {
 function schedulePaint(entry) {
   if (entry.dirty) return;
   entry.dirty = true;
-  requestAnimationFrame(() => paint(entry));
+  requestAnimationFrame(() => {
+    paint(entry);
+    follower.grew();
+  });
 }
 
 function tokensPerSecond(r) {
   const m = r.metrics || {};
+  // The server's, over generation time (a stalled worker's wait left out); older answers
+  // were saved without it.
+  if (typeof m.tokens_per_second === "number") return m.tokens_per_second.toFixed(1);
   const tokens = (r.usage || {}).completion_tokens;
   const seconds = (m.duration_ms - (m.ttft_ms || 0)) / 1000;
   if (!tokens || !(seconds > 0)) return null;
@@ -174,11 +196,8 @@ function fillDetails(entry) {
     ["Attempts", m.attempts],
   ];
   // Only what the gateway reported: an answer saved without metrics claims nothing.
-  if ("failovers" in m) {
-    rows.push(["Failover", m.failovers ? `yes, after ${m.failovers} failed worker(s)` : "no"]);
-  }
-  if ("continued" in m) rows.push(["Continued on another worker", m.continued ? "yes" : "no"]);
-  if (m.continuations) rows.push(["Continued by you", `${m.continuations} time(s)`]);
+  if ("failovers" in m || "continued" in m) rows.push(["Failover", failoverText(m)]);
+  if (m.continued_by_user) rows.push(["Continued by you", "yes"]);
   dl.replaceChildren();
   if (!rows.some(([, value]) => value !== null && value !== undefined && value !== "")) {
     dl.textContent = "No details were recorded for this answer.";
@@ -240,11 +259,17 @@ function setStatus(entry, status, detail) {
   if (status === "interrupted") parts.push(detail ? `Interrupted: ${detail}` : "Interrupted");
   if (status === "error") parts.push(detail || "The answer failed.");
   if (m.ttft_ms !== undefined) parts.push(`first token ${m.ttft_ms} ms`);
+  // The worker only reaches staff (the server leaves it out for everyone else).
   if (m.worker) parts.push(`${m.worker}${m.region ? ` (${m.region})` : ""}`);
-  if (m.failovers) parts.push(`after ${m.failovers} failed worker${m.failovers > 1 ? "s" : ""}`);
-  if (m.continued) parts.push("continued on another worker");
+  else if (m.region) parts.push(m.region);
+  if (m.failovers || m.continued) parts.push("failed over to another worker");
   entry.el.querySelector(".meta").textContent = parts.join(" · ");
   updateTools(entry);
+  if (status === "streaming") {
+    stalls.heard(r.id, entry.el, { text: Boolean(r.content || r.reasoning) });
+  } else {
+    stalls.ended(r.id);
+  }
 }
 
 // The streaming answer may be off screen (another branch): the composer follows it anyway.
@@ -311,8 +336,13 @@ async function showBranch(leaf, focusId = null) {
   path = nextPath;
   windowStart = start;
   renderThread();
-  const target = entries.get(focusId) || entries.get(path[path.length - 1]);
-  target?.el.scrollIntoView({ block: focusId ? "center" : "end" });
+  const target = entries.get(focusId);
+  if (target) {
+    target.el.scrollIntoView({ block: "center" });
+    follower.release();
+  } else {
+    follower.jump();
+  }
 }
 
 let loadingEarlier = false;
@@ -382,7 +412,7 @@ function onMessageCreated(frame) {
     const entry = entryFor(r);
     if (el) el.replaceWith(entry.el);
     else list.append(entry.el);
-    entry.el.scrollIntoView({ block: "end" });
+    follower.grew();
   } else {
     // A sibling (an edit, a regeneration): it becomes the shown branch.
     el?.remove();
@@ -408,7 +438,10 @@ function onDelta(frame) {
     trackStreaming(r);
     if (entry) setStatus(entry, "streaming");
   }
-  if (entry) schedulePaint(entry);
+  if (entry) {
+    stalls.heard(r.id, entry.el, { text: true });
+    schedulePaint(entry);
+  }
 }
 
 function onSnapshot(frame) {
@@ -432,10 +465,12 @@ function onFinal(frame) {
   if (r.metrics?.model) r.model = r.metrics.model;
   r.status = frame.status || "error";
   trackStreaming(r);
+  stalls.ended(r.id);
   const entry = entries.get(r.id);
   if (!entry) return;
   paint(entry);
   setStatus(entry, r.status, frame.code ? describeError(frame) : frame.detail);
+  follower.grew();
 }
 
 function onMessageError(frame) {
@@ -505,8 +540,8 @@ function onSocketState(state, info) {
     }
     pending.clear();
   }
-  sendButton.disabled = !open;
-  sendButton.title = open ? "" : "Not connected: your message is kept until you can send it.";
+  connected = open;
+  composerState();
   if (!open) return;
   // Catch up with answers that went on while this page was away (or loading).
   for (const entry of messages.values()) {
@@ -521,6 +556,23 @@ function send(frame) {
 }
 
 // --- The composer -----------------------------------------------------------------------
+
+// Send is off, visibly and with its reason, while nothing could be sent: not connected (the
+// text stays in the box), or no model available (then there is nothing to type for either).
+function composerState() {
+  const reason = noModel
+    ? "No model is available to you right now, so no message can be sent."
+    : connected
+      ? ""
+      : "Not connected: your message is kept until you can send it.";
+  sendButton.disabled = Boolean(reason);
+  sendButton.title = reason;
+  input.disabled = noModel;
+  input.placeholder = noModel ? "No model available" : "Message aiportal";
+  // The socket's state has its own line in the header; a missing model is said here.
+  composerNote.textContent = noModel ? reason : "";
+  composerNote.hidden = !noModel;
+}
 
 function busy() {
   if (streamingId === null) return false;
@@ -561,15 +613,17 @@ function sendMessage(content, parent) {
 
 function submit() {
   const content = input.value;
-  if (!content.trim() || busy() || tooLong(content)) return;
+  if (noModel || !content.trim() || busy() || tooLong(content)) return;
   const id = sendMessage(content, path[path.length - 1] ?? null);
   if (!id) return;
   const el = messageElement("user");
   el.querySelector(".content").textContent = content;
   el.dataset.status = "sending";
   list.append(el);
-  el.scrollIntoView({ block: "end" });
+  follower.jump();
   pending.set(id, el);
+  // The datasets popover was for this message: it is out of the way once it is sent.
+  datasetRoot.open = false;
   input.value = "";
   autosize();
 }
@@ -598,12 +652,18 @@ function startEdit(entry) {
   save.className = "primary";
   save.textContent = "Send edit";
   const cancel = button("Cancel", "cancel-edit");
-  editor.append(label, area, save, cancel);
+  const actions = document.createElement("div");
+  actions.className = "edit-actions";
+  actions.append(cancel, save);
+  editor.append(label, area, actions);
   entry.body.hidden = true;
+  // The bubble's own buttons (Copy, Edit, ‹ ›) would act on the text being replaced.
+  entry.el.classList.add("editing");
   entry.body.after(editor);
   const close = () => {
     editor.remove();
     entry.body.hidden = false;
+    entry.el.classList.remove("editing");
   };
   cancel.addEventListener("click", close);
   editor.addEventListener("submit", (event) => {
@@ -695,9 +755,15 @@ async function postSettings(body) {
 
 async function loadModels() {
   let models = [];
+  // Only a list the server gave says "no model": a failed fetch leaves Send alone (the
+  // send itself then says what is wrong).
+  let listed = false;
   try {
     const response = await fetch("/chat/models/", { credentials: "same-origin" });
-    if (response.ok) models = (await response.json()).models;
+    if (response.ok) {
+      models = (await response.json()).models;
+      listed = true;
+    }
   } catch {
     models = [];
   }
@@ -714,9 +780,13 @@ async function loadModels() {
     option.textContent = "No model available";
     modelPicker.append(option);
     modelPicker.disabled = true;
+    noModel = listed;
+    composerState();
     return;
   }
   modelPicker.disabled = false;
+  noModel = false;
+  composerState();
   if (!models.includes(selectedModel)) selectedModel = models[0];
   modelPicker.value = selectedModel;
 }
@@ -783,7 +853,7 @@ systemPrompt.placeholder = data.defaultSystemPrompt
   : "None: the model's own behaviour";
 for (const r of thread.records.values()) trackStreaming(r);
 renderThread();
-list.lastElementChild?.scrollIntoView({ block: "end" });
+follower.jump();
 loadModels();
 datasetPicker.refresh();
 socket = createSocket({

@@ -1,7 +1,7 @@
 // Copy buttons: the Clipboard API where the page may use it, else the old textarea and
 // execCommand way (an insecure origin, a refused permission). The button says how it went.
 
-async function copyText(text) {
+export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
     return true;

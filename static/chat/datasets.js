@@ -70,6 +70,18 @@ export function createDatasetPicker({ root, chosen, onChange }) {
     draw();
   }
 
+  // A popover: a click elsewhere or Esc closes it (Esc puts the keyboard back on it).
+  document.addEventListener("click", (event) => {
+    if (root.open && !root.contains(event.target)) root.open = false;
+  });
+  root.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && root.open) {
+      event.preventDefault();
+      root.open = false;
+      summary.focus();
+    }
+  });
+
   draw();
   return { refresh, remove, ids };
 }

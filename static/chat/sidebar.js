@@ -180,6 +180,7 @@ function render() {
       ) || li?.querySelector("a");
     target?.focus();
   }
+  rovingApply(listEl);
   moreButton.hidden = !nextCursor;
 }
 
@@ -236,7 +237,11 @@ function startRename(id) {
   const finish = async (save) => {
     if (done) return;
     done = true;
-    if (save && input.value.trim() && input.value.trim() !== item.title) {
+    if (save && !input.value.trim()) {
+      // Said, not silently undone: an empty title is refused and the old one kept.
+      say("A title cannot be empty: the old title is kept.");
+      render();
+    } else if (save && input.value.trim() !== item.title) {
       const { ok, data } = await api(`/api/conversations/${id}/rename/`, {
         body: { title: input.value },
       });
@@ -248,6 +253,7 @@ function startRename(id) {
       applyUpdate(data.conversation);
       say("Renamed.");
     } else {
+      say(""); // nothing changed: an earlier "Renamed." would be about another rename
       render();
     }
     listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
@@ -327,6 +333,66 @@ undoButton.addEventListener("click", async () => {
   listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
 });
 
+// --- Keyboard: one Tab stop for the list, arrows move (a roving tabindex) ---------------------
+// Four Tab stops per conversation (the link and three buttons) made the list a wall to get
+// through; now Tab enters the list on one link and leaves it with the next press. Up and
+// Down move between conversations, Right and Left to the item's buttons and back, F2
+// renames, Delete deletes.
+
+let rovingId = null; // the conversation whose link holds the list's Tab stop
+
+function rovingLinks(container) {
+  return [...container.querySelectorAll("li.conversation-item > a")];
+}
+
+function rovingApply(container) {
+  const links = rovingLinks(container);
+  const keep =
+    links.find((a) => a.closest("li").dataset.id === String(rovingId)) ||
+    links.find((a) => a.getAttribute("aria-current") === "page") ||
+    links[0];
+  for (const link of links) link.tabIndex = link === keep ? 0 : -1;
+  for (const action of container.querySelectorAll(".item-action")) action.tabIndex = -1;
+}
+
+function rovingKey(event) {
+  const container = event.currentTarget;
+  const li = event.target.closest("li.conversation-item");
+  if (!li || event.target.closest(".rename-form") || event.ctrlKey || event.metaKey) return;
+  const links = rovingLinks(container);
+  const link = li.querySelector(":scope > a");
+  const buttons = [...li.querySelectorAll(".item-action")];
+  const onButton = buttons.indexOf(event.target);
+  const id = Number(li.dataset.id);
+  let target;
+  if (event.key === "ArrowDown") target = links[links.indexOf(link) + 1];
+  else if (event.key === "ArrowUp") target = links[links.indexOf(link) - 1];
+  else if (event.key === "Home") target = links[0];
+  else if (event.key === "End") target = links[links.length - 1];
+  else if (event.key === "ArrowRight") target = buttons[onButton + 1];
+  else if (event.key === "ArrowLeft") target = onButton > 0 ? buttons[onButton - 1] : link;
+  else if (event.key === "F2" && container === listEl) startRename(id);
+  else if (event.key === "Delete" && container === listEl) remove(id);
+  else return;
+  event.preventDefault();
+  if (!target) return;
+  rovingId = Number(target.closest("li").dataset.id);
+  rovingApply(container);
+  target.focus();
+}
+
+for (const container of [listEl, resultsEl]) {
+  container.addEventListener("keydown", rovingKey);
+  // A click or a Tab back into the list: the Tab stop follows the focus.
+  container.addEventListener("focusin", (event) => {
+    const li = event.target.closest("li.conversation-item");
+    if (li && event.target.matches("li > a") && rovingId !== Number(li.dataset.id)) {
+      rovingId = Number(li.dataset.id);
+      rovingApply(container);
+    }
+  });
+}
+
 // --- Search -------------------------------------------------------------------------------
 
 let searchTimer = null;
@@ -350,6 +416,7 @@ async function search(query) {
   }
   const items = result.data.items;
   resultsEl.replaceChildren(...items.map((item) => itemElement(item, { snippet: item.snippet })));
+  rovingApply(resultsEl);
   say(items.length ? `${items.length} found.` : "No conversation matches.");
 }
 
@@ -416,7 +483,47 @@ function setDrawer(open) {
   else if (sidebar.contains(document.activeElement)) openButton.focus();
 }
 
-openButton.addEventListener("click", () => setDrawer(true));
+// On a wide screen the list is a column that Ctrl+Shift+S (or ☰, shown while it is hidden)
+// hides and shows; remembered, as the theme is.
+const SIDEBAR_KEY = "aiportal.sidebar";
+const narrow = window.matchMedia("(max-width: 700px)");
+
+function setHidden(hidden) {
+  app.dataset.sidebar = hidden ? "hidden" : "shown";
+  try {
+    localStorage.setItem(SIDEBAR_KEY, app.dataset.sidebar);
+  } catch {
+    // storage disabled: not remembered
+  }
+  if (hidden && sidebar.contains(document.activeElement)) {
+    document.getElementById("composer-input").focus();
+  }
+}
+
+try {
+  if (localStorage.getItem(SIDEBAR_KEY) === "hidden") app.dataset.sidebar = "hidden";
+} catch {
+  // storage disabled: shown
+}
+
+function toggleSidebar() {
+  if (narrow.matches) setDrawer(app.dataset.drawer !== "open");
+  else setHidden(app.dataset.sidebar !== "hidden");
+}
+
+openButton.addEventListener("click", () => {
+  if (narrow.matches) setDrawer(true);
+  else setHidden(false);
+});
+document.addEventListener("chat:toggle-sidebar", toggleSidebar);
+document.addEventListener("chat:focus-search", () => {
+  if (narrow.matches) setDrawer(true); // which focuses the search
+  else {
+    if (app.dataset.sidebar === "hidden") setHidden(false);
+    searchInput.focus();
+    searchInput.select();
+  }
+});
 closeButton.addEventListener("click", () => setDrawer(false));
 backdrop.addEventListener("click", () => setDrawer(false));
 sidebar.addEventListener("keydown", (event) => {

@@ -61,6 +61,15 @@ function workerRow(w) {
     source.append(origin);
   }
   cell(tr, w.region);
+  // The verdict and its reason, so "down" never sits beside "in service" unexplained.
+  const routing = cell(tr, "", "pool-routing");
+  const verdict = document.createElement("span");
+  verdict.className = "pool-verdict";
+  verdict.textContent = w.routing;
+  const reason = document.createElement("span");
+  reason.className = "pool-reason";
+  reason.textContent = w.routing_reason;
+  routing.append(verdict, " ", reason);
   const health = cell(tr, w.healthy ? "healthy" : "down");
   health.title = w.error || "";
   if (w.healthy && w.note) {
@@ -113,7 +122,7 @@ function placeholder(columns, text) {
 function render(status) {
   const rows = status.workers.map(workerRow);
   document.getElementById("pool-rows").replaceChildren(
-    ...(rows.length ? rows : [placeholder(15, "No worker is configured, or none has been probed yet.")]),
+    ...(rows.length ? rows : [placeholder(16, "No worker is configured, or none has been probed yet.")]),
   );
   const dns = status.dns.map(dnsRow);
   document.getElementById("pool-dns").replaceChildren(...(dns.length ? dns : [placeholder(4, "None.")]));

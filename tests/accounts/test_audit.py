@@ -340,3 +340,27 @@ def test_mfa_changes_are_recorded_with_the_authenticator_type_only(owner, rf):
 
         uids = [entry[0][0] for entry in signals.authenticator_added.receivers]
         assert "audit-mfa+" in uids  # the dispatch_uid AccountsConfig.ready connects it with
+
+
+def test_creating_and_revoking_a_share_link_is_recorded_without_the_token(owner):
+    from chat import services
+
+    conversation = services.conversation_create(user=owner, title="shared")
+    client = signed_in(owner)
+    client.defaults["REMOTE_ADDR"] = "10.4.4.4"
+    created = client.post(f"/api/conversations/{conversation.pk}/share/")
+    assert created.status_code == 200, created.content
+    token = created.json()["url"].rstrip("/").rsplit("/", 1)[-1]
+    client.post(f"/api/conversations/{conversation.pk}/share/")  # a new link replaces the old
+    client.post(f"/api/conversations/{conversation.pk}/share/revoke/")
+    first, second = events("chat.share.create")
+    (revoked,) = events("chat.share.revoke")
+    assert (first.actor, first.target_type, first.target_id, first.ip) == (
+        owner, "conversation", str(conversation.pk), "10.4.4.4",
+    )  # fmt: skip
+    assert (first.detail["replaced"], second.detail["replaced"]) == (0, 1)
+    assert (revoked.actor, revoked.detail, revoked.ip) == (owner, {"revoked": 1}, "10.4.4.4")
+    # Revoking when no link is live changes nothing and records nothing.
+    client.post(f"/api/conversations/{conversation.pk}/share/revoke/")
+    assert events("chat.share.revoke").count() == 1
+    assert token not in json.dumps(list(AuditEvent.objects.values("detail", "target_id")))

@@ -117,9 +117,7 @@ def test_the_first_answer_retitles_the_new_chat_and_brings_its_controls(
     expect(current).to_contain_text("Winters on Mars")
     expect(page).to_have_title(re.compile(r"Winters on Mars.* · aiportal$"))
     conversation = Conversation.objects.get(owner=owner)
-    expect(page.get_by_role("link", name="Markdown")).to_have_attribute(
-        "href", f"/c/{conversation.pk}/export.md"
-    )
+    expect(page.locator("#export-md")).to_have_attribute("href", f"/c/{conversation.pk}/export.md")
     expect(page.get_by_role("button", name="Share")).to_be_visible()
     page.reload()
     expect(page.locator("#chat-title")).to_have_text(conversation.title)
@@ -225,12 +223,14 @@ def test_exports_download_as_markdown_and_json(page, daphne_url, owner):
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
 
+    page.locator("#export-menu summary").click()
     with page.expect_download() as markdown:
         page.get_by_role("link", name="Markdown").click()
     assert markdown.value.suggested_filename == f"export-me-{conversation.pk}.md"
     text = Path(markdown.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Export me\n\n## You\n\n> Give me a list")
 
+    page.locator("#export-menu summary").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="JSON").click()
     assert download.value.suggested_filename == f"export-me-{conversation.pk}.json"

@@ -167,3 +167,158 @@ async def test_an_idle_socket_joins_nothing_on_the_bus(owner):
         await socket.send({"type": "ping"})
         await socket.until_type("pong")
         assert bus.bus_conversations() == set()
+
+
+# --- Deltas go to Redis only while another process listens -------------------------------------
+
+
+class AnotherProcess:
+    """A subscription of another web process to a conversation's channel: what it hears, as
+    (origin, to, frame)."""
+
+    def __init__(self, conversation_id: int) -> None:
+        self.client = Redis.from_url(settings.REDIS_URL)
+        self.pubsub = self.client.pubsub()
+        self.channel = bus.bus_channel(conversation_id)
+
+    async def __aenter__(self) -> AnotherProcess:
+        await self.pubsub.subscribe(self.channel)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+    async def frames_until_final(self, message_id: int) -> list[tuple[str, dict[str, Any]]]:
+        heard: list[tuple[str, dict[str, Any]]] = []
+        async with asyncio.timeout(WAIT * 2):
+            while True:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is None:
+                    continue
+                _, to, text = message["data"].decode().split("\n", 2)
+                frame = json.loads(text)
+                heard.append((to, frame))
+                if frame.get("message") == message_id and protocol.frame_is_final(frame):
+                    return heard
+
+    async def resume(self, message_id: int, *, reply_to: str) -> None:
+        """What a socket of that process asks: through the control channel every process hears."""
+        event = protocol.generation_resume_event(
+            reply_channel=reply_to, after_seq=0, conversation_id=0
+        )
+        payload = f"another-process\n{message_id}\n{json.dumps(event)}"
+        assert await self.client.publish(bus.control_channel(), payload) >= 1
+
+
+def published_types(calls: list[tuple[str, str]], conversation_id: int) -> list[str]:
+    channel = bus.bus_channel(conversation_id)
+    return [json.loads(p.split("\n", 2)[2])["type"] for c, p in calls if c == channel]
+
+
+@pytest.fixture
+def redis_publishes(monkeypatch) -> list[tuple[str, str]]:
+    """Every PUBLISH this process's bus sends, as (channel, payload)."""
+    calls: list[tuple[str, str]] = []
+    publish = Redis.publish
+
+    async def counting(self, channel, message, **kwargs):
+        calls.append((channel, message))
+        return await publish(self, channel, message, **kwargs)
+
+    monkeypatch.setattr(Redis, "publish", counting)
+    return calls
+
+
+async def test_deltas_stay_in_memory_while_no_other_process_listens(
+    owner, workers, monkeypatch, redis_publishes
+):
+    monkeypatch.setattr(bus, "PROBE_INTERVAL", 60.0)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Only this tab"))
+        answer = await socket.assistant_created()
+        final = await socket.until_final(answer["id"])
+    await generations_finished()
+    deltas = socket.deltas(answer["id"])
+    assert len(deltas) > 3
+    assert "".join(d["text"] for d in deltas) == final["content"]
+    # The answer's start and end went to Redis (a tab elsewhere learns of it); no delta did.
+    types = published_types(redis_publishes, answer["conversation"])
+    assert "message.created" in types and "message.done" in types
+    assert "message.delta" not in types
+
+
+async def test_another_process_that_listens_hears_every_delta_in_order(
+    owner, workers, monkeypatch, redis_publishes
+):
+    monkeypatch.setattr(bus, "PROBE_INTERVAL", 60.0)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("First"))
+        first = await socket.assistant_created()
+        await socket.until_final(first["id"])
+        async with AnotherProcess(first["conversation"]) as other:
+            await socket.send(send_frame("Second", conversation=first["conversation"]))
+            second = await socket.assistant_created()
+            await socket.until_final(second["id"])
+            heard = await other.frames_until_final(second["id"])
+    await generations_finished()
+    deltas = [f for _, f in heard if f["type"] == "message.delta" and f["message"] == second["id"]]
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    assert deltas == socket.deltas(second["id"])
+    assert len(deltas) > 3
+
+
+async def test_a_tab_on_another_process_that_resumes_mid_answer_hears_the_rest(
+    owner, slow_worker, monkeypatch, redis_publishes
+):
+    # It joins after some deltas stayed in memory, and asks through the control channel (its
+    # generation runs here): a snapshot for it alone, then every delta after the snapshot.
+    monkeypatch.setattr(bus, "PROBE_INTERVAL", 60.0)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Resume me elsewhere"))
+        answer = await socket.assistant_created()
+        await socket.until_type("message.delta")
+        await socket.until_type("message.delta")
+        assert "message.delta" not in published_types(redis_publishes, answer["conversation"])
+        async with AnotherProcess(answer["conversation"]) as other:
+            await other.resume(answer["id"], reply_to="tab-elsewhere")
+            heard = await other.frames_until_final(answer["id"])
+        final = await socket.until_final(answer["id"])
+    await generations_finished()
+    snapshot = next(i for i, (_, f) in enumerate(heard) if f["type"] == "message.snapshot")
+    assert heard[snapshot][0] == "tab-elsewhere"
+    assert heard[snapshot + 1] == (
+        "tab-elsewhere",
+        {"type": "chat.resumed", "message": answer["id"]},
+    )
+    after = [f for _, f in heard[snapshot + 2 :] if f["type"] == "message.delta"]
+    seqs = [heard[snapshot][1]["seq"], *(d["seq"] for d in after)]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert after, "no delta after the snapshot"
+    content = heard[snapshot][1]["content"] + "".join(d["text"] for d in after)
+    assert content == final["content"]
+
+
+async def test_a_delta_is_published_now_and_then_to_look_for_new_listeners(
+    owner, slow_worker, monkeypatch, redis_publishes
+):
+    # A tab elsewhere that joined without resuming hears a delta within the probe interval:
+    # the gap in its seqs makes its page resume.
+    monkeypatch.setattr(bus, "PROBE_INTERVAL", 0.3)
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Probe"))
+        answer = await socket.assistant_created()
+        await socket.until_type("message.delta")
+        async with AnotherProcess(answer["conversation"]) as other:
+            heard = await other.frames_until_final(answer["id"])
+        await socket.until_final(answer["id"])
+    await generations_finished()
+    deltas = [f for _, f in heard if f["type"] == "message.delta"]
+    assert deltas
+    # Once it was heard (the reply counted it), every delta after went to Redis.
+    seqs = [d["seq"] for d in deltas]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert (
+        len(published_types(redis_publishes, answer["conversation"]))
+        < len(socket.deltas(answer["id"])) + 3
+    )

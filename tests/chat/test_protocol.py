@@ -79,10 +79,11 @@ def _built() -> list[dict[str, Any]]:
         ),
         # The generation's end: complete; interrupted with why; failed with extra fields.
         protocol.message_done_frame(
-            **answer, status="complete", usage={}, metrics={}, citations=[]
+            **answer, status="complete", usage={}, metrics={}, citations=[], staff=False
         ),
         protocol.message_done_frame(
             **answer,
+            staff=False,
             status="interrupted",
             usage={},
             metrics={},
@@ -100,11 +101,13 @@ def _built() -> list[dict[str, Any]]:
         ),
         # An answer that could not start (chat/services/turns.py).
         protocol.message_done_frame(
-            **answer, status="interrupted", code="internal_error", detail="…"
+            **answer, status="interrupted", code="internal_error", detail="…", staff=False
         ),
         # From the row: a stop or a resume after the end.
-        protocol.message_final_frame(_row(status=Message.Status.COMPLETE)),
-        protocol.message_final_frame(_row(status=Message.Status.ERROR, error_code="x")),
+        protocol.message_final_frame(_row(status=Message.Status.COMPLETE), staff=False),
+        protocol.message_final_frame(
+            _row(status=Message.Status.ERROR, error_code="x"), staff=False
+        ),
         protocol.message_refused_frame(code="not_found", detail="…", client_id=None),
         protocol.message_refused_frame(code="too_long", detail="…", client_id="k", limit=10),
         protocol.datasets_dropped_frame(conversation=12, datasets=[5], client_id="a1b2c3"),
@@ -147,7 +150,9 @@ def test_no_builder_sends_a_field_the_documentation_does_not_name():
     ],
 )
 def test_the_frame_built_from_a_row_says_how_the_answer_ended(status, kind):
-    frame = protocol.message_final_frame(_row(status=status, error_code="upstream_failed"))
+    frame = protocol.message_final_frame(
+        _row(status=status, error_code="upstream_failed"), staff=False
+    )
     assert frame["type"] == kind
     assert (frame["message"], frame["status"], frame["seq"]) == (34, status, 18)
     assert frame["content"] == "Hello world"
@@ -185,3 +190,26 @@ def test_no_chat_module_but_the_protocol_writes_a_frame():
     for path in chat.rglob("*.py"):
         if path != chat / "protocol.py":
             assert '"type": "message.' not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " hello",
+        'quotes " and \\ backslashes',
+        "héllo wörld ✓ 😀",
+        "line\nbreak\ttab\x01",
+        "</script>",
+    ],
+)
+def test_a_delta_is_encoded_exactly_as_json_dumps_would(text):
+    # The template that writes deltas (the frame sent most) must never drift from json.dumps.
+    for reasoning in ("", "thinking…"):
+        frame = protocol.message_delta_frame(message=2**40, seq=7, text=text, reasoning=reasoning)
+        assert protocol.frame_encode(frame) == json.dumps(frame)
+        assert json.loads(protocol.frame_encode(frame)) == frame
+    other = protocol.message_snapshot_frame(
+        message=1, seq=2, content=text, reasoning="", status="streaming"
+    )
+    assert protocol.frame_encode(other) == json.dumps(other)

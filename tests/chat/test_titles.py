@@ -125,8 +125,49 @@ async def test_titles_can_be_turned_off(owner, workers, settings):
         ("**Title:** Trip planning.\nMore text", "Trip planning"),
         ("\n\n  # Budget review  ", "Budget review"),
         ("“Curly quotes”", "Curly quotes"),
-        ("x" * 100, "x" * 59 + "…"),
+        (
+            "Short Title Of Eight Words Is Still Fine Here",
+            "Short Title Of Eight Words Is Still Fine Here",
+        ),
     ],
 )
 def test_a_models_reply_is_cleaned_into_a_title(reply, title):
     assert title_clean(reply) == title
+
+
+BOILERPLATE = (
+    "Hello! You are talking to the aiportal vLLM emulator. No language model read your "
+    "message: this is a demo answer."
+)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        BOILERPLATE,
+        "",
+        "  \n\n ",
+        "x" * 100,
+        "This conversation is about planning a trip to the mountains with the whole family",
+        "Sure: here is an overview.\n\n## Key points\n\n- one\n- two",
+        "I'm sorry, I can't help with that.",
+        "As an AI, I do not have opinions",
+        "Title",
+        "*A demo answer from the **aiportal vLLM emulator**: no language model read it.*",
+    ],
+)
+def test_a_reply_that_is_no_title_is_refused(reply):
+    assert title_clean(reply) == ""
+
+
+@pytest.mark.usefixtures("titles_on")
+async def test_a_boilerplate_reply_leaves_the_first_question_as_the_title(owner, monkeypatch):
+    import gateway
+
+    async def boilerplate(**_):
+        return {"choices": [{"message": {"content": BOILERPLATE}}]}
+
+    monkeypatch.setattr(gateway, "completion_once", boilerplate)
+    conversation, answer_id = await finished_first_turn(owner, "Plan a trip to Lisbon")
+    assert await conversation_title_generate(message_id=answer_id, user=owner) is None
+    assert await title_of(conversation.pk) == "Plan a trip to Lisbon"

@@ -5,6 +5,7 @@ the document browser, and "search as a user" showing exactly that user's view.""
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -444,25 +445,36 @@ def test_a_grant_the_services_would_refuse_is_a_form_error_and_nothing_is_saved(
 
 def test_an_inline_source_is_checked_and_normalised_by_the_sources_package(dataset, staff_client):
     url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
-    config = '{"urls": "https://example.org/a\\nhttps://example.org/b"}'
-    data = _change_data(dataset, sources=[{"id": "", "kind": "urls", "config": config}])
+    row = {"id": "", "kind": "urls", "urls": "https://example.org/a\r\nhttps://example.org/b"}
+    data = _change_data(dataset, sources=[row])
     assert staff_client.post(url, data).status_code == 302
     source = Source.objects.get(dataset=dataset)
     assert source.config == source_config_check(
         kind="urls", config={"urls": ["https://example.org/a", "https://example.org/b"]}
     )
     # Changed in place, then replaced by another kind, then removed: each through a service.
-    row = {"id": source.pk, "kind": "urls", "config": '{"urls": ["https://example.org/c"]}'}
+    row = {"id": source.pk, "kind": "urls", "urls": "https://example.org/c"}
     assert staff_client.post(url, _change_data(dataset, sources=[row])).status_code == 302
     source.refresh_from_db()
     assert source.config["urls"] == [
         source_config_check(kind="urls", config={"urls": ["https://example.org/c"]})["urls"][0]
     ]
-    row = {"id": source.pk, "kind": "sitemap", "config": '{"url": "https://example.org/s.xml"}'}
+    # The URLs field still holds the old kind's value: only the chosen kind's field counts.
+    row = {
+        "id": source.pk,
+        "kind": "sitemap",
+        "sitemap_url": "https://example.org/s.xml",
+        "urls": "https://example.org/c",
+    }
     assert staff_client.post(url, _change_data(dataset, sources=[row])).status_code == 302
-    assert list(dataset.sources.values_list("kind", flat=True)) == ["sitemap"]
+    assert list(dataset.sources.values_list("kind", "config")) == [
+        (
+            "sitemap",
+            source_config_check(kind="sitemap", config={"url": "https://example.org/s.xml"}),
+        )
+    ]
     only = dataset.sources.get()
-    row = {"id": only.pk, "kind": "sitemap", "config": '{"url": "https://example.org/s.xml"}'}
+    row = {"id": only.pk, "kind": "sitemap", "sitemap_url": "https://example.org/s.xml"}
     assert (
         staff_client.post(url, _change_data(dataset, sources=[{**row, "DELETE": "on"}])).status_code
         == 302
@@ -470,43 +482,58 @@ def test_an_inline_source_is_checked_and_normalised_by_the_sources_package(datas
     assert not dataset.sources.exists()
 
 
+def test_a_source_is_edited_as_fields_of_its_kind_not_as_json(dataset, staff_client):
+    Source.objects.create(
+        dataset=dataset,
+        kind="urls",
+        config=source_config_check(kind="urls", config={"urls": ["https://example.org/a"]}),
+    )
+    url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
+    html = staff_client.get(url).content.decode()
+    assert 'name="sources-0-config"' not in html
+    assert 'name="sources-0-urls"' in html and "https://example.org/a</textarea>" in html
+    for name in ("sitemap_url", "folder_root", "folder_path"):
+        assert f'name="sources-0-{name}"' in html
+    # The script that shows only the chosen kind's fields (a hashed name outside DEBUG).
+    assert re.search(r'<script src="[^"]*datasets/source_form\.(\w+\.)?js"', html)
+
+
 @pytest.mark.parametrize(
-    ("kind", "config"),
+    ("kind", "config", "fields", "at"),
     [
-        ("urls", {"urls": ["ftp://example.org/a"]}),
-        ("urls", {"urls": ["http://127.0.0.1/"]}),
-        ("urls", {"urls": []}),
-        ("folder", {"root": "nowhere", "path": "a"}),
-        ("sitemap", {}),
+        ("urls", {"urls": ["ftp://example.org/a"]}, {"urls": "ftp://example.org/a"}, "urls"),
+        ("urls", {"urls": ["http://127.0.0.1/"]}, {"urls": "http://127.0.0.1/"}, "urls"),
+        ("urls", {"urls": []}, {"urls": ""}, "urls"),
+        (
+            "folder",
+            {"root": "nowhere", "path": "a"},
+            {"folder_root": "nowhere", "folder_path": "a"},
+            "folder_path",
+        ),
+        ("sitemap", {"url": ""}, {"sitemap_url": ""}, "sitemap_url"),
     ],
 )
 def test_a_source_config_error_is_shown_on_the_field_and_nothing_is_saved(
-    dataset, staff_client, kind, config
+    dataset, staff_client, kind, config, fields, at
 ):
-    import json
-
     with pytest.raises(ValueError) as refused:
         source_config_check(kind=kind, config=config)
     url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
-    row = {"id": "", "kind": kind, "config": json.dumps(config)}
+    row = {"id": "", "kind": kind, **fields}
     response = staff_client.post(url, _change_data(dataset, sources=[row]))
     assert response.status_code == 200
     errors = response.context["inline_admin_formsets"][1].formset.forms[0].errors
-    assert errors["config"] == [str(refused.value)]
+    assert errors[at] == [str(refused.value)]
     assert html.escape(str(refused.value)) in response.content.decode()
     assert not dataset.sources.exists()
 
 
-def test_a_source_config_that_is_not_json_or_not_an_object_is_a_form_error(dataset, staff_client):
+def test_an_upload_source_cannot_be_added_in_the_admin(dataset, staff_client):
     url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
-    for config, message in (
-        ("{not json", "Enter a valid JSON."),
-        ('["https://example.org/"]', "The config is a JSON object: {&quot;key&quot;: value, …}."),
-    ):
-        row = {"id": "", "kind": "urls", "config": config}
-        response = staff_client.post(url, _change_data(dataset, sources=[row]))
-        assert response.status_code == 200
-        assert message in response.content.decode()
+    row = {"id": "", "kind": "upload"}
+    response = staff_client.post(url, _change_data(dataset, sources=[row]))
+    assert response.status_code == 200
+    assert "Upload files on the dataset&#x27;s own page." in response.content.decode()
     assert not dataset.sources.exists()
 
 

@@ -138,6 +138,23 @@ def test_the_chats_title_prompt_gets_a_short_title_about_the_question(question, 
         assert words & set(title.lower().split())
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [("Hello!", "Hello"), ("hi", "Hi"), ("what is 2+2", "What is 2+2"), ("?", "A Quick Question")],
+)
+def test_a_question_with_nothing_to_build_on_is_its_own_title(question, title):
+    # Before, the words of the title request were taken for its subject: "Understanding Title".
+    prompt = rendered(
+        ("system", TITLE_PROMPT),
+        ("user", question),
+        ("assistant", ask(question)),
+        ("user", "The title of this conversation:"),
+    )
+    for seed in (None, 1, 2):
+        assert compose_answer(prompt=prompt, seed=seed, target_tokens=24) == title
+        assert title_clean(title) == title
+
+
 def test_a_seed_fixes_the_answer_and_different_seeds_differ():
     question = "What is a prefix cache, and why does it make the second turn faster?"
 

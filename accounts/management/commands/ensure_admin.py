@@ -1,6 +1,9 @@
 """Create the first admin from AIPORTAL_ADMIN_EMAIL / AIPORTAL_ADMIN_PASSWORD, or generate one.
 
-Used by ``./dev up``. A generated password is printed once and never stored in clear.
+Used by ``./dev up`` and compose's one-shot ``migrate``. A generated password is printed once
+and never stored in clear. Every run says which admin there is, on a line that starts with
+"Created admin EMAIL", "Updated admin EMAIL" or "Existing admin EMAIL" (``./dev up`` names the
+account from it), or says that none is active and how to make one.
 """
 
 import os
@@ -10,6 +13,11 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import User
 from accounts.services import user_ensure_admin
+
+HOW_TO_CREATE = (
+    "set AIPORTAL_ADMIN_EMAIL and AIPORTAL_ADMIN_PASSWORD and run this again "
+    "(./dev up does), or run manage.py createsuperuser"
+)
 
 
 class Command(BaseCommand):
@@ -23,7 +31,9 @@ class Command(BaseCommand):
             verb = "Created" if created else "Updated"
             self.stdout.write(f"{verb} admin {email} (password from AIPORTAL_ADMIN_PASSWORD).")
             return
-        if User.objects.filter(is_superuser=True).exists():
+        admins = User.objects.filter(is_superuser=True)
+        if admins.exists():
+            self._describe(admins, asked=email)
             return
         email = email or "admin@localhost"
         password = secrets.token_urlsafe(12)
@@ -34,3 +44,23 @@ class Command(BaseCommand):
                 "(shown once: write it down, or set AIPORTAL_ADMIN_PASSWORD)."
             )
         )
+
+    def _describe(self, admins, *, asked: str) -> None:
+        """Name the admins that exist: a second run must not name one that doesn't."""
+        active = [user.email for user in admins.filter(is_active=True).order_by("pk")]
+        if asked and asked.lower() not in [address.lower() for address in active]:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"AIPORTAL_ADMIN_EMAIL is {asked}, but without AIPORTAL_ADMIN_PASSWORD "
+                    "no admin is created or changed while another exists."
+                )
+            )
+        if not active:
+            self.stdout.write(
+                self.style.WARNING(f"No active admin account: to create one, {HOW_TO_CREATE}.")
+            )
+            return
+        # The one asked for first, if it is an admin; each under the address stored.
+        active.sort(key=lambda address: address.lower() != asked.lower())
+        others = f" (other admins: {', '.join(active[1:])})" if len(active) > 1 else ""
+        self.stdout.write(f"Existing admin {active[0]}{others}; nothing changed.")

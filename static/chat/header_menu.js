@@ -1,0 +1,41 @@
+// The header's two menus: "⋯" (on a phone the share, download and model controls fold into
+// it, so the title keeps the width) and "Download" (a <details>). Both close on Escape, on a
+// click elsewhere, and once a choice is made.
+const header = document.querySelector(".chat-header");
+const toggle = document.getElementById("header-menu-toggle");
+const menu = document.getElementById("header-menu");
+const exportMenu = document.getElementById("export-menu");
+
+function setMenu(open, { focus = false } = {}) {
+  header.dataset.menu = open ? "open" : "closed";
+  toggle.setAttribute("aria-expanded", String(open));
+  if (open && focus) menu.querySelector("button, summary, select, a[href]")?.focus();
+}
+
+toggle.addEventListener("click", () => setMenu(header.dataset.menu !== "open", { focus: true }));
+
+document.addEventListener("click", (event) => {
+  if (exportMenu?.open && !exportMenu.contains(event.target)) exportMenu.open = false;
+  if (header.dataset.menu === "open" && !header.contains(event.target)) setMenu(false);
+});
+
+header.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if (exportMenu?.open) {
+    exportMenu.open = false;
+    exportMenu.querySelector("summary").focus();
+    event.preventDefault(); // the answer keeps streaming: this Escape closed a menu
+  } else if (header.dataset.menu === "open") {
+    setMenu(false);
+    toggle.focus();
+    event.preventDefault();
+  }
+});
+
+// A download leaves the page where it is: close the menus behind it.
+for (const link of exportMenu?.querySelectorAll("a") || []) {
+  link.addEventListener("click", () => {
+    exportMenu.open = false;
+    setMenu(false);
+  });
+}
