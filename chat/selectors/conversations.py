@@ -126,16 +126,22 @@ def chat_defaults() -> ChatDefaults:
     return ChatDefaults.load()
 
 
-def conversation_system_prompt(*, conversation: Conversation) -> str:
-    """The conversation's own system prompt, else the admins' default (may be empty)."""
-    return conversation.system_prompt.strip() or chat_defaults().system_prompt.strip()
+def conversation_system_prompt(
+    *, conversation: Conversation, defaults: ChatDefaults | None = None
+) -> str:
+    """The conversation's own system prompt, else the admins' default (may be empty).
+    ``defaults``: the admins' defaults when the caller read them already (one query a turn)."""
+    own = conversation.system_prompt.strip()
+    return own or (defaults or chat_defaults()).system_prompt.strip()
 
 
-def conversation_model(*, conversation: Conversation | None) -> str:
+def conversation_model(
+    *, conversation: Conversation | None, defaults: ChatDefaults | None = None
+) -> str:
     """The model a conversation uses: its own choice, else the admins' default."""
     if conversation is not None and conversation.model:
         return conversation.model
-    return chat_defaults().model
+    return (defaults or chat_defaults()).model
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import User
-from chat.models import Conversation, Message
+from chat.models import ChatDefaults, Conversation, Message
 from chat.selectors.conversations import conversation_system_prompt
 from chat.visibility import metrics_visible
 
@@ -126,7 +126,9 @@ def thread_messages(*, conversation: Conversation, ids: list[int]) -> list[Messa
     return list(conversation.messages.filter(pk__in=ids).order_by("created_at", "id"))
 
 
-def message_context(*, message: Message) -> list[dict[str, str]]:
+def message_context(
+    *, message: Message, defaults: ChatDefaults | None = None
+) -> list[dict[str, str]]:
     """The OpenAI-style ``messages`` for answering after ``message``: the system prompt,
     then its path, without answers that failed before saying anything."""
     context = [
@@ -134,7 +136,7 @@ def message_context(*, message: Message) -> list[dict[str, str]]:
         for m in message_path(message=message)
         if m.content and m.status != Message.Status.STREAMING
     ]
-    prompt = conversation_system_prompt(conversation=message.conversation)
+    prompt = conversation_system_prompt(conversation=message.conversation, defaults=defaults)
     if prompt:
         context.insert(0, {"role": "system", "content": prompt})
     return context

@@ -28,7 +28,8 @@ STREAMING_HEARTBEAT = 2.0
 STREAMING_STALE_AFTER = timedelta(seconds=10)
 
 
-@transaction.atomic
+# No savepoint of its own inside message_send's transaction: two round trips a turn less.
+@transaction.atomic(savepoint=False)
 def message_create_turn(
     *,
     conversation: Conversation,
@@ -179,7 +180,8 @@ def message_send(
         conversation.model = model[:200]
     if datasets is not None:
         conversation_datasets_set(conversation=conversation, datasets=datasets)
-    chosen = selectors.conversation_model(conversation=conversation)
+    defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
+    chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen
     )
@@ -188,7 +190,7 @@ def message_send(
         conversation_created=created,
         user_message=user_message,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=user_message),
+        context=selectors.message_context(message=user_message, defaults=defaults),
         model=chosen,
     )
 
