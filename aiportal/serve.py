@@ -40,6 +40,13 @@ every TCP connection Daphne accepts (``StreamingServer``), nothing of Daphne its
   sends a close frame, code 1009 (message too big) with a reason that says the limit, which
   the page shows (static/chat/socket.js). The limit is ``AIPORTAL_WEBSOCKET_MAX_BYTES``
   (settings), made to fit every frame the chat consumer still answers itself.
+- **One frame for many sockets** (``SharedText``, an ASGI extension in each websocket's
+  scope, ``common.websockets.SHARED_TEXT_EXTENSION``). A streamed delta goes to every socket
+  on its conversation as the same text. Through the ASGI ``send`` each copy passed channels'
+  session wrapper, Daphne's reply dispatch, a UTF-8 encode and autobahn's framing: per socket
+  and token, more Python than the whole ``/v1`` relay of that token. Here the text is framed
+  once (autobahn's ``prepareMessage``, made for broadcasting) and each socket's connection
+  is handed the prepared bytes, on the event loop's own thread as Daphne's replies are.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import daphne.server
@@ -218,11 +226,48 @@ class PortalWebSocketFactory(WebSocketFactory):
         self.setProtocolOptions(failByDrop=False)
 
 
+class SharedText:
+    """A socket's ``SharedTextSender`` (common/websockets.py): the text framed once per
+    server for consecutive sends of the same text object, then written to this socket."""
+
+    def __init__(self, server: PortalServer, protocol: WebSocketProtocol) -> None:
+        self.server = server
+        self.protocol = protocol
+
+    def send_text(self, text: str) -> bool:
+        protocol = self.protocol
+        connection = self.server.connections.get(protocol)
+        # What Daphne checks before a reply, and an open socket (not closing).
+        if (
+            connection is None
+            or connection.get("disconnected")
+            or (protocol.state != protocol.STATE_OPEN)
+        ):
+            return False
+        last = self.server.shared_last
+        if last is None or last[0] is not text:
+            # Identity, not equality: the bus hands every socket the same object, and a
+            # new object is a new frame (compared by identity it costs nothing).
+            last = self.server.shared_last = (text, protocol.factory.prepareMessage(text.encode()))
+        protocol.sendPreparedMessage(last[1])
+        return True
+
+
 class PortalServer(Server):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.websocket_max_message_size = settings.AIPORTAL_WEBSOCKET_MAX_BYTES
         self.websocket_max_frame_size = settings.AIPORTAL_WEBSOCKET_MAX_BYTES
+        # The last text framed for sockets, and its frame (``SharedText``).
+        self.shared_last: tuple[str, Any] | None = None
+
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            from common.websockets import SHARED_TEXT_EXTENSION
+
+            extensions = scope.setdefault("extensions", {})
+            extensions[SHARED_TEXT_EXTENSION] = {"sender": SharedText(self, protocol)}
+        return super().create_application(protocol, scope)
 
     def run(self) -> None:
         # The application is loaded by now (the command line does it before building us).

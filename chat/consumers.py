@@ -33,6 +33,7 @@ from common.websockets import (
     WebsocketConsumer,
     access_group,
     datasets_group,
+    shared_text_sender,
 )
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class ChatConsumer(WebsocketConsumer):
         # frame checks it, so nothing is done for a user who was just signed out.
         self.may_act = False
         self.session_key = live.scope_session_key(self.scope)
+        # How the conversation's frames reach this socket: straight to its connection when
+        # the server offers it (aiportal/serve.py), else through ``send``.
+        self.shared = shared_text_sender(self.scope)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -463,7 +467,8 @@ class ChatConsumer(WebsocketConsumer):
             return
         if protocol.frame_is_final(frame):
             self._stop_asking(message)
-        await self.send(text_data=text)
+        if self.shared is None or not self.shared.send_text(text):
+            await self.send(text_data=text)
 
     def resumed(self, message_id: Any) -> None:
         """A resumed answer's generation is alive: its frames come through the conversation."""

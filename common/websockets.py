@@ -12,7 +12,7 @@ the executor's threads like the chat consumer's own database calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from channels.auth import AuthMiddleware, get_user
 from channels.consumer import get_handler_name
@@ -25,6 +25,30 @@ from channels.sessions import CookieMiddleware, SessionMiddleware
 # socket's page is no longer theirs (demoted from staff).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+
+
+# The ASGI extension (in a websocket's ``scope["extensions"]``) by which our Daphne
+# (aiportal/serve.py) sends one text to many sockets framed once: see ``SharedTextSender``.
+SHARED_TEXT_EXTENSION = "aiportal.websocket.shared_text"
+
+
+class SharedTextSender(Protocol):
+    """Sends a text message on one socket, straight to its connection. The same text
+    object sent to several sockets in a row is framed once for all of them (autobahn's
+    prepared messages), and none of them goes through the ASGI send chain (channels'
+    session wrapper, Daphne's reply dispatch, the framing of each copy). A streamed delta
+    reaches every socket of a conversation this way."""
+
+    def send_text(self, text: str) -> bool:
+        """False when the socket is not open (closing, closed): nothing was sent."""
+        ...
+
+
+def shared_text_sender(scope: dict[str, Any]) -> SharedTextSender | None:
+    """The socket's sender when its server offers one (ours does; a test communicator or
+    another ASGI server does not: then frames go through ``send`` as usual)."""
+    extension = scope.get("extensions", {}).get(SHARED_TEXT_EXTENSION)
+    return extension.get("sender") if isinstance(extension, dict) else None
 
 
 def access_group(user_id: int) -> str:

@@ -314,16 +314,24 @@ class Generation:
         )
 
     async def _publish_deltas(self) -> None:
-        """Publish pending text as one delta, then let the next tokens gather for a moment."""
+        """Publish pending text as one delta; tokens that come within ``DELTA_INTERVAL`` of
+        the last delta gather for the rest of it. A token that comes later goes out as it
+        arrives: no timer per delta when the worker is slower than the interval."""
+        loop = asyncio.get_running_loop()
+        last = -DELTA_INTERVAL
         while True:
             await self.wake.wait()
             self.wake.clear()
+            gather = last + DELTA_INTERVAL - loop.time()
+            if gather > 0 and not self.closing:
+                await asyncio.sleep(gather)
+                self.wake.clear()  # what arrived meanwhile goes in this delta
             await self._publish_pending()
+            last = loop.time()
             if self.closing:
                 # Every token arrived before ``closing`` was set: this flush has them all.
                 await self._publish_pending()
                 return
-            await asyncio.sleep(DELTA_INTERVAL)
 
     async def _publish_pending(self) -> None:
         if not self.pending and not self.pending_thought:

@@ -322,3 +322,60 @@ async def test_a_delta_is_published_now_and_then_to_look_for_new_listeners(
         len(published_types(redis_publishes, answer["conversation"]))
         < len(socket.deltas(answer["id"])) + 3
     )
+
+
+class Sender:
+    """What our Daphne offers a socket (common.websockets.SharedTextSender): here it takes
+    the texts while ``open``."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.texts: list[str] = []
+
+    def send_text(self, text: str) -> bool:
+        if self.open:
+            self.texts.append(text)
+        return self.open
+
+
+async def test_the_conversations_frames_go_through_the_servers_shared_sender(owner, workers):
+    from common.websockets import SHARED_TEXT_EXTENSION
+    from tests.chat.conftest import Socket, communicator, session_cookie
+
+    sender = Sender()
+    comm = communicator(cookie=await session_cookie(owner))
+    comm.scope["extensions"] = {SHARED_TEXT_EXTENSION: {"sender": sender}}
+    connected, _ = await comm.connect()
+    assert connected
+    socket = Socket(comm)
+    try:
+        await socket.send(send_frame("Through the shared sender"))
+        created = json.loads(await asyncio.wait_for(_next_text(sender), WAIT))
+        assert created["type"] == "message.created"  # the question, to the conversation
+        answer = None
+        while answer is None:
+            frame = json.loads(await asyncio.wait_for(_next_text(sender), WAIT))
+            if frame["type"] == "message.created" and frame["message"]["role"] == "assistant":
+                answer = frame["message"]
+        await generations_finished()
+        shared = [json.loads(t) for t in sender.texts]
+        assert shared[-1]["type"] == "message.done"
+        deltas = [f for f in shared if f["type"] == "message.delta"]
+        assert "".join(d["text"] for d in deltas) == shared[-1]["content"]
+        # A socket its server no longer sends on: the frames take the ASGI send.
+        sender.open = False
+        await socket.send(send_frame("Through send", conversation=answer["conversation"]))
+        followup = await socket.assistant_created()
+        final = await socket.until_final(followup["id"])
+        assert final["type"] == "message.done" and final["content"]
+    finally:
+        await comm.disconnect()
+    await generations_finished()
+
+
+async def _next_text(sender: Sender) -> str:
+    seen = len(getattr(sender, "_read", []))
+    while len(sender.texts) <= seen:
+        await asyncio.sleep(0.005)
+    sender._read = sender.texts[: seen + 1]  # type: ignore[attr-defined]
+    return sender.texts[seen]
