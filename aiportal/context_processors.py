@@ -1,5 +1,8 @@
+from django.utils.functional import SimpleLazyObject
+
 from accounts.preferences import preferences_get
 from accounts.signup.policy import signup_refusal
+from aiportal.js_catalogue import catalogue_url
 
 
 def site(request):
@@ -20,3 +23,9 @@ def theme(request):
         "theme_choice": preferences.theme,
         "theme_saved": int(preferences.updated_at.timestamp()),
     }
+
+
+def js_catalogue(request):
+    """The address of the JavaScript catalogue in the page's language, for the script tag
+    that goes before the page's own scripts (built only by templates that use it)."""
+    return {"js_catalogue_url": SimpleLazyObject(catalogue_url)}

@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "aiportal.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Query strings and form fields with text PostgreSQL cannot store (NUL): a 400.
     "common.text.UnstorableTextMiddleware",
@@ -114,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "aiportal.context_processors.site",
                 "aiportal.context_processors.theme",
+                "aiportal.context_processors.js_catalogue",
             ],
         },
     },
@@ -448,6 +450,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Gateway ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.signin import admin_sign_in
-from aiportal import views
+from aiportal import js_catalogue, views
 from gateway.metrics_view import metrics_view
 
 urlpatterns = [
@@ -21,4 +21,11 @@ urlpatterns = [
     path("settings/keys/", include("gateway.urls.keys")),
     path("settings/", include("accounts.urls.settings")),
     path("metrics", metrics_view, name="metrics"),
+    # The JavaScript catalogue (aiportal/js_catalogue.py): pages use the versioned address.
+    path("jsi18n/", js_catalogue.current, name="javascript-catalog"),
+    path(
+        "jsi18n/<str:language>/<str:version>.js",
+        js_catalogue.versioned,
+        name="js_catalogue_versioned",
+    ),
 ]

@@ -27,6 +27,9 @@ _ALLOWED = {
     "account_reset_password_from_key_done",
     "accounts_policy:status",
     "healthz",
+    # The translations of the scripts on the pages above (aiportal/js_catalogue.py).
+    "javascript-catalog",
+    "js_catalogue_versioned",
 }
 _DETAIL = {
     User.Status.PENDING: "Your account is waiting for an administrator's approval.",

@@ -42,6 +42,8 @@ def _exempt(path: str) -> bool:
         path.startswith("/accounts/")
         or path.startswith(settings.STATIC_URL)
         or path in {"/healthz", "/favicon.ico"}
+        # The enrolment page's scripts need their translations (aiportal/js_catalogue.py).
+        or path.startswith("/jsi18n/")
     )
 
 

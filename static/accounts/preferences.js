@@ -1,6 +1,8 @@
 // Settings → Preferences: the default-model menu offers the models this person may use now
 // (the chat picker's own list). The server rendered only the saved model and "the admins'
 // default": without this script those two can still be chosen.
+import { gettext, interpolate } from "../common/i18n.js";
+
 const form = document.querySelector("form[data-models-url]");
 const menu = form?.querySelector("#id_default_model");
 
@@ -19,7 +21,9 @@ async function offerModels() {
   const saved = menu.value;
   if (saved && !models.includes(saved)) {
     const option = [...menu.options].find((o) => o.value === saved);
-    if (option) option.textContent = `${saved} (not available now)`;
+    if (option) {
+      option.textContent = interpolate(gettext("%(model)s (not available now)"), { model: saved });
+    }
   }
   menu.dataset.loaded = "true";
 }

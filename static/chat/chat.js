@@ -2,6 +2,7 @@
 // stream. The server is the source of truth; this file only mirrors it. The conversation is
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
+import { gettext, interpolate } from "../common/i18n.js";
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
@@ -88,7 +89,7 @@ function messageElement(role) {
   el.className = `message ${role}`;
   const label = document.createElement("h2");
   label.className = "visually-hidden";
-  label.textContent = role === "user" ? "You said:" : "Answer:";
+  label.textContent = role === "user" ? gettext("You said:") : gettext("Answer:");
   const body = document.createElement("div");
   body.className = "content";
   const meta = document.createElement("p");
@@ -101,7 +102,7 @@ function messageElement(role) {
     const details = document.createElement("details");
     details.className = "answer-details";
     const summary = document.createElement("summary");
-    summary.textContent = "Details";
+    summary.textContent = gettext("Details");
     details.append(summary, document.createElement("dl"));
     el.append(details);
   }
@@ -132,7 +133,9 @@ function paintThinking(entry) {
   if (!r.reasoning) return;
   const thinking = r.status === "streaming" && !r.content;
   details.classList.toggle("active", thinking);
-  details.querySelector(".thinking-label").textContent = thinking ? "Thinking…" : "Thinking";
+  details.querySelector(".thinking-label").textContent = thinking
+    ? gettext("Thinking…")
+    : gettext("Thinking");
   details.querySelector(".thinking-text").textContent = r.reasoning;
 }
 
@@ -143,7 +146,7 @@ function addCodeButtons(body) {
     const wrap = document.createElement("div");
     wrap.className = "code-block";
     pre.replaceWith(wrap);
-    wrap.append(button("Copy code", "copy-code", "Copy code"), pre);
+    wrap.append(button(gettext("Copy code"), "copy-code", gettext("Copy code")), pre);
   }
 }
 
@@ -188,19 +191,22 @@ function fillDetails(entry) {
   const r = entry.record;
   const m = r.metrics || {};
   const rows = [
-    ["Model", r.model || m.model],
-    ["Worker", m.worker],
-    ["Region", m.region],
-    ["Time to first token", m.ttft_ms !== undefined ? `${m.ttft_ms} ms` : null],
-    ["Tokens per second", tokensPerSecond(r)],
-    ["Attempts", m.attempts],
+    [gettext("Model"), r.model || m.model],
+    [gettext("Worker"), m.worker],
+    [gettext("Region"), m.region],
+    [
+      gettext("Time to first token"),
+      m.ttft_ms !== undefined ? interpolate(gettext("%(ms)s ms"), { ms: m.ttft_ms }) : null,
+    ],
+    [gettext("Tokens per second"), tokensPerSecond(r)],
+    [gettext("Attempts"), m.attempts],
   ];
   // Only what the gateway reported: an answer saved without metrics claims nothing.
-  if ("failovers" in m || "continued" in m) rows.push(["Failover", failoverText(m)]);
-  if (m.continued_by_user) rows.push(["Continued by you", "yes"]);
+  if ("failovers" in m || "continued" in m) rows.push([gettext("Failover"), failoverText(m)]);
+  if (m.continued_by_user) rows.push([gettext("Continued by you"), gettext("yes")]);
   dl.replaceChildren();
   if (!rows.some(([, value]) => value !== null && value !== undefined && value !== "")) {
-    dl.textContent = "No details were recorded for this answer.";
+    dl.textContent = gettext("No details were recorded for this answer.");
   }
   for (const [name, value] of rows) {
     if (value === null || value === undefined || value === "") continue;
@@ -222,27 +228,33 @@ function updateTools(entry) {
     const nav = document.createElement("span");
     nav.className = "branches";
     nav.setAttribute("role", "group");
-    nav.setAttribute("aria-label", "Versions");
-    const previous = button("‹", "branch-previous", "Previous version");
+    nav.setAttribute("aria-label", gettext("Versions"));
+    const previous = button("‹", "branch-previous", gettext("Previous version"));
     previous.disabled = index === 0;
     previous.dataset.target = siblings[index - 1] ?? "";
     const count = document.createElement("span");
     count.className = "branch-count";
     count.textContent = `${index + 1}/${siblings.length}`;
-    const next = button("›", "branch-next", "Next version");
+    const next = button("›", "branch-next", gettext("Next version"));
     next.disabled = index === siblings.length - 1;
     next.dataset.target = siblings[index + 1] ?? "";
     nav.append(previous, count, next);
     tools.append(nav);
   }
   if (r.status !== "streaming") {
-    tools.append(button("Copy", "copy-message", "Copy message"));
-    if (r.role === "user") tools.append(button("Edit", "edit-message", "Edit message"));
+    tools.append(button(gettext("Copy"), "copy-message", gettext("Copy message")));
+    if (r.role === "user") {
+      tools.append(button(gettext("Edit"), "edit-message", gettext("Edit message")));
+    }
     if (r.role === "assistant") {
       if (r.status === "stopped" || r.status === "interrupted") {
-        tools.append(button("Continue", "continue-answer", "Continue the answer"));
+        tools.append(
+          button(gettext("Continue"), "continue-answer", gettext("Continue the answer")),
+        );
       }
-      tools.append(button("Regenerate", "regenerate-answer", "Regenerate the answer"));
+      tools.append(
+        button(gettext("Regenerate"), "regenerate-answer", gettext("Regenerate the answer")),
+      );
     }
   }
   fillDetails(entry);
@@ -255,14 +267,20 @@ function setStatus(entry, status, detail) {
   entry.el.setAttribute("aria-busy", status === "streaming" ? "true" : "false");
   const m = r.metrics || {};
   const parts = [];
-  if (status === "stopped") parts.push("Stopped");
-  if (status === "interrupted") parts.push(detail ? `Interrupted: ${detail}` : "Interrupted");
-  if (status === "error") parts.push(detail || "The answer failed.");
-  if (m.ttft_ms !== undefined) parts.push(`first token ${m.ttft_ms} ms`);
+  if (status === "stopped") parts.push(gettext("Stopped"));
+  if (status === "interrupted") {
+    parts.push(
+      detail ? interpolate(gettext("Interrupted: %(why)s"), { why: detail }) : gettext("Interrupted"),
+    );
+  }
+  if (status === "error") parts.push(detail || gettext("The answer failed."));
+  if (m.ttft_ms !== undefined) {
+    parts.push(interpolate(gettext("first token %(ms)s ms"), { ms: m.ttft_ms }));
+  }
   // The worker only reaches staff (the server leaves it out for everyone else).
   if (m.worker) parts.push(`${m.worker}${m.region ? ` (${m.region})` : ""}`);
   else if (m.region) parts.push(m.region);
-  if (m.failovers || m.continued) parts.push("failed over to another worker");
+  if (m.failovers || m.continued) parts.push(gettext("failed over to another worker"));
   entry.el.querySelector(".meta").textContent = parts.join(" · ");
   updateTools(entry);
   if (status === "streaming") {
@@ -330,7 +348,7 @@ async function showBranch(leaf, focusId = null) {
   try {
     await fetchMessages(nextPath.slice(start));
   } catch {
-    showError("Could not load that branch. Check the connection and try again.");
+    showError(gettext("Could not load that branch. Check the connection and try again."));
     return;
   }
   path = nextPath;
@@ -364,7 +382,7 @@ async function loadEarlier() {
     // Keep what the person was reading where it was.
     list.scrollTop += list.scrollHeight - before;
   } catch {
-    showError("Could not load earlier messages. Scroll up to try again.");
+    showError(gettext("Could not load earlier messages. Scroll up to try again."));
   } finally {
     loadingEarlier = false;
   }
@@ -520,13 +538,13 @@ function onSocketState(state, info) {
   if (state === "signed-out") {
     const link = document.createElement("a");
     link.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
-    link.textContent = "sign in again";
+    link.textContent = gettext("sign in again");
     statusEl.append(link);
   }
   if (state === "account-inactive") {
     const link = document.createElement("a");
     link.href = "/accounts/status/";
-    link.textContent = "see why";
+    link.textContent = gettext("see why");
     statusEl.append(link);
   }
   const open = state === "open";
@@ -535,8 +553,9 @@ function onSocketState(state, info) {
     // than leave them "sending" for ever. The server may well have saved them.
     for (const el of pending.values()) {
       el.dataset.status = "unconfirmed";
-      el.querySelector(".meta").textContent =
-        "The connection dropped before this message was confirmed. Reload the page to see whether it arrived.";
+      el.querySelector(".meta").textContent = gettext(
+        "The connection dropped before this message was confirmed. Reload the page to see whether it arrived.",
+      );
     }
     pending.clear();
   }
@@ -561,14 +580,14 @@ function send(frame) {
 // text stays in the box), or no model available (then there is nothing to type for either).
 function composerState() {
   const reason = noModel
-    ? "No model is available to you right now, so no message can be sent."
+    ? gettext("No model is available to you right now, so no message can be sent.")
     : connected
       ? ""
-      : "Not connected: your message is kept until you can send it.";
+      : gettext("Not connected: your message is kept until you can send it.");
   sendButton.disabled = Boolean(reason);
   sendButton.title = reason;
   input.disabled = noModel;
-  input.placeholder = noModel ? "No model available" : "Message aiportal";
+  input.placeholder = noModel ? gettext("No model available") : gettext("Message aiportal");
   // The socket's state has its own line in the header; a missing model is said here.
   composerNote.textContent = noModel ? reason : "";
   composerNote.hidden = !noModel;
@@ -576,13 +595,17 @@ function composerState() {
 
 function busy() {
   if (streamingId === null) return false;
-  showError("An answer is still streaming: wait for it, or stop it (Esc).");
+  showError(gettext("An answer is still streaming: wait for it, or stop it (Esc)."));
   return true;
 }
 
 function tooLong(content) {
   if (content.length <= data.maxChars) return false;
-  showError(`A message may be at most ${data.maxChars} characters long.`);
+  showError(
+    interpolate(gettext("A message may be at most %(limit)s characters long."), {
+      limit: data.maxChars,
+    }),
+  );
   return true;
 }
 
@@ -604,7 +627,7 @@ function sendMessage(content, parent) {
     else frame.parent = parent;
   }
   if (!send(frame)) {
-    showError("Not connected. Your message is kept; send it once the connection is back.");
+    showError(gettext("Not connected. Your message is kept; send it once the connection is back."));
     return null;
   }
   showError("");
@@ -646,12 +669,12 @@ function startEdit(entry) {
   area.value = entry.record.content;
   area.rows = Math.min(10, area.value.split("\n").length + 1);
   label.htmlFor = area.id;
-  label.textContent = "Edit your message";
+  label.textContent = gettext("Edit your message");
   const save = document.createElement("button");
   save.type = "submit";
   save.className = "primary";
-  save.textContent = "Send edit";
-  const cancel = button("Cancel", "cancel-edit");
+  save.textContent = gettext("Send edit");
+  const cancel = button(gettext("Cancel"), "cancel-edit");
   const actions = document.createElement("div");
   actions.className = "edit-actions";
   actions.append(cancel, save);
@@ -713,12 +736,12 @@ list.addEventListener("click", (event) => {
   } else if (control.classList.contains("regenerate-answer")) {
     if (busy()) return;
     if (!send({ type: "chat.regenerate", message: r.id, client_id: clientId() })) {
-      showError("Not connected. Try again once connected.");
+      showError(gettext("Not connected. Try again once connected."));
     }
   } else if (control.classList.contains("continue-answer")) {
     if (busy()) return;
     if (!send({ type: "chat.continue", message: r.id, client_id: clientId() })) {
-      showError("Not connected. Try again once connected.");
+      showError(gettext("Not connected. Try again once connected."));
     }
   } else if (control.dataset.target) {
     // ‹ ›: show the sibling, and the latest branch below it.
@@ -745,10 +768,10 @@ async function postSettings(body) {
       body: JSON.stringify(body),
     });
   } catch {
-    throw new Error("Could not save: check the connection and try again.");
+    throw new Error(gettext("Could not save: check the connection and try again."));
   }
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(answer.detail || "Saving failed.");
+  if (!response.ok) throw new Error(answer.detail || gettext("Saving failed."));
   conversation = answer.conversation;
   return conversation;
 }
@@ -777,7 +800,7 @@ async function loadModels() {
   if (!models.length) {
     const option = document.createElement("option");
     option.value = "";
-    option.textContent = "No model available";
+    option.textContent = gettext("No model available");
     modelPicker.append(option);
     modelPicker.disabled = true;
     noModel = listed;
@@ -804,10 +827,10 @@ modelPicker.addEventListener("change", async () => {
 
 settingsBox.querySelector("form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  settingsStatus.textContent = "Saving…";
+  settingsStatus.textContent = gettext("Saving…");
   try {
     await postSettings({ system_prompt: systemPrompt.value });
-    settingsStatus.textContent = "Saved.";
+    settingsStatus.textContent = gettext("Saved.");
   } catch (error) {
     settingsStatus.textContent = error.message;
   }
@@ -830,7 +853,9 @@ stopButton.addEventListener("click", () => {
   if (streamingId === null) return;
   if (!send({ type: "chat.stop", message: streamingId })) {
     // Not queued: a stop sent after the reconnect could land on a later answer's turn.
-    showError("Not connected, so the answer cannot be stopped yet. Try again once connected.");
+    showError(
+      gettext("Not connected, so the answer cannot be stopped yet. Try again once connected."),
+    );
   }
 });
 document.addEventListener("keydown", (event) => {
@@ -849,8 +874,8 @@ if (conversation) {
   settingsBox.hidden = false;
 }
 systemPrompt.placeholder = data.defaultSystemPrompt
-  ? `Default: ${data.defaultSystemPrompt}`
-  : "None: the model's own behaviour";
+  ? interpolate(gettext("Default: %(prompt)s"), { prompt: data.defaultSystemPrompt })
+  : gettext("None: the model's own behaviour");
 for (const r of thread.records.values()) trackStreaming(r);
 renderThread();
 follower.jump();

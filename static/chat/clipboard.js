@@ -1,5 +1,6 @@
 // Copy buttons: the Clipboard API where the page may use it, else the old textarea and
 // execCommand way (an insecure origin, a refused permission). The button says how it went.
+import { gettext } from "../common/i18n.js";
 
 export async function copyText(text) {
   try {
@@ -29,7 +30,7 @@ export async function copyFrom(control, text) {
   control.focus(); // the fallback's textarea took it
   // The label to come back to, kept across quick repeated clicks.
   control.dataset.label ??= control.textContent;
-  control.textContent = ok ? "Copied" : "Copy failed";
+  control.textContent = ok ? gettext("Copied") : gettext("Copy failed");
   clearTimeout(Number(control.dataset.timer));
   control.dataset.timer = String(
     setTimeout(() => {

@@ -1,6 +1,7 @@
 // Datasets in the chat page: the composer's picker (which datasets this conversation
 // searches), the [n] citation links in answers, and the panel that shows a cited passage.
 // Passages are documents' text, untrusted: they are only ever set as textContent.
+import { gettext, interpolate } from "../common/i18n.js";
 
 // The picker. Its list is what the user may query now (GET /datasets/api/picker/); it is
 // fetched again on every datasets.changed frame, so a revoked grant leaves the page at once.
@@ -12,7 +13,9 @@ export function createDatasetPicker({ root, chosen, onChange }) {
   let selected = new Set(chosen || []);
 
   function label() {
-    summary.textContent = selected.size ? `Datasets (${selected.size})` : "Datasets";
+    summary.textContent = selected.size
+      ? interpolate(gettext("Datasets (%(count)s)"), { count: selected.size })
+      : gettext("Datasets");
   }
 
   function draw() {
@@ -35,12 +38,12 @@ export function createDatasetPicker({ root, chosen, onChange }) {
       item.append(box, name);
       if (dataset.regions) {
         const regions = document.createElement("small");
-        regions.textContent = ` (only ${dataset.regions.join(", ")})`;
+        regions.textContent = ` ${interpolate(gettext("(only %(regions)s)"), { regions: dataset.regions.join(", ") })}`;
         item.append(regions);
       }
       list.append(item);
     }
-    status.textContent = available.length ? "" : "No dataset you may search.";
+    status.textContent = available.length ? "" : gettext("No dataset you may search.");
     label();
   }
 
@@ -54,14 +57,14 @@ export function createDatasetPicker({ root, chosen, onChange }) {
       if (!response.ok) throw new Error(String(response.status));
       available = (await response.json()).datasets;
     } catch {
-      status.textContent = "Could not load the datasets.";
+      status.textContent = gettext("Could not load the datasets.");
       return;
     }
     const before = selected.size;
     selected = new Set([...selected].filter((id) => available.some((d) => d.id === id)));
     draw();
     if (selected.size !== before) {
-      status.textContent = "A dataset you had chosen is no longer available to you.";
+      status.textContent = gettext("A dataset you had chosen is no longer available to you.");
     }
   }
 
@@ -135,23 +138,23 @@ export function createPassagePanel(panel) {
 
   return async function open(citation) {
     panel.hidden = false;
-    title.textContent = citation.title || "Passage";
+    title.textContent = citation.title || gettext("Passage");
     source.textContent = "";
-    text.textContent = "Loading…";
+    text.textContent = gettext("Loading…");
     let response;
     try {
       response = await fetch(`/datasets/api/chunks/${citation.chunk}/`, {
         credentials: "same-origin",
       });
     } catch {
-      text.textContent = "Could not load the passage: check the connection.";
+      text.textContent = gettext("Could not load the passage: check the connection.");
       return;
     }
     if (!response.ok) {
       text.textContent =
         response.status === 404
-          ? "This passage is no longer available to you."
-          : "Could not load the passage.";
+          ? gettext("This passage is no longer available to you.")
+          : gettext("Could not load the passage.");
       return;
     }
     const passage = await response.json();

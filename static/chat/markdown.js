@@ -6,6 +6,7 @@
 // script or style) is the last net.
 // LaTeX ($…$, $$…$$, \(…\), \[…\]) is typeset by KaTeX as MathML only: its HTML output
 // needs inline styles, which the CSP forbids; Chromium and Firefox draw MathML natively.
+import { gettext, interpolate } from "../common/i18n.js";
 
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true, mathMl: true },
@@ -169,8 +170,10 @@ function createMarkdownIt() {
     // for a person who chooses to open it. Only http(s) addresses stay links (the hook).
     const token = tokens[idx];
     const src = token.attrGet("src") || "";
-    const label = escapeHtml(self.renderInlineAsText(token.children || [], options, env) || "image");
-    return `<a href="${escapeHtml(src)}" class="blocked-image" title="Image not shown">[image: ${label}]</a>`;
+    const alt = self.renderInlineAsText(token.children || [], options, env) || gettext("image");
+    const title = escapeHtml(gettext("Image not shown"));
+    const text = escapeHtml(interpolate(gettext("[image: %(alt)s]"), { alt }));
+    return `<a href="${escapeHtml(src)}" class="blocked-image" title="${title}">${text}</a>`;
   };
   return md;
 }

@@ -1,7 +1,15 @@
 // The read-only page of a share link: the conversation's messages, rendered through the same
 // markdown + DOMPurify pipeline as the chat page; what a person typed is shown as typed.
+import { gettext } from "../common/i18n.js";
 import { createRenderer } from "./markdown.js";
 
+// What an unfinished answer's line says (the statuses of docs/websocket.md).
+const STATUS = {
+  streaming: gettext("Still being written"),
+  stopped: gettext("Stopped"),
+  interrupted: gettext("Interrupted"),
+  error: gettext("The answer failed."),
+};
 const data = JSON.parse(document.getElementById("share-data").textContent);
 const render = createRenderer();
 const list = document.getElementById("messages");
@@ -12,7 +20,7 @@ for (const message of data.messages) {
   el.dataset.status = message.status;
   const label = document.createElement("h2");
   label.className = "visually-hidden";
-  label.textContent = message.role === "user" ? "They said:" : "Answer:";
+  label.textContent = message.role === "user" ? gettext("They said:") : gettext("Answer:");
   const body = document.createElement("div");
   body.className = "content";
   if (message.role === "user") body.textContent = message.content;
@@ -21,7 +29,7 @@ for (const message of data.messages) {
   if (message.status !== "complete") {
     const meta = document.createElement("p");
     meta.className = "meta";
-    meta.textContent = message.status === "streaming" ? "Still being written" : message.status;
+    meta.textContent = STATUS[message.status] || message.status;
     el.append(meta);
   }
   list.append(el);

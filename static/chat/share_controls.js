@@ -1,6 +1,7 @@
 // The header's share and export controls for the conversation on the page. A share link's
 // token is stored by the server as a digest only: the link can be shown once, when it is
 // made; after a reload the panel offers to revoke it or make a new one.
+import { gettext } from "../common/i18n.js";
 
 export function setUpShare({ api, shared, conversationId }) {
   const actions = document.getElementById("conversation-actions");
@@ -21,15 +22,15 @@ export function setUpShare({ api, shared, conversationId }) {
     row.hidden = !url;
     if (url) urlInput.value = url;
     revoke.hidden = !active;
-    create.textContent = active ? "Make a new link" : "Create link";
+    create.textContent = active ? gettext("Make a new link") : gettext("Create link");
     info.textContent =
       message ||
       (active
         ? url
-          ? "Anyone with this link can read this conversation, without signing in."
-          : "This conversation has a read-only link. A new link replaces it."
-        : "Make a read-only link: anyone who has it can read this conversation.");
-    toggle.textContent = active ? "Shared" : "Share";
+          ? gettext("Anyone with this link can read this conversation, without signing in.")
+          : gettext("This conversation has a read-only link. A new link replaces it.")
+        : gettext("Make a read-only link: anyone who has it can read this conversation."));
+    toggle.textContent = active ? gettext("Shared") : gettext("Share");
   }
 
   function setConversation(newId, isShared) {
@@ -59,7 +60,7 @@ export function setUpShare({ api, shared, conversationId }) {
   create.addEventListener("click", async () => {
     const { ok, data } = await api(`/api/conversations/${id}/share/`, { body: {} });
     if (!ok) {
-      show({ message: data.detail || "The link could not be made." });
+      show({ message: data.detail || gettext("The link could not be made.") });
       return;
     }
     active = true;
@@ -70,20 +71,20 @@ export function setUpShare({ api, shared, conversationId }) {
   revoke.addEventListener("click", async () => {
     const { ok, data } = await api(`/api/conversations/${id}/share/revoke/`, { body: {} });
     if (!ok) {
-      show({ message: data.detail || "The link could not be revoked." });
+      show({ message: data.detail || gettext("The link could not be revoked.") });
       return;
     }
     active = false;
-    show({ message: "The link no longer works." });
+    show({ message: gettext("The link no longer works.") });
     create.focus();
   });
   copy.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(urlInput.value);
-      copy.textContent = "Copied";
+      copy.textContent = gettext("Copied");
     } catch {
       urlInput.select(); // no clipboard access: leave it selected for Ctrl+C
-      copy.textContent = "Press Ctrl+C";
+      copy.textContent = gettext("Press Ctrl+C");
     }
   });
 

@@ -2,6 +2,7 @@
 // lists them ("?" outside a text field, Ctrl+/ anywhere, or the ⌨ button). Esc stopping an
 // answer is chat.js's; the sidebar does what it owns on "chat:toggle-sidebar" and
 // "chat:focus-search". Cmd works where Ctrl is named, for Mac keyboards.
+import { gettext } from "../common/i18n.js";
 import { copyText } from "./clipboard.js";
 
 const dialog = document.getElementById("shortcuts-dialog");
@@ -29,10 +30,10 @@ async function copyLastAnswer() {
   const answers = document.querySelectorAll("#messages .message.assistant .content");
   const last = answers[answers.length - 1];
   if (!last || !last.innerText.trim()) {
-    say("There is no answer to copy yet.");
+    say(gettext("There is no answer to copy yet."));
     return;
   }
-  say((await copyText(last.innerText)) ? "Copied the last answer." : "Copying failed.");
+  say((await copyText(last.innerText)) ? gettext("Copied the last answer.") : gettext("Copying failed."));
 }
 
 // key (lowercase) and modifiers → what it does. `ctrl` means Ctrl or Cmd.

@@ -1,6 +1,7 @@
 // The conversation list: grouped by day, pinned first, loaded page by page; search as you
 // type; rename, pin and delete (with undo); the mobile drawer; and the header's share and
 // export controls. Titles are untrusted text: they only ever go in through textContent.
+import { gettext, interpolate, ngettext, pageLanguage } from "../common/i18n.js";
 import { setUpShare } from "./share_controls.js";
 
 const SEARCH_DELAY_MS = 250;
@@ -45,7 +46,7 @@ export async function api(path, { body, signal } = {}) {
     response = await fetch(path, init);
   } catch (error) {
     if (error.name === "AbortError") throw error;
-    return { ok: false, status: 0, data: { detail: "The server could not be reached." } };
+    return { ok: false, status: 0, data: { detail: gettext("The server could not be reached.") } };
   }
   const data = await response.json().catch(() => ({}));
   if (response.status === 401) {
@@ -70,7 +71,8 @@ for (const li of listEl.querySelectorAll("li[data-id]")) {
   const link = li.querySelector("a");
   remember({
     id: Number(li.dataset.id),
-    title: link.textContent === "Untitled" ? "" : link.textContent,
+    // The template shows an untitled conversation as "Untitled" (translated there).
+    title: link.textContent === gettext("Untitled") ? "" : link.textContent,
     pinned: li.dataset.pinned === "true",
     updated_at: li.dataset.updated,
     url: link.getAttribute("href"),
@@ -81,16 +83,16 @@ function startOfDay(date) {
   return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
 }
 
-const monthFormat = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric" });
+const monthFormat = new Intl.DateTimeFormat(pageLanguage(), { month: "long", year: "numeric" });
 
 // The group a conversation goes under, in the reader's own time zone.
 function groupOf(item, today) {
-  if (item.pinned) return "Pinned";
+  if (item.pinned) return gettext("Pinned");
   const updated = new Date(item.updated_at);
   const days = Math.round((today - startOfDay(updated)) / 86400000);
-  if (days <= 0) return "Today";
-  if (days === 1) return "Yesterday";
-  if (days <= 7) return "Previous 7 days";
+  if (days <= 0) return gettext("Today");
+  if (days === 1) return gettext("Yesterday");
+  if (days <= 7) return gettext("Previous 7 days");
   return monthFormat.format(updated);
 }
 
@@ -123,7 +125,7 @@ function itemElement(item, { snippet = null } = {}) {
   link.className = "conversation-link";
   const title = document.createElement("span");
   title.className = "conversation-title";
-  title.textContent = item.title || "Untitled";
+  title.textContent = item.title || gettext("Untitled");
   link.append(title);
   if (snippet) {
     const more = document.createElement("span");
@@ -134,15 +136,23 @@ function itemElement(item, { snippet = null } = {}) {
   if (item.id === currentId) link.setAttribute("aria-current", "page");
   li.append(link);
   if (snippet === null) {
-    const name = item.title || "Untitled";
+    const name = item.title || gettext("Untitled");
     const actions = document.createElement("span");
     actions.className = "item-actions";
     actions.append(
-      button(`Rename “${name}”`, "✎", () => startRename(item.id)),
-      button(`${item.pinned ? "Unpin" : "Pin"} “${name}”`, item.pinned ? "★" : "☆", () =>
-        setPinned(item.id, !item.pinned),
+      button(interpolate(gettext("Rename “%(title)s”"), { title: name }), "✎", () =>
+        startRename(item.id),
       ),
-      button(`Delete “${name}”`, "✕", () => remove(item.id)),
+      button(
+        interpolate(item.pinned ? gettext("Unpin “%(title)s”") : gettext("Pin “%(title)s”"), {
+          title: name,
+        }),
+        item.pinned ? "★" : "☆",
+        () => setPinned(item.id, !item.pinned),
+      ),
+      button(interpolate(gettext("Delete “%(title)s”"), { title: name }), "✕", () =>
+        remove(item.id),
+      ),
     );
     li.append(actions);
   }
@@ -151,7 +161,10 @@ function itemElement(item, { snippet = null } = {}) {
 
 function render() {
   const focusedId = document.activeElement?.closest?.("#conversation-list li")?.dataset.id;
-  const focusedLabel = document.activeElement?.getAttribute?.("aria-label")?.split(" ")[0];
+  // Which of the item's buttons had the focus, by position: their labels change (Pin, Unpin).
+  const focusedAction = [
+    ...(document.activeElement?.closest?.("#conversation-list li")?.querySelectorAll("button") || []),
+  ].indexOf(document.activeElement);
   const today = startOfDay(new Date());
   const fragment = document.createDocumentFragment();
   let group = null;
@@ -174,10 +187,7 @@ function render() {
   // Keep the keyboard where it was (a re-render replaces the elements).
   if (focusedId) {
     const li = listEl.querySelector(`li[data-id="${focusedId}"]`);
-    const target =
-      [...(li?.querySelectorAll("button") || [])].find((b) =>
-        b.getAttribute("aria-label").startsWith(focusedLabel),
-      ) || li?.querySelector("a");
+    const target = li?.querySelectorAll("button")[focusedAction] || li?.querySelector("a");
     target?.focus();
   }
   rovingApply(listEl);
@@ -192,7 +202,7 @@ async function loadMore() {
   loading = false;
   moreButton.disabled = false;
   if (!ok) {
-    say(data.detail || "Could not load more conversations.");
+    say(data.detail || gettext("Could not load more conversations."));
     return;
   }
   for (const item of data.items) remember(item);
@@ -223,7 +233,7 @@ function startRename(id) {
   const label = document.createElement("label");
   label.className = "visually-hidden";
   label.htmlFor = `rename-${id}`;
-  label.textContent = "New title";
+  label.textContent = gettext("New title");
   const input = document.createElement("input");
   input.id = `rename-${id}`;
   input.value = item.title;
@@ -239,19 +249,19 @@ function startRename(id) {
     done = true;
     if (save && !input.value.trim()) {
       // Said, not silently undone: an empty title is refused and the old one kept.
-      say("A title cannot be empty: the old title is kept.");
+      say(gettext("A title cannot be empty: the old title is kept."));
       render();
     } else if (save && input.value.trim() !== item.title) {
       const { ok, data } = await api(`/api/conversations/${id}/rename/`, {
         body: { title: input.value },
       });
       if (!ok) {
-        say(data.detail || "The conversation could not be renamed.");
+        say(data.detail || gettext("The conversation could not be renamed."));
         render();
         return;
       }
       applyUpdate(data.conversation);
-      say("Renamed.");
+      say(gettext("Renamed."));
     } else {
       say(""); // nothing changed: an earlier "Renamed." would be about another rename
       render();
@@ -275,11 +285,11 @@ function startRename(id) {
 async function setPinned(id, pinned) {
   const { ok, data } = await api(`/api/conversations/${id}/pin/`, { body: { pinned } });
   if (!ok) {
-    say(data.detail || "That did not work.");
+    say(data.detail || gettext("That did not work."));
     return;
   }
   applyUpdate(data.conversation);
-  say(pinned ? "Pinned." : "Unpinned.");
+  say(pinned ? gettext("Pinned.") : gettext("Unpinned."));
 }
 
 // Delete at once, offer an undo while the server keeps it restorable. Undo over confirm:
@@ -292,14 +302,16 @@ async function remove(id) {
   if (!item) return;
   const { ok, data } = await api(`/api/conversations/${id}/delete/`, { body: {} });
   if (!ok) {
-    say(data.detail || "The conversation could not be deleted.");
+    say(data.detail || gettext("The conversation could not be deleted."));
     return;
   }
   finishUndo(); // a previous delete is final now
   conversations.delete(id);
   render();
   undoId = id;
-  undoText.textContent = `Deleted “${item.title || "Untitled"}”.`;
+  undoText.textContent = interpolate(gettext("Deleted “%(title)s”."), {
+    title: item.title || gettext("Untitled"),
+  });
   undoBar.hidden = false;
   undoButton.focus();
   // A little less than the server's window, so that an undo never arrives too late.
@@ -323,13 +335,13 @@ undoButton.addEventListener("click", async () => {
   undoBar.hidden = true;
   const { ok, data } = await api(`/api/conversations/${id}/restore/`, { body: {} });
   if (!ok) {
-    say(data.detail || "The conversation could not be restored.");
+    say(data.detail || gettext("The conversation could not be restored."));
     if (id === currentId) location.assign("/");
     return;
   }
   remember(data.conversation);
   render();
-  say("Restored.");
+  say(gettext("Restored."));
   listEl.querySelector(`li[data-id="${id}"] a`)?.focus();
 });
 
@@ -411,13 +423,19 @@ async function search(query) {
   }
   if (query !== searchInput.value.trim()) return;
   if (!result.ok) {
-    say(result.data.detail || "Search failed.");
+    say(result.data.detail || gettext("Search failed."));
     return;
   }
   const items = result.data.items;
   resultsEl.replaceChildren(...items.map((item) => itemElement(item, { snippet: item.snippet })));
   rovingApply(resultsEl);
-  say(items.length ? `${items.length} found.` : "No conversation matches.");
+  say(
+    items.length
+      ? interpolate(ngettext("%(count)s found.", "%(count)s found.", items.length), {
+          count: items.length,
+        })
+      : gettext("No conversation matches."),
+  );
 }
 
 searchInput.addEventListener("input", () => {
@@ -446,8 +464,8 @@ searchInput.addEventListener("keydown", (event) => {
 // --- Updates from the chat page and from the server ----------------------------------------
 
 function setHeaderTitle(title) {
-  titleEl.textContent = title || "Conversation";
-  document.title = `${title || "Conversation"} · aiportal`;
+  titleEl.textContent = title || gettext("Conversation");
+  document.title = `${title || gettext("Conversation")} · aiportal`;
 }
 
 function applyUpdate(conversation) {

@@ -1,6 +1,7 @@
 // The chat page's one websocket (protocol v1, docs/websocket.md): connects, reconnects with
 // backoff, keeps the connection alive with a heartbeat, and reports its state. What the
 // frames mean is chat.js's business; this file only moves them.
+import { gettext, interpolate } from "../common/i18n.js";
 
 const PROTOCOL_VERSION = 1;
 const CLOSE_UNAUTHENTICATED = 4401;
@@ -194,19 +195,23 @@ function defaultUrl() {
 export function describeState(name, info = {}) {
   switch (name) {
     case "connecting":
-      return "Connecting…";
+      return gettext("Connecting…");
     case "open":
-      return "Connected";
+      return gettext("Connected");
     case "reconnecting": {
       const seconds = Math.ceil((info.delay || 0) / 1000);
-      return seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…";
+      return seconds > 0
+        ? interpolate(gettext("Reconnecting in %(seconds)s s…"), { seconds })
+        : gettext("Reconnecting…");
     }
     case "offline":
-      return "Offline";
+      return gettext("Offline");
     case "signed-out":
-      return "Signed out: ";
+      // Followed by chat.js's link, "sign in again".
+      return gettext("Signed out: ");
     case "account-inactive":
-      return "This account cannot chat now: ";
+      // Followed by chat.js's link, "see why".
+      return gettext("This account cannot chat now: ");
     default:
       return name;
   }

@@ -3,6 +3,7 @@
 // Meanwhile the socket is fine ("Connected"), so without this the page would show a cursor
 // blinking for half a minute. After NOTICE_AFTER of silence the answer says that it is
 // waiting, for how long, and what happens next.
+import { gettext, interpolate } from "../common/i18n.js";
 
 const NOTICE_AFTER = 4000;
 const TICK = 1000;
@@ -14,14 +15,20 @@ export function createStallWatch({ firstTokenTimeout, idleTimeout, shown }) {
   function describe(state, now) {
     const seconds = Math.round((now - state.last) / 1000);
     if (!state.started) {
-      return (
-        `Waiting for the model to start: ${seconds} s so far. The workers may be busy; ` +
-        `one that has not started within ${firstTokenTimeout} s is given up for another.`
+      return interpolate(
+        gettext(
+          "Waiting for the model to start: %(seconds)s s so far. The workers may be busy; " +
+            "one that has not started within %(timeout)s s is given up for another.",
+        ),
+        { seconds, timeout: firstTokenTimeout },
       );
     }
-    return (
-      `No new text for ${seconds} s: the model worker may have stalled. If it does not go ` +
-      `on within ${idleTimeout} s, the answer continues on another worker.`
+    return interpolate(
+      gettext(
+        "No new text for %(seconds)s s: the model worker may have stalled. If it does not go " +
+          "on within %(timeout)s s, the answer continues on another worker.",
+      ),
+      { seconds, timeout: idleTimeout },
     );
   }
 

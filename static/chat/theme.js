@@ -2,6 +2,9 @@
 // remembered in localStorage. A classic script in <head> (not a module): it must set
 // data-theme before the first paint, or a dark-theme user would see a white flash.
 (() => {
+  // A classic script cannot import static/common/i18n.js: the catalogue's own function, read
+  // when a label is made (after the deferred catalogue has run), or the English text.
+  const gettext = (text) => (window.django?.gettext ? window.django.gettext(text) : text);
   const KEY = "aiportal.theme";
   const root = document.documentElement;
   const system = window.matchMedia("(prefers-color-scheme: dark)");
@@ -47,9 +50,10 @@
     }
     const button = document.getElementById("theme-toggle");
     if (button) {
-      const next = effective() === "dark" ? "light" : "dark";
-      button.setAttribute("aria-label", `Use the ${next} theme`);
-      button.title = `Use the ${next} theme`;
+      const label =
+        effective() === "dark" ? gettext("Use the light theme") : gettext("Use the dark theme");
+      button.setAttribute("aria-label", label);
+      button.title = label;
     }
   }
 

@@ -1,10 +1,14 @@
 // Live refill progress on the admin's dataset and job pages. Events come through the
 // staff-only socket ws/admin/jobs/<id>/ (the job's channel-layer group); when no socket can
 // be had, the page polls the staff-only JSON instead. Text goes in with textContent only.
+import { gettext } from "../common/i18n.js";
 
 const POLL_MS = 1000;
 const DONE = new Set(["succeeded", "failed", "cancelled"]);
-const REFUSED = { 4401: "Signed out: sign in again to follow this refill.", 4403: "Staff only." };
+const REFUSED = {
+  4401: gettext("Signed out: sign in again to follow this refill."),
+  4403: gettext("Staff only."),
+};
 
 function draw(panel, frame) {
   const bar = panel.querySelector(".dataset-job-bar");
@@ -34,7 +38,7 @@ function say(panel, text) {
 }
 
 async function poll(panel) {
-  say(panel, "Live updates unavailable: checking every second.");
+  say(panel, gettext("Live updates unavailable: checking every second."));
   while (!DONE.has(panel.dataset.status)) {
     try {
       const response = await fetch(panel.dataset.poll, {
@@ -44,7 +48,7 @@ async function poll(panel) {
       if (response.ok && response.headers.get("content-type")?.includes("json")) {
         draw(panel, await response.json());
       } else {
-        say(panel, "Could not read the refill's progress (signed out?).");
+        say(panel, gettext("Could not read the refill's progress (signed out?)."));
         return;
       }
     } catch {

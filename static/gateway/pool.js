@@ -1,5 +1,6 @@
 // The admin's live pool page: polls the staff-only JSON every 2 s and redraws the table.
 // Text goes in with textContent only: model names and errors come from workers.
+import { gettext, interpolate } from "../common/i18n.js";
 
 const POLL_MS = 2000;
 const table = document.getElementById("pool-table");
@@ -13,7 +14,9 @@ function cell(row, text, className) {
 }
 
 function seconds(value) {
-  return value === null || value === undefined ? "never" : `${value.toFixed(1)} s`;
+  return value === null || value === undefined
+    ? gettext("never")
+    : interpolate(gettext("%(seconds)s s"), { seconds: value.toFixed(1) });
 }
 
 function percent(value) {
@@ -24,12 +27,12 @@ function hitRates(row, w) {
   // Two rates, one per line: of the gateway's recent requests, and the worker's own.
   const td = cell(row, "", "num pool-hits");
   for (const [value, source] of [
-    [w.prefix_hit_rate_seen, "requests"],
-    [w.prefix_hit_rate_worker, "worker"],
+    [w.prefix_hit_rate_seen, gettext("%(rate)s requests")],
+    [w.prefix_hit_rate_worker, gettext("%(rate)s worker")],
   ]) {
     const line = document.createElement("span");
     line.className = "pool-hit";
-    line.textContent = `${percent(value)} ${source}`;
+    line.textContent = interpolate(source, { rate: percent(value) });
     td.append(line);
   }
 }
@@ -70,7 +73,7 @@ function workerRow(w) {
   reason.className = "pool-reason";
   reason.textContent = w.routing_reason;
   routing.append(verdict, " ", reason);
-  const health = cell(tr, w.healthy ? "healthy" : "down");
+  const health = cell(tr, w.healthy ? gettext("healthy") : gettext("down"));
   health.title = w.error || "";
   if (w.healthy && w.note) {
     // Healthy, but its load is unknown (vLLM's --disable-log-stats): not "down".
@@ -94,11 +97,16 @@ function workerRow(w) {
   cell(tr, String(w.inflight), "num");
   cell(tr, w.circuit);
   cell(tr, w.note ? "—" : seconds(w.metrics_age), "num");
-  cell(tr, !w.enabled ? "disabled" : w.draining ? "draining" : "in service");
+  cell(
+    tr,
+    !w.enabled ? gettext("disabled") : w.draining ? gettext("draining") : gettext("in service"),
+  );
   const actions = cell(tr, "");
   if (w.admin_id && table.dataset.canChange === "1") {
     actions.append(
-      w.enabled && !w.draining ? actionForm(w, "drain", "Drain") : actionForm(w, "enable", "Enable"),
+      w.enabled && !w.draining
+        ? actionForm(w, "drain", gettext("Drain"))
+        : actionForm(w, "enable", gettext("Enable")),
     );
   }
   return tr;
@@ -108,7 +116,7 @@ function dnsRow(d) {
   const tr = document.createElement("tr");
   cell(tr, d.url);
   cell(tr, d.region);
-  cell(tr, d.addresses.length ? d.addresses.join(", ") : "none");
+  cell(tr, d.addresses.length ? d.addresses.join(", ") : gettext("none"));
   cell(tr, d.error || "");
   return tr;
 }
@@ -122,12 +130,16 @@ function placeholder(columns, text) {
 function render(status) {
   const rows = status.workers.map(workerRow);
   document.getElementById("pool-rows").replaceChildren(
-    ...(rows.length ? rows : [placeholder(16, "No worker is configured, or none has been probed yet.")]),
+    ...(rows.length
+      ? rows
+      : [placeholder(16, gettext("No worker is configured, or none has been probed yet."))]),
   );
   const dns = status.dns.map(dnsRow);
-  document.getElementById("pool-dns").replaceChildren(...(dns.length ? dns : [placeholder(4, "None.")]));
+  document
+    .getElementById("pool-dns")
+    .replaceChildren(...(dns.length ? dns : [placeholder(4, gettext("None."))]));
   document.getElementById("pool-snapshot-age").textContent = seconds(status.snapshot_age);
-  document.getElementById("pool-prober").textContent = status.prober || "no prober yet";
+  document.getElementById("pool-prober").textContent = status.prober || gettext("no prober yet");
 }
 
 async function refresh() {
@@ -140,10 +152,12 @@ async function refresh() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     render(await response.json());
     table.dataset.refreshed = String(Date.now());
-    note.textContent = "Refreshes every 2 s.";
+    note.textContent = gettext("Refreshes every 2 s.");
     note.classList.remove("pool-stale");
   } catch (error) {
-    note.textContent = `Refresh failed (${error.message}); retrying.`;
+    note.textContent = interpolate(gettext("Refresh failed (%(error)s); retrying."), {
+      error: error.message,
+    });
     note.classList.add("pool-stale");
   }
 }
