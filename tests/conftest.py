@@ -25,6 +25,18 @@ PASSWORD = "correct horse battery staple 42"
 _READY = re.compile(r"READY (http://\S+)")
 
 
+def compile_translations() -> None:
+    """``manage.py compilemessages`` for the project's own catalogues (locale/), as ./dev does
+    at set-up; a catalogue that msgfmt refuses stops the run here."""
+    ignore = ("node_modules", "static", "staticfiles", ".venv")
+    subprocess.run(
+        [sys.executable, "manage.py", "compilemessages", "-v0"]
+        + [f"--ignore={pattern}" for pattern in ignore],
+        cwd=ROOT,
+        check=True,
+    )
+
+
 # --- Parallel runs (pytest-xdist) ---------------------------------------------------------------
 
 
@@ -49,8 +61,13 @@ def pytest_xdist_setupnodes(config, specs):
 
 def pytest_configure(config):
     """In an xdist worker, refuse to run without the worker's own Redis prefix (set above):
-    two workers on one prefix would consume each other's Celery tasks and channel messages."""
+    two workers on one prefix would consume each other's Celery tasks and channel messages.
+
+    In the controller (or a run without xdist), compile the translations first: the .mo files
+    are not committed, and the workers and the Daphne they start read them."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        compile_translations()
     if worker:
         from django.conf import settings
 
