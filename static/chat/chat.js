@@ -2,7 +2,7 @@
 // stream. The server is the source of truth; this file only mirrors it. The conversation is
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
-import { gettext, interpolate } from "../common/i18n.js";
+import { gettext, interpolate, pageLanguage } from "../common/i18n.js";
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
@@ -174,15 +174,25 @@ function schedulePaint(entry) {
   });
 }
 
+// "24.5" in English, "24,5" in French: the page's language, as the words around it.
+const decimal = new Intl.NumberFormat(pageLanguage(), {
+  minimumFractionDigits: 1,
+  maximumFractionDigits: 1,
+});
+
+function oneDecimal(value) {
+  return decimal.format(value);
+}
+
 function tokensPerSecond(r) {
   const m = r.metrics || {};
   // The server's, over generation time (a stalled worker's wait left out); older answers
   // were saved without it.
-  if (typeof m.tokens_per_second === "number") return m.tokens_per_second.toFixed(1);
+  if (typeof m.tokens_per_second === "number") return oneDecimal(m.tokens_per_second);
   const tokens = (r.usage || {}).completion_tokens;
   const seconds = (m.duration_ms - (m.ttft_ms || 0)) / 1000;
   if (!tokens || !(seconds > 0)) return null;
-  return (tokens / seconds).toFixed(1);
+  return oneDecimal(tokens / seconds);
 }
 
 function fillDetails(entry) {
