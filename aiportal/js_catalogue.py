@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import autoreload, translation
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation.trans_real import DjangoTranslation
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition
 from django.views.i18n import JavaScriptCatalog
 
@@ -70,6 +71,9 @@ def _response(language: str) -> HttpResponse:
     return HttpResponse(catalogue_body(language), content_type="text/javascript; charset=utf-8")
 
 
+# Compressed: the French catalogue is some 20 KB of JSON, 6 KB gzipped (it holds no secret,
+# so compression leaks nothing).
+@gzip_page
 def versioned(request: HttpRequest, language: str, version: str) -> HttpResponse:
     if language not in dict(settings.LANGUAGES):
         raise Http404("No such language.")
@@ -88,6 +92,7 @@ def _request_version(request: HttpRequest, *args, **kwargs) -> str:
     return catalogue_version(supported(translation.get_language()))
 
 
+@gzip_page
 @condition(etag_func=_request_version)
 def current(request: HttpRequest) -> HttpResponse:
     """The request's language (LocaleMiddleware chose it): revalidated by ETag, since the same

@@ -107,3 +107,11 @@ def test_a_pending_account_still_gets_the_catalogue(make_user):
     src = SCRIPT.search(client.get("/accounts/status/", **FRENCH).content.decode())[1]
     assert client.get(src).status_code == 200
     assert client.get("/jsi18n/", **FRENCH).status_code == 200
+
+
+def test_the_catalogue_goes_out_compressed(client):
+    src = SCRIPT.search(client.get("/accounts/login/", **FRENCH).content.decode())[1]
+    plain = client.get(src)
+    packed = client.get(src, HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip"
+    assert len(packed.content) < len(plain.content) / 2
