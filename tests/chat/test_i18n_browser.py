@@ -60,9 +60,8 @@ def test_a_french_browser_gets_the_chat_s_script_texts_in_french(browser_in, dap
     expect(answer.get_by_role("button", name="Copier le code")).to_be_visible()
     expect(answer.get_by_role("button", name="Copier le message")).to_have_text("Copier")
     expect(answer.get_by_role("button", name="Régénérer la réponse")).to_be_visible()
-    expect(page.locator(".conversation-group h2").first).to_have_text(
-        "Aujourd\u2019hui"
-    )  # a typographic apostrophe
+    today = "Aujourd\u2019hui"  # with a typographic apostrophe
+    expect(page.locator(".conversation-group h2").first).to_have_text(today)
     expect(page.get_by_role("button", name="Renommer « Bonjour »")).to_have_count(1)
 
     answer.get_by_role("button", name="Copier le code").click()
