@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.dispatch import receiver
@@ -41,17 +42,29 @@ class _Catalogue(JavaScriptCatalog):
         )
 
 
+class Built(NamedTuple):
+    body: bytes
+    version: str  # a digest of the body
+    translates: bool  # False for English, the scripts' own language
+
+
 @lru_cache(maxsize=16)
-def catalogue_body(language: str) -> bytes:
+def _built(language: str) -> Built:
     """The catalogue script for ``language``, built once per process (and per .mo change)."""
     view = _Catalogue()
     with translation.override(language):
         view.translation = view.translation_for(language)
-        return view.render_to_response(view.get_context_data()).content
+        context = view.get_context_data()
+        body = view.render_to_response(context).content
+    return Built(body, hashlib.sha256(body).hexdigest()[:16], bool(context["catalog"]))
+
+
+def catalogue_body(language: str) -> bytes:
+    return _built(language).body
 
 
 def catalogue_version(language: str) -> str:
-    return hashlib.sha256(catalogue_body(language)).hexdigest()[:16]
+    return _built(language).version
 
 
 def supported(language: str) -> str:
@@ -59,12 +72,18 @@ def supported(language: str) -> str:
     return translation.get_supported_language_variant(language)
 
 
-def catalogue_url(language: str | None = None) -> str:
-    code = supported(language or translation.get_language() or settings.LANGUAGE_CODE)
+def _address(code: str) -> str:
     return reverse(
-        "js_catalogue_versioned",
-        kwargs={"language": code, "version": catalogue_version(code)},
+        "js_catalogue_versioned", kwargs={"language": code, "version": catalogue_version(code)}
     )
+
+
+def catalogue_url(language: str | None = None) -> str:
+    """The versioned address of the catalogue, or "" for a language with nothing to translate
+    (English, the scripts' own): static/common/i18n.js then uses the text as written, and
+    the page spares a request."""
+    code = supported(language or translation.get_language() or settings.LANGUAGE_CODE)
+    return _address(code) if _built(code).translates else ""
 
 
 def _response(language: str) -> HttpResponse:
@@ -80,7 +99,7 @@ def versioned(request: HttpRequest, language: str, version: str) -> HttpResponse
     if version != catalogue_version(language):
         # A page from before a deployment asks for the old catalogue: send it to the current
         # one, but let nobody cache that answer under the old address.
-        response = redirect(catalogue_url(language))
+        response = redirect(_address(language))
         patch_cache_control(response, no_store=True)
         return response
     response = _response(language)
@@ -108,4 +127,4 @@ def _forget_on_new_catalogue(sender, file_path: Path, **kwargs) -> None:
     # The development server keeps running when a .mo changes (Django reloads translations
     # in place); the bodies built from the old one must go with them.
     if file_path.suffix == ".mo":
-        catalogue_body.cache_clear()
+        _built.cache_clear()
