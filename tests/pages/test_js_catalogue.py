@@ -118,3 +118,8 @@ def test_the_catalogue_goes_out_compressed(client):
     packed = client.get(src, HTTP_ACCEPT_ENCODING="gzip")
     assert packed["Content-Encoding"] == "gzip"
     assert len(packed.content) < len(plain.content) / 2
+
+
+def test_the_page_shows_nothing_of_the_template_s_comments(signed_in):
+    page = signed_in.get("/", **FRENCH).content.decode()
+    assert "aiportal/js_catalogue.py" not in page
