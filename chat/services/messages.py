@@ -95,8 +95,9 @@ def message_save_progress_many(rows: Sequence[Progress]) -> None:
     field = Message._meta.get_field
     columns = ("content", "reasoning", "last_seq", "updated_at")
     assignments = ", ".join(f"{quote(field(name).column)} = %s" for name in columns)
+    # Only the model's own quoted names are interpolated; every value is a parameter.
     sql = (
-        f"UPDATE {quote(Message._meta.db_table)} SET {assignments} "
+        f"UPDATE {quote(Message._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote(field('id').column)} = %s AND {quote(field('status').column)} = %s"
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
