@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -144,9 +145,9 @@ class Preferences(models.Model):
     message), and the theme of every page. No row means every default."""
 
     class Theme(models.TextChoices):
-        SYSTEM = "system", "Like the system"
-        LIGHT = "light", "Light"
-        DARK = "dark", "Dark"
+        SYSTEM = "system", _("Like the system")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
 
     user = models.OneToOneField(
         "accounts.User", on_delete=models.CASCADE, primary_key=True, related_name="preferences"
@@ -156,6 +157,9 @@ class Preferences(models.Model):
     default_model = models.CharField(max_length=200, blank=True)
     custom_instructions = models.TextField(blank=True)
     theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    # A code from settings.LANGUAGES; blank: like the browser (its Accept-Language). Not a
+    # choices= field: the list is the deployment's, and a change to it needs no migration.
+    language = models.CharField(max_length=16, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
