@@ -20,6 +20,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # Words that are the same in every language, each with why.
 ALLOWED_WORDS = {
     "aiportal",  # the product's name
+    "markdown",  # a format's name, as its file extension says
+    "json",  # a format's name
+    "md",  # Markdown's file extension
+    "ctrl",  # the key is labelled Ctrl on French and English keyboards alike
+    "f2",  # a function key's label
 }
 
 _HUMAN_ATTRIBUTE = re.compile(
@@ -29,7 +34,6 @@ _HUMAN_ATTRIBUTE = re.compile(
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>", re.S)
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
-_LETTER = re.compile(r"[^\W\d_]", re.U)
 # What stands for a template tag or variable in the text (no letter, no quote, no ">").
 _CODE = "\x00"
 
@@ -65,7 +69,8 @@ def template_text(source: str) -> str:
 
 def _has_words(text: str) -> bool:
     words = re.findall(r"[^\W\d_][\w'-]*", text.replace(_CODE, " "))
-    return any(word.lower() not in ALLOWED_WORDS for word in words if _LETTER.search(word))
+    # A single letter is a key's label (<kbd>K</kbd>), the same on every keyboard.
+    return any(len(word) > 1 and word.lower() not in ALLOWED_WORDS for word in words)
 
 
 def unmarked_texts(source: str) -> list[str]:
