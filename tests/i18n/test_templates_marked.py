@@ -103,7 +103,7 @@ def test_the_check_sees_unmarked_text_and_human_attributes():
     assert unmarked_texts("<script>let a = 'text';</script><style>a{color:red}</style>") == []
     assert unmarked_texts("{% comment %}Why{% endcomment %}{# note #}&nbsp;·  — 42") == []
     assert unmarked_texts("{% block title %}Preferences · aiportal{% endblock %}") == [
-        "Preferences ·"
+        "Preferences · aiportal"
     ]
 
 
