@@ -31,7 +31,10 @@ _HUMAN_ATTRIBUTE = re.compile(
     r"""(?<![\w-])(title|aria-label|aria-description|placeholder|alt|label)\s*=\s*(["'])(.*?)\2""",
     re.S | re.I,
 )
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
+# Program text, not prose: scripts, styles and code samples.
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style|code|pre)\b.*?</\1\s*>", re.S | re.I)
+# File names and folders (profile.json, conversations/) are named the same in every language.
+_FILE_NAME = re.compile(r"[\w-]+(?:\.\w+)+|[\w-]+/")
 _TAG = re.compile(r"<[^>]*>", re.S)
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
 # What stands for a template tag or variable in the text (no letter, no quote, no ">").
@@ -68,7 +71,7 @@ def template_text(source: str) -> str:
 
 
 def _has_words(text: str) -> bool:
-    words = re.findall(r"[^\W\d_][\w'-]*", text.replace(_CODE, " "))
+    words = re.findall(r"[^\W\d_][\w'-]*", _FILE_NAME.sub(" ", text.replace(_CODE, " ")))
     # A single letter is a key's label (<kbd>K</kbd>), the same on every keyboard.
     return any(len(word) > 1 and word.lower() not in ALLOWED_WORDS for word in words)
 
@@ -101,6 +104,7 @@ def test_the_check_sees_unmarked_text_and_human_attributes():
     assert unmarked_texts("{% blocktranslate trimmed %}Hi {{ name }}{% endblocktranslate %}") == []
     assert unmarked_texts('<a class="nav primary" href="{% url "x" %}">aiportal</a>') == []
     assert unmarked_texts("<script>let a = 'text';</script><style>a{color:red}</style>") == []
+    assert unmarked_texts("<code>OpenAI(api_key)</code> <strong>profile.json</strong>") == []
     assert unmarked_texts("{% comment %}Why{% endcomment %}{# note #}&nbsp;·  — 42") == []
     assert unmarked_texts("{% block title %}Preferences · aiportal{% endblock %}") == [
         "Preferences · aiportal"
