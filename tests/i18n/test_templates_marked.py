@@ -41,6 +41,10 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
 _CODE = "\x00"
 
 
+# Blocks whose text is code, not prose: the admin's body CSS classes.
+CODE_BLOCKS = {"bodyclass"}
+
+
 def _block_name(token) -> str:
     return token.contents.split()[0] if token.contents.split() else ""
 
@@ -50,10 +54,14 @@ def template_text(source: str) -> str:
     and variable replaced by a letterless stand-in."""
     parts: list[str] = []
     depth_translated = 0
-    in_comment = False
+    in_comment = in_code = False
     for token in Lexer(source).tokenize():
         if token.token_type == TokenType.BLOCK:
             name = _block_name(token)
+            if name == "block" and token.contents.split()[1:2] and token.contents.split()[1] in CODE_BLOCKS:
+                in_code = True
+            elif name == "endblock":
+                in_code = False
             if name == "comment":
                 in_comment = True
             elif name == "endcomment":
@@ -63,7 +71,7 @@ def template_text(source: str) -> str:
             elif name in ("endblocktranslate", "endblocktrans"):
                 depth_translated -= 1
             parts.append(_CODE)
-        elif token.token_type == TokenType.TEXT and not in_comment and not depth_translated:
+        elif token.token_type == TokenType.TEXT and not (in_comment or in_code or depth_translated):
             parts.append(token.contents)
         else:
             parts.append(_CODE)
