@@ -25,6 +25,7 @@ ALLOWED_WORDS = {
     "md",  # Markdown's file extension
     "ctrl",  # the key is labelled Ctrl on French and English keyboards alike
     "f2",  # a function key's label
+    "ttft",  # time to first token: the admins' metric, named as vLLM and dashboards name it
 }
 
 _HUMAN_ATTRIBUTE = re.compile(
