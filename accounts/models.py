@@ -13,9 +13,9 @@ class User(AbstractUser):
         # active user without it. A pending user waits for an admin's approval and a
         # suspended one was stopped by an admin: neither may do anything on any path
         # (session, API key, websocket). ``is_active`` stays Django's own switch.
-        ACTIVE = "active", "active"
-        PENDING = "pending", "pending approval"
-        SUSPENDED = "suspended", "suspended"
+        ACTIVE = "active", _("active")
+        PENDING = "pending", _("pending approval")
+        SUSPENDED = "suspended", _("suspended")
 
     email = models.EmailField("email address", unique=True)
     status = models.CharField(
@@ -67,12 +67,12 @@ class DataExport(models.Model):
     lasts (a day) and while they still manage the dataset; the beat deletes it after."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "being built"
-        READY = "ready", "ready to download"
-        DOWNLOADED = "downloaded", "downloaded"
-        FAILED = "failed", "failed"
-        EXPIRED = "expired", "expired"
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("being built")
+        READY = "ready", _("ready to download")
+        DOWNLOADED = "downloaded", _("downloaded")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
 
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="exports")
     # The dataset exported, if this is a dataset's export. A plain id, not a foreign key:

@@ -4,6 +4,7 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.audit.record import audit_record
 from accounts.models import User
@@ -59,7 +60,7 @@ def user_status_set(*, user: User, status: str, by: User | None, ip: str | None 
     if status not in User.Status.values:
         raise StatusChangeRefused(f"Unknown status {status!r}.")
     if by is not None and by.pk == user.pk and status != User.Status.ACTIVE:
-        raise StatusChangeRefused("You cannot suspend your own account.")
+        raise StatusChangeRefused(_("You cannot suspend your own account."))
     # Locked, so two admins acting at once record one change each, in order.
     current = User.objects.select_for_update().get(pk=user.pk)
     if current.status == status:

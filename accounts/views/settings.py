@@ -21,6 +21,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -37,7 +38,7 @@ from accounts.privacy.export import (
 
 class AccountDeleteForm(forms.Form):
     confirm_email = forms.CharField(
-        label="Type your email address to confirm", max_length=254, strip=True
+        label=_("Type your email address to confirm"), max_length=254, strip=True
     )
 
 
@@ -129,5 +130,5 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     # Not logout(): its signal would record a sign-out by an account that no longer exists.
     request.session.flush()
     request.user = AnonymousUser()
-    messages.success(request, "Your account and everything in it are deleted.")
+    messages.success(request, _("Your account and everything in it are deleted."))
     return redirect("account_login")

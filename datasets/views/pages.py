@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -225,7 +226,7 @@ def _upload_parsed(
     if handler.refused:
         return _upload_refused(request, dataset, f"{handler.refused}.")
     if not uploaded:
-        messages.error(request, "Choose one or more files to upload.")
+        messages.error(request, _("Choose one or more files to upload."))
         return _back(dataset)
     result = dataset_files_upload(
         dataset=dataset,
@@ -388,7 +389,7 @@ def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("This needs the manage level.")
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() != dataset.name:
-            messages.error(request, "Type the dataset's name exactly to delete it.")
+            messages.error(request, _("Type the dataset's name exactly to delete it."))
         else:
             dataset_delete(dataset=dataset, user=request.user, ip=_ip(request))
             messages.success(request, f"Deleted “{dataset.name}” and all its files.")
@@ -403,7 +404,7 @@ def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     make a reader's browser send (an image in rendered markdown, a prefetch)."""
     dataset = _dataset(request, pk)
     dataset_export_request(user=request.user, dataset=dataset, ip=_ip(request))
-    messages.success(request, "The export is being prepared. This page shows when it is ready.")
+    messages.success(request, _("The export is being prepared. This page shows when it is ready."))
     return _back(dataset)
 
 

@@ -21,6 +21,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.audit.admin import csv_cell
 from gateway.admin.charts import stacked_bars
@@ -41,12 +42,12 @@ class PeriodForm(forms.Form):
     the charts and the table are split by."""
 
     first = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     last = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    split = forms.ChoiceField(label="Split by", choices=list(SPLITS.items()), required=False)
+    split = forms.ChoiceField(label=_("Split by"), choices=list(SPLITS.items()), required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -54,7 +55,7 @@ class PeriodForm(forms.Form):
         last = data.get("last") or today
         first = data.get("first") or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:
-            raise forms.ValidationError("“From” is after “To”.")
+            raise forms.ValidationError(_("“From” is after “To”."))
         if (last - first).days + 1 > MAX_DAYS:
             raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
         data.update(first=first, last=last, split=data.get("split") or "model")
@@ -93,7 +94,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over a large ledger on every page is slow
 
-    @admin.display(description="tokens")
+    @admin.display(description=_("tokens"))
     def total_tokens(self, record: UsageRecord) -> int:
         return record.total_tokens
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["UsageRecord"]
 
 
 class UsageRecord(models.Model):
     class Source(models.TextChoices):
-        CHAT = "chat", "Chat"
-        API = "api", "API"
+        CHAT = "chat", _("Chat")
+        API = "api", _("API")
         # The chat's generated conversation titles: a request of their own, not an answer.
-        TITLE = "title", "Title generation"
+        TITLE = "title", _("Title generation")
 
     class Outcome(models.TextChoices):
         COMPLETE = "complete", "Complete"  # the answer ended (stop or length)

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -31,9 +32,9 @@ EXPIRY_CHOICES = [
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
-        max_length=100, help_text="What the key is for, e.g. “laptop scripts”.", strip=True
+        max_length=100, help_text=_("What the key is for, e.g. “laptop scripts”."), strip=True
     )
-    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label=_("Expires"))
 
     def expires_at(self):
         days = self.cleaned_data.get("expires")
