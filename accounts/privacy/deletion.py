@@ -37,8 +37,10 @@ def account_delete_check(*, user: User, confirm_email: str) -> None:
         ).exclude(pk=user.pk)
         if not others.exists():
             raise AccountDeletionRefused(
-                "You are the last active superuser: make someone else a superuser first, "
-                "or nobody could administer this portal."
+                _(
+                    "You are the last active superuser: make someone else a superuser first, "
+                    "or nobody could administer this portal."
+                )
             )
 
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
 from django_auth_ldap.backend import LDAPBackend, ldap_error, populate_user
 
 from accounts.models import User
@@ -33,11 +34,11 @@ from accounts.signup.policy import new_user_status, signup_refusal
 
 logger = logging.getLogger(__name__)
 
-DIRECTORY_UNREACHABLE = (
+DIRECTORY_UNREACHABLE = _(
     "The directory (LDAP) cannot be reached just now, so directory accounts cannot sign in. "
     "Try again in a few minutes, or tell an administrator."
 )
-DIRECTORY_FAILED = (
+DIRECTORY_FAILED = _(
     "The directory (LDAP) refused the portal's query, so directory accounts cannot sign in. "
     "An administrator needs to check the LDAP settings."
 )

@@ -18,6 +18,7 @@ from django.contrib.auth import logout
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.signin.mfa import (
     SESSION_CHECKED_KEY,
@@ -25,11 +26,11 @@ from accounts.signin.mfa import (
     session_second_factor_skipped,
 )
 
-ENROL_MESSAGE = (
+ENROL_MESSAGE = _(
     "Your administrators require two-factor authentication: set up an authenticator app or "
     "a security key to continue."
 )
-SKIPPED_MESSAGE = (
+SKIPPED_MESSAGE = _(
     "This session was signed in without your second factor, so it has been ended. Sign in "
     "again: you will be asked for your authenticator app or security key."
 )

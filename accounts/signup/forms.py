@@ -11,10 +11,11 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts.signup.policy import signup_refusal
 
-INVITE_LINK_NEEDED = (
+INVITE_LINK_NEEDED = _(
     "Sign-up needs an invitation: open the link in your invitation mail, then sign up with "
     "the address it was sent to."
 )
