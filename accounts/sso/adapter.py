@@ -29,14 +29,14 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.signup.policy import new_user_status, signup_refusal
 
 # Saving a first login again after a unique-constraint clash: once for a username another new
 # account took a moment ago, once more for luck; a third clash is reported, not looped on.
 _SAVE_ATTEMPTS = 3
-_CLASH = _lazy(
+_CLASH = gettext_lazy(
     "Another sign-in with the same address created an account at the same moment. "
     "Sign in again: the next attempt follows the linking rules."
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from accounts.audit import request_ip
 from gateway.keys import apikey_revoke
@@ -48,4 +49,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in queryset.filter(revoked_at__isnull=True):
             apikey_revoke(key=key, by=request.user, ip=request_ip(request))
             count += 1
-        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)s key.", "Revoked %(count)s keys.", count) % {"count": count},
+            messages.SUCCESS,
+        )

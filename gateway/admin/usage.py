@@ -57,7 +57,7 @@ class PeriodForm(forms.Form):
         if first > last:
             raise forms.ValidationError(_("“From” is after “To”."))
         if (last - first).days + 1 > MAX_DAYS:
-            raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
+            raise forms.ValidationError(_("Choose at most %(days)s days.") % {"days": MAX_DAYS})
         data.update(first=first, last=last, split=data.get("split") or "model")
         return data
 
@@ -155,19 +155,19 @@ class UsageRecordAdmin(admin.ModelAdmin):
             "ttft": [(p, _ms(report.ttft[p])) for p in PERCENTILES],
             "charts": [
                 stacked_bars(
-                    title=f"Tokens per day by {split_name}",
+                    title=_("Tokens per day by %(split)s") % {"split": split_name},
                     days=report.days,
                     series=[(s.key, s.tokens) for s in series],
                     unit="tokens",
                 ),
                 stacked_bars(
-                    title=f"Requests per day by {split_name}",
+                    title=_("Requests per day by %(split)s") % {"split": split_name},
                     days=report.days,
                     series=[(s.key, s.requests) for s in series],
                     unit="requests",
                 ),
                 stacked_bars(
-                    title="Failovers and continuations per day",
+                    title=_("Failovers and continuations per day"),
                     days=report.days,
                     series=[("failovers", report.failovers), ("continuations", report.continued)],
                     unit="",
@@ -185,7 +185,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def dashboard_csv(self, request: HttpRequest) -> HttpResponse:
         _, period = self._period(request)
         if period is None:
-            return HttpResponse("These filters are not valid: change them on the page.", status=400)
+            return HttpResponse(
+                _("These filters are not valid: change them on the page."), status=400
+            )
         rows = usage_csv_rows(first=period["first"], last=period["last"], split=period["split"])
         response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
         name = f"usage-{period['split']}-{period['first']}-{period['last']}.csv"
@@ -200,7 +202,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows = usage_rollup_recent()
-        messages.success(request, f"Today and yesterday rolled up ({rows} row(s)).")
+        messages.success(
+            request, _("Today and yesterday rolled up (%(rows)s rows).") % {"rows": rows}
+        )
         # Back to the same period: only the filters' own fields, re-encoded.
         query = urlencode({k: v for k, v in request.POST.items() if k in PeriodForm.base_fields})
         return HttpResponseRedirect(f"{reverse('admin:gateway_usagerecord_dashboard')}?{query}")

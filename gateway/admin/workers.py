@@ -53,9 +53,9 @@ class WorkerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         has_key = bool(self.instance.pk and self.instance.api_key)
         self.fields["api_key"].help_text = (
-            "A key is set. Leave blank to keep it, type a new one to replace it."
+            _("A key is set. Leave blank to keep it, type a new one to replace it.")
             if has_key
-            else "Bearer token the worker expects (vLLM --api-key). Never displayed again."
+            else _("Bearer token the worker expects (vLLM --api-key). Never displayed again.")
         )
         if not has_key:
             del self.fields["clear_api_key"]
@@ -64,7 +64,7 @@ class WorkerForm(forms.ModelForm):
         data = super().clean()
         if data.get("clear_api_key"):
             if data.get("api_key"):
-                self.add_error("api_key", "Type a new key or clear it, not both.")
+                self.add_error("api_key", _("Type a new key or clear it, not both."))
             data["api_key"] = ""
         elif not data.get("api_key"):
             # What the database holds: the instance is not yet updated from the form.
@@ -263,12 +263,13 @@ class WorkerAdmin(admin.ModelAdmin):
         self.log_change(request, worker, f"{action} from the pool page")
         messages.success(
             request,
-            f"{worker.base_url}: {_POOL_ACTIONS[action]}. The pool sees it within a second.",
+            _("%(worker)s: %(state)s. The pool sees it within a second.")
+            % {"worker": worker.base_url, "state": _POOL_ACTIONS[action]},
         )
         return HttpResponseRedirect(reverse("admin:gateway_worker_pool"))
 
 
-_POOL_ACTIONS = {"drain": "draining", "enable": "enabled", "disable": "disabled"}
+_POOL_ACTIONS = {"drain": _("draining"), "enable": _("enabled"), "disable": _("disabled")}
 
 
 def worker_state_set(*, worker: Worker, action: str) -> None:

@@ -22,11 +22,11 @@ from accounts.audit import request_ip
 from gateway import keys
 
 EXPIRY_CHOICES = [
-    ("", "Never"),
-    ("7", "In 7 days"),
-    ("30", "In 30 days"),
-    ("90", "In 90 days"),
-    ("365", "In a year"),
+    ("", _("Never")),
+    ("7", _("In 7 days")),
+    ("30", _("In 30 days")),
+    ("90", _("In 90 days")),
+    ("365", _("In a year")),
 ]
 
 
@@ -75,5 +75,8 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     except keys.KeyNotFound:
         raise Http404("No such key.") from None
     keys.apikey_revoke(key=key, by=request.user, ip=request_ip(request))
-    messages.success(request, f"The key “{key.name}” ({key.display}) is revoked.")
+    messages.success(
+        request,
+        _("The key “%(name)s” (%(key)s) is revoked.") % {"name": key.name, "key": key.display},
+    )
     return redirect("apikeys:list")
