@@ -15,10 +15,10 @@ class Level(models.IntegerChoices):
     """What a grant allows; each level includes the ones below it. Gaps between the values
     leave room for a level in between without renumbering stored grants."""
 
-    VIEW = 10, "view"  # see the dataset, its documents and versions
-    QUERY = 20, "query"  # search it, and use it in chat
-    EDIT = 30, "edit"  # change its sources, refill it, cancel a refill
-    MANAGE = 40, "manage"  # grants, settings, rollback
+    VIEW = 10, _("view")  # see the dataset, its documents and versions
+    QUERY = 20, _("query")  # search it, and use it in chat
+    EDIT = 30, _("edit")  # change its sources, refill it, cancel a refill
+    MANAGE = 40, _("manage")  # grants, settings, rollback
 
 
 def _regions_valid(value: str) -> None:

@@ -63,7 +63,9 @@ def grant_set(
             "grant": grant.pk,
             "user": for_user.email if for_user is not None else None,
             "group": for_group.name if for_group is not None else None,
-            "level": level.label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": level.name.lower(),
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
         ip=ip,
@@ -86,7 +88,9 @@ def grant_revoke(
             "grant": grant.pk,
             "user": grant.user.email if grant.user_id else (grant.pending_email or None),
             "group": grant.group.name if grant.group_id else (grant.pending_group or None),
-            "level": Level(grant.level).label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": Level(grant.level).name.lower(),
         },
         ip=ip,
     )

@@ -84,7 +84,9 @@ def _pending_set(
             "grant": grant.pk,
             "email": email or None,
             "group": group or None,
-            "level": level.label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": level.name.lower(),
         },
         ip=ip,
     )

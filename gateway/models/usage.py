@@ -22,11 +22,11 @@ class UsageRecord(models.Model):
         TITLE = "title", _("Title generation")
 
     class Outcome(models.TextChoices):
-        COMPLETE = "complete", "Complete"  # the answer ended (stop or length)
-        STOPPED = "stopped", "Stopped"  # the client stopped or went away
-        INTERRUPTED = "interrupted", "Interrupted"  # the stream died and could not be finished
-        ERROR = "error", "Error"  # no worker could answer
-        REJECTED = "rejected", "Rejected"  # refused before reaching a worker (limits, budget)
+        COMPLETE = "complete", _("Complete")  # the answer ended (stop or length)
+        STOPPED = "stopped", _("Stopped")  # the client stopped or went away
+        INTERRUPTED = "interrupted", _("Interrupted")  # the stream died and could not be finished
+        ERROR = "error", _("Error")  # no worker could answer
+        REJECTED = "rejected", _("Rejected")  # refused before reaching a worker (limits, budget)
 
     # SET_NULL: a deleted user's or key's history still counts in the pool's totals.
     user = models.ForeignKey(
