@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -91,11 +92,14 @@ def preferences_page(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            preferences_update(user=request.user, **form.cleaned_data)
+            preferences = preferences_update(user=request.user, **form.cleaned_data)
         except PreferencesRefused as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _("Your preferences are saved."))
+            # In the language just chosen: the page it shows on is.
+            language = preferences.language or translation.get_language_from_request(request)
+            with translation.override(language):
+                messages.success(request, _("Your preferences are saved."))
             return redirect("settings:preferences")
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/preferences.html", {"form": form}, status=status)
