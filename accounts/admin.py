@@ -189,7 +189,7 @@ class InviteAdmin(admin.ModelAdmin):
         def link_for(token: str) -> str:
             return request.build_absolute_uri(reverse("accounts_policy:invite", args=[token]))
 
-        created, _ = invites.invite_create(
+        created, _link = invites.invite_create(
             email=form.cleaned_data["email"],
             invited_by=request.user,
             link_for=link_for,

@@ -316,7 +316,7 @@ class ChatConsumer(WebsocketConsumer):
         person clicking Stop with nothing happening. A repeated stop is harmless: a
         generation that already ended has left its group."""
         try:
-            for _ in range(STOP_REPEATS):
+            for _repeat in range(STOP_REPEATS):
                 await asyncio.sleep(STOP_REPEAT_SECONDS)
                 current = await db_message_load(user=self.user, message_id=message_id)
                 if current.status != Message.Status.STREAMING:

@@ -29,14 +29,15 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_noop
 
 from accounts.signup.policy import new_user_status, signup_refusal
 
 # Saving a first login again after a unique-constraint clash: once for a username another new
 # account took a moment ago, once more for luck; a third clash is reported, not looped on.
 _SAVE_ATTEMPTS = 3
-_CLASH = gettext_lazy(
+# Marked (gettext_noop) and translated where shown.
+_CLASH = gettext_noop(
     "Another sign-in with the same address created an account at the same moment. "
     "Sign in again: the next attempt follows the linking rules."
 )
@@ -159,7 +160,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         request = self.request
         request.session.pop("socialaccount_sociallogin", None)
         self._clash_resolve(request, sociallogin)
-        raise _refuse(request, sociallogin, _CLASH)
+        raise _refuse(request, sociallogin, _(_CLASH))
 
     def _clash_resolve(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         """Sign in to the account a concurrent first login of the same IdP account made, or
@@ -183,7 +184,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if existing is not None:
             raise ImmediateHttpResponse(self._login_existing(request, sociallogin, existing))
         if address_taken:
-            raise _refuse(request, sociallogin, _CLASH)
+            raise _refuse(request, sociallogin, _(_CLASH))
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data):
         # The provider's preferred_username is not ours to take: allauth makes one from the
@@ -199,7 +200,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if form is not None:
             # allauth's social sign-up form, posted anyway: never save an address nobody
             # verified (get_signup_form_initial_data keeps the form from being shown).
-            raise _refuse(request, sociallogin, _CLASH)
+            raise _refuse(request, sociallogin, _(_CLASH))
         for attempt in range(_SAVE_ATTEMPTS):
             try:
                 with transaction.atomic():
@@ -219,7 +220,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                         self._login_existing(request, sociallogin, existing)
                     ) from None
                 if attempt == _SAVE_ATTEMPTS - 1:
-                    raise _refuse(request, sociallogin, _CLASH) from None
+                    raise _refuse(request, sociallogin, _(_CLASH)) from None
                 # Most likely a username another new account took: start the user afresh.
                 user = sociallogin.user
                 user.pk = None

@@ -72,7 +72,7 @@ def _pending_set(
     ip: str | None,
 ) -> Grant:
     who = {"pending_email": email} if email else {"pending_group": group}
-    grant, _ = Grant.objects.update_or_create(
+    grant, _created = Grant.objects.update_or_create(
         dataset=dataset, **who, defaults={"level": level, "created_by": user}
     )
     audit_record(

@@ -183,7 +183,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         }
 
     def dashboard_csv(self, request: HttpRequest) -> HttpResponse:
-        _, period = self._period(request)
+        _form, period = self._period(request)
         if period is None:
             return HttpResponse(
                 _("These filters are not valid: change them on the page."), status=400
