@@ -135,7 +135,10 @@ class AccountUserAdmin(UserAdmin):
 
 class InviteCreateForm(forms.ModelForm):
     days = forms.IntegerField(
-        min_value=1, max_value=365, help_text=_("How many days the link stays valid.")
+        label=_("Days"),
+        min_value=1,
+        max_value=365,
+        help_text=_("How many days the link stays valid."),
     )
 
     class Meta:

@@ -164,7 +164,7 @@ class SearchAsForm(forms.Form):
     user = forms.CharField(
         label=_("As user"), max_length=254, help_text=_("Their email address or user name.")
     )
-    query = forms.CharField(max_length=500)
+    query = forms.CharField(label=_("Query"), max_length=500)
 
     def clean_user(self) -> User:
         value = self.cleaned_data["user"].strip()

@@ -32,7 +32,10 @@ EXPIRY_CHOICES = [
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
-        max_length=100, help_text=_("What the key is for, e.g. “laptop scripts”."), strip=True
+        label=_("Name"),
+        max_length=100,
+        help_text=_("What the key is for, e.g. “laptop scripts”."),
+        strip=True,
     )
     expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label=_("Expires"))
 
