@@ -6,6 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import Invite, User
 from accounts.services import StatusChangeRefused, user_address_confirm, user_status_set
@@ -109,11 +110,27 @@ class AccountUserAdmin(UserAdmin):
                 ):
                     changed += 1
             except StatusChangeRefused as refused:
-                self.message_user(request, f"{user}: {refused}", messages.ERROR)
-        self.message_user(request, f"{changed} account(s) now {status}.", messages.SUCCESS)
+                self.message_user(
+                    request, _("%(user)s: %(why)s") % {"user": user, "why": refused}, messages.ERROR
+                )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s account now %(status)s.", "%(count)s accounts now %(status)s.", changed
+            )
+            % {"count": changed, "status": User.Status(status).label},
+            messages.SUCCESS,
+        )
         if skipped:
             self.message_user(
-                request, f"{skipped} account(s) left as they were (not applicable).", messages.INFO
+                request,
+                ngettext(
+                    "%(count)s account left as it was (not applicable).",
+                    "%(count)s accounts left as they were (not applicable).",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.INFO,
             )
 
     @admin.action(description=_("Approve selected pending accounts"), permissions=["change"])
@@ -210,8 +227,11 @@ class InviteAdmin(admin.ModelAdmin):
         if settings.AIPORTAL_SIGNUP != "invite":
             self.message_user(
                 request,
-                f"The link was sent, but sign-up is “{settings.AIPORTAL_SIGNUP}”, not “invite”: "
-                "the invitation counts only under AIPORTAL_SIGNUP=invite.",
+                _(
+                    "The link was sent, but sign-up is “%(policy)s”, not “invite”: "
+                    "the invitation counts only under AIPORTAL_SIGNUP=invite."
+                )
+                % {"policy": settings.AIPORTAL_SIGNUP},
                 messages.WARNING,
             )
 
@@ -225,7 +245,12 @@ class InviteAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected invitations"), permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(invites.invite_revoke(invite=invite, by=request.user) for invite in queryset)
-        self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)s invitation revoked.", "%(count)s invitations revoked.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
 
 
 # The audit log's admin is accounts/audit/admin.py (registered from AccountsConfig.ready).
