@@ -143,3 +143,25 @@ async def test_the_chat_socket_refuses_in_the_persons_language(owner, settings):
     assert await _too_long_detail(owner, accept_language="en") == (
         "Un message peut compter au plus 100 caractères."
     )
+
+
+@pytest.mark.django_db
+def test_the_approval_mail_is_in_the_language_the_person_chose(
+    make_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    from accounts.models import User
+    from accounts.services import user_status_set
+
+    french, english = make_user("fr@example.com"), make_user("en@example.com")
+    User.objects.filter(pk__in=[french.pk, english.pk]).update(status=User.Status.PENDING)
+    french.refresh_from_db()
+    english.refresh_from_db()
+    _prefer(french, "fr")
+    with django_capture_on_commit_callbacks(execute=True):
+        user_status_set(user=french, status=User.Status.ACTIVE, by=None)
+        user_status_set(user=english, status=User.Status.ACTIVE, by=None)
+    subjects = {mail.to[0]: mail.subject for mail in mailoutbox}
+    assert subjects == {
+        "fr@example.com": "Votre compte aiportal est approuvé",
+        "en@example.com": "Your aiportal account is approved",
+    }
