@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "locale" / "fr" / "LC_MESSAGES" / "djangojs.po"
-# The command of docs/development.md, which wrote the committed file.
+# The command of docs/development.md, which wrote the committed file (its ignores, which the
+# project's makemessages adds by itself, spelled out for Django's own, run here).
 MAKEMESSAGES = [
     "makemessages", "-d", "djangojs", "-l", "fr", "--no-obsolete", "--add-location=file",
     "--ignore=node_modules", "--ignore=static/vendor", "--ignore=staticfiles",
