@@ -26,8 +26,9 @@ MEASURE = """() => {
         const box = el.getBoundingClientRect();
         const style = getComputedStyle(el);
         // Wider than 1px: .visually-hidden labels are clipped to 1px on purpose.
+        // checkVisibility: what is inside a closed <details> keeps a box but is not drawn.
         return box.width > 1 && box.height > 1 && style.visibility !== "hidden"
-            && style.display !== "none" && !el.closest("[hidden]");
+            && style.display !== "none" && !el.closest("[hidden]") && el.checkVisibility();
     };
     const describe = (el) => {
         let text = el.tagName.toLowerCase();
@@ -81,11 +82,31 @@ MEASURE = """() => {
     return problems;
 }"""
 
-# What a chat page has to open for its panels to be checked too.
+# What a chat page has to open for its panels to be checked too: each tuple is clicked in
+# order, measured, then closed. The header's panels one after the other: a person opens
+# Download, then the system prompt (or Share) without closing the first.
+SETTINGS = "#conversation-settings > summary"
+DOWNLOAD = "#export-menu > summary"
+SHARE = "#share-button"
 PANELS = {
-    "chat-empty": ["#dataset-picker > summary"],
-    "chat-answer": ["#dataset-picker > summary", "#conversation-settings > summary"],
+    "chat-empty": [("#dataset-picker > summary",)],
+    "chat-answer": [
+        ("#dataset-picker > summary",),
+        (SETTINGS,),
+        (DOWNLOAD, SETTINGS),
+        (SETTINGS, DOWNLOAD),
+        (SHARE, SETTINGS),
+        (SETTINGS, SHARE),
+    ],
 }
+
+CLOSE_PANELS = """() => {
+    for (const box of document.querySelectorAll("details[open]")) box.open = false;
+    const share = document.getElementById("share-panel");
+    if (share) share.hidden = true;
+    const header = document.querySelector(".chat-header");
+    if (header) header.dataset.menu = "closed";
+}"""
 
 
 def problems_of(page) -> list[str]:
@@ -133,14 +154,17 @@ def test_the_main_pages_fit_without_overflow_overlap_or_cut_off_text(
         states = [("", problems_of(tab))]
         for shot in shots:
             tab.screenshot(path=str(shot / f"{check.name}-{size}-{theme}.png"))
-        for opener in PANELS.get(check.name, []):
-            if tab.locator(opener).is_visible():
+        for openers in PANELS.get(check.name, []):
+            menu = tab.locator("#header-menu-toggle")
+            if not tab.locator(openers[0]).is_visible() and menu.is_visible():
+                menu.click()  # on a phone the header's controls fold into the ⋯ menu
+            for opener in openers:
                 tab.click(opener)
-                states.append((f" with {opener} open", problems_of(tab)))
-                for shot in shots:
-                    name = opener.split(" ")[0].lstrip("#")
-                    tab.screenshot(path=str(shot / f"{check.name}-{name}-{size}-{theme}.png"))
-                tab.click(opener)
+            states.append((f" with {' then '.join(openers)} open", problems_of(tab)))
+            name = "-".join(o.split(" ")[0].lstrip("#") for o in openers)
+            for shot in shots:
+                tab.screenshot(path=str(shot / f"{check.name}-{name}-{size}-{theme}.png"))
+            tab.evaluate(CLOSE_PANELS)
         for state, problems in states:
             if problems:
                 found[f"{check.name}{state} ({size}, {theme})"] = problems
