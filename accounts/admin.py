@@ -5,6 +5,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import Invite, User
 from accounts.services import StatusChangeRefused, user_address_confirm, user_status_set
@@ -34,9 +36,9 @@ class UserAddForm(AdminUserCreationForm):
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this address exists already.")
+            raise forms.ValidationError(_("An account with this address exists already."))
         if User.objects.filter(username__iexact=email).exists():
-            raise forms.ValidationError("An account uses this address as its username.")
+            raise forms.ValidationError(_("An account uses this address as its username."))
         return email
 
     def _post_clean(self) -> None:
@@ -108,24 +110,40 @@ class AccountUserAdmin(UserAdmin):
                 ):
                     changed += 1
             except StatusChangeRefused as refused:
-                self.message_user(request, f"{user}: {refused}", messages.ERROR)
-        self.message_user(request, f"{changed} account(s) now {status}.", messages.SUCCESS)
+                self.message_user(
+                    request, _("%(user)s: %(why)s") % {"user": user, "why": refused}, messages.ERROR
+                )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s account now %(status)s.", "%(count)s accounts now %(status)s.", changed
+            )
+            % {"count": changed, "status": User.Status(status).label},
+            messages.SUCCESS,
+        )
         if skipped:
             self.message_user(
-                request, f"{skipped} account(s) left as they were (not applicable).", messages.INFO
+                request,
+                ngettext(
+                    "%(count)s account left as it was (not applicable).",
+                    "%(count)s accounts left as they were (not applicable).",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.INFO,
             )
 
-    @admin.action(description="Approve selected pending accounts", permissions=["change"])
+    @admin.action(description=_("Approve selected pending accounts"), permissions=["change"])
     def approve(self, request, queryset):
         self._status_set(
             request, queryset, status=User.Status.ACTIVE, only_from={User.Status.PENDING}
         )
 
-    @admin.action(description="Suspend selected accounts", permissions=["change"])
+    @admin.action(description=_("Suspend selected accounts"), permissions=["change"])
     def suspend(self, request, queryset):
         self._status_set(request, queryset, status=User.Status.SUSPENDED, only_from=None)
 
-    @admin.action(description="Reactivate selected suspended accounts", permissions=["change"])
+    @admin.action(description=_("Reactivate selected suspended accounts"), permissions=["change"])
     def reactivate(self, request, queryset):
         self._status_set(
             request, queryset, status=User.Status.ACTIVE, only_from={User.Status.SUSPENDED}
@@ -134,7 +152,10 @@ class AccountUserAdmin(UserAdmin):
 
 class InviteCreateForm(forms.ModelForm):
     days = forms.IntegerField(
-        min_value=1, max_value=365, help_text="How many days the link stays valid."
+        label=_("Days"),
+        min_value=1,
+        max_value=365,
+        help_text=_("How many days the link stays valid."),
     )
 
     class Meta:
@@ -148,7 +169,7 @@ class InviteCreateForm(forms.ModelForm):
     def clean_email(self):
         email = self.cleaned_data["email"]
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this address exists already.")
+            raise forms.ValidationError(_("An account with this address exists already."))
         return email
 
 
@@ -164,7 +185,7 @@ class InviteAdmin(admin.ModelAdmin):
     fields = ["email", "invited_by", "created", "expires", "used_at", "used_by", "revoked_at"]
     readonly_fields = fields
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, invite: Invite) -> str:
         if invite.used_at:
             return "used"
@@ -188,7 +209,7 @@ class InviteAdmin(admin.ModelAdmin):
         def link_for(token: str) -> str:
             return request.build_absolute_uri(reverse("accounts_policy:invite", args=[token]))
 
-        created, _ = invites.invite_create(
+        created, _link = invites.invite_create(
             email=form.cleaned_data["email"],
             invited_by=request.user,
             link_for=link_for,
@@ -206,8 +227,11 @@ class InviteAdmin(admin.ModelAdmin):
         if settings.AIPORTAL_SIGNUP != "invite":
             self.message_user(
                 request,
-                f"The link was sent, but sign-up is “{settings.AIPORTAL_SIGNUP}”, not “invite”: "
-                "the invitation counts only under AIPORTAL_SIGNUP=invite.",
+                _(
+                    "The link was sent, but sign-up is “%(policy)s”, not “invite”: "
+                    "the invitation counts only under AIPORTAL_SIGNUP=invite."
+                )
+                % {"policy": settings.AIPORTAL_SIGNUP},
                 messages.WARNING,
             )
 
@@ -218,10 +242,15 @@ class InviteAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: the row is the record of who was invited
 
-    @admin.action(description="Revoke selected invitations", permissions=["change"])
+    @admin.action(description=_("Revoke selected invitations"), permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(invites.invite_revoke(invite=invite, by=request.user) for invite in queryset)
-        self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)s invitation revoked.", "%(count)s invitations revoked.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
 
 
 # The audit log's admin is accounts/audit/admin.py (registered from AccountsConfig.ready).

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -12,9 +13,9 @@ class User(AbstractUser):
         # active user without it. A pending user waits for an admin's approval and a
         # suspended one was stopped by an admin: neither may do anything on any path
         # (session, API key, websocket). ``is_active`` stays Django's own switch.
-        ACTIVE = "active", "active"
-        PENDING = "pending", "pending approval"
-        SUSPENDED = "suspended", "suspended"
+        ACTIVE = "active", _("active")
+        PENDING = "pending", _("pending approval")
+        SUSPENDED = "suspended", _("suspended")
 
     email = models.EmailField("email address", unique=True)
     status = models.CharField(
@@ -66,12 +67,12 @@ class DataExport(models.Model):
     lasts (a day) and while they still manage the dataset; the beat deletes it after."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "being built"
-        READY = "ready", "ready to download"
-        DOWNLOADED = "downloaded", "downloaded"
-        FAILED = "failed", "failed"
-        EXPIRED = "expired", "expired"
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("being built")
+        READY = "ready", _("ready to download")
+        DOWNLOADED = "downloaded", _("downloaded")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
 
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="exports")
     # The dataset exported, if this is a dataset's export. A plain id, not a foreign key:
@@ -144,9 +145,9 @@ class Preferences(models.Model):
     message), and the theme of every page. No row means every default."""
 
     class Theme(models.TextChoices):
-        SYSTEM = "system", "Like the system"
-        LIGHT = "light", "Light"
-        DARK = "dark", "Dark"
+        SYSTEM = "system", _("Like the system")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
 
     user = models.OneToOneField(
         "accounts.User", on_delete=models.CASCADE, primary_key=True, related_name="preferences"
@@ -156,6 +157,9 @@ class Preferences(models.Model):
     default_model = models.CharField(max_length=200, blank=True)
     custom_instructions = models.TextField(blank=True)
     theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    # A code from settings.LANGUAGES; blank: like the browser (its Accept-Language). Not a
+    # choices= field: the list is the deployment's, and a change to it needs no migration.
+    language = models.CharField(max_length=16, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

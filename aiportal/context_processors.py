@@ -13,8 +13,14 @@ def theme(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    preferences = preferences_get(user=user)
-    if preferences.updated_at is None:  # never saved: the browser's own choice stands
+    # Read once per request by accounts.preferences.middleware (None: never saved).
+    if hasattr(request, "preferences"):
+        preferences = request.preferences
+    else:
+        preferences = preferences_get(user=user)
+    if (
+        preferences is None or preferences.updated_at is None
+    ):  # never saved: the browser's own choice stands
         return {}
     return {
         "theme_choice": preferences.theme,

@@ -79,11 +79,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "aiportal.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the browser's Accept-Language (no prefix in URLs); after the session,
+    # before CommonMiddleware, as Django asks.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Query strings and form fields with text PostgreSQL cannot store (NUL): a 400.
     "common.text.UnstorableTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The language a signed-in person chose on Settings → Preferences, over the browser's.
+    "accounts.preferences.middleware.PreferredLanguageMiddleware",
     # Before the trusted header: its sign-in goes through allauth's, which leaves a message.
     "django.contrib.messages.middleware.MessageMiddleware",
     # Off (removed at start-up) unless AIPORTAL_TRUSTED_HEADER is set.
@@ -445,7 +450,11 @@ STORAGES = {
 }
 MEDIA_ROOT = DATA_DIR / "media"
 
-LANGUAGE_CODE = "en-us"
+# The interface follows the browser's Accept-Language unless a person chose a language on
+# Settings → Preferences. docs/development.md says how to add one to LANGUAGES.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from chat.models import ChatDefaults, Conversation, Message
 
@@ -12,7 +13,7 @@ class MessageInline(admin.TabularInline):
     show_change_link = True
     ordering = ("created_at", "id")
 
-    @admin.display(description="content")
+    @admin.display(description=gettext_lazy("content"))
     def short_content(self, message: Message) -> str:
         return message.content[:120]
 

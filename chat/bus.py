@@ -13,11 +13,14 @@ local delivery runs.
 
 A delta goes to Redis only while another process may be listening. The publish's reply says
 how many connections heard it; while that count says nobody but this process follows the
-conversation, its deltas stay in memory, and one is published anyway each ``PROBE_INTERVAL``
-to look again. A tab that opens on another process in between asks to resume the streaming
-answer (``bus_listeners_changed``), or sees a gap in the seqs at the next probe and asks then;
-every other frame (an answer created, done, a snapshot for one socket elsewhere) is always
-published. With one tab per conversation, the usual case, a delta costs no Redis round trip.
+conversation, its deltas stay in memory. To look again, the process's prober asks Redis once
+each ``PROBE_INTERVAL`` (``PUBSUB NUMSUB``, one command for every conversation the process
+streams deltas in, not one publish per conversation); when the count grows, the next delta
+is published. A tab that opens on another process asks to resume the streaming answer
+(``bus_listeners_changed``: published at once), or sees a gap in the seqs once the prober
+has seen it and asks then; every other frame (an answer created, done, a snapshot for one
+socket elsewhere) is always published. With one tab per conversation, the usual case, a
+delta costs no Redis round trip.
 
 Control travels here too: a stop or a resume for an answer (``bus_control_send``) goes in
 memory to its generation when this process runs it, and otherwise through one pub/sub channel
@@ -46,6 +49,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 import weakref
@@ -70,8 +74,8 @@ SUBSCRIBE_WAIT = 2.0
 # the maximum while the failures go on.
 LISTEN_RETRY = 0.1
 LISTEN_RETRY_MAX = 2.0
-# While no other process follows a conversation, its deltas stay in memory; one is published
-# anyway after this many seconds, to learn whether another process listens now.
+# While no other process follows a conversation, its deltas stay in memory; at most this many
+# seconds pass before the process learns that another one listens now (the prober's period).
 PROBE_INTERVAL = 1.0
 
 # What a generation is told: a stop, a resume, or its own end (chat.protocol builds them).
@@ -98,8 +102,13 @@ class _Bus:
         self.pubsub: PubSub | None = None
         self.listener: asyncio.Task[None] | None = None
         self.confirming: dict[str, asyncio.Future[None]] = {}
-        # Per conversation: how many other processes the last publish reached, and when.
+        # Per conversation: how many other processes the last publish or probe counted, and
+        # when; when a delta last went out (the prober's list), and when another
+        # process last asked to follow (a probe sent before that must not count).
         self.others: dict[int, tuple[int, float]] = {}
+        self.streaming: dict[int, float] = {}
+        self.changed: dict[int, float] = {}
+        self.prober: asyncio.Task[None] | None = None
         # The generations of this process, by answer id, and the control channel's confirmation.
         self.controls: dict[int, ControlHandler] = {}
         self.control_ready: asyncio.Future[None] | None = None
@@ -108,8 +117,21 @@ class _Bus:
 _buses: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bus] = weakref.WeakKeyDictionary()
 
 
+# The last loop's bus: one lookup per frame published, without the weak dictionary's own
+# cost (a process has one loop; tests, one per test).
+_current: tuple[weakref.ref[asyncio.AbstractEventLoop], _Bus] | None = None
+
+
 def _bus() -> _Bus:
-    return _buses.setdefault(asyncio.get_running_loop(), _Bus())
+    global _current
+    loop = asyncio.get_running_loop()
+    if _current is not None and _current[0]() is loop:
+        return _current[1]
+    bus = _buses.get(loop)
+    if bus is None:
+        bus = _buses[loop] = _Bus()
+    _current = (weakref.ref(loop), bus)
+    return bus
 
 
 def bus_channel(conversation_id: int) -> str:
@@ -187,6 +209,7 @@ async def bus_leave(*, conversation_id: int, subscriber: Subscriber) -> None:
 async def _forget(bus: _Bus, conversation_id: int) -> None:
     bus.sockets.pop(conversation_id, None)
     bus.others.pop(conversation_id, None)
+    bus.changed.pop(conversation_id, None)
     bus.confirming.pop(bus_channel(conversation_id), None)
     if bus.pubsub is not None:
         with contextlib.suppress(Exception):
@@ -210,25 +233,69 @@ async def bus_publish(
     delivered = await _deliver(bus, conversation_id, frame, text, to)
     if not settings.REDIS_URL or (to is not None and delivered):
         return
-    if recoverable and to is None and _alone(bus, conversation_id):
-        return
+    if recoverable and to is None:
+        _streams_deltas(bus, conversation_id)
+        if _alone(bus, conversation_id):
+            return
     payload = f"{ORIGIN}\n{to or ''}\n{text}"
     heard = await _client(bus).publish(bus_channel(conversation_id), payload)
     if to is None:
-        # This process's own subscription counts once in the reply, when Redis confirmed it
-        # (and the connection has not failed since).
-        ours = (
-            conversation_id in bus.sockets
-            and bus_channel(conversation_id) not in bus.confirming
-            and bus.pubsub is not None
-            and bus.control_ready is not None
-            and bus.control_ready.done()
+        bus.others[conversation_id] = (
+            max(int(heard) - _ours(bus, conversation_id), 0),
+            time.monotonic(),
         )
-        bus.others[conversation_id] = (max(int(heard) - int(ours), 0), time.monotonic())
+
+
+def _ours(bus: _Bus, conversation_id: int) -> int:
+    """Whether this process's own subscription is among Redis's count for the conversation:
+    when Redis confirmed it (and the connection has not failed since)."""
+    return int(
+        conversation_id in bus.sockets
+        and bus_channel(conversation_id) not in bus.confirming
+        and bus.pubsub is not None
+        and bus.control_ready is not None
+        and bus.control_ready.done()
+    )
+
+
+def _streams_deltas(bus: _Bus, conversation_id: int) -> None:
+    """The conversation has deltas going out from this process: keep its count fresh."""
+    bus.streaming[conversation_id] = time.monotonic()
+    if bus.prober is None or bus.prober.done():
+        bus.prober = asyncio.create_task(_probe(bus), name="chat-bus-prober")
+
+
+async def _probe(bus: _Bus) -> None:
+    """While the process streams deltas: twice each ``PROBE_INTERVAL`` (so that a count never
+    ages out between two probes, even on a busy loop), one ``PUBSUB NUMSUB`` for all those
+    conversations counts who else listens. Ends when no delta went out for two periods."""
+    while True:
+        await asyncio.sleep(PROBE_INTERVAL / 2)
+        started = time.monotonic()
+        for conversation_id, last in list(bus.streaming.items()):
+            if started - last > 2 * PROBE_INTERVAL:
+                del bus.streaming[conversation_id]
+                bus.changed.pop(conversation_id, None)
+        if not bus.streaming:
+            return
+        conversations = list(bus.streaming)
+        try:
+            counts = await _client(bus).pubsub_numsub(*map(bus_channel, conversations))
+        except Exception:
+            # Unknown: the counts age out and the next deltas are published (and counted).
+            logger.debug("counting the chat's listeners failed", exc_info=True)
+            continue
+        for conversation_id, (_, count) in zip(conversations, counts, strict=True):
+            if bus.changed.get(conversation_id, -math.inf) >= started:
+                continue  # another process asked to follow meanwhile: publish and count
+            bus.others[conversation_id] = (
+                max(int(count) - _ours(bus, conversation_id), 0),
+                started,
+            )
 
 
 def _alone(bus: _Bus, conversation_id: int) -> bool:
-    """Whether the last publish, not long ago, reached no other process."""
+    """Whether the last publish or probe, not long ago, counted no other process."""
     known = bus.others.get(conversation_id)
     return known is not None and known[0] == 0 and time.monotonic() - known[1] < PROBE_INTERVAL
 
@@ -236,7 +303,9 @@ def _alone(bus: _Bus, conversation_id: int) -> bool:
 def bus_listeners_changed(conversation_id: int) -> None:
     """Another process may follow the conversation now (a socket asked to resume): publish
     its next delta, and learn again from the reply."""
-    _bus().others.pop(conversation_id, None)
+    bus = _bus()
+    bus.others.pop(conversation_id, None)
+    bus.changed[conversation_id] = time.monotonic()
 
 
 async def _deliver(

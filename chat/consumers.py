@@ -18,8 +18,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.access import live
+from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
 from chat.protocol import PROTOCOL_VERSION
@@ -121,6 +125,10 @@ class ChatConsumer(WebsocketConsumer):
             await self.access_lost(access)
             return
         self.user, self.may_act = access.user, True
+        # What the person reads in this socket's refusals (not_found, too_long, …): their
+        # preference or their browser's language, as on the pages. A preference changed
+        # later applies from the next connection (the next page load).
+        self.language = await language_for_socket(user=self.user, scope=self.scope)
         # Grants changed (datasets.services.grants): the page refetches its dataset picker.
         # Best effort: a channel-layer hiccup must not cost the person their chat (each turn
         # checks the grants again anyway).
@@ -181,7 +189,9 @@ class ChatConsumer(WebsocketConsumer):
             # A bug or an outage (database, channel layer) must not close the socket without
             # a word: the page says what happened and the socket stays usable.
             logger.exception("the %s frame failed", kind)
-            await self.send_error("internal_error", "The server could not process this request.")
+            with self.speaking():
+                detail = _("The server could not process this request.")
+            await self.send_error("internal_error", detail)
 
     # --- client frames -----------------------------------------------------------------------
 
@@ -306,7 +316,7 @@ class ChatConsumer(WebsocketConsumer):
         person clicking Stop with nothing happening. A repeated stop is harmless: a
         generation that already ended has left its group."""
         try:
-            for _ in range(STOP_REPEATS):
+            for _repeat in range(STOP_REPEATS):
                 await asyncio.sleep(STOP_REPEAT_SECONDS)
                 current = await db_message_load(user=self.user, message_id=message_id)
                 if current.status != Message.Status.STREAMING:
@@ -426,22 +436,30 @@ class ChatConsumer(WebsocketConsumer):
     async def send_error(self, code: str, detail: str) -> None:
         await self.send_frame(protocol.error_frame(code=code, detail=detail))
 
+    def speaking(self) -> translation.override:
+        """Texts a person reads, in their language; the protocol's own (bad_request, meant
+        for whoever writes a client) stay English, like the /v1 API's."""
+        return translation.override(getattr(self, "language", settings.LANGUAGE_CODE))
+
     async def send_not_found(self, client_id: str | None) -> None:
         # The same answer for a missing id and for another user's id.
+        with self.speaking():
+            detail = _("No such conversation or message.")
         await self.send_frame(
-            protocol.message_refused_frame(
-                code="not_found", detail="No such conversation or message.", client_id=client_id
-            )
+            protocol.message_refused_frame(code="not_found", detail=detail, client_id=client_id)
         )
 
     async def send_too_long(self, client_id: str | None) -> None:
         limit = settings.AIPORTAL_MAX_MESSAGE_CHARS
+        with self.speaking():
+            detail = ngettext(
+                "A message may be at most %(limit)s character long.",
+                "A message may be at most %(limit)s characters long.",
+                limit,
+            ) % {"limit": limit}
         await self.send_frame(
             protocol.message_refused_frame(
-                code="too_long",
-                detail=f"A message may be at most {limit} characters long.",
-                client_id=client_id,
-                limit=limit,
+                code="too_long", detail=detail, client_id=client_id, limit=limit
             )
         )
 

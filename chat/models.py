@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
@@ -107,7 +108,7 @@ class ChatDefaults(models.Model):
     ``ChatDefaults.load()`` reads the one row, pk 1 (an admin creates it by saving it)."""
 
     model = models.CharField(
-        max_length=200, blank=True, help_text="Empty: the first model the user may use."
+        max_length=200, blank=True, help_text=_("Empty: the first model the user may use.")
     )
     system_prompt = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)

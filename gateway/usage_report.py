@@ -16,10 +16,16 @@ from typing import Any
 
 from django.db.models import Max, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from gateway.models import TTFT_BOUNDS, UsageDay, UsageRecord, ttft_field
 
-SPLITS = {"model": "Model", "group": "Group", "user": "User", "source": "Source"}
+SPLITS = {
+    "model": _("Model"),
+    "group": _("Group"),
+    "user": _("User"),
+    "source": _("Source"),
+}
 SUMS = (
     "requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "failovers",
     "continued",

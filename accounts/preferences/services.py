@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from accounts.models import Preferences, User
 from common.text import text_refusal
@@ -17,23 +18,28 @@ class PreferencesRefused(ValueError):
 
 
 def preferences_update(
-    *, user: User, default_model: str, custom_instructions: str, theme: str
+    *, user: User, default_model: str, custom_instructions: str, theme: str, language: str
 ) -> Preferences:
     if theme not in Preferences.Theme.values:
-        raise PreferencesRefused("Choose a theme: like the system, light or dark.")
+        raise PreferencesRefused(_("Choose a theme: like the system, light or dark."))
+    # Blank: like the browser.
+    if language and language not in dict(settings.LANGUAGES):
+        raise PreferencesRefused(_("Choose one of the languages offered."))
     instructions = custom_instructions.strip()
     if len(instructions) > INSTRUCTIONS_MAX_CHARS:
         raise PreferencesRefused(
-            f"Custom instructions may be {INSTRUCTIONS_MAX_CHARS} characters at most."
+            _("Custom instructions may be %(count)s characters at most.")
+            % {"count": INSTRUCTIONS_MAX_CHARS}
         )
     if why := text_refusal(instructions):
-        raise PreferencesRefused(f"Custom instructions: {why}")
+        raise PreferencesRefused(_("Custom instructions: %(why)s") % {"why": why})
     preferences, _created = Preferences.objects.update_or_create(
         user=user,
         defaults={
             "default_model": default_model.strip()[:200],
             "custom_instructions": instructions,
             "theme": theme,
+            "language": language,
         },
     )
     return preferences

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -29,15 +30,17 @@ def email_digest(email: str) -> str:
 def account_delete_check(*, user: User, confirm_email: str) -> None:
     """Raise AccountDeletionRefused unless this account may be deleted with this typing."""
     if confirm_email.strip().lower() != (user.email or "").lower():
-        raise AccountDeletionRefused("Type your email address exactly to confirm.")
+        raise AccountDeletionRefused(_("Type your email address exactly to confirm."))
     if user.is_superuser:
         others = User.objects.filter(
             is_superuser=True, is_active=True, status=User.Status.ACTIVE
         ).exclude(pk=user.pk)
         if not others.exists():
             raise AccountDeletionRefused(
-                "You are the last active superuser: make someone else a superuser first, "
-                "or nobody could administer this portal."
+                _(
+                    "You are the last active superuser: make someone else a superuser first, "
+                    "or nobody could administer this portal."
+                )
             )
 
 

@@ -4,9 +4,11 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts.audit.record import audit_record
-from accounts.models import User
+from accounts.models import Preferences, User
 
 
 @transaction.atomic
@@ -59,7 +61,7 @@ def user_status_set(*, user: User, status: str, by: User | None, ip: str | None 
     if status not in User.Status.values:
         raise StatusChangeRefused(f"Unknown status {status!r}.")
     if by is not None and by.pk == user.pk and status != User.Status.ACTIVE:
-        raise StatusChangeRefused("You cannot suspend your own account.")
+        raise StatusChangeRefused(_("You cannot suspend your own account."))
     # Locked, so two admins acting at once record one change each, in order.
     current = User.objects.select_for_update().get(pk=user.pk)
     if current.status == status:
@@ -82,9 +84,9 @@ def user_status_set(*, user: User, status: str, by: User | None, ip: str | None 
 
 
 def _approved_mail_send(user: User) -> None:
-    send_mail(
-        "Your aiportal account is approved",
-        "An administrator approved your account: you can sign in and use aiportal now.\n",
-        settings.DEFAULT_FROM_EMAIL,
-        [user.email],
-    )
+    # In the language the person chose, if they did; else the approving admin's.
+    chosen = Preferences.objects.filter(user=user).values_list("language", flat=True).first()
+    with translation.override(chosen or translation.get_language()):
+        subject = _("Your aiportal account is approved")
+        body = _("An administrator approved your account: you can sign in and use aiportal now.")
+    send_mail(subject, body + "\n", settings.DEFAULT_FROM_EMAIL, [user.email])

@@ -1,6 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from accounts.audit import request_ip
 from accounts.signin.guessing import WAIT_ATTRIBUTE, password_pair_clear
@@ -17,7 +18,7 @@ class AccountAdapter(DefaultAccountAdapter):
         ):
             # settings.py refuses this at start-up; this guards a configuration changed
             # later (tests, a settings override): a domain nobody has to prove is no policy.
-            reason = "Sign-up is closed until addresses are verified by mail."
+            reason = _("Sign-up is closed until addresses are verified by mail.")
         else:
             reason = signup_refusal(email=None, via="local")
         if request is not None:

@@ -34,6 +34,8 @@ from django.conf import settings
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -56,20 +58,23 @@ class Refusal:
     def message(self) -> str:
         wait = wait_text(self.seconds)
         if self.scope == "address":
-            return f"Too many failed sign-ins from your network address. Try again in {wait}."
-        return (
+            return _(
+                "Too many failed sign-ins from your network address. Try again in %(wait)s."
+            ) % {"wait": wait}
+        return _(
             "Too many failed sign-ins for this account from your network address. "
-            f"Try again in {wait}, or reset your password by email."
-        )
+            "Try again in %(wait)s, or reset your password by email."
+        ) % {"wait": wait}
 
 
 def wait_text(seconds: int) -> str:
     if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
     minutes = math.ceil(seconds / 60)
     if minutes < 120:
-        return f"{minutes} minutes"
-    return f"{math.ceil(minutes / 60)} hours"
+        return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}
+    hours = math.ceil(minutes / 60)
+    return ngettext("%(count)s hour", "%(count)s hours", hours) % {"count": hours}
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_auth_ldap.backend import LDAPBackend, ldap_error, populate_user
 
 from accounts.models import User
@@ -33,11 +35,12 @@ from accounts.signup.policy import new_user_status, signup_refusal
 
 logger = logging.getLogger(__name__)
 
-DIRECTORY_UNREACHABLE = (
+# Marked (gettext_noop) and translated where shown: callers compare the English text.
+DIRECTORY_UNREACHABLE = gettext_noop(
     "The directory (LDAP) cannot be reached just now, so directory accounts cannot sign in. "
     "Try again in a few minutes, or tell an administrator."
 )
-DIRECTORY_FAILED = (
+DIRECTORY_FAILED = gettext_noop(
     "The directory (LDAP) refused the portal's query, so directory accounts cannot sign in. "
     "An administrator needs to check the LDAP settings."
 )
@@ -109,7 +112,7 @@ def _directory_error(*, request, exception: Exception) -> None:
     logger.error("LDAP %s: %r", "unreachable" if unreachable else "error", exception)
     if request is not None:
         text = DIRECTORY_UNREACHABLE if unreachable else DIRECTORY_FAILED
-        messages.error(request, text, fail_silently=True)
+        messages.error(request, _(text), fail_silently=True)
 
 
 @receiver(populate_user, sender=DirectoryBackend, dispatch_uid="aiportal-ldap-populate")

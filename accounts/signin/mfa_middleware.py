@@ -18,6 +18,8 @@ from django.contrib.auth import logout
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.signin.mfa import (
     SESSION_CHECKED_KEY,
@@ -25,11 +27,12 @@ from accounts.signin.mfa import (
     session_second_factor_skipped,
 )
 
-ENROL_MESSAGE = (
+# Marked (gettext_noop) and translated where shown: callers compare the English text.
+ENROL_MESSAGE = gettext_noop(
     "Your administrators require two-factor authentication: set up an authenticator app or "
     "a security key to continue."
 )
-SKIPPED_MESSAGE = (
+SKIPPED_MESSAGE = gettext_noop(
     "This session was signed in without your second factor, so it has been ended. Sign in "
     "again: you will be asked for your authenticator app or security key."
 )
@@ -63,8 +66,8 @@ class MfaRequiredMiddleware:
             and mfa_enrolment_required(user)
         ):
             if request.method not in {"GET", "HEAD"}:
-                return HttpResponseForbidden(ENROL_MESSAGE, content_type="text/plain")
-            messages.warning(request, ENROL_MESSAGE)
+                return HttpResponseForbidden(_(ENROL_MESSAGE), content_type="text/plain")
+            messages.warning(request, _(ENROL_MESSAGE))
             return redirect("mfa_index")
         return self.get_response(request)
 
@@ -72,8 +75,8 @@ class MfaRequiredMiddleware:
 def _session_end(request):
     logout(request)
     if request.method not in {"GET", "HEAD"}:
-        return HttpResponseForbidden(SKIPPED_MESSAGE, content_type="text/plain")
-    messages.warning(request, SKIPPED_MESSAGE)
+        return HttpResponseForbidden(_(SKIPPED_MESSAGE), content_type="text/plain")
+    messages.warning(request, _(SKIPPED_MESSAGE))
     # The page asked for is on this site (path_info): a safe place to come back to.
     query = urlencode({"next": request.get_full_path()})
     return redirect(f"{reverse('account_login')}?{query}")

@@ -11,10 +11,13 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.signup.policy import signup_refusal
 
-INVITE_LINK_NEEDED = (
+# Marked (gettext_noop) and translated where shown: callers compare the English text.
+INVITE_LINK_NEEDED = gettext_noop(
     "Sign-up needs an invitation: open the link in your invitation mail, then sign up with "
     "the address it was sent to."
 )
@@ -29,7 +32,7 @@ class SignupForm(AllauthSignupForm):
             # up here. The same words whether or not the address was invited: no oracle.
             request = context.request
             if not get_adapter(request).is_email_verified(request, email):
-                raise ValidationError(INVITE_LINK_NEEDED)
+                raise ValidationError(_(INVITE_LINK_NEEDED))
         reason = signup_refusal(email=email, via="local")
         if reason:
             raise ValidationError(reason)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from accounts.models import AuditEvent, User
 
@@ -46,10 +47,10 @@ def signup_refusal(*, email: str | None, via: Via) -> str | None:
     if policy == "open":
         return None
     if policy == "closed":
-        return "Sign-up is closed: ask an administrator for an account."
+        return _("Sign-up is closed: ask an administrator for an account.")
     if policy == "sso_only":
         if via != "sso":
-            return "Accounts are created by signing in with your organisation's single sign-on."
+            return _("Accounts are created by signing in with your organisation's single sign-on.")
         policy = "domains" if settings.AIPORTAL_SIGNUP_DOMAINS else "open"
         if policy == "open":
             return None
@@ -58,10 +59,10 @@ def signup_refusal(*, email: str | None, via: Via) -> str | None:
     if policy == "domains":
         allowed = {d.lower() for d in settings.AIPORTAL_SIGNUP_DOMAINS}
         if _domain(email) not in allowed:
-            return "Sign-up is limited to addresses of this organisation's domains."
+            return _("Sign-up is limited to addresses of this organisation's domains.")
         return None
     if policy == "invite":
-        return None if _invited(email) else "Sign-up needs an invitation for this address."
+        return None if _invited(email) else _("Sign-up needs an invitation for this address.")
     raise AssertionError(f"unknown signup policy {policy!r}")  # settings validate it
 
 

@@ -28,13 +28,16 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.signup.policy import new_user_status, signup_refusal
 
 # Saving a first login again after a unique-constraint clash: once for a username another new
 # account took a moment ago, once more for luck; a third clash is reported, not looped on.
 _SAVE_ATTEMPTS = 3
-_CLASH = (
+# Marked (gettext_noop) and translated where shown.
+_CLASH = gettext_noop(
     "Another sign-in with the same address created an account at the same moment. "
     "Sign in again: the next attempt follows the linking rules."
 )
@@ -71,8 +74,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise _refuse(
                 request,
                 sociallogin,
-                "The provider did not send an email address, which this site needs to "
-                "know who you are. Ask your administrator to release the email claim.",
+                _(
+                    "The provider did not send an email address, which this site needs to "
+                    "know who you are. Ask your administrator to release the email claim."
+                ),
             )
         address, idp_verified = email
         local = get_user_model().objects.filter(email__iexact=address).first()
@@ -84,8 +89,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 raise _refuse(
                     request,
                     sociallogin,
-                    f"{sociallogin.provider.name} has not verified the address {address}, "
-                    "so no account is made for it. Verify it there and sign in again.",
+                    _(
+                        "%(provider)s has not verified the address %(address)s, "
+                        "so no account is made for it. Verify it there and sign in again."
+                    )
+                    % {"provider": sociallogin.provider.name, "address": address},
                 )
             return  # a first login: allauth goes on to sign-up, gated below
         if local.is_staff or local.is_superuser:
@@ -94,9 +102,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise _refuse(
                 request,
                 sociallogin,
-                f"The address {address} belongs to an administrator's account, which an SSO "
-                "sign-in is never linked to by itself. Sign in with your password and link "
-                f"{sociallogin.provider.name} under Connected accounts.",
+                _(
+                    "The address %(address)s belongs to an administrator's account, which an "
+                    "SSO sign-in is never linked to by itself. Sign in with your password and "
+                    "link %(provider)s under Connected accounts."
+                )
+                % {"provider": sociallogin.provider.name, "address": address},
             )
         locally_verified = EmailAddress.objects.filter(
             user=local, email__iexact=address, verified=True
@@ -105,14 +116,21 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise _refuse(
                 request,
                 sociallogin,
-                f"An account with the address {address} already exists here. It is linked to "
-                f"{sociallogin.provider.name} only when both have verified the address: "
-                + (
-                    "sign in with your password and verify the address, then sign in "
-                    f"with {sociallogin.provider.name} again."
+                (
+                    _(
+                        "An account with the address %(address)s already exists here. It is "
+                        "linked to %(provider)s only when both have verified the address: sign "
+                        "in with your password and verify the address, then sign in with "
+                        "%(provider)s again."
+                    )
                     if idp_verified
-                    else f"{sociallogin.provider.name} has not verified it."
-                ),
+                    else _(
+                        "An account with the address %(address)s already exists here. It is "
+                        "linked to %(provider)s only when both have verified the address: "
+                        "%(provider)s has not verified it."
+                    )
+                )
+                % {"provider": sociallogin.provider.name, "address": address},
             )
         try:
             with transaction.atomic():
@@ -142,7 +160,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         request = self.request
         request.session.pop("socialaccount_sociallogin", None)
         self._clash_resolve(request, sociallogin)
-        raise _refuse(request, sociallogin, _CLASH)
+        raise _refuse(request, sociallogin, _(_CLASH))
 
     def _clash_resolve(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         """Sign in to the account a concurrent first login of the same IdP account made, or
@@ -166,7 +184,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if existing is not None:
             raise ImmediateHttpResponse(self._login_existing(request, sociallogin, existing))
         if address_taken:
-            raise _refuse(request, sociallogin, _CLASH)
+            raise _refuse(request, sociallogin, _(_CLASH))
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data):
         # The provider's preferred_username is not ours to take: allauth makes one from the
@@ -182,7 +200,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if form is not None:
             # allauth's social sign-up form, posted anyway: never save an address nobody
             # verified (get_signup_form_initial_data keeps the form from being shown).
-            raise _refuse(request, sociallogin, _CLASH)
+            raise _refuse(request, sociallogin, _(_CLASH))
         for attempt in range(_SAVE_ATTEMPTS):
             try:
                 with transaction.atomic():
@@ -202,7 +220,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                         self._login_existing(request, sociallogin, existing)
                     ) from None
                 if attempt == _SAVE_ATTEMPTS - 1:
-                    raise _refuse(request, sociallogin, _CLASH) from None
+                    raise _refuse(request, sociallogin, _(_CLASH)) from None
                 # Most likely a username another new account took: start the user afresh.
                 user = sociallogin.user
                 user.pk = None

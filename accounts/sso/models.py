@@ -1,5 +1,6 @@
 from django.contrib.auth.models import Group
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SsoGroup(models.Model):
@@ -12,10 +13,10 @@ class SsoGroup(models.Model):
 
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="sso")
     provider_id = models.CharField(
-        max_length=200, help_text="The provider id, as in AIPORTAL_OIDC_PROVIDERS."
+        max_length=200, help_text=_("The provider id, as in AIPORTAL_OIDC_PROVIDERS.")
     )
     claim_value = models.CharField(
-        max_length=255, help_text="The value in the provider's groups claim."
+        max_length=255, help_text=_("The value in the provider's groups claim.")
     )
 
     class Meta:

@@ -8,6 +8,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.signin.sessions import UsersessionNotFound, usersession_end
@@ -24,5 +25,7 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
     if ended.session_key == current:
         logout(request)
         return redirect("account_login")
-    messages.success(request, f"The session from {ended.ip} is signed out.")
+    messages.success(
+        request, _("The session from %(address)s is signed out.") % {"address": ended.ip}
+    )
     return redirect("usersessions_list")

@@ -21,6 +21,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -37,7 +39,7 @@ from accounts.privacy.export import (
 
 class AccountDeleteForm(forms.Form):
     confirm_email = forms.CharField(
-        label="Type your email address to confirm", max_length=254, strip=True
+        label=_("Type your email address to confirm"), max_length=254, strip=True
     )
 
 
@@ -114,7 +116,13 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     if not _has_reauthentication_method(request) and not _signed_in_recently(request):
         minutes = max(1, allauth_account_settings.REAUTHENTICATION_TIMEOUT // 60)
         form.add_error(
-            None, f"Sign out and sign in again, then delete your account within {minutes} minutes."
+            None,
+            ngettext(
+                "Sign out and sign in again, then delete your account within %(count)s minute.",
+                "Sign out and sign in again, then delete your account within %(count)s minutes.",
+                minutes,
+            )
+            % {"count": minutes},
         )
         return _data_page(request, form, status=400)
     try:
@@ -129,5 +137,5 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     # Not logout(): its signal would record a sign-out by an account that no longer exists.
     request.session.flush()
     request.user = AnonymousUser()
-    messages.success(request, "Your account and everything in it are deleted.")
+    messages.success(request, _("Your account and everything in it are deleted."))
     return redirect("account_login")

@@ -31,6 +31,7 @@ from chat.services.messages import (
     message_load,
     message_regenerate,
     message_save_progress,
+    message_save_progress_many,
     message_send,
 )
 
@@ -55,5 +56,6 @@ __all__ = [
     "message_load",
     "message_regenerate",
     "message_save_progress",
+    "message_save_progress_many",
     "message_send",
 ]

@@ -24,6 +24,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -104,9 +105,11 @@ def conversation_settings_update(
 def conversation_rename(*, user: User, id: int, title: str) -> Conversation:
     cleaned = " ".join(title.split())
     if not cleaned:
-        raise InvalidTitle("A title cannot be empty.")
+        raise InvalidTitle(_("A title cannot be empty."))
     if len(cleaned) > TITLE_MAX_CHARS:
-        raise InvalidTitle(f"A title may be at most {TITLE_MAX_CHARS} characters long.")
+        raise InvalidTitle(
+            _("A title may be at most %(count)s characters long.") % {"count": TITLE_MAX_CHARS}
+        )
     conversation = selectors.conversation_get(user=user, id=id)
     Conversation.objects.filter(pk=conversation.pk).update(title=cleaned)
     conversation.title = cleaned
@@ -160,7 +163,7 @@ def conversation_purge_deleted(*, user: User | None = None) -> int:
     )
     if user is not None:
         expired = expired.filter(owner=user)
-    _, per_model = expired.delete()
+    _total, per_model = expired.delete()
     return per_model.get(Conversation._meta.label, 0)
 
 

@@ -10,10 +10,11 @@ answer is still saved completely. The task
   processes; tokens that arrive within
   ``DELTA_INTERVAL`` of each other share one delta; a reasoning model's thinking travels in
   the same deltas as ``reasoning``, apart from the answer's ``text``;
-- saves the growing answer from a separate saver loop: at most once per
-  ``AIPORTAL_SAVE_INTERVAL`` plus once at the end, as a single-row UPDATE, and at least every
-  ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a message whose
-  generator died can be told apart (``services.message_interrupt_stale``);
+- has the growing answer saved by the process's one saver (``chat.services.progress``): at
+  most once per ``AIPORTAL_SAVE_INTERVAL``, batched with every other answer of the process,
+  and at least every ``STREAMING_HEARTBEAT`` seconds even when nothing arrives, so that a
+  message whose generator died can be told apart (``services.message_interrupt_stale``);
+  the final save, once at the end, is its own;
 - hears its control through ``chat.bus`` (in memory from this process's sockets, one pub/sub
   channel from the others'): a socket in any process stops it (``generation_stop``) or asks
   to catch up (``generation_resume``).
@@ -33,17 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from chat import bus, protocol
 from chat.models import Message
 from chat.selectors import message_payload
+from chat.services import progress
 from chat.services.conversations import conversation_title_generate
-from chat.services.messages import (
-    STREAMING_HEARTBEAT,
-    message_finish,
-    message_save_progress,
-)
+from chat.services.messages import message_finish
 from chat.visibility import user_is_staff
 from gateway import (
     Delta,
@@ -71,7 +68,6 @@ _tasks: set[asyncio.Task[None]] = set()
 # Not thread-sensitive: by default every such call in the process would queue for one
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
 # Each call is a self-contained UPDATE, safe on any thread (with that thread's connection).
-_db_save_progress = database_sync_to_async(message_save_progress, thread_sensitive=False)
 _db_finish = database_sync_to_async(message_finish, thread_sensitive=False)
 
 
@@ -153,7 +149,6 @@ class Generation:
     # Held while publishing a delta and while answering a resume, so that a resuming socket
     # gets a snapshot up to seq N and then exactly the deltas after N.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once the outcome is decided and being written: an answer ends once, whatever fails
     # afterwards (a complete answer must never be rewritten as an error by its cleanup).
     ended: bool = False
@@ -183,14 +178,14 @@ class Generation:
         return bool(self.base_content)
 
     async def run(self) -> None:
-        stream = control = saver = publisher = None
+        stream = control = publisher = None
         try:
             await self._publish(
                 protocol.message_created_frame(message=self.message, client_id=self.client_id)
             )
             stream = asyncio.create_task(self._stream())
             control = asyncio.create_task(self._control())
-            saver = asyncio.create_task(self._save_periodically())
+            progress.progress_follow(self)
             publisher = asyncio.create_task(self._publish_deltas())
             await asyncio.wait({stream, control}, return_when=asyncio.FIRST_COMPLETED)
             if stream.done():
@@ -205,8 +200,7 @@ class Generation:
             self.closing = True
             self.wake.set()
             await publisher
-            self.finished.set()
-            await saver
+            await progress.progress_forget(self)
             await self._finish(outcome)
             # Resumes that arrived meanwhile are answered first (the queue is in order).
             self.controls.put_nowait(protocol.generation_end_event())
@@ -235,7 +229,9 @@ class Generation:
                 )
         finally:
             bus.bus_control_unregister(self.message_id, self.controls.put_nowait)
-            for task in (stream, control, saver, publisher):
+            with contextlib.suppress(Exception):
+                await progress.progress_forget(self)
+            for task in (stream, control, publisher):
                 if task is not None and not task.done():
                     task.cancel()
 
@@ -395,33 +391,6 @@ class Generation:
                     reply_channel,
                     exc_info=True,
                 )
-
-    async def _save_periodically(self) -> None:
-        interval = settings.AIPORTAL_SAVE_INTERVAL
-        heartbeat = STREAMING_HEARTBEAT
-        last_write = time.monotonic()
-        saved_seq = self.seq
-        while not self.finished.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.finished.wait(), min(interval, heartbeat))
-            if self.finished.is_set():
-                return  # the final save is _finish's
-            now = time.monotonic()
-            grown = self.seq != saved_seq and now - last_write >= interval
-            if grown or now - last_write >= heartbeat:
-                seq = self.seq
-                try:
-                    await _db_save_progress(
-                        message_id=self.message_id,
-                        content=self.content,
-                        reasoning=self.reasoning,
-                        last_seq=seq,
-                    )
-                except Exception:
-                    # A database hiccup must not end the answer; the next tick retries.
-                    logger.warning("saving message %s failed", self.message_id, exc_info=True)
-                    continue
-                saved_seq, last_write = seq, now
 
     async def _finish(self, outcome: _Outcome) -> None:
         metrics = dict(outcome.metrics)

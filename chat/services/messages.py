@@ -9,11 +9,12 @@ final state, and the conversation row is not rewritten per token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -70,6 +71,42 @@ def message_save_progress(
             content=content, reasoning=reasoning, last_seq=last_seq, updated_at=timezone.now()
         )
     )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An answer so far, as its generation knows it (``message_save_progress_many``)."""
+
+    message_id: int
+    content: str
+    reasoning: str
+    last_seq: int
+
+
+def message_save_progress_many(rows: Sequence[Progress]) -> None:
+    """Save several streaming answers so far: the batched form of ``message_save_progress``
+    that chat/services/progress.py calls once a tick for every answer of the process. One
+    UPDATE per row, sent together (psycopg pipelines ``executemany``: one round trip), in
+    plain SQL: the ORM would compile the same statement once per row. A row that is no
+    longer streaming (finished, or swept as interrupted) is left alone, as there."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    field = Message._meta.get_field
+    columns = ("content", "reasoning", "last_seq", "updated_at")
+    assignments = ", ".join(f"{quote(field(name).column)} = %s" for name in columns)
+    # Only the model's own quoted names are interpolated; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET {assignments} "  # noqa: S608
+        f"WHERE {quote(field('id').column)} = %s AND {quote(field('status').column)} = %s"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [
+        (row.content, row.reasoning, row.last_seq, now, row.message_id, Message.Status.STREAMING)
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def message_finish(

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -47,7 +48,7 @@ def cursor_encode(cursor: tuple[datetime, int] | None) -> str | None:
 
 
 def cursor_decode(text: str) -> tuple[datetime, int]:
-    at, _, pk = text.partition("~")
+    at, _sep, pk = text.partition("~")
     return datetime.fromisoformat(at), int(pk)
 
 
@@ -77,7 +78,11 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q")
     if query is not None:
         if len(query) > SEARCH_MAX_CHARS:
-            return _error(400, "bad_request", f"Search for at most {SEARCH_MAX_CHARS} characters.")
+            return _error(
+                400,
+                "bad_request",
+                _("Search for at most %(count)s characters.") % {"count": SEARCH_MAX_CHARS},
+            )
         return JsonResponse(
             {"items": selectors.conversation_search(user=request.user, query=query), "q": query}
         )
@@ -144,7 +149,7 @@ def conversation_restore(request: HttpRequest, pk: int) -> JsonResponse:
     try:
         conversation = services.conversation_restore(user=request.user, id=pk)
     except Conversation.DoesNotExist:
-        return _error(404, "not_found", "That conversation can no longer be restored.")
+        return _error(404, "not_found", _("That conversation can no longer be restored."))
     return JsonResponse({"conversation": sidebar_item(conversation)})
 
 

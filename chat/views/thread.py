@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, JsonResponse
 from django.middleware.csrf import get_token
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -80,7 +81,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> JsonResponse:
             return JsonResponse(
                 {
                     "code": "model_unavailable",
-                    "detail": "That model is not available to you right now.",
+                    "detail": _("That model is not available to you right now."),
                 },
                 status=400,
             )

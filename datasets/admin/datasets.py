@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from datasets.admin.forms import GrantFormSet, GrantInlineForm, SearchAsForm, SourceInlineForm
@@ -43,7 +45,7 @@ class GrantInline(admin.TabularInline):
     readonly_fields = ["state", "created_by", "created"]
     autocomplete_fields = ["user", "group"]
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj: Grant) -> str:
         if obj.pk is None:
             return ""
@@ -111,15 +113,15 @@ class DatasetAdmin(admin.ModelAdmin):
             .annotate(last_refill_status=Subquery(last.values("status")[:1]))
         )
 
-    @admin.display(description="active version", ordering="active_version__number")
+    @admin.display(description=gettext_lazy("active version"), ordering="active_version__number")
     def active_version_number(self, obj: Dataset) -> str:
         return str(obj.active_version.number) if obj.active_version else "—"
 
-    @admin.display(description="last refill", ordering="last_refill_status")
+    @admin.display(description=gettext_lazy("last refill"), ordering="last_refill_status")
     def last_refill(self, obj: Dataset) -> str:
         return obj.last_refill_status or "never"
 
-    @admin.display(description="documents", ordering="active_version__documents")
+    @admin.display(description=gettext_lazy("documents"), ordering="active_version__documents")
     def document_count(self, obj: Dataset) -> int:
         return obj.active_version.documents if obj.active_version else 0
 
@@ -226,16 +228,17 @@ class DatasetAdmin(admin.ModelAdmin):
 
     # --- Refill ----------------------------------------------------------------------------
 
-    @admin.action(description="Refill now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Refill now"), permissions=["change"])
     def refill_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         started = joined = 0
         for dataset in queryset:
-            _, was_active = refill_start(request, dataset)
+            _job, was_active = refill_start(request, dataset)
             joined += was_active
             started += not was_active
         self.message_user(
             request,
-            f"Refills started: {started}; already running (joined): {joined}.",
+            _("Refills started: %(started)s; already running (joined): %(joined)s.")
+            % {"started": started, "joined": joined},
             messages.SUCCESS,
         )
 
@@ -258,9 +261,10 @@ class DatasetAdmin(admin.ModelAdmin):
         job, joined = refill_start(request, dataset)
         self.message_user(
             request,
-            f"A refill of “{dataset}” was already {job.status}: showing it."
+            _("A refill of “%(dataset)s” was already %(status)s: showing it.")
+            % {"dataset": dataset, "status": job.get_status_display()}
             if joined
-            else f"Refill of “{dataset}” queued.",
+            else _("Refill of “%(dataset)s” queued.") % {"dataset": dataset},
             messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:datasets_dataset_change", args=[dataset.pk]))

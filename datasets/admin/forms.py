@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from datasets.models import Dataset, Grant, Source
@@ -37,7 +38,7 @@ class GrantInlineForm(forms.ModelForm):
                 )
             return data  # a pending grant from the dataset page, left as it is (its "state")
         if (user is None) == (group is None):
-            raise forms.ValidationError("Grant to one person or one group: choose exactly one.")
+            raise forms.ValidationError(_("Grant to one person or one group: choose exactly one."))
         dataset = self.dataset
         if user is not None and dataset is not None and user.pk == dataset.owner_id:
             self.add_error("user", "The owner already manages the dataset.")
@@ -69,31 +70,31 @@ class SourceInlineForm(forms.ModelForm):
     config and checked by the sources package, whose message lands on the field at fault."""
 
     urls = forms.CharField(
-        label="URLs",
+        label=_("URLs"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        help_text="One address per line (http or https).",
+        help_text=_("One address per line (http or https)."),
     )
     sitemap_url = forms.CharField(
-        label="Sitemap URL",
+        label=_("Sitemap URL"),
         required=False,
         max_length=2000,
         widget=forms.URLInput(attrs={"size": 60}),
-        help_text="The sitemap.xml whose pages are read.",
+        help_text=_("The sitemap.xml whose pages are read."),
     )
-    folder_root = forms.CharField(label="Root", required=False, max_length=100)
+    folder_root = forms.CharField(label=_("Root"), required=False, max_length=100)
     folder_path = forms.CharField(
-        label="Path",
+        label=_("Path"),
         required=False,
         max_length=1000,
-        help_text="Inside the root; empty for the whole root.",
+        help_text=_("Inside the root; empty for the whole root."),
     )
     files = forms.CharField(
-        label="Uploaded files",
+        label=_("Uploaded files"),
         required=False,
         disabled=True,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Files are uploaded and removed on the dataset's own page, not here.",
+        help_text=_("Files are uploaded and removed on the dataset's own page, not here."),
     )
 
     # Each kind's fields, and the field its errors are shown on.
@@ -161,9 +162,9 @@ class SourceInlineForm(forms.ModelForm):
 
 class SearchAsForm(forms.Form):
     user = forms.CharField(
-        label="As user", max_length=254, help_text="Their email address or user name."
+        label=_("As user"), max_length=254, help_text=_("Their email address or user name.")
     )
-    query = forms.CharField(max_length=500)
+    query = forms.CharField(label=_("Query"), max_length=500)
 
     def clean_user(self) -> User:
         value = self.cleaned_data["user"].strip()

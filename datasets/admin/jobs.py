@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from datasets.models import RefillJob
@@ -64,11 +66,11 @@ class RefillJobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # a job is history; it is started and cancelled, never edited
 
-    @admin.display(description="progress")
+    @admin.display(description=gettext_lazy("progress"))
     def progress_percent(self, obj: RefillJob) -> str:
         return f"{obj.progress * 100:.0f} %"
 
-    @admin.display(description="document errors")
+    @admin.display(description=gettext_lazy("document errors"))
     def error_list(self, obj: RefillJob) -> str:
         if not obj.errors:
             return "none"
@@ -107,10 +109,19 @@ class RefillJobAdmin(admin.ModelAdmin):
         if not request.user.has_perm("datasets.change_dataset"):
             raise PermissionDenied
         if job.status not in RefillJob.ACTIVE:
-            self.message_user(request, f"This refill is {job.status}: nothing to cancel.")
+            self.message_user(
+                request,
+                _("This refill is %(status)s: nothing to cancel.")
+                % {"status": job.get_status_display()},
+            )
         else:
             job = dataset_refill_cancel(job=job, user=request.user, as_admin=True)
-            self.message_user(request, f"Refill {job.pk} is {job.status}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                _("Refill %(id)s is %(status)s.")
+                % {"id": job.pk, "status": job.get_status_display()},
+                messages.SUCCESS,
+            )
         back = request.POST.get("next", "")
         dataset_url = reverse("admin:datasets_dataset_change", args=[job.dataset_id])
         return HttpResponseRedirect(

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from datasets.models import Version, VersionDocument
@@ -63,15 +65,16 @@ class VersionAdmin(admin.ModelAdmin):
             return False
         self.message_user(
             request,
-            f"Version {version.number} of “{version.dataset}” is active again.",
+            _("Version %(number)s of “%(dataset)s” is active again.")
+            % {"number": version.number, "dataset": version.dataset},
             messages.SUCCESS,
         )
         return True
 
-    @admin.action(description="Activate (roll back to) the selected version")
+    @admin.action(description=gettext_lazy("Activate (roll back to) the selected version"))
     def activate(self, request: HttpRequest, queryset) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one version to activate.", messages.ERROR)
+            self.message_user(request, _("Choose exactly one version to activate."), messages.ERROR)
             return
         self._activate(request, queryset.select_related("dataset").get())
 

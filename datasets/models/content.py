@@ -11,14 +11,15 @@ SQLite); ``datasets/selectors/search.py`` reads them.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Version(models.Model):
     class Status(models.TextChoices):
-        BUILDING = "building", "building"
-        ACTIVE = "active", "active"
-        RETIRED = "retired", "retired"
-        FAILED = "failed", "failed"
+        BUILDING = "building", _("building")
+        ACTIVE = "active", _("active")
+        RETIRED = "retired", _("retired")
+        FAILED = "failed", _("failed")
 
     dataset = models.ForeignKey(
         "datasets.Dataset", on_delete=models.CASCADE, related_name="versions"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from gateway import regions_parse
 
@@ -14,10 +15,10 @@ class Level(models.IntegerChoices):
     """What a grant allows; each level includes the ones below it. Gaps between the values
     leave room for a level in between without renumbering stored grants."""
 
-    VIEW = 10, "view"  # see the dataset, its documents and versions
-    QUERY = 20, "query"  # search it, and use it in chat
-    EDIT = 30, "edit"  # change its sources, refill it, cancel a refill
-    MANAGE = 40, "manage"  # grants, settings, rollback
+    VIEW = 10, _("view")  # see the dataset, its documents and versions
+    QUERY = 20, _("query")  # search it, and use it in chat
+    EDIT = 30, _("edit")  # change its sources, refill it, cancel a refill
+    MANAGE = 40, _("manage")  # grants, settings, rollback
 
 
 def _regions_valid(value: str) -> None:
@@ -39,14 +40,14 @@ class Dataset(models.Model):
     allowed_regions = models.TextField(
         blank=True,
         validators=[_regions_valid],
-        help_text=(
+        help_text=_(
             "Regions whose workers may answer conversations that use this dataset: eu-west, "
             "eu-north or a JSON list. Blank: no restriction."
         ),
     )
     schedule_minutes = models.PositiveIntegerField(
         default=0,
-        help_text="Refill every this many minutes (Celery beat). 0: refill by hand only.",
+        help_text=_("Refill every this many minutes (Celery beat). 0: refill by hand only."),
     )
     active_version = models.ForeignKey(
         "datasets.Version",
@@ -58,7 +59,7 @@ class Dataset(models.Model):
     keep_versions = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text=("Old versions kept for rollback. Empty: AIPORTAL_DATASET_KEEP_VERSIONS."),
+        help_text=_("Old versions kept for rollback. Empty: AIPORTAL_DATASET_KEEP_VERSIONS."),
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -176,15 +177,15 @@ class Grant(models.Model):
     def clean(self) -> None:
         targets = [self.user_id, self.group_id, self.pending_email, self.pending_group]
         if sum(1 for target in targets if target) != 1:
-            raise ValidationError("A grant is for exactly one user or one group.")
+            raise ValidationError(_("A grant is for exactly one user or one group."))
 
 
 class Source(models.Model):
     class Kind(models.TextChoices):
-        UPLOAD = "upload", "uploaded files"
-        URLS = "urls", "list of URLs"
-        SITEMAP = "sitemap", "sitemap"
-        FOLDER = "folder", "server folder"
+        UPLOAD = "upload", _("uploaded files")
+        URLS = "urls", _("list of URLs")
+        SITEMAP = "sitemap", _("sitemap")
+        FOLDER = "folder", _("server folder")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sources")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -6,6 +6,7 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -49,11 +50,11 @@ def dataset_create(
 ) -> Dataset:
     name = " ".join(name.split())[:200]
     if not name:
-        raise ValueError("Give the dataset a name.")
+        raise ValueError(_("Give the dataset a name."))
     regions_parse(allowed_regions)  # raises ValueError with a message for the person
     if schedule_minutes < 0 or (keep_versions is not None and keep_versions < 0):
-        raise ValueError("The schedule and the versions kept cannot be negative.")
-    for _ in range(5):
+        raise ValueError(_("The schedule and the versions kept cannot be negative."))
+    for _attempt in range(5):
         try:
             with transaction.atomic():
                 dataset = Dataset.objects.create(
@@ -77,7 +78,7 @@ def dataset_create(
             continue  # another dataset took the same slug between the check and the insert
         datasets_changed_publish(user_ids=[user.pk])
         return dataset
-    raise ValueError("Could not find a free short name for this dataset; try another name.")
+    raise ValueError(_("Could not find a free short name for this dataset; try another name."))
 
 
 _EDITABLE = {"name", "description", "allowed_regions", "schedule_minutes", "keep_versions"}

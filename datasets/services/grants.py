@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -36,17 +37,19 @@ def grant_set(
     had). Needs the manage level. Raises ValueError with a message for the person."""
     dataset_level_require(user=user, dataset=dataset, level=Level.MANAGE, as_admin=as_admin)
     if (for_user is None) == (for_group is None):
-        raise ValueError("Grant to one person or one group.")
+        raise ValueError(_("Grant to one person or one group."))
     try:
         level = Level(int(level))
     except ValueError:
-        raise ValueError(f"{level!r} is not a level (view, query, edit or manage).") from None
+        raise ValueError(
+            _("%(level)r is not a level (view, query, edit or manage).") % {"level": level}
+        ) from None
     if for_user is not None and for_user.pk == dataset.owner_id:
-        raise ValueError("The owner already manages the dataset.")
+        raise ValueError(_("The owner already manages the dataset."))
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValueError("The expiry is in the past: the grant would never apply.")
+        raise ValueError(_("The expiry is in the past: the grant would never apply."))
     who = {"user": for_user} if for_user is not None else {"group": for_group}
-    grant, _ = Grant.objects.update_or_create(
+    grant, _created = Grant.objects.update_or_create(
         dataset=dataset,
         **who,
         defaults={"level": level, "expires_at": expires_at, "created_by": user},
@@ -60,7 +63,9 @@ def grant_set(
             "grant": grant.pk,
             "user": for_user.email if for_user is not None else None,
             "group": for_group.name if for_group is not None else None,
-            "level": level.label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": level.name.lower(),
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
         ip=ip,
@@ -83,7 +88,9 @@ def grant_revoke(
             "grant": grant.pk,
             "user": grant.user.email if grant.user_id else (grant.pending_email or None),
             "group": grant.group.name if grant.group_id else (grant.pending_group or None),
-            "level": Level(grant.level).label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": Level(grant.level).name.lower(),
         },
         ip=ip,
     )

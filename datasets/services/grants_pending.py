@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.signals import post_save
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -40,18 +41,20 @@ def grant_set_for(
     try:
         level = Level(int(level))
     except ValueError:
-        raise ValueError(f"{level!r} is not a level (view, query, edit or manage).") from None
+        raise ValueError(
+            _("%(level)r is not a level (view, query, edit or manage).") % {"level": level}
+        ) from None
     if "@" in who:
         try:
             validate_email(who)
         except ValidationError:
-            raise ValueError(f"“{who}” is not an email address.") from None
+            raise ValueError(_("“%(who)s” is not an email address.") % {"who": who}) from None
         person = User.objects.filter(email__iexact=who).first()
         if person is not None:
             return grant_set(dataset=dataset, user=user, level=level, for_user=person, ip=ip)
         return _pending_set(dataset=dataset, user=user, level=level, email=who.lower(), ip=ip)
     if not who or len(who) > GROUP_NAME_MAX:
-        raise ValueError("Enter an email address or a group name.")
+        raise ValueError(_("Enter an email address or a group name."))
     group = Group.objects.filter(name=who).first()
     if group is not None:
         return grant_set(dataset=dataset, user=user, level=level, for_group=group, ip=ip)
@@ -69,7 +72,7 @@ def _pending_set(
     ip: str | None,
 ) -> Grant:
     who = {"pending_email": email} if email else {"pending_group": group}
-    grant, _ = Grant.objects.update_or_create(
+    grant, _created = Grant.objects.update_or_create(
         dataset=dataset, **who, defaults={"level": level, "created_by": user}
     )
     audit_record(
@@ -81,7 +84,9 @@ def _pending_set(
             "grant": grant.pk,
             "email": email or None,
             "group": group or None,
-            "level": level.label,
+            # The level's code (view, query…), not its label: audit details stay in
+            # one language whatever the admin's.
+            "level": level.name.lower(),
         },
         ip=ip,
     )

@@ -35,6 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
@@ -106,7 +107,7 @@ def dataset_refill_start(
     schedule). The task is sent once the transaction commits, so it finds its row."""
     if user is not None:
         dataset_level_require(user=user, dataset=dataset, level=Level.EDIT, as_admin=as_admin)
-    for _ in range(5):
+    for _attempt in range(5):
         job = RefillJob.objects.filter(dataset=dataset, status__in=RefillJob.ACTIVE).first()
         if job is not None:
             return job
@@ -171,11 +172,12 @@ def dataset_version_activate(
         raise Version.DoesNotExist from None
     if version.status != Version.Status.RETIRED:
         raise ValueError(
-            f"Version {version.number} is {version.status}: only a retired one can be activated."
+            _("Version %(number)s is %(status)s: only a retired one can be activated.")
+            % {"number": version.number, "status": version.get_status_display()}
         )
     if RefillJob.objects.filter(dataset=dataset, status=Status.RUNNING).exists():
         # Its switch at the end would undo the rollback a moment later.
-        raise ValueError("A refill is running: cancel it first, or wait for it to finish.")
+        raise ValueError(_("A refill is running: cancel it first, or wait for it to finish."))
     Version.objects.filter(dataset=dataset, status=Version.Status.ACTIVE).update(
         status=Version.Status.RETIRED
     )

@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -92,7 +93,10 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         except ValueError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Created “{dataset.name}”. Add files or sources next.")
+            messages.success(
+                request,
+                _("Created “%(name)s”. Add files or sources next.") % {"name": dataset.name},
+            )
             return _back(dataset)
     visible = list(
         dataset_list_visible(user=request.user).select_related("owner", "active_version")
@@ -181,7 +185,9 @@ def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
     file over its limit or past the room."""
     dataset = _dataset(request, pk)
     if dataset_level_for(user=request.user, dataset=dataset) < Level.EDIT:
-        raise PermissionDenied(f"This needs the edit level on “{dataset.name}”.")
+        raise PermissionDenied(
+            _("This needs the edit level on “%(name)s”.") % {"name": dataset.name}
+        )
     room = upload_room(user=request.user, dataset=dataset)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -192,15 +198,19 @@ def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
         return _upload_refused(
             request,
             dataset,
-            f"This upload is {filesizeformat(declared)}, more than the "
-            f"{filesizeformat(cap)} one upload may be (AIPORTAL_UPLOAD_MAX_REQUEST_BYTES): "
-            "send fewer files at once, or put them in a zip.",
+            _(
+                "This upload is %(size)s, more than the %(cap)s one upload may be "
+                "(AIPORTAL_UPLOAD_MAX_REQUEST_BYTES): send fewer files at once, or put them "
+                "in a zip."
+            )
+            % {"size": filesizeformat(declared), "cap": filesizeformat(cap)},
         )
     if room.bytes is not None and declared > room.bytes + _MULTIPART_SLACK:
         return _upload_refused(
             request,
             dataset,
-            f"This upload ({filesizeformat(declared)}) does not fit: {room.full}.",
+            _("This upload (%(size)s) does not fit: %(why)s.")
+            % {"size": filesizeformat(declared), "why": room.full},
         )
     handler = CappedUploadHandler(
         request, limit_for=upload_limit_for, room=room.bytes, full=room.full
@@ -210,7 +220,7 @@ def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _upload_refused(request: HttpRequest, dataset: Dataset, message: str) -> HttpResponse:
-    messages.error(request, f"Nothing was uploaded. {message}")
+    messages.error(request, _("Nothing was uploaded. %(why)s") % {"why": message})
     return _detail_page(request, dataset, status=413)
 
 
@@ -225,7 +235,7 @@ def _upload_parsed(
     if handler.refused:
         return _upload_refused(request, dataset, f"{handler.refused}.")
     if not uploaded:
-        messages.error(request, "Choose one or more files to upload.")
+        messages.error(request, _("Choose one or more files to upload."))
         return _back(dataset)
     result = dataset_files_upload(
         dataset=dataset,
@@ -239,11 +249,11 @@ def _upload_parsed(
         dataset_refill_start(dataset=dataset, user=request.user, ip=_ip(request))
         messages.success(
             request,
-            f"Uploaded {', '.join(result.stored)}. Reading them now: the refill below shows "
-            "how far it is.",
+            _("Uploaded %(files)s. Reading them now: the refill below shows how far it is.")
+            % {"files": ", ".join(result.stored)},
         )
     for problem in result.refused:
-        messages.error(request, f"Not uploaded: {problem}")
+        messages.error(request, _("Not uploaded: %(why)s") % {"why": problem})
     return _back(dataset)
 
 
@@ -254,7 +264,7 @@ def _source_config(kind: str, post) -> dict:
         return {"url": post.get("url", "").strip()}
     if kind == Source.Kind.FOLDER:
         return {"root": post.get("root", "").strip(), "path": post.get("path", "").strip()}
-    raise ValueError("Choose a kind of source: URLs, sitemap or server folder.")
+    raise ValueError(_("Choose a kind of source: URLs, sitemap or server folder."))
 
 
 @require_POST
@@ -271,7 +281,7 @@ def dataset_source_add(request: HttpRequest, pk: int) -> HttpResponse:
             kind=kind,
             config=_source_config(kind, request.POST),
         ),
-        "Source added. Refill the dataset to read it.",
+        _("Source added. Refill the dataset to read it."),
     )
 
 
@@ -286,7 +296,7 @@ def dataset_source_remove(request: HttpRequest, pk: int, source_pk: int) -> Http
         request,
         dataset,
         lambda: source_remove(source=source, user=request.user),
-        "Source removed: its documents leave with the next refill.",
+        _("Source removed: its documents leave with the next refill."),
     )
 
 
@@ -295,7 +305,7 @@ def dataset_source_remove(request: HttpRequest, pk: int, source_pk: int) -> Http
 def dataset_grant_add(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
-        raise PermissionDenied("This needs the manage level.")
+        raise PermissionDenied(_("This needs the manage level."))
     who = request.POST.get("who", "").strip()
     try:
         level = int(request.POST.get("level", ""))
@@ -308,8 +318,11 @@ def dataset_grant_add(request: HttpRequest, pk: int) -> HttpResponse:
         lambda: grant_set_for(
             dataset=dataset, user=request.user, who=who, level=level, ip=_ip(request)
         ),
-        f"Access set for {who}. Someone without an account yet gets it on signing up with "
-        "that address; a group, once it exists.",
+        _(
+            "Access set for %(who)s. Someone without an account yet gets it on signing up "
+            "with that address; a group, once it exists."
+        )
+        % {"who": who},
     )
 
 
@@ -320,14 +333,14 @@ def dataset_grant_revoke(request: HttpRequest, pk: int, grant_pk: int) -> HttpRe
     try:
         grant = grant_list(user=request.user, dataset=dataset).get(pk=grant_pk)
     except Dataset.DoesNotExist:
-        raise PermissionDenied("This needs the manage level.") from None
+        raise PermissionDenied(_("This needs the manage level.")) from None
     except Grant.DoesNotExist:
         raise Http404("No such grant.") from None
     return _run(
         request,
         dataset,
         lambda: grant_revoke(grant=grant, user=request.user, ip=_ip(request)),
-        "Access revoked.",
+        _("Access revoked."),
     )
 
 
@@ -339,7 +352,7 @@ def dataset_refill(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         dataset,
         lambda: dataset_refill_start(dataset=dataset, user=request.user, ip=_ip(request)),
-        "Refill started.",
+        _("Refill started."),
     )
 
 
@@ -354,7 +367,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         job.dataset,
         lambda: dataset_refill_cancel(job=job, user=request.user, ip=_ip(request)),
-        "Refill cancelled.",
+        _("Refill cancelled."),
     )
 
 
@@ -385,13 +398,15 @@ def job_status(request: HttpRequest, pk: int) -> JsonResponse:
 def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     if dataset_level_for(user=request.user, dataset=dataset) < Level.MANAGE:
-        raise PermissionDenied("This needs the manage level.")
+        raise PermissionDenied(_("This needs the manage level."))
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() != dataset.name:
-            messages.error(request, "Type the dataset's name exactly to delete it.")
+            messages.error(request, _("Type the dataset's name exactly to delete it."))
         else:
             dataset_delete(dataset=dataset, user=request.user, ip=_ip(request))
-            messages.success(request, f"Deleted “{dataset.name}” and all its files.")
+            messages.success(
+                request, _("Deleted “%(name)s” and all its files.") % {"name": dataset.name}
+            )
             return redirect(reverse("datasets:list"))
     return render(request, "datasets/delete.html", {"dataset": dataset})
 
@@ -403,7 +418,7 @@ def dataset_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     make a reader's browser send (an image in rendered markdown, a prefetch)."""
     dataset = _dataset(request, pk)
     dataset_export_request(user=request.user, dataset=dataset, ip=_ip(request))
-    messages.success(request, "The export is being prepared. This page shows when it is ready.")
+    messages.success(request, _("The export is being prepared. This page shows when it is ready."))
     return _back(dataset)
 
 

@@ -4,6 +4,7 @@ imports this module; a change applies to the next request (see gateway/callers.p
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from gateway.models import Policy
 
@@ -23,17 +24,17 @@ class PolicyAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "group__name", "allowed_regions", "note")
     raw_id_fields = ("user",)
     fieldsets = (
-        ("Who", {"fields": ("user", "group"), "description": "Exactly one of the two."}),
-        ("Residency", {"fields": ("allowed_regions", "home_region")}),
+        (_("Who"), {"fields": ("user", "group"), "description": _("Exactly one of the two.")}),
+        (_("Residency"), {"fields": ("allowed_regions", "home_region")}),
         (
-            "Limits",
+            _("Limits"),
             {
                 "fields": (
                     "max_concurrent_streams",
                     "daily_token_budget",
                     "group_daily_token_budget",
                 ),
-                "description": "Empty inherits; 0 means unlimited.",
+                "description": _("Empty inherits; 0 means unlimited."),
             },
         ),
         (None, {"fields": ("note",)}),

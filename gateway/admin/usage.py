@@ -21,6 +21,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.audit.admin import csv_cell
 from gateway.admin.charts import stacked_bars
@@ -41,12 +42,12 @@ class PeriodForm(forms.Form):
     the charts and the table are split by."""
 
     first = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     last = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    split = forms.ChoiceField(label="Split by", choices=list(SPLITS.items()), required=False)
+    split = forms.ChoiceField(label=_("Split by"), choices=list(SPLITS.items()), required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -54,9 +55,9 @@ class PeriodForm(forms.Form):
         last = data.get("last") or today
         first = data.get("first") or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:
-            raise forms.ValidationError("“From” is after “To”.")
+            raise forms.ValidationError(_("“From” is after “To”."))
         if (last - first).days + 1 > MAX_DAYS:
-            raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
+            raise forms.ValidationError(_("Choose at most %(days)s days.") % {"days": MAX_DAYS})
         data.update(first=first, last=last, split=data.get("split") or "model")
         return data
 
@@ -93,7 +94,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over a large ledger on every page is slow
 
-    @admin.display(description="tokens")
+    @admin.display(description=_("tokens"))
     def total_tokens(self, record: UsageRecord) -> int:
         return record.total_tokens
 
@@ -154,19 +155,19 @@ class UsageRecordAdmin(admin.ModelAdmin):
             "ttft": [(p, _ms(report.ttft[p])) for p in PERCENTILES],
             "charts": [
                 stacked_bars(
-                    title=f"Tokens per day by {split_name}",
+                    title=_("Tokens per day by %(split)s") % {"split": split_name},
                     days=report.days,
                     series=[(s.key, s.tokens) for s in series],
                     unit="tokens",
                 ),
                 stacked_bars(
-                    title=f"Requests per day by {split_name}",
+                    title=_("Requests per day by %(split)s") % {"split": split_name},
                     days=report.days,
                     series=[(s.key, s.requests) for s in series],
                     unit="requests",
                 ),
                 stacked_bars(
-                    title="Failovers and continuations per day",
+                    title=_("Failovers and continuations per day"),
                     days=report.days,
                     series=[("failovers", report.failovers), ("continuations", report.continued)],
                     unit="",
@@ -182,9 +183,11 @@ class UsageRecordAdmin(admin.ModelAdmin):
         }
 
     def dashboard_csv(self, request: HttpRequest) -> HttpResponse:
-        _, period = self._period(request)
+        _form, period = self._period(request)
         if period is None:
-            return HttpResponse("These filters are not valid: change them on the page.", status=400)
+            return HttpResponse(
+                _("These filters are not valid: change them on the page."), status=400
+            )
         rows = usage_csv_rows(first=period["first"], last=period["last"], split=period["split"])
         response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
         name = f"usage-{period['split']}-{period['first']}-{period['last']}.csv"
@@ -199,7 +202,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows = usage_rollup_recent()
-        messages.success(request, f"Today and yesterday rolled up ({rows} row(s)).")
+        messages.success(
+            request, _("Today and yesterday rolled up (%(rows)s rows).") % {"rows": rows}
+        )
         # Back to the same period: only the filters' own fields, re-encoded.
         query = urlencode({k: v for k, v in request.POST.items() if k in PeriodForm.base_fields})
         return HttpResponseRedirect(f"{reverse('admin:gateway_usagerecord_dashboard')}?{query}")

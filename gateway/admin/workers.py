@@ -21,6 +21,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from gateway.models import ModelAccess, Worker
@@ -34,13 +35,13 @@ class WorkerForm(forms.ModelForm):
     # The key is write-only: the field never shows the saved value (render_value=False),
     # and leaving it blank keeps it. Clearing is an explicit choice.
     api_key = forms.CharField(
-        label="API key",
+        label=_("API key"),
         required=False,
         strip=True,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
-    clear_api_key = forms.BooleanField(label="Clear the API key", required=False)
+    clear_api_key = forms.BooleanField(label=_("Clear the API key"), required=False)
 
     class Meta:
         model = Worker
@@ -52,9 +53,9 @@ class WorkerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         has_key = bool(self.instance.pk and self.instance.api_key)
         self.fields["api_key"].help_text = (
-            "A key is set. Leave blank to keep it, type a new one to replace it."
+            _("A key is set. Leave blank to keep it, type a new one to replace it.")
             if has_key
-            else "Bearer token the worker expects (vLLM --api-key). Never displayed again."
+            else _("Bearer token the worker expects (vLLM --api-key). Never displayed again.")
         )
         if not has_key:
             del self.fields["clear_api_key"]
@@ -63,7 +64,7 @@ class WorkerForm(forms.ModelForm):
         data = super().clean()
         if data.get("clear_api_key"):
             if data.get("api_key"):
-                self.add_error("api_key", "Type a new key or clear it, not both.")
+                self.add_error("api_key", _("Type a new key or clear it, not both."))
             data["api_key"] = ""
         elif not data.get("api_key"):
             # What the database holds: the instance is not yet updated from the form.
@@ -143,7 +144,7 @@ class WorkerAdmin(admin.ModelAdmin):
         finally:
             _live.reset(token)
 
-    @admin.display(description="health")
+    @admin.display(description=_("health"))
     def live_health(self, obj: Worker) -> str:
         rows = _live_rows(obj)
         if not rows:
@@ -155,12 +156,12 @@ class WorkerAdmin(admin.ModelAdmin):
         word = f"{healthy}/{len(rows)} healthy"
         return f"{word}, {quiet} with {NO_LOAD_METRICS}" if quiet else word
 
-    @admin.display(description="queue")
+    @admin.display(description=_("queue"))
     def live_queue(self, obj: Worker) -> str:
         rows = [row for row in _live_rows(obj) if not row.get("no_load_metrics")]
         return _fmt(rows, "waiting")
 
-    @admin.display(description="KV use")
+    @admin.display(description=_("KV use"))
     def live_kv(self, obj: Worker) -> str:
         rows = [
             {**row, "kv_pct": row["kv_usage"] * 100}
@@ -169,11 +170,11 @@ class WorkerAdmin(admin.ModelAdmin):
         ]
         return _fmt(rows, "kv_pct", "{:.0f} %")
 
-    @admin.display(description="in flight")
+    @admin.display(description=_("in flight"))
     def live_inflight(self, obj: Worker) -> str:
         return _fmt(_live_rows(obj), "inflight", "{}")
 
-    @admin.display(description="circuit")
+    @admin.display(description=_("circuit"))
     def live_circuit(self, obj: Worker) -> str:
         rows = _live_rows(obj)
         return ", ".join(row["circuit"] for row in rows) or "—"
@@ -190,15 +191,15 @@ class WorkerAdmin(admin.ModelAdmin):
             request, f"{len(workers)} worker(s) {_POOL_ACTIONS[action]}.", messages.SUCCESS
         )
 
-    @admin.action(description="Drain: finish running streams, send nothing new")
+    @admin.action(description=_("Drain: finish running streams, send nothing new"))
     def drain_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
         self._state_set(request, queryset, "drain")
 
-    @admin.action(description="Enable (and stop draining)")
+    @admin.action(description=_("Enable (and stop draining)"))
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
         self._state_set(request, queryset, "enable")
 
-    @admin.action(description="Disable: no requests at all")
+    @admin.action(description=_("Disable: no requests at all"))
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[Worker]) -> None:
         self._state_set(request, queryset, "disable")
 
@@ -262,12 +263,13 @@ class WorkerAdmin(admin.ModelAdmin):
         self.log_change(request, worker, f"{action} from the pool page")
         messages.success(
             request,
-            f"{worker.base_url}: {_POOL_ACTIONS[action]}. The pool sees it within a second.",
+            _("%(worker)s: %(state)s. The pool sees it within a second.")
+            % {"worker": worker.base_url, "state": _POOL_ACTIONS[action]},
         )
         return HttpResponseRedirect(reverse("admin:gateway_worker_pool"))
 
 
-_POOL_ACTIONS = {"drain": "draining", "enable": "enabled", "disable": "disabled"}
+_POOL_ACTIONS = {"drain": _("draining"), "enable": _("enabled"), "disable": _("disabled")}
 
 
 def worker_state_set(*, worker: Worker, action: str) -> None:
@@ -295,7 +297,7 @@ class ModelAccessAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelAccess]:
         return super().get_queryset(request).prefetch_related("groups")
 
-    @admin.display(description="groups")
+    @admin.display(description=_("groups"))
     def group_names(self, obj: ModelAccess) -> str:
         names = [group.name for group in obj.groups.all()]
         return ", ".join(names) or "nobody (closed)"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from gateway.regions import REGION, regions_parse
 
@@ -43,7 +44,7 @@ class Policy(models.Model):
     allowed_regions = models.TextField(
         blank=True,
         validators=[_regions_valid],
-        help_text=(
+        help_text=_(
             "Regions whose workers may serve these requests: eu-west, eu-north or a JSON list. "
             "Blank: no restriction from this policy. Groups add up (union); a user policy "
             "narrows its groups' regions further (intersection)."
@@ -52,12 +53,12 @@ class Policy(models.Model):
     home_region = models.CharField(
         max_length=63,
         blank=True,
-        help_text="Preferred region while it has a worker that is not overloaded.",
+        help_text=_("Preferred region while it has a worker that is not overloaded."),
     )
     max_concurrent_streams = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text=(
+        help_text=_(
             "Answers one user may stream at once. Empty: inherit (user → most generous group → "
             "AIPORTAL_USER_MAX_STREAMS). 0: unlimited."
         ),
@@ -65,7 +66,7 @@ class Policy(models.Model):
     daily_token_budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
-        help_text=(
+        help_text=_(
             "Tokens (prompt + completion) one user may use per UTC day; on a group, each "
             "member's. Empty: inherit (user → most generous group → "
             "AIPORTAL_DAILY_TOKEN_BUDGET). 0: unlimited."
@@ -74,12 +75,12 @@ class Policy(models.Model):
     group_daily_token_budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
-        help_text=(
+        help_text=_(
             "Group policies only: tokens all members together may use per UTC day. "
             "Empty or 0: no shared budget."
         ),
     )
-    note = models.CharField(max_length=300, blank=True, help_text="Why, or who asked.")
+    note = models.CharField(max_length=300, blank=True, help_text=_("Why, or who asked."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -106,7 +107,7 @@ class Policy(models.Model):
 
     def clean(self) -> None:
         if (self.user_id is None) == (self.group_id is None):
-            raise ValidationError("A policy is for exactly one user or one group.")
+            raise ValidationError(_("A policy is for exactly one user or one group."))
         if self.user_id is not None and self.group_daily_token_budget is not None:
             raise ValidationError(
                 {"group_daily_token_budget": "Only a group policy has a shared budget."}

@@ -9,23 +9,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["UsageRecord"]
 
 
 class UsageRecord(models.Model):
     class Source(models.TextChoices):
-        CHAT = "chat", "Chat"
-        API = "api", "API"
+        CHAT = "chat", _("Chat")
+        API = "api", _("API")
         # The chat's generated conversation titles: a request of their own, not an answer.
-        TITLE = "title", "Title generation"
+        TITLE = "title", _("Title generation")
 
     class Outcome(models.TextChoices):
-        COMPLETE = "complete", "Complete"  # the answer ended (stop or length)
-        STOPPED = "stopped", "Stopped"  # the client stopped or went away
-        INTERRUPTED = "interrupted", "Interrupted"  # the stream died and could not be finished
-        ERROR = "error", "Error"  # no worker could answer
-        REJECTED = "rejected", "Rejected"  # refused before reaching a worker (limits, budget)
+        COMPLETE = "complete", _("Complete")  # the answer ended (stop or length)
+        STOPPED = "stopped", _("Stopped")  # the client stopped or went away
+        INTERRUPTED = "interrupted", _("Interrupted")  # the stream died and could not be finished
+        ERROR = "error", _("Error")  # no worker could answer
+        REJECTED = "rejected", _("Rejected")  # refused before reaching a worker (limits, budget)
 
     # SET_NULL: a deleted user's or key's history still counts in the pool's totals.
     user = models.ForeignKey(

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from gateway.worker_urls import worker_url_check
 
@@ -23,7 +24,7 @@ def _weight_positive(value: float) -> None:
     # MinValueValidator(0) would let 0 through, and a weight of 0 means "never": that is
     # what "enabled" is for.
     if not value > 0:
-        raise ValidationError("The weight must be greater than 0.")
+        raise ValidationError(_("The weight must be greater than 0."))
 
 
 class Worker(models.Model):
@@ -31,7 +32,7 @@ class Worker(models.Model):
         "base URL",
         max_length=500,
         unique=True,
-        help_text=(
+        help_text=_(
             "The worker's address without /v1, e.g. http://gpu1:8000. "
             "dns+http://NAME:PORT stands for every address NAME resolves to "
             "(docker compose --scale), re-resolved on every probe."
@@ -40,33 +41,33 @@ class Worker(models.Model):
     region = models.CharField(
         max_length=63,
         validators=[RegexValidator(REGION_PATTERN, "Letters, digits, '.', '_' and '-' only.")],
-        help_text="Where the worker runs; requests restricted to other regions never reach it.",
+        help_text=_("Where the worker runs; requests restricted to other regions never reach it."),
     )
     weight = models.FloatField(
         default=1.0,
         validators=[_weight_positive],
-        help_text="Relative capacity: a worker with weight 2 takes about twice the load.",
+        help_text=_("Relative capacity: a worker with weight 2 takes about twice the load."),
     )
     enabled = models.BooleanField(
-        default=True, help_text="Disabled workers get no requests and are not offered."
+        default=True, help_text=_("Disabled workers get no requests and are not offered.")
     )
     draining = models.BooleanField(
         default=False,
-        help_text="Running streams finish; nothing new is sent. Use before maintenance.",
+        help_text=_("Running streams finish; nothing new is sent. Use before maintenance."),
     )
     max_concurrency = models.PositiveIntegerField(
         "max concurrent requests",
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Requests the gateway sends it at once at most; empty means no gateway cap.",
+        help_text=_("Requests the gateway sends it at once at most; empty means no gateway cap."),
     )
     # Stored as given because the gateway must send it; the admin never shows it back.
     api_key = models.CharField(
         "API key",
         max_length=500,
         blank=True,
-        help_text="Bearer token the worker expects (vLLM --api-key). Never displayed again.",
+        help_text=_("Bearer token the worker expects (vLLM --api-key). Never displayed again."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -97,12 +98,12 @@ class ModelAccess(models.Model):
     every active user. A row with no group closes the model to everyone."""
 
     model = models.CharField(
-        max_length=200, db_index=True, help_text="The model id as workers serve it."
+        max_length=200, db_index=True, help_text=_("The model id as workers serve it.")
     )
     groups = models.ManyToManyField(
-        Group, blank=True, related_name="model_access", help_text="Who may use the model."
+        Group, blank=True, related_name="model_access", help_text=_("Who may use the model.")
     )
-    note = models.CharField(max_length=300, blank=True, help_text="Why, or who asked.")
+    note = models.CharField(max_length=300, blank=True, help_text=_("Why, or who asked."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

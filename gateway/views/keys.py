@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,19 +22,22 @@ from accounts.audit import request_ip
 from gateway import keys
 
 EXPIRY_CHOICES = [
-    ("", "Never"),
-    ("7", "In 7 days"),
-    ("30", "In 30 days"),
-    ("90", "In 90 days"),
-    ("365", "In a year"),
+    ("", _("Never")),
+    ("7", _("In 7 days")),
+    ("30", _("In 30 days")),
+    ("90", _("In 90 days")),
+    ("365", _("In a year")),
 ]
 
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
-        max_length=100, help_text="What the key is for, e.g. “laptop scripts”.", strip=True
+        label=_("Name"),
+        max_length=100,
+        help_text=_("What the key is for, e.g. “laptop scripts”."),
+        strip=True,
     )
-    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label=_("Expires"))
 
     def expires_at(self):
         days = self.cleaned_data.get("expires")
@@ -74,5 +78,8 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     except keys.KeyNotFound:
         raise Http404("No such key.") from None
     keys.apikey_revoke(key=key, by=request.user, ip=request_ip(request))
-    messages.success(request, f"The key “{key.name}” ({key.display}) is revoked.")
+    messages.success(
+        request,
+        _("The key “%(name)s” (%(key)s) is revoked.") % {"name": key.name, "key": key.display},
+    )
     return redirect("apikeys:list")

@@ -20,7 +20,13 @@ PAGE = reverse("settings:preferences")
 
 
 def _save(user, **fields):
-    values = {"default_model": "", "custom_instructions": "", "theme": "system", **fields}
+    values = {
+        "default_model": "",
+        "custom_instructions": "",
+        "theme": "system",
+        "language": "",
+        **fields,
+    }
     return preferences_update(user=user, **values)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -174,6 +175,11 @@ async def no_leftover_generations():
     # A generation still running would die with this test's event loop: wait, then cancel.
     try:
         await generations_finished()
+    except TimeoutError:
+        # Say where a generation hangs, not only that it does.
+        for task in generation_tasks():
+            task.print_stack(file=sys.stderr)
+        raise
     finally:
         for task in generation_tasks():
             task.cancel()

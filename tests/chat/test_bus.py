@@ -324,6 +324,40 @@ async def test_a_delta_is_published_now_and_then_to_look_for_new_listeners(
     )
 
 
+async def test_one_count_a_period_looks_for_listeners_of_every_conversation_streaming_here(
+    owner, slow_worker, monkeypatch, redis_publishes
+):
+    # Not a publish per conversation and period: one PUBSUB NUMSUB for all of them.
+    monkeypatch.setattr(bus, "PROBE_INTERVAL", 1.0)
+    counted: list[tuple[str, ...]] = []
+    numsub = Redis.pubsub_numsub
+
+    async def counting(self, *channels, **kwargs):
+        counted.append(tuple(c.decode() if isinstance(c, bytes) else c for c in channels))
+        return await numsub(self, *channels, **kwargs)
+
+    monkeypatch.setattr(Redis, "pubsub_numsub", counting)
+    async with signed_in(owner) as first, signed_in(owner) as second:
+        await first.send(send_frame("Slowly, one"))
+        await second.send(send_frame("Slowly, two"))
+        one = await first.assistant_created()
+        two = await second.assistant_created()
+        channels = {
+            bus.bus_channel(one["conversation"]),
+            bus.bus_channel(two["conversation"]),
+        }
+        async with asyncio.timeout(5):
+            while not any(set(call) == channels for call in counted):
+                await asyncio.sleep(0.05)
+        for socket, answer in ((first, one), (second, two)):
+            await socket.send({"type": "chat.stop", "message": answer["id"]})
+            await socket.until_final(answer["id"])
+    await generations_finished()
+    assert len(first.deltas(one["id"])) > 1 and len(second.deltas(two["id"])) > 1
+    for answer in (one, two):
+        assert "message.delta" not in published_types(redis_publishes, answer["conversation"])
+
+
 class Sender:
     """What our Daphne offers a socket (common.websockets.SharedTextSender): here it takes
     the texts while ``open``."""

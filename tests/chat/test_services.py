@@ -10,7 +10,7 @@ from django.utils import timezone
 from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.services.conversations import TITLE_CHARS
-from chat.services.messages import STREAMING_STALE_AFTER
+from chat.services.messages import STREAMING_STALE_AFTER, Progress
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +156,42 @@ def test_progress_is_saved_only_while_streaming(owner):
     assert not services.message_save_progress(message_id=reply.pk, content="P", last_seq=1)
     reply.refresh_from_db()
     assert (reply.status, reply.content, reply.last_seq) == ("stopped", "Partial", 2)
+
+
+def test_progress_of_many_answers_is_saved_together_and_only_while_streaming(owner):
+    conversation = services.conversation_create(user=owner)
+    _, first = services.message_create_turn(
+        conversation=conversation, parent=None, content="q1", model=""
+    )
+    _, second = services.message_create_turn(
+        conversation=conversation, parent=None, content="q2", model=""
+    )
+    _, ended = services.message_create_turn(
+        conversation=conversation, parent=None, content="q3", model=""
+    )
+    services.message_finish(message_id=ended.pk, content="Done", last_seq=3, status="complete")
+    stale = timezone.now() - timedelta(minutes=1)
+    Message.objects.filter(pk__in=[first.pk, second.pk]).update(updated_at=stale)
+    services.message_save_progress_many(
+        [
+            Progress(message_id=first.pk, content="One so f", reasoning="", last_seq=2),
+            Progress(message_id=second.pk, content="Two", reasoning="hm", last_seq=1),
+            Progress(message_id=ended.pk, content="D", reasoning="", last_seq=1),
+        ]
+    )
+    rows = {
+        m.pk: (m.status, m.content, m.reasoning, m.last_seq)
+        for m in Message.objects.filter(pk__in=[first.pk, second.pk, ended.pk])
+    }
+    assert rows == {
+        first.pk: ("streaming", "One so f", "", 2),
+        second.pk: ("streaming", "Two", "hm", 1),
+        # Ended before the batch: a late save changes nothing.
+        ended.pk: ("complete", "Done", "", 3),
+    }
+    # The save is the heartbeat too: neither streaming answer looks lost now.
+    assert services.message_interrupt_stale(conversation_id=conversation.pk) == 0
+    assert Message.objects.get(pk=first.pk).updated_at > stale
 
 
 def test_streaming_messages_without_a_heartbeat_are_marked_interrupted(owner):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 import chat.consumers
 import chat.services.generation
+import chat.services.progress
 from chat import bus, services
 from chat.models import Message
 from tests.chat.conftest import (
@@ -110,13 +111,13 @@ async def test_it_saves_the_growing_answer_in_batches_not_per_token(
 ):
     settings.AIPORTAL_SAVE_INTERVAL = 0.1
     saves: list[str] = []
-    save = chat.services.generation._db_save_progress
+    save = chat.services.progress._db_save_many
 
-    async def counting_save(**kwargs):
-        saves.append(kwargs["content"])
-        return await save(**kwargs)
+    async def counting_save(rows):
+        saves.extend(row.content for row in rows)
+        return await save(rows)
 
-    monkeypatch.setattr(chat.services.generation, "_db_save_progress", counting_save)
+    monkeypatch.setattr(chat.services.progress, "_db_save_many", counting_save)
     async with signed_in(owner) as socket:
         await socket.send(send_frame("A long answer, please"))
         answer = await socket.assistant_created()
@@ -133,6 +134,32 @@ async def test_it_saves_the_growing_answer_in_batches_not_per_token(
     assert all(done["content"].startswith(content) for content in saves)
     assert 0 < len(saves[0]) < len(done["content"])
     assert (await get_message(answer["id"])).content == done["content"]
+
+
+async def test_answers_streaming_together_are_saved_in_one_batch(
+    owner, slow_worker, settings, monkeypatch
+):
+    settings.AIPORTAL_SAVE_INTERVAL = 0.1
+    batches: list[dict[int, str]] = []
+    save = chat.services.progress._db_save_many
+
+    async def recording_save(rows):
+        batches.append({row.message_id: row.content for row in rows})
+        return await save(rows)
+
+    monkeypatch.setattr(chat.services.progress, "_db_save_many", recording_save)
+    async with signed_in(owner) as first, signed_in(owner) as second:
+        await first.send(send_frame("Say a lot, slowly"))
+        await second.send(send_frame("Say a lot too, slowly"))
+        one = await first.assistant_created()
+        two = await second.assistant_created()
+        both = {one["id"], two["id"]}
+        await eventually(lambda: any(set(batch) >= both for batch in batches), timeout=5)
+        for socket, answer in ((first, one), (second, two)):
+            await socket.send({"type": "chat.stop", "message": answer["id"]})
+            await socket.until_final(answer["id"])
+    # One write for both answers: the process's saver, not one saver per answer.
+    assert any(set(batch) == both for batch in batches)
 
 
 async def test_it_stops_an_answer_keeps_the_partial_text_and_aborts_upstream(owner, slow_worker):

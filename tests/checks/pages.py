@@ -64,11 +64,18 @@ def site(owner) -> list[Check]:
 
 
 def new_context(
-    chromium: Browser, *, theme: str, viewport: dict[str, int], base_url: str
+    chromium: Browser,
+    *,
+    theme: str,
+    viewport: dict[str, int],
+    base_url: str,
+    locale: str | None = None,
 ) -> BrowserContext:
     # bypass_csp: the checks inject axe-core as an inline script, which the site's CSP refuses.
+    # locale: the browser's language (Accept-Language, navigator.language); None: Chromium's.
+    options = {"locale": locale} if locale else {}
     context = chromium.new_context(
-        viewport=viewport, color_scheme=theme, bypass_csp=True, base_url=base_url
+        viewport=viewport, color_scheme=theme, bypass_csp=True, base_url=base_url, **options
     )
     context.set_default_timeout(15_000)
     return context
@@ -100,10 +107,13 @@ def walk(
     viewport: dict[str, int],
     base_url: str,
     email: str,
+    locale: str | None = None,
 ) -> Iterator[tuple[Check, Page]]:
     """Each page, opened in ``theme`` at ``viewport``: signed out first, then signed in."""
     for signed_in in (False, True):
-        context = new_context(chromium, theme=theme, viewport=viewport, base_url=base_url)
+        context = new_context(
+            chromium, theme=theme, viewport=viewport, base_url=base_url, locale=locale
+        )
         try:
             page = context.new_page()
             if signed_in:

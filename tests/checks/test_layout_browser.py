@@ -26,9 +26,10 @@ MEASURE = """() => {
         const box = el.getBoundingClientRect();
         const style = getComputedStyle(el);
         // Wider than 1px: .visually-hidden labels are clipped to 1px on purpose.
-        // checkVisibility: what is inside a closed <details> keeps a box but is not drawn.
+        // A closed <details> keeps its content laid out (content-visibility), unseen.
         return box.width > 1 && box.height > 1 && style.visibility !== "hidden"
-            && style.display !== "none" && !el.closest("[hidden]") && el.checkVisibility();
+            && style.display !== "none" && !el.closest("[hidden]")
+            && !el.closest("details:not([open]) > :not(summary)");
     };
     const describe = (el) => {
         let text = el.tagName.toLowerCase();
@@ -119,7 +120,9 @@ def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
     page.set_content(
         """<html><body style="margin:0">
         <header><h1 style="width:60px;overflow:hidden;white-space:nowrap">A long title</h1>
-          <button style="position:absolute;left:10px;top:0;width:80px">Menu</button></header>
+          <button style="position:absolute;left:10px;top:0;width:80px">Menu</button>
+          <details><summary>More</summary><a href="#"
+            style="position:absolute;left:10px;top:0;width:80px">Hidden link</a></details></header>
         <div style="width:600px">wide</div>
         <textarea id="composer-input" style="position:absolute;top:300px;left:0;width:200px">
         </textarea>
@@ -131,6 +134,7 @@ def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
     assert 'overlap: h1 "A long title" and button "Menu"' in found
     assert 'overlap: textarea#composer-input and button#send-button "Send"' in found
     assert 'cut off: h1 "A long title" needs' in found
+    assert "Hidden link" not in found  # in a closed <details>: nobody sees it
 
 
 @pytest.mark.usefixtures("transactional_db")

@@ -213,10 +213,13 @@ def test_the_edge_gets_its_domain_and_upstream_from_the_environment(compose):
         compose_load({})  # no domain, no start
 
 
-def test_the_image_is_built_in_two_stages_and_runs_unprivileged():
+def test_the_image_is_built_in_stages_and_runs_unprivileged():
     dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
-    assert stages == ["${NODE_IMAGE}", "${PYTHON_IMAGE}"]
+    # Front-end builds, compiled translations (msgfmt), then the application.
+    assert stages == ["${NODE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert "msgfmt --check-format" in dockerfile
+    assert "COPY --from=translations /src/locale locale" in dockerfile
     assert "npm ci --omit=dev" in dockerfile
     assert "sh compose/copy-vendor.sh node_modules static/vendor" in dockerfile
     assert "manage.py collectstatic" in dockerfile

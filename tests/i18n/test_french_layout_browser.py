@@ -1,0 +1,60 @@
+"""The main pages in French, at desktop and phone size, light and dark: French runs about a
+fifth longer than English, and a label that fitted may now overflow, overlap or be cut off.
+The same pages and the same measure as tests/checks/test_layout_browser.py; screenshots go
+to the test's tmp dir and to AIPORTAL_SCREENSHOTS, if set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.checks.pages import DESKTOP, PHONE, THEMES, Check, site, walk
+from tests.checks.test_layout_browser import PANELS, problems_of
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_main_pages_fit_in_french(page, chromium, daphne_url, owner, theme, size, tmp_path):
+    # ``page`` first: it lets the ORM run beside Playwright's loop (tests/conftest.py).
+    viewport = DESKTOP if size == "desktop" else PHONE
+    shots = [tmp_path]
+    if os.environ.get("AIPORTAL_SCREENSHOTS"):
+        shots.append(Path(os.environ["AIPORTAL_SCREENSHOTS"]))
+    for folder in shots:
+        folder.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[str]] = {}
+    # Preferences too: its language menu and the longest French help texts.
+    checks = [*site(owner), Check("preferences", "/settings/preferences/", "main h1")]
+    for check, tab in walk(
+        chromium,
+        checks,
+        theme=theme,
+        viewport=viewport,
+        base_url=daphne_url,
+        email=owner.email,
+        locale="fr-FR",
+    ):
+        # The page really is in French: the layout below is French text's.
+        assert tab.evaluate("document.documentElement.lang") == "fr", check.name
+        states = [("", problems_of(tab))]
+        for shot in shots:
+            tab.screenshot(path=str(shot / f"fr-{check.name}-{size}-{theme}.png"))
+        for opener in PANELS.get(check.name, []):
+            if tab.locator(opener).is_visible():
+                tab.click(opener)
+                states.append((f" with {opener} open", problems_of(tab)))
+                for shot in shots:
+                    name = opener.split(" ")[0].lstrip("#")
+                    tab.screenshot(path=str(shot / f"fr-{check.name}-{name}-{size}-{theme}.png"))
+                tab.click(opener)
+        for state, problems in states:
+            if problems:
+                found[f"{check.name}{state} ({size}, {theme})"] = problems
+    assert not found, "layout problems in French:\n" + "\n".join(
+        f"{where}:\n" + "\n".join(f"  {p}" for p in problems) for where, problems in found.items()
+    )
