@@ -114,6 +114,24 @@ def problems_of(page) -> list[str]:
     return page.evaluate(MEASURE)
 
 
+def panel_states(tab, check: str, shots: list[Path], name: str) -> list[tuple[str, list]]:
+    """Each of ``check``'s PANELS opened, measured, saved as ``name`` with the panels in it
+    (``{}``) in each folder of ``shots``, then closed."""
+    states = []
+    for openers in PANELS.get(check, []):
+        menu = tab.locator("#header-menu-toggle")
+        if not tab.locator(openers[0]).is_visible() and menu.is_visible():
+            menu.click()  # on a phone the header's controls fold into the ⋯ menu
+        for opener in openers:
+            tab.click(opener)
+        states.append((f" with {' then '.join(openers)} open", problems_of(tab)))
+        panels = "-".join(o.split(" ")[0].lstrip("#") for o in openers)
+        for shot in shots:
+            tab.screenshot(path=str(shot / name.format(panels)))
+        tab.evaluate(CLOSE_PANELS)
+    return states
+
+
 def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
     """The check itself can fail: a page with each defect on purpose."""
     page.set_viewport_size({"width": 390, "height": 844})
@@ -158,17 +176,9 @@ def test_the_main_pages_fit_without_overflow_overlap_or_cut_off_text(
         states = [("", problems_of(tab))]
         for shot in shots:
             tab.screenshot(path=str(shot / f"{check.name}-{size}-{theme}.png"))
-        for openers in PANELS.get(check.name, []):
-            menu = tab.locator("#header-menu-toggle")
-            if not tab.locator(openers[0]).is_visible() and menu.is_visible():
-                menu.click()  # on a phone the header's controls fold into the ⋯ menu
-            for opener in openers:
-                tab.click(opener)
-            states.append((f" with {' then '.join(openers)} open", problems_of(tab)))
-            name = "-".join(o.split(" ")[0].lstrip("#") for o in openers)
-            for shot in shots:
-                tab.screenshot(path=str(shot / f"{check.name}-{name}-{size}-{theme}.png"))
-            tab.evaluate(CLOSE_PANELS)
+
+        name = f"{check.name}-{{}}-{size}-{theme}.png"
+        states += panel_states(tab, check.name, shots, name)
         for state, problems in states:
             if problems:
                 found[f"{check.name}{state} ({size}, {theme})"] = problems
