@@ -493,7 +493,14 @@ const openButton = document.getElementById("sidebar-open");
 const closeButton = document.getElementById("sidebar-close");
 const backdrop = document.getElementById("drawer-backdrop");
 
+// The drawer slides only when it is opened or closed here (chat.css): for a little longer
+// than the slide, then a window that turns narrow hides the column at once.
+let drawerSettle = 0;
+
 function setDrawer(open) {
+  app.dataset.drawerMoving = "";
+  clearTimeout(drawerSettle);
+  drawerSettle = setTimeout(() => delete app.dataset.drawerMoving, 300);
   app.dataset.drawer = open ? "open" : "closed";
   openButton.setAttribute("aria-expanded", String(open));
   backdrop.hidden = !open;

@@ -282,6 +282,30 @@ def test_the_theme_toggle_is_remembered(page, daphne_url, owner):
     expect(html).to_have_attribute("data-theme", "light")
 
 
+def test_a_window_that_turns_narrow_shows_no_half_open_drawer(page, daphne_url, owner):
+    """The column does not slide out of view when the window narrows (a phone turned
+    upright): it was seen half-open over the chat for the slide's 0.2 s. Opening and closing
+    it from ☰ still slide."""
+    sign_in(page, daphne_url, owner.email)
+    sidebar = page.locator("#sidebar")
+    expect(sidebar).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 800})
+    # The frame right after the resize: nothing of the column on screen, and hidden.
+    seen = page.evaluate(
+        """() => new Promise((done) => requestAnimationFrame(() => {
+            const box = document.getElementById("sidebar").getBoundingClientRect();
+            done({right: box.right, visibility: getComputedStyle(
+                document.getElementById("sidebar")).visibility});
+        }))"""
+    )
+    assert seen == {"right": 0, "visibility": "hidden"}, seen
+    page.get_by_role("button", name="Show the conversation list").click()
+    assert sidebar.evaluate("e => getComputedStyle(e).transitionDuration") != "0s"
+    expect(sidebar).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sidebar).to_be_hidden()
+
+
 def test_on_a_phone_the_sidebar_is_a_drawer(page, daphne_url, owner):
     conversation_with(owner, "On the go")
     page.set_viewport_size({"width": 390, "height": 800})

@@ -83,15 +83,53 @@ MEASURE = """() => {
     return problems;
 }"""
 
-# What a chat page has to open for its panels to be checked too.
+# What a chat page has to open for its panels to be checked too: each tuple is clicked in
+# order, measured, then closed. The header's panels one after the other: a person opens
+# Download, then the system prompt (or Share) without closing the first.
+SETTINGS = "#conversation-settings > summary"
+DOWNLOAD = "#export-menu > summary"
+SHARE = "#share-button"
 PANELS = {
-    "chat-empty": ["#dataset-picker > summary"],
-    "chat-answer": ["#dataset-picker > summary", "#conversation-settings > summary"],
+    "chat-empty": [("#dataset-picker > summary",)],
+    "chat-answer": [
+        ("#dataset-picker > summary",),
+        (SETTINGS,),
+        (DOWNLOAD, SETTINGS),
+        (SETTINGS, DOWNLOAD),
+        (SHARE, SETTINGS),
+        (SETTINGS, SHARE),
+    ],
 }
+
+CLOSE_PANELS = """() => {
+    for (const box of document.querySelectorAll("details[open]")) box.open = false;
+    const share = document.getElementById("share-panel");
+    if (share) share.hidden = true;
+    const header = document.querySelector(".chat-header");
+    if (header) header.dataset.menu = "closed";
+}"""
 
 
 def problems_of(page) -> list[str]:
     return page.evaluate(MEASURE)
+
+
+def panel_states(tab, check: str, shots: list[Path], name: str) -> list[tuple[str, list]]:
+    """Each of ``check``'s PANELS opened, measured, saved as ``name`` with the panels in it
+    (``{}``) in each folder of ``shots``, then closed."""
+    states = []
+    for openers in PANELS.get(check, []):
+        menu = tab.locator("#header-menu-toggle")
+        if not tab.locator(openers[0]).is_visible() and menu.is_visible():
+            menu.click()  # on a phone the header's controls fold into the ⋯ menu
+        for opener in openers:
+            tab.click(opener)
+        states.append((f" with {' then '.join(openers)} open", problems_of(tab)))
+        panels = "-".join(o.split(" ")[0].lstrip("#") for o in openers)
+        for shot in shots:
+            tab.screenshot(path=str(shot / name.format(panels)))
+        tab.evaluate(CLOSE_PANELS)
+    return states
 
 
 def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
@@ -138,14 +176,9 @@ def test_the_main_pages_fit_without_overflow_overlap_or_cut_off_text(
         states = [("", problems_of(tab))]
         for shot in shots:
             tab.screenshot(path=str(shot / f"{check.name}-{size}-{theme}.png"))
-        for opener in PANELS.get(check.name, []):
-            if tab.locator(opener).is_visible():
-                tab.click(opener)
-                states.append((f" with {opener} open", problems_of(tab)))
-                for shot in shots:
-                    name = opener.split(" ")[0].lstrip("#")
-                    tab.screenshot(path=str(shot / f"{check.name}-{name}-{size}-{theme}.png"))
-                tab.click(opener)
+
+        name = f"{check.name}-{{}}-{size}-{theme}.png"
+        states += panel_states(tab, check.name, shots, name)
         for state, problems in states:
             if problems:
                 found[f"{check.name}{state} ({size}, {theme})"] = problems

@@ -1,6 +1,9 @@
 """One prober per deployment: the Redis lock, handover on shutdown, takeover on death."""
 
 import asyncio
+import concurrent.futures
+import contextlib
+import threading
 import time
 import uuid
 
@@ -153,9 +156,15 @@ async def test_the_lock_works_the_same_without_redis(telemetry):
     await two.release()
 
 
-async def test_a_prober_stops_even_when_cancelled_inside_a_database_read(pool_of_one, monkeypatch):
-    import threading
+def test_a_prober_stops_even_when_cancelled_inside_a_database_read(pool_of_one, monkeypatch):
+    """The Worker table is read in a thread: a cancellation that arrives meanwhile must still
+    end the prober (a prober that outlives its loop's shutdown hangs it).
 
+    The prober runs on an event loop of its own, in a thread, and every wait here is bounded:
+    on the test's own loop, a prober that ignored its cancellation hung the loop's teardown
+    (it waits for every task) until pytest-timeout's 120 s instead of failing the assert, and
+    a read that never began (the one thread that runs every thread-sensitive database call of
+    the process busy elsewhere, under load) kept the test waiting for it as long."""
     from gateway import pool
 
     reading = threading.Event()
@@ -165,14 +174,29 @@ async def test_a_prober_stops_even_when_cancelled_inside_a_database_read(pool_of
         time.sleep(0.3)
         return []
 
-    # The Worker table is read in a thread: a cancellation that arrives meanwhile must still
-    # end the prober (a prober that outlives its loop's shutdown hangs it).
     monkeypatch.setattr(pool, "_admin_rows_read", slow_rows)
-    prober = Prober(token="one")
-    task = asyncio.create_task(prober.run())
-    while not reading.is_set():
-        await asyncio.sleep(0.01)
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=2)
-    assert task in done, "the prober ignored its cancellation"
+    loop = asyncio.new_event_loop()
+    started: concurrent.futures.Future[asyncio.Task] = concurrent.futures.Future()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        task = loop.create_task(Prober(token="one").run())
+        started.set_result(task)
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(task)
+        # What the prober left behind (its lock renewer, the read it stopped waiting for)
+        # ends before the loop closes.
+        rest = asyncio.all_tasks(loop)
+        for leftover in rest:
+            leftover.cancel()
+        loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="prober-loop", daemon=True)
+    thread.start()
+    task = started.result(timeout=10)
+    assert reading.wait(30), "the prober never began reading the Worker table"
+    loop.call_soon_threadsafe(task.cancel)
+    thread.join(10)  # a stopping prober needs one Redis round trip to hand its lock over
+    assert not thread.is_alive(), "the prober ignored its cancellation"
     assert task.cancelled()

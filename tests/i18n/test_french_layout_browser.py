@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.checks.pages import DESKTOP, PHONE, THEMES, Check, site, walk
-from tests.checks.test_layout_browser import PANELS, problems_of
+from tests.checks.test_layout_browser import panel_states, problems_of
 
 pytestmark = pytest.mark.browser
 
@@ -44,14 +44,8 @@ def test_the_main_pages_fit_in_french(page, chromium, daphne_url, owner, theme, 
         states = [("", problems_of(tab))]
         for shot in shots:
             tab.screenshot(path=str(shot / f"fr-{check.name}-{size}-{theme}.png"))
-        for opener in PANELS.get(check.name, []):
-            if tab.locator(opener).is_visible():
-                tab.click(opener)
-                states.append((f" with {opener} open", problems_of(tab)))
-                for shot in shots:
-                    name = opener.split(" ")[0].lstrip("#")
-                    tab.screenshot(path=str(shot / f"fr-{check.name}-{name}-{size}-{theme}.png"))
-                tab.click(opener)
+        name = f"fr-{check.name}-{{}}-{size}-{theme}.png"
+        states += panel_states(tab, check.name, shots, name)
         for state, problems in states:
             if problems:
                 found[f"{check.name}{state} ({size}, {theme})"] = problems
