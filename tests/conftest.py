@@ -230,7 +230,25 @@ def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
     )
     url = f"http://127.0.0.1:{port}"
     process.wait_for_http(f"{url}/healthz")
+    _daphnes.append(process)
     return process, url
+
+
+# The Daphnes this test process started: a failing test that used one shows the end of its
+# log (a 500's traceback is there, not in the test's own output).
+_daphnes: list[Process] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _daphnes and "daphne_url" in getattr(item, "fixturenames", ()):
+        for process in _daphnes:
+            if process.popen.poll() is None:
+                report.sections.append(
+                    (f"Daphne {process.args[-2]} (last lines)", "".join(process.output[-80:]))
+                )
 
 
 @pytest.fixture(scope="session")
@@ -291,13 +309,19 @@ def _flush_referencing_tables_first():
     deferred foreign key on accounts_user. A TRUNCATE that held accounts_user and waited for
     gateway_usagerecord deadlocked with it, and when PostgreSQL picked the TRUNCATE the next
     test found the previous one's rows. Locking referencing tables before the ones they
-    reference makes the TRUNCATE wait for such a commit instead."""
+    reference makes the TRUNCATE wait for such a commit instead.
+
+    Content types and permissions stay: the flush's post_migrate would create them again
+    under new ids, while a session's Daphne keeps the old ids in its content-type cache (an
+    admin change it logged then broke the log entry's foreign key)."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.sql_flush
+    kept = {"django_content_type", "auth_permission"}
 
     def sql_flush(self, style, tables, **kwargs):
-        return original(self, style, referencing_tables_first(list(tables)), **kwargs)
+        flushed = [table for table in tables if table not in kept]
+        return original(self, style, referencing_tables_first(flushed), **kwargs)
 
     DatabaseOperations.sql_flush = sql_flush
     yield

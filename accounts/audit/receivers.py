@@ -16,6 +16,7 @@ import logging
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 
 from accounts.audit.record import audit_record, request_ip
 
@@ -94,7 +95,12 @@ on_mfa_reset = _mfa_receiver("mfa.reset")
 def admin_entry_record(entry: LogEntry) -> None:
     """One admin add, change or delete: the model and object, and the names of the fields
     changed (Django's change message holds names, not values)."""
-    content_type = entry.content_type
+    # From the content-type cache that the admin filled when it wrote the entry: no query
+    # (and the same answer where content types were re-created under a running process, as
+    # the test suite's flushes do).
+    content_type = (
+        ContentType.objects.get_for_id(entry.content_type_id) if entry.content_type_id else None
+    )
     target_type = f"{content_type.app_label}.{content_type.model}" if content_type else "unknown"
     audit_record(
         actor=entry.user,

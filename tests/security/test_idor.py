@@ -186,6 +186,9 @@ NOT_OWNED = {
     # does not exist (tests/gateway/test_access.py).
     "v1:model": "a model name",
     "v1:<path:rest>": "the catch-all 404 of /v1",
+    # A language code and a digest of the scripts' catalogue: the same public texts for
+    # everyone (tests/pages/test_js_catalogue.py).
+    "js_catalogue_versioned": "a language and the catalogue's digest",
 }
 
 
