@@ -6,6 +6,9 @@
 // script or style) is the last net.
 // LaTeX ($…$, $$…$$, \(…\), \[…\]) is typeset by KaTeX as MathML only: its HTML output
 // needs inline styles, which the CSP forbids; Chromium and Firefox draw MathML natively.
+// KaTeX is most of the page's weight and most answers hold no math: it is loaded the first
+// time a text needs it (its address in <meta name="katex-src">), and the texts rendered
+// meanwhile, with their TeX as code, are rendered again once it is there.
 import { gettext, interpolate } from "../common/i18n.js";
 
 const PURIFY_CONFIG = {
@@ -50,9 +53,29 @@ function setUpPurify(purify) {
   });
 }
 
+let katexWanted = false;
+let katexLoading = null;
+
+function loadKatex() {
+  if (katexLoading) return katexLoading;
+  const source = document.querySelector('meta[name="katex-src"]')?.content;
+  if (!source) return Promise.resolve(false);
+  katexLoading = new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = source;
+    script.onload = () => resolve(true);
+    script.onerror = () => resolve(false); // the TeX stays readable as code
+    document.head.append(script);
+  });
+  return katexLoading;
+}
+
 function typeset(tex, displayMode) {
   const katex = window.katex;
-  if (!katex) return `<code>${escapeHtml(tex)}</code>`;
+  if (!katex) {
+    katexWanted = true;
+    return `<code>${escapeHtml(tex)}</code>`;
+  }
   try {
     const html = katex.renderToString(tex, {
       displayMode,
@@ -190,7 +213,23 @@ export function createRenderer() {
   }
   setUpPurify(window.DOMPurify);
   md = md || createMarkdownIt();
-  return (element, text) => {
+  // What each element shows, and the elements whose math waits for KaTeX.
+  const shown = new WeakMap();
+  const waiting = new Set();
+  const put = (element, text) => {
+    katexWanted = false;
     element.innerHTML = window.DOMPurify.sanitize(md.render(text), PURIFY_CONFIG);
+    shown.set(element, text);
+    if (!katexWanted) return;
+    waiting.add(element);
+    loadKatex().then((loaded) => {
+      if (!loaded || !window.katex) return;
+      for (const pending of [...waiting]) {
+        waiting.delete(pending);
+        // Unless it left the page, or shows another text by now (rendered with KaTeX).
+        if (pending.isConnected && shown.has(pending)) put(pending, shown.get(pending));
+      }
+    });
   };
+  return put;
 }

@@ -16,12 +16,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 ANSWER = ".message.assistant"
 
 
-def open_answer(page, daphne_url, owner, content: str):
+def answered(owner, content: str):
     conversation = services.conversation_create(user=owner, title="Rendering")
     _, answer = services.message_create_turn(
         conversation=conversation, parent=None, content="Show me", model=""
     )
     services.message_finish(message_id=answer.pk, content=content, last_seq=1, status="complete")
+    return conversation
+
+
+def open_answer(page, daphne_url, owner, content: str):
+    conversation = answered(owner, content)
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
     return page.locator(ANSWER).locator(".content")
@@ -60,6 +65,21 @@ def test_latex_renders_as_mathml_without_a_csp_violation(page, daphne_url, owner
     box = content.locator(".math-display math").bounding_box()
     assert box and box["height"] > 10
     assert violations == []
+
+
+def test_katex_is_loaded_only_when_an_answer_holds_math(page, daphne_url, owner):
+    # KaTeX is most of the page's weight (bench/chat_page.py): an answer without math
+    # costs none of it; one with math loads it and is typeset (the test above).
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    content = open_answer(page, daphne_url, owner, "No maths here, only **bold** text.")
+    expect(content.locator("strong")).to_have_text("bold")
+    page.wait_for_load_state("networkidle")
+    assert fetched and not [url for url in fetched if "katex" in url]
+    assert page.evaluate("typeof window.katex") == "undefined"
+    page.goto(f"{daphne_url}/c/{answered(owner, 'Then $x^2$ appears.').pk}/")
+    expect(page.locator(ANSWER).locator(".content math msup")).to_have_count(1)
+    assert [url for url in fetched if "katex" in url]
 
 
 def test_tables_and_highlighted_code_render(page, daphne_url, owner):
