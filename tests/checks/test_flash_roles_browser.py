@@ -5,14 +5,12 @@ more and its items are list items outside any list (axe: listitem, aria-allowed-
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.chat.test_browser import sign_in
 from tests.checks.pages import DESKTOP, new_context
 from tests.checks.test_axe_browser import violations_of
-from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +34,7 @@ def test_the_messages_after_an_action_are_a_list_inside_a_live_region(
     found: dict[str, set[str]] = {}
     try:
         tab = context.new_page()
-        tab.goto("/accounts/login/")
-        tab.fill("#id_login", owner.email)
-        tab.fill("#id_password", PASSWORD)
-        tab.click("form button[type=submit]")
-        expect(tab).to_have_url(re.compile(r"/$"))
+        sign_in(tab, daphne_url, owner.email)
         # The chat has no place for it in a card: the notice over the page (_messages.html).
         found["chat"] = _list_rules(tab, "ul.flash-toast", "signed in")
 

@@ -132,6 +132,32 @@ def panel_states(tab, check: str, shots: list[Path], name: str) -> list[tuple[st
     return states
 
 
+def screenshot_folders(tmp_path: Path) -> list[Path]:
+    """The test's tmp dir, and AIPORTAL_SCREENSHOTS when set (to look at them by hand)."""
+    shots = [tmp_path]
+    if os.environ.get("AIPORTAL_SCREENSHOTS"):
+        shots.append(Path(os.environ["AIPORTAL_SCREENSHOTS"]))
+    for folder in shots:
+        folder.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def page_problems(tab, check: str, shots: list[Path], label: str) -> dict[str, list[str]]:
+    """What the measure finds on ``check``'s page as it opened and with each of its panels
+    open, by state; a screenshot of each (``label`` names them: ``{check}``, ``{state}``)."""
+    for shot in shots:
+        tab.screenshot(path=str(shot / label.format(check=check, state="page")))
+    states = [("", problems_of(tab))]
+    states += panel_states(tab, check, shots, label.format(check=check, state="{}"))
+    return {f"{check}{state}": problems for state, problems in states if problems}
+
+
+def layout_report(title: str, found: dict[str, list[str]]) -> str:
+    return f"{title}:\n" + "\n".join(
+        f"{where}:\n" + "\n".join(f"  {p}" for p in problems) for where, problems in found.items()
+    )
+
+
 def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
     """The check itself can fail: a page with each defect on purpose."""
     page.set_viewport_size({"width": 390, "height": 844})
@@ -163,25 +189,16 @@ def test_the_main_pages_fit_without_overflow_overlap_or_cut_off_text(
 ):
     # ``page`` first: it lets the ORM run beside Playwright's loop (tests/conftest.py).
     viewport = DESKTOP if size == "desktop" else PHONE
-    shots = [tmp_path]
-    if os.environ.get("AIPORTAL_SCREENSHOTS"):
-        shots.append(Path(os.environ["AIPORTAL_SCREENSHOTS"]))
-    for folder in shots:
-        folder.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_folders(tmp_path)
     found: dict[str, list[str]] = {}
-    checks = site(owner)
     for check, tab in walk(
-        chromium, checks, theme=theme, viewport=viewport, base_url=daphne_url, email=owner.email
+        chromium,
+        site(owner),
+        theme=theme,
+        viewport=viewport,
+        base_url=daphne_url,
+        email=owner.email,
     ):
-        states = [("", problems_of(tab))]
-        for shot in shots:
-            tab.screenshot(path=str(shot / f"{check.name}-{size}-{theme}.png"))
-
-        name = f"{check.name}-{{}}-{size}-{theme}.png"
-        states += panel_states(tab, check.name, shots, name)
-        for state, problems in states:
-            if problems:
-                found[f"{check.name}{state} ({size}, {theme})"] = problems
-    assert not found, "layout problems:\n" + "\n".join(
-        f"{where}:\n" + "\n".join(f"  {p}" for p in problems) for where, problems in found.items()
-    )
+        problems = page_problems(tab, check.name, shots, f"{{check}}-{{state}}-{size}-{theme}.png")
+        found.update({f"{where} ({size}, {theme})": p for where, p in problems.items()})
+    assert not found, layout_report("layout problems", found)

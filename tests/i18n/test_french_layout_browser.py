@@ -5,13 +5,10 @@ to the test's tmp dir and to AIPORTAL_SCREENSHOTS, if set."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.checks.pages import DESKTOP, PHONE, THEMES, Check, site, walk
-from tests.checks.test_layout_browser import panel_states, problems_of
+from tests.checks.test_layout_browser import layout_report, page_problems, screenshot_folders
 
 pytestmark = pytest.mark.browser
 
@@ -22,11 +19,7 @@ pytestmark = pytest.mark.browser
 def test_the_main_pages_fit_in_french(page, chromium, daphne_url, owner, theme, size, tmp_path):
     # ``page`` first: it lets the ORM run beside Playwright's loop (tests/conftest.py).
     viewport = DESKTOP if size == "desktop" else PHONE
-    shots = [tmp_path]
-    if os.environ.get("AIPORTAL_SCREENSHOTS"):
-        shots.append(Path(os.environ["AIPORTAL_SCREENSHOTS"]))
-    for folder in shots:
-        folder.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_folders(tmp_path)
     found: dict[str, list[str]] = {}
     # Preferences too: its language menu and the longest French help texts.
     checks = [*site(owner), Check("preferences", "/settings/preferences/", "main h1")]
@@ -41,14 +34,7 @@ def test_the_main_pages_fit_in_french(page, chromium, daphne_url, owner, theme, 
     ):
         # The page really is in French: the layout below is French text's.
         assert tab.evaluate("document.documentElement.lang") == "fr", check.name
-        states = [("", problems_of(tab))]
-        for shot in shots:
-            tab.screenshot(path=str(shot / f"fr-{check.name}-{size}-{theme}.png"))
-        name = f"fr-{check.name}-{{}}-{size}-{theme}.png"
-        states += panel_states(tab, check.name, shots, name)
-        for state, problems in states:
-            if problems:
-                found[f"{check.name}{state} ({size}, {theme})"] = problems
-    assert not found, "layout problems in French:\n" + "\n".join(
-        f"{where}:\n" + "\n".join(f"  {p}" for p in problems) for where, problems in found.items()
-    )
+        label = f"fr-{{check}}-{{state}}-{size}-{theme}.png"
+        problems = page_problems(tab, check.name, shots, label)
+        found.update({f"{where} ({size}, {theme})": p for where, p in problems.items()})
+    assert not found, layout_report("layout problems in French", found)
