@@ -72,6 +72,9 @@ INSTALLED_APPS = [
     "accounts",
     "gateway",
     "chat",
+    "assistants",
+    "prompts",
+    "tools",
     "datasets",
 ]
 

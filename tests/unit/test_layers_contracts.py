@@ -17,8 +17,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
-PACKAGES = ("aiportal", "chat", "datasets", "gateway", "accounts", "common")
-LAYERS = "Layers: the project root on top, then chat, datasets, the gateway, accounts, common"
+PACKAGES = (
+    "aiportal",
+    "chat",
+    "assistants",
+    "prompts",
+    "tools",
+    "datasets",
+    "gateway",
+    "accounts",
+    "common",
+)
+LAYERS = "Layers: root, chat, assistants | prompts, tools, datasets, gateway, accounts, common"
 DOOR = "Outside the gateway, only its door (gateway/__init__.py)"
 ACYCLIC = "No import circles inside the gateway"
 APPS_ACYCLIC = "No import circles inside the other packages"
@@ -77,6 +87,24 @@ def test_accounts_importing_the_gateway_breaks_the_layers(tree):
     assert result.returncode == 1, result.stdout
     assert f"{LAYERS} BROKEN" in result.stdout
     assert "- accounts.wrong -> gateway.proxy" in result.stdout
+
+
+def test_tools_importing_chat_breaks_the_layers(tree):
+    add_module(tree, "tools.wrong", "from chat import models\n")
+
+    result = lint_imports(tree, "layers")
+
+    assert result.returncode == 1, result.stdout
+    assert "tools is not allowed to import chat" in result.stdout
+
+
+def test_assistants_and_prompts_know_nothing_of_each_other(tree):
+    add_module(tree, "prompts.wrong", "import assistants.apps\n")
+
+    result = lint_imports(tree, "layers")
+
+    assert result.returncode == 1, result.stdout
+    assert "- prompts.wrong -> assistants.apps" in result.stdout
 
 
 def test_an_app_past_the_gateways_door_breaks_the_door(tree):
