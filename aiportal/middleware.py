@@ -51,7 +51,8 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
 
 @sync_and_async_middleware
 def images_from_static_only(get_response):
-    """Narrow the CSP's ``img-src`` from the whole origin to its static files (and data:).
+    """Narrow the CSP's ``img-src`` from the whole origin to its static files, the chat's
+    attachments (and data:).
 
     Model output and documents are untrusted, and an image URL on our own origin
     (``/datasets/1/export.zip``) would be fetched by every reader's browser with their
@@ -62,11 +63,14 @@ def images_from_static_only(get_response):
 
     def narrowed(request, response):
         static = settings.STATIC_URL
+        origin = f"{request.scheme}://{request.get_host()}"
         if not static.startswith(("http://", "https://")):
-            static = f"{request.scheme}://{request.get_host()}{static}"
+            static = f"{origin}{static}"
+        # And the chat's attachments (chat/views/attachments.py): served only to their owner
+        # or a share link's holder, as untrusted bytes that never change state.
         response._csp_replace = {
             **getattr(response, "_csp_replace", {}),
-            "img-src": [static, "data:"],
+            "img-src": [static, f"{origin}/chat/attachments/", "data:"],
         }
         return response
 

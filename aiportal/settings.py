@@ -543,6 +543,15 @@ AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 1000, minimum=10) 
 # Ask the model for a short title after a conversation's first answer (one small request
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
+# Attachments in the composer (docs/chat.md, "Attachments"): the largest file one may be,
+# how many one message may carry, and the pixels an image may decode to (a decompression bomb
+# is refused before it is decoded). Stored under generated names in one folder per owner.
+AIPORTAL_ATTACHMENT_MAX_BYTES = env_int("AIPORTAL_ATTACHMENT_MAX_BYTES", 20 * 2**20, minimum=1024)
+AIPORTAL_ATTACHMENTS_PER_MESSAGE = env_int("AIPORTAL_ATTACHMENTS_PER_MESSAGE", 10, minimum=1)
+AIPORTAL_ATTACHMENT_MAX_PIXELS = env_int(
+    "AIPORTAL_ATTACHMENT_MAX_PIXELS", 40_000_000, minimum=10_000
+)
+AIPORTAL_ATTACHMENTS_DIR = Path(env_str("AIPORTAL_ATTACHMENTS_DIR", str(DATA_DIR / "attachments")))
 
 # --- Datasets: sources ------------------------------------------------------------------
 # Host names whose private or loopback addresses the fetcher accepts (an intranet wiki, say);

@@ -11,3 +11,13 @@ class ChatConfig(AppConfig):
         from chat.privacy import ChatPrivacyHook
 
         privacy_hook_register(ChatPrivacyHook())
+
+        # An attachment's files go with its row, however the row goes (a cascade too).
+        from django.db.models.signals import post_delete
+
+        from chat.models import Attachment
+        from chat.services.attachments import attachment_files_unlink
+
+        post_delete.connect(
+            attachment_files_unlink, sender=Attachment, dispatch_uid="chat_attachment_files"
+        )

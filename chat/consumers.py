@@ -25,10 +25,11 @@ from django.utils.translation import ngettext
 from accounts.access import live
 from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 from chat.protocol import PROTOCOL_VERSION
+from chat.services.attachments import AttachmentRefused
 from chat.services.generation import generation_resume, generation_stop
-from chat.services.messages import STREAMING_HEARTBEAT
+from chat.services.messages import STREAMING_HEARTBEAT, ModelNoImages
 from chat.services.turns import turn_start
 from chat.visibility import user_is_staff
 from common.text import data_refusal
@@ -50,7 +51,16 @@ _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 _FIELDS = {
-    "chat.send": {"conversation", "content", "model", "datasets", "parent", "root", "client_id"},
+    "chat.send": {
+        "conversation",
+        "content",
+        "model",
+        "datasets",
+        "attachments",
+        "parent",
+        "root",
+        "client_id",
+    },
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
@@ -212,6 +222,13 @@ class ChatConsumer(WebsocketConsumer):
             or not all(type(d) is int and 0 < d <= MAX_ID for d in datasets)
         ):
             raise BadRequest("datasets must be a list of ids")
+        attachments = data.get("attachments")
+        if attachments is not None and (
+            not isinstance(attachments, list)
+            or len(attachments) > 100
+            or not all(type(a) is int and 0 < a <= MAX_ID for a in attachments)
+        ):
+            raise BadRequest("attachments must be a list of at most 100 ids")
         content = data.get("content")
         if not isinstance(content, str):
             raise BadRequest("content must be a string")
@@ -229,9 +246,34 @@ class ChatConsumer(WebsocketConsumer):
                 model=model,
                 root=root,
                 datasets=datasets,
+                attachments=attachments,
             )
-        except (Conversation.DoesNotExist, Message.DoesNotExist):
+        except (Conversation.DoesNotExist, Message.DoesNotExist, Attachment.DoesNotExist):
             await self.send_not_found(client_id)
+            return
+        except AttachmentRefused:
+            # Too many (the only refusal of a send): nothing was written, and the composer
+            # keeps its text and its chips. Said here, in the person's language.
+            limit = settings.AIPORTAL_ATTACHMENTS_PER_MESSAGE
+            with self.speaking():
+                detail = _("A message may carry at most %(limit)s attachments.") % {"limit": limit}
+            await self.send_frame(
+                protocol.message_refused_frame(
+                    code="too_many", detail=detail, client_id=client_id, limit=limit
+                )
+            )
+            return
+        except ModelNoImages as exc:
+            with self.speaking():
+                detail = _(
+                    "The model %(model)s does not read images. Remove the images or choose "
+                    "a model that reads them."
+                ) % {"model": exc}
+            await self.send_frame(
+                protocol.message_refused_frame(
+                    code="model_no_images", detail=detail, client_id=client_id
+                )
+            )
             return
         if turn.conversation_created:
             await self.send_frame(

@@ -129,3 +129,48 @@ class ChatDefaults(models.Model):
         # Read only, never created here: the chat page (a GET) reads it, and a GET writes
         # nothing. Until an admin saves it, the defaults are an unsaved empty row.
         return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
+class Attachment(models.Model):
+    """A file a person attached in the composer: a document (its text extracted at upload)
+    or an image (re-encoded at upload, metadata gone). Uploaded before the message exists
+    (``message`` and ``conversation`` null, "unsent"); bound to the user's message by the
+    turn that sends it (chat/services/messages.py). The bytes are a file under
+    ``AIPORTAL_ATTACHMENTS_DIR/<owner>/<stored>``, never named by what the person sent."""
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document"
+        IMAGE = "image"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_attachments"
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    name = models.CharField(max_length=255)  # what the person called it: only ever a label
+    media_type = models.CharField(max_length=100)  # what the stored bytes are, sniffed
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    size = models.PositiveBigIntegerField()  # of the stored bytes
+    sha256 = models.CharField(max_length=64)
+    stored = models.CharField(max_length=64)  # generated file name
+    thumb_stored = models.CharField(max_length=64, blank=True)  # an image's thumbnail
+    # A document's text (datasets/sources/formats.py): what the model reads, and the export.
+    text = models.TextField(blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["owner", "message"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r} ({self.size} bytes)"

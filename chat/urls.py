@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.views import conversations, pages, thread
+from chat.views import attachments, conversations, pages, thread
 
 app_name = "chat"
 
@@ -44,6 +44,19 @@ urlpatterns = [
         name="api_share_revoke",
     ),
     path("chat/models/", thread.models, name="thread_models"),
+    path("chat/attachments/", attachments.upload, name="attachment_upload"),
+    path("chat/attachments/<int:pk>/", attachments.detail, name="attachment"),
+    path("chat/attachments/<int:pk>/thumb/", attachments.thumb, name="attachment_thumb"),
+    path(
+        "chat/attachments/s/<str:token>/<int:pk>/",
+        attachments.shared,
+        name="shared_attachment",
+    ),
+    path(
+        "chat/attachments/s/<str:token>/<int:pk>/thumb/",
+        attachments.shared_thumb,
+        name="shared_attachment_thumb",
+    ),
     path("c/<int:pk>/messages/", thread.messages, name="thread_messages"),
     path("c/<int:pk>/settings/", thread.conversation_settings, name="thread_settings"),
 ]

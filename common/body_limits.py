@@ -9,8 +9,9 @@ applies the same classes first; this is the web process's own line, for deployme
 that edge and for anything that reaches a web process directly.
 
 - ``/v1/``: ``AIPORTAL_API_MAX_BODY_BYTES`` (the API's own cap, also checked by the view).
-- upload pages: ``AIPORTAL_UPLOAD_MAX_REQUEST_BYTES`` (several files in one form; each
-  file's own limit is the upload code's, datasets/sources/uploads.py).
+- upload pages and the chat's attachment upload: ``AIPORTAL_UPLOAD_MAX_REQUEST_BYTES``
+  (several files in one form; each file's own limit is the upload code's,
+  datasets/sources/uploads.py and chat/services/attachments.py).
 - everything else (sign-in and every other form, the chat's JSON endpoints, admin):
   ``AIPORTAL_MAX_BODY_BYTES``.
 
@@ -35,7 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # The pages that take files: a multipart body of several of them.
-UPLOAD_PATHS = (re.compile(r"/datasets/\d+/upload/"),)
+UPLOAD_PATHS = (re.compile(r"/datasets/\d+/upload/"), re.compile(r"/chat/attachments/"))
 
 
 def upload_path(path: str) -> bool:

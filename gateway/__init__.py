@@ -31,6 +31,12 @@ if TYPE_CHECKING:
         policies_version_bump,
         policies_version_known,
     )
+    from gateway.capabilities import (
+        amodel_accepts_images,
+        messages_have_images,
+        model_accepts_images,
+        model_context_length,
+    )
     from gateway.errors import (
         GatewayError,
         ModelForbidden,
@@ -77,6 +83,11 @@ _EXPORTS: dict[str, str] = {
     # Which models a user may use.
     "models_for_user": "gateway.access",
     "models_allowed_filter": "gateway.access",
+    # What a model can take: images (an admin's flag), how long a context (its cards).
+    "model_accepts_images": "gateway.capabilities",
+    "amodel_accepts_images": "gateway.capabilities",
+    "model_context_length": "gateway.capabilities",
+    "messages_have_images": "gateway.capabilities",
     # Region lists, as policies and datasets store them.
     "regions_parse": "gateway.regions",
     "regions_known": "gateway.pool",
@@ -111,12 +122,16 @@ __all__ = [
     "RegionUnavailable",
     "Thinking",
     "WorkersBusy",
+    "amodel_accepts_images",
     "apikey_create",
     "caller_for_user",
     "chat_stream",
     "completion_batches",
     "completion_once",
     "completion_stream",
+    "messages_have_images",
+    "model_accepts_images",
+    "model_context_length",
     "models_allowed_filter",
     "models_for_user",
     "policies_version",

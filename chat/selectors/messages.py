@@ -7,10 +7,12 @@ Like every selector that takes a ``user``, ``message_get`` only ever sees that u
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from accounts.models import User
-from chat.models import ChatDefaults, Conversation, Message
+from chat.models import Attachment, ChatDefaults, Conversation, Message
+from chat.selectors.attachments import attachment_path, attachment_payload, message_attachments
 from chat.selectors.conversations import conversation_system_prompt
 from chat.visibility import metrics_visible
 
@@ -116,30 +118,66 @@ def conversation_thread(*, conversation: Conversation, leaf_id: int | None = Non
     if leaf is None:
         return []
     ids = branch_path(tree=tree, leaf_id=leaf)
-    rows = {m.pk: m for m in conversation.messages.filter(pk__in=ids)}
+    rows = {
+        m.pk: m for m in conversation.messages.filter(pk__in=ids).prefetch_related("attachments")
+    }
     return [rows[i] for i in ids]
 
 
 def thread_messages(*, conversation: Conversation, ids: list[int]) -> list[Message]:
     """The conversation's messages among ``ids``, in creation order (ids of other
     conversations are simply not there)."""
-    return list(conversation.messages.filter(pk__in=ids).order_by("created_at", "id"))
+    return list(
+        conversation.messages.filter(pk__in=ids)
+        .order_by("created_at", "id")
+        .prefetch_related("attachments")
+    )
 
 
 def message_context(
-    *, message: Message, defaults: ChatDefaults | None = None
-) -> list[dict[str, str]]:
+    *, message: Message, defaults: ChatDefaults | None = None, vision: bool = False
+) -> list[dict[str, Any]]:
     """The OpenAI-style ``messages`` for answering after ``message``: the system prompt,
-    then its path, without answers that failed before saying anything."""
-    context = [
-        {"role": m.role, "content": m.content}
-        for m in message_path(message=message)
-        if m.content and m.status != Message.Status.STREAMING
+    then its path, without answers that failed before saying anything. A user message's
+    images become ``image_url`` parts (data URLs) when the model reads images (``vision``),
+    else a note that they are not shown; its documents are named (their text is put before
+    the model each turn, chat/services/attachment_context.py)."""
+    path = [m for m in message_path(message=message) if m.content]
+    attached: dict[int, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(
+        message_id__in=[m.pk for m in path if m.role == Message.Role.USER]
+    ).defer("text"):
+        attached.setdefault(attachment.message_id or 0, []).append(attachment)
+    context: list[dict[str, Any]] = [
+        {"role": m.role, "content": _content(m, attached.get(m.pk, []), vision=vision)}
+        for m in path
+        if m.status != Message.Status.STREAMING
     ]
     prompt = conversation_system_prompt(conversation=message.conversation, defaults=defaults)
     if prompt:
         context.insert(0, {"role": "system", "content": prompt})
     return context
+
+
+def _content(message: Message, attachments: list[Attachment], *, vision: bool) -> Any:
+    if not attachments:
+        return message.content
+    text = message.content
+    images: list[dict[str, Any]] = []
+    for attachment in attachments:
+        # The name is the person's, so data: quoted, on a line of its own.
+        name = " ".join(attachment.name.split()).replace('"', "'")
+        if attachment.kind == Attachment.Kind.DOCUMENT:
+            text += f'\n\n[Attached document: "{name}"]'
+        elif vision:
+            data = base64.b64encode(attachment_path(attachment).read_bytes()).decode()
+            url = f"data:{attachment.media_type};base64,{data}"
+            images.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            text += f'\n\n[Attached image: "{name}", not shown: this model does not read images]'
+    if not images:
+        return text
+    return [{"type": "text", "text": text}, *images]
 
 
 def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:
@@ -159,4 +197,5 @@ def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:
         "usage": message.usage,
         "metrics": metrics_visible(message.metrics, staff=staff),
         "created_at": message.created_at.isoformat(),
+        "attachments": [attachment_payload(a) for a in message_attachments(message)],
     }

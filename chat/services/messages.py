@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+import gateway
 from accounts.models import User
 from chat import selectors
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
+from chat.services.attachments import AttachmentRefused, attachments_bind
 from chat.services.conversations import conversation_create, conversation_title_from
 from chat.services.retrieval import conversation_datasets_set
 
@@ -175,7 +180,7 @@ class Turn:
     conversation_created: bool
     user_message: Message | None  # None for a regeneration
     assistant_message: Message
-    context: list[dict[str, str]]
+    context: list[dict[str, Any]]
     model: str
 
 
@@ -189,14 +194,17 @@ def message_send(
     model: str | None,
     root: bool = False,
     datasets: list[int] | None = None,
+    attachments: list[int] | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
     after the conversation's latest message, unless ``root``: then the message is a new
     first message (an edit of the first question, a sibling of it). ``datasets`` (not None)
-    replaces the conversation's choice of datasets to search. Raises ``DoesNotExist``
-    for ids that are not the user's, before anything is written (the transaction rolls back
-    a new conversation too)."""
+    replaces the conversation's choice of datasets to search. ``attachments``: ids of the
+    user's unsent attachments, given to the new message. Raises ``DoesNotExist`` for ids
+    that are not the user's (an attachment's too), ``AttachmentRefused`` for too many and
+    ``ModelNoImages`` for images to a model that does not read them; the transaction then
+    keeps nothing (a new conversation neither)."""
     created = conversation_id is None
     if created:
         conversation = conversation_create(
@@ -219,17 +227,36 @@ def message_send(
         conversation_datasets_set(conversation=conversation, datasets=datasets)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
     chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
+    ids = list(dict.fromkeys(attachments or []))
+    limit = settings.AIPORTAL_ATTACHMENTS_PER_MESSAGE
+    if len(ids) > limit:
+        raise AttachmentRefused(
+            "too_many",
+            _("A message may carry at most %(limit)s attachments.") % {"limit": limit},
+        )
+    vision = bool(chosen) and gateway.model_accepts_images(model=chosen)
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen
     )
+    if ids:
+        bound = attachments_bind(
+            user=user, ids=ids, conversation=conversation, message=user_message
+        )
+        if not vision and any(a.kind == Attachment.Kind.IMAGE for a in bound):
+            raise ModelNoImages(chosen)
+        prefetch_related_objects([user_message], "attachments")
     return Turn(
         conversation=conversation,
         conversation_created=created,
         user_message=user_message,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=user_message, defaults=defaults),
+        context=selectors.message_context(message=user_message, defaults=defaults, vision=vision),
         model=chosen,
     )
+
+
+class ModelNoImages(Exception):
+    """Images sent to a model that does not read them: refused before anything is sent."""
 
 
 @transaction.atomic
@@ -256,7 +283,9 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=question),
+        context=selectors.message_context(
+            message=question, vision=_reads_images(assistant_message.model)
+        ),
         model=assistant_message.model,
     )
 
@@ -286,11 +315,16 @@ def message_continue(*, user: User, message_id: int) -> Turn:
         raise MessageBadState("only an interrupted or stopped answer can be continued")
     message.refresh_from_db()
     question = Message.objects.get(pk=message.parent_id)
+    model = message.model or message.conversation.model
     return Turn(
         conversation=message.conversation,
         conversation_created=False,
         user_message=None,
         assistant_message=message,
-        context=selectors.message_context(message=question),
-        model=message.model or message.conversation.model,
+        context=selectors.message_context(message=question, vision=_reads_images(model)),
+        model=model,
     )
+
+
+def _reads_images(model: str) -> bool:
+    return bool(model) and gateway.model_accepts_images(model=model)

@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
 
+import gateway
 from accounts.models import User
 from chat import protocol
 from chat.models import Message
 from chat.selectors import message_payload
+from chat.services.attachment_context import attachment_passages, room_for_documents
 from chat.services.generation import generation_start
 from chat.services.messages import Turn, message_finish
 from chat.services.retrieval import context_passages_insert, conversation_retrieve
@@ -33,8 +36,24 @@ _db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread
 _db_message_finish = database_sync_to_async(message_finish, thread_sensitive=False)
 
 
-def _last_question(context: list[dict[str, str]]) -> str:
-    return next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
+_db_attachment_passages = database_sync_to_async(attachment_passages, thread_sensitive=False)
+
+
+def _last_question(context: list[dict[str, Any]]) -> str:
+    content = next((m["content"] for m in reversed(context) if m.get("role") == "user"), "")
+    if isinstance(content, list):  # text and images: the text is the question
+        return " ".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return str(content)
+
+
+def _before_question(context: list[dict[str, Any]], message: dict[str, str] | None) -> list:
+    """``message`` just before the user's latest message (as the datasets' passages)."""
+    if message is None:
+        return context
+    last_user = max(
+        (i for i, m in enumerate(context) if m.get("role") == "user"), default=len(context)
+    )
+    return [*context[:last_user], message, *context[last_user:]]
 
 
 async def turn_start(
@@ -74,15 +93,26 @@ async def turn_start(
                     client_id=client_id,
                 )
             )
+        context = context_passages_insert(turn.context, retrieval)
+        # The branch's attached documents: whole if they fit the model's context, else the
+        # passages that best match the question; cited after the datasets' passages.
+        length = await gateway.model_context_length(model=turn.model) if turn.model else None
+        attached = await _db_attachment_passages(
+            question=turn.user_message
+            or Message(pk=answer.parent_id, conversation_id=answer.conversation_id),
+            query=_last_question(turn.context),
+            room=room_for_documents(context_length=length, context=context),
+            first_number=len(retrieval.citations) + 1,
+        )
         await generation_start(
             message=answer,
-            context=context_passages_insert(turn.context, retrieval),
+            context=_before_question(context, attached.message),
             model=turn.model or None,
             client_id=client_id,
             user=user,
             continuing=continuing,
             allowed_regions=retrieval.regions,
-            citations=retrieval.citations,
+            citations=[*retrieval.citations, *attached.citations],
         )
     except Exception:
         # Never a silent spinner: the saved answer ends, and the page hears why.

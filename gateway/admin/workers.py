@@ -24,7 +24,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from gateway.models import ModelAccess, Worker
+from gateway.models import ModelAccess, ModelCapability, Worker
 from gateway.telemetry import NO_LOAD_METRICS
 from gateway.worker_urls import worker_url_check
 
@@ -301,3 +301,13 @@ class ModelAccessAdmin(admin.ModelAdmin):
     def group_names(self, obj: ModelAccess) -> str:
         names = [group.name for group in obj.groups.all()]
         return ", ".join(names) or "nobody (closed)"
+
+
+@admin.register(ModelCapability)
+class ModelCapabilityAdmin(admin.ModelAdmin):
+    # Whether a model reads images: the chat and /v1 refuse images for a model without
+    # ``vision`` (gateway/capabilities.py).
+    list_display = ("model", "vision", "note", "updated_at")
+    list_filter = ("vision",)
+    search_fields = ("model", "note")
+    fields = ("model", "vision", "note")

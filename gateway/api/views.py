@@ -24,7 +24,14 @@ from django.views.decorators.csrf import csrf_exempt
 from gateway.api import upstream, validation
 from gateway.api.auth import api_key_required, api_methods
 from gateway.api.conform import reply_conformed
-from gateway.api.errors import ApiError, error_response, from_gateway_error, model_not_found
+from gateway.api.errors import (
+    ApiError,
+    bad_request,
+    error_response,
+    from_gateway_error,
+    model_not_found,
+)
+from gateway.capabilities import amodel_accepts_images, messages_have_images
 from gateway.errors import GatewayError
 from gateway.request_id import HEADER as REQUEST_ID_HEADER
 from gateway.request_id import request_id_accept, request_id_start
@@ -119,6 +126,18 @@ async def _generate(
         # The gateway's own field: the affinity key, not for the worker (validation.py).
         cache_key = body.pop(validation.CACHE_KEY, None)
         await upstream.model_check(model=body["model"])
+        # Forwarded unchanged to a model that reads images; refused here for one that does
+        # not, rather than left to whatever its worker would make of them.
+        if (
+            endpoint == "chat/completions"
+            and messages_have_images(body.get("messages"))
+            and not await amodel_accepts_images(model=body["model"])
+        ):
+            raise bad_request(
+                f"The model `{body['model']}` does not accept images.",
+                param="messages",
+                code="model_no_images",
+            )
         caller = await upstream.caller_for(
             user=key.user,
             api_key_id=key.pk,

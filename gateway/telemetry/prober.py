@@ -139,7 +139,13 @@ async def worker_probe(
         try:
             reply = await _get(spec, "/v1/models", seconds)
             if reply.status == 200:
-                state.models = [str(card["id"]) for card in orjson.loads(reply.body)["data"]]
+                cards = orjson.loads(reply.body)["data"]
+                state.models = [str(card["id"]) for card in cards]
+                state.model_lens = {
+                    str(card["id"]): card["max_model_len"]
+                    for card in cards
+                    if type(card.get("max_model_len")) is int and card["max_model_len"] > 0
+                }
                 state.models_at = time.time()
             else:
                 errors.append(_failure("models", reply))

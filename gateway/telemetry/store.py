@@ -34,7 +34,9 @@ from django.conf import settings
 from gateway.redis import redis_client, redis_key, redis_sync
 from gateway.types import WorkerSpec
 
-SNAPSHOT_VERSION = 3  # 2: WorkerState.no_load_metrics; 3: kv_capacity_tokens, prefix_hit_rate
+SNAPSHOT_VERSION = (
+    4  # 2: WorkerState.no_load_metrics; 3: kv_capacity_tokens, prefix_hit_rate; 4: model_lens
+)
 REFRESH_EVERY = 0.1  # seconds an in-process copy is trusted before Redis is asked again
 ORCA_TTL_MS = 3_600_000  # the ORCA hash outlives any worker that stopped reporting
 # A snapshot nobody renews (its configuration is gone) leaves Redis after an hour; while it
@@ -65,6 +67,9 @@ class WorkerState:
 
     healthy: bool = False
     models: list[str] = field(default_factory=list)
+    # Each served model's context length as its card says (vLLM's ``max_model_len``): how
+    # much of a conversation's attachments fits a turn (chat/services/attachment_context.py).
+    model_lens: dict[str, int] = field(default_factory=dict)
     running: float = 0.0
     waiting: float = 0.0
     kv_usage: float = 0.0

@@ -47,8 +47,9 @@ def test_the_chat_page_has_a_strict_csp_and_no_inline_script(owner, client_for):
     assert response.status_code == 200
     csp = response["Content-Security-Policy"]
     assert "script-src 'self'" in csp
-    # Images only from the static files (never from rendered content): docs/chat.md.
-    assert "img-src http://testserver/static/ data:" in csp
+    # Images only from the static files and the chat's attachments (never from rendered
+    # content): docs/chat.md.
+    assert "img-src http://testserver/static/ http://testserver/chat/attachments/ data:" in csp
     assert "unsafe-inline" not in csp
     html = response.content.decode()
     for tag in re.findall(r"<script[^>]*>", html):

@@ -165,7 +165,11 @@ def test_an_answer_with_images_loads_none_of_them_in_chromium(page, daphne_url, 
             "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
         )
         img_src = re.search(r"img-src ([^;]*)", csp).group(1).split()
-        assert img_src == [f"{daphne_url}/static/", "data:"], csp
+        assert img_src == [
+            f"{daphne_url}/static/",
+            f"{daphne_url}/chat/attachments/",
+            "data:",
+        ], csp
     fetched = [url for url in requests if "images.example.com" in url or "/export" in url]
     assert fetched == []
     # The CSP is a net of its own: an image the sanitiser let through would not load.
