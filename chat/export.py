@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from chat import selectors
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
+from chat.selectors.attachments import message_attachments
 
 ROLE_HEADINGS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -27,6 +28,11 @@ def message_markdown(message: Message, *, level: int = 2) -> list[str]:
     if message.role == Message.Role.USER:
         # Quoted, so that a typed "## Assistant" cannot pass for the next turn.
         lines += [f"> {line}".rstrip() for line in message.content.splitlines()]
+        attachments = message_attachments(message)
+        if attachments:
+            lines.append("")
+            # Names are the person's: in code spans, so no markup in one is read as such.
+            lines += [f"- Attached {a.kind}: {_code_span(a.name)}" for a in attachments]
     else:
         if message.reasoning:
             # A reasoning model's thinking, quoted under its own label: never read as
@@ -48,6 +54,25 @@ def export_markdown(*, conversation: Conversation) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _code_span(text: str) -> str:
+    text = " ".join(text.split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def attachment_json(a: Attachment) -> dict[str, Any]:
+    """An attachment as exports list it: a document with its extracted text."""
+    return {
+        "id": a.pk,
+        "name": a.name,
+        "kind": a.kind,
+        "media_type": a.media_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "text": a.text,
+    }
+
+
 def message_json(m: Message) -> dict[str, Any]:
     return {
         "id": m.pk,
@@ -60,6 +85,7 @@ def message_json(m: Message) -> dict[str, Any]:
         "reasoning": m.reasoning,
         "usage": m.usage,
         "created_at": m.created_at.isoformat(),
+        "attachments": [attachment_json(a) for a in message_attachments(m)],
     }
 
 

@@ -28,7 +28,7 @@ def _branches(conversation: Conversation) -> tuple[list[list[int]], int | None]:
 
 def export_tree_json(*, conversation: Conversation) -> str:
     branches, shown = _branches(conversation)
-    messages = conversation.messages.order_by("created_at", "id")
+    messages = conversation.messages.order_by("created_at", "id").prefetch_related("attachments")
     data: dict[str, Any] = {
         "format": "aiportal.conversation-tree",
         "version": 1,
@@ -42,7 +42,7 @@ def export_tree_json(*, conversation: Conversation) -> str:
 
 def export_tree_markdown(*, conversation: Conversation) -> str:
     branches, shown = _branches(conversation)
-    rows = {m.pk: m for m in conversation.messages.all()}
+    rows = {m.pk: m for m in conversation.messages.prefetch_related("attachments")}
     lines = [f"# {conversation.title or 'Conversation'}", ""]
     if len(branches) > 1:
         lines += [

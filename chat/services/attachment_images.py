@@ -5,7 +5,8 @@ bytes (never by the name or the browser's content type, so an SVG or an HTML pag
 ``cat.png`` is refused), their pixel count is checked from the header before a pixel is
 decoded (a decompression bomb is refused, not expanded), and what is kept is a new image
 drawn from the decoded pixels alone: no EXIF (location, camera), no ICC profile, no text
-chunks, no second frame. PNG out when the image has transparency, JPEG otherwise.
+chunks, no second frame. PNG out for a PNG or GIF (screenshots and drawings stay sharp) and
+for anything with transparency, JPEG otherwise.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def image_format_sniff(head: bytes) -> str | None:
     return None
 
 
-def _encode(image: Image.Image, *, alpha: bool) -> tuple[bytes, str]:
+def _encode(image: Image.Image, *, png: bool) -> tuple[bytes, str]:
     out = io.BytesIO()
-    if alpha:
+    if png:
         image.save(out, format="PNG", optimize=True)
         return out.getvalue(), "image/png"
     image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
@@ -88,6 +89,7 @@ def image_reencode(data: bytes) -> Reencoded:
                     image.mode == "P" and "transparency" in image.info
                 )
                 pixels = image.convert("RGBA" if alpha else "RGB")
+                lossless = alpha or fmt in {"PNG", "GIF"}
     except ImageRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -98,10 +100,10 @@ def image_reencode(data: bytes) -> Reencoded:
     clean = Image.new(pixels.mode, pixels.size)
     clean.paste(pixels)
     clean.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    kept, media_type = _encode(clean, alpha=alpha)
+    kept, media_type = _encode(clean, png=lossless)
     small = clean.copy()
     small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-    thumb, _media = _encode(small, alpha=alpha)
+    thumb, _media = _encode(small, png=lossless)
     return Reencoded(
         data=kept, media_type=media_type, width=clean.width, height=clean.height, thumb=thumb
     )

@@ -211,6 +211,7 @@ def attachment_delete_unsent(*, user: User, id: int) -> None:
         raise Attachment.DoesNotExist("no such unsent attachment")
 
 
+@transaction.atomic
 def attachments_bind(
     *, user: User, ids: list[int], conversation: Conversation, message: Message
 ) -> list[Attachment]:

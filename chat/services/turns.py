@@ -46,7 +46,9 @@ def _last_question(context: list[dict[str, Any]]) -> str:
     return str(content)
 
 
-def _before_question(context: list[dict[str, Any]], message: dict[str, str] | None) -> list:
+def _before_question(
+    context: list[dict[str, Any]], message: dict[str, str] | None
+) -> list[dict[str, Any]]:
     """``message`` just before the user's latest message (as the datasets' passages)."""
     if message is None:
         return context

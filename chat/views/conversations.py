@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.audit import request_ip
 from chat import export, selectors, services
 from chat.models import Conversation
+from chat.selectors.attachments import attachment_payload, message_attachments
 from chat.services.conversations import UNDO_WINDOW
 from common.json_views import json_login_required
 from common.text import json_body, json_input
@@ -214,7 +215,15 @@ def shared_conversation(request: HttpRequest, token: str) -> HttpResponse:
     data = {
         "title": conversation.title,
         "messages": [
-            {"role": m.role, "content": m.content, "status": m.status}
+            {
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                # Served to the link's holder through the link (chat/views/attachments.py).
+                "attachments": [
+                    attachment_payload(a, share_token=token) for a in message_attachments(m)
+                ],
+            }
             for m in thread
             if m.role in {"user", "assistant"}
         ],
