@@ -10,6 +10,8 @@ documents are always downloaded, never rendered.
 
 from __future__ import annotations
 
+import re
+
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -24,6 +26,8 @@ from chat.services.attachments import (
     attachment_upload,
 )
 from common.json_views import json_login_required
+
+_UNSAFE_IN_FILENAME = re.compile(r'["\\;\x00-\x1f\x7f]')
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -65,8 +69,11 @@ def _serve(attachment: Attachment, *, thumb: bool) -> HttpResponse:
     media_type = attachment.media_type
     if media_type.startswith("text/"):
         media_type = "text/plain; charset=utf-8"
+    # Quotes, backslashes and semicolons out of the name too: escaped, they are correct, but
+    # not every client parses a quoted-string right, and a name is only a label.
+    filename = _UNSAFE_IN_FILENAME.sub("_", attachment.name)
     response = FileResponse(
-        stream, as_attachment=not image, filename=attachment.name, content_type=media_type
+        stream, as_attachment=not image, filename=filename, content_type=media_type
     )
     response["X-Content-Type-Options"] = "nosniff"
     # Set here, so django-csp leaves it: nothing in the file may run or load anything.
