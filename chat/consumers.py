@@ -22,6 +22,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+import gateway
 from accounts.access import live
 from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
@@ -237,6 +238,11 @@ class ChatConsumer(WebsocketConsumer):
         if len(content) > settings.AIPORTAL_MAX_MESSAGE_CHARS:
             await self.send_too_long(client_id)
             return
+        # With attachments and no model named, the one the gateway would pick: whether it
+        # reads images must be known before anything is sent.
+        fallback = ""
+        if attachments and model is None:
+            fallback = next(iter(await gateway.models_for_user(self.user)), "")
         try:
             turn = await db_message_send(
                 user=self.user,
@@ -247,6 +253,7 @@ class ChatConsumer(WebsocketConsumer):
                 root=root,
                 datasets=datasets,
                 attachments=attachments,
+                fallback_model=fallback,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist, Attachment.DoesNotExist):
             await self.send_not_found(client_id)

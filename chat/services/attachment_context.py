@@ -76,8 +76,16 @@ def room_for_documents(*, context_length: int | None, context: list[dict[str, An
     return max(room, 0)
 
 
-def _snippet(text: str) -> str:
+def _snippet(text: str, query: str = "") -> str:
+    """The start of ``text``, or, when a word of ``query`` comes later, the part around it:
+    what the citation shows of its passage."""
     snippet = " ".join(text.split())
+    lowered = snippet.lower()
+    hits = [lowered.find(term) for term in set(_terms(query)) if len(term) > 3]
+    first = min((hit for hit in hits if hit >= 0), default=0)
+    if first > SNIPPET_CHARS // 2:
+        start = snippet.rfind(" ", 0, first - 40) + 1
+        snippet = "…" + snippet[start:]
     if len(snippet) > SNIPPET_CHARS:
         snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
     return snippet
@@ -164,7 +172,7 @@ def attachment_passages(
                 "title": document.name,
                 "chunk": chunk,
                 "url": reverse("chat:attachment", args=[document.pk]),
-                "snippet": _snippet(text),
+                "snippet": _snippet(text, "" if chunk is None else query),
             }
         )
     parts.append("</attachments>")

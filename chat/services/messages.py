@@ -195,6 +195,7 @@ def message_send(
     root: bool = False,
     datasets: list[int] | None = None,
     attachments: list[int] | None = None,
+    fallback_model: str = "",
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
@@ -204,7 +205,9 @@ def message_send(
     user's unsent attachments, given to the new message. Raises ``DoesNotExist`` for ids
     that are not the user's (an attachment's too), ``AttachmentRefused`` for too many and
     ``ModelNoImages`` for images to a model that does not read them; the transaction then
-    keeps nothing (a new conversation neither)."""
+    keeps nothing (a new conversation neither). ``fallback_model``: the model the gateway
+    would pick when neither the conversation nor the admins name one (the caller asks it),
+    so that whether it reads images is known before anything is sent."""
     created = conversation_id is None
     if created:
         conversation = conversation_create(
@@ -227,6 +230,7 @@ def message_send(
         conversation_datasets_set(conversation=conversation, datasets=datasets)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
     chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
+    chosen = chosen or fallback_model
     ids = list(dict.fromkeys(attachments or []))
     limit = settings.AIPORTAL_ATTACHMENTS_PER_MESSAGE
     if len(ids) > limit:
