@@ -41,6 +41,11 @@ def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> Ht
         "v": PROTOCOL_VERSION,
         "conversation": selectors.conversation_payload(conversation) if conversation else None,
         "maxChars": settings.AIPORTAL_MAX_MESSAGE_CHARS,
+        # The composer says "too big" and "too many" before uploading (the server checks too).
+        "attachments": {
+            "maxBytes": settings.AIPORTAL_ATTACHMENT_MAX_BYTES,
+            "perMessage": settings.AIPORTAL_ATTACHMENTS_PER_MESSAGE,
+        },
         # What the page says while an answer waits: when the gateway gives a worker up.
         "firstTokenTimeout": round(settings.AIPORTAL_FIRST_TOKEN_TIMEOUT),
         "idleTimeout": round(settings.AIPORTAL_IDLE_TIMEOUT),

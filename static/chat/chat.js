@@ -3,6 +3,7 @@
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
 import { gettext, interpolate, pageLanguage } from "../common/i18n.js";
+import { createAttachments, paintAttachments } from "./attachments.js";
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
@@ -58,6 +59,16 @@ let selectedModel = data.model || "";
 let socket = null;
 const openPassage = createPassagePanel(document.getElementById("passage-panel"));
 const datasetRoot = document.getElementById("dataset-picker");
+const attachmentBox = createAttachments({
+  form,
+  input,
+  button: document.getElementById("attach-button"),
+  fileInput: document.getElementById("attach-input"),
+  list: document.getElementById("attachment-chips"),
+  limits: data.attachments,
+  onError: (text) => showError(text),
+});
+const pendingAttachments = new Map(); // client_id -> the chips a refused send gives back
 const datasetPicker = createDatasetPicker({
   root: datasetRoot,
   chosen: conversation ? conversation.datasets : [],
@@ -154,6 +165,7 @@ function paint(entry) {
   const { record: r } = entry;
   if (r.role === "user") {
     entry.body.textContent = r.content; // what a person typed is shown as typed
+    paintAttachments(entry.el, r.attachments);
   } else {
     paintThinking(entry);
     render(entry.body, r.content);
@@ -433,6 +445,7 @@ function onMessageCreated(frame) {
   trackStreaming(r);
   const el = frame.client_id && message.role === "user" ? pending.get(frame.client_id) : null;
   pending.delete(frame.client_id);
+  if (message.role === "user") pendingAttachments.delete(frame.client_id);
   const last = path[path.length - 1] ?? null;
   if (r.parent === last) {
     // The shown branch grows by one.
@@ -508,6 +521,11 @@ function onMessageError(frame) {
   }
   // The request itself failed (not found, too long): give the text back to the composer.
   const el = pending.get(frame.client_id);
+  const attached = pendingAttachments.get(frame.client_id);
+  if (attached) {
+    pendingAttachments.delete(frame.client_id);
+    attachmentBox.restore(attached);
+  }
   if (el) {
     pending.delete(frame.client_id);
     if (!input.value) input.value = el.querySelector(".content").textContent;
@@ -621,7 +639,7 @@ function tooLong(content) {
 
 // A user message after ``parent`` (null: a new first message); returns the client id, or
 // null when the socket is not open.
-function sendMessage(content, parent) {
+function sendMessage(content, parent, attachments = []) {
   const id = clientId();
   const frame = {
     type: "chat.send",
@@ -632,6 +650,7 @@ function sendMessage(content, parent) {
     datasets: datasetPicker.ids(),
     client_id: id,
   };
+  if (attachments.length) frame.attachments = attachments;
   if (conversation) {
     if (parent === null) frame.root = true;
     else frame.parent = parent;
@@ -647,10 +666,22 @@ function sendMessage(content, parent) {
 function submit() {
   const content = input.value;
   if (noModel || !content.trim() || busy() || tooLong(content)) return;
-  const id = sendMessage(content, path[path.length - 1] ?? null);
+  if (attachmentBox.uploading()) {
+    showError(gettext("Wait for the attachments to finish uploading."));
+    return;
+  }
+  const attached = attachmentBox.sent();
+  const id = sendMessage(
+    content,
+    path[path.length - 1] ?? null,
+    attached.map((item) => item.id),
+  );
   if (!id) return;
   const el = messageElement("user");
   el.querySelector(".content").textContent = content;
+  paintAttachments(el, attached);
+  if (attached.length) pendingAttachments.set(id, attached);
+  attachmentBox.clear();
   el.dataset.status = "sending";
   list.append(el);
   follower.jump();

@@ -140,6 +140,16 @@ export function createPassagePanel(panel) {
     panel.hidden = false;
     title.textContent = citation.title || gettext("Passage");
     source.textContent = "";
+    if (citation.attachment) {
+      // A passage of one of the conversation's own attachments: what was cited, and the file.
+      source.textContent =
+        citation.chunk === null || citation.chunk === undefined
+          ? gettext("Attached file")
+          : interpolate(gettext("Attached file, part %(n)s"), { n: citation.chunk + 1 });
+      text.textContent = citation.snippet || "";
+      panel.querySelector(".passage-close").focus();
+      return;
+    }
     text.textContent = gettext("Loading…");
     let response;
     try {

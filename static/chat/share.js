@@ -1,6 +1,7 @@
 // The read-only page of a share link: the conversation's messages, rendered through the same
 // markdown + DOMPurify pipeline as the chat page; what a person typed is shown as typed.
 import { gettext } from "../common/i18n.js";
+import { paintAttachments } from "./attachments.js";
 import { createRenderer } from "./markdown.js";
 
 // What an unfinished answer's line says (the statuses of docs/websocket.md).
@@ -26,6 +27,7 @@ for (const message of data.messages) {
   if (message.role === "user") body.textContent = message.content;
   else render(body, message.content);
   el.append(label, body);
+  paintAttachments(el, message.attachments);
   if (message.status !== "complete") {
     const meta = document.createElement("p");
     meta.className = "meta";
