@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from gateway.capabilities import (
         amodel_accepts_images,
+        content_with_images,
         messages_have_images,
         model_accepts_images,
         model_context_length,
@@ -88,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "amodel_accepts_images": "gateway.capabilities",
     "model_context_length": "gateway.capabilities",
     "messages_have_images": "gateway.capabilities",
+    "content_with_images": "gateway.capabilities",
     # Region lists, as policies and datasets store them.
     "regions_parse": "gateway.regions",
     "regions_known": "gateway.pool",
@@ -129,6 +131,7 @@ __all__ = [
     "completion_batches",
     "completion_once",
     "completion_stream",
+    "content_with_images",
     "messages_have_images",
     "model_accepts_images",
     "model_context_length",

@@ -49,3 +49,12 @@ def messages_have_images(messages: Any) -> bool:
         ):
             return True
     return False
+
+
+def content_with_images(*, text: str, image_urls: list[str]) -> list[dict[str, Any]]:
+    """A user message's OpenAI content: its text, then one ``image_url`` part per image
+    (data URLs from the chat, passed on to the worker as they are)."""
+    return [
+        {"type": "text", "text": text},
+        *({"type": "image_url", "image_url": {"url": url}} for url in image_urls),
+    ]

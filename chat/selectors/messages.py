@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import gateway
 from accounts.models import User
 from chat.models import Attachment, ChatDefaults, Conversation, Message
 from chat.selectors.attachments import attachment_path, attachment_payload, message_attachments
@@ -135,19 +136,21 @@ def thread_messages(*, conversation: Conversation, ids: list[int]) -> list[Messa
 
 
 def message_context(
-    *, message: Message, defaults: ChatDefaults | None = None, vision: bool = False
+    *, message: Message, defaults: ChatDefaults | None = None, model: str = ""
 ) -> list[dict[str, Any]]:
     """The OpenAI-style ``messages`` for answering after ``message``: the system prompt,
     then its path, without answers that failed before saying anything. A user message's
-    images become ``image_url`` parts (data URLs) when the model reads images (``vision``),
-    else a note that they are not shown; its documents are named (their text is put before
-    the model each turn, chat/services/attachment_context.py)."""
+    images become ``image_url`` parts (data URLs) when ``model`` reads images (asked only
+    when there are images), else a note that they are not shown; its documents are named
+    (their text is put before the model each turn, chat/services/attachment_context.py)."""
     path = [m for m in message_path(message=message) if m.content]
     attached: dict[int, list[Attachment]] = {}
     for attachment in Attachment.objects.filter(
         message_id__in=[m.pk for m in path if m.role == Message.Role.USER]
     ).defer("text"):
         attached.setdefault(attachment.message_id or 0, []).append(attachment)
+    images = any(a.kind == Attachment.Kind.IMAGE for rows in attached.values() for a in rows)
+    vision = images and bool(model) and gateway.model_accepts_images(model=model)
     context: list[dict[str, Any]] = [
         {"role": m.role, "content": _content(m, attached.get(m.pk, []), vision=vision)}
         for m in path
@@ -163,7 +166,7 @@ def _content(message: Message, attachments: list[Attachment], *, vision: bool) -
     if not attachments:
         return message.content
     text = message.content
-    images: list[dict[str, Any]] = []
+    images: list[str] = []
     for attachment in attachments:
         # The name is the person's, so data: quoted, on a line of its own.
         name = " ".join(attachment.name.split()).replace('"', "'")
@@ -171,13 +174,12 @@ def _content(message: Message, attachments: list[Attachment], *, vision: bool) -
             text += f'\n\n[Attached document: "{name}"]'
         elif vision:
             data = base64.b64encode(attachment_path(attachment).read_bytes()).decode()
-            url = f"data:{attachment.media_type};base64,{data}"
-            images.append({"type": "image_url", "image_url": {"url": url}})
+            images.append(f"data:{attachment.media_type};base64,{data}")
         else:
             text += f'\n\n[Attached image: "{name}", not shown: this model does not read images]'
     if not images:
         return text
-    return [{"type": "text", "text": text}, *images]
+    return gateway.content_with_images(text=text, image_urls=images)
 
 
 def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:

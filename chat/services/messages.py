@@ -238,7 +238,6 @@ def message_send(
             "too_many",
             _("A message may carry at most %(limit)s attachments.") % {"limit": limit},
         )
-    vision = bool(chosen) and gateway.model_accepts_images(model=chosen)
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen
     )
@@ -246,7 +245,8 @@ def message_send(
         bound = attachments_bind(
             user=user, ids=ids, conversation=conversation, message=user_message
         )
-        if not vision and any(a.kind == Attachment.Kind.IMAGE for a in bound):
+        images = any(a.kind == Attachment.Kind.IMAGE for a in bound)
+        if images and not _reads_images(chosen):
             raise ModelNoImages(chosen)
         prefetch_related_objects([user_message], "attachments")
     return Turn(
@@ -254,7 +254,7 @@ def message_send(
         conversation_created=created,
         user_message=user_message,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=user_message, defaults=defaults, vision=vision),
+        context=selectors.message_context(message=user_message, defaults=defaults, model=chosen),
         model=chosen,
     )
 
@@ -287,9 +287,7 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=assistant_message,
-        context=selectors.message_context(
-            message=question, vision=_reads_images(assistant_message.model)
-        ),
+        context=selectors.message_context(message=question, model=assistant_message.model),
         model=assistant_message.model,
     )
 
@@ -325,7 +323,7 @@ def message_continue(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=message,
-        context=selectors.message_context(message=question, vision=_reads_images(model)),
+        context=selectors.message_context(message=question, model=model),
         model=model,
     )
 

@@ -147,7 +147,7 @@ export function createAttachments({ form, input, button, fileInput, list, limits
     );
     const close = document.createElement("button");
     close.type = "button";
-    close.className = "attachment-remove icon-button";
+    close.classList.add("attachment-remove", "icon-button");
     close.textContent = "✕";
     close.setAttribute("aria-label", interpolate(gettext("Remove %(name)s"), { name: item.name }));
     close.addEventListener("click", () => {

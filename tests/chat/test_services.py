@@ -213,15 +213,16 @@ def test_finishing_cannot_set_streaming(owner):
         services.message_finish(message_id=1, content="", last_seq=0, status="streaming")
 
 
-def test_a_turn_in_a_conversation_takes_eight_queries(owner, django_assert_num_queries):
+def test_a_turn_in_a_conversation_takes_nine_queries(owner, django_assert_num_queries):
     # The chat's hot path per answer: the conversation, the stale sweep, the parent, the
     # admins' defaults once, the two rows, the conversation's time, the context's path (one
-    # query, however long the conversation). No savepoint inside the turn's transaction.
+    # query, however long the conversation) and its attachments (one, however many).
+    # No savepoint inside the turn's transaction.
     first = services.message_send(
         user=owner, conversation_id=None, parent_id=None, content="hi", model=None
     )
     # Plus the SAVEPOINT and RELEASE of the transaction (the test's own runs outside).
-    with django_assert_num_queries(8 + 2):
+    with django_assert_num_queries(9 + 2):
         turn = services.message_send(
             user=owner,
             conversation_id=first.conversation.pk,

@@ -41,8 +41,13 @@ def test_anyone_with_the_link_reads_the_conversation_without_signing_in(owner):
     assert share_data(response) == {
         "title": "Shared <b>title</b>",
         "messages": [
-            {"role": "user", "content": "What is <i>2+2</i>?", "status": "complete"},
-            {"role": "assistant", "content": "**4**", "status": "complete"},
+            {
+                "role": "user",
+                "content": "What is <i>2+2</i>?",
+                "status": "complete",
+                "attachments": [],
+            },
+            {"role": "assistant", "content": "**4**", "status": "complete", "attachments": []},
         ],
     }
     # Escaped in the page, noindex, uncacheable, no referrer; nothing about the owner.

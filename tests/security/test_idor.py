@@ -23,12 +23,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.privacy.export import data_export_build, data_export_request
 from chat import services
+from chat.services.attachments import attachment_upload, attachments_bind
 from chat.services.conversations import conversation_share_create
 from datasets.models import Level
 from datasets.privacy import dataset_export_request
 from datasets.services import grant_set
 from gateway.keys import apikey_create
 from tests.accounts.mfa_fixtures import cookie_for
+from tests.chat.attachment_files import make_png
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +50,7 @@ class World:
     export: Any  # a built "export my data" archive
     dataset_export: Any  # a built export of the dataset
     usersession: Any  # a second signed-in session of the owner's (the sessions page)
+    attachment: Any  # an image sent with the conversation's question
 
 
 @pytest.fixture
@@ -55,9 +58,11 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     from datasets.services import dataset_create
 
     conversation = services.conversation_create(user=owner, title="Private plans")
-    _, answer = services.message_create_turn(
+    question, answer = services.message_create_turn(
         conversation=conversation, parent=None, content="The secret plan", model=""
     )
+    attachment = attachment_upload(user=owner, name="plan.png", chunks=[make_png()])
+    attachments_bind(user=owner, ids=[attachment.pk], conversation=conversation, message=question)
     services.message_finish(
         message_id=answer.pk, content="Private answer", last_seq=1, status="complete"
     )
@@ -87,6 +92,7 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
         export=export,
         dataset_export=dataset_export,
         usersession=UserSession.objects.get(session_key=phone),
+        attachment=attachment,
     )
 
 
@@ -101,6 +107,12 @@ def _upload_file() -> dict:
 URLS: dict[str, tuple[str, Any, Any]] = {
     "chat:conversation": ("GET", lambda w: f"/c/{w.conversation.pk}/", None),
     "chat:export_markdown": ("GET", lambda w: f"/c/{w.conversation.pk}/export.md", None),
+    "chat:attachment": ("GET", lambda w: f"/chat/attachments/{w.attachment.pk}/", None),
+    "chat:attachment_thumb": (
+        "GET",
+        lambda w: f"/chat/attachments/{w.attachment.pk}/thumb/",
+        None,
+    ),
     "chat:export_json": ("GET", lambda w: f"/c/{w.conversation.pk}/export.json", None),
     "chat:thread_messages": (
         "GET",
@@ -180,6 +192,9 @@ URLS: dict[str, tuple[str, Any, Any]] = {
 NOT_OWNED = {
     # The token is the capability: anyone who holds it may read (test_share_links_below).
     "chat:shared": "a share link's token",
+    # The same, for the attachments of the shared branch (tests/security/test_attachment_idor.py).
+    "chat:shared_attachment": "a share link's token",
+    "chat:shared_attachment_thumb": "a share link's token",
     # The same: an invitation's token is the capability (tests/accounts/test_signup_policy.py).
     "accounts_policy:invite": "an invitation's token",
     # Model names, not objects: a model someone may not use answers exactly like one that

@@ -47,6 +47,7 @@ ALLOWED = {
     "End": "a KeyboardEvent.key value",
     "Delete": "a KeyboardEvent.key value",
     "Accept": "an HTTP header name",
+    "Files": "a DataTransfer type (a drop that carries files)",
     "HTTP ": "the protocol's name before a status code (HTTP 502)",
     "IntersectionObserver": "a feature test for a global's name",
     "noopener noreferrer nofollow": "rel keywords on links in model output",
