@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # The longest side an image is kept at (what vision models read well), and its thumbnail's.
@@ -68,7 +69,7 @@ def image_reencode(data: bytes) -> Reencoded:
     Raises ImageRefused."""
     fmt = image_format_sniff(data[:16])
     if fmt is None:
-        raise ImageRefused("it is not a PNG, JPEG, WebP or GIF image")
+        raise ImageRefused(_("it is not a PNG, JPEG, WebP or GIF image"))
     limit = settings.AIPORTAL_ATTACHMENT_MAX_PIXELS
     try:
         # Pillow's own bomb check is process-wide (Image.MAX_IMAGE_PIXELS) and only warns
@@ -80,7 +81,8 @@ def image_reencode(data: bytes) -> Reencoded:
                 width, height = source.size
                 if width < 1 or height < 1 or width * height > limit:
                     raise ImageRefused(
-                        f"it has {width} x {height} pixels; at most {limit} are accepted"
+                        _("it has %(width)s by %(height)s pixels; at most %(limit)s are accepted")
+                        % {"width": width, "height": height, "limit": limit}
                     )
                 source.seek(0)  # an animation's first frame
                 source.load()
@@ -93,9 +95,9 @@ def image_reencode(data: bytes) -> Reencoded:
     except ImageRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRefused("it decodes to more pixels than accepted") from None
+        raise ImageRefused(_("it decodes to more pixels than accepted")) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise ImageRefused("it could not be read as an image") from None
+        raise ImageRefused(_("it could not be read as an image")) from None
     # A new image from the pixels alone: nothing of the file's metadata comes along.
     clean = Image.new(pixels.mode, pixels.size)
     clean.paste(pixels)
