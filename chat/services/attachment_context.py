@@ -124,7 +124,8 @@ def attachment_passages(
 ) -> AttachmentPassages:
     """The documents attached to the user messages of ``question``'s branch, whole when they
     fit ``room`` tokens, else the best passages for ``query`` that do."""
-    path = [m.pk for m in message_path(message=question) if m.role == Message.Role.USER]
+    # Not "role == user": a regeneration passes its question as an id only (role unknown).
+    path = [m.pk for m in message_path(message=question) if m.role != Message.Role.ASSISTANT]
     documents = list(
         Attachment.objects.filter(
             message_id__in=path, kind=Attachment.Kind.DOCUMENT, text__gt=""

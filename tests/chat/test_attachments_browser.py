@@ -109,3 +109,22 @@ def test_refusals_are_said_in_the_composer_and_leave_no_chip(page, daphne_url, o
     # Removed before sending: gone from the composer.
     page.get_by_role("button", name="Remove chart.png").click()
     expect(chip).to_have_count(0)
+
+
+def test_markup_in_a_file_name_is_shown_as_text(page, daphne_url, owner):
+    name = "<img src=x onerror=window.pwned=1>**bold** `x`.txt"
+    sign_in(page, daphne_url, owner.email)
+    page.set_input_files(
+        "#attach-input", files=[{"name": name, "mimeType": "text/html", "buffer": b"notes"}]
+    )
+    chip = page.locator("#attachment-chips .attachment-chip")
+    expect(chip).to_have_attribute("data-state", "done")
+    expect(chip.locator(".attachment-name")).to_have_text(name)
+    page.get_by_role("textbox", name="Message").fill("Read it")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
+    page.reload()
+    shown = page.locator(".message.user .attachment-name")
+    expect(shown).to_have_text(name)
+    assert page.locator(".message.user img").count() == 0
+    assert page.evaluate("window.pwned") is None

@@ -169,3 +169,22 @@ async def test_a_malformed_attachments_field_is_a_bad_request(owner, bad):
         error = await socket.until_type("error")
     assert error["code"] == "bad_request"
     assert await counts() == (0, 0)
+
+
+async def test_a_regenerated_answer_still_reads_the_questions_document(owner, contexts):
+    doc = await upload(owner, "plan.txt", b"The launch is from pad 39A.")
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("Where from?", attachments=[doc.pk]))
+        first = await socket.assistant_created()
+        await socket.until_final(first["id"])
+        await socket.send({"type": "chat.regenerate", "message": first["id"]})
+        second = await socket.until(
+            lambda f: (
+                f["type"] == "message.created"
+                and f["message"]["role"] == "assistant"
+                and f["message"]["id"] != first["id"]
+            )
+        )
+        done = await socket.until_final(second["message"]["id"])
+    assert done["citations"][0]["attachment"] == doc.pk
+    assert "pad 39A" in contexts[1]["context"][-2]["content"]
