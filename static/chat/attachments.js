@@ -171,6 +171,8 @@ export function createAttachments({ form, input, button, fileInput, list, limits
     const shown = item.chip.querySelector(".attachment-icon, .attachment-thumb");
     shown.replaceWith(fresh.firstChild);
     item.chip.querySelector(".attachment-progress")?.remove();
+    // The server's name (a browser folder or odd characters taken out) and stored size.
+    item.chip.querySelector(".attachment-name").textContent = item.name;
     item.chip.querySelector(".attachment-size").textContent = sizeText(item.size);
   }
 
