@@ -9,6 +9,8 @@ import base64
 import pytest
 from playwright.sync_api import expect
 
+from chat import services
+from chat.models import Conversation
 from gateway.models import ModelCapability
 from tests.chat.attachment_files import make_png
 from tests.chat.test_browser import sign_in
@@ -86,6 +88,16 @@ def test_a_person_attaches_a_file_and_an_image_and_gets_an_answer(page, daphne_u
     assert image_link.get_attribute("href").endswith("/")
     expect(user.get_by_role("link", name="Download plan.txt")).to_be_visible()
     shots(page, "attachments-thread")
+
+    # A share link's reader sees the same attachments, served through the link.
+    conversation = Conversation.objects.get(owner=owner)
+    token = services.conversation_share_create(user=owner, id=conversation.pk)
+    page.goto(f"{daphne_url}/s/{token}/")
+    shared = page.locator(".message.user")
+    image_loaded(shared.locator("img.attachment-thumb"))
+    assert f"/chat/attachments/s/{token}/" in shared.locator("img").get_attribute("src")
+    expect(shared.locator(".attachment-name").first).to_have_text("plan.txt")
+    shots(page, "attachments-share")
 
 
 def test_refusals_are_said_in_the_composer_and_leave_no_chip(page, daphne_url, owner):
