@@ -146,6 +146,8 @@ def test_a_chunked_body_that_grows_over_the_limit_is_cut_off_with_413(edge):
         ("/accounts/login/", FORM_MAX_BODY),
         ("/api/conversations/1/rename/", FORM_MAX_BODY),
         ("/datasets/7/upload/extra", FORM_MAX_BODY),  # not the upload page itself
+        ("/chat/attachments/", MAX_BODY),  # the composer's upload: an upload page
+        ("/chat/attachments/7/", FORM_MAX_BODY),
     ],
 )
 def test_each_kind_of_path_has_its_own_cap_declared_or_chunked(edge, echo, path, cap):

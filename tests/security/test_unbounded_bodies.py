@@ -121,19 +121,15 @@ def test_a_chunked_body_is_cut_off_once_it_passes_the_cap(capped_daphne):
     assert sent <= API_CAP + 4 * 1024  # it stopped reading soon after the cap
 
 
-def test_an_upload_page_takes_more_than_a_form_but_not_more_than_its_own_cap(capped_daphne):
+@pytest.mark.parametrize("path", ["/datasets/1/upload/", "/chat/attachments/"])
+def test_an_upload_page_takes_more_than_a_form_but_not_more_than_its_own_cap(capped_daphne, path):
     over_forms = PAGE_CAP * 2
     with _connect(capped_daphne) as sock:
-        sock.sendall(
-            _head(
-                "/datasets/1/upload/",
-                {"Content-Type": "text/plain", "Content-Length": str(over_forms)},
-            )
-        )
+        sock.sendall(_head(path, {"Content-Type": "text/plain", "Content-Length": str(over_forms)}))
         sock.sendall(b"x" * over_forms)
         status, _, _ = _answer(sock, within=10)
     assert status != 413  # read whole and handed to the application (which wants a session)
-    status, _, _ = _declared(capped_daphne, "/datasets/1/upload/", UPLOAD_CAP + 1)
+    status, _, _ = _declared(capped_daphne, path, UPLOAD_CAP + 1)
     assert status == 413
 
 
