@@ -143,11 +143,14 @@ profile.json
     model, custom instructions, theme). Never your password.
 
 conversations/
-    Every conversation you have (not those you deleted), two files each:
+    Every conversation you have (not those you deleted), two files each (three with
+    attachments):
     - NAME-ID.json: every message of every branch, each with the id of the message it
       answers ("parent"); "branches" lists the ids from the first message to each last one,
       and "shown" says which branch the page opens on.
     - NAME-ID.md: the same to read: every branch written out from the first message.
+    - NAME-ID-attachments/: the files attached to its messages, each named by its id (the
+      JSON lists them; images as kept: re-encoded, without their metadata).
     An edited question or a regenerated answer starts a new branch; all of them are here.
 
 datasets/
