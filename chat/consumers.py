@@ -27,6 +27,7 @@ from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
 from chat.protocol import PROTOCOL_VERSION
+from chat.services.assistant_turn import AssistantUnavailable, assistant_refusal
 from chat.services.generation import generation_resume, generation_stop
 from chat.services.messages import STREAMING_HEARTBEAT
 from chat.services.turns import turn_start
@@ -50,7 +51,16 @@ _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 _FIELDS = {
-    "chat.send": {"conversation", "content", "model", "datasets", "parent", "root", "client_id"},
+    "chat.send": {
+        "conversation",
+        "content",
+        "model",
+        "datasets",
+        "parent",
+        "root",
+        "client_id",
+        "assistant",
+    },
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
@@ -206,6 +216,10 @@ class ChatConsumer(WebsocketConsumer):
         if type(root) is not bool or (root and (parent_id is not None or not conversation_id)):
             raise BadRequest("root must be a boolean, true only with a conversation and no parent")
         model = _optional_string(data, "model", _MODEL)
+        # The assistant a new conversation starts from; an existing one keeps its own.
+        assistant_id = _id(data, "assistant", required=False)
+        if assistant_id is not None and conversation_id is not None:
+            raise BadRequest("assistant is only for a new conversation")
         datasets = data.get("datasets")
         if datasets is not None and (
             not isinstance(datasets, list)
@@ -229,9 +243,13 @@ class ChatConsumer(WebsocketConsumer):
                 model=model,
                 root=root,
                 datasets=datasets,
+                assistant=assistant_id,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist):
             await self.send_not_found(client_id)
+            return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=conversation_id is None)
             return
         if turn.conversation_created:
             await self.send_frame(
@@ -252,6 +270,9 @@ class ChatConsumer(WebsocketConsumer):
         except Message.DoesNotExist:
             await self.send_not_found(client_id)
             return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=False)
+            return
         await self.start(turn, client_id)
 
     async def handle_ping(self, data: dict[str, Any]) -> None:
@@ -265,6 +286,9 @@ class ChatConsumer(WebsocketConsumer):
             turn = await db_message_continue(user=self.user, message_id=message_id)
         except Message.DoesNotExist:
             await self.send_not_found(client_id)
+            return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=False)
             return
         except services.MessageBadState as exc:
             # ``message`` stays null: nothing changed, and the page must not take this frame
@@ -447,6 +471,17 @@ class ChatConsumer(WebsocketConsumer):
             detail = _("No such conversation or message.")
         await self.send_frame(
             protocol.message_refused_frame(code="not_found", detail=detail, client_id=client_id)
+        )
+
+    async def send_assistant_unavailable(self, client_id: str | None, *, new: bool) -> None:
+        """The assistant asked for, or the conversation's, may not be used (any more):
+        nothing was written, the page gives the text back to the composer."""
+        with self.speaking():
+            detail = assistant_refusal(new=new)
+        await self.send_frame(
+            protocol.message_refused_frame(
+                code="assistant_unavailable", detail=detail, client_id=client_id
+            )
         )
 
     async def send_too_long(self, client_id: str | None) -> None:
