@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from assistants.models import Assistant, AssistantGrant, Level
 
-
 # Without django-stubs mypy reads a Choices member as the tuple that defines it.
 USE = cast(Level, Level.USE)
 EDIT = cast(Level, Level.EDIT)

@@ -191,9 +191,7 @@ def assistant_grant_remove(
     *, grant: AssistantGrant, user: User, as_admin: bool = False, ip: str | None = None
 ) -> None:
     """Remove a grant. Needs the manage level; takes effect on the very next turn."""
-    assistant_level_require(
-        user=user, assistant=grant.assistant, level=MANAGE, as_admin=as_admin
-    )
+    assistant_level_require(user=user, assistant=grant.assistant, level=MANAGE, as_admin=as_admin)
     audit_record(
         actor=user,
         action="assistant.grant.revoke",
