@@ -152,7 +152,7 @@ async def test_the_assistants_datasets_obey_the_persons_grants(settings, owner, 
     await database_sync_to_async(assistant_grant_add)(
         assistant=helper, user=owner, for_user=member, level=Level.USE
     )
-    async with recording_emulator("test-a") as (url, received):
+    async with recording_emulator("test-a") as (url, _received):
         settings.AIPORTAL_WORKERS = f"{url}@test-a"
         async with signed_in(member) as socket:
             await socket.send(send_frame("hi", assistant=helper.pk))
