@@ -3,6 +3,7 @@
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
 import { gettext, interpolate, pageLanguage } from "../common/i18n.js";
+import { createAssistantPicker } from "./assistants.js";
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
@@ -61,6 +62,15 @@ const datasetRoot = document.getElementById("dataset-picker");
 const datasetPicker = createDatasetPicker({
   root: datasetRoot,
   chosen: conversation ? conversation.datasets : [],
+});
+// A new chat may start from an assistant (static/chat/assistants.js); a starter prompt is
+// sent as the first message.
+const assistantPicker = createAssistantPicker({
+  conversation,
+  onStarter: (text) => {
+    input.value = text;
+    submit();
+  },
 });
 
 function record(message) {
@@ -413,6 +423,7 @@ function onConversationCreated(frame) {
   // The sidebar (sidebar.js) lists it and shows the share and export controls.
   document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: conversation }));
   settingsBox.hidden = false;
+  assistantPicker.started(conversation);
 }
 
 function onMessageCreated(frame) {
@@ -513,6 +524,7 @@ function onMessageError(frame) {
     if (!input.value) input.value = el.querySelector(".content").textContent;
     el.remove();
   }
+  if (frame.code === "assistant_unavailable") assistantPicker.reopen();
   showError(describeError(frame));
 }
 
@@ -632,6 +644,8 @@ function sendMessage(content, parent) {
     datasets: datasetPicker.ids(),
     client_id: id,
   };
+  const assistant = assistantPicker.chosen(); // null once the conversation exists
+  if (assistant !== null) frame.assistant = assistant;
   if (conversation) {
     if (parent === null) frame.root = true;
     else frame.parent = parent;
@@ -655,6 +669,7 @@ function submit() {
   list.append(el);
   follower.jump();
   pending.set(id, el);
+  assistantPicker.hide();
   // The datasets popover was for this message: it is out of the way once it is sent.
   datasetRoot.open = false;
   input.value = "";
