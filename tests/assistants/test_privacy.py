@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the fixtures imported from data_fixtures are parameters here
 """Assistants in "export my data", in a conversation's export, and in "delete my account"."""
 
 from __future__ import annotations
