@@ -560,6 +560,10 @@ class ChatConsumer(WebsocketConsumer):
         """The user's grants or datasets changed: the page refetches what it may pick."""
         await self.send_frame(protocol.datasets_changed_frame())
 
+    async def assistants_changed(self, event: dict[str, Any]) -> None:
+        """The user's assistants or their grants changed: the page refetches its picker."""
+        await self.send_frame(protocol.assistants_changed_frame())
+
     def _stop_asking(self, message_id: Any) -> None:
         stopper = self.stoppers.pop(message_id, None)
         if stopper is not None:

@@ -127,6 +127,11 @@ class DatasetsChangedFrame(TypedDict):
     v: int
 
 
+class AssistantsChangedFrame(TypedDict):
+    type: Literal["assistants.changed"]
+    v: int
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     v: int
@@ -149,6 +154,7 @@ Frame = (
     | MessageErrorFrame
     | DatasetsDroppedFrame
     | DatasetsChangedFrame
+    | AssistantsChangedFrame
     | ErrorFrame
     | PongFrame
 )
@@ -355,6 +361,11 @@ def datasets_dropped_frame(
 
 def datasets_changed_frame() -> DatasetsChangedFrame:
     return {"type": "datasets.changed", "v": PROTOCOL_VERSION}
+
+
+def assistants_changed_frame() -> AssistantsChangedFrame:
+    """The assistants the person may use changed (assistants/events.py): refetch the picker."""
+    return {"type": "assistants.changed", "v": PROTOCOL_VERSION}
 
 
 def error_frame(*, code: str, detail: str) -> ErrorFrame:

@@ -543,6 +543,7 @@ const handlers = {
   error: (frame) => showError(describeError(frame)),
   // Grants changed somewhere: what may be picked is fetched again (gone ones leave).
   "datasets.changed": () => datasetPicker.refresh(),
+  "assistants.changed": () => assistantPicker.reopen(),
   "datasets.dropped": (frame) => {
     datasetPicker.remove(frame.datasets);
     showError(frame.detail);

@@ -191,3 +191,14 @@ async def test_the_assistants_datasets_restrict_the_region(settings, owner, memb
                 assert done["metrics"]["region"] == "eu-north"
     assert len(north_got) == 3
     assert west_got == []
+
+
+async def test_an_open_socket_hears_when_its_assistants_change(owner, member, helper):
+    async with signed_in(member) as socket:
+        grant = await database_sync_to_async(assistant_grant_add)(
+            assistant=helper, user=owner, for_user=member, level=Level.USE
+        )
+        given = await socket.until_type("assistants.changed")
+        await database_sync_to_async(assistant_grant_remove)(grant=grant, user=owner)
+        taken = await socket.until_type("assistants.changed")
+    assert given == taken == {"type": "assistants.changed", "v": 1}
