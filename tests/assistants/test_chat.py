@@ -195,6 +195,9 @@ async def test_the_assistants_datasets_restrict_the_region(settings, owner, memb
 
 async def test_an_open_socket_hears_when_its_assistants_change(owner, member, helper):
     async with signed_in(member) as socket:
+        # Answered once the socket has joined its groups (frames are handled after connect).
+        await socket.send({"type": "ping"})
+        await socket.until_type("pong")
         grant = await database_sync_to_async(assistant_grant_add)(
             assistant=helper, user=owner, for_user=member, level=Level.USE
         )
