@@ -23,6 +23,7 @@ SOURCES = [
     "aiportal",
     "accounts",
     "chat",
+    "assistants",
     "datasets",
     "gateway",
     "common",
