@@ -9,7 +9,8 @@ each app's parts, written by the hooks the apps register (accounts/privacy/hooks
 - ``conversations/``: each conversation, every branch of it, as JSON and as Markdown
   (chat/privacy.py, chat/export_tree.py);
 - ``datasets/``: each dataset the person owns, as the dataset export's own zip
-  (datasets/privacy.py).
+  (datasets/privacy.py);
+- ``assistants.json``: the assistants the person made (assistants/privacy.py).
 
 It is written under a random name in AIPORTAL_DATA_DIR/exports, first to a ``.part`` file
 renamed when complete, so a download never meets half an archive.
@@ -152,6 +153,11 @@ conversations/
 
 datasets/
     Each dataset you own, as its own zip: its sources, its files and its settings.
+
+assistants.json
+    The assistants you made: instructions, model, datasets, sampling, starter prompts, and
+    whom each is shared with (only when you made some). Each conversation above names the
+    assistant it started from.
 
 api_keys.json
     Your API keys' names, public prefixes and dates. Never the keys themselves.
