@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -66,9 +67,51 @@ class AssistantAdminForm(forms.ModelForm):
         self.instance.datasets = [d.pk for d in chosen]
         return data
 
+    # The model's checks name its fields; here they are typed in these two.
+    _FIELD_OF = {"starter_prompts": "starters", "datasets": "dataset_choice"}
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        if hasattr(errors, "error_dict"):
+            errors = ValidationError(
+                {self._FIELD_OF.get(name, name): e for name, e in errors.error_dict.items()}
+            )
+        super()._update_errors(errors)
+
+
+class AssistantGrantForm(forms.ModelForm):
+    class Meta:
+        model = AssistantGrant
+        fields = ["user", "group", "level"]
+
+    def __init__(self, *args: Any, assistant: Assistant | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.assistant = assistant
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("DELETE"):
+            return data
+        user, group = data.get("user"), data.get("group")
+        if (user is None) == (group is None):
+            raise forms.ValidationError(
+                _("Share with one person or one group: choose exactly one.")
+            )
+        owner = self.assistant.owner_id if self.assistant is not None else None
+        if user is not None and owner is not None and user.pk == owner:
+            raise forms.ValidationError(_("The owner already manages the assistant."))
+        return data
+
+
+class AssistantGrantFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        # The assistant as the page has it (its owner included, even before it is saved).
+        return {**super().get_form_kwargs(index), "assistant": self.instance}
+
 
 class AssistantGrantInline(admin.TabularInline):
     model = AssistantGrant
+    form = AssistantGrantForm
+    formset = AssistantGrantFormSet
     extra = 0
     fields = ["user", "group", "level", "created_by", "created"]
     readonly_fields = ["created_by", "created"]
