@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from assistants.services import assistant_create
 from chat import services as chat_services
 from datasets.services import dataset_create
 from tests.conftest import PASSWORD
@@ -44,9 +45,19 @@ def site(owner) -> list[Check]:
     )
     token = chat_services.conversation_share_create(user=owner, id=conversation.pk)
     dataset = in_thread(dataset_create, user=owner, name="Team handbook", description="Notes")
+    # The empty chat shows it in its picker.
+    assistant = in_thread(
+        assistant_create,
+        user=owner,
+        name="Release notes writer",
+        icon="RN",
+        colour="teal",
+        description="Turns a list of changes into release notes in the house style.",
+        starter_prompts=["Summarise these changes", "Write a headline for this release"],
+    )
     return [
         Check("sign-in", "/accounts/login/", "#id_login", signed_in=False),
-        Check("chat-empty", "/", "#empty-hint", chat=True),
+        Check("chat-empty", "/", "#assistant-picker .assistant-card", chat=True),
         Check(
             "chat-answer",
             f"/c/{conversation.pk}/",
@@ -58,6 +69,8 @@ def site(owner) -> list[Check]:
         Check("sessions", "/accounts/sessions/", "h1"),
         Check("datasets", "/datasets/", "#dataset-list"),
         Check("dataset-detail", f"/datasets/{dataset.pk}/", "main h1"),
+        Check("assistants", "/assistants/", "#assistant-list"),
+        Check("assistant-detail", f"/assistants/{assistant.pk}/", "main h1"),
         Check("share", f"/s/{token}/", ".message.assistant"),
         Check("not-found", "/no-such-page/", "body"),
     ]
