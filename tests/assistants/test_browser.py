@@ -9,10 +9,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from assistants.models import Assistant, AssistantGrant
-from assistants.services import assistant_create
+from assistants.models import Assistant, AssistantGrant, Level
+from assistants.services import assistant_create, assistant_grant_add, assistant_grant_remove
 from chat.models import Conversation
 from tests.chat.test_browser import sign_in
+from tests.datasets.test_browser_datasets import in_thread
 from tests.pages.shots import shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
@@ -87,3 +88,24 @@ def test_the_assistants_page_makes_shares_and_deletes_one(page, daphne_url, owne
     page.click("#assistant-delete button[type=submit]")
     expect(page).to_have_url(f"{daphne_url}/assistants/")
     assert not Assistant.objects.filter(pk=made.pk).exists()
+
+
+def test_an_assistant_no_longer_shared_leaves_the_open_picker_at_once(
+    page, daphne_url, owner, member, helper
+):
+    grant = in_thread(
+        assistant_grant_add, assistant=helper, user=owner, for_user=member, level=Level.USE
+    )
+    sign_in(page, daphne_url, member.email)
+    # "Start a chat with it" links here: the assistant comes picked.
+    page.goto(f"{daphne_url}/?assistant={helper.pk}")
+    card = page.locator("#assistant-picker").get_by_role(
+        "button", name=re.compile("Release notes writer")
+    )
+    expect(card).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#assistant-badge")).to_contain_text("Release notes writer")
+    expect(page.locator("#socket-status")).to_have_attribute("data-state", "connected")
+    in_thread(assistant_grant_remove, grant=grant, user=owner)
+    # assistants.changed: the page fetched its list again; the pick is gone with the card.
+    expect(card).to_have_count(0)
+    expect(page.locator("#assistant-badge")).to_be_hidden()
