@@ -62,6 +62,6 @@ def assistant_refusal(*, new: bool) -> str:
     if new:
         return _("This assistant is not available to you.")
     return _(
-        "You can no longer use this conversation's assistant (it was deleted or is no longer "
-        "shared with you). Start a new chat to go on."
+        "You can no longer use this conversation's assistant: it is no longer shared with you. "
+        "Start a new chat to go on."
     )

@@ -9,7 +9,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from assistants.models import Level
-from assistants.services import assistant_create, assistant_grant_add, assistant_grant_remove
+from assistants.services import (
+    assistant_create,
+    assistant_delete,
+    assistant_grant_add,
+    assistant_grant_remove,
+)
 from chat.models import Conversation, Message
 from datasets.models import Level as DatasetLevel
 from datasets.services import dataset_create, grant_set
@@ -205,3 +210,19 @@ async def test_an_open_socket_hears_when_its_assistants_change(owner, member, he
         await database_sync_to_async(assistant_grant_remove)(grant=grant, user=owner)
         taken = await socket.until_type("assistants.changed")
     assert given == taken == {"type": "assistants.changed", "v": 1}
+
+
+async def test_a_deleted_assistant_leaves_a_plain_conversation_that_goes_on(
+    settings, owner, helper
+):
+    async with recording_emulator("test-a") as (url, received):
+        settings.AIPORTAL_WORKERS = f"{url}@test-a"
+        async with signed_in(owner) as socket:
+            first, _ = await _ask(socket, "hi", assistant=helper.pk)
+            await database_sync_to_async(assistant_delete)(assistant=helper, user=owner)
+            _, done = await _ask(socket, "again", conversation=first["conversation"])
+    assert done["type"] == "message.done"
+    assert "release notes" not in _system(received[-1])
+    assert "temperature" not in received[-1]
+    conversation = await database_sync_to_async(Conversation.objects.get)(pk=first["conversation"])
+    assert conversation.assistant_id is None
