@@ -109,6 +109,11 @@ class Assistant(models.Model):
         self.name = " ".join((self.name or "").split())
         if not self.name:
             errors["name"] = _("An assistant needs a name.")
+        # Sent on every turn: no longer than a message may be.
+        if len(self.system_prompt or "") > settings.AIPORTAL_MAX_MESSAGE_CHARS:
+            errors["system_prompt"] = _("The instructions are at most %(n)s characters long.") % {
+                "n": settings.AIPORTAL_MAX_MESSAGE_CHARS
+            }
         if self.model and not _MODEL.match(self.model):
             errors["model"] = _("This is not a model name.")
         if self.temperature is not None and not 0 <= self.temperature <= TEMPERATURE_MAX:

@@ -45,6 +45,7 @@ pytestmark = pytest.mark.django_db
         ("icon", "<b>", "emoji"),
         ("colour", "mauve", "not a valid choice"),
         ("model", "bad model name", "model name"),
+        ("system_prompt", "x" * 40_000, "at most 32000 characters"),
     ],
 )
 def test_a_bad_value_is_refused_and_nothing_is_stored(owner, field, value, message):
