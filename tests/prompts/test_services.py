@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- data_dir, imported from data_fixtures, is a parameter here
 """Saved prompts: who sees which (the owner, a member of a group it is shared with, an
 outsider), who may change them, the rules their fields follow, search and ranking, and their
 part of "export my data" and "delete my account"."""
