@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from chat import services as chat_services
 from datasets.services import dataset_create
+from prompts.services import prompt_create
 from tests.conftest import PASSWORD
 from tests.datasets.test_browser_datasets import in_thread
 
@@ -44,6 +45,14 @@ def site(owner) -> list[Check]:
     )
     token = chat_services.conversation_share_create(user=owner, id=conversation.pk)
     dataset = in_thread(dataset_create, user=owner, name="Team handbook", description="Notes")
+    prompt = in_thread(
+        prompt_create,
+        user=owner,
+        title="Reply to a customer",
+        command="reply",
+        body="Reply to {{customer}} in {{language|English}}.",
+        description="Polite and short",
+    )
     return [
         Check("sign-in", "/accounts/login/", "#id_login", signed_in=False),
         Check("chat-empty", "/", "#empty-hint", chat=True),
@@ -58,6 +67,8 @@ def site(owner) -> list[Check]:
         Check("sessions", "/accounts/sessions/", "h1"),
         Check("datasets", "/datasets/", "#dataset-list"),
         Check("dataset-detail", f"/datasets/{dataset.pk}/", "main h1"),
+        Check("prompts", "/prompts/", "#own-prompts"),
+        Check("prompt-edit", f"/prompts/{prompt.pk}/edit/", "#preview-variables li"),
         Check("share", f"/s/{token}/", ".message.assistant"),
         Check("not-found", "/no-such-page/", "body"),
     ]
