@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from prompts.models import SavedPrompt
 
@@ -25,7 +27,7 @@ class OrganisationPromptAdmin(admin.ModelAdmin):
         obj.owner = None
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="shown to")
+    @admin.display(description=gettext_lazy("shown to"))
     def shown_to(self, obj: SavedPrompt) -> str:
         names = [group.name for group in obj.groups.all()]
-        return ", ".join(names) if names else "everyone"
+        return ", ".join(names) if names else _("everyone")

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -145,21 +145,30 @@ def prompt_import(*, user: User, raw: bytes, replace: bool = False) -> ImportRep
     reports = [report for report, _values in checked]
     if any(report.outcome == "invalid" for report in reports):
         return ImportReport(imported=False, entries=reports)
-    with transaction.atomic():
-        # Lock the person's prompts: a second import at once waits, then sees these.
-        mine = {p.command: p for p in SavedPrompt.objects.select_for_update().filter(owner=user)}
-        for report, values in checked:
-            existing = mine.get(values["command"])
-            if existing is None:
-                SavedPrompt.objects.create(owner=user, **values)
-            elif replace:
-                for name in ("title", "description", "body"):
-                    setattr(existing, name, values[name])
-                existing.save()
-                report.outcome = "replaced"
-            else:
-                report.outcome = "skipped"
-                report.errors["command"] = _("You already have /%(command)s: kept yours.") % {
-                    "command": values["command"]
-                }
-    return ImportReport(imported=True, entries=reports)
+    try:
+        with transaction.atomic():
+            _write(user, checked, replace=replace)
+    except IntegrityError:  # a prompt with one of these commands was saved meanwhile
+        raise ImportRefused(
+            _("A prompt with one of these commands was saved meanwhile: import the file again.")
+        ) from None
+    return ImportReport(imported=True, entries=[report for report, _values in checked])
+
+
+def _write(user: User, checked: list[tuple[EntryReport, dict[str, str]]], *, replace: bool) -> None:
+    # Lock the person's prompts: a second import at once waits, then sees these.
+    mine = {p.command: p for p in SavedPrompt.objects.select_for_update().filter(owner=user)}
+    for report, values in checked:
+        existing = mine.get(values["command"])
+        if existing is None:
+            SavedPrompt.objects.create(owner=user, **values)
+        elif replace:
+            for name in ("title", "description", "body"):
+                setattr(existing, name, values[name])
+            existing.save()
+            report.outcome = "replaced"
+        else:
+            report.outcome = "skipped"
+            report.errors["command"] = _("You already have /%(command)s: kept yours.") % {
+                "command": values["command"]
+            }

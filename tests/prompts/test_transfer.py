@@ -120,3 +120,20 @@ def test_commands_are_cleaned_and_unknown_keys_ignored_on_import(owner):
     assert report.imported
     prompt = SavedPrompt.objects.get()
     assert (prompt.command, prompt.description) == ("shout", "spaced")
+
+
+def test_a_command_saved_meanwhile_refuses_the_import_and_writes_nothing(owner, monkeypatch):
+    from django.db import IntegrityError
+
+    from prompts import transfer
+
+    real_write = transfer._write
+
+    def write_then_collide(user, checked, *, replace):
+        real_write(user, checked, replace=replace)
+        raise IntegrityError("prompts_command_unique_per_owner")
+
+    monkeypatch.setattr(transfer, "_write", write_then_collide)
+    with pytest.raises(ImportRefused, match="saved meanwhile"):
+        prompt_import(user=owner, raw=_file(_entry("one"), _entry("two")))
+    assert not SavedPrompt.objects.exists()

@@ -190,3 +190,26 @@ def test_export_downloads_ones_own_and_import_reports_each_entry(owner, member, 
     assert answer.status_code == 400 and "not JSON" in answer.content.decode()
     assert client.post("/prompts/import/", {}).status_code == 400
     assert SavedPrompt.objects.filter(owner=member).count() == 1
+
+
+def test_an_admin_makes_an_organisation_prompt_for_a_group_and_sees_no_personal_ones(
+    make_user, owner, member, team, private_prompt
+):
+    admin = make_user("root@example.com", is_staff=True)
+    admin.is_superuser = True
+    admin.save()
+    client = _as(admin)
+    listing = client.get("/admin/prompts/savedprompt/").content.decode()
+    assert "My diary helper" not in listing  # a person's own prompt is theirs
+    form = {"title": "House style", "command": "/Style", "body": "Plain {{words|yes}}"}
+    answer = client.post("/admin/prompts/savedprompt/add/", {**form, "groups": [team.pk]})
+    assert answer.status_code == 302
+    prompt = SavedPrompt.objects.get(command="style")
+    assert prompt.owner is None and list(prompt.groups.all()) == [team]
+    assert [p["command"] for p in _as(member).get("/prompts/api/").json()["prompts"]] == ["style"]
+    # The same command again, or a bad one: the form says so and nothing is stored.
+    again = client.post("/admin/prompts/savedprompt/add/", {**form, "title": "Other"})
+    assert again.status_code == 200 and "already has this command" in again.content.decode()
+    bad = client.post("/admin/prompts/savedprompt/add/", {**form, "command": "no spaces"})
+    assert bad.status_code == 200 and "lowercase letters" in bad.content.decode()
+    assert SavedPrompt.objects.filter(owner__isnull=True).count() == 1
