@@ -148,3 +148,34 @@ def test_the_library_page_previews_variables_live_and_saves_a_shared_prompt(
     # Nothing wider than a phone.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_on_a_phone_the_library_is_in_the_menu_and_the_list_fits_above_the_box(
+    page, daphne_url, owner
+):
+    prompt_create(user=owner, title="Greet " * 30, command="greet", body="Hello {{who|you}}!")
+    sign_in(page, daphne_url, owner.email)
+    page.set_viewport_size({"width": 390, "height": 844})
+    box = page.locator("#composer-input")
+    box.press_sequentially("/gr")
+    option = _listbox(page).get_by_role("option").first
+    expect(option).to_be_visible()
+    popup, composer = (
+        page.locator(sel).bounding_box() for sel in ("#prompt-popup", "#composer-input")
+    )
+    assert popup["x"] >= 0 and popup["x"] + popup["width"] <= 390  # inside the screen
+    assert popup["y"] + popup["height"] <= composer["y"]  # above the box, not over it
+    assert option.bounding_box()["height"] >= 44  # a tap target
+    option.click()
+    expect(page.get_by_role("textbox", name="who", exact=True)).to_be_focused()
+    page.get_by_role("button", name="Insert").click()
+    expect(box).to_have_value("Hello you!")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    page.get_by_role("button", name="More: share, download, model").click()
+    link = page.get_by_role("link", name="Prompts")
+    expect(link).to_be_visible()
+    assert link.bounding_box()["height"] >= 44
+    shots(page, "prompts-phone-menu")
+    link.click()
+    expect(page.get_by_role("heading", name="Prompt library")).to_be_visible()
