@@ -68,13 +68,15 @@ def prompt_list_visible(
 
 def prompt_get_visible(*, user: User, id: int) -> SavedPrompt:
     """One prompt ``user`` may use; ``SavedPrompt.DoesNotExist`` otherwise."""
-    return _visible(user).get(pk=id)
+    prompt: SavedPrompt = _visible(user).get(pk=id)
+    return prompt
 
 
 def prompt_get_own(*, user: User, id: int) -> SavedPrompt:
     """One of ``user``'s own prompts, the only ones they may change; ``DoesNotExist`` for any
     other, a shared or organisation one included."""
-    return SavedPrompt.objects.prefetch_related("groups").get(pk=id, owner=user)
+    prompt: SavedPrompt = SavedPrompt.objects.prefetch_related("groups").get(pk=id, owner=user)
+    return prompt
 
 
 def prompt_list_own(*, user: User) -> QuerySet[SavedPrompt]:

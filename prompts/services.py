@@ -64,7 +64,7 @@ def prompt_create(
         raise PromptInvalid(_duplicate(fields["command"]))
     try:
         with transaction.atomic():
-            prompt = SavedPrompt.objects.create(owner=user, **fields)
+            prompt: SavedPrompt = SavedPrompt.objects.create(owner=user, **fields)
             prompt.groups.set(group_ids)
     except IntegrityError:  # the same command saved at the same moment, by another tab
         raise PromptInvalid(_duplicate(fields["command"])) from None
