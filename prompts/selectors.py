@@ -29,6 +29,7 @@ def _visible(user: User) -> QuerySet[SavedPrompt]:
             | (Q(owner__isnull=True) & (~Exists(links) | in_my_groups))
         )
         .select_related("owner")
+        .prefetch_related("groups")  # an own prompt's payload and row name its groups
         .annotate(
             source=Case(
                 When(owner=user, then=Value(OWN)),
