@@ -33,6 +33,8 @@ let query = null; // what follows it; null while the list is closed
 let fetching = null;
 let timer = 0;
 let filling = null; // the prompt whose variables are being filled in
+let loading = false; // the list for the current "/query" is on its way
+let pickFirst = false; // Enter came before it: pick its first prompt when it arrives
 
 function build() {
   popup = document.createElement("div");
@@ -70,6 +72,8 @@ function setExpanded(open) {
 function close() {
   query = null;
   filling = null;
+  loading = false;
+  pickFirst = false;
   options = [];
   active = -1;
   clearTimeout(timer);
@@ -152,7 +156,11 @@ async function search(text) {
     });
     if (!answer.ok) throw new Error(String(answer.status));
     const body = await answer.json();
-    if (query === text && !filling) render(body.prompts);
+    if (query !== text || filling) return;
+    loading = false;
+    render(body.prompts);
+    if (pickFirst && body.prompts.length) choose(0);
+    pickFirst = false;
   } catch (error) {
     if (error.name !== "AbortError") close();
   }
@@ -176,6 +184,7 @@ function onInput() {
   }
   start = found.start;
   query = found.text;
+  loading = true;
   clearTimeout(timer);
   timer = setTimeout(() => search(found.text), WAIT_MS);
 }
@@ -286,7 +295,20 @@ function openForm(prompt) {
 }
 
 function onKey(event) {
-  if (query === null || filling || event.target !== input || popup.hidden) return;
+  if (query === null || filling || event.target !== input) return;
+  if (loading && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    // Typed "/name" and Enter faster than the list came: Enter waits for it and picks its
+    // first prompt, rather than sending "/name" as the message. With no match it sends
+    // nothing; a second Enter sends the text as it is.
+    pickFirst = true;
+    event.preventDefault();
+    event.stopPropagation();
+    return;
+  }
+  if (popup.hidden) {
+    if (event.key === "Escape" && loading) close();
+    return;
+  }
   const count = options.length;
   let handled = true;
   if (event.key === "ArrowDown" && count) setActive((active + 1) % count);
@@ -305,6 +327,11 @@ if (form && input && listUrl) {
   input.addEventListener("input", onInput);
   input.addEventListener("click", onInput); // the caret moved into or out of a "/query"
   form.addEventListener("keydown", onKey, true);
+  // Back in the box while a prompt's form is open: the form is given up, so Enter there sends
+  // what the box holds rather than leaving a form behind it.
+  input.addEventListener("focus", () => {
+    if (filling) close();
+  });
   input.addEventListener("blur", () => {
     // Focus gone elsewhere than the list or the form over it: the list is not wanted.
     setTimeout(() => {

@@ -101,6 +101,15 @@ def test_the_list_works_with_arrows_escape_and_the_mouse(page, daphne_url, owner
     options.first.click()
     expect(box).to_have_value("First line. Check this.")
     expect(box).to_be_focused()
+    # Back in the box while a prompt's form is open gives the form up.
+    prompt_create(user=owner, title="Ask", command="ask", body="Ask {{who}}")
+    box.press_sequentially(" /ask")
+    box.press("Enter")  # at once, the list perhaps not there yet: Enter waits and picks it
+    expect(page.locator(".prompt-fill")).to_be_visible()
+    box.click()
+    expect(page.locator("#prompt-popup")).to_be_hidden()
+    expect(box).to_have_value("First line. Check this. /ask")
+    box.fill("First line. Check this.")
     # A "/" inside a word is not a command; nothing matching says so.
     box.press_sequentially(" and/or")
     expect(page.locator("#prompt-popup")).to_be_hidden()
