@@ -34,6 +34,7 @@ let fetching = null;
 let timer = 0;
 let filling = null; // the prompt whose variables are being filled in
 let loading = false; // the list for the current "/query" is on its way
+let inserting = false; // our own "input" event after an insertion
 let pickFirst = false; // Enter came before it: pick its first prompt when it arrives
 
 function build() {
@@ -176,7 +177,7 @@ function trigger() {
 }
 
 function onInput() {
-  if (filling) return;
+  if (filling || inserting) return;
   const found = trigger();
   if (!found) {
     if (query !== null) close();
@@ -197,8 +198,10 @@ function insert(text) {
   const caret = start + text.length;
   input.focus();
   input.setSelectionRange(caret, caret);
-  // chat.js sizes the box on "input"; our own handler finds no "/query" before the caret.
+  // chat.js sizes the box on "input"; ours must not read the inserted text as a "/query".
+  inserting = true;
   input.dispatchEvent(new Event("input"));
+  inserting = false;
 }
 
 function fill(prompt, values) {
@@ -315,7 +318,10 @@ function onKey(event) {
   else if (event.key === "ArrowUp" && count) setActive((active - 1 + count) % count);
   else if (event.key === "Enter" && !event.shiftKey && !event.isComposing && active >= 0) choose(active);
   else if (event.key === "Escape") close();
-  else handled = false;
+  else if (event.key === "Enter" && !event.shiftKey) {
+    close(); // nothing to pick: the message is sent as typed (chat.js), without the list
+    handled = false;
+  } else handled = false;
   if (handled) {
     event.preventDefault();
     event.stopPropagation();

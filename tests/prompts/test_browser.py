@@ -117,6 +117,21 @@ def test_the_list_works_with_arrows_escape_and_the_mouse(page, daphne_url, owner
     expect(page.locator("#prompt-popup .prompt-empty")).to_have_text(
         "No saved prompt matches “/nothing-matches”."
     )
+    # Nothing to pick: Enter sends the text as typed, and the list goes.
+    box.press("Enter")
+    expect(page.locator(".message.user .content")).to_have_text(
+        "First line. Check this. and/or /nothing-matches"
+    )
+    expect(page.locator("#prompt-popup")).to_be_hidden()
+    # Inserted text that ends like a "/query" does not open the list again.
+    prompt_create(user=owner, title="Paths", command="paths", body="Look in /tmp")
+    expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")
+    box.press_sequentially("/paths")
+    expect(options).to_have_count(1)
+    box.press("Enter")
+    expect(box).to_have_value("Look in /tmp")
+    page.wait_for_timeout(400)  # past the list's wait: nothing was asked for
+    expect(page.locator("#prompt-popup")).to_be_hidden()
 
 
 def test_the_library_page_previews_variables_live_and_saves_a_shared_prompt(
