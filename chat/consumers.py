@@ -1,4 +1,4 @@
-"""The chat websocket at ``ws/chat/``: protocol v1, documented in docs/websocket.md.
+"""The chat websocket at ``ws/chat/``: protocol v2, documented in docs/websocket.md.
 
 The consumer is thin: it validates each frame strictly, reads and writes through services,
 starts each turn's answer (``chat.services.turns``) and relays the frames the generations
@@ -26,7 +26,7 @@ from accounts.access import live
 from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
-from chat.protocol import PROTOCOL_VERSION
+from chat.protocol import CLIENT_VERSIONS, PROTOCOL_VERSION
 from chat.services.assistant_turn import AssistantUnavailable, assistant_refusal
 from chat.services.generation import generation_resume, generation_stop
 from chat.services.messages import STREAMING_HEARTBEAT
@@ -183,8 +183,10 @@ class ChatConsumer(WebsocketConsumer):
             await self.send_error("bad_request", f"unknown frame type {str(kind)[:40]!r}")
             return
         version = data.get("v", PROTOCOL_VERSION)
-        if type(version) is not int or version != PROTOCOL_VERSION:
-            await self.send_error("unsupported_version", f"this server speaks v{PROTOCOL_VERSION}")
+        if type(version) is not int or version not in CLIENT_VERSIONS:
+            await self.send_error(
+                "unsupported_version", f"this server speaks v{PROTOCOL_VERSION} (and v1)"
+            )
             return
         unknown = set(data) - _FIELDS[kind] - {"type", "v"}
         if unknown:

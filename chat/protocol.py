@@ -1,4 +1,4 @@
-"""The chat websocket's protocol, v1 (docs/websocket.md): its version, one builder per frame
+"""The chat websocket's protocol, v2 (docs/websocket.md): its version, one builder per frame
 kind the server sends, the events that carry control between processes, and publishing.
 
 Every frame the chat sends is built here and nowhere else (tests/chat/test_protocol.py holds
@@ -24,7 +24,10 @@ from chat import bus
 from chat.models import Message
 from chat.visibility import metrics_visible
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# v2 only added optional fields and frame kinds (attachments, assistants, tools): a page still
+# open from before the upgrade speaks v1 and keeps working, so its frames are accepted.
+CLIENT_VERSIONS = frozenset({1, PROTOCOL_VERSION})
 
 
 # --- Frames the server sends -------------------------------------------------------------------

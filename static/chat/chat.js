@@ -1,4 +1,4 @@
-// The chat page: one websocket (protocol v1, docs/websocket.md), messages rendered as they
+// The chat page: one websocket (protocol v2, docs/websocket.md), messages rendered as they
 // stream. The server is the source of truth; this file only mirrors it. The conversation is
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.

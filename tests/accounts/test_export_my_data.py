@@ -161,6 +161,7 @@ def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data
         "gateway",
         "chat",
         "assistants",
+        "prompts",
         "datasets",
     ]
     conversation, dataset, _key, _plaintext = _belongings(owner)
@@ -175,6 +176,7 @@ def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data
         "api_keys.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.md",
+        "prompts.json",
         f"datasets/{dataset.slug}-{dataset.pk}.zip",
     ]
 

@@ -16,6 +16,7 @@ from assistants.services import (
     assistant_grant_remove,
 )
 from chat.models import Conversation, Message
+from chat.protocol import PROTOCOL_VERSION
 from datasets.models import Level as DatasetLevel
 from datasets.services import dataset_create, grant_set
 from tests.chat.conftest import send_frame, signed_in
@@ -209,7 +210,7 @@ async def test_an_open_socket_hears_when_its_assistants_change(owner, member, he
         given = await socket.until_type("assistants.changed")
         await database_sync_to_async(assistant_grant_remove)(grant=grant, user=owner)
         taken = await socket.until_type("assistants.changed")
-    assert given == taken == {"type": "assistants.changed", "v": 1}
+    assert given == taken == {"type": "assistants.changed", "v": PROTOCOL_VERSION}
 
 
 async def test_a_deleted_assistant_leaves_a_plain_conversation_that_goes_on(

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from assistants.services import assistant_create
 from chat import services as chat_services
 from datasets.services import dataset_create
+from prompts.services import prompt_create
 from tests.conftest import PASSWORD
 from tests.datasets.test_browser_datasets import in_thread
 
@@ -55,6 +56,14 @@ def site(owner) -> list[Check]:
         description="Turns a list of changes into release notes in the house style.",
         starter_prompts=["Summarise these changes", "Write a headline for this release"],
     )
+    prompt = in_thread(
+        prompt_create,
+        user=owner,
+        title="Reply to a customer",
+        command="reply",
+        body="Reply to {{customer}} in {{language|English}}.",
+        description="Polite and short",
+    )
     return [
         Check("sign-in", "/accounts/login/", "#id_login", signed_in=False),
         Check("chat-empty", "/", "#assistant-picker .assistant-card", chat=True),
@@ -71,6 +80,8 @@ def site(owner) -> list[Check]:
         Check("dataset-detail", f"/datasets/{dataset.pk}/", "main h1"),
         Check("assistants", "/assistants/", "#assistant-list"),
         Check("assistant-detail", f"/assistants/{assistant.pk}/", "main h1"),
+        Check("prompts", "/prompts/", "#own-prompts"),
+        Check("prompt-edit", f"/prompts/{prompt.pk}/edit/", "#preview-variables li"),
         Check("share", f"/s/{token}/", ".message.assistant"),
         Check("not-found", "/no-such-page/", "body"),
     ]

@@ -27,6 +27,7 @@ SOURCES = [
     "datasets",
     "gateway",
     "common",
+    "prompts",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")
