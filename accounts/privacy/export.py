@@ -153,16 +153,16 @@ conversations/
     - NAME-ID.md: the same to read: every branch written out from the first message.
     An edited question or a regenerated answer starts a new branch; all of them are here.
 
+assistants.json
+    The assistants you made: instructions, model, datasets, sampling, starter prompts, and
+    whom each is shared with (only when you made some). Each conversation above names the
+    assistant it started from.
+
 prompts.json
     Your saved prompts, in the format the prompt library imports (Prompts, Import).
 
 datasets/
     Each dataset you own, as its own zip: its sources, its files and its settings.
-
-assistants.json
-    The assistants you made: instructions, model, datasets, sampling, starter prompts, and
-    whom each is shared with (only when you made some). Each conversation above names the
-    assistant it started from.
 
 api_keys.json
     Your API keys' names, public prefixes and dates. Never the keys themselves.
