@@ -25,6 +25,16 @@ class Conversation(models.Model):
     # Ids, not a foreign key: a dataset the owner may no longer query is dropped from here at
     # the next turn (chat/services/retrieval.py), and a deleted one is simply not found.
     datasets = models.JSONField(default=list, blank=True)
+    # The assistant the conversation started from: its instructions, model, datasets and
+    # sampling apply to every turn while the owner may still use it (chat/services/
+    # assistant_turn.py). SET_NULL: a deleted assistant leaves a plain conversation.
+    assistant = models.ForeignKey(
+        "assistants.Assistant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]

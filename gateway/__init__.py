@@ -61,11 +61,15 @@ if TYPE_CHECKING:
         completion_stream,
     )
     from gateway.regions import regions_parse
+    from gateway.sampling import Sampling, sampling_body
 
 # Name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     # Answers: the chat's stream of items, the OpenAI-shaped streams and one-shot answers.
     "chat_stream": "gateway.proxy",
+    # Sampling settings for chat_stream (an assistant's temperature and top_p).
+    "Sampling": "gateway.sampling",
+    "sampling_body": "gateway.sampling",
     "completion_stream": "gateway.proxy",
     "completion_batches": "gateway.proxy",
     "completion_once": "gateway.proxy",
@@ -122,6 +126,7 @@ __all__ = [
     "PolicyCheck",
     "RateLimited",
     "RegionUnavailable",
+    "Sampling",
     "Thinking",
     "WorkersBusy",
     "amodel_accepts_images",
@@ -142,6 +147,7 @@ __all__ = [
     "policies_version_known",
     "regions_known",
     "regions_parse",
+    "sampling_body",
 ]
 
 

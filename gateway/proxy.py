@@ -54,6 +54,7 @@ from gateway.errors import (
 )
 from gateway.inflight import inflight_lease
 from gateway.request_id import request_id_start
+from gateway.sampling import Sampling, sampling_body
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerSpec, WorkerView
 from gateway.usage import usage_record_later
@@ -186,6 +187,7 @@ async def chat_stream(
     conversation_key: str | None = None,
     allowed_regions: frozenset[str] | None = None,
     continue_final: bool = False,
+    sampling: Sampling | None = None,
 ) -> AsyncIterator[Thinking | Delta | Finished]:
     """Yield the answer's text as ``Delta``s (a reasoning model's thinking first, as
     ``Thinking``s), then one ``Finished``. Raises ``GatewayError``
@@ -195,6 +197,9 @@ async def chat_stream(
     body: dict[str, Any] = {
         "messages": messages,
         "max_tokens": min(max_tokens or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS),
+        # An assistant's temperature and top_p; ValueError, before anything is sent, when
+        # out of range.
+        **sampling_body(sampling),
     }
     if model:
         body["model"] = model

@@ -52,6 +52,7 @@ from gateway import (
     OverBudget,
     RateLimited,
     RegionUnavailable,
+    Sampling,
     Thinking,
     WorkersBusy,
     chat_stream,
@@ -135,6 +136,9 @@ class Generation:
     # and the passages the answer may cite ([n] in its text), kept in its metrics.
     allowed_regions: frozenset[str] | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # The conversation's assistant's temperature/top_p and answer length (None: defaults).
+    sampling: Sampling | None = None
+    max_tokens: int | None = None
     chunks: list[str] = field(default_factory=list)  # the new deltas; seq = base_seq + index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
     # A reasoning model's thinking: published (one entry per delta, "" when none) and pending.
@@ -253,6 +257,8 @@ class Generation:
                 conversation_key=f"conversation:{self.message['conversation']}",
                 continue_final=self.continuing,
                 allowed_regions=self.allowed_regions,
+                sampling=self.sampling,
+                max_tokens=self.max_tokens,
             )
             async with contextlib.aclosing(items):
                 async for item in items:
@@ -504,6 +510,8 @@ async def generation_start(
     continuing: bool = False,
     allowed_regions: frozenset[str] | None = None,
     citations: list[dict[str, Any]] | None = None,
+    sampling: Sampling | None = None,
+    max_tokens: int | None = None,
 ) -> None:
     """Start answering ``message`` (an assistant message in status streaming) in the
     background; ``continuing`` goes on from its saved content and last_seq. Returns once
@@ -518,6 +526,8 @@ async def generation_start(
         user=user,
         allowed_regions=allowed_regions,
         citations=list(citations or []),
+        sampling=sampling,
+        max_tokens=max_tokens,
     )
     if continuing:
         generation.base_content = message.content

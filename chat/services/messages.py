@@ -24,6 +24,12 @@ import gateway
 from accounts.models import User
 from chat import selectors
 from chat.models import Attachment, Conversation, Message
+from chat.services.assistant_turn import (
+    AssistantTurn,
+    assistant_turn_settings,
+    context_assistant_apply,
+    conversation_assistant,
+)
 from chat.services.attachments import AttachmentRefused, attachments_bind
 from chat.services.conversations import conversation_create, conversation_title_from
 from chat.services.retrieval import conversation_datasets_set
@@ -182,6 +188,9 @@ class Turn:
     assistant_message: Message
     context: list[dict[str, Any]]
     model: str
+    # The conversation's assistant, as read through the live grants for this turn: its
+    # instructions are in ``context`` already; its datasets and sampling apply at the start.
+    assistant: AssistantTurn | None = None
 
 
 @transaction.atomic
@@ -196,6 +205,7 @@ def message_send(
     datasets: list[int] | None = None,
     attachments: list[int] | None = None,
     fallback_model: str = "",
+    assistant: int | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
@@ -207,14 +217,23 @@ def message_send(
     ``ModelNoImages`` for images to a model that does not read them; the transaction then
     keeps nothing (a new conversation neither). ``fallback_model``: the model the gateway
     would pick when neither the conversation nor the admins name one (the caller asks it),
-    so that whether it reads images is known before anything is sent."""
+    so that whether it reads images is known before anything is sent. ``assistant``: a new
+    conversation starts from it; raises ``AssistantUnavailable`` when the person may not use
+    it, or may no longer use the one the conversation started from, before anything is
+    written."""
     created = conversation_id is None
     if created:
+        # Checked before the conversation exists: an assistant they may not use starts nothing.
+        brought = assistant_turn_settings(user=user, id=assistant) if assistant else None
         conversation = conversation_create(
             user=user, title=conversation_title_from(content), model=model or ""
         )
+        if brought is not None:
+            Conversation.objects.filter(pk=conversation.pk).update(assistant_id=brought.id)
+            conversation.assistant_id = brought.id
     else:
         conversation = selectors.conversation_get(user=user, id=conversation_id)
+        brought = conversation_assistant(user=user, conversation=conversation)
         message_interrupt_stale(conversation_id=conversation.pk)
     if parent_id is not None:
         parent = conversation.messages.get(pk=parent_id)
@@ -229,7 +248,10 @@ def message_send(
     if datasets is not None:
         conversation_datasets_set(conversation=conversation, datasets=datasets)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
-    chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
+    # The assistant's model when it names one: it was written for that model.
+    chosen = (brought and brought.model) or selectors.conversation_model(
+        conversation=conversation, defaults=defaults
+    )
     chosen = chosen or fallback_model
     ids = list(dict.fromkeys(attachments or []))
     limit = settings.AIPORTAL_ATTACHMENTS_PER_MESSAGE
@@ -249,13 +271,15 @@ def message_send(
         if images and not _reads_images(chosen):
             raise ModelNoImages(chosen)
         prefetch_related_objects([user_message], "attachments")
+    context = selectors.message_context(message=user_message, defaults=defaults, model=chosen)
     return Turn(
         conversation=conversation,
         conversation_created=created,
         user_message=user_message,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=user_message, defaults=defaults, model=chosen),
+        context=context_assistant_apply(context, brought),
         model=chosen,
+        assistant=brought,
     )
 
 
@@ -272,6 +296,7 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
     if previous.role != Message.Role.ASSISTANT or previous.parent_id is None:
         raise Message.DoesNotExist("only an answer can be regenerated")
     conversation = previous.conversation
+    brought = conversation_assistant(user=user, conversation=conversation)
     message_interrupt_stale(conversation_id=conversation.pk)
     question = Message.objects.get(pk=previous.parent_id)
     assistant_message = Message.objects.create(
@@ -279,7 +304,9 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         parent=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        model=selectors.conversation_model(conversation=conversation) or previous.model,
+        model=(brought and brought.model)
+        or selectors.conversation_model(conversation=conversation)
+        or previous.model,
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Turn(
@@ -287,8 +314,11 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=question, model=assistant_message.model),
+        context=context_assistant_apply(
+            selectors.message_context(message=question, model=assistant_message.model), brought
+        ),
         model=assistant_message.model,
+        assistant=brought,
     )
 
 
@@ -308,6 +338,7 @@ def message_continue(*, user: User, message_id: int) -> Turn:
     message = selectors.message_get(user=user, id=message_id)
     if message.role != Message.Role.ASSISTANT or message.parent_id is None:
         raise MessageBadState("only an answer can be continued")
+    brought = conversation_assistant(user=user, conversation=message.conversation)
     message_interrupt_stale(conversation_id=message.conversation_id)
     # Conditional: of two continues racing (two tabs), one wins and the other is told.
     claimed = Message.objects.filter(pk=message.pk, status__in=CONTINUABLE).update(
@@ -323,8 +354,11 @@ def message_continue(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=message,
-        context=selectors.message_context(message=question, model=model),
+        context=context_assistant_apply(
+            selectors.message_context(message=question, model=model), brought
+        ),
         model=model,
+        assistant=brought,
     )
 
 

@@ -23,9 +23,11 @@ SOURCES = [
     "aiportal",
     "accounts",
     "chat",
+    "assistants",
     "datasets",
     "gateway",
     "common",
+    "prompts",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")
