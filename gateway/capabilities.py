@@ -13,7 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from gateway.models import ModelCapability
-from gateway.telemetry.snapshot import copy_fresh
+from gateway.telemetry.snapshot import copy_fresh, prober_ensure
 
 
 def model_accepts_images(*, model: str) -> bool:
@@ -27,6 +27,9 @@ amodel_accepts_images = database_sync_to_async(model_accepts_images, thread_sens
 async def model_context_length(*, model: str) -> int | None:
     """The smallest ``max_model_len`` the workers serving ``model`` announce (a turn must fit
     whichever one it is routed to); None when no card says."""
+    # As every reader of the pool: the prober must run, or the copy read here (and kept for
+    # the routing that follows) would wait for a snapshot nobody publishes.
+    prober_ensure()
     copy = await copy_fresh()
     if copy.snapshot is None:
         return None
