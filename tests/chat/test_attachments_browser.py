@@ -96,7 +96,9 @@ def test_a_person_attaches_a_file_and_an_image_and_gets_an_answer(page, daphne_u
     shared = page.locator(".message.user")
     image_loaded(shared.locator("img.attachment-thumb"))
     assert f"/chat/attachments/s/{token}/" in shared.locator("img").get_attribute("src")
-    expect(shared.locator(".attachment-name").first).to_have_text("plan.txt")
+    names = shared.locator(".attachment-name")
+    expect(names).to_have_count(2)
+    assert sorted(names.all_inner_texts()) == ["plan.txt", "screenshot.png"]
     shots(page, "attachments-share")
 
 
