@@ -69,10 +69,14 @@ def context_tokens(context: list[dict[str, Any]]) -> int:
     return total // CHARS_PER_TOKEN + 4 * len(context)
 
 
-def room_for_documents(*, context_length: int | None, context: list[dict[str, Any]]) -> int:
-    """Tokens left for documents in a turn of ``context`` (0 or more)."""
+def room_for_documents(
+    *, context_length: int | None, context: list[dict[str, Any]], answer: int | None = None
+) -> int:
+    """Tokens left for documents in a turn of ``context`` (0 or more), leaving ``answer``
+    tokens (by default ``AIPORTAL_MAX_TOKENS``, the most an answer may take) for the answer."""
     length = context_length or FALLBACK_CONTEXT_TOKENS
-    room = length - settings.AIPORTAL_MAX_TOKENS - MARGIN_TOKENS - context_tokens(context)
+    answer = min(answer or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS)
+    room = length - answer - MARGIN_TOKENS - context_tokens(context)
     return max(room, 0)
 
 

@@ -107,7 +107,11 @@ async def turn_start(
             question=turn.user_message
             or Message(pk=answer.parent_id, conversation_id=answer.conversation_id),
             query=_last_question(turn.context),
-            room=room_for_documents(context_length=length, context=context),
+            room=room_for_documents(
+                context_length=length,
+                context=context,
+                answer=turn.assistant.max_tokens if turn.assistant else None,
+            ),
             first_number=len(retrieval.citations) + 1,
         )
         await generation_start(

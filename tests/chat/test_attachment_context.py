@@ -80,6 +80,13 @@ def test_the_room_leaves_the_answer_and_the_conversation_their_share(settings):
     context = [{"role": "user", "content": "x" * 3000}]
     assert room_for_documents(context_length=8192, context=context) == 8192 - 1000 - 512 - 1004
     assert room_for_documents(context_length=1000, context=context) == 0
+    # An assistant that caps its answers leaves more room; never more than the deployment's cap.
+    assert room_for_documents(context_length=8192, context=context, answer=200) == (
+        8192 - 200 - 512 - 1004
+    )
+    assert room_for_documents(context_length=8192, context=context, answer=5000) == (
+        8192 - 1000 - 512 - 1004
+    )
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "d"}}]}]
     assert room_for_documents(context_length=None, context=image) < 8192 - 1000 - 512 - 1900
 
