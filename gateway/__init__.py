@@ -31,7 +31,9 @@ if TYPE_CHECKING:
         policies_version_bump,
         policies_version_known,
     )
+    from gateway.embeddings import embed
     from gateway.errors import (
+        EmbeddingModelUnset,
         GatewayError,
         ModelForbidden,
         ModelUnavailable,
@@ -69,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "Delta": "gateway.proxy",
     "Finished": "gateway.proxy",
     "Thinking": "gateway.proxy",
+    # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
+    "embed": "gateway.embeddings",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",
@@ -87,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     # API keys.
     "apikey_create": "gateway.keys",
     # Errors a caller turns into a message.
+    "EmbeddingModelUnset": "gateway.errors",
     "GatewayError": "gateway.errors",
     "ModelForbidden": "gateway.errors",
     "ModelUnavailable": "gateway.errors",
@@ -102,6 +107,7 @@ __all__ = [
     "POLICY_ATTEMPTS",
     "Caller",
     "Delta",
+    "EmbeddingModelUnset",
     "Finished",
     "GatewayError",
     "ModelForbidden",
@@ -122,6 +128,7 @@ __all__ = [
     "completion_batches",
     "completion_once",
     "completion_stream",
+    "embed",
     "models_allowed_filter",
     "models_for_user",
     "policies_version",
