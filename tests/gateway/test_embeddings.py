@@ -14,6 +14,7 @@ from gateway.emulator.embeddings import embedding_vector
 from gateway.errors import (
     EmbeddingModelUnset,
     ModelUnavailable,
+    OverBudget,
     RegionUnavailable,
     UpstreamFailed,
     UpstreamRejected,
@@ -179,6 +180,20 @@ async def test_a_batch_that_fails_for_a_moment_succeeds_on_a_retry(
 
     assert await gateway.embed(texts=["hello"]) == [embedding_vector(MODEL, "hello", 384)]
     assert (await emulator_state(url))["embedding_batches"] == [1]
+
+
+async def test_a_spent_daily_budget_is_not_waited_for(emulators, pool, transactional_db, owner):
+    await sync_to_async(Policy.objects.create)(user=owner, daily_token_budget=5)
+    url = await _one_worker(emulators, pool)
+    await gateway.embed(texts=TEXTS[:2], user=owner)  # 8 tokens: the budget is spent
+
+    started = time.monotonic()
+    with pytest.raises(OverBudget) as spent:
+        await gateway.embed(texts=["one more"], user=owner)
+
+    # Retryable tomorrow, but no retry waits until midnight: the caller hears at once.
+    assert spent.value.retryable and time.monotonic() - started < 2
+    assert (await emulator_state(url))["embedding_batches"] == [2]
 
 
 async def test_a_permanent_error_is_not_retried(emulators, pool, transactional_db):
