@@ -38,7 +38,9 @@ if TYPE_CHECKING:
         model_accepts_images,
         model_context_length,
     )
+    from gateway.embeddings import embed
     from gateway.errors import (
+        EmbeddingModelUnset,
         GatewayError,
         ModelForbidden,
         ModelUnavailable,
@@ -76,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "Delta": "gateway.proxy",
     "Finished": "gateway.proxy",
     "Thinking": "gateway.proxy",
+    # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
+    "embed": "gateway.embeddings",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",
@@ -100,6 +104,7 @@ _EXPORTS: dict[str, str] = {
     # API keys.
     "apikey_create": "gateway.keys",
     # Errors a caller turns into a message.
+    "EmbeddingModelUnset": "gateway.errors",
     "GatewayError": "gateway.errors",
     "ModelForbidden": "gateway.errors",
     "ModelUnavailable": "gateway.errors",
@@ -115,6 +120,7 @@ __all__ = [
     "POLICY_ATTEMPTS",
     "Caller",
     "Delta",
+    "EmbeddingModelUnset",
     "Finished",
     "GatewayError",
     "ModelForbidden",
@@ -137,6 +143,7 @@ __all__ = [
     "completion_once",
     "completion_stream",
     "content_with_images",
+    "embed",
     "messages_have_images",
     "model_accepts_images",
     "model_context_length",

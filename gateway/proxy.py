@@ -508,7 +508,10 @@ async def _account(report: _Report) -> None:
         metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)
     spec = report.worker.spec if report.worker else None
     _count_cached(report, spec, int(usage.get("prompt_tokens", 0)))
-    if caller.user_id is None:
+    if caller.user_id is None and caller.usage_source is None:
+        # An internal request with no user (a test, a management command) is not recorded,
+        # unless it says what it is: the embeddings of a dataset refill are (gateway/
+        # embeddings.py), under no user, so the pool's usage shows them.
         return
     fields = {
         "user_id": caller.user_id,

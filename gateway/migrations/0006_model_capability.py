@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0004_usage_daily'),
+        ('gateway', '0005_usage_source_embeddings'),
     ]
 
     operations = [
