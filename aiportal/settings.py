@@ -544,6 +544,18 @@ AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 1000, minimum=10) 
 # through the gateway, as the user); off keeps the title taken from the first message.
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
 
+# --- Chat: tools over MCP ----------------------------------------------------------------
+# One answer's tool calls together (waiting for approval included) may take this long; past
+# it the model is told to answer with what it has. Each server bounds its own calls too.
+AIPORTAL_TOOLS_TIME_BUDGET = env_int("AIPORTAL_TOOLS_TIME_BUDGET_MS", 120000, minimum=100) / 1000
+# How much of a tool's result is saved with the answer and shown (the model reads it all,
+# up to its server's own limit).
+AIPORTAL_TOOLS_SAVED_RESULT_CHARS = env_int("AIPORTAL_TOOLS_SAVED_RESULT_CHARS", 4000, minimum=100)
+# How long a call waits for the person's approval (policy "ask") before it counts as denied.
+AIPORTAL_TOOLS_APPROVAL_TIMEOUT = (
+    env_int("AIPORTAL_TOOLS_APPROVAL_TIMEOUT_MS", 120000, minimum=100) / 1000
+)
+
 # --- Datasets: sources ------------------------------------------------------------------
 # Host names whose private or loopback addresses the fetcher accepts (an intranet wiki, say);
 # every other host must resolve to public addresses only.

@@ -27,8 +27,13 @@ from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
 from chat.protocol import PROTOCOL_VERSION
-from chat.services.generation import generation_resume, generation_stop
+from chat.services.generation import (
+    generation_resume,
+    generation_stop,
+    generation_tool_decide,
+)
 from chat.services.messages import STREAMING_HEARTBEAT
+from chat.services.tool_steps import MAX_TOOLS, ToolsRefused
 from chat.services.turns import turn_start
 from chat.visibility import user_is_staff
 from common.text import data_refusal
@@ -50,7 +55,17 @@ _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 _FIELDS = {
-    "chat.send": {"conversation", "content", "model", "datasets", "parent", "root", "client_id"},
+    "chat.send": {
+        "conversation",
+        "content",
+        "model",
+        "datasets",
+        "tools",
+        "parent",
+        "root",
+        "client_id",
+    },
+    "chat.tool_approve": {"message", "call", "approve"},
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
@@ -212,6 +227,13 @@ class ChatConsumer(WebsocketConsumer):
             or not all(type(d) is int and 0 < d <= MAX_ID for d in datasets)
         ):
             raise BadRequest("datasets must be a list of ids")
+        tools = data.get("tools")
+        if tools is not None and (
+            not isinstance(tools, list)
+            or len(tools) > MAX_TOOLS
+            or not all(isinstance(t, str) and 0 < len(t) <= 200 for t in tools)
+        ):
+            raise BadRequest('tools must be a list of names ("server/tool")')
         content = data.get("content")
         if not isinstance(content, str):
             raise BadRequest("content must be a string")
@@ -229,9 +251,21 @@ class ChatConsumer(WebsocketConsumer):
                 model=model,
                 root=root,
                 datasets=datasets,
+                tools=tools,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist):
             await self.send_not_found(client_id)
+            return
+        except ToolsRefused:
+            # Nothing was written: the page gives the text back, as for a message too long.
+            # The same words whether the tool is unknown, disabled or another group's.
+            with self.speaking():
+                detail = _("A chosen tool is not available to you. Choose your tools again.")
+            await self.send_frame(
+                protocol.message_refused_frame(
+                    code="tool_unavailable", detail=detail, client_id=client_id
+                )
+            )
             return
         if turn.conversation_created:
             await self.send_frame(
@@ -253,6 +287,25 @@ class ChatConsumer(WebsocketConsumer):
             await self.send_not_found(client_id)
             return
         await self.start(turn, client_id)
+
+    async def handle_chat_tool_approve(self, data: dict[str, Any]) -> None:
+        """The person's decision on a tool call waiting for approval (its server's policy)."""
+        message_id = _id(data, "message", required=True)
+        call = data.get("call")
+        approve = data.get("approve")
+        if not isinstance(call, str) or not 0 < len(call) <= 100:
+            raise BadRequest("call must be a tool call's id")
+        if type(approve) is not bool:
+            raise BadRequest("approve must be true or false")
+        try:
+            # Only the owner's own answer: another person's id is not found.
+            message = await db_message_load(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(None)
+            return
+        if message.status != Message.Status.STREAMING:
+            return  # over already (stopped, or the wait ran out): nothing waits
+        await generation_tool_decide(message_id=message.pk, call=call, approve=approve)
 
     async def handle_ping(self, data: dict[str, Any]) -> None:
         await self.send_frame(protocol.pong_frame())

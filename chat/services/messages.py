@@ -22,6 +22,7 @@ from chat import selectors
 from chat.models import Conversation, Message
 from chat.services.conversations import conversation_create, conversation_title_from
 from chat.services.retrieval import conversation_datasets_set
+from chat.services.tool_steps import conversation_tools_check, conversation_tools_set
 
 # A streaming message's generator refreshes ``updated_at`` at least this often (seconds) ...
 STREAMING_HEARTBEAT = 2.0
@@ -120,13 +121,16 @@ def message_finish(
     error_code: str = "",
     model: str = "",
     reasoning: str = "",
+    tool_steps: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Write the final state. Deliberately not filtered on ``streaming``: if a stalled
-    event loop let the stale sweep mark the message interrupted, the generator that did
-    finish still knows better."""
+    """Write the final state (``tool_steps`` None: as saved). Deliberately not filtered on
+    ``streaming``: if a stalled event loop let the stale sweep mark the message interrupted,
+    the generator that did finish still knows better."""
     if status == Message.Status.STREAMING:
         raise ValueError("a finished message cannot be streaming")
     fields: dict[str, Any] = {"model": model[:200]} if model else {}
+    if tool_steps is not None:
+        fields["tool_steps"] = tool_steps
     Message.objects.filter(pk=message_id).update(
         **fields,
         content=content,
@@ -189,14 +193,18 @@ def message_send(
     model: str | None,
     root: bool = False,
     datasets: list[int] | None = None,
+    tools: list[str] | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
     after the conversation's latest message, unless ``root``: then the message is a new
     first message (an edit of the first question, a sibling of it). ``datasets`` (not None)
-    replaces the conversation's choice of datasets to search. Raises ``DoesNotExist``
-    for ids that are not the user's, before anything is written (the transaction rolls back
-    a new conversation too)."""
+    replaces the conversation's choice of datasets to search, ``tools`` (not None) its
+    choice of tools. Raises ``DoesNotExist`` for ids that are not the user's and
+    ``ToolsRefused`` for a tool they may not use, before anything is written (the
+    transaction rolls back a new conversation too)."""
+    if tools is not None:
+        tools = conversation_tools_check(user=user, tools=tools)
     created = conversation_id is None
     if created:
         conversation = conversation_create(
@@ -217,6 +225,8 @@ def message_send(
         conversation.model = model[:200]
     if datasets is not None:
         conversation_datasets_set(conversation=conversation, datasets=datasets)
+    if tools is not None:
+        conversation_tools_set(conversation=conversation, tools=tools)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
     chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
     user_message, assistant_message = message_create_turn(

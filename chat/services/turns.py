@@ -22,6 +22,7 @@ from chat.selectors import message_payload
 from chat.services.generation import generation_start
 from chat.services.messages import Turn, message_finish
 from chat.services.retrieval import context_passages_insert, conversation_retrieve
+from chat.services.tool_steps import conversation_tools_usable
 from chat.visibility import user_is_staff
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ Reply = Callable[[protocol.Frame], Awaitable[None]]
 # Not thread-sensitive (see generation.py): each call is self-contained.
 _db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
 _db_message_finish = database_sync_to_async(message_finish, thread_sensitive=False)
+_db_tools_usable = database_sync_to_async(conversation_tools_usable, thread_sensitive=False)
 
 
 def _last_question(context: list[dict[str, str]]) -> str:
@@ -74,6 +76,9 @@ async def turn_start(
                     client_id=client_id,
                 )
             )
+        # Every turn reads the tools' access again too: a server closed to the person since
+        # is not offered.
+        tools = await _db_tools_usable(user=user, conversation=turn.conversation)
         await generation_start(
             message=answer,
             context=context_passages_insert(turn.context, retrieval),
@@ -83,6 +88,7 @@ async def turn_start(
             continuing=continuing,
             allowed_regions=retrieval.regions,
             citations=retrieval.citations,
+            tools=tools,
         )
     except Exception:
         # Never a silent spinner: the saved answer ends, and the page hears why.
