@@ -21,6 +21,20 @@ from tools.transport import url_refusal
 
 
 class McpServerForm(forms.ModelForm):
+    # "https://" is what a bare host name means here (Django 6's default, said now).
+    url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        label=_("URL"),
+        help_text=McpServer._meta.get_field("url").help_text,
+    )
+    token_url = forms.URLField(
+        max_length=2000,
+        required=False,
+        assume_scheme="https",
+        label=_("Token URL"),
+        help_text=McpServer._meta.get_field("token_url").help_text,
+    )
     # Write-only: a stored secret is never shown again; empty keeps it.
     header_value = forms.CharField(
         required=False,

@@ -194,7 +194,9 @@ async def test_a_denied_call_tells_the_model_it_was_denied(owner, demo_server, m
         done = await socket.until_final(answer["id"])
     assert mcp.record.calls == []
     [step] = done["tool_steps"]
-    assert step["status"] == "denied" and step["result"] == "Error: the call was denied by the user."
+    assert (
+        step["status"] == "denied" and step["result"] == "Error: the call was denied by the user."
+    )
     assert done["status"] == "complete"
 
 
@@ -232,9 +234,7 @@ async def test_the_chosen_tools_stay_with_the_conversation(owner, demo_server, m
         await socket.until_final(first["id"])
         conversation = first["conversation"]
         await socket.send(
-            send_frame(
-                "And the weather in Rome?", conversation=conversation, parent=first["id"]
-            )
+            send_frame("And the weather in Rome?", conversation=conversation, parent=first["id"])
         )
         second = await socket.assistant_created()
         done = await socket.until_final(second["id"])
