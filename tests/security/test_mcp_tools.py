@@ -14,17 +14,11 @@ from django.contrib.auth.models import Group
 from chat.models import Conversation, Message
 from datasets.sources import fetch
 from tests.chat.conftest import send_frame, signed_in
-from tests.tools.conftest import register, tool_users  # noqa: F401 (a fixture)
+from tests.mcp_server import INJECTION
+from tests.tools.conftest import register
 from tools.client import ToolServerError, server_tools_list
 from tools.models import McpServer
 from tools.selectors import server_config, tools_usable
-
-from tests.chat.conftest import (  # noqa: F401 (fixtures) isort: skip
-    _fresh_channel_layer,
-    _no_generated_titles,
-    no_leftover_generations,
-)
-from tests.mcp_server import INJECTION, mcp, mcp_server  # noqa: F401 isort: skip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
