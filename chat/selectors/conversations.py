@@ -153,6 +153,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "pinned": conversation.pinned,
         "system_prompt": conversation.system_prompt,
         "datasets": list(conversation.datasets or []),
+        "tools": list(conversation.tools or []),
         "url": f"/c/{conversation.pk}/",
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
