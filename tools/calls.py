@@ -8,9 +8,11 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import ToolCall
 from tools.client import ToolServerError, tool_call
 from tools.selectors import UsableTool
 
@@ -50,6 +52,27 @@ def tools_offered(tools: list[UsableTool]) -> tuple[list[dict[str, Any]], dict[s
             }
         )
     return specs, by_function
+
+
+def calls_message(text: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
+    """The model's turn that made ``calls``, as the next request's history holds it."""
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in calls
+        ],
+    }
+
+
+def result_message(call_id: str, result: str) -> dict[str, Any]:
+    """A call's result, as the model reads it back."""
+    return {"role": "tool", "tool_call_id": call_id, "content": result}
 
 
 def arguments_parse(text: str) -> dict[str, Any] | None:

@@ -69,7 +69,13 @@ from gateway import (
     WorkersBusy,
     chat_stream,
 )
-from tools.calls import arguments_parse, tool_step_run, tools_offered
+from tools.calls import (
+    arguments_parse,
+    calls_message,
+    result_message,
+    tool_step_run,
+    tools_offered,
+)
 from tools.models import McpServer
 from tools.selectors import UsableTool
 from tools.services import tool_call_audit
@@ -288,23 +294,10 @@ class Generation:
                         status=Message.Status.COMPLETE, usage=usage, metrics=finished.metrics
                     )
                 rounds += 1
-                messages.append(
-                    {
-                        "role": "assistant",
-                        "content": text or None,
-                        "tool_calls": [
-                            {
-                                "id": call.id,
-                                "type": "function",
-                                "function": {"name": call.name, "arguments": call.arguments},
-                            }
-                            for call in calls.calls
-                        ],
-                    }
-                )
+                messages.append(calls_message(text, calls.calls))
                 for call in calls.calls:
                     result = await self._tool_step(call, by_function, budget_end=budget_end)
-                    messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                    messages.append(result_message(call.id, result))
         except GatewayError as exc:
             # An answer that broke off after some text, with no worker left to continue it,
             # keeps that text and is "interrupted" (it can be continued), not failed; so is
