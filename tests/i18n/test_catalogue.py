@@ -26,6 +26,7 @@ SOURCES = [
     "datasets",
     "gateway",
     "common",
+    "tools",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")
