@@ -475,10 +475,11 @@ function onDelta(frame) {
     trackStreaming(r);
     if (entry) setStatus(entry, "streaming");
   }
-  if (entry) {
-    stalls.heard(r.id, entry.el, { text: true });
-    schedulePaint(entry);
-  }
+  if (!entry) return;
+  // A tool at work or a call waiting for the person is not a stalled model: no notice then.
+  if (frame.step.status === "running" || frame.step.status === "waiting") stalls.ended(r.id);
+  else stalls.heard(r.id, entry.el, { text: true });
+  schedulePaint(entry);
 }
 
 function onSnapshot(frame) {
@@ -498,10 +499,11 @@ function onToolStep(frame) {
   if (!r) return;
   stepMerge(r, frame.step);
   const entry = entries.get(r.id);
-  if (entry) {
-    stalls.heard(r.id, entry.el, { text: true });
-    schedulePaint(entry);
-  }
+  if (!entry) return;
+  // A tool at work or a call waiting for the person is not a stalled model: no notice then.
+  if (frame.step.status === "running" || frame.step.status === "waiting") stalls.ended(r.id);
+  else stalls.heard(r.id, entry.el, { text: true });
+  schedulePaint(entry);
 }
 
 function onFinal(frame) {

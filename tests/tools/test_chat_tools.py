@@ -241,3 +241,39 @@ async def test_the_chosen_tools_stay_with_the_conversation(owner, demo_server, m
     assert done["tool_steps"][0]["tool"] == "demo/weather"
     saved = await database_sync_to_async(Conversation.objects.get)(pk=conversation)
     assert saved.tools == ["demo/weather"]
+
+
+async def test_parallel_calls_of_one_round_each_run_as_their_own_step(owner, demo_server, mcp):
+    async with signed_in(owner) as socket:
+        await socket.send(
+            send_frame("What is the weather in Paris and Rome?", tools=["demo/weather"])
+        )
+        answer = await socket.assistant_created()
+        done = await socket.until_final(answer["id"])
+    assert mcp.record.calls == [("weather", {"city": "Paris"}), ("weather", {"city": "Rome"})]
+    assert [s["result"] for s in done["tool_steps"]] == [
+        "Sunny and 21 degrees in Paris.",
+        "Sunny and 21 degrees in Rome.",
+    ]
+    assert len({s["id"] for s in done["tool_steps"]}) == 2
+
+
+async def test_a_tool_whose_server_left_the_persons_groups_is_no_longer_offered(
+    owner, demo_server, mcp, tool_users
+):
+    async with signed_in(owner) as socket:
+        await socket.send(send_frame("What is the weather in Paris?", tools=["demo/weather"]))
+        first = await socket.assistant_created()
+        await socket.until_final(first["id"])
+        await database_sync_to_async(owner.groups.remove)(tool_users)
+        await socket.send(
+            send_frame(
+                "And the weather in Rome?",
+                conversation=first["conversation"],
+                parent=first["id"],
+            )
+        )
+        second = await socket.assistant_created()
+        done = await socket.until_final(second["id"])
+    assert mcp.record.calls == [("weather", {"city": "Paris"})]
+    assert "tool_steps" not in done and done["status"] == "complete"
