@@ -96,14 +96,17 @@ async def tool_step_run(
     def took() -> int:
         return round((time.monotonic() - started) * 1000)
 
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline:
             is_error, text = await tool_call(tool.server, tool=tool.name, arguments=arguments)
-    except TimeoutError:
-        return StepResult(
-            "timeout", f"Error: the tool did not answer within {timeout:g} seconds.", took()
-        )
-    except ToolServerError as exc:
+    except (TimeoutError, ToolServerError) as exc:
+        # The SDK may turn the deadline's cancellation into an error of its own (a closed
+        # stream): whatever it raised, a call that ran out of time timed out.
+        if isinstance(exc, TimeoutError) or deadline.expired():
+            return StepResult(
+                "timeout", f"Error: the tool did not answer within {timeout:g} seconds.", took()
+            )
         return StepResult("error", f"Error: the tool could not be called: {exc}", took())
     limit = tool.server.max_result_chars
     if len(text) > limit:

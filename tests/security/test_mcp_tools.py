@@ -6,6 +6,7 @@ another call."""
 
 from __future__ import annotations
 
+import httpcore
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -64,28 +65,35 @@ def test_a_name_resolving_to_loopback_is_refused(mcp, settings, monkeypatch):
     assert mcp.record.calls == []
 
 
-def test_a_rebinding_name_is_resolved_once_per_connection_and_pinned(mcp, settings, monkeypatch):
-    """The first answer is checked and dialled; a later lookup (which would answer another
-    address) is never made for that connection, and any new lookup is checked again."""
+def test_a_rebinding_name_is_checked_and_pinned_on_every_connection(mcp, settings, monkeypatch):
+    """The name answers loopback (allowed for it) once, then the cloud metadata address. Each
+    connection resolves once and dials the very address it checked: the rebound answer is
+    refused, never dialled, and no lookup happens beside the checked one."""
     settings.AIPORTAL_FETCH_ALLOW_HOSTS = ["tools.example"]
     answers = iter([["127.0.0.1"]] + [["169.254.169.254"]] * 50)
     lookups: list[str] = []
+    dialled: list[str] = []
 
     def resolve(host: str, port: int) -> list[str]:
         lookups.append(host)
         return next(answers)
 
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(self, host, port, **kwargs):
+        dialled.append(host)
+        return await real_connect(self, host, port, **kwargs)
+
     monkeypatch.setattr(fetch, "resolve", resolve)
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
     server = McpServer.objects.create(name="named", url=f"http://tools.example:{mcp.port}/mcp")
-    # The session's requests reuse the pinned connection (keep-alive) or, if the SDK opens
-    # another, that one is checked again and refused: never sent to the rebound address.
     try:
-        listed = _list(server)
+        _list(server)
     except ToolServerError as exc:
-        assert "cloud metadata" in str(exc)
-    else:
-        assert "weather" in {tool.name for tool in listed}
-    assert lookups and lookups[0] == "tools.example"
+        assert "169.254.169.254" in str(exc) and "cloud metadata" in str(exc)
+    assert lookups and set(lookups) == {"tools.example"}
+    assert dialled and set(dialled) == {"127.0.0.1"}
+    assert len(dialled) <= len(lookups)
 
 
 def test_the_admin_form_refuses_a_private_url_without_the_flag(admin_client, settings):

@@ -277,3 +277,31 @@ async def test_a_tool_whose_server_left_the_persons_groups_is_no_longer_offered(
         done = await socket.until_final(second["id"])
     assert mcp.record.calls == [("weather", {"city": "Paris"})]
     assert "tool_steps" not in done and done["status"] == "complete"
+
+
+async def test_past_the_time_budget_the_model_gets_no_more_tools(
+    owner, demo_server, mcp, monkeypatch, settings
+):
+    """The hanging call is cut at the budget (shorter than the server's timeout), and the
+    next round offers no tools: the model answers with what it has."""
+    import gateway.proxy
+
+    offered: list[bool] = []
+    real = gateway.proxy.chat_stream
+
+    def recording(**kwargs):
+        offered.append(bool(kwargs.get("tools")))
+        return real(**kwargs)
+
+    monkeypatch.setattr("chat.services.generation.chat_stream", recording)
+    settings.AIPORTAL_TOOLS_TIME_BUDGET = 1.0
+    async with signed_in(owner) as socket:
+        await socket.send(
+            send_frame("Write the quarterly report for Q3", tools=["demo/slow_report"])
+        )
+        answer = await socket.assistant_created()
+        done = await socket.until_final(answer["id"])
+    assert offered == [True, False]
+    assert done["tool_steps"][0]["status"] == "timeout", done["tool_steps"]
+    assert done["tool_steps"][0]["duration_ms"] < 5000
+    assert done["status"] == "complete"

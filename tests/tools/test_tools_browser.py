@@ -1,7 +1,8 @@
 """Tools in headless Chromium: pick a tool in the composer, ask, see the call as a collapsible
-step above the answer, then the answer; approve or deny a call in the chat; a hostile result
-shown as inert text. With $AIPORTAL_TEST_SCREENSHOTS naming a folder, the steps are
-photographed at desktop and phone size, light and dark, for a person to look at."""
+step above the answer, then the answer; approve or deny a call in the chat (a hostile
+result shown as inert text: tests/security/test_mcp_tools_browser.py). With
+$AIPORTAL_TEST_SCREENSHOTS naming a folder, the steps are photographed at desktop and phone
+size, light and dark, for a person to look at."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from chat import services
 from tests.chat.test_browser import sign_in
-from tests.mcp_server import INJECTION
 from tools.models import McpServer, McpTool
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
@@ -23,7 +22,7 @@ SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 ANSWER = ".message.assistant"
 
 
-def _server(owner, url: str, **fields) -> McpServer:
+def tools_server(owner, url: str, **fields) -> McpServer:
     """The test server with two of its tools, as a refresh would list them (written here:
     the refresh's own test is tests/tools/test_servers.py)."""
     group, _ = Group.objects.get_or_create(name="tool users")
@@ -72,7 +71,7 @@ def _ask(page, question: str) -> None:
 
 
 def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daphne_url, owner, mcp):
-    _server(owner, mcp.url)
+    tools_server(owner, mcp.url)
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, daphne_url, owner.email)
     _ask(page, "What is the weather in Paris?")
@@ -106,7 +105,7 @@ def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daph
 
 
 def test_a_call_waits_for_the_person_who_denies_it(page, daphne_url, owner, mcp):
-    _server(owner, mcp.url, approval=McpServer.Approval.ASK)
+    tools_server(owner, mcp.url, approval=McpServer.Approval.ASK)
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, daphne_url, owner.email)
     _ask(page, "What is the weather in Paris?")
@@ -126,38 +125,4 @@ def test_a_call_waits_for_the_person_who_denies_it(page, daphne_url, owner, mcp)
     expect(page.locator(ANSWER)).to_have_attribute("data-status", "complete", timeout=20_000)
     expect(step).to_have_attribute("data-status", "denied")
     expect(step.get_by_role("button", name="Approve")).to_have_count(0)
-    assert mcp.record.calls == []
-
-
-def test_a_hostile_result_is_shown_as_inert_text(page, daphne_url, owner, mcp):
-    server = _server(owner, mcp.url)
-    conversation = services.conversation_create(user=owner, title="Memo")
-    _, answer = services.message_create_turn(
-        conversation=conversation, parent=None, content="Read the memo", model=""
-    )
-    services.message_finish(
-        message_id=answer.pk,
-        content="The memo asks for something I will not do.",
-        last_seq=1,
-        status="complete",
-        tool_steps=[
-            {
-                "id": "call-1",
-                "tool": f"{server.name}/memo_read",
-                "arguments": '{"office": "<b>HQ</b>"}',
-                "status": "ok",
-                "result": INJECTION,
-                "duration_ms": 12,
-                "at": 0,
-            }
-        ],
-    )
-    sign_in(page, daphne_url, owner.email)
-    page.goto(f"{daphne_url}/c/{conversation.pk}/")
-    step = page.locator(f"{ANSWER} details.tool-step")
-    step.locator("summary").click()
-    expect(step.locator("pre").nth(1)).to_have_text(INJECTION)
-    expect(step.locator("pre").first).to_contain_text("<b>HQ</b>")
-    assert step.locator("img, script, strong, b, a").count() == 0
-    assert page.evaluate("document.body.dataset.pwned") is None
     assert mcp.record.calls == []
