@@ -107,6 +107,10 @@ async def tool_step_run(
             return StepResult(
                 "timeout", f"Error: the tool did not answer within {timeout:g} seconds.", took()
             )
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # A stop, which the SDK turned into an error of its own: it stays a stop.
+            raise asyncio.CancelledError from exc
         return StepResult("error", f"Error: the tool could not be called: {exc}", took())
     limit = tool.server.max_result_chars
     if len(text) > limit:

@@ -91,8 +91,11 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, *, allow_private: bool) -> None:
         # trust_env off: no proxy from the environment may carry the request elsewhere.
         super().__init__(trust_env=False, retries=0)
+        # httpx 0.28 takes no network backend, so the pool it built (with the TLS context it
+        # made from the system's CAs and SSL_CERT_FILE/DIR) is rebuilt around ours, with its
+        # limits: the one place that reaches into httpx. tests/security/test_mcp_tools.py
+        # proves every connection goes through the backend.
         pool = self._pool
-        # The same pool with our backend: each scheme gets a backend that checks its hosts.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=pool._ssl_context,
             max_connections=pool._max_connections,

@@ -378,8 +378,13 @@ class Generation:
         """Run one call the model made (asking the person first if its server says so) as a
         step of the answer; what the model reads back. A stop cancels it where it waits."""
         tool = by_function.get(call.name)
+        step_id = call.id[:90] or "call"
+        if any(s["id"] == step_id for s in self.tool_steps):
+            # The model's ids need not be unique across rounds; a step's must (the page and
+            # the approvals find it by id).
+            step_id = f"{step_id}-{len(self.tool_steps)}"
         step: protocol.ToolStep = {
-            "id": call.id[:100],
+            "id": step_id,
             "tool": tool.full_name if tool else call.name[:200],
             "arguments": call.arguments[:ARGUMENTS_SAVED_CHARS],
             "status": "running",
@@ -405,13 +410,10 @@ class Generation:
                 return denied
             step["status"] = "running"
         await self._step_publish(protocol.tool_call_frame(message=self.message_id, step=step))
-        try:
-            outcome = await tool_step_run(
-                tool=tool, arguments=arguments, budget=budget_end - time.monotonic()
-            )
-        except asyncio.CancelledError:
-            step["status"] = "stopped"  # saved, audited and sent by _finish
-            raise
+        # A stop cancels this; the step, still "running", ends "stopped" in _finish.
+        outcome = await tool_step_run(
+            tool=tool, arguments=arguments, budget=budget_end - time.monotonic()
+        )
         await self._step_end(
             step,
             tool=tool,
@@ -593,7 +595,7 @@ class Generation:
             metrics["citations"] = self.citations
         content = self.content
         for step in self.tool_steps:
-            if step["status"] in {"running", "waiting", "stopped"}:
+            if step["status"] in {"running", "waiting"}:
                 # The answer ended while the call ran or waited (a stop, a shutdown).
                 step["status"] = "stopped"
                 await self._step_audit(step, tool=self._tool_named(step["tool"]))

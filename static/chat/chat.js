@@ -162,8 +162,11 @@ function paint(entry) {
     entry.body.textContent = r.content; // what a person typed is shown as typed
   } else {
     paintThinking(entry);
-    paintSteps(entry.el, r.tool_steps, (call, approve) =>
-      send({ type: "chat.tool_approve", message: r.id, call, approve }),
+    paintSteps(
+      entry.el,
+      r.tool_steps,
+      (call, approve) => send({ type: "chat.tool_approve", message: r.id, call, approve }),
+      r.status === "streaming",
     );
     render(entry.body, r.content);
     addCodeButtons(entry.body);

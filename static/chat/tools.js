@@ -99,8 +99,10 @@ function prettyArguments(text) {
   }
 }
 
-// Draws an answer's steps above its text; keeps open the ones the person opened.
-export function paintSteps(messageEl, steps, decide) {
+// Draws an answer's steps above its text; keeps open the ones the person opened. Once the
+// answer is over (``live`` false), a step saved as running or waiting (its generation died
+// meanwhile) shows as stopped, with nothing left to approve.
+export function paintSteps(messageEl, steps, decide, live) {
   let box = messageEl.querySelector(".tool-steps");
   if (!steps || !steps.length) {
     if (box) box.remove();
@@ -115,7 +117,9 @@ export function paintSteps(messageEl, steps, decide) {
     [...box.querySelectorAll("details[open]")].map((el) => el.dataset.call),
   );
   box.replaceChildren();
-  for (const step of steps) {
+  for (const saved of steps) {
+    const unfinished = saved.status === "running" || saved.status === "waiting";
+    const step = !live && unfinished ? { ...saved, status: "stopped" } : saved;
     const details = document.createElement("details");
     details.className = "tool-step";
     details.dataset.call = step.id;

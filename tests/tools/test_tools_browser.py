@@ -126,3 +126,30 @@ def test_a_call_waits_for_the_person_who_denies_it(page, daphne_url, owner, mcp)
     expect(step).to_have_attribute("data-status", "denied")
     expect(step.get_by_role("button", name="Approve")).to_have_count(0)
     assert mcp.record.calls == []
+
+
+def test_a_step_left_running_by_a_dead_generation_shows_as_stopped(page, daphne_url, owner, mcp):
+    from chat import services
+
+    conversation = services.conversation_create(user=owner, title="Weather")
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="Weather in Paris?", model=""
+    )
+    waiting = {
+        "id": "call-1",
+        "tool": "demo/weather",
+        "arguments": '{"city": "Paris"}',
+        "status": "waiting",
+        "result": "",
+        "duration_ms": None,
+        "at": 0,
+    }
+    services.message_finish(
+        message_id=answer.pk, content="", last_seq=0, status="interrupted", tool_steps=[waiting]
+    )
+    sign_in(page, daphne_url, owner.email)
+    page.goto(f"{daphne_url}/c/{conversation.pk}/")
+    step = page.locator(f"{ANSWER} details.tool-step")
+    expect(step).to_have_attribute("data-status", "stopped")
+    expect(step.locator(".tool-step-status")).to_have_text("stopped")
+    expect(step.get_by_role("button", name="Approve")).to_have_count(0)
