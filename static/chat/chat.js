@@ -478,11 +478,10 @@ function onDelta(frame) {
     trackStreaming(r);
     if (entry) setStatus(entry, "streaming");
   }
-  if (!entry) return;
-  // A tool at work or a call waiting for the person is not a stalled model: no notice then.
-  if (frame.step.status === "running" || frame.step.status === "waiting") stalls.ended(r.id);
-  else stalls.heard(r.id, entry.el, { text: true });
-  schedulePaint(entry);
+  if (entry) {
+    stalls.heard(r.id, entry.el, { text: true });
+    schedulePaint(entry);
+  }
 }
 
 function onSnapshot(frame) {

@@ -72,6 +72,8 @@ def _ask(page, question: str) -> None:
 
 def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daphne_url, owner, mcp):
     tools_server(owner, mcp.url)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, daphne_url, owner.email)
     _ask(page, "What is the weather in Paris?")
@@ -88,6 +90,7 @@ def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daph
     expect(step.locator("pre").first).to_contain_text('"city": "Paris"')
     expect(step.locator("pre").nth(1)).to_have_text("Sunny and 21 degrees in Paris.")
     assert mcp.record.calls == [("weather", {"city": "Paris"})]
+    assert errors == []  # the deltas after the step were painted as they came
 
     page.reload()  # the step is saved with the answer
     expect(page.locator(f"{ANSWER} details.tool-step .tool-step-name")).to_have_text(
