@@ -494,6 +494,14 @@ AIPORTAL_KV_SATURATION = env_float("AIPORTAL_KV_SATURATION", 0.9)
 if not 0.0 < AIPORTAL_KV_SATURATION <= 1.0:
     raise ImproperlyConfigured("AIPORTAL_KV_SATURATION must be above 0 and at most 1")
 AIPORTAL_MAX_ATTEMPTS = env_int("AIPORTAL_MAX_ATTEMPTS", 3, minimum=1)
+# Embeddings for datasets (gateway/embeddings.py, docs/gateway/embeddings.md): the model the
+# workers serve for them (empty: no embeddings), how many texts go in one request, and how
+# many times a batch that failed with a retryable error is sent again, after a backoff that
+# starts here and doubles.
+AIPORTAL_EMBEDDING_MODEL = env_str("AIPORTAL_EMBEDDING_MODEL")
+AIPORTAL_EMBEDDING_BATCH = env_int("AIPORTAL_EMBEDDING_BATCH", 64, minimum=1)
+AIPORTAL_EMBEDDING_RETRIES = env_int("AIPORTAL_EMBEDDING_RETRIES", 3, minimum=0)
+AIPORTAL_EMBEDDING_BACKOFF = env_int("AIPORTAL_EMBEDDING_BACKOFF_MS", 500, minimum=0) / 1000
 # Longest silence between two chunks of a running stream before it counts as dead.
 AIPORTAL_IDLE_TIMEOUT = env_int("AIPORTAL_IDLE_TIMEOUT_MS", 30000, minimum=1) / 1000
 # Longest a whole answer may take, continuations included.

@@ -11,6 +11,8 @@ urlpatterns = [
     path("accounts/sessions/", include("accounts.urls.sessions")),
     path("accounts/", include("allauth.urls")),
     path("datasets/", include("datasets.urls")),
+    path("assistants/", include("assistants.urls")),
+    path("prompts/", include("prompts.urls")),
     # Before the admin's own: nobody signs in or changes a password past allauth's checks
     # (second factor, guessing limits); accounts/signin/admin_sign_in.py.
     path("admin/login/", admin_sign_in.admin_login),

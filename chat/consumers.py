@@ -1,4 +1,4 @@
-"""The chat websocket at ``ws/chat/``: protocol v1, documented in docs/websocket.md.
+"""The chat websocket at ``ws/chat/``: protocol v2, documented in docs/websocket.md.
 
 The consumer is thin: it validates each frame strictly, reads and writes through services,
 starts each turn's answer (``chat.services.turns``) and relays the frames the generations
@@ -26,7 +26,8 @@ from accounts.access import live
 from accounts.preferences.language import language_for_socket
 from chat import bus, protocol, selectors, services
 from chat.models import Conversation, Message
-from chat.protocol import PROTOCOL_VERSION
+from chat.protocol import CLIENT_VERSIONS, PROTOCOL_VERSION
+from chat.services.assistant_turn import AssistantUnavailable, assistant_refusal
 from chat.services.generation import (
     generation_resume,
     generation_stop,
@@ -64,6 +65,7 @@ _FIELDS = {
         "parent",
         "root",
         "client_id",
+        "assistant",
     },
     "chat.tool_approve": {"message", "call", "approve"},
     "chat.stop": {"message"},
@@ -188,8 +190,10 @@ class ChatConsumer(WebsocketConsumer):
             await self.send_error("bad_request", f"unknown frame type {str(kind)[:40]!r}")
             return
         version = data.get("v", PROTOCOL_VERSION)
-        if type(version) is not int or version != PROTOCOL_VERSION:
-            await self.send_error("unsupported_version", f"this server speaks v{PROTOCOL_VERSION}")
+        if type(version) is not int or version not in CLIENT_VERSIONS:
+            await self.send_error(
+                "unsupported_version", f"this server speaks v{PROTOCOL_VERSION} (and v1)"
+            )
             return
         unknown = set(data) - _FIELDS[kind] - {"type", "v"}
         if unknown:
@@ -221,6 +225,10 @@ class ChatConsumer(WebsocketConsumer):
         if type(root) is not bool or (root and (parent_id is not None or not conversation_id)):
             raise BadRequest("root must be a boolean, true only with a conversation and no parent")
         model = _optional_string(data, "model", _MODEL)
+        # The assistant a new conversation starts from; an existing one keeps its own.
+        assistant_id = _id(data, "assistant", required=False)
+        if assistant_id is not None and conversation_id is not None:
+            raise BadRequest("assistant is only for a new conversation")
         datasets = data.get("datasets")
         if datasets is not None and (
             not isinstance(datasets, list)
@@ -252,6 +260,7 @@ class ChatConsumer(WebsocketConsumer):
                 root=root,
                 datasets=datasets,
                 tools=tools,
+                assistant=assistant_id,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist):
             await self.send_not_found(client_id)
@@ -266,6 +275,9 @@ class ChatConsumer(WebsocketConsumer):
                     code="tool_unavailable", detail=detail, client_id=client_id
                 )
             )
+            return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=conversation_id is None)
             return
         if turn.conversation_created:
             await self.send_frame(
@@ -285,6 +297,9 @@ class ChatConsumer(WebsocketConsumer):
             turn = await db_message_regenerate(user=self.user, message_id=message_id)
         except Message.DoesNotExist:
             await self.send_not_found(client_id)
+            return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=False)
             return
         await self.start(turn, client_id)
 
@@ -318,6 +333,9 @@ class ChatConsumer(WebsocketConsumer):
             turn = await db_message_continue(user=self.user, message_id=message_id)
         except Message.DoesNotExist:
             await self.send_not_found(client_id)
+            return
+        except AssistantUnavailable:
+            await self.send_assistant_unavailable(client_id, new=False)
             return
         except services.MessageBadState as exc:
             # ``message`` stays null: nothing changed, and the page must not take this frame
@@ -502,6 +520,17 @@ class ChatConsumer(WebsocketConsumer):
             protocol.message_refused_frame(code="not_found", detail=detail, client_id=client_id)
         )
 
+    async def send_assistant_unavailable(self, client_id: str | None, *, new: bool) -> None:
+        """The assistant asked for, or the conversation's, may not be used (any more):
+        nothing was written, the page gives the text back to the composer."""
+        with self.speaking():
+            detail = assistant_refusal(new=new)
+        await self.send_frame(
+            protocol.message_refused_frame(
+                code="assistant_unavailable", detail=detail, client_id=client_id
+            )
+        )
+
     async def send_too_long(self, client_id: str | None) -> None:
         limit = settings.AIPORTAL_MAX_MESSAGE_CHARS
         with self.speaking():
@@ -577,6 +606,10 @@ class ChatConsumer(WebsocketConsumer):
     async def datasets_changed(self, event: dict[str, Any]) -> None:
         """The user's grants or datasets changed: the page refetches what it may pick."""
         await self.send_frame(protocol.datasets_changed_frame())
+
+    async def assistants_changed(self, event: dict[str, Any]) -> None:
+        """The user's assistants or their grants changed: the page refetches its picker."""
+        await self.send_frame(protocol.assistants_changed_frame())
 
     def _stop_asking(self, message_id: Any) -> None:
         stopper = self.stoppers.pop(message_id, None)

@@ -60,8 +60,16 @@ def _steps_markdown(steps: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
-def export_markdown(*, conversation: Conversation) -> str:
+def export_heading(conversation: Conversation) -> list[str]:
+    """The title, and the assistant the conversation started from (if any, and not deleted)."""
     lines = [f"# {conversation.title or 'Conversation'}", ""]
+    if conversation.assistant_id:
+        lines += [f"Assistant: {conversation.assistant.name}", ""]
+    return lines
+
+
+def export_markdown(*, conversation: Conversation) -> str:
+    lines = export_heading(conversation)
     for message in selectors.conversation_thread(conversation=conversation):
         lines += message_markdown(message)
     return "\n".join(lines).rstrip() + "\n"
@@ -90,6 +98,8 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "title": conversation.title,
         "model": conversation.model,
         "tools": list(conversation.tools or []),
+        # The assistant it started from, by name (null when none, or deleted since).
+        "assistant": conversation.assistant.name if conversation.assistant_id else None,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
     }

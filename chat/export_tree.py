@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from chat import selectors
-from chat.export import conversation_json, message_json, message_markdown
+from chat.export import conversation_json, export_heading, message_json, message_markdown
 from chat.models import Conversation
 
 
@@ -43,7 +43,7 @@ def export_tree_json(*, conversation: Conversation) -> str:
 def export_tree_markdown(*, conversation: Conversation) -> str:
     branches, shown = _branches(conversation)
     rows = {m.pk: m for m in conversation.messages.all()}
-    lines = [f"# {conversation.title or 'Conversation'}", ""]
+    lines = export_heading(conversation)
     if len(branches) > 1:
         lines += [
             f"{len(branches)} branches (an edited question or a regenerated answer starts "

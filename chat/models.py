@@ -29,6 +29,16 @@ class Conversation(models.Model):
     # picker). Names, not keys: each turn offers only those the owner may still use
     # (tools.selectors.tools_usable), and a tool removed since is simply not found.
     tools = models.JSONField(default=list, blank=True)
+    # The assistant the conversation started from: its instructions, model, datasets and
+    # sampling apply to every turn while the owner may still use it (chat/services/
+    # assistant_turn.py). SET_NULL: a deleted assistant leaves a plain conversation.
+    assistant = models.ForeignKey(
+        "assistants.Assistant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]

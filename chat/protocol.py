@@ -1,4 +1,4 @@
-"""The chat websocket's protocol, v1 (docs/websocket.md): its version, one builder per frame
+"""The chat websocket's protocol, v2 (docs/websocket.md): its version, one builder per frame
 kind the server sends, the events that carry control between processes, and publishing.
 
 Every frame the chat sends is built here and nowhere else (tests/chat/test_protocol.py holds
@@ -24,7 +24,10 @@ from chat import bus
 from chat.models import Message
 from chat.visibility import metrics_visible
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# v2 only added optional fields and frame kinds (attachments, assistants, tools): a page still
+# open from before the upgrade speaks v1 and keeps working, so its frames are accepted.
+CLIENT_VERSIONS = frozenset({1, PROTOCOL_VERSION})
 
 
 # --- Frames the server sends -------------------------------------------------------------------
@@ -163,6 +166,11 @@ class DatasetsChangedFrame(TypedDict):
     v: int
 
 
+class AssistantsChangedFrame(TypedDict):
+    type: Literal["assistants.changed"]
+    v: int
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     v: int
@@ -185,6 +193,7 @@ Frame = (
     | MessageErrorFrame
     | DatasetsDroppedFrame
     | DatasetsChangedFrame
+    | AssistantsChangedFrame
     | ErrorFrame
     | PongFrame
     | ToolCallFrame
@@ -428,6 +437,11 @@ def datasets_dropped_frame(
 
 def datasets_changed_frame() -> DatasetsChangedFrame:
     return {"type": "datasets.changed", "v": PROTOCOL_VERSION}
+
+
+def assistants_changed_frame() -> AssistantsChangedFrame:
+    """The assistants the person may use changed (assistants/events.py): refetch the picker."""
+    return {"type": "assistants.changed", "v": PROTOCOL_VERSION}
 
 
 def error_frame(*, code: str, detail: str) -> ErrorFrame:

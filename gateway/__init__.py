@@ -31,7 +31,9 @@ if TYPE_CHECKING:
         policies_version_bump,
         policies_version_known,
     )
+    from gateway.embeddings import embed
     from gateway.errors import (
+        EmbeddingModelUnset,
         GatewayError,
         ModelForbidden,
         ModelUnavailable,
@@ -56,11 +58,15 @@ if TYPE_CHECKING:
         completion_stream,
     )
     from gateway.regions import regions_parse
+    from gateway.sampling import Sampling, sampling_body
 
 # Name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     # Answers: the chat's stream of items, the OpenAI-shaped streams and one-shot answers.
     "chat_stream": "gateway.proxy",
+    # Sampling settings for chat_stream (an assistant's temperature and top_p).
+    "Sampling": "gateway.sampling",
+    "sampling_body": "gateway.sampling",
     "completion_stream": "gateway.proxy",
     "completion_batches": "gateway.proxy",
     "completion_once": "gateway.proxy",
@@ -69,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "Thinking": "gateway.proxy",
     "ToolCall": "gateway.proxy",
     "ToolCalls": "gateway.proxy",
+    # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
+    "embed": "gateway.embeddings",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",
@@ -87,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     # API keys.
     "apikey_create": "gateway.keys",
     # Errors a caller turns into a message.
+    "EmbeddingModelUnset": "gateway.errors",
     "GatewayError": "gateway.errors",
     "ModelForbidden": "gateway.errors",
     "ModelUnavailable": "gateway.errors",
@@ -102,6 +111,7 @@ __all__ = [
     "POLICY_ATTEMPTS",
     "Caller",
     "Delta",
+    "EmbeddingModelUnset",
     "Finished",
     "GatewayError",
     "ModelForbidden",
@@ -113,6 +123,7 @@ __all__ = [
     "PolicyCheck",
     "RateLimited",
     "RegionUnavailable",
+    "Sampling",
     "Thinking",
     "ToolCall",
     "ToolCalls",
@@ -123,6 +134,7 @@ __all__ = [
     "completion_batches",
     "completion_once",
     "completion_stream",
+    "embed",
     "models_allowed_filter",
     "models_for_user",
     "policies_version",
@@ -130,6 +142,7 @@ __all__ = [
     "policies_version_known",
     "regions_known",
     "regions_parse",
+    "sampling_body",
 ]
 
 

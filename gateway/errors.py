@@ -148,6 +148,20 @@ class ModelForbidden(GatewayError):
         )
 
 
+class EmbeddingModelUnset(GatewayError):
+    """Texts were to be embedded but the deployment names no embedding model
+    (AIPORTAL_EMBEDDING_MODEL): a setting to fix, not a moment to wait out."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "embedding_model_unset",
+            "No embedding model is configured: set AIPORTAL_EMBEDDING_MODEL to a model the "
+            "workers serve.",
+            retryable=False,
+            status=503,
+        )
+
+
 class RegionUnavailable(GatewayError):
     """No worker in the regions this request may use can serve it now. Residency is a hard
     constraint: the gateway never answers from another region instead."""

@@ -54,6 +54,7 @@ from gateway.errors import (
 )
 from gateway.inflight import inflight_lease
 from gateway.request_id import request_id_start
+from gateway.sampling import Sampling, sampling_body
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerSpec, WorkerView
 from gateway.usage import usage_record_later
@@ -236,6 +237,7 @@ async def chat_stream(
     conversation_key: str | None = None,
     allowed_regions: frozenset[str] | None = None,
     continue_final: bool = False,
+    sampling: Sampling | None = None,
     tools: list[dict[str, Any]] | None = None,
     tool_choice: str | None = None,
 ) -> AsyncIterator[Thinking | Delta | ToolCalls | Finished]:
@@ -248,6 +250,9 @@ async def chat_stream(
     body: dict[str, Any] = {
         "messages": messages,
         "max_tokens": min(max_tokens or settings.AIPORTAL_MAX_TOKENS, settings.AIPORTAL_MAX_TOKENS),
+        # An assistant's temperature and top_p; ValueError, before anything is sent, when
+        # out of range.
+        **sampling_body(sampling),
     }
     if model:
         body["model"] = model
@@ -564,7 +569,10 @@ async def _account(report: _Report) -> None:
         metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)
     spec = report.worker.spec if report.worker else None
     _count_cached(report, spec, int(usage.get("prompt_tokens", 0)))
-    if caller.user_id is None:
+    if caller.user_id is None and caller.usage_source is None:
+        # An internal request with no user (a test, a management command) is not recorded,
+        # unless it says what it is: the embeddings of a dataset refill are (gateway/
+        # embeddings.py), under no user, so the pool's usage shows them.
         return
     fields = {
         "user_id": caller.user_id,

@@ -39,7 +39,8 @@ OTHER = "other"
 _COLUMNS = {
     "model": ("model", "(no model)"),
     "group": ("user__groups__name", "(no group)"),
-    "user": ("user__email", "(deleted user)"),
+    # A deleted user's records, and the project's own (a dataset refill's embeddings).
+    "user": ("user__email", "(no user)"),
     "source": ("source", ""),
 }
 _SOURCE_LABELS = dict(UsageRecord.Source.choices)

@@ -8,8 +8,11 @@ each app's parts, written by the hooks the apps register (accounts/privacy/hooks
   (gateway/privacy.py);
 - ``conversations/``: each conversation, every branch of it, as JSON and as Markdown
   (chat/privacy.py, chat/export_tree.py);
+- ``prompts.json``: the person's saved prompts, in the prompt library's import format
+  (prompts/privacy.py, prompts/transfer.py);
 - ``datasets/``: each dataset the person owns, as the dataset export's own zip
-  (datasets/privacy.py).
+  (datasets/privacy.py);
+- ``assistants.json``: the assistants the person made (assistants/privacy.py).
 
 It is written under a random name in AIPORTAL_DATA_DIR/exports, first to a ``.part`` file
 renamed when complete, so a download never meets half an archive.
@@ -149,6 +152,14 @@ conversations/
       and "shown" says which branch the page opens on.
     - NAME-ID.md: the same to read: every branch written out from the first message.
     An edited question or a regenerated answer starts a new branch; all of them are here.
+
+assistants.json
+    The assistants you made: instructions, model, datasets, sampling, starter prompts, and
+    whom each is shared with (only when you made some). Each conversation above names the
+    assistant it started from.
+
+prompts.json
+    Your saved prompts, in the format the prompt library imports (Prompts, Import).
 
 datasets/
     Each dataset you own, as its own zip: its sources, its files and its settings.

@@ -2,11 +2,12 @@
 
 Accounts sits below the feature apps and the gateway, so it never reads their rows: each app
 registers a hook from its ``AppConfig.ready()`` (chat/privacy.py, datasets/privacy.py,
-gateway/privacy.py) and the export and the deletion call the hooks.
+gateway/privacy.py, prompts/privacy.py) and the export and the deletion call the hooks.
 
-Order: Django runs ``ready()`` in ``INSTALLED_APPS`` order (gateway, chat, datasets), and the
-hooks are kept in the order they first registered. The export writes them in that order,
-which is the archive's layout (``api_keys.json``, ``conversations/``, ``datasets/``); the
+Order: Django runs ``ready()`` in ``INSTALLED_APPS`` order (gateway, chat, prompts, datasets),
+and the hooks are kept in the order they first registered. The export writes them in that
+order, which is the archive's layout (``api_keys.json``, ``conversations/``, ``prompts.json``,
+``datasets/``); the
 deletion runs them in reverse, the apps listed last first, since their rows may refer to
 rows of the apps listed before them.
 

@@ -154,6 +154,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "system_prompt": conversation.system_prompt,
         "datasets": list(conversation.datasets or []),
         "tools": list(conversation.tools or []),
+        # The assistant it started from (an id; the page names it from its own list).
+        "assistant": conversation.assistant_id,
         "url": f"/c/{conversation.pk}/",
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),

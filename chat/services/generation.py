@@ -63,6 +63,7 @@ from gateway import (
     OverBudget,
     RateLimited,
     RegionUnavailable,
+    Sampling,
     Thinking,
     ToolCall,
     ToolCalls,
@@ -162,6 +163,9 @@ class Generation:
     # and the passages the answer may cite ([n] in its text), kept in its metrics.
     allowed_regions: frozenset[str] | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # The conversation's assistant's temperature/top_p and answer length (None: defaults).
+    sampling: Sampling | None = None
+    max_tokens: int | None = None
     chunks: list[str] = field(default_factory=list)  # the new deltas; seq = base_seq + index + 1
     pending: list[str] = field(default_factory=list)  # received, not yet published
     # A reasoning model's thinking: published (one entry per delta, "" when none) and pending.
@@ -349,6 +353,8 @@ class Generation:
             conversation_key=f"conversation:{self.message['conversation']}",
             continue_final=self.continuing,
             allowed_regions=self.allowed_regions,
+            sampling=self.sampling,
+            max_tokens=self.max_tokens,
             tools=tools or None,
         )
         text: list[str] = []
@@ -713,6 +719,8 @@ async def generation_start(
     allowed_regions: frozenset[str] | None = None,
     citations: list[dict[str, Any]] | None = None,
     tools: list[UsableTool] | None = None,
+    sampling: Sampling | None = None,
+    max_tokens: int | None = None,
 ) -> None:
     """Start answering ``message`` (an assistant message in status streaming) in the
     background; ``continuing`` goes on from its saved content and last_seq. Returns once
@@ -728,6 +736,8 @@ async def generation_start(
         allowed_regions=allowed_regions,
         citations=list(citations or []),
         tools=list(tools or []),
+        sampling=sampling,
+        max_tokens=max_tokens,
     )
     if continuing:
         generation.base_content = message.content

@@ -20,6 +20,12 @@ from django.utils import timezone
 from accounts.models import User
 from chat import selectors
 from chat.models import Conversation, Message
+from chat.services.assistant_turn import (
+    AssistantTurn,
+    assistant_turn_settings,
+    context_assistant_apply,
+    conversation_assistant,
+)
 from chat.services.conversations import conversation_create, conversation_title_from
 from chat.services.retrieval import conversation_datasets_set
 from chat.services.tool_steps import conversation_tools_check, conversation_tools_set
@@ -181,6 +187,9 @@ class Turn:
     assistant_message: Message
     context: list[dict[str, str]]
     model: str
+    # The conversation's assistant, as read through the live grants for this turn: its
+    # instructions are in ``context`` already; its datasets and sampling apply at the start.
+    assistant: AssistantTurn | None = None
 
 
 @transaction.atomic
@@ -194,6 +203,7 @@ def message_send(
     root: bool = False,
     datasets: list[int] | None = None,
     tools: list[str] | None = None,
+    assistant: int | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
@@ -202,16 +212,24 @@ def message_send(
     replaces the conversation's choice of datasets to search, ``tools`` (not None) its
     choice of tools. Raises ``DoesNotExist`` for ids that are not the user's and
     ``ToolsRefused`` for a tool they may not use, before anything is written (the
-    transaction rolls back a new conversation too)."""
+    transaction rolls back a new conversation too). ``assistant``: a new conversation starts
+    from it; raises ``AssistantUnavailable`` when the person may not use it, or may no longer
+    use the one the conversation started from, before anything is written."""
     if tools is not None:
         tools = conversation_tools_check(user=user, tools=tools)
     created = conversation_id is None
     if created:
+        # Checked before the conversation exists: an assistant they may not use starts nothing.
+        brought = assistant_turn_settings(user=user, id=assistant) if assistant else None
         conversation = conversation_create(
             user=user, title=conversation_title_from(content), model=model or ""
         )
+        if brought is not None:
+            Conversation.objects.filter(pk=conversation.pk).update(assistant_id=brought.id)
+            conversation.assistant_id = brought.id
     else:
         conversation = selectors.conversation_get(user=user, id=conversation_id)
+        brought = conversation_assistant(user=user, conversation=conversation)
         message_interrupt_stale(conversation_id=conversation.pk)
     if parent_id is not None:
         parent = conversation.messages.get(pk=parent_id)
@@ -228,17 +246,22 @@ def message_send(
     if tools is not None:
         conversation_tools_set(conversation=conversation, tools=tools)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
-    chosen = selectors.conversation_model(conversation=conversation, defaults=defaults)
+    # The assistant's model when it names one: it was written for that model.
+    chosen = (brought and brought.model) or selectors.conversation_model(
+        conversation=conversation, defaults=defaults
+    )
     user_message, assistant_message = message_create_turn(
         conversation=conversation, parent=parent, content=content, model=chosen
     )
+    context = selectors.message_context(message=user_message, defaults=defaults)
     return Turn(
         conversation=conversation,
         conversation_created=created,
         user_message=user_message,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=user_message, defaults=defaults),
+        context=context_assistant_apply(context, brought),
         model=chosen,
+        assistant=brought,
     )
 
 
@@ -251,6 +274,7 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
     if previous.role != Message.Role.ASSISTANT or previous.parent_id is None:
         raise Message.DoesNotExist("only an answer can be regenerated")
     conversation = previous.conversation
+    brought = conversation_assistant(user=user, conversation=conversation)
     message_interrupt_stale(conversation_id=conversation.pk)
     question = Message.objects.get(pk=previous.parent_id)
     assistant_message = Message.objects.create(
@@ -258,7 +282,9 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         parent=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        model=selectors.conversation_model(conversation=conversation) or previous.model,
+        model=(brought and brought.model)
+        or selectors.conversation_model(conversation=conversation)
+        or previous.model,
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Turn(
@@ -266,8 +292,9 @@ def message_regenerate(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=assistant_message,
-        context=selectors.message_context(message=question),
+        context=context_assistant_apply(selectors.message_context(message=question), brought),
         model=assistant_message.model,
+        assistant=brought,
     )
 
 
@@ -287,6 +314,7 @@ def message_continue(*, user: User, message_id: int) -> Turn:
     message = selectors.message_get(user=user, id=message_id)
     if message.role != Message.Role.ASSISTANT or message.parent_id is None:
         raise MessageBadState("only an answer can be continued")
+    brought = conversation_assistant(user=user, conversation=message.conversation)
     message_interrupt_stale(conversation_id=message.conversation_id)
     # Conditional: of two continues racing (two tabs), one wins and the other is told.
     claimed = Message.objects.filter(pk=message.pk, status__in=CONTINUABLE).update(
@@ -301,6 +329,7 @@ def message_continue(*, user: User, message_id: int) -> Turn:
         conversation_created=False,
         user_message=None,
         assistant_message=message,
-        context=selectors.message_context(message=question),
+        context=context_assistant_apply(selectors.message_context(message=question), brought),
         model=message.model or message.conversation.model,
+        assistant=brought,
     )

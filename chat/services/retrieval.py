@@ -84,10 +84,15 @@ def _prompt(hits: list[Hit]) -> str:
     return "\n".join(parts)
 
 
-def conversation_retrieve(*, user: User, conversation: Conversation, query: str) -> Retrieval:
+def conversation_retrieve(
+    *, user: User, conversation: Conversation, query: str, extra: list[int] | None = None
+) -> Retrieval:
     """Search the conversation's datasets (those the user may still query) for ``query``.
-    Drops from the conversation the ones the user can no longer query."""
-    chosen = _ids(conversation.datasets or [])
+    Drops from the conversation the ones the user can no longer query. ``extra``: the
+    datasets of the conversation's assistant, searched beside them under the same grants
+    (and residency); one the user may not query is reported dropped, never stored here."""
+    own = _ids(conversation.datasets or [])
+    chosen = _ids([*own, *(extra or [])])
     if not chosen:
         return Retrieval()
     live = {
@@ -98,9 +103,10 @@ def conversation_retrieve(*, user: User, conversation: Conversation, query: str)
     }
     kept = [pk for pk in chosen if pk in live]
     dropped = [pk for pk in chosen if pk not in live]
-    if dropped:
-        Conversation.objects.filter(pk=conversation.pk).update(datasets=kept)
-        conversation.datasets = kept
+    if any(pk not in live for pk in own):
+        still = [pk for pk in own if pk in live]
+        Conversation.objects.filter(pk=conversation.pk).update(datasets=still)
+        conversation.datasets = still
     regions = _regions_common(list(live.values()))
     hits = (
         chunk_search(

@@ -19,6 +19,7 @@ from accounts.models import User
 from chat import protocol
 from chat.models import Message
 from chat.selectors import message_payload
+from chat.services.assistant_turn import assistant_sampling
 from chat.services.generation import generation_start
 from chat.services.messages import Turn, message_finish
 from chat.services.retrieval import context_passages_insert, conversation_retrieve
@@ -66,7 +67,10 @@ async def turn_start(
         # Every turn reads the grants again: a revoked dataset is neither searched nor
         # allowed to pin the answer to its regions any more.
         retrieval = await _db_conversation_retrieve(
-            user=user, conversation=turn.conversation, query=_last_question(turn.context)
+            user=user,
+            conversation=turn.conversation,
+            query=_last_question(turn.context),
+            extra=turn.assistant.datasets if turn.assistant else None,
         )
         if retrieval.dropped:
             await reply(
@@ -89,6 +93,8 @@ async def turn_start(
             allowed_regions=retrieval.regions,
             citations=retrieval.citations,
             tools=tools,
+            sampling=assistant_sampling(turn.assistant),
+            max_tokens=turn.assistant.max_tokens if turn.assistant else None,
         )
     except Exception:
         # Never a silent spinner: the saved answer ends, and the page hears why.

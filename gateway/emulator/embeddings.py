@@ -1,9 +1,14 @@
 """``POST /v1/embeddings`` as vLLM's pooling runner answers it.
 
-There is no model: each input's vector is a deterministic function of the model name and the
-input alone (SHAKE-256 of both, read as ``embedding_dim`` numbers in [-1, 1), then scaled to
-unit length as vLLM normalises embeddings by default). The same input always gives the same
-vector, on every emulator; different inputs give unrelated ones — no semantics.
+There is no model, but the vectors mean something: texts that share words (or parts of
+words) are close, so vector and hybrid search can be tested without one. Each vector is a
+hashed bag of features of the text (gateway/emulator/embedding_features.py: its words,
+lower-cased, stop words dropped, lightly stemmed, and their character 3- to 5-grams), each
+added with weight 1 + log(count) into one of ``embedding_dim`` buckets with a sign, both
+chosen by a hash of the model name and the feature; the sum is scaled to unit length as vLLM
+normalises embeddings by default. The same input always gives the same vector, on every
+emulator; a different model name gives unrelated vectors, as another model would. A text
+with no words at all gets one fixed unit vector per model.
 
 Shapes follow vLLM 0.8 to 0.10 (``EmbeddingResponse``): ``{"id": "embd-…", "object": "list",
 "created", "model", "data": [{"index", "object": "embedding", "embedding"}], "usage":
@@ -25,6 +30,7 @@ from typing import Any
 
 from . import wire
 from .config import EmulatorConfig
+from .embedding_features import text_features
 from .protocol import ApiError, model_not_found
 from .tokens import tokenize
 
@@ -103,8 +109,23 @@ def parse_embedding(body: Any, config: EmulatorConfig) -> EmbeddingRequest:
 def embedding_vector(model: str, text: str, dim: int) -> list[float]:
     """The unit vector of ``dim`` floats for this model and input; the first ``d`` numbers
     of a longer vector, renormalised, are the ``dimensions=d`` vector (Matryoshka style)."""
-    raw = hashlib.shake_256(f"{model}\0{text}".encode()).digest(4 * dim)
-    return _unit([n * _SCALE - 1.0 for n in struct.unpack(f"<{dim}I", raw)])
+    values = [0.0] * dim
+    for feature, weight in text_features(text).items():
+        bucket, negative = _bucket(model, feature, dim)
+        values[bucket] += -weight if negative else weight
+    if not any(values):
+        # No words (or features that cancelled out): one fixed vector per model.
+        raw = hashlib.shake_256(f"{model}\0".encode()).digest(4 * dim)
+        values = [n * _SCALE - 1.0 for n in struct.unpack(f"<{dim}I", raw)]
+    return _unit(values)
+
+
+def _bucket(model: str, feature: str, dim: int) -> tuple[int, bool]:
+    """Signed hashing: the feature's bucket and whether it counts negatively there, so that
+    unrelated features that share a bucket cancel out on average instead of adding up."""
+    digest = hashlib.blake2b(f"{model}\0{feature}".encode(), digest_size=8).digest()
+    number = int.from_bytes(digest, "little")
+    return (number >> 1) % dim, bool(number & 1)
 
 
 def _unit(values: list[float]) -> list[float]:
@@ -126,7 +147,9 @@ def embedding_response(request: EmbeddingRequest, config: EmulatorConfig) -> dic
     for index, (text, _) in enumerate(request.inputs):
         vector = embedding_vector(request.model, text, config.embedding_dim)
         if dim != config.embedding_dim:
-            vector = _unit(vector[:dim])
+            # A short text's features may all lie beyond the head: then the fixed vector.
+            head = vector[:dim]
+            vector = _unit(head) if any(head) else embedding_vector(request.model, "", dim)
         embedding = _encode(vector, request.encoding_format)
         data.append({"index": index, "object": "embedding", "embedding": embedding})
     prompt_tokens = sum(count for _, count in request.inputs)

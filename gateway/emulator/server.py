@@ -54,6 +54,9 @@ class EmulatorState:
     request_ids: deque[str] = field(default_factory=lambda: deque(maxlen=64))
     # GET /load's count: generation and embedding requests in flight (with load tracking).
     server_load: int = 0
+    # The number of inputs of each embedding request answered, newest last (tests count the
+    # batches a caller sent).
+    embedding_batches: deque[int] = field(default_factory=lambda: deque(maxlen=256))
     lora: LoraStates | None = None
 
 
@@ -244,6 +247,7 @@ async def _embeddings(request: web.Request) -> web.StreamResponse:
     if fault.die_after_tokens is not None and request.transport is not None:
         request.transport.close()  # a crashed worker: no response at all
         return web.Response(status=500)
+    state.embedding_batches.append(len(embedding_request.inputs))
     return _json(embedding_response(embedding_request, state.config))
 
 
@@ -323,6 +327,7 @@ async def state_get(request: web.Request) -> web.Response:
             "models": list(state.config.models),
             **state.engine.state(),
             "request_ids": list(state.request_ids),
+            "embedding_batches": list(state.embedding_batches),
             "faults": state.faults.to_json(),
         }
     )

@@ -20,6 +20,9 @@ class UsageRecord(models.Model):
         API = "api", _("API")
         # The chat's generated conversation titles: a request of their own, not an answer.
         TITLE = "title", _("Title generation")
+        # Texts embedded for the project's own use (datasets' chunks and queries,
+        # gateway/embeddings.py); a refill's have no user.
+        EMBEDDING = "embed", _("Embeddings")
 
     class Outcome(models.TextChoices):
         COMPLETE = "complete", _("Complete")  # the answer ended (stop or length)

@@ -1,8 +1,9 @@
-// The chat page: one websocket (protocol v1, docs/websocket.md), messages rendered as they
+// The chat page: one websocket (protocol v2, docs/websocket.md), messages rendered as they
 // stream. The server is the source of truth; this file only mirrors it. The conversation is
 // a tree (thread.js): the page shows one branch, ‹ 2/3 › switches between siblings, and a
 // new message continues the shown branch.
 import { gettext, interpolate, pageLanguage } from "../common/i18n.js";
+import { createAssistantPicker } from "./assistants.js";
 import { copyFrom } from "./clipboard.js";
 import { createDatasetPicker, createPassagePanel, linkCitations } from "./datasets.js";
 import { describeError } from "./errors.js";
@@ -67,6 +68,15 @@ const toolPicker = createToolPicker({
   root: document.getElementById("tool-picker"),
   tools: data.tools,
   chosen: conversation ? conversation.tools : [],
+});
+// A new chat may start from an assistant (static/chat/assistants.js); a starter prompt is
+// sent as the first message.
+const assistantPicker = createAssistantPicker({
+  conversation,
+  onStarter: (text) => {
+    input.value = text;
+    submit();
+  },
 });
 
 function record(message) {
@@ -425,6 +435,7 @@ function onConversationCreated(frame) {
   // The sidebar (sidebar.js) lists it and shows the share and export controls.
   document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: conversation }));
   settingsBox.hidden = false;
+  assistantPicker.started(conversation);
 }
 
 function onMessageCreated(frame) {
@@ -540,6 +551,7 @@ function onMessageError(frame) {
     if (!input.value) input.value = el.querySelector(".content").textContent;
     el.remove();
   }
+  if (frame.code === "assistant_unavailable") assistantPicker.reopen();
   showError(describeError(frame));
 }
 
@@ -561,6 +573,7 @@ const handlers = {
   error: (frame) => showError(describeError(frame)),
   // Grants changed somewhere: what may be picked is fetched again (gone ones leave).
   "datasets.changed": () => datasetPicker.refresh(),
+  "assistants.changed": () => assistantPicker.reopen(),
   "datasets.dropped": (frame) => {
     datasetPicker.remove(frame.datasets);
     showError(frame.detail);
@@ -663,6 +676,8 @@ function sendMessage(content, parent) {
     tools: toolPicker.names(),
     client_id: id,
   };
+  const assistant = assistantPicker.chosen(); // null once the conversation exists
+  if (assistant !== null) frame.assistant = assistant;
   if (conversation) {
     if (parent === null) frame.root = true;
     else frame.parent = parent;
@@ -686,6 +701,7 @@ function submit() {
   list.append(el);
   follower.jump();
   pending.set(id, el);
+  assistantPicker.hide();
   // The datasets popover was for this message: it is out of the way once it is sent.
   datasetRoot.open = false;
   input.value = "";

@@ -1,9 +1,9 @@
-// The chat page's one websocket (protocol v1, docs/websocket.md): connects, reconnects with
+// The chat page's one websocket (protocol v2, docs/websocket.md): connects, reconnects with
 // backoff, keeps the connection alive with a heartbeat, and reports its state. What the
 // frames mean is chat.js's business; this file only moves them.
 import { gettext, interpolate } from "../common/i18n.js";
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 const CLOSE_UNAUTHENTICATED = 4401;
 // The account is pending approval or suspended (accounts/access/sockets.py): retrying cannot help.
 const CLOSE_ACCOUNT_INACTIVE = 4403;

@@ -157,7 +157,13 @@ def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data
     through the hooks they register (accounts/privacy/hooks.py), in INSTALLED_APPS order."""
     from accounts.privacy.hooks import privacy_hook_list
 
-    assert [hook.name for hook in privacy_hook_list()] == ["gateway", "chat", "datasets"]
+    assert [hook.name for hook in privacy_hook_list()] == [
+        "gateway",
+        "chat",
+        "assistants",
+        "prompts",
+        "datasets",
+    ]
     conversation, dataset, _key, _plaintext = _belongings(owner)
     export = data_export_request(user=owner)
     assert data_export_build(export_id=export.pk) == "ready"
@@ -170,6 +176,7 @@ def test_the_archive_keeps_its_layout_whichever_app_writes_each_part(owner, data
         "api_keys.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.json",
         f"conversations/trip-to-lisbon-{conversation.pk}.md",
+        "prompts.json",
         f"datasets/{dataset.slug}-{dataset.pk}.zip",
     ]
 

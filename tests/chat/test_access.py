@@ -56,7 +56,7 @@ async def test_nobody_can_send_into_another_users_conversation(owner, outsider, 
         "code": "not_found",
         "detail": "No such conversation or message.",
         "client_id": "x",
-        "v": 1,
+        "v": 2,
     }
     assert grafted["code"] == "not_found"
     after = await snapshot()

@@ -83,7 +83,7 @@ def test_esc_stops_the_answer_and_continue_asks_for_more(
     expect(answer).to_have_attribute("aria-busy", "false")
     expect(answer.locator(".meta")).to_contain_text("Stopped")
     stop = [f for f in frames if f["type"] == "chat.stop"]
-    assert stop == [{"type": "chat.stop", "message": int(answer.get_attribute("data-id")), "v": 1}]
+    assert stop == [{"type": "chat.stop", "message": int(answer.get_attribute("data-id")), "v": 2}]
     expect(page.get_by_role("button", name="Send")).to_be_visible()
 
     with socket.expect_event(
@@ -92,7 +92,7 @@ def test_esc_stops_the_answer_and_continue_asks_for_more(
         answer.get_by_role("button", name="Continue the answer").click()
     frame = json.loads(sent.value)
     assert frame["message"] == int(answer.get_attribute("data-id"))
-    assert frame["v"] == 1 and re.fullmatch(r"[0-9a-f]{24}", frame["client_id"])
+    assert frame["v"] == 2 and re.fullmatch(r"[0-9a-f]{24}", frame["client_id"])
     assert set(frame) == {"type", "message", "client_id", "v"}
 
 

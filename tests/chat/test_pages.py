@@ -75,7 +75,7 @@ def test_the_conversation_page_shows_its_messages_and_the_sidebar(owner, outside
     assert f'href="/c/{older.pk}/"' in html
     assert "Not yours" not in html
     data = page_data(response)
-    assert data["v"] == 1
+    assert data["v"] == 2
     assert data["conversation"]["id"] == current.pk
     assert [(m["role"], m["content"], m["status"]) for m in data["messages"]] == [
         ("user", "What is 2+2?", "complete"),

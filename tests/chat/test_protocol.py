@@ -41,6 +41,16 @@ def _documented() -> dict[str, list[set[str]]]:
             assert frame["type"] == kind.group(1)
             assert frame["v"] == protocol.PROTOCOL_VERSION
             examples.setdefault(kind.group(1), []).append(set(frame))
+    # The server frames of each "## Version 2: …" section (its client frames say "chat.").
+    for version2 in re.split(r"^## Version 2: ", text, flags=re.MULTILINE)[1:]:
+        version2 = version2.split("\n## ", 1)[0]
+        for part in re.split(r"^### ", version2, flags=re.MULTILINE)[1:]:
+            for block in re.findall(r"```json\n(.*?)```", part, flags=re.DOTALL):
+                frame = json.loads(block)
+                if frame["type"].startswith("chat."):
+                    continue
+                assert frame["v"] == 2
+                examples.setdefault(frame["type"], []).append(set(frame))
     return examples
 
 
@@ -112,6 +122,8 @@ def _built() -> list[dict[str, Any]]:
         protocol.message_refused_frame(code="too_long", detail="…", client_id="k", limit=10),
         protocol.datasets_dropped_frame(conversation=12, datasets=[5], client_id="a1b2c3"),
         protocol.datasets_changed_frame(),
+        protocol.assistants_changed_frame(),
+        protocol.message_refused_frame(code="assistant_unavailable", detail="…", client_id="k"),
         protocol.error_frame(code="bad_request", detail="content must be a string"),
         protocol.pong_frame(),
     ]

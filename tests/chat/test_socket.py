@@ -94,7 +94,8 @@ BAD_FRAMES = [
     (json.dumps(send_frame(api_base="http://evil.example")), "bad_request"),
     (json.dumps(send_frame(datasets=[0])), "bad_request"),
     (json.dumps(send_frame(datasets=[True])), "bad_request"),
-    (json.dumps({**send_frame(), "v": 2}), "unsupported_version"),
+    (json.dumps({**send_frame(), "v": 3}), "unsupported_version"),
+    (json.dumps({**send_frame(), "v": 0}), "unsupported_version"),
     (json.dumps({"type": "chat.stop"}), "bad_request"),
     (json.dumps({"type": "chat.stop", "message": "7"}), "bad_request"),
     (json.dumps({"type": "chat.resume", "message": 7, "after_seq": -1}), "bad_request"),
@@ -119,7 +120,7 @@ async def test_it_answers_each_malformed_frame_with_an_error_and_stays_open(owne
             frame = await socket.receive()
             assert frame["type"] == "error", text
             assert frame["code"] == code, text
-            assert frame["v"] == 1
+            assert frame["v"] == 2
             assert frame["detail"]
         await socket.comm.send_to(bytes_data=b"\x00\x01")
         assert (await socket.receive())["code"] == "bad_request"
@@ -153,9 +154,10 @@ async def test_it_refuses_content_over_the_limit_with_too_long(owner, workers, s
 
 async def test_it_answers_a_ping_with_a_pong(owner):
     async with signed_in(owner) as socket:
-        for frame in ({"type": "ping"}, {"type": "ping", "v": 1}):
+        # A page from before v2 still sends v1 frames; they are answered as any other.
+        for frame in ({"type": "ping"}, {"type": "ping", "v": 1}, {"type": "ping", "v": 2}):
             await socket.send(frame)
-            assert await socket.receive() == {"type": "pong", "v": 1}
+            assert await socket.receive() == {"type": "pong", "v": 2}
         assert await socket.nothing_more()
 
 

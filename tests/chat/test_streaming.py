@@ -61,7 +61,7 @@ async def test_it_streams_an_answer_and_saves_it(owner, workers):
         assert answer["message"]["parent"] == question["message"]["id"]
 
         done = await socket.until_final(answer["message"]["id"])
-        assert all(frame["v"] == 1 for frame in socket.frames)
+        assert all(frame["v"] == 2 for frame in socket.frames)
 
     deltas = socket.deltas(answer["message"]["id"])
     assert len(deltas) > 3

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from assistants.services import assistant_create
 from chat import services as chat_services
 from datasets.services import dataset_create
+from prompts.services import prompt_create
 from tests.conftest import PASSWORD
 from tests.datasets.test_browser_datasets import in_thread
 
@@ -44,9 +46,27 @@ def site(owner) -> list[Check]:
     )
     token = chat_services.conversation_share_create(user=owner, id=conversation.pk)
     dataset = in_thread(dataset_create, user=owner, name="Team handbook", description="Notes")
+    # The empty chat shows it in its picker.
+    assistant = in_thread(
+        assistant_create,
+        user=owner,
+        name="Release notes writer",
+        icon="RN",
+        colour="teal",
+        description="Turns a list of changes into release notes in the house style.",
+        starter_prompts=["Summarise these changes", "Write a headline for this release"],
+    )
+    prompt = in_thread(
+        prompt_create,
+        user=owner,
+        title="Reply to a customer",
+        command="reply",
+        body="Reply to {{customer}} in {{language|English}}.",
+        description="Polite and short",
+    )
     return [
         Check("sign-in", "/accounts/login/", "#id_login", signed_in=False),
-        Check("chat-empty", "/", "#empty-hint", chat=True),
+        Check("chat-empty", "/", "#assistant-picker .assistant-card", chat=True),
         Check(
             "chat-answer",
             f"/c/{conversation.pk}/",
@@ -58,6 +78,10 @@ def site(owner) -> list[Check]:
         Check("sessions", "/accounts/sessions/", "h1"),
         Check("datasets", "/datasets/", "#dataset-list"),
         Check("dataset-detail", f"/datasets/{dataset.pk}/", "main h1"),
+        Check("assistants", "/assistants/", "#assistant-list"),
+        Check("assistant-detail", f"/assistants/{assistant.pk}/", "main h1"),
+        Check("prompts", "/prompts/", "#own-prompts"),
+        Check("prompt-edit", f"/prompts/{prompt.pk}/edit/", "#preview-variables li"),
         Check("share", f"/s/{token}/", ".message.assistant"),
         Check("not-found", "/no-such-page/", "body"),
     ]

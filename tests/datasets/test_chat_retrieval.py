@@ -144,7 +144,7 @@ async def test_a_revoked_grant_is_not_searched_next_turn_and_the_page_is_told(
             assert done["citations"]
             await database_sync_to_async(grant_revoke)(grant=grant, user=owner)
             changed = await socket.until_type("datasets.changed")
-            assert changed == {"type": "datasets.changed", "v": 1}
+            assert changed == {"type": "datasets.changed", "v": 2}
             await socket.send(
                 send_frame("zebrafish leave again?", conversation=first["conversation"])
             )

@@ -1,4 +1,5 @@
-"""POST /v1/embeddings: vLLM's response shape, deterministic unit vectors, its errors."""
+"""POST /v1/embeddings: vLLM's response shape, deterministic unit vectors in which texts
+sharing words are close, its errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import struct
 
 import httpx
 
+from gateway.emulator.embedding_features import text_words
 from gateway.emulator.embeddings import embedding_vector
 
 from .helpers import MODEL
@@ -15,6 +17,57 @@ from .helpers import MODEL
 
 def norm(vector: list[float]) -> float:
     return math.sqrt(sum(v * v for v in vector))
+
+
+def cosine(one: str, other: str, *, model: str = MODEL) -> float:
+    # Unit vectors: the dot product is the cosine.
+    return sum(
+        a * b
+        for a, b in zip(
+            embedding_vector(model, one, 384), embedding_vector(model, other, 384), strict=True
+        )
+    )
+
+
+QUERY = "how do I configure the database"
+
+
+def test_texts_sharing_words_are_clearly_closer_than_unrelated_ones():
+    related = cosine(QUERY, "database configuration settings")
+    unrelated = cosine(QUERY, "the weather in Paris is mild in spring")
+    assert related > 0.4
+    assert abs(unrelated) < 0.15
+    assert related > unrelated + 0.3
+
+
+def test_word_forms_meet_and_stop_words_do_not_make_texts_close():
+    assert text_words("Configuring the databases") == text_words("configured database")
+    # Sharing only "how do I" (stop words) is no likeness.
+    assert abs(cosine(QUERY, "how do I bake bread")) < 0.2
+    # A typo stays near its word through the character n-grams.
+    typo = cosine("postgresql replication", "postgresq replicaton")
+    assert typo > 0.25
+    assert typo > cosine("postgresql replication", "the weather in Paris") + 0.2
+
+
+def test_a_text_without_words_gets_one_fixed_unit_vector_per_model():
+    empty = embedding_vector(MODEL, "", 384)
+    assert empty == embedding_vector(MODEL, "  ...  ", 384)
+    assert abs(norm(empty) - 1.0) < 1e-5
+    assert empty != embedding_vector("another-model", "", 384)
+
+
+def test_another_model_name_gives_unrelated_vectors():
+    assert abs(cosine(QUERY, QUERY, model=MODEL) - 1.0) < 1e-5
+    mixed = sum(
+        a * b
+        for a, b in zip(
+            embedding_vector(MODEL, QUERY, 384),
+            embedding_vector("another-model", QUERY, 384),
+            strict=True,
+        )
+    )
+    assert abs(mixed) < 0.3
 
 
 async def test_an_embedding_answer_has_vllm_shape_and_unit_vectors(client, url):
@@ -51,6 +104,14 @@ async def test_the_same_input_gives_the_same_vector_on_every_emulator(client, st
     assert first["data"][0]["embedding"] == embedding_vector(MODEL, "a sentence to embed", 384)
 
 
+async def test_the_state_lists_the_inputs_of_each_embedding_request_answered(client, url):
+    for inputs in (["one", "two", "three"], ["four"]):
+        await client.post(url + "/v1/embeddings", json={"input": inputs})
+    await client.post(url + "/v1/embeddings", json={"input": []})  # a 400 answers nothing
+    state = (await client.get(url + "/emulator/state")).json()
+    assert state["embedding_batches"] == [3, 1]
+
+
 async def test_base64_is_little_endian_float32_of_the_same_vector(client, url):
     text = {"model": MODEL, "input": "encode me"}
     floats = (await client.post(url + "/v1/embeddings", json=text)).json()
@@ -64,8 +125,11 @@ async def test_base64_is_little_endian_float32_of_the_same_vector(client, url):
 
 async def test_the_dimension_is_configurable_and_dimensions_shortens_it(client, start_emulator):
     url = await start_emulator(embedding_dim=64)
-    full = (await client.post(url + "/v1/embeddings", json={"input": "x"})).json()
-    short = (await client.post(url + "/v1/embeddings", json={"input": "x", "dimensions": 8})).json()
+    text = "a sentence long enough to fill the first eight numbers"
+    full = (await client.post(url + "/v1/embeddings", json={"input": text})).json()
+    short = (
+        await client.post(url + "/v1/embeddings", json={"input": text, "dimensions": 8})
+    ).json()
     assert len(full["data"][0]["embedding"]) == 64
     vector = short["data"][0]["embedding"]
     assert len(vector) == 8 and abs(norm(vector) - 1.0) < 1e-5

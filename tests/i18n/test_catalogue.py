@@ -23,10 +23,12 @@ SOURCES = [
     "aiportal",
     "accounts",
     "chat",
+    "assistants",
     "datasets",
     "gateway",
     "common",
     "tools",
+    "prompts",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")

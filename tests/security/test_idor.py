@@ -18,16 +18,20 @@ from typing import Any
 
 import pytest
 from allauth.usersessions.models import UserSession
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.privacy.export import data_export_build, data_export_request
+from assistants.models import Level as AssistantLevel
+from assistants.services import assistant_create, assistant_grant_add
 from chat import services
 from chat.services.conversations import conversation_share_create
 from datasets.models import Level
 from datasets.privacy import dataset_export_request
 from datasets.services import grant_set
 from gateway.keys import apikey_create
+from prompts.services import prompt_create
 from tests.accounts.mfa_fixtures import cookie_for
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +52,10 @@ class World:
     export: Any  # a built "export my data" archive
     dataset_export: Any  # a built export of the dataset
     usersession: Any  # a second signed-in session of the owner's (the sessions page)
+    assistant: Any
+    assistant_grant: Any  # to a group neither the member nor the outsider is in
+    prompt: Any  # a saved prompt of the owner's, shared read-only with the member's group
+    other_prompt: Any  # another, private: the two delete URLs need one each
 
 
 @pytest.fixture
@@ -73,6 +81,19 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
     dataset_export = dataset_export_request(user=owner, dataset=dataset)
     data_export_build(export_id=dataset_export.pk)
     _, phone = cookie_for(owner, user_agent="the owner's phone")
+    assistant = assistant_create(user=owner, name="Secret helper", system_prompt="Be secret.")
+    assistant_grant = assistant_grant_add(
+        assistant=assistant,
+        user=owner,
+        for_group=Group.objects.create(name="writers"),
+        level=AssistantLevel.USE,
+    )
+    team = Group.objects.create(name="Owner and member")
+    owner.groups.add(team)
+    member.groups.add(team)
+    prompt = prompt_create(
+        user=owner, title="Secret prompt", command="secret", body="b", groups=[team.pk]
+    )
     return World(
         conversation=conversation,
         answer=answer,
@@ -87,6 +108,10 @@ def world(owner, member, outsider, dataset, upload, refill_now) -> World:
         export=export,
         dataset_export=dataset_export,
         usersession=UserSession.objects.get(session_key=phone),
+        assistant=assistant,
+        assistant_grant=assistant_grant,
+        prompt=prompt,
+        other_prompt=prompt_create(user=owner, title="Diary", command="diary", body="b"),
     )
 
 
@@ -167,8 +192,26 @@ URLS: dict[str, tuple[str, Any, Any]] = {
         lambda w: f"/datasets/{w.dataset.pk}/sources/{w.source.pk}/remove/",
         {},
     ),
+    "assistants:detail": ("GET", lambda w: f"/assistants/{w.assistant.pk}/", None),
+    "assistants:api_detail": ("GET", lambda w: f"/assistants/api/{w.assistant.pk}/", None),
+    "assistants:grant_add": (
+        "POST",
+        lambda w: f"/assistants/{w.assistant.pk}/grants/",
+        {"who": "outsider@example.com", "level": "10"},
+    ),
+    "assistants:grant_remove": (
+        "POST",
+        lambda w: f"/assistants/{w.assistant.pk}/grants/{w.assistant_grant.pk}/remove/",
+        {},
+    ),
+    "assistants:delete": ("POST", lambda w: f"/assistants/{w.assistant.pk}/delete/", {}),
     "apikeys:revoke": ("POST", lambda w: f"/settings/keys/{w.key.pk}/revoke", {}),
     "usersession_end": ("POST", lambda w: f"/accounts/sessions/{w.usersession.pk}/end", {}),
+    # The member sees the prompt (shared with their group) and still may not change it.
+    "prompts:edit": ("GET", lambda w: f"/prompts/{w.prompt.pk}/edit/", None),
+    "prompts:api_update": ("JSON", lambda w: f"/prompts/api/{w.prompt.pk}/update/", {"title": "X"}),
+    "prompts:delete": ("POST", lambda w: f"/prompts/{w.other_prompt.pk}/delete/", {}),
+    "prompts:api_delete": ("JSON", lambda w: f"/prompts/api/{w.prompt.pk}/delete/", {}),
     "settings:data_export_download": (
         "POST",
         lambda w: f"/settings/data/export/{w.export.pk}/download",
@@ -242,6 +285,11 @@ def test_an_outsider_gets_a_404_for_every_object_of_someone_else(world, outsider
     assert world.dataset.sources.count() == 1 and world.dataset.grants.count() == 1
     world.key.refresh_from_db()
     assert world.key.revoked_at is None
+    world.assistant.refresh_from_db()
+    assert world.assistant.grants.count() == 1
+    world.prompt.refresh_from_db()
+    assert world.prompt.title == "Secret prompt" and world.other_prompt.pk
+    assert type(world.prompt).objects.filter(owner=owner).count() == 2
 
     owner_client = _as(owner)
     refused = []
@@ -271,6 +319,10 @@ def test_lists_show_only_ones_own(world, outsider):
     assert world.dataset.name not in client.get("/datasets/").content.decode()
     picker = client.get("/datasets/api/picker/").json()["datasets"]
     assert world.dataset.pk not in [d["id"] for d in picker]
+    assert "Secret helper" not in client.get("/assistants/").content.decode()
+    assert client.get("/assistants/api/").json() == {"assistants": []}
+    assert "Secret prompt" not in client.get("/prompts/").content.decode()
+    assert client.get("/prompts/api/?q=secret").json()["prompts"] == []
 
 
 def test_share_links_open_only_with_the_live_token(world, outsider):

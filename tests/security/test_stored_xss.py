@@ -1,5 +1,6 @@
 """Stored cross-site scripting: text that people or models wrote (model answers, questions,
-conversation titles, dataset names and descriptions, uploaded file names, API key names) is
+conversation titles, dataset names and descriptions, uploaded file names, API key names,
+saved prompts' titles, descriptions and texts, in the page and the composer's "/" list) is
 shown as text on every page that shows it, and never runs.
 
 Each payload, if it ran, would set ``window.__xss``. The browser tests open the pages in
@@ -21,6 +22,8 @@ from playwright.sync_api import expect
 from chat import services
 from chat.services.conversations import conversation_share_create
 from gateway.keys import apikey_create
+from prompts.models import SavedPrompt
+from prompts.services import prompt_create
 from tests.chat.test_browser import sign_in
 from tests.datasets.export_support import dataset_export_fetch
 
@@ -67,7 +70,16 @@ def stored(owner, dataset, upload, refill_now):
     refill_now(dataset)
     apikey_create(user=owner, name=MARKUP[1][:100])
     token = conversation_share_create(user=owner, id=conversation.pk)
-    return {"conversation": conversation, "dataset": dataset, "token": token}
+    prompt_create(
+        user=owner, title=f"Prompt {MARKUP[0]}", command="xss", body=PAYLOAD, description=MARKUP[1]
+    )
+    organisation = SavedPrompt.objects.create(title=MARKUP[2], command="orgxss", body=PAYLOAD)
+    return {
+        "conversation": conversation,
+        "dataset": dataset,
+        "token": token,
+        "organisation_prompt": organisation,
+    }
 
 
 def _pages(stored) -> list[str]:
@@ -78,6 +90,7 @@ def _pages(stored) -> list[str]:
         "/datasets/",
         f"/datasets/{stored['dataset'].pk}/",
         "/settings/keys/",
+        "/prompts/",
     ]
 
 
@@ -98,6 +111,8 @@ def test_server_rendered_pages_escape_every_payload(stored, owner, make_user):
         (admin, f"/admin/datasets/dataset/{stored['dataset'].pk}/change/"),
         (admin, "/admin/chat/message/"),
         (admin, "/admin/gateway/apikey/"),
+        (admin, "/admin/prompts/savedprompt/"),
+        (admin, f"/admin/prompts/savedprompt/{stored['organisation_prompt'].pk}/change/"),
     ]
     for who, path in pages:
         answer = who.get(path)
@@ -126,6 +141,7 @@ def test_files_a_browser_could_run_are_refused_and_exports_are_attachments(store
         "dataset": dataset_export_fetch(client, dataset, owner),
         "markdown": client.get(f"/c/{stored['conversation'].pk}/export.md"),
         "json": client.get(f"/c/{stored['conversation'].pk}/export.json"),
+        "prompts": client.get("/prompts/export.json"),
     }
     for path, answer in exports.items():
         assert answer.status_code == 200
@@ -152,6 +168,16 @@ def test_no_payload_runs_in_chromium_on_any_page(page, daphne_url, owner, stored
                 assert not href.lower().startswith(("javascript:", "data:")), href
         assert page.evaluate("window.__xss") is None, path
         assert page.evaluate("window.parent.__xss") is None, path
+    # The composer's "/" list shows saved prompts' titles as text (static/prompts/composer.js).
+    page.goto(f"{daphne_url}/")
+    page.locator("#composer-input").press_sequentially("/xss")
+    options = page.get_by_role("listbox", name="Saved prompts").get_by_role("option")
+    expect(options).to_have_count(2)
+    expect(options.first).to_contain_text('<img src=x onerror="window.__xss=1">')
+    assert page.locator("#prompt-popup img, #prompt-popup svg, #prompt-popup script").count() == 0
+    page.keyboard.press("Enter")  # no variables: the text goes into the box as text
+    assert page.locator("#composer-input").input_value() == PAYLOAD
+    assert page.evaluate("window.__xss") is None
     # The chat page shows the title as text, the dataset page the file name as text.
     page.goto(f"{daphne_url}/datasets/{stored['dataset'].pk}/")
     expect(page.get_by_text("onerror", exact=False).first).to_be_visible()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0004_message_reasoning'),
+        ('chat', '0005_conversation_assistant'),
     ]
 
     operations = [
