@@ -553,8 +553,9 @@ AIPORTAL_SAVE_INTERVAL = env_int("AIPORTAL_SAVE_INTERVAL_MS", 1000, minimum=10) 
 AIPORTAL_CHAT_TITLES = env_bool("AIPORTAL_CHAT_TITLES", True)
 
 # --- Chat: tools over MCP ----------------------------------------------------------------
-# One answer's tool calls together (waiting for approval included) may take this long; past
-# it the model is told to answer with what it has. Each server bounds its own calls too.
+# From an answer's start, how long it may call tools (rounds, calls and waits for approval
+# together; a call is cut at it); past it the model gets no tools and answers with what it
+# has. Each server bounds its own calls too.
 AIPORTAL_TOOLS_TIME_BUDGET = env_int("AIPORTAL_TOOLS_TIME_BUDGET_MS", 120000, minimum=100) / 1000
 # How much of a tool's result is saved with the answer and shown (the model reads it all,
 # up to its server's own limit).
