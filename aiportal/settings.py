@@ -561,6 +561,19 @@ AIPORTAL_ATTACHMENT_MAX_PIXELS = env_int(
 )
 AIPORTAL_ATTACHMENTS_DIR = Path(env_str("AIPORTAL_ATTACHMENTS_DIR", str(DATA_DIR / "attachments")))
 
+# --- Chat: tools over MCP ----------------------------------------------------------------
+# From an answer's start, how long it may call tools (rounds, calls and waits for approval
+# together; a call is cut at it); past it the model gets no tools and answers with what it
+# has. Each server bounds its own calls too.
+AIPORTAL_TOOLS_TIME_BUDGET = env_int("AIPORTAL_TOOLS_TIME_BUDGET_MS", 120000, minimum=100) / 1000
+# How much of a tool's result is saved with the answer and shown (the model reads it all,
+# up to its server's own limit).
+AIPORTAL_TOOLS_SAVED_RESULT_CHARS = env_int("AIPORTAL_TOOLS_SAVED_RESULT_CHARS", 4000, minimum=100)
+# How long a call waits for the person's approval (policy "ask") before it counts as denied.
+AIPORTAL_TOOLS_APPROVAL_TIMEOUT = (
+    env_int("AIPORTAL_TOOLS_APPROVAL_TIMEOUT_MS", 120000, minimum=100) / 1000
+)
+
 # --- Datasets: sources ------------------------------------------------------------------
 # Host names whose private or loopback addresses the fetcher accepts (an intranet wiki, say);
 # every other host must resolve to public addresses only.

@@ -30,8 +30,13 @@ from chat.models import Attachment, Conversation, Message
 from chat.protocol import CLIENT_VERSIONS, PROTOCOL_VERSION
 from chat.services.assistant_turn import AssistantUnavailable, assistant_refusal
 from chat.services.attachments import AttachmentRefused
-from chat.services.generation import generation_resume, generation_stop
+from chat.services.generation import (
+    generation_resume,
+    generation_stop,
+    generation_tool_decide,
+)
 from chat.services.messages import STREAMING_HEARTBEAT, ModelNoImages
+from chat.services.tool_steps import MAX_TOOLS, ToolsRefused
 from chat.services.turns import turn_start
 from chat.visibility import user_is_staff
 from common.text import data_refusal
@@ -59,11 +64,13 @@ _FIELDS = {
         "model",
         "datasets",
         "attachments",
+        "tools",
         "parent",
         "root",
         "client_id",
         "assistant",
     },
+    "chat.tool_approve": {"message", "call", "approve"},
     "chat.stop": {"message"},
     "chat.regenerate": {"message", "model", "client_id"},
     "chat.resume": {"message", "after_seq"},
@@ -238,6 +245,13 @@ class ChatConsumer(WebsocketConsumer):
             or not all(type(a) is int and 0 < a <= MAX_ID for a in attachments)
         ):
             raise BadRequest("attachments must be a list of at most 100 ids")
+        tools = data.get("tools")
+        if tools is not None and (
+            not isinstance(tools, list)
+            or len(tools) > MAX_TOOLS
+            or not all(isinstance(t, str) and 0 < len(t) <= 200 for t in tools)
+        ):
+            raise BadRequest('tools must be a list of names ("server/tool")')
         content = data.get("content")
         if not isinstance(content, str):
             raise BadRequest("content must be a string")
@@ -262,6 +276,7 @@ class ChatConsumer(WebsocketConsumer):
                 datasets=datasets,
                 attachments=attachments,
                 fallback_model=fallback,
+                tools=tools,
                 assistant=assistant_id,
             )
         except (Conversation.DoesNotExist, Message.DoesNotExist, Attachment.DoesNotExist):
@@ -291,6 +306,17 @@ class ChatConsumer(WebsocketConsumer):
                 )
             )
             return
+        except ToolsRefused:
+            # Nothing was written: the page gives the text back, as for a message too long.
+            # The same words whether the tool is unknown, disabled or another group's.
+            with self.speaking():
+                detail = _("A chosen tool is not available to you. Choose your tools again.")
+            await self.send_frame(
+                protocol.message_refused_frame(
+                    code="tool_unavailable", detail=detail, client_id=client_id
+                )
+            )
+            return
         except AssistantUnavailable:
             await self.send_assistant_unavailable(client_id, new=conversation_id is None)
             return
@@ -317,6 +343,25 @@ class ChatConsumer(WebsocketConsumer):
             await self.send_assistant_unavailable(client_id, new=False)
             return
         await self.start(turn, client_id)
+
+    async def handle_chat_tool_approve(self, data: dict[str, Any]) -> None:
+        """The person's decision on a tool call waiting for approval (its server's policy)."""
+        message_id = _id(data, "message", required=True)
+        call = data.get("call")
+        approve = data.get("approve")
+        if not isinstance(call, str) or not 0 < len(call) <= 100:
+            raise BadRequest("call must be a tool call's id")
+        if type(approve) is not bool:
+            raise BadRequest("approve must be true or false")
+        try:
+            # Only the owner's own answer: another person's id is not found.
+            message = await db_message_load(user=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            await self.send_not_found(None)
+            return
+        if message.status != Message.Status.STREAMING:
+            return  # over already (stopped, or the wait ran out): nothing waits
+        await generation_tool_decide(message_id=message.pk, call=call, approve=approve)
 
     async def handle_ping(self, data: dict[str, Any]) -> None:
         await self.send_frame(protocol.pong_frame())

@@ -40,10 +40,29 @@ def message_markdown(message: Message, *, level: int = 2) -> list[str]:
             lines += ["> **Thinking**", ">"]
             lines += [f"> {line}".rstrip() for line in message.reasoning.splitlines()]
             lines.append("")
+        lines += _steps_markdown(message.tool_steps)
         lines.append(message.content)
     if message.status != Message.Status.COMPLETE:
         lines += ["", f"*({message.status})*"]
     lines.append("")
+    return lines
+
+
+def _steps_markdown(steps: list[dict[str, Any]] | None) -> list[str]:
+    """An answer's tool calls, each quoted under its own label: a tool's result is
+    untrusted text and never passes for a heading or for the answer."""
+    lines: list[str] = []
+    for step in steps or []:
+        took = step.get("duration_ms")
+        status = f"{step.get('status', '')}, {took} ms" if took is not None else step.get("status")
+        lines += [f"> **Tool: {step.get('tool', '')}** ({status})", ">"]
+        lines += [
+            f"> Arguments: {line}".rstrip() for line in str(step.get("arguments", "")).splitlines()
+        ]
+        if step.get("result"):
+            lines += [">", "> Result:"]
+            lines += [f"> {line}".rstrip() for line in str(step["result"]).splitlines()]
+        lines.append("")
     return lines
 
 
@@ -91,6 +110,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "content": m.content,
         # A reasoning model's thinking, apart from the answer ("" when none).
         "reasoning": m.reasoning,
+        # Its tool calls: tool, arguments, status, result (as saved: capped), duration.
+        "tool_steps": m.tool_steps,
         "usage": m.usage,
         "created_at": m.created_at.isoformat(),
         "attachments": [attachment_json(a) for a in message_attachments(m)],
@@ -102,6 +123,7 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "id": conversation.pk,
         "title": conversation.title,
         "model": conversation.model,
+        "tools": list(conversation.tools or []),
         # The assistant it started from, by name (null when none, or deleted since).
         "assistant": conversation.assistant.name if conversation.assistant_id else None,
         "created_at": conversation.created_at.isoformat(),

@@ -25,6 +25,10 @@ class Conversation(models.Model):
     # Ids, not a foreign key: a dataset the owner may no longer query is dropped from here at
     # the next turn (chat/services/retrieval.py), and a deleted one is simply not found.
     datasets = models.JSONField(default=list, blank=True)
+    # Full names ("server/tool") of the MCP tools offered on every turn (the composer's
+    # picker). Names, not keys: each turn offers only those the owner may still use
+    # (tools.selectors.tools_usable), and a tool removed since is simply not found.
+    tools = models.JSONField(default=list, blank=True)
     # The assistant the conversation started from: its instructions, model, datasets and
     # sampling apply to every turn while the owner may still use it (chat/services/
     # assistant_turn.py). SET_NULL: a deleted assistant leaves a plain conversation.
@@ -81,6 +85,9 @@ class Message(models.Model):
     usage = models.JSONField(default=dict, blank=True)
     # ttft_ms, worker, region, attempts: what the answer's details show on demand.
     metrics = models.JSONField(default=dict, blank=True)
+    # An answer's tool calls, in order: {id, tool, arguments, status, result (capped),
+    # duration_ms, at (the answer's length when it was made)} (chat/services/tool_steps.py).
+    tool_steps = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -78,6 +78,41 @@ class MessageSnapshotFrame(TypedDict):
     content: str
     reasoning: str
     status: str
+    tool_steps: NotRequired[list[ToolStep]]
+
+
+class ToolStep(TypedDict):
+    """One tool call of an answer, as saved (Message.tool_steps) and sent (v2: tools)."""
+
+    id: str
+    tool: str  # "server/tool"
+    arguments: str  # JSON text, as the model wrote it
+    status: str  # running, waiting, ok, error, timeout, denied, stopped
+    result: str  # capped; "" while running
+    duration_ms: int | None
+    at: int  # the answer's length in characters when the call was made
+
+
+class ToolCallFrame(TypedDict):
+    type: Literal["tool.call"]
+    v: int
+    message: int
+    step: ToolStep
+
+
+class ToolApprovalFrame(TypedDict):
+    type: Literal["tool.approval"]
+    v: int
+    message: int
+    step: ToolStep
+    timeout_s: int
+
+
+class ToolResultFrame(TypedDict):
+    type: Literal["tool.result"]
+    v: int
+    message: int
+    step: ToolStep
 
 
 class MessageDoneFrame(TypedDict):
@@ -92,6 +127,7 @@ class MessageDoneFrame(TypedDict):
     usage: NotRequired[dict[str, Any]]
     metrics: NotRequired[dict[str, Any]]
     citations: NotRequired[list[dict[str, Any]]]
+    tool_steps: NotRequired[list[ToolStep]]
     # Why an answer ended interrupted, with the error's extra fields.
     code: NotRequired[str]
     detail: NotRequired[str]
@@ -160,6 +196,9 @@ Frame = (
     | AssistantsChangedFrame
     | ErrorFrame
     | PongFrame
+    | ToolCallFrame
+    | ToolApprovalFrame
+    | ToolResultFrame
 )
 
 DATASETS_DROPPED_DETAIL = (
@@ -208,9 +247,15 @@ def message_delta_frame(*, message: int, seq: int, text: str, reasoning: str) ->
 
 
 def message_snapshot_frame(
-    *, message: int, seq: int, content: str, reasoning: str, status: str
+    *,
+    message: int,
+    seq: int,
+    content: str,
+    reasoning: str,
+    status: str,
+    tool_steps: list[ToolStep] | None = None,
 ) -> MessageSnapshotFrame:
-    return {
+    frame: MessageSnapshotFrame = {
         "type": "message.snapshot",
         "v": PROTOCOL_VERSION,
         "message": message,
@@ -219,6 +264,30 @@ def message_snapshot_frame(
         "reasoning": reasoning,
         "status": status,
     }
+    if tool_steps:
+        frame["tool_steps"] = tool_steps
+    return frame
+
+
+def tool_call_frame(*, message: int, step: ToolStep) -> ToolCallFrame:
+    """A tool call began (status running), or waits for approval first (status waiting)."""
+    return {"type": "tool.call", "v": PROTOCOL_VERSION, "message": message, "step": step}
+
+
+def tool_approval_frame(*, message: int, step: ToolStep, timeout_s: int) -> ToolApprovalFrame:
+    """The call waits for the person's ``chat.tool_approve`` for at most ``timeout_s``."""
+    return {
+        "type": "tool.approval",
+        "v": PROTOCOL_VERSION,
+        "message": message,
+        "step": step,
+        "timeout_s": timeout_s,
+    }
+
+
+def tool_result_frame(*, message: int, step: ToolStep) -> ToolResultFrame:
+    """A tool call ended: its status, result (capped) and duration."""
+    return {"type": "tool.result", "v": PROTOCOL_VERSION, "message": message, "step": step}
 
 
 def message_done_frame(
@@ -236,6 +305,7 @@ def message_done_frame(
     code: str = "",
     detail: str = "",
     extra: ErrorExtra | None = None,
+    tool_steps: list[ToolStep] | None = None,
 ) -> MessageDoneFrame:
     """An answer's end (complete, stopped, interrupted). ``usage``, ``metrics`` and
     ``citations`` are left out when None (an answer that could not start has none to give,
@@ -258,6 +328,8 @@ def message_done_frame(
         frame["metrics"] = metrics_visible(metrics, staff=staff)
     if citations is not None:
         frame["citations"] = citations
+    if tool_steps:
+        frame["tool_steps"] = tool_steps
     if code:
         frame["code"] = code
         frame["detail"] = detail
@@ -346,6 +418,7 @@ def message_final_frame(
         usage=message.usage,
         metrics=message.metrics,
         citations=(message.metrics or {}).get("citations", []),
+        tool_steps=message.tool_steps,
     )
 
 
@@ -403,6 +476,11 @@ def generation_stop_event() -> dict[str, Any]:
 def generation_end_event() -> dict[str, Any]:
     """A generation's own control loop is told to return (see ``Generation._stop_listening``)."""
     return {"type": "generation.end"}
+
+
+def generation_tool_approve_event(*, call: str, approve: bool) -> dict[str, Any]:
+    """The person's decision on a call waiting for approval, for the generation running it."""
+    return {"type": "generation.tool_approve", "call": call, "approve": approve}
 
 
 def generation_resume_event(

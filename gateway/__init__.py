@@ -57,6 +57,8 @@ if TYPE_CHECKING:
         Delta,
         Finished,
         Thinking,
+        ToolCall,
+        ToolCalls,
         chat_stream,
         completion_batches,
         completion_once,
@@ -78,6 +80,8 @@ _EXPORTS: dict[str, str] = {
     "Delta": "gateway.proxy",
     "Finished": "gateway.proxy",
     "Thinking": "gateway.proxy",
+    "ToolCall": "gateway.proxy",
+    "ToolCalls": "gateway.proxy",
     # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
     "embed": "gateway.embeddings",
     # Who is asking, and the access rules' version (bumped when they change).
@@ -134,6 +138,8 @@ __all__ = [
     "RegionUnavailable",
     "Sampling",
     "Thinking",
+    "ToolCall",
+    "ToolCalls",
     "WorkersBusy",
     "amodel_accepts_images",
     "apikey_create",

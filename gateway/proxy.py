@@ -83,6 +83,56 @@ class Thinking:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call the model asked for, assembled from the stream's deltas."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text as the model wrote it (may be invalid: the caller checks)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The answer's tool calls, once its stream ended (just before ``Finished``)."""
+
+    calls: tuple[ToolCall, ...]
+
+
+class _CallParts:
+    """vLLM streams a call as an announcement (id, name, index) and argument fragments
+    (gateway/emulator/tool_calls.py): gathered here by index, in the order announced."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[str, Any]] = {}
+
+    def take(self, entries: Any) -> None:
+        for entry in entries if isinstance(entries, list) else ():
+            if not isinstance(entry, dict):
+                continue
+            index = entry.get("index")
+            index = index if isinstance(index, int) else len(self.parts)
+            part = self.parts.setdefault(index, {"id": "", "name": "", "arguments": []})
+            if isinstance(entry.get("id"), str) and entry["id"]:
+                part["id"] = entry["id"]
+            function = entry.get("function") if isinstance(entry.get("function"), dict) else {}
+            if isinstance(function.get("name"), str) and function["name"]:
+                part["name"] = function["name"]
+            if isinstance(function.get("arguments"), str):
+                part["arguments"].append(function["arguments"])
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(
+                id=part["id"] or f"call-{index}",
+                name=part["name"],
+                arguments="".join(part["arguments"]),
+            )
+            for index, part in sorted(self.parts.items())
+            if part["name"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -188,9 +238,12 @@ async def chat_stream(
     allowed_regions: frozenset[str] | None = None,
     continue_final: bool = False,
     sampling: Sampling | None = None,
-) -> AsyncIterator[Thinking | Delta | Finished]:
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | None = None,
+) -> AsyncIterator[Thinking | Delta | ToolCalls | Finished]:
     """Yield the answer's text as ``Delta``s (a reasoning model's thinking first, as
-    ``Thinking``s), then one ``Finished``. Raises ``GatewayError``
+    ``Thinking``s), then, when ``tools`` were offered and the model called any, one
+    ``ToolCalls``, then one ``Finished``. Raises ``GatewayError``
     (``UpstreamFailed(partial=True)`` when the answer broke off and could not be finished).
     ``continue_final`` extends the final assistant message of ``messages`` (the chat's
     "continue") instead of answering after it."""
@@ -208,6 +261,10 @@ async def chat_stream(
     if continue_final:
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
+    if tools:
+        body["tools"] = tools
+        body["tool_choice"] = tool_choice or "auto"
+    calls = _CallParts()
     # Resolved under the access version this process last read; admission confirms it in
     # the round trip that takes the stream slot, before anything goes upstream, and a
     # change resolves the caller again (gateway/callers.py).
@@ -228,6 +285,8 @@ async def chat_stream(
                                 yield Thinking(thought)
                             if text := delta.get("content"):
                                 yield Delta(text)
+                            if delta.get("tool_calls"):
+                                calls.take(delta["tool_calls"])
         except PolicyChanged as changed:
             version = changed.version  # raised at admission: nothing was yielded yet
             continue
@@ -242,6 +301,8 @@ async def chat_stream(
         break
     else:
         raise PoliciesChanging()
+    if called := calls.calls():
+        yield ToolCalls(called)
     stitch = report.stitch
     yield Finished(
         finish_reason=stitch.finish_reason if stitch else None,

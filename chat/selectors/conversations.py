@@ -153,6 +153,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "pinned": conversation.pinned,
         "system_prompt": conversation.system_prompt,
         "datasets": list(conversation.datasets or []),
+        "tools": list(conversation.tools or []),
         # The assistant it started from (an id; the page names it from its own list).
         "assistant": conversation.assistant_id,
         "url": f"/c/{conversation.pk}/",

@@ -198,6 +198,7 @@ def message_payload(message: Message, *, staff: bool) -> dict[str, Any]:
         "error_code": message.error_code,
         "usage": message.usage,
         "metrics": metrics_visible(message.metrics, staff=staff),
+        "tool_steps": message.tool_steps,
         "created_at": message.created_at.isoformat(),
         "attachments": [attachment_payload(a) for a in message_attachments(message)],
     }

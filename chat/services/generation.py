@@ -21,6 +21,15 @@ answer is still saved completely. The task
 
 Stopping cancels the task that iterates the gateway's stream, which closes the upstream
 connection at once: that is what makes vLLM abort the request.
+
+With tools (the conversation's MCP tools, ``chat.services.tool_steps``), the answer is made in
+rounds: the model is offered the tools; when it calls some, each call runs through the MCP
+client (``tools.calls``), its result goes back as a ``tool`` message, and the model goes on,
+for at most the servers' ``max_steps`` rounds and ``AIPORTAL_TOOLS_TIME_BUDGET``, after which
+it is offered no tools and answers with what it has. Each call is a step of the answer
+(``tool.call``, ``tool.approval``, ``tool.result`` frames; ``Message.tool_steps``), saved as it
+starts and ends and audited. A stop cancels the call in flight with the rest of the stream
+task.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from chat import bus, protocol
 from chat.models import Message
@@ -41,6 +51,7 @@ from chat.selectors import message_payload
 from chat.services import progress
 from chat.services.conversations import conversation_title_generate
 from chat.services.messages import message_finish
+from chat.services.tool_steps import message_tool_steps_save, step_result_saved
 from chat.visibility import user_is_staff
 from gateway import (
     Delta,
@@ -54,9 +65,21 @@ from gateway import (
     RegionUnavailable,
     Sampling,
     Thinking,
+    ToolCall,
+    ToolCalls,
     WorkersBusy,
     chat_stream,
 )
+from tools.calls import (
+    arguments_parse,
+    calls_message,
+    result_message,
+    tool_step_run,
+    tools_offered,
+)
+from tools.models import McpServer
+from tools.selectors import UsableTool
+from tools.services import tool_call_audit
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +93,10 @@ _tasks: set[asyncio.Task[None]] = set()
 # shared thread, and a few hundred streams saving twice a second would wait on each other.
 # Each call is a self-contained UPDATE, safe on any thread (with that thread's connection).
 _db_finish = database_sync_to_async(message_finish, thread_sensitive=False)
+_db_steps_save = database_sync_to_async(message_tool_steps_save, thread_sensitive=False)
+_db_call_audit = database_sync_to_async(tool_call_audit, thread_sensitive=False)
+# What of a call's arguments is kept with its step (the model's own text; a runaway is cut).
+ARGUMENTS_SAVED_CHARS = 4000
 
 
 def generation_tasks() -> set[asyncio.Task[None]]:
@@ -156,6 +183,12 @@ class Generation:
     # Set once the outcome is decided and being written: an answer ends once, whatever fails
     # afterwards (a complete answer must never be rewritten as an error by its cleanup).
     ended: bool = False
+    # The MCP tools this answer may call, its steps so far (protocol.ToolStep), and the calls
+    # waiting for the person's decision (call id -> future of approve/deny).
+    tools: list[UsableTool] = field(default_factory=list)
+    tool_steps: list[protocol.ToolStep] = field(default_factory=list)
+    approvals: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    audited: set[str] = field(default_factory=set)
 
     @property
     def message_id(self) -> int:
@@ -241,7 +274,7 @@ class Generation:
 
     async def _stream(self) -> _Outcome:
         try:
-            messages = self.context
+            messages: list[dict[str, Any]] = list(self.context)
             if self.continuing:
                 # The partial answer as the final assistant message, which vLLM extends.
                 # Its thinking goes beside it as vLLM's "reasoning", never into the text.
@@ -249,35 +282,26 @@ class Generation:
                 if self.base_reasoning:
                     final["reasoning"] = self.base_reasoning
                 messages = [*messages, final]
-            items = chat_stream(
-                messages=messages,
-                model=self.model or None,
-                user=self.user,
-                # Keeps the conversation on one worker, so vLLM reuses its prefix cache.
-                conversation_key=f"conversation:{self.message['conversation']}",
-                continue_final=self.continuing,
-                allowed_regions=self.allowed_regions,
-                sampling=self.sampling,
-                max_tokens=self.max_tokens,
-            )
-            async with contextlib.aclosing(items):
-                async for item in items:
-                    if isinstance(item, Thinking):
-                        if self.ttft_ms is None:
-                            self.ttft_ms = round((time.monotonic() - self.started) * 1000)
-                        self.pending_thought.append(item.text)
-                        self.wake.set()
-                    elif isinstance(item, Delta):
-                        if self.ttft_ms is None:
-                            self.ttft_ms = round((time.monotonic() - self.started) * 1000)
-                        self.pending.append(item.text)
-                        self.wake.set()
-                    elif isinstance(item, Finished):
-                        return _Outcome(
-                            status=Message.Status.COMPLETE,
-                            usage=item.usage,
-                            metrics=item.metrics,
-                        )
+            # A continuation extends text: it offers no tools (its rounds are over).
+            specs, by_function = tools_offered([] if self.continuing else self.tools)
+            max_steps = min((t.max_steps for t in by_function.values()), default=0)
+            budget_end = time.monotonic() + settings.AIPORTAL_TOOLS_TIME_BUDGET
+            usage: dict[str, Any] = {}
+            rounds = 0
+            while True:
+                # Past the steps or the time budget the model gets no tools: it answers.
+                offer = specs if rounds < max_steps and time.monotonic() < budget_end else []
+                text, calls, finished = await self._round(messages, tools=offer)
+                usage = _usage_add(usage, finished.usage)
+                if calls is None or not offer:
+                    return _Outcome(
+                        status=Message.Status.COMPLETE, usage=usage, metrics=finished.metrics
+                    )
+                rounds += 1
+                messages.append(calls_message(text, calls.calls))
+                for call in calls.calls:
+                    result = await self._tool_step(call, by_function, budget_end=budget_end)
+                    messages.append(result_message(call.id, result))
         except GatewayError as exc:
             # An answer that broke off after some text, with no worker left to continue it,
             # keeps that text and is "interrupted" (it can be continued), not failed; so is
@@ -302,6 +326,12 @@ class Generation:
                     ),
                 )
             return error_outcome(exc, status=status)
+        except _NoEnd:
+            return _Outcome(
+                status=Message.Status.ERROR,
+                code="upstream_failed",
+                detail="The answer ended without finishing.",
+            )
         except Exception:
             logger.exception("streaming message %s failed", self.message_id)
             return _Outcome(
@@ -309,11 +339,162 @@ class Generation:
                 code="internal_error",
                 detail="The answer failed unexpectedly.",
             )
-        return _Outcome(
-            status=Message.Status.ERROR,
-            code="upstream_failed",
-            detail="The answer ended without finishing.",
+
+    async def _round(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]]
+    ) -> tuple[str, ToolCalls | None, Finished]:
+        """One request to the model: its text (streamed as deltas), its tool calls, its end.
+        Raises ``_NoEnd`` when the stream ended without ``Finished``."""
+        items = chat_stream(
+            messages=messages,
+            model=self.model or None,
+            user=self.user,
+            # Keeps the conversation on one worker, so vLLM reuses its prefix cache.
+            conversation_key=f"conversation:{self.message['conversation']}",
+            continue_final=self.continuing,
+            allowed_regions=self.allowed_regions,
+            sampling=self.sampling,
+            max_tokens=self.max_tokens,
+            tools=tools or None,
         )
+        text: list[str] = []
+        calls: ToolCalls | None = None
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, Thinking):
+                    if self.ttft_ms is None:
+                        self.ttft_ms = round((time.monotonic() - self.started) * 1000)
+                    self.pending_thought.append(item.text)
+                    self.wake.set()
+                elif isinstance(item, Delta):
+                    if self.ttft_ms is None:
+                        self.ttft_ms = round((time.monotonic() - self.started) * 1000)
+                    self.pending.append(item.text)
+                    text.append(item.text)
+                    self.wake.set()
+                elif isinstance(item, ToolCalls):
+                    calls = item
+                elif isinstance(item, Finished):
+                    return "".join(text), calls, item
+        raise _NoEnd
+
+    async def _tool_step(
+        self, call: ToolCall, by_function: dict[str, UsableTool], *, budget_end: float
+    ) -> str:
+        """Run one call the model made (asking the person first if its server says so) as a
+        step of the answer; what the model reads back. A stop cancels it where it waits."""
+        tool = by_function.get(call.name)
+        step_id = call.id[:90] or "call"
+        if any(s["id"] == step_id for s in self.tool_steps):
+            # The model's ids need not be unique across rounds; a step's must (the page and
+            # the approvals find it by id).
+            step_id = f"{step_id}-{len(self.tool_steps)}"
+        step: protocol.ToolStep = {
+            "id": step_id,
+            "tool": tool.full_name if tool else call.name[:200],
+            "arguments": call.arguments[:ARGUMENTS_SAVED_CHARS],
+            "status": "running",
+            "result": "",
+            "duration_ms": None,
+            "at": len(self.content) + len("".join(self.pending)),
+        }
+        self.tool_steps.append(step)
+        arguments = arguments_parse(call.arguments)
+        if tool is None or arguments is None:
+            why = (
+                f"Error: no tool named {call.name!r} is offered."
+                if tool is None
+                else "Error: the arguments must be a JSON object."
+            )
+            await self._step_end(step, tool=tool, status="error", result=why, duration_ms=0)
+            return why
+        if tool.approval == McpServer.Approval.ASK:
+            step["status"] = "waiting"
+            if not await self._approved(step, budget_end=budget_end):
+                denied = "Error: the call was denied by the user."
+                await self._step_end(step, tool=tool, status="denied", result=denied, duration_ms=0)
+                return denied
+            step["status"] = "running"
+        await self._step_publish(protocol.tool_call_frame(message=self.message_id, step=step))
+        # A stop cancels this; the step, still "running", ends "stopped" in _finish.
+        outcome = await tool_step_run(
+            tool=tool, arguments=arguments, budget=budget_end - time.monotonic()
+        )
+        await self._step_end(
+            step,
+            tool=tool,
+            status=outcome.status,
+            result=outcome.result,
+            duration_ms=outcome.duration_ms,
+        )
+        return outcome.result
+
+    async def _approved(self, step: protocol.ToolStep, *, budget_end: float) -> bool:
+        """Ask the person (``tool.approval``); False when they deny or do not answer in time."""
+        waiting = max(
+            0.0, min(settings.AIPORTAL_TOOLS_APPROVAL_TIMEOUT, budget_end - time.monotonic())
+        )
+        decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.approvals[step["id"]] = decision
+        try:
+            await self._step_publish(protocol.tool_call_frame(message=self.message_id, step=step))
+            await self._step_publish(
+                protocol.tool_approval_frame(
+                    message=self.message_id, step=step, timeout_s=math.ceil(waiting)
+                )
+            )
+            try:
+                async with asyncio.timeout(waiting):
+                    return await decision
+            except TimeoutError:
+                return False
+        finally:
+            self.approvals.pop(step["id"], None)
+
+    async def _step_end(
+        self,
+        step: protocol.ToolStep,
+        *,
+        tool: UsableTool | None,
+        status: str,
+        result: str,
+        duration_ms: int,
+    ) -> None:
+        step.update(status=status, result=step_result_saved(result), duration_ms=duration_ms)
+        await self._step_publish(protocol.tool_result_frame(message=self.message_id, step=step))
+        await self._step_audit(step, tool=tool)
+
+    async def _step_audit(self, step: protocol.ToolStep, *, tool: UsableTool | None) -> None:
+        if step["id"] in self.audited or self.user is None:
+            return
+        self.audited.add(step["id"])
+        try:
+            await _db_call_audit(
+                user=self.user,
+                server_id=tool.server.id if tool else 0,
+                tool=step["tool"],
+                message_id=self.message_id,
+                status=step["status"],
+                duration_ms=step["duration_ms"] or 0,
+            )
+        except Exception:
+            logger.warning("could not audit tool call %s", step["id"], exc_info=True)
+
+    async def _step_publish(self, frame: protocol.Frame) -> None:
+        """Send a step's frame after the text before it, and save the steps: a resume's
+        snapshot (taken under the same lock) has every step it was sent before."""
+        await self._publish_pending()
+        async with self.lock:
+            await self._publish(frame)
+        try:
+            await _db_steps_save(message_id=self.message_id, steps=self.tool_steps)
+        except Exception:
+            logger.warning("could not save the steps of message %s", self.message_id, exc_info=True)
+
+    def tool_decide(self, call: str, approve: bool) -> None:
+        decision = self.approvals.get(call)
+        if decision is not None and not decision.done():
+            decision.set_result(approve)
 
     async def _publish_deltas(self) -> None:
         """Publish pending text as one delta; tokens that come within ``DELTA_INTERVAL`` of
@@ -362,6 +543,8 @@ class Generation:
                 return
             if event.get("type") == "generation.resume":
                 await self._resume(event)
+            elif event.get("type") == "generation.tool_approve":
+                self.tool_decide(str(event.get("call")), event.get("approve") is True)
 
     async def _resume(self, event: dict[str, Any]) -> None:
         """Bring one socket up to date: a snapshot up to seq N, then ``chat.resumed``, on
@@ -373,13 +556,15 @@ class Generation:
         bus.bus_listeners_changed(self.conversation_id)
         async with self.lock:
             try:
-                if int(event.get("after_seq", 0)) < self.seq:
+                # Steps change without a seq: a socket that may have missed one gets them all.
+                if int(event.get("after_seq", 0)) < self.seq or self.tool_steps:
                     snapshot = protocol.message_snapshot_frame(
                         message=self.message_id,
                         seq=self.seq,
                         content=self.content,
                         reasoning=self.reasoning,
                         status=Message.Status.STREAMING,
+                        tool_steps=self.tool_steps,
                     )
                     await protocol.frame_send(
                         conversation_id=self.conversation_id, to=reply_channel, frame=snapshot
@@ -415,6 +600,11 @@ class Generation:
         if self.citations:
             metrics["citations"] = self.citations
         content = self.content
+        for step in self.tool_steps:
+            if step["status"] in {"running", "waiting"}:
+                # The answer ended while the call ran or waited (a stop, a shutdown).
+                step["status"] = "stopped"
+                await self._step_audit(step, tool=self._tool_named(step["tool"]))
         self.ended = True
         try:
             await _db_finish(
@@ -427,6 +617,7 @@ class Generation:
                 metrics=metrics,
                 error_code=outcome.code,
                 model=str(metrics.get("model") or ""),
+                tool_steps=list(self.tool_steps) if self.tool_steps else None,
             )
         finally:
             # Never a silent spinner: the sockets hear how it ended even when the database
@@ -462,7 +653,11 @@ class Generation:
             code=outcome.code,
             detail=outcome.detail,
             extra=outcome.extra,
+            tool_steps=self.tool_steps,
         )
+
+    def _tool_named(self, full_name: str) -> UsableTool | None:
+        return next((t for t in self.tools if t.full_name == full_name), None)
 
     async def _publish(self, frame: protocol.Frame, *, recoverable: bool = False) -> None:
         # Best effort: the database is the source of truth and a socket that missed frames
@@ -475,6 +670,19 @@ class Generation:
             logger.warning(
                 "publishing to conversation %s failed", self.conversation_id, exc_info=True
             )
+
+
+class _NoEnd(Exception):
+    """The model's stream ended without its end (``Finished``)."""
+
+
+def _usage_add(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Usage of an answer made in rounds (tool calls): every round's tokens, prompts included
+    (each round's prompt was processed, and counted against the budgets)."""
+    if not before:
+        return dict(now)
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: int(before.get(k) or 0) + int(now.get(k) or 0) for k in keys}
 
 
 def _tokens_per_second(usage: dict[str, Any], generation_ms: Any) -> float | None:
@@ -510,6 +718,7 @@ async def generation_start(
     continuing: bool = False,
     allowed_regions: frozenset[str] | None = None,
     citations: list[dict[str, Any]] | None = None,
+    tools: list[UsableTool] | None = None,
     sampling: Sampling | None = None,
     max_tokens: int | None = None,
 ) -> None:
@@ -526,6 +735,7 @@ async def generation_start(
         user=user,
         allowed_regions=allowed_regions,
         citations=list(citations or []),
+        tools=list(tools or []),
         sampling=sampling,
         max_tokens=max_tokens,
     )
@@ -536,6 +746,7 @@ async def generation_start(
         generation.base_reasoning = message.reasoning if message.content else ""
         generation.base_seq = message.last_seq
         generation.base_usage = dict(message.usage or {})
+        generation.tool_steps = list(message.tool_steps or [])
     bus.bus_control_register(message.pk, generation.controls.put_nowait)
     task = asyncio.create_task(generation.run(), name=f"generation-{message.pk}")
     _tasks.add(task)
@@ -545,6 +756,13 @@ async def generation_start(
 async def generation_stop(*, message_id: int) -> None:
     """Ask the generation of ``message_id`` to stop, whichever process runs it."""
     await bus.bus_control_send(message_id, protocol.generation_stop_event())
+
+
+async def generation_tool_decide(*, message_id: int, call: str, approve: bool) -> None:
+    """Hand the person's decision on a waiting call to the generation of ``message_id``."""
+    await bus.bus_control_send(
+        message_id, protocol.generation_tool_approve_event(call=call, approve=approve)
+    )
 
 
 async def generation_resume(

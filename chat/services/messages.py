@@ -33,6 +33,7 @@ from chat.services.assistant_turn import (
 from chat.services.attachments import AttachmentRefused, attachments_bind
 from chat.services.conversations import conversation_create, conversation_title_from
 from chat.services.retrieval import conversation_datasets_set
+from chat.services.tool_steps import conversation_tools_check, conversation_tools_set
 
 # A streaming message's generator refreshes ``updated_at`` at least this often (seconds) ...
 STREAMING_HEARTBEAT = 2.0
@@ -131,13 +132,16 @@ def message_finish(
     error_code: str = "",
     model: str = "",
     reasoning: str = "",
+    tool_steps: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Write the final state. Deliberately not filtered on ``streaming``: if a stalled
-    event loop let the stale sweep mark the message interrupted, the generator that did
-    finish still knows better."""
+    """Write the final state (``tool_steps`` None: as saved). Deliberately not filtered on
+    ``streaming``: if a stalled event loop let the stale sweep mark the message interrupted,
+    the generator that did finish still knows better."""
     if status == Message.Status.STREAMING:
         raise ValueError("a finished message cannot be streaming")
     fields: dict[str, Any] = {"model": model[:200]} if model else {}
+    if tool_steps is not None:
+        fields["tool_steps"] = tool_steps
     Message.objects.filter(pk=message_id).update(
         **fields,
         content=content,
@@ -205,22 +209,26 @@ def message_send(
     datasets: list[int] | None = None,
     attachments: list[int] | None = None,
     fallback_model: str = "",
+    tools: list[str] | None = None,
     assistant: int | None = None,
 ) -> Turn:
     """Save a user's message into their conversation (a new one when ``conversation_id`` is
     None) with its streaming answer, before generation starts. ``parent_id`` None continues
     after the conversation's latest message, unless ``root``: then the message is a new
     first message (an edit of the first question, a sibling of it). ``datasets`` (not None)
-    replaces the conversation's choice of datasets to search. ``attachments``: ids of the
-    user's unsent attachments, given to the new message. Raises ``DoesNotExist`` for ids
-    that are not the user's (an attachment's too), ``AttachmentRefused`` for too many and
-    ``ModelNoImages`` for images to a model that does not read them; the transaction then
+    replaces the conversation's choice of datasets to search, ``tools`` (not None) its
+    choice of tools. ``attachments``: ids of the user's unsent attachments, given to the new
+    message. Raises ``DoesNotExist`` for ids that are not the user's (an attachment's too),
+    ``AttachmentRefused`` for too many, ``ModelNoImages`` for images to a model that does
+    not read them and ``ToolsRefused`` for a tool they may not use; the transaction then
     keeps nothing (a new conversation neither). ``fallback_model``: the model the gateway
     would pick when neither the conversation nor the admins name one (the caller asks it),
     so that whether it reads images is known before anything is sent. ``assistant``: a new
     conversation starts from it; raises ``AssistantUnavailable`` when the person may not use
     it, or may no longer use the one the conversation started from, before anything is
     written."""
+    if tools is not None:
+        tools = conversation_tools_check(user=user, tools=tools)
     created = conversation_id is None
     if created:
         # Checked before the conversation exists: an assistant they may not use starts nothing.
@@ -247,6 +255,8 @@ def message_send(
         conversation.model = model[:200]
     if datasets is not None:
         conversation_datasets_set(conversation=conversation, datasets=datasets)
+    if tools is not None:
+        conversation_tools_set(conversation=conversation, tools=tools)
     defaults = selectors.chat_defaults()  # read once a turn, for the model and the prompt
     # The assistant's model when it names one: it was written for that model.
     chosen = (brought and brought.model) or selectors.conversation_model(

@@ -26,6 +26,7 @@ from chat.services.attachment_context import attachment_passages, room_for_docum
 from chat.services.generation import generation_start
 from chat.services.messages import Turn, message_finish
 from chat.services.retrieval import context_passages_insert, conversation_retrieve
+from chat.services.tool_steps import conversation_tools_usable
 from chat.visibility import user_is_staff
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ Reply = Callable[[protocol.Frame], Awaitable[None]]
 # Not thread-sensitive (see generation.py): each call is self-contained.
 _db_conversation_retrieve = database_sync_to_async(conversation_retrieve, thread_sensitive=False)
 _db_message_finish = database_sync_to_async(message_finish, thread_sensitive=False)
+_db_tools_usable = database_sync_to_async(conversation_tools_usable, thread_sensitive=False)
 
 
 _db_attachment_passages = database_sync_to_async(attachment_passages, thread_sensitive=False)
@@ -114,6 +116,9 @@ async def turn_start(
             ),
             first_number=len(retrieval.citations) + 1,
         )
+        # Every turn reads the tools' access again too: a server closed to the person since
+        # is not offered.
+        tools = await _db_tools_usable(user=user, conversation=turn.conversation)
         await generation_start(
             message=answer,
             context=_before_question(context, attached.message),
@@ -123,6 +128,7 @@ async def turn_start(
             continuing=continuing,
             allowed_regions=retrieval.regions,
             citations=[*retrieval.citations, *attached.citations],
+            tools=tools,
             sampling=assistant_sampling(turn.assistant),
             max_tokens=turn.assistant.max_tokens if turn.assistant else None,
         )

@@ -14,6 +14,7 @@ from chat.models import Conversation
 from chat.protocol import PROTOCOL_VERSION
 from chat.views.conversations import sidebar_context
 from chat.views.thread import thread_page_data
+from tools.selectors import tools_for_picker
 
 
 @require_GET
@@ -49,6 +50,8 @@ def _chat_page(request: HttpRequest, *, conversation: Conversation | None) -> Ht
         # What the page says while an answer waits: when the gateway gives a worker up.
         "firstTokenTimeout": round(settings.AIPORTAL_FIRST_TOKEN_TIMEOUT),
         "idleTimeout": round(settings.AIPORTAL_IDLE_TIMEOUT),
+        # The MCP tools the person may offer the model (the composer's picker).
+        "tools": tools_for_picker(user=request.user),
         **thread_page_data(request, conversation=conversation),
     }
     sidebar = sidebar_context(request.user, current=conversation)

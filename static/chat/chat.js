@@ -15,6 +15,7 @@ import { createSocket, describeState } from "./socket.js";
 import { paintSources } from "./sources.js";
 import { createStallWatch } from "./stall.js";
 import { Thread } from "./thread.js";
+import { createToolPicker, paintSteps, stepMerge } from "./tools.js";
 
 // Messages rendered at once, and fetched per scroll-up: the page's first render stays fast
 // however long the branch is.
@@ -73,6 +74,11 @@ const pendingAttachments = new Map(); // client_id -> the chips a refused send g
 const datasetPicker = createDatasetPicker({
   root: datasetRoot,
   chosen: conversation ? conversation.datasets : [],
+});
+const toolPicker = createToolPicker({
+  root: document.getElementById("tool-picker"),
+  tools: data.tools,
+  chosen: conversation ? conversation.tools : [],
 });
 // A new chat may start from an assistant (static/chat/assistants.js); a starter prompt is
 // sent as the first message.
@@ -178,6 +184,12 @@ function paint(entry) {
     paintAttachments(entry.el, r.attachments);
   } else {
     paintThinking(entry);
+    paintSteps(
+      entry.el,
+      r.tool_steps,
+      (call, approve) => send({ type: "chat.tool_approve", message: r.id, call, approve }),
+      r.status === "streaming",
+    );
     render(entry.body, r.content);
     addCodeButtons(entry.body);
     linkCitations(entry.body, r.metrics?.citations, openPassage);
@@ -501,9 +513,23 @@ function onSnapshot(frame) {
   if (!r || frame.seq < r.seq) return;
   r.content = frame.content;
   r.reasoning = frame.reasoning ?? r.reasoning;
+  r.tool_steps = frame.tool_steps ?? r.tool_steps;
   r.seq = frame.seq;
   const entry = entries.get(r.id);
   if (entry) schedulePaint(entry);
+}
+
+// A tool call began, waits for approval, or ended (static/chat/tools.js).
+function onToolStep(frame) {
+  const r = thread.get(frame.message);
+  if (!r) return;
+  stepMerge(r, frame.step);
+  const entry = entries.get(r.id);
+  if (!entry) return;
+  // A tool at work or a call waiting for the person is not a stalled model: no notice then.
+  if (frame.step.status === "running" || frame.step.status === "waiting") stalls.ended(r.id);
+  else stalls.heard(r.id, entry.el, { text: true });
+  schedulePaint(entry);
 }
 
 function onFinal(frame) {
@@ -511,6 +537,7 @@ function onFinal(frame) {
   if (!r) return;
   r.content = frame.content ?? r.content; // authoritative: fixes any lost delta
   r.reasoning = frame.reasoning ?? r.reasoning;
+  r.tool_steps = frame.tool_steps ?? r.tool_steps;
   r.seq = frame.seq ?? r.seq;
   r.metrics = frame.metrics || r.metrics;
   r.usage = frame.usage || r.usage;
@@ -553,6 +580,9 @@ const handlers = {
   "message.snapshot": onSnapshot,
   "message.done": onFinal,
   "message.error": onMessageError,
+  "tool.call": onToolStep,
+  "tool.approval": onToolStep,
+  "tool.result": onToolStep,
   // A new title or pin (generated, or changed in another tab): the sidebar's to show.
   "conversation.updated": (frame) =>
     document.dispatchEvent(
@@ -661,6 +691,7 @@ function sendMessage(content, parent, attachments = []) {
     model: selectedModel || null,
     // The picker's choice, every time: the server keeps it on the conversation.
     datasets: datasetPicker.ids(),
+    tools: toolPicker.names(),
     client_id: id,
   };
   const assistant = assistantPicker.chosen(); // null once the conversation exists

@@ -146,6 +146,9 @@ def _no_idle_sessions_left(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), sync_orm_beside_playwright():
         if connection.vendor != "postgresql":
             return
+        # Another directory's conftest may hold this fixture too (tests/security, tests/tools):
+        # the one that ran first ended this connection if it sat idle. A fresh one, then.
+        connection.close()
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

@@ -27,6 +27,7 @@ SOURCES = [
     "datasets",
     "gateway",
     "common",
+    "tools",
     "prompts",
     "templates",
 ]

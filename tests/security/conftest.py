@@ -17,6 +17,8 @@ from tests.chat.conftest import (  # noqa: F401
 from tests.conftest import Process, _database_url, start_daphne
 from tests.datasets.conftest import dataset, datasets_dir, refill_now, upload  # noqa: F401
 from tests.gateway.api_support import ApiServer, api_server_start, api_servers_stop
+from tests.mcp_server import mcp, mcp_server  # noqa: F401 (tools over MCP)
+from tests.tools.conftest import tool_users  # noqa: F401
 
 METRICS_TOKEN = "metrics-token-for-the-security-suite"
 
