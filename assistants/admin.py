@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from assistants.models import MAX_STARTERS, Assistant, AssistantGrant
 from assistants.services import assistant_grant_add, assistant_grant_remove
 from datasets.models import Dataset
+from tools.models import McpTool
 
 
 class AssistantAdminForm(forms.ModelForm):
@@ -34,6 +35,13 @@ class AssistantAdminForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Searched on every turn, for each person only if they may query it."),
+    )
+
+    tool_choice = forms.MultipleChoiceField(
+        label=_("Tools"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Offered to the model on every turn, for each person only if they may use it."),
     )
 
     class Meta:
@@ -57,6 +65,17 @@ class AssistantAdminForm(forms.ModelForm):
         if self.instance.pk is not None:
             self.initial["starters"] = "\n".join(self.instance.starter_prompts or [])
             self.initial["dataset_choice"] = list(self.instance.datasets or [])
+            self.initial["tool_choice"] = list(self.instance.tools or [])
+        # Every enabled tool of every server (admins choose for the organisation); one the
+        # assistant names that is gone since stays listed so that saving does not drop it.
+        names = [
+            t.full_name
+            for t in McpTool.objects.select_related("server").filter(
+                enabled=True, missing=False, server__enabled=True
+            )
+        ]
+        kept = [n for n in (self.instance.tools or []) if n not in names]
+        self.fields["tool_choice"].choices = [(n, n) for n in sorted([*names, *kept])]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -65,10 +84,15 @@ class AssistantAdminForm(forms.ModelForm):
         self.instance.starter_prompts = [line.strip() for line in lines if line.strip()]
         chosen = data.get("dataset_choice") or []
         self.instance.datasets = [d.pk for d in chosen]
+        self.instance.tools = list(data.get("tool_choice") or [])
         return data
 
     # The model's checks name its fields; here they are typed in these two.
-    _FIELD_OF = {"starter_prompts": "starters", "datasets": "dataset_choice"}
+    _FIELD_OF = {
+        "starter_prompts": "starters",
+        "datasets": "dataset_choice",
+        "tools": "tool_choice",
+    }
 
     def _update_errors(self, errors: ValidationError) -> None:
         if hasattr(errors, "error_dict"):
@@ -130,7 +154,10 @@ class AssistantAdmin(admin.ModelAdmin):
     inlines = [AssistantGrantInline]
     fieldsets = [
         (None, {"fields": ["name", "icon", "colour", "description", "owner"]}),
-        (_("What it does"), {"fields": ["system_prompt", "model", "dataset_choice", "starters"]}),
+        (
+            _("What it does"),
+            {"fields": ["system_prompt", "model", "dataset_choice", "tool_choice", "starters"]},
+        ),
         (_("Sampling"), {"fields": ["temperature", "top_p", "max_tokens"]}),
         (_("Dates"), {"fields": ["created", "updated"]}),
     ]

@@ -13,6 +13,7 @@ from accounts.models import User
 from assistants.models import MAX_STARTERS, STARTER_MAX_CHARS, Assistant, Colour
 from datasets.models import Level as DatasetLevel
 from datasets.selectors import dataset_list_at_least
+from tools.selectors import tools_for_picker
 
 
 class AssistantForm(forms.Form):
@@ -50,6 +51,12 @@ class AssistantForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Searched on every turn, for each person only if they may search it too."),
     )
+    tools = forms.MultipleChoiceField(
+        label=_("Tools"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Offered to the model on every turn, for each person only if they may use it."),
+    )
 
     def __init__(self, *args: Any, user: User, assistant: Assistant | None = None, **kw: Any):
         super().__init__(*args, **kw)
@@ -61,6 +68,9 @@ class AssistantForm(forms.Form):
         )
         self.searchable = {d.pk for d in searchable}
         self.fields["datasets"].choices = [(d.pk, d.name) for d in searchable]
+        usable = tools_for_picker(user=user)
+        self.usable_tools = {t["name"] for t in usable}
+        self.fields["tools"].choices = [(t["name"], t["name"]) for t in usable]
         for n in range(MAX_STARTERS):
             self.fields[f"starter_{n}"] = forms.CharField(
                 label=_("Starter prompt %(n)s") % {"n": n + 1},
@@ -73,6 +83,7 @@ class AssistantForm(forms.Form):
             for name in ("temperature", "top_p", "max_tokens"):
                 self.initial[name] = getattr(assistant, name)
             self.initial["datasets"] = list(assistant.datasets or [])
+            self.initial["tools"] = list(assistant.tools or [])
             for n, text in enumerate(assistant.starter_prompts or []):
                 self.initial[f"starter_{n}"] = text
 
@@ -82,12 +93,18 @@ class AssistantForm(forms.Form):
 
     def values(self) -> dict[str, Any]:
         """The services' keyword arguments. Datasets the editor may not search are kept as
-        they were: an editor cannot see them to untick them, so saving must not drop them."""
+        they were: an editor cannot see them to untick them, so saving must not drop them; so are
+        tools the editor may not use."""
         data = self.cleaned_data
         hidden = [
             pk
             for pk in (self.assistant.datasets if self.assistant else []) or []
             if pk not in self.searchable
+        ]
+        hidden_tools = [
+            name
+            for name in (self.assistant.tools if self.assistant else []) or []
+            if name not in self.usable_tools
         ]
         return {
             "name": data["name"],
@@ -100,5 +117,6 @@ class AssistantForm(forms.Form):
             "top_p": data["top_p"],
             "max_tokens": data["max_tokens"],
             "datasets": [*data["datasets"], *hidden],
+            "tools": [*data["tools"], *hidden_tools],
             "starter_prompts": [data[f"starter_{n}"] for n in range(MAX_STARTERS)],
         }

@@ -16,6 +16,9 @@ from django.utils.translation import gettext_lazy as _
 
 MAX_STARTERS = 4
 STARTER_MAX_CHARS = 500
+# As many tools as a chat may pick (chat/services/tool_steps.py), and a name as long.
+MAX_TOOLS = 32
+TOOL_NAME_MAX_CHARS = 200
 TEMPERATURE_MAX = 2.0
 # Model names as the chat socket accepts them (chat/consumers.py).
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
@@ -66,6 +69,9 @@ class Assistant(models.Model):
     # Ids of datasets, not foreign keys (as Conversation.datasets): each turn keeps only those
     # the person may query then, so sharing an assistant never shares its datasets.
     datasets = models.JSONField(_("datasets"), default=list, blank=True)
+    # Names of MCP tools ("server/tool"), not foreign keys, for the same reason: each turn
+    # offers only those the person may use then (tools.selectors.tools_usable).
+    tools = models.JSONField(_("tools"), default=list, blank=True)
     # Null: the worker's (or the gateway's) default.
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
     top_p = models.FloatField(_("top p"), null=True, blank=True)
@@ -148,6 +154,15 @@ class Assistant(models.Model):
             }
         else:
             self.datasets = list(dict.fromkeys(ids))
+        names = self.tools
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and 0 < len(n) <= TOOL_NAME_MAX_CHARS for n in names
+        ):
+            errors["tools"] = _("Tools are a list of tool names.")
+        elif len(set(names)) > MAX_TOOLS:
+            errors["tools"] = _("At most %(n)s tools.") % {"n": MAX_TOOLS}
+        else:
+            self.tools = list(dict.fromkeys(names))
         if errors:
             raise ValidationError(errors)
 

@@ -24,6 +24,7 @@ def assistant_export_json(assistant: Assistant) -> dict[str, Any]:
         "system_prompt": assistant.system_prompt,
         "model": assistant.model,
         "datasets": list(assistant.datasets or []),
+        "tools": list(assistant.tools or []),
         "temperature": assistant.temperature,
         "top_p": assistant.top_p,
         "max_tokens": assistant.max_tokens,

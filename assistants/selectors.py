@@ -144,6 +144,7 @@ class AssistantTurn:
     system_prompt: str
     model: str  # "" = any
     datasets: list[int] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)  # checked against the person each turn
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -166,6 +167,7 @@ def assistant_turn_settings(*, user: User, id: int) -> AssistantTurn:
         system_prompt=assistant.system_prompt.strip(),
         model=assistant.model,
         datasets=list(assistant.datasets or []),
+        tools=list(assistant.tools or []),
         temperature=assistant.temperature,
         top_p=assistant.top_p,
         max_tokens=assistant.max_tokens,

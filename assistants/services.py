@@ -29,6 +29,7 @@ FIELDS = (
     "system_prompt",
     "model",
     "datasets",
+    "tools",
     "temperature",
     "top_p",
     "max_tokens",

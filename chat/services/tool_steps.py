@@ -7,6 +7,7 @@ names a tool the person may not use is refused whole, before anything is written
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -40,11 +41,16 @@ def conversation_tools_set(*, conversation: Conversation, tools: list[str]) -> N
         conversation.tools = tools
 
 
-def conversation_tools_usable(*, user: User, conversation: Conversation) -> list[UsableTool]:
-    """The tools this turn offers: the conversation's, as far as the owner may use them now."""
-    if not conversation.tools:
+def conversation_tools_usable(
+    *, user: User, conversation: Conversation, brought: Sequence[str] = ()
+) -> list[UsableTool]:
+    """The tools this turn offers: the conversation's and those its assistant ``brought``, as
+    far as the owner may use them now (a tool the person may not use is left out, as a
+    dataset they may not query is)."""
+    names = list(dict.fromkeys([*(conversation.tools or []), *brought]))[:MAX_TOOLS]
+    if not names:
         return []
-    return tools_usable(user=user, names=list(conversation.tools))
+    return tools_usable(user=user, names=names)
 
 
 def message_tool_steps_save(*, message_id: int, steps: list[dict[str, Any]]) -> None:

@@ -118,7 +118,12 @@ async def turn_start(
         )
         # Every turn reads the tools' access again too: a server closed to the person since
         # is not offered.
-        tools = await _db_tools_usable(user=user, conversation=turn.conversation)
+        # An assistant brings its tools beside the ones the person picked (each read again).
+        tools = await _db_tools_usable(
+            user=user,
+            conversation=turn.conversation,
+            brought=turn.assistant.tools if turn.assistant else (),
+        )
         await generation_start(
             message=answer,
             context=_before_question(context, attached.message),
