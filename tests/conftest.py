@@ -182,6 +182,18 @@ def workers(settings, emulator_url) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language. A request in French (LocaleMiddleware) or a
+    test that activates a language leaves it active on its thread, and a later test on that
+    thread read its services' messages in French."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _reset_gateway_caches():
     # Circuits too: they are per process, so a worker that failed in three tests in a row
     # (each on purpose) would be refused in the fourth, whichever test that is.
