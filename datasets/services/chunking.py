@@ -26,6 +26,7 @@ show it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -104,7 +105,7 @@ def _sections(text: str, headings: list[tuple[int, int, str]]) -> list[tuple[int
         return [(0, text)]
     top = min(level for _, level, _ in headings)
     cuts = [0, *(offset for offset, level, _ in headings if level == top and offset), len(text)]
-    return [(start, text[start:end]) for start, end in zip(cuts, cuts[1:], strict=False)]
+    return [(start, text[start:end]) for start, end in itertools.pairwise(cuts)]
 
 
 def _common(paths: list[list[str]]) -> list[str]:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 
-from datasets.services.chunking import document_chunk, text_chunk, token_count
+from datasets.services.chunking import (
+    CONTEXT_SEPARATOR,
+    document_chunk,
+    text_chunk,
+    token_count,
+)
+
+
+def path(*parts: str) -> str:
+    """A context as chunks carry it: "Guide > Install" (joined by U+203A)."""
+    return CONTEXT_SEPARATOR.join(parts)
+
 
 GUIDE = """# Guide
 
@@ -57,7 +69,7 @@ def test_no_chunk_exceeds_the_token_capacity(markdown):
 def test_consecutive_chunks_of_one_long_paragraph_overlap():
     chunks = _chunk(_words(400), markdown=False, tokens=50, overlap=10)
     assert len(chunks) >= 8
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         # The next chunk starts with words the previous one ended with.
         assert after.text.split()[0] in before.text.split()[-12:]
 
@@ -96,19 +108,19 @@ def test_the_context_is_the_title_and_the_heading_path_of_nested_headings():
     by_start = {chunk.text.split("\n")[0]: chunk.context for chunk in chunks}
     # The first heading is the Markdown title: said once, not "Guide > Guide".
     assert by_start["# Guide"] == "Guide"
-    assert by_start["## Install"] == "Guide › Install"
-    assert by_start["### Linux"] == "Guide › Install › Linux"
-    assert by_start["### Windows"] == "Guide › Install › Windows"
+    assert by_start["## Install"] == path("Guide", "Install")
+    assert by_start["### Linux"] == path("Guide", "Install", "Linux")
+    assert by_start["### Windows"] == path("Guide", "Install", "Windows")
     # A heading of a higher level closes the deeper ones.
-    assert by_start["## Use"] == "Guide › Use"
+    assert by_start["## Use"] == path("Guide", "Use")
 
 
 def test_a_chunk_cut_from_inside_a_section_keeps_the_section_path():
     text = "# Manual\n\n## Setup\n\n" + "\n\n".join(_words(30, f"s{n}x") for n in range(6))
     chunks = _chunk(text, markdown=True, tokens=40, overlap=0, title="The manual")
     assert len(chunks) >= 4
-    assert chunks[0].context.startswith("The manual › Manual")
-    assert all(chunk.context == "The manual › Manual › Setup" for chunk in chunks[1:])
+    assert chunks[0].context.startswith(path("The manual", "Manual"))
+    assert all(chunk.context == path("The manual", "Manual", "Setup") for chunk in chunks[1:])
 
 
 def test_the_title_is_carried_into_every_chunk_of_plain_text():
@@ -121,9 +133,9 @@ def test_hashes_in_code_blocks_and_closing_hashes_are_not_heading_text():
     text = "# Top #\n\n```sh\n# a shell comment\n```\n\n## C#\n\nSharp.\n\n## Tail ##\n\nEnd."
     chunks = _chunk(text, markdown=True, tokens=12, overlap=0)
     contexts = [chunk.context for chunk in chunks]
-    assert "Top › a shell comment" not in contexts
+    assert path("Top", "a shell comment") not in contexts
     assert contexts[0] == "Top"
-    assert "Top › C#" in contexts and "Top › Tail" in contexts
+    assert path("Top", "C#") in contexts and path("Top", "Tail") in contexts
 
 
 def test_text_chunk_still_cuts_by_characters_for_its_callers():
@@ -141,13 +153,13 @@ def test_small_subsections_merged_into_one_chunk_carry_their_parents_path():
     assert chunks[0].context == "Top"
     # Without the title heading, the four steps under Setup: Setup holds them all.
     chunks = _chunk(text.split("\n\n", 1)[1], markdown=True, tokens=200, overlap=0, title="T")
-    assert [chunk.context for chunk in chunks] == ["T › Setup"]
+    assert [chunk.context for chunk in chunks] == [path("T", "Setup")]
     # A chunk that opens with Setup and holds Step 0 has Setup's path, not Step 0's.
     chunks = _chunk(text, markdown=True, tokens=14, overlap=0, title="Top")
     assert [(chunk.text.split("\n")[0], chunk.context) for chunk in chunks] == [
         ("# Top", "Top"),
-        ("## Setup", "Top › Setup"),
-        ("### Step 1", "Top › Setup › Step 1"),
-        ("### Step 2", "Top › Setup › Step 2"),
-        ("### Step 3", "Top › Setup › Step 3"),
+        ("## Setup", path("Top", "Setup")),
+        ("### Step 1", path("Top", "Setup", "Step 1")),
+        ("### Step 2", path("Top", "Setup", "Step 2")),
+        ("### Step 3", path("Top", "Setup", "Step 3")),
     ]
