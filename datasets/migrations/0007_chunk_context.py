@@ -5,7 +5,7 @@ The column is added by hand rather than by ``AddField``: on SQLite Django would 
 in step. The full-text columns of migration 0002 are then rebuilt over context and text:
 PostgreSQL's generated ``tsvector`` (with its GIN index and migration 0004's inline storage),
 SQLite's external-content FTS5 table with a second column (and its triggers), refilled from
-the chunks already stored (their context is empty until a refill stores the documents anew).
+the chunks already stored (whose context stays empty: refills reuse them by checksum).
 """
 
 from django.db import migrations, models

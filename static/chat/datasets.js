@@ -134,7 +134,7 @@ export function createPassagePanel(panel) {
   const source = panel.querySelector(".passage-source");
   // Where in its document the passage is (title and headings), a small line above the text.
   const where = document.createElement("p");
-  where.className = "passage-source passage-context";
+  where.className = "passage-context";
   source.after(where);
   panel.querySelector(".passage-close").addEventListener("click", () => {
     panel.hidden = true;
