@@ -648,7 +648,7 @@ for _old, _new in (
         warnings.warn(
             f"{_old} is deprecated: set {_new} (in tokens) instead"
             + (f"; {_new} is set and wins" if os.environ.get(_new, "").strip() else ""),
-            DeprecationWarning,
+            FutureWarning,  # shown by default, unlike DeprecationWarning: for operators
             stacklevel=1,
         )
 AIPORTAL_DATASET_CHUNK_TOKENS = env_int(
