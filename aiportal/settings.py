@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -656,12 +657,40 @@ AIPORTAL_DATASET_REFILL_TIME_LIMIT = env_int(
 # Attempts after a transient source failure (timeout, 5xx), with exponential backoff.
 AIPORTAL_DATASET_REFILL_RETRIES = env_int("AIPORTAL_DATASET_REFILL_RETRIES", 4, minimum=0)
 AIPORTAL_DATASET_RETRY_BACKOFF = env_int("AIPORTAL_DATASET_RETRY_BACKOFF_S", 30, minimum=1)
-AIPORTAL_DATASET_CHUNK_CHARS = env_int("AIPORTAL_DATASET_CHUNK_CHARS", 800, minimum=100)
-AIPORTAL_DATASET_CHUNK_OVERLAP = env_int("AIPORTAL_DATASET_CHUNK_OVERLAP", 100, minimum=0)
-if AIPORTAL_DATASET_CHUNK_OVERLAP * 2 > AIPORTAL_DATASET_CHUNK_CHARS:
+# Chunks are sized in tokens (an estimate: datasets/services/chunking.py). The character
+# settings of before are deprecated aliases, converted at 4 characters a token, used only
+# when the token setting is not set; AIPORTAL_DATASET_CHUNK_CHARS/_OVERLAP stay defined as
+# the character equivalents for callers that cut by characters.
+_CHARS_PER_TOKEN = 4
+for _old, _new in (
+    ("AIPORTAL_DATASET_CHUNK_CHARS", "AIPORTAL_DATASET_CHUNK_TOKENS"),
+    ("AIPORTAL_DATASET_CHUNK_OVERLAP", "AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS"),
+):
+    if os.environ.get(_old, "").strip():
+        warnings.warn(
+            f"{_old} is deprecated: set {_new} (in tokens) instead"
+            + (f"; {_new} is set and wins" if os.environ.get(_new, "").strip() else ""),
+            FutureWarning,  # shown by default, unlike DeprecationWarning: for operators
+            stacklevel=1,
+        )
+AIPORTAL_DATASET_CHUNK_TOKENS = env_int(
+    "AIPORTAL_DATASET_CHUNK_TOKENS",
+    env_int("AIPORTAL_DATASET_CHUNK_CHARS", 192 * _CHARS_PER_TOKEN, minimum=100)
+    // _CHARS_PER_TOKEN,
+    minimum=25,
+)
+AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS = env_int(
+    "AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS",
+    env_int("AIPORTAL_DATASET_CHUNK_OVERLAP", 24 * _CHARS_PER_TOKEN, minimum=0) // _CHARS_PER_TOKEN,
+    minimum=0,
+)
+if AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS * 2 > AIPORTAL_DATASET_CHUNK_TOKENS:
     raise ImproperlyConfigured(
-        "AIPORTAL_DATASET_CHUNK_OVERLAP must be at most half of AIPORTAL_DATASET_CHUNK_CHARS"
+        "AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS must be at most half of "
+        "AIPORTAL_DATASET_CHUNK_TOKENS"
     )
+AIPORTAL_DATASET_CHUNK_CHARS = AIPORTAL_DATASET_CHUNK_TOKENS * _CHARS_PER_TOKEN
+AIPORTAL_DATASET_CHUNK_OVERLAP = AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS * _CHARS_PER_TOKEN
 # Per-document errors kept on a job (the count goes on past it).
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).

@@ -3,9 +3,9 @@
 A document is stored once per dataset per content checksum; a version links documents under
 keys (``VersionDocument``). A refill that finds a document unchanged links the same row into
 the new version: nothing is copied, extracted or chunked again. Full-text search columns are
-not declared here: they differ by database and are made by migration 0002 (a generated
-``tsvector`` with a GIN index on PostgreSQL, an FTS5 table kept in sync by triggers on
-SQLite); ``datasets/selectors/search.py`` reads them.
+not declared here: they differ by database and are made by migrations 0002 and 0007 (a
+generated ``tsvector`` of a chunk's context and text with a GIN index on PostgreSQL, an FTS5
+table kept in sync by triggers on SQLite); ``datasets/selectors/search.py`` reads them.
 """
 
 from __future__ import annotations
@@ -82,6 +82,10 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
+    # The document's title and the headings above the chunk ("Guide > Install > Linux"),
+    # from the document itself: stored with the chunk, searched with its text (migration
+    # 0007), and reused with it when a refill finds the document unchanged.
+    context = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["document", "ordinal"]

@@ -76,12 +76,12 @@ def refill_job_get(*, user: User | None, id: int, at_least: Level = Level.VIEW) 
 
 
 def chunk_passage_get(*, user: User | None, id: int) -> dict:
-    """One chunk's text with its document's title, for a citation: the user must be able to
-    query its dataset now, and the active version must hold the chunk's document. A chunk a
-    refill removed (or one only a building, retired or failed version links) answers
-    ``Chunk.DoesNotExist`` exactly like a missing id or another dataset's: documents stay
-    stored while old versions are kept for rollback, but removing one means nobody reads it
-    through the app any more (the admin's version browser is staff-only)."""
+    """One chunk's text and context with its document's title, for a citation: the user
+    must be able to query its dataset now, and the active version must hold the chunk's
+    document. A chunk a refill removed (or one only a building, retired or failed version
+    links) answers ``Chunk.DoesNotExist`` exactly like a missing id or another dataset's:
+    documents stay stored while old versions are kept for rollback, but removing one means
+    nobody reads it through the app any more (the admin's version browser is staff-only)."""
     try:
         chunk = Chunk.objects.select_related("document").get(pk=id)
         dataset = dataset_get(user=user, id=chunk.document.dataset_id, at_least=Level.QUERY)
@@ -99,6 +99,7 @@ def chunk_passage_get(*, user: User | None, id: int) -> dict:
     return {
         "chunk": chunk.pk,
         "text": chunk.text,
+        "context": chunk.context,
         "title": entry.title,
         "key": entry.key,
         "url": entry.url,

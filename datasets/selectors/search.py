@@ -4,7 +4,9 @@ The user's live grants are checked on every call (query level or more), and only
 version of each dataset is searched: a refill being built, or an old version kept for
 rollback, is never seen. The full-text columns are made by migration 0002: a generated
 ``tsvector`` (``english`` configuration) with a GIN index on PostgreSQL, ranked by
-``ts_rank``; an FTS5 table (porter stemmer) on SQLite, ranked by ``bm25``.
+``ts_rank``; an FTS5 table (porter stemmer) on SQLite, ranked by ``bm25``. Both index a
+chunk's context (its document's title and heading path, migration 0007) with its text, so a
+word that is only in a heading finds the chunks under it.
 
 Two passes, for answers that are both precise and bounded in time: first the chunks with
 every query word (AND); if they are fewer than ``limit``, then those with any of them (OR),
@@ -44,6 +46,7 @@ class Hit:
     document_id: int
     ordinal: int
     score: float
+    context: str = ""  # the document's title and headings above the chunk: untrusted too
 
 
 def _terms(query: str) -> list[str]:
@@ -107,6 +110,7 @@ def chunk_search(
                 document_id=chunk.document_id,
                 ordinal=chunk.ordinal,
                 score=float(score),
+                context=chunk.context,
             )
         )
     return hits

@@ -43,7 +43,7 @@ from common.tasks import task_enqueue
 from datasets import sources
 from datasets.models import Chunk, Dataset, Document, Level, RefillJob, Version, VersionDocument
 from datasets.selectors import dataset_level_require
-from datasets.services.chunking import text_chunk
+from datasets.services.chunking import Piece, document_chunk
 from datasets.services.events import job_publish
 from datasets.services.storage import dataset_files_dir, stored_files_sweep
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
@@ -471,9 +471,7 @@ class _Build:
         few round trips per batch instead of per document). Each batch is all or nothing, so
         a document row always has every one of its chunks and whoever finds it later (a
         taken-over job) can link it as it is."""
-        size = settings.AIPORTAL_DATASET_CHUNK_CHARS
-        overlap = settings.AIPORTAL_DATASET_CHUNK_OVERLAP
-        cut = [(item, text_chunk(item.text or "", size=size, overlap=overlap)) for item in items]
+        cut = [(item, _chunks_cut(item)) for item in items]
         try:
             with transaction.atomic():
                 _commit_lazily()
@@ -490,9 +488,9 @@ class _Build:
                 )
                 Chunk.objects.bulk_create(
                     (
-                        Chunk(document=document, ordinal=n, text=text)
+                        Chunk(document=document, ordinal=n, text=piece.text, context=piece.context)
                         for document, (_, chunks) in zip(documents, cut, strict=True)
-                        for n, text in enumerate(chunks)
+                        for n, piece in enumerate(chunks)
                     ),
                     batch_size=1000,
                 )
@@ -624,6 +622,18 @@ class _Build:
         self._mine().update(
             status=Status.QUEUED, lease_owner="", lease_expires_at=None, message=message
         )
+
+
+def _chunks_cut(item: SourceDocument) -> list[Piece]:
+    # Markdown is cut at its headings; the title the source found (the first heading, the
+    # HTML <title>, the file name) heads every chunk's context.
+    return document_chunk(
+        item.text or "",
+        title=item.title or item.key,
+        markdown=item.content_type == "text/markdown",
+        tokens=settings.AIPORTAL_DATASET_CHUNK_TOKENS,
+        overlap=settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS,
+    )
 
 
 def _commit_lazily() -> None:

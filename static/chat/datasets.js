@@ -132,6 +132,10 @@ export function createPassagePanel(panel) {
   const title = panel.querySelector(".passage-title");
   const text = panel.querySelector(".passage-text");
   const source = panel.querySelector(".passage-source");
+  // Where in its document the passage is (title and headings), a small line above the text.
+  const where = document.createElement("p");
+  where.className = "passage-context";
+  source.after(where);
   panel.querySelector(".passage-close").addEventListener("click", () => {
     panel.hidden = true;
   });
@@ -140,6 +144,7 @@ export function createPassagePanel(panel) {
     panel.hidden = false;
     title.textContent = citation.title || gettext("Passage");
     source.textContent = "";
+    where.textContent = "";
     if (citation.attachment) {
       // A passage of one of the conversation's own attachments: what was cited, and the file.
       source.textContent =
@@ -170,6 +175,8 @@ export function createPassagePanel(panel) {
     const passage = await response.json();
     title.textContent = passage.title || citation.title;
     source.textContent = `${passage.dataset.name} · ${passage.key}`;
+    where.textContent = passage.context || "";
+    where.hidden = !passage.context;
     text.textContent = passage.text;
     panel.querySelector(".passage-close").focus();
   };

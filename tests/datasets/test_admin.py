@@ -283,6 +283,10 @@ def test_the_document_browser_lists_documents_and_shows_text_and_chunks_escaped(
     assert "<script>alert" not in page
     assert "Chunk 0" in page
     assert page.count('class="dataset-text dataset-chunk"') == entry.document.chunks.count()
+    # Each chunk's context (here its file name as title), escaped like its text.
+    assert page.count('<p class="dataset-chunk-context">evil.txt</p>') == (
+        entry.document.chunks.count()
+    )
 
 
 def test_a_document_of_another_version_is_not_found_under_this_one(

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from datasets.models import Chunk, Document, RefillJob, Version, VersionDocument
 from datasets.selectors import chunk_search
 from datasets.services import dataset_update
-from datasets.services.chunking import text_chunk
+from datasets.services.chunking import document_chunk
 from datasets.services.refill import (
     RefillHeld,
     RefillRetry,
@@ -39,7 +40,19 @@ FILES = {"alpha.txt": _text("aardvark"), "beta.txt": _text("bison"), "gamma.txt"
 
 
 def _expected_chunks(texts) -> int:
-    return sum(len(text_chunk(t, size=800, overlap=100)) for t in texts)
+    # Plain text: the title does not change how it is cut, only each chunk's context.
+    return sum(
+        len(
+            document_chunk(
+                t,
+                title="",
+                markdown=False,
+                tokens=settings.AIPORTAL_DATASET_CHUNK_TOKENS,
+                overlap=settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS,
+            )
+        )
+        for t in texts
+    )
 
 
 def _stored_file_lose(dataset, source, name: str) -> None:

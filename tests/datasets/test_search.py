@@ -11,8 +11,13 @@ from django.db import connection
 from datasets.models import Level
 from datasets.selectors import chunk_search
 from datasets.services import dataset_create, grant_set
+from datasets.services.chunking import CONTEXT_SEPARATOR
 
 pytestmark = pytest.mark.django_db
+
+
+def path(*parts: str) -> str:
+    return CONTEXT_SEPARATOR.join(parts)
 
 
 def _search(user, ids, query, limit=8):
@@ -157,3 +162,40 @@ def test_a_typical_chunk_keeps_its_tsvector_in_its_row(dataset, upload, refill_n
         assert cursor.fetchone()[0] > 1000  # a tsvector as large as a full chunk's
         cursor.execute(f"SELECT count(*) FROM {toast}")  # noqa: S608
         assert cursor.fetchone()[0] == before
+
+
+GUIDE_MD = """# Field guide
+
+Read this before going out.
+
+## Waders
+
+### Herons
+
+They stand still in the shallows and strike fast.
+
+## Swimmers
+
+Ducks paddle on the pond.
+"""
+
+
+def test_a_word_only_in_a_heading_path_finds_the_chunks_under_it(
+    dataset, upload, refill_now, owner, settings
+):
+    # Small chunks, so that the herons' section is a chunk of its own under "## Waders".
+    settings.AIPORTAL_DATASET_CHUNK_TOKENS = 16
+    settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS = 0
+    upload(dataset, {"guide.md": GUIDE_MD, "notes.txt": "Herons are not ducks."})
+    refill_now(dataset)
+    hits = _search(owner, [dataset.pk], "waders")
+    (herons,) = [hit for hit in hits if "shallows" in hit.text]
+    # "waders" is not in its text: only in its heading path, which search reads too.
+    assert "wader" not in herons.text.lower()
+    assert herons.context == path("Field guide", "Waders", "Herons")
+    assert herons.key == "upload:guide.md"
+    # The title of a plain-text document is carried too (its file name here).
+    notes = [hit for hit in _search(owner, [dataset.pk], "herons") if hit.key.endswith("txt")]
+    assert [hit.context for hit in notes] == ["notes.txt"]
+    (pond,) = _search(owner, [dataset.pk], "swimmers pond")[:1]
+    assert pond.context == path("Field guide", "Swimmers")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datasets.services.chunking import CONTEXT_SEPARATOR
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
@@ -75,8 +77,30 @@ out["chunks"] = Chunk.objects.count()
 print(json.dumps(out))
 """
 
+# The same set-up, then a Markdown guide whose sections are longer than a chunk.
+HEADINGS = (
+    SCRIPT[: SCRIPT.index("upload({")]
+    + r"""
+guide = "# Birding\n\n## Waders\n\n" + " ".join(
+    f"Herons and egrets stand still in the shallows number {n}." for n in range(12)
+)
+upload({"guide.md": guide, "fish.txt": "Salmon swim upstream."})
+finished(dataset_refill_start(dataset=dataset, user=owner))
+hits = chunk_search(user=owner, query="waders", dataset_ids=[dataset.pk], limit=50)
+print(json.dumps({
+    "vendor": connection.vendor,
+    "found": [[h.key, h.context, "wader" in h.text.lower()] for h in hits],
+    "fish": [h.context for h in chunk_search(user=owner, query="fish", dataset_ids=[dataset.pk])],
+}))
+"""
+)
 
-def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
+
+def path(*parts: str) -> str:
+    return CONTEXT_SEPARATOR.join(parts)
+
+
+def _run(script: str, tmp_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
@@ -85,10 +109,11 @@ def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
             "DJANGO_SETTINGS_MODULE": "aiportal.settings",
             "DEBUG": "true",
             "AIPORTAL_DATA_DIR": str(tmp_path),
+            **extra,
         }
     )
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -96,7 +121,11 @@ def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
+    seen = _run(SCRIPT, tmp_path)
     assert seen["vendor"] == "sqlite"
     counts = {"seen": 2, "added": 2, "reused": 0, "removed": 0, "errors": 0}
     assert seen["first"] == ["succeeded", counts]
@@ -109,3 +138,21 @@ def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
     # and the triggers took their rows out of the FTS index too.
     assert seen["after"] == [[], ["upload:fish.txt"], ["upload:birds.txt"]]
     assert seen["chunks"] == 2 and seen["fts_in_step"]
+
+
+def test_on_sqlite_a_word_only_in_a_heading_path_finds_the_chunks_under_it(tmp_path):
+    seen = _run(
+        HEADINGS,
+        tmp_path,
+        AIPORTAL_DATASET_CHUNK_TOKENS="30",
+        AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS="0",
+    )
+    assert seen["vendor"] == "sqlite"
+    assert len(seen["found"]) > 2
+    assert {(key, context) for key, context, _ in seen["found"]} == {
+        ("upload:guide.md", path("Birding", "Waders"))
+    }
+    # Most of them found by their context alone: "waders" is not in their text.
+    assert [in_text for _, _, in_text in seen["found"]].count(False) >= 2
+    # A plain-text document's title (its file name) is searched with it.
+    assert seen["fish"] == ["fish.txt"]

@@ -124,6 +124,15 @@ def test_unknown_ids_are_404_like_anothers(owner):
     assert client.get("/datasets/api/chunks/999999/").status_code == 404
 
 
+def test_a_passage_says_where_in_its_document_it_is(dataset, upload, refill_now, owner):
+    upload(dataset, {"guide.md": "# Guide\n\n## Install\n\nRun the installer."})
+    refill_now(dataset)
+    (chunk,) = dataset.active_version.entries.get().document.chunks.all()
+    passage = client_for(owner).get(f"/datasets/api/chunks/{chunk.pk}/").json()
+    assert passage["title"] == "Guide" and passage["context"] == "Guide"
+    assert passage["text"].startswith("# Guide")
+
+
 def test_signed_out_pages_redirect_and_json_says_401(handbook, chunk_id):
     client = client_for(None)
     assert client.get(f"/datasets/{handbook.pk}/").status_code == 302

@@ -9,10 +9,11 @@ test database and Redis."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from datasets.models import Chunk, Document, RefillJob
 from datasets.selectors import chunk_search
-from datasets.services.chunking import text_chunk
+from datasets.services.chunking import document_chunk
 from datasets.services.refill import dataset_refill_start
 from tests.datasets.conftest import corpus, job_wait
 
@@ -63,7 +64,12 @@ def test_a_worker_killed_mid_refill_leaves_the_old_version_and_the_job_completes
     dataset.refresh_from_db()
     version = dataset.active_version
     assert version.number > old_version.number and version.documents == 8
-    expected = sum(len(text_chunk(text, size=800, overlap=100)) for text in documents.values())
+    tokens = settings.AIPORTAL_DATASET_CHUNK_TOKENS
+    overlap = settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS
+    expected = sum(
+        len(document_chunk(text, title="", markdown=False, tokens=tokens, overlap=overlap))
+        for text in documents.values()
+    )
     assert version.chunks == expected
     assert Document.objects.filter(dataset=dataset).count() == 8
     assert Chunk.objects.filter(document__dataset=dataset).count() == expected

@@ -1,0 +1,106 @@
+"""A cited passage says where in its document it is: the title and the heading path of the
+chunk, as a small line in the chat's passage panel, in headless Chromium against a real
+Daphne. Screenshots of it, desktop and phone, light and dark, into
+$AIPORTAL_TEST_SCREENSHOTS when it names a folder, for a person to look at."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from datasets.services.chunking import CONTEXT_SEPARATOR
+from tests.chat.test_browser import sign_in
+from tests.conftest import _database_url, start_daphne
+from tests.datasets.test_browser_datasets import in_thread
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+SHOTS = os.environ.get("AIPORTAL_TEST_SCREENSHOTS")
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+
+GUIDE = """# Field guide
+
+Read this before going out to the marshes.
+
+## Waders
+
+### Herons
+
+Herons stand still in the shallows and strike fast at passing fish.
+
+## Swimmers
+
+Ducks paddle on the pond all day.
+"""
+
+
+@pytest.fixture
+def orm_beside_playwright(chromium, monkeypatch) -> None:
+    """Asked for first: Playwright's loop runs in this thread, the ORM calls are plain sync."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def app_url(datasets_dir, emulator_url) -> Iterator[str]:
+    process, url = start_daphne(
+        {
+            "DATABASE_URL": _database_url(),
+            "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
+            "AIPORTAL_DATASETS_DIR": str(datasets_dir),
+            "AIPORTAL_CHAT_TITLES": "false",
+        }
+    )
+    yield url
+    process.stop()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_cited_passage_shows_its_title_and_heading_path(
+    orm_beside_playwright,
+    chromium,
+    app_url,
+    owner,
+    dataset,
+    upload,
+    refill_now,
+    settings,
+    scheme,
+    size,
+):
+    # Small chunks: "## Waders" and its "### Herons" make one chunk, apart from the rest.
+    settings.AIPORTAL_DATASET_CHUNK_TOKENS = 25
+    settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS = 0
+    in_thread(upload, dataset=dataset, files={"guide.md": GUIDE})
+    in_thread(refill_now, dataset=dataset)
+    width, height = SIZES[size]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.emulate_media(color_scheme=scheme)
+    try:
+        sign_in(page, app_url, owner.email)
+        page.locator("#dataset-picker summary").click()
+        page.get_by_label(dataset.name).check()
+        box = page.get_by_role("textbox", name="Message")
+        # The emulator quotes the question in its answer: "[1]" in it is a citation marker.
+        box.fill("What does [1] say about herons striking fish in the shallows?")
+        box.press("Enter")
+        answer = page.locator(".message.assistant")
+        expect(answer).to_have_attribute("data-status", "complete")
+        answer.locator("a.citation").first.click()
+        panel = page.locator("#passage-panel")
+        expect(panel.locator(".passage-text")).to_contain_text("Herons stand still")
+        expect(panel.locator(".passage-title")).to_have_text("Field guide")
+        where = panel.locator(".passage-context")
+        expect(where).to_be_visible()
+        expect(where).to_have_text(CONTEXT_SEPARATOR.join(["Field guide", "Waders"]))
+        expect(panel.locator(".passage-source")).to_have_text(f"{dataset.name} · upload:guide.md")
+        if SHOTS:
+            panel.scroll_into_view_if_needed()
+            page.screenshot(path=f"{SHOTS}/passage-context-{size}-{scheme}.png")
+    finally:
+        context.close()
