@@ -9,6 +9,7 @@ from Secrets the operator creates; one beat; the migrations first."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from tests.deploy.compose_support import (
     service_environment,
 )
 from tests.deploy.network_policy import Cluster, Pod
+from tests.deploy.test_production_settings import run as run_django
 
 KUBERNETES_DIR = ROOT / "deploy" / "kubernetes"
 TARGETS = {
@@ -39,6 +41,14 @@ TARGETS = {
 OLDEST_KUBERNETES = "1.30"
 APP_COMPONENTS = ("web", "worker", "beat", "migrate")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+CHECK_DEPLOY_AND_PRINT_HOSTS = """
+import json, django
+from django.conf import settings
+from django.core.management import call_command
+django.setup()
+call_command("check", deploy=True, fail_level="DEBUG")
+print(json.dumps(settings.ALLOWED_HOSTS))
+"""
 # Gateway API's Duration (GEP-2257), as its CRD validates it.
 GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
@@ -243,6 +253,35 @@ def _settings_name(objects: list[dict[str, Any]]) -> str:
 
 def _workload_of(objects: list[dict[str, Any]], component: str) -> dict[str, Any]:
     return _find(objects, "Job" if component == "migrate" else "Deployment", component)
+
+
+def _expanded(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(NAME): from the variables defined before; unknown ones stay as they are."""
+    return re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def test_the_web_pod_environment_passes_check_deploy(rendered, tmp_path):
+    """What a production web container gets (the ConfigMap, its env, the Secret's files
+    as compose/make-secrets writes them) is a deployment Django's checks accept, and answers
+    to the probes' Host."""
+    objects = rendered["production"]
+    web = _app_container(objects, "web")
+    secrets_dir = tmp_path / "secrets"
+    subprocess.run(["sh", "compose/make-secrets", str(secrets_dir)], cwd=ROOT, check=True)
+    env = dict(_settings(objects))
+    (secrets_mount,) = [m["mountPath"] for m in web["volumeMounts"] if m["name"] == "secrets"]
+    for variable in web["env"]:
+        if "value" in variable:
+            value = _expanded(variable["value"], env)
+            env[variable["name"]] = value.replace(secrets_mount, str(secrets_dir))
+    env["AIPORTAL_DATA_DIR"] = str(tmp_path / "data")
+    # One interpreter for both (Django's start-up is most of this test's time).
+    result = run_django(["-c", CHECK_DEPLOY_AND_PRINT_HOSTS], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    *report, hosts = result.stdout.strip().splitlines()
+    assert report == ["System check identified no issues (2 silenced)."]
+    probe_host = web["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
+    assert json.loads(hosts) == ["chat.example.org", probe_host]
 
 
 def test_health_checks_are_compose_ones(rendered):
