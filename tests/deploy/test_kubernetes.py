@@ -281,7 +281,7 @@ def test_the_web_pod_environment_passes_check_deploy(rendered, tmp_path):
     *report, hosts = result.stdout.strip().splitlines()
     assert report == ["System check identified no issues (2 silenced)."]
     probe_host = web["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
-    assert json.loads(hosts) == ["chat.example.org", probe_host]
+    assert json.loads(hosts) == [env["AIPORTAL_DOMAIN"], probe_host]
 
 
 def test_health_checks_are_compose_ones(rendered):
@@ -476,6 +476,9 @@ def test_the_ingress_passes_websockets_and_never_buffers_streams(rendered):
         assert int(annotations[prefix + "proxy-read-timeout"]) >= 3600
         assert int(annotations[prefix + "proxy-send-timeout"]) >= 3600
         (rule,) = ingress["spec"]["rules"]
+        # The overlay's AIPORTAL_DOMAIN, the name Django answers to (deploy/kubernetes/domain).
+        domain = _settings(objects)["AIPORTAL_DOMAIN"]
+        assert rule["host"] == domain and ingress["spec"]["tls"][0]["hosts"] == [domain]
         (path,) = rule["http"]["paths"]
         assert (path["path"], path["pathType"]) == ("/", "Prefix")
         assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
@@ -484,7 +487,8 @@ def test_the_ingress_passes_websockets_and_never_buffers_streams(rendered):
         denied = internal["metadata"]["annotations"][prefix + "denylist-source-range"].split(",")
         assert set(denied) == {"0.0.0.0/0", "::/0"}
         (internal_rule,) = internal["spec"]["rules"]
-        assert internal_rule["host"] == rule["host"]
+        assert internal_rule["host"] == domain
+        assert internal["spec"]["tls"] == ingress["spec"]["tls"]
         assert {p["path"] for p in internal_rule["http"]["paths"]} == {
             "/metrics",
             "/healthz",
@@ -497,7 +501,7 @@ def test_the_httproute_passes_websockets_and_lets_streams_run(rendered):
     route = _find(objects, "HTTPRoute", "web")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["spec"]["parentRefs"] and all(ref["name"] for ref in route["spec"]["parentRefs"])
-    assert route["spec"]["hostnames"] == _find(objects, "Ingress", "web")["spec"]["tls"][0]["hosts"]
+    assert route["spec"]["hostnames"] == [_settings(objects)["AIPORTAL_DOMAIN"]]
     rules = route["spec"]["rules"]
     assert set(route["spec"]) <= {"parentRefs", "hostnames", "rules"}
     for rule in rules:
