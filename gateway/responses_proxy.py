@@ -39,6 +39,7 @@ from gateway.callers import Caller
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import UpstreamFailed
 from gateway.inflight import inflight_lease
+from gateway.rate_limits import prompt_tokens_estimate
 from gateway.proxy import _account, _count, _outcome, _Report, answer_once
 
 PATH = "responses"
@@ -76,7 +77,12 @@ def responses_stream(*, body: dict[str, Any], caller: Caller) -> AsyncIterator[d
 
 async def _stream(*, body: dict[str, Any], report: _Report) -> AsyncIterator[dict[str, Any]]:
     try:
-        async with request_admitted(caller=report.caller, model=body.get("model")) as router:
+        async with request_admitted(
+            caller=report.caller,
+            model=body.get("model"),
+            prompt_tokens=prompt_tokens_estimate(body),
+        ) as router:
+            report.rate_taken = router.rate_taken
             report.model = router.model
             body = {**body, "model": router.model, "stream": True}
             events = _attempts(router, body, report=report)
