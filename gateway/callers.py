@@ -314,6 +314,12 @@ def _policies_read_sync(user_id: int) -> tuple[list[int], Any, list[Any]]:
     return group_ids, user_policy, group_policies
 
 
+def limits_for_user(user_id: int) -> Limits:
+    """The user's limits read from the database now (pages that show them, not requests)."""
+    _, user_policy, group_policies = _policies_read_sync(user_id)
+    return _limits(user_policy, group_policies)
+
+
 # database_sync_to_async closes the thread's connection when it is too old or broken; not
 # thread-sensitive, so misses of many requests do not queue for one thread.
 _policies_read = database_sync_to_async(_policies_read_sync, thread_sensitive=False)

@@ -332,7 +332,8 @@ def completion_batches(
     """``completion_stream``, the chunks that arrived together in one list (never empty),
     for a relay that writes them in one go (``/v1``): one step per read through the layers
     and one write to the client, not one per chunk."""
-    return _stream(endpoint=endpoint, body=body, report=_Report(caller=caller))
+    report = _Report(caller=caller, model=str(body.get("model") or ""))
+    return _stream(endpoint=endpoint, body=body, report=report)
 
 
 async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: Caller) -> dict:
@@ -358,7 +359,8 @@ async def answer_once(
     """One non-streaming answer from ``path`` (any endpoint, /v1/responses included) with
     admission, routing, failover between workers and the usage record; ``usage_of`` reads
     the answer's token counts and cached prompt tokens."""
-    report = _Report(caller=caller)
+    # The model asked for, until admission names the one used: a refusal's record says it.
+    report = _Report(caller=caller, model=str(body.get("model") or ""))
     body = {**body, "stream": False}
     try:
         async with request_admitted(

@@ -72,7 +72,7 @@ def responses_cached_tokens(usage: Any) -> int | None:
 
 def responses_stream(*, body: dict[str, Any], caller: Caller) -> AsyncIterator[dict[str, Any]]:
     """The worker's Responses events, as it sent them; see the module docstring."""
-    return _stream(body=body, report=_Report(caller=caller))
+    return _stream(body=body, report=_Report(caller=caller, model=str(body.get("model") or "")))
 
 
 async def _stream(*, body: dict[str, Any], report: _Report) -> AsyncIterator[dict[str, Any]]:
