@@ -56,6 +56,7 @@ from gateway.redis import redis_client
 logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4
+INTERNAL_SOURCES = frozenset({"title", "embed"})  # UsageRecord.Source values
 
 _limiters: weakref.WeakKeyDictionary[Any, SlidingWindowCounterRateLimiter] = (
     weakref.WeakKeyDictionary()
@@ -88,14 +89,19 @@ def _limiter() -> SlidingWindowCounterRateLimiter:
             "async+redis://localhost:6379",
             implementation="redispy",
             key_prefix=f"{settings.REDIS_PREFIX}:rate",
-            connection_pool=client.connection_pool,
+            # The library types its options as scalars; redis-py's pool is what it passes on.
+            connection_pool=client.connection_pool,  # type: ignore[arg-type]
         )
         limiter = _limiters[client] = SlidingWindowCounterRateLimiter(storage)
     return limiter
 
 
 def rate_limits_for(caller: Caller, limits: Limits) -> list[RateLimit]:
-    """The per-minute limits that apply to this caller, requests before tokens."""
+    """The per-minute limits that apply to this caller, requests before tokens. None for
+    the project's own requests made for the user (a chat's title, a dataset query's
+    embedding): they are not the person's requests, and a title refused would be lost."""
+    if caller.usage_source in INTERNAL_SOURCES:
+        return []
     found = []
     for kind, key_amount, user_amount in (
         ("requests", caller.key_requests_per_minute, limits.requests_per_minute),
@@ -110,7 +116,10 @@ def rate_limits_for(caller: Caller, limits: Limits) -> list[RateLimit]:
 
 def prompt_tokens_estimate(body: dict[str, Any]) -> int:
     """A cheap estimate of a request's prompt tokens: the characters of its text / 4."""
-    return math.ceil(_text_length(body.get("messages") or body.get("prompt") or body.get("input")) / CHARS_PER_TOKEN)
+    return math.ceil(
+        _text_length(body.get("messages") or body.get("prompt") or body.get("input"))
+        / CHARS_PER_TOKEN
+    )
 
 
 def _text_length(value: Any) -> int:

@@ -39,8 +39,8 @@ from gateway.callers import Caller
 from gateway.dispatch import Router, request_admitted
 from gateway.errors import UpstreamFailed
 from gateway.inflight import inflight_lease
-from gateway.rate_limits import prompt_tokens_estimate
 from gateway.proxy import _account, _count, _outcome, _Report, answer_once
+from gateway.rate_limits import prompt_tokens_estimate
 
 PATH = "responses"
 PREAMBLE = frozenset({"response.created", "response.in_progress"})
