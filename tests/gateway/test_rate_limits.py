@@ -26,6 +26,7 @@ from tests.gateway.proxy_support import (  # noqa: F401
     gateway_isolated_fixture,
 )
 
+
 @pytest.fixture(params=["redis", "embedded"])
 def store(request, settings):
     """Each test on the project's Redis and on the embedded default's fakeredis server."""
