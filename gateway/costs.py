@@ -34,10 +34,12 @@ class Cost:
 
     @property
     def shown(self) -> str:
-        """The amount rounded for a page (cents, or four places under one unit)."""
+        """The amount rounded for a page: cents, or four places when under one cent (a
+        fraction of a cent is not zero)."""
         if self.amount is None:
             return ""
-        places = Decimal("0.01") if self.amount >= 1 or self.amount == 0 else Decimal("0.0001")
+        small = 0 < self.amount < Decimal("0.01")
+        places = Decimal("0.0001") if small else Decimal("0.01")
         return f"{self.amount.quantize(places)} {self.currency}"
 
 
