@@ -34,7 +34,7 @@ class ApiKey(models.Model):
         blank=True,
         help_text=_("Requests this key may start per minute. Empty or 0: no limit of its own."),
     )
-    tokens_per_minute = models.PositiveIntegerField(
+    tokens_per_minute = models.PositiveBigIntegerField(
         null=True,
         blank=True,
         help_text=_(

@@ -89,7 +89,7 @@ class Policy(models.Model):
             "AIPORTAL_REQUESTS_PER_MINUTE). 0: unlimited."
         ),
     )
-    tokens_per_minute = models.PositiveIntegerField(
+    tokens_per_minute = models.PositiveBigIntegerField(
         null=True,
         blank=True,
         help_text=_(
