@@ -44,8 +44,10 @@ def test_costs_and_limits_on_the_keys_page_and_in_the_admin(page, daphne_url, ma
             user=person, api_key=key, source="api", model="aiportal-emulator",
             outcome=outcome, prompt_tokens=prompt, completion_tokens=completion,
         )  # fmt: skip
-    UsageRecord.objects.create(user=person, source="chat", model="unpriced-model",
-                               outcome="complete", prompt_tokens=800, completion_tokens=200)  # fmt: skip
+    UsageRecord.objects.create(
+        user=person, source="chat", model="unpriced-model", outcome="complete",
+        prompt_tokens=800, completion_tokens=200,
+    )  # fmt: skip
     today = timezone.localdate()
     usage_rollup_range(first=today, last=today)
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 -- the fixtures imported from proxy_support are parameters here
 """Requests and tokens per minute, per API key and per user (gateway/rate_limits.py): the
 limiter on real Redis and on the embedded server, tokens settled from a real answer."""
 
