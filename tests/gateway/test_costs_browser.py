@@ -55,7 +55,7 @@ def test_costs_and_limits_on_the_keys_page_and_in_the_admin(page, daphne_url, ma
     usage = page.locator("#my-usage")
     expect(usage).to_contain_text("0.12 USD")  # 0.06 + 0.06
     expect(page.locator(".keys-table").first).to_contain_text("30 requests · 20,000 tokens")
-    expect(page.locator(".keys-intro").nth(1)).to_contain_text("60 requests · 100,000 tokens")
+    expect(page.locator(".usage-intro")).to_contain_text("60 requests · 100,000 tokens")
     shots(page, "keys-usage")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
