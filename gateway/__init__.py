@@ -66,7 +66,7 @@ if TYPE_CHECKING:
         completion_stream,
     )
     from gateway.regions import regions_parse
-    from gateway.rerank import rerank
+    from gateway.rerank import rerank, rerank_blocking
     from gateway.sampling import Sampling, sampling_body
 
 # Name → the module that defines it.
@@ -88,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "embed": "gateway.embeddings",
     # Relevance scores of documents for a query from the deployment's reranker (search).
     "rerank": "gateway.rerank",
+    "rerank_blocking": "gateway.rerank",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",
@@ -167,6 +168,7 @@ __all__ = [
     "regions_known",
     "regions_parse",
     "rerank",
+    "rerank_blocking",
     "sampling_body",
 ]
 

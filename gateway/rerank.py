@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from gateway.callers import caller_for_user, caller_restrict
 from gateway.errors import DeadlineExceeded, RerankModelUnset, UpstreamFailed
 from gateway.proxy import answer_once
 from gateway.request_id import request_id_start
+from gateway.usage import usage_flush
 
 # What the usage record calls a rerank request (UsageRecord.Source.RERANK).
 USAGE_SOURCE = "rerank"
@@ -112,3 +114,18 @@ def _scores(answer: dict[str, Any], *, expected: int) -> list[float]:
             f"The reranker's answer did not hold one score for each of the {expected} documents."
         )
     return [by_index[index] for index in range(expected)]
+
+
+def rerank_blocking(**arguments: Any) -> list[float]:
+    """``rerank`` for synchronous code (a search in a view, a task, the admin). From a
+    thread that an event loop handed work to (Daphne's), the call runs in that loop; from
+    any other, in a loop of its own that ends with the call, so the usage record queued for
+    it is written before returning, not lost with that loop."""
+
+    async def reranked() -> list[float]:
+        try:
+            return await rerank(**arguments)
+        finally:
+            await usage_flush()
+
+    return async_to_sync(reranked)()
