@@ -18,5 +18,6 @@ class Hit:
     ordinal: int
     score: float
     context: str = ""  # the document's title and headings above the chunk: untrusted too
-    # Ordered by the reranker (datasets/selectors/rerank.py); ``score`` is then its relevance.
-    reranked: bool = False
+    # What ordered it, and so what ``score`` is: "fulltext" (the engine's rank), or "rerank"
+    # (the reranker's relevance, datasets/selectors/rerank.py).
+    method: str = "fulltext"

@@ -35,7 +35,7 @@ def hits_rerank(
     allowed_regions: frozenset[str] | None,
 ) -> tuple[list[Hit], bool]:
     """``hits`` reordered by the reranker's relevance (each hit's ``score`` its relevance,
-    ``reranked`` set), and True; or ``hits`` as given and False when it could not be done in
+    its ``method`` "rerank"), and True; or ``hits`` as given and False when it could not be done in
     time (the reason logged). Hits past ``AIPORTAL_RERANK_CANDIDATES`` keep their place after
     the reranked ones."""
     model = settings.AIPORTAL_RERANK_MODEL
@@ -64,7 +64,7 @@ def hits_rerank(
         )
         return hits, False
     ordered = sorted(zip(scores, range(len(candidates)), strict=True), key=lambda p: (-p[0], p[1]))
-    reranked = [replace(candidates[i], score=score, reranked=True) for score, i in ordered]
+    reranked = [replace(candidates[i], score=score, method="rerank") for score, i in ordered]
     return [*reranked, *rest], True
 
 
