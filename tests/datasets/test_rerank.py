@@ -116,3 +116,13 @@ def test_without_a_reranker_nothing_is_sent(handbook, owner, settings):
     assert not UsageRecord.objects.filter(source="rerank").exists()
     # Asked for explicitly without a model: the same, never an error.
     assert chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk], rerank=True) == hits
+
+
+def test_the_try_box_says_the_passages_were_reranked(handbook, owner):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    response = client.get(f"/datasets/{handbook.pk}/", {"q": QUERY})
+    assert [p.hit.key for p in response.context["tried"]][0] == "upload:short.txt"
+    assert "ranked by: Reranked" in response.content.decode()
