@@ -503,7 +503,7 @@ AIPORTAL_EMBEDDING_MODEL = env_str("AIPORTAL_EMBEDDING_MODEL")
 AIPORTAL_EMBEDDING_BATCH = env_int("AIPORTAL_EMBEDDING_BATCH", 64, minimum=1)
 AIPORTAL_EMBEDDING_RETRIES = env_int("AIPORTAL_EMBEDDING_RETRIES", 3, minimum=0)
 AIPORTAL_EMBEDDING_BACKOFF = env_int("AIPORTAL_EMBEDDING_BACKOFF_MS", 500, minimum=0) / 1000
-# Reranking of dataset searches (gateway/rerank.py, datasets/selectors/rerank.py): the
+# Reranking of dataset searches (gateway/reranking.py, datasets/selectors/rerank.py): the
 # cross-encoder the workers serve for it (empty: no reranking), how long a search waits for
 # it before keeping the order it had, and how many of the search's best hits it reorders.
 AIPORTAL_RERANK_MODEL = env_str("AIPORTAL_RERANK_MODEL")

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
         completion_stream,
     )
     from gateway.regions import regions_parse
-    from gateway.rerank import rerank, rerank_blocking
+    from gateway.reranking import rerank, rerank_blocking
     from gateway.sampling import Sampling, sampling_body
 
 # Name → the module that defines it.
@@ -87,8 +87,8 @@ _EXPORTS: dict[str, str] = {
     # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
     "embed": "gateway.embeddings",
     # Relevance scores of documents for a query from the deployment's reranker (search).
-    "rerank": "gateway.rerank",
-    "rerank_blocking": "gateway.rerank",
+    "rerank": "gateway.reranking",
+    "rerank_blocking": "gateway.reranking",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",

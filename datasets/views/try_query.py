@@ -43,9 +43,7 @@ def try_query_context(request: HttpRequest, dataset: Dataset, *, can_query: bool
     query = request.GET.get("q", "").strip()[:QUERY_CHARS]
     if not query or not can_query:
         return {"try_query": query, "tried": None}
-    hits = chunk_search(
-        user=request.user, query=query, dataset_ids=[dataset.pk], limit=TRY_RESULTS
-    )
+    hits = chunk_search(user=request.user, query=query, dataset_ids=[dataset.pk], limit=TRY_RESULTS)
     methods = list(dict.fromkeys(hit.method for hit in hits))
     return {
         "try_query": query,

@@ -17,7 +17,9 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> zebrafish rul
 FILES = {
     "vacation.txt": "Vacation. Thirty days of zebrafish leave a year.",
     "travel.txt": "Travel. Take the train.",
-    "evil.html": f"<html><head><title>Zebrafish <b>bold</b> title</title></head><body><pre>{HOSTILE.replace('<', '&lt;')}</pre></body></html>",
+    "evil.html": "<html><head><title>Zebrafish <b>bold</b> title</title></head><body><pre>"
+    + HOSTILE.replace("<", "&lt;")
+    + "</pre></body></html>",
 }
 
 
@@ -38,7 +40,7 @@ def test_the_owner_sees_ranked_passages_with_scores_and_the_method(handbook, own
     response = _try(owner, handbook, "zebrafish leave")
     assert response.status_code == 200
     tried = response.context["tried"]
-    assert [p.hit.key for p in tried][0] == "upload:vacation.txt"
+    assert tried[0].hit.key == "upload:vacation.txt"
     assert [p.rank for p in tried] == list(range(1, len(tried) + 1))
     assert tried[0].hit.score >= tried[-1].hit.score
     html = response.content.decode()

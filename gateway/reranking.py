@@ -9,7 +9,7 @@ record (source ``rerank``) as any answer.
 
 There are no retries: a reranking pass is an optional refinement inside a person's search,
 bounded by ``timeout``; a caller that gets an error keeps the order it had
-(datasets/selectors/rerank.py). docs/gateway/rerank.md has the details.
+(datasets/selectors/rerank.py). docs/gateway/reranking.md has the details.
 """
 
 from __future__ import annotations
