@@ -104,8 +104,7 @@ def test_try_a_query_then_an_answer_s_sources_open_on_their_passages(
     first.locator("summary").click()
     expect(passage).to_contain_text("Zebrafish leave: thirty days a year")
     expect(first.locator(".source-where")).to_contain_text("upload:leave.md · ")
-    sources.scroll_into_view_if_needed()
-    shots(page, "chat-sources")
+    shots(page, "chat-sources", prepare=lambda: passage.scroll_into_view_if_needed())
 
     page.reload()
     first = page.locator(".message.assistant details.source").first
