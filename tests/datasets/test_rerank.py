@@ -8,12 +8,14 @@ import time
 
 import httpx
 import pytest
+from django.test import Client
 
 from datasets.selectors import chunk_search, hits_rerank
 from datasets.services import dataset_update
 from gateway.emulator.rerank import pair_score
 from gateway.models import UsageRecord
 
+# Transactional: the gateway reads the person's policies from other threads.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MODEL = "aiportal-emulator"
@@ -47,7 +49,7 @@ def _fulltext(user, dataset):
     return chunk_search(user=user, query=QUERY, dataset_ids=[dataset.pk], rerank=False)
 
 
-def test_hits_come_back_in_the_order_the_reranker_scores_them(handbook, owner):
+def test_hits_come_back_in_the_order_the_reranker_scores_them(handbook, owner, settings):
     before = _fulltext(owner, handbook)
     assert [h.key for h in before][:2] == ["upload:long.txt", "upload:short.txt"]
 
@@ -62,65 +64,51 @@ def test_hits_come_back_in_the_order_the_reranker_scores_them(handbook, owner):
     [record] = UsageRecord.objects.filter(source="rerank")
     assert record.user == owner and record.outcome == "complete" and record.prompt_tokens > 0
 
-
-def test_only_the_limit_is_returned_though_more_candidates_are_reranked(handbook, owner, settings):
+    # More candidates are reranked than are returned: the best of them come back.
     settings.AIPORTAL_RERANK_CANDIDATES = 3
     hits = chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk], limit=1)
-    assert [h.key for h in hits] == ["upload:short.txt"]  # third in full-text, first here
+    assert [h.key for h in hits] == ["upload:short.txt"]  # second in full-text, first here
+
+    # The dataset page's "Try a query" says so.
+    client = Client()
+    client.force_login(owner)
+    response = client.get(f"/datasets/{handbook.pk}/", {"q": QUERY})
+    assert response.context["tried"][0].hit.key == "upload:short.txt"
+    assert "ranked by: Reranked" in response.content.decode()
 
 
-def test_a_slow_reranker_is_abandoned_at_the_budget_and_the_order_kept(
+def test_a_slow_dead_forbidden_or_unset_reranker_leaves_the_order_without_error(
     handbook, owner, settings, reranker
 ):
+    before = _fulltext(owner, handbook)
+
+    # Slow: abandoned at the budget, long before the worker would answer.
     settings.AIPORTAL_RERANK_BUDGET = 0.3
     stall = 20.0
     httpx.post(
         f"{reranker}/emulator/faults",
         json={"stall_after_tokens": 0, "stall_seconds": stall, "times": 1},
     ).raise_for_status()
-    before = _fulltext(owner, handbook)
-
     started = time.monotonic()
     hits, reranked = hits_rerank(query=QUERY, hits=before, user=owner, allowed_regions=None)
-
-    assert time.monotonic() - started < stall / 2  # returned long before the emulator would
+    assert time.monotonic() - started < stall / 2
     assert reranked is False and hits == before
+    settings.AIPORTAL_RERANK_BUDGET = 5.0
 
+    # Outside the dataset's regions: the only worker (test-a) is never tried.
+    dataset_update(dataset=handbook, user=owner, allowed_regions="eu-west")
+    assert chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk]) == before
+    assert not UsageRecord.objects.filter(source="rerank").exclude(worker="").exists()
+    dataset_update(dataset=handbook, user=owner, allowed_regions="")
 
-def test_a_dead_reranker_leaves_the_order_and_no_error(handbook, owner, settings):
-    before = _fulltext(owner, handbook)
-    settings.AIPORTAL_WORKERS = "http://127.0.0.1:9@test-a"  # nothing listens there
-
+    # Dead: nothing listens where the worker was.
+    settings.AIPORTAL_WORKERS = "http://127.0.0.1:9@test-a"
     hits = chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk])
-
     assert hits == before and {h.method for h in hits} == {"fulltext"}
 
-
-def test_a_dataset_s_text_is_not_sent_outside_its_regions(handbook, owner):
-    dataset_update(dataset=handbook, user=owner, allowed_regions="eu-west")
-    before = _fulltext(owner, handbook)
-
-    hits = chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk])
-
-    # The only worker is in test-a: no worker is tried, the order stays.
-    assert hits == before
-    assert not UsageRecord.objects.filter(source="rerank").exclude(worker="").exists()
-
-
-def test_without_a_reranker_nothing_is_sent(handbook, owner, settings):
+    # Unset: nothing is sent, even when a call asks for it.
     settings.AIPORTAL_RERANK_MODEL = ""
-    hits = chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk])
-    assert hits == _fulltext(owner, handbook)
-    assert not UsageRecord.objects.filter(source="rerank").exists()
-    # Asked for explicitly without a model: the same, never an error.
-    assert chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk], rerank=True) == hits
-
-
-def test_the_try_box_says_the_passages_were_reranked(handbook, owner):
-    from django.test import Client
-
-    client = Client()
-    client.force_login(owner)
-    response = client.get(f"/datasets/{handbook.pk}/", {"q": QUERY})
-    assert response.context["tried"][0].hit.key == "upload:short.txt"
-    assert "ranked by: Reranked" in response.content.decode()
+    sent = UsageRecord.objects.filter(source="rerank").count()
+    assert chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk]) == before
+    assert chunk_search(user=owner, query=QUERY, dataset_ids=[handbook.pk], rerank=True) == before
+    assert UsageRecord.objects.filter(source="rerank").count() == sent

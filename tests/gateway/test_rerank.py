@@ -1,14 +1,13 @@
 """``gateway.rerank``: scores in the documents' order through the proxy, the wire format's
 checks, and what it refuses before sending anything. (Failover, residency, budgets and the
-usage record are the proxy's, tested with embeddings and answers; the search's use of it,
-slow and dead workers included, is tests/datasets/test_rerank.py.)"""
+usage record are the proxy's, tested with embeddings and answers; calls against a worker,
+slow and dead ones included, are the search's: tests/datasets/test_rerank.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
 import gateway
-from gateway.emulator.rerank import pair_score
 from gateway.errors import RerankModelUnset, UpstreamFailed
 from gateway.reranking import _scores, _usage_counts
 
@@ -57,10 +56,3 @@ async def test_without_a_model_nothing_is_sent(settings):
     with pytest.raises(ValueError, match="string"):
         await gateway.rerank(query="q", documents=[3], model=MODEL)
     assert await gateway.rerank(query="q", documents=[], model=MODEL) == []
-
-
-def test_a_blocking_call_gets_the_worker_s_scores_in_order(workers, settings, transactional_db):
-    settings.AIPORTAL_RERANK_MODEL = MODEL
-    documents = ["weather in Paris", "configure the database", "database"]
-    scores = gateway.rerank_blocking(query="configure a database", documents=documents)
-    assert scores == [pytest.approx(pair_score("configure a database", d)) for d in documents]
