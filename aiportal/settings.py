@@ -503,6 +503,12 @@ AIPORTAL_EMBEDDING_MODEL = env_str("AIPORTAL_EMBEDDING_MODEL")
 AIPORTAL_EMBEDDING_BATCH = env_int("AIPORTAL_EMBEDDING_BATCH", 64, minimum=1)
 AIPORTAL_EMBEDDING_RETRIES = env_int("AIPORTAL_EMBEDDING_RETRIES", 3, minimum=0)
 AIPORTAL_EMBEDDING_BACKOFF = env_int("AIPORTAL_EMBEDDING_BACKOFF_MS", 500, minimum=0) / 1000
+# Reranking of dataset searches (gateway/reranking.py, datasets/selectors/rerank.py): the
+# cross-encoder the workers serve for it (empty: no reranking), how long a search waits for
+# it before keeping the order it had, and how many of the search's best hits it reorders.
+AIPORTAL_RERANK_MODEL = env_str("AIPORTAL_RERANK_MODEL")
+AIPORTAL_RERANK_BUDGET = env_int("AIPORTAL_RERANK_BUDGET_MS", 800, minimum=1) / 1000
+AIPORTAL_RERANK_CANDIDATES = env_int("AIPORTAL_RERANK_CANDIDATES", 30, minimum=1)
 # Longest silence between two chunks of a running stream before it counts as dead.
 AIPORTAL_IDLE_TIMEOUT = env_int("AIPORTAL_IDLE_TIMEOUT_MS", 30000, minimum=1) / 1000
 # Longest a whole answer may take, continuations included.

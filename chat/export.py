@@ -42,6 +42,7 @@ def message_markdown(message: Message, *, level: int = 2) -> list[str]:
             lines.append("")
         lines += _steps_markdown(message.tool_steps)
         lines.append(message.content)
+        lines += _sources_markdown((message.metrics or {}).get("citations"))
     if message.status != Message.Status.COMPLETE:
         lines += ["", f"*({message.status})*"]
     lines.append("")
@@ -64,6 +65,29 @@ def _steps_markdown(steps: list[dict[str, Any]] | None) -> list[str]:
             lines += [f"> {line}".rstrip() for line in str(step["result"]).splitlines()]
         lines.append("")
     return lines
+
+
+def _sources_markdown(citations: list[dict[str, Any]] | None) -> list[str]:
+    """An answer's sources, numbered as it cites them, each with the passage it was given,
+    quoted: documents' text never passes for a heading or for the answer."""
+    if not citations:
+        return []
+    lines = ["", "**Sources**", ""]
+    for citation in citations:
+        title = " ".join(str(citation.get("title") or citation.get("key") or "").split())
+        origin = "attached file" if citation.get("attachment") else citation.get("dataset_name")
+        label = f"[{citation.get('n')}] {_code_span(title)}" + (
+            f" ({_code_span(str(origin))})" if origin else ""
+        )
+        url = str(citation.get("url") or "")
+        if url.startswith(("https://", "http://")):
+            label += f" <{url.replace('>', '%3E').replace(' ', '%20')}>"
+        lines.append(label)
+        passage = str(citation.get("passage") or citation.get("snippet") or "")
+        if passage:
+            lines += [f"> {line}".rstrip() for line in passage.splitlines()]
+        lines.append("")
+    return lines[:-1]
 
 
 def export_heading(conversation: Conversation) -> list[str]:
@@ -113,6 +137,8 @@ def message_json(m: Message) -> dict[str, Any]:
         # Its tool calls: tool, arguments, status, result (as saved: capped), duration.
         "tool_steps": m.tool_steps,
         "usage": m.usage,
+        # The passages it was given, numbered as it cites them ([] when none).
+        "citations": (m.metrics or {}).get("citations", []),
         "created_at": m.created_at.isoformat(),
         "attachments": [attachment_json(a) for a in message_attachments(m)],
     }

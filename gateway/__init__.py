@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         PoliciesChanging,
         RateLimited,
         RegionUnavailable,
+        RerankModelUnset,
         WorkersBusy,
     )
     from gateway.keys import apikey_create
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         completion_stream,
     )
     from gateway.regions import regions_parse
+    from gateway.reranking import rerank, rerank_blocking
     from gateway.sampling import Sampling, sampling_body
 
 # Name → the module that defines it.
@@ -84,6 +86,9 @@ _EXPORTS: dict[str, str] = {
     "ToolCalls": "gateway.proxy",
     # Vectors of texts from the deployment's embedding model (datasets' chunks and queries).
     "embed": "gateway.embeddings",
+    # Relevance scores of documents for a query from the deployment's reranker (search).
+    "rerank": "gateway.reranking",
+    "rerank_blocking": "gateway.reranking",
     # Who is asking, and the access rules' version (bumped when they change).
     "Caller": "gateway.callers",
     "caller_for_user": "gateway.callers",
@@ -117,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "PoliciesChanging": "gateway.errors",
     "RateLimited": "gateway.errors",
     "RegionUnavailable": "gateway.errors",
+    "RerankModelUnset": "gateway.errors",
     "WorkersBusy": "gateway.errors",
 }
 
@@ -136,6 +142,7 @@ __all__ = [
     "PolicyCheck",
     "RateLimited",
     "RegionUnavailable",
+    "RerankModelUnset",
     "Sampling",
     "Thinking",
     "ToolCall",
@@ -160,6 +167,8 @@ __all__ = [
     "policies_version_known",
     "regions_known",
     "regions_parse",
+    "rerank",
+    "rerank_blocking",
     "sampling_body",
 ]
 

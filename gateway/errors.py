@@ -180,6 +180,20 @@ class EmbeddingModelUnset(GatewayError):
         )
 
 
+class RerankModelUnset(GatewayError):
+    """Documents were to be reranked but the deployment names no reranker
+    (AIPORTAL_RERANK_MODEL): a setting to fix, not a moment to wait out."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "rerank_model_unset",
+            "No reranking model is configured: set AIPORTAL_RERANK_MODEL to a model the "
+            "workers serve.",
+            retryable=False,
+            status=503,
+        )
+
+
 class RegionUnavailable(GatewayError):
     """No worker in the regions this request may use can serve it now. Residency is a hard
     constraint: the gateway never answers from another region instead."""

@@ -21,6 +21,9 @@ from datasets.selectors import Hit, chunk_search, dataset_list_at_least
 from gateway import regions_parse
 
 SNIPPET_CHARS = 240
+# The passage kept on the answer (its sources show it, on the page, a shared link and the
+# exports): the chunk as the model read it, bounded so that a row stays small.
+PASSAGE_CHARS = 4000
 
 _PREAMBLE = (
     "The user chose datasets for this conversation. Below are passages retrieved from them "
@@ -57,18 +60,25 @@ def conversation_datasets_set(*, conversation: Conversation, datasets: list[int]
         conversation.datasets = chosen
 
 
-def _citation(number: int, hit: Hit) -> dict[str, Any]:
+def _citation(number: int, hit: Hit, dataset_names: dict[int, str]) -> dict[str, Any]:
+    """What the answer keeps of a passage it was given: enough to show the source and the
+    passage itself later, even once the dataset changed or the reader may not query it (a
+    shared link). All of it is documents' text, untrusted: pages show it as text."""
     snippet = " ".join(hit.text.split())
     if len(snippet) > SNIPPET_CHARS:
         snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+    passage = hit.text if len(hit.text) <= PASSAGE_CHARS else hit.text[: PASSAGE_CHARS - 1] + "…"
     return {
         "n": number,
         "dataset": hit.dataset_id,
+        "dataset_name": dataset_names.get(hit.dataset_id, ""),
         "title": hit.title,
         "key": hit.key,
         "url": hit.url,
         "chunk": hit.chunk_id,
         "snippet": snippet,
+        "context": hit.context,
+        "passage": passage,
     }
 
 
@@ -95,12 +105,13 @@ def conversation_retrieve(
     chosen = _ids([*own, *(extra or [])])
     if not chosen:
         return Retrieval()
-    live = {
-        row["pk"]: row["allowed_regions"]
-        for row in dataset_list_at_least(user=user, level=Level.QUERY)
+    rows = list(
+        dataset_list_at_least(user=user, level=Level.QUERY)
         .filter(pk__in=chosen)
-        .values("pk", "allowed_regions")
-    }
+        .values("pk", "allowed_regions", "name")
+    )
+    live = {row["pk"]: row["allowed_regions"] for row in rows}
+    names = {row["pk"]: row["name"] for row in rows}
     kept = [pk for pk in chosen if pk in live]
     dropped = [pk for pk in chosen if pk not in live]
     if any(pk not in live for pk in own):
@@ -121,7 +132,7 @@ def conversation_retrieve(
     return Retrieval(
         datasets=kept,
         dropped=dropped,
-        citations=[_citation(n, hit) for n, hit in enumerate(hits, start=1)],
+        citations=[_citation(n, hit, names) for n, hit in enumerate(hits, start=1)],
         message={"role": "system", "content": _prompt(hits)} if hits else None,
         regions=regions,
     )

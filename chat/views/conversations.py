@@ -223,6 +223,9 @@ def shared_conversation(request: HttpRequest, token: str) -> HttpResponse:
                 "attachments": [
                     attachment_payload(a, share_token=token) for a in message_attachments(m)
                 ],
+                # The sources the answer was given, each with its passage: the owner shared
+                # the answer with what it rests on (chat/services/retrieval.py keeps it).
+                "citations": (m.metrics or {}).get("citations", []),
             }
             for m in thread
             if m.role in {"user", "assistant"}

@@ -21,7 +21,9 @@ from datasets.selectors.content import (
     version_get,
     version_list,
 )
-from datasets.selectors.search import Hit, chunk_search
+from datasets.selectors.hits import Hit
+from datasets.selectors.rerank import hits_rerank
+from datasets.selectors.search import chunk_search
 
 __all__ = [
     "Hit",
@@ -36,6 +38,7 @@ __all__ = [
     "document_list",
     "grant_list",
     "grants_live",
+    "hits_rerank",
     "refill_job_get",
     "refill_job_list",
     "source_list",

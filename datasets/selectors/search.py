@@ -22,7 +22,6 @@ a query cannot inject operators.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
@@ -30,23 +29,11 @@ from django.db import connection
 from accounts.models import User
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
+from datasets.selectors.hits import Hit
+from datasets.selectors.rerank import hits_rerank, regions_common
 
 MAX_TERMS = 32
 _TERM = re.compile(r"\w+")
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    chunk_id: int
-    text: str  # untrusted: documents are
-    title: str
-    key: str
-    url: str
-    dataset_id: int
-    document_id: int
-    ordinal: int
-    score: float
-    context: str = ""  # the document's title and headings above the chunk: untrusted too
 
 
 def _terms(query: str) -> list[str]:
@@ -58,21 +45,35 @@ def _terms(query: str) -> list[str]:
 
 
 def chunk_search(
-    *, user: User | None, query: str, dataset_ids: list[int], limit: int = 8
+    *,
+    user: User | None,
+    query: str,
+    dataset_ids: list[int],
+    limit: int = 8,
+    rerank: bool | None = None,
 ) -> list[Hit]:
     """The best ``limit`` chunks for ``query`` in the active versions of those of
     ``dataset_ids`` the user may query now. Datasets the user may not query (or that do not
-    exist) are left out silently, exactly alike."""
+    exist) are left out silently, exactly alike. ``rerank``: reorder the best
+    ``AIPORTAL_RERANK_CANDIDATES`` with the reranker (datasets/selectors/rerank.py); None:
+    when ``AIPORTAL_RERANK_MODEL`` is set."""
+    if rerank is None:
+        rerank = bool(settings.AIPORTAL_RERANK_MODEL)
     terms = _terms(query)
     if not terms or not dataset_ids or limit <= 0:
         return []
-    versions = dict(
+    searched = list(
         dataset_list_at_least(user=user, level=Level.QUERY)
         .filter(pk__in=list(dataset_ids), active_version__isnull=False)
-        .values_list("active_version_id", "pk")
+        .values_list("active_version_id", "pk", "allowed_regions")
     )
+    versions = {version: pk for version, pk, _ in searched}
     if not versions:
         return []
+    shown = limit
+    if rerank:
+        # The reranker chooses among more than are shown: the search's best candidates.
+        limit = max(limit, settings.AIPORTAL_RERANK_CANDIDATES)
     ranked_by = _ranked_postgresql if connection.vendor == "postgresql" else _ranked_sqlite
     ranked = ranked_by(terms, list(versions), limit, every=True)
     if len(ranked) < limit and len(terms) > 1:
@@ -113,6 +114,10 @@ def chunk_search(
                 context=chunk.context,
             )
         )
+    if rerank:
+        regions = regions_common([allowed for _, _, allowed in searched])
+        hits, _ = hits_rerank(query=query, hits=hits, user=user, allowed_regions=regions)
+        hits = hits[:shown]
     return hits
 
 

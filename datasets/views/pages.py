@@ -50,6 +50,7 @@ from datasets.services.sovereignty import (
 from datasets.sources import folder_roots_usable
 from datasets.sources.uploads import upload_limit_for
 from datasets.upload_handler import CappedUploadHandler
+from datasets.views.try_query import try_query_context
 from gateway import regions_known
 
 JOBS_SHOWN = 10
@@ -153,6 +154,7 @@ def _detail_page(request: HttpRequest, dataset: Dataset, *, status: int = 200) -
         "room": upload_room(user=request.user, dataset=dataset) if level >= Level.EDIT else None,
         "export": export,
         "export_active": export is not None and export.status in ACTIVE,
+        **try_query_context(request, dataset, can_query=level >= Level.QUERY),
     }
     return render(request, "datasets/detail.html", context, status=status)
 

@@ -8,6 +8,7 @@ serves one on 127.0.0.1 with a free port in the current event loop, for tests;
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import deque
@@ -35,6 +36,7 @@ from .protocol import (
     tokenize_body,
     validation_error,
 )
+from .rerank import parse_rerank, parse_score, rerank_response, score_response, score_seconds
 from .responses import ResponsesGeneration, parse_responses, responses_error
 
 # Bodies as large as a long conversation: vLLM itself sets no limit, aiohttp's default is 1 MiB.
@@ -251,6 +253,47 @@ async def _embeddings(request: web.Request) -> web.StreamResponse:
     return _json(embedding_response(embedding_request, state.config))
 
 
+async def rerank(request: web.Request) -> web.StreamResponse:
+    async with _load_tracked(_state(request)):
+        return await _scored(request, kind="rerank")
+
+
+async def score(request: web.Request) -> web.StreamResponse:
+    async with _load_tracked(_state(request)):
+        return await _scored(request, kind="score")
+
+
+async def _scored(request: web.Request, *, kind: str) -> web.StreamResponse:
+    """A cross-encoder's pass (gateway/emulator/rerank.py), with the faults that mean
+    something without a stream, as for embeddings; a stall holds the answer back for
+    ``stall_seconds`` (None: until the client leaves), as a worker stuck in its queue."""
+    state = _state(request)
+    parse = parse_rerank if kind == "rerank" else parse_score
+    try:
+        score_request = parse(await _json_body(request), state.config)
+    except ApiError as error:
+        return _api_error(state, error)
+    if any(_poisoned(q + d, state.config) for q, d in score_request.pairs):
+        return _engine_error(state)
+    fault = state.faults.take_for_request()
+    engine_error = fault.status_500 or fault.fail_before_first_token
+    if refusal := _refusal(state, fault, engine_error=engine_error):
+        return refusal
+    seconds = score_seconds(score_request, state.config)
+    if fault.stall_after_tokens is not None:
+        seconds += math.inf if fault.stall_seconds is None else fault.stall_seconds
+    try:
+        await pause(request, seconds)
+    except ClientGone:
+        return web.Response(status=499)
+    if fault.die_after_tokens is not None and request.transport is not None:
+        request.transport.close()  # a crashed worker: no response at all
+        return web.Response(status=500)
+    if kind == "rerank":
+        return _json(rerank_response(score_request))
+    return _json(score_response(score_request, state.config))
+
+
 async def tokenize_route(request: web.Request) -> web.Response:
     state = _state(request)
     try:
@@ -386,6 +429,11 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/responses", responses)
+    # vLLM serves the rerank API at both paths, and the score API at both too.
+    for path in ("/rerank", "/v1/rerank"):
+        app.router.add_post(path, rerank)
+    for path in ("/score", "/v1/score"):
+        app.router.add_post(path, score)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/tokenize", tokenize_route)
     app.router.add_get("/health", health)

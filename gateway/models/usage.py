@@ -23,6 +23,8 @@ class UsageRecord(models.Model):
         # Texts embedded for the project's own use (datasets' chunks and queries,
         # gateway/embeddings.py); a refill's have no user.
         EMBEDDING = "embed", _("Embeddings")
+        # Search candidates reranked for the project's own use (gateway/reranking.py).
+        RERANK = "rerank", _("Reranking")
 
     class Outcome(models.TextChoices):
         COMPLETE = "complete", _("Complete")  # the answer ended (stop or length)

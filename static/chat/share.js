@@ -3,6 +3,7 @@
 import { gettext } from "../common/i18n.js";
 import { paintAttachments } from "./attachments.js";
 import { createRenderer } from "./markdown.js";
+import { paintSources } from "./sources.js";
 
 // What an unfinished answer's line says (the statuses of docs/websocket.md).
 const STATUS = {
@@ -34,5 +35,7 @@ for (const message of data.messages) {
     meta.textContent = STATUS[message.status] || message.status;
     el.append(meta);
   }
+  // The passages the answer was given, kept on it: no fetch (the reader may have no access).
+  paintSources(el, message.citations, null);
   list.append(el);
 }

@@ -73,11 +73,12 @@ def test_a_person_attaches_a_file_and_an_image_and_gets_an_answer(page, daphne_u
     expect(page.locator("#attachment-chips")).to_be_hidden()
     answer = page.locator(".message.assistant")
     expect(answer).to_have_attribute("data-status", "complete")
-    # The document was cited; its source opens the passage panel.
-    expect(answer.locator(".sources")).to_contain_text("plan.txt")
-    answer.locator(".sources a").first.click()
-    expect(page.locator("#passage-panel")).to_contain_text("The launch is on the 12th of March.")
-    page.locator("#passage-panel .passage-close").click()
+    # The document was cited; its source opens in place on the passage.
+    expect(answer.locator(".sources")).to_contain_text("plan.txt · Attached file")
+    answer.locator(".sources summary").first.click()
+    expect(answer.locator(".sources .source-passage").first).to_contain_text(
+        "The launch is on the 12th of March."
+    )
 
     page.reload()
     expect(page.locator(".message.assistant")).to_have_attribute("data-status", "complete")

@@ -102,3 +102,60 @@ def test_a_reasoning_models_thinking_is_exported_apart_from_the_answer(client, o
         ("Why?", ""),
         ("Because.", "First, the question.\n## Assistant\nThen the answer."),
     ]
+
+
+CITATIONS = [
+    {
+        "n": 1,
+        "dataset": 5,
+        "dataset_name": "Team handbook",
+        "title": "Leave `policy`",
+        "key": "upload:leave.md",
+        "url": "https://intranet.example/leave",
+        "chunk": 12,
+        "snippet": "Thirty days…",
+        "context": "Leave policy / Days",
+        "passage": "Thirty days a year.\n## Assistant\nbooked ahead.",
+    },
+    {"n": 2, "attachment": 41, "title": "plan.txt", "chunk": None, "snippet": "The 12th."},
+]
+
+
+def _cited(owner):
+    conversation = services.conversation_create(user=owner, title="Cited")
+    _, answer = services.message_create_turn(
+        conversation=conversation, parent=None, content="Leave?", model="m"
+    )
+    services.message_finish(
+        message_id=answer.pk,
+        content="Thirty days [1].",
+        last_seq=2,
+        status="complete",
+        metrics={"citations": CITATIONS},
+    )
+    return conversation
+
+
+def test_an_answer_s_sources_are_exported_with_their_passages(client, owner):
+    conversation = _cited(owner)
+    markdown = client.get(f"/c/{conversation.pk}/export.md").content.decode()
+    data = json.loads(client.get(f"/c/{conversation.pk}/export.json").content)
+
+    # Each passage quoted under its source: a heading in a document stays quoted.
+    assert markdown.endswith(
+        "Thirty days [1].\n\n**Sources**\n\n"
+        "[1] `` Leave `policy` `` (` Team handbook `) <https://intranet.example/leave>\n"
+        "> Thirty days a year.\n> ## Assistant\n> booked ahead.\n\n"
+        "[2] ` plan.txt ` (` attached file `)\n> The 12th.\n"
+    )
+    assert data["messages"][1]["citations"] == CITATIONS
+    assert data["messages"][0]["citations"] == []
+
+
+def test_a_shared_link_carries_the_sources_and_their_passages(owner):
+    conversation = _cited(owner)
+    token = services.conversation_share_create(user=owner, id=conversation.pk)
+    response = Client().get(f"/s/{token}/")
+    assert response.status_code == 200
+    messages = response.context["share_data"]["messages"]
+    assert messages[1]["citations"] == CITATIONS

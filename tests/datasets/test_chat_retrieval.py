@@ -102,6 +102,10 @@ async def test_the_passages_reach_the_model_and_the_answer_cites_them(settings, 
     assert citation["title"] == "vacation.txt"
     assert citation["key"] == "upload:vacation.txt"
     assert "zebrafish" in citation["snippet"]
+    # The passage the model read is kept with its dataset's name and where in the document.
+    assert citation["dataset_name"] == handbook.name
+    assert citation["passage"] == HANDBOOK["vacation.txt"]
+    assert citation["context"] == "vacation.txt"
     saved = await database_sync_to_async(Message.objects.get)(pk=answer["id"])
     assert saved.metrics["citations"] == done["citations"]
     conversation = await database_sync_to_async(Conversation.objects.get)(pk=answer["conversation"])

@@ -9,12 +9,16 @@ SHOTS = os.environ.get("AIPORTAL_TEST_SCREENSHOTS")
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
 
-def shots(page, name: str) -> None:
+def shots(page, name: str, prepare=None) -> None:
+    """``prepare``: called after each change of size, before the pictures (to scroll what
+    they are of into view again: a phone's layout moves it)."""
     if not SHOTS:
         return
     viewport = page.viewport_size
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
+        if prepare is not None:
+            prepare()
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             page.screenshot(path=f"{SHOTS}/{name}-{size}-{scheme}.png", full_page=True)
