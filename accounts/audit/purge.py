@@ -5,7 +5,7 @@ log is append-only").
 On PostgreSQL a trigger (migration accounts/0NNN_audit_append_only) refuses every UPDATE of
 an event, except a deleted actor's id becoming null (the foreign key's SET NULL), and every
 DELETE unless the transaction set ``aiportal.audit_purge`` to ``on``. Only this function
-sets it, with ``set_config(..., true)``: local to its own transaction, gone at its end.
+sets it, with ``set_config(..., true)`` (local to its transaction), for its one DELETE.
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ def audit_events_purge_batch(*, before: datetime, limit: int) -> int:
         )
         if not ids:
             return 0
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config(%s, 'on', true)", [PURGE_SETTING])
+        _purge_allow(True)
         deleted, _ = AuditEvent.objects.filter(pk__in=ids).delete()
+        # Off again at once: even when this runs inside a longer transaction, the permission
+        # covers this one DELETE and nothing after it.
+        _purge_allow(False)
     return deleted
+
+
+def _purge_allow(allowed: bool) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config(%s, %s, true)", [PURGE_SETTING, "on" if allowed else "off"]
+            )
