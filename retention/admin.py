@@ -38,8 +38,13 @@ class GroupRetentionAdmin(admin.ModelAdmin):
 
 @admin.register(RetentionRun)
 class RetentionRunAdmin(admin.ModelAdmin):
-    list_display = ("started_at", "finished_at", "complete", "counts")
-    readonly_fields = ("started_at", "finished_at", "complete", "counts")
+    list_display = ("started_at", "finished_at", "complete", "deleted")
+    readonly_fields = ("started_at", "finished_at", "complete", "deleted")
+    fields = readonly_fields
+
+    @admin.display(description=_("deleted"))
+    def deleted(self, run: RetentionRun) -> str:
+        return ", ".join(f"{name}: {count}" for name, count in run.counts.items()) or "-"
 
     def has_add_permission(self, request) -> bool:
         return False
