@@ -46,7 +46,8 @@ def test_a_non_staff_user_reaches_none_of_them(owner, member):
     )
     assert response.status_code == 302
     assert RetentionDefaults.load().conversations_days == 30
-    response = client.post(reverse("admin:accounts_legalhold_add"), {"user": member.pk, "reason": "x"})
+    add_hold = reverse("admin:accounts_legalhold_add")
+    response = client.post(add_hold, {"user": member.pk, "reason": "x"})
     assert response.status_code == 302 and not member.legal_holds.exists()
 
 

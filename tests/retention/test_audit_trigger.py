@@ -18,9 +18,12 @@ pytestmark = pytest.mark.django_db
 
 
 def refused(sql: str, params: list) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
 
 
 def test_a_raw_update_or_delete_is_refused(owner):

@@ -100,6 +100,16 @@ def test_admins_place_and_release_holds_in_the_admin(owner, staff, staff_client)
     assert hold.released_by == staff and not legal_hold_active(user_id=owner.pk)
     assert AuditEvent.objects.filter(action="legal_hold.release", actor=staff).exists()
     # An active hold is never deleted; a released one may be, so its person's account can go.
-    assert staff_client.get(
-        reverse("admin:accounts_legalhold_delete", args=[hold.pk])
-    ).status_code == 200
+    assert (
+        staff_client.get(reverse("admin:accounts_legalhold_delete", args=[hold.pk])).status_code
+        == 200
+    )
+
+
+def test_an_admin_cannot_delete_a_held_account(owner, staff, staff_client):
+    legal_hold_place(user=owner, reason="Case 42", by=staff, ip=None)
+    url = reverse("admin:accounts_user_delete", args=[owner.pk])
+    page = staff_client.get(url).content.decode()
+    assert "legal hold" in page.lower()
+    staff_client.post(url, {"post": "yes"})
+    assert User.objects.filter(pk=owner.pk).exists()

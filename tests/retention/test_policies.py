@@ -51,6 +51,4 @@ def test_scopes_put_each_person_under_one_period(owner, member, outsider):
 def test_a_default_kept_forever_leaves_only_the_groups_scopes(owner, member):
     set_defaults(conversations=None)
     group_with("Sales", member, conversations=30)
-    assert retention_scopes(kind=CONVERSATIONS) == [
-        Scope(days=30, user_ids=frozenset({member.pk}))
-    ]
+    assert retention_scopes(kind=CONVERSATIONS) == [Scope(days=30, user_ids=frozenset({member.pk}))]
