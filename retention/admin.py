@@ -14,6 +14,14 @@ from accounts.models import LegalHold
 from retention.models import GroupRetention, RetentionDefaults, RetentionRun
 
 
+COUNTS_ORDER = {
+    name: index
+    for index, name in enumerate(
+        ["conversations", "messages", "attachments", "usage_records", "usage_days", "audit_events"]
+    )
+}
+
+
 @admin.register(RetentionDefaults)
 class RetentionDefaultsAdmin(admin.ModelAdmin):
     fields = ("conversations_days", "usage_days", "audit_days", "updated_at")
@@ -44,7 +52,9 @@ class RetentionRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("deleted"))
     def deleted(self, run: RetentionRun) -> str:
-        return ", ".join(f"{name}: {count}" for name, count in run.counts.items()) or "-"
+        # In a fixed order: PostgreSQL's jsonb keeps its keys in an order of its own.
+        names = sorted(run.counts, key=lambda name: (COUNTS_ORDER.get(name, 99), name))
+        return ", ".join(f"{name}: {run.counts[name]}" for name in names) or "-"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,6 +1,7 @@
 # ruff: noqa: F811 -- the fixtures imported from data_fixtures are parameters here
 """What people see of retention, in Chromium: the share page of a purged conversation says it
-is gone, "Your data" says how long conversations are kept, and the admin places a legal hold.
+is gone, "Your data" says how long conversations are kept, and an admin places a legal hold
+and sets the defaults.
 Screenshots go to AIPORTAL_TEST_SCREENSHOTS when it is set."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.retention.conftest import group_with, set_defaults, shared_old_conver
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
 
-def test_a_purged_conversations_link_says_it_is_gone(page, daphne_url, owner, member):
+def test_a_gone_link_the_data_page_and_the_admins_pages(page, daphne_url, owner, staff):
     set_defaults(conversations=30)
     group_with("Sales", owner, conversations=7)
     _conversation, token = shared_old_conversation(owner, days_idle=8)
@@ -37,8 +38,8 @@ def test_a_purged_conversations_link_says_it_is_gone(page, daphne_url, owner, me
     )
     shots(page, "data-retention")
 
-
-def test_an_admin_places_a_legal_hold_and_sets_the_defaults(page, daphne_url, staff, owner):
+    # One test, one flush of the database: the admin's part follows as another person.
+    page.context.clear_cookies()
     admin_sign_in(page, daphne_url, staff.email, "/admin/accounts/legalhold/add/")
     # The person is found by email in the admin's autocomplete (select2).
     page.click(".field-user .select2-selection")
@@ -51,7 +52,7 @@ def test_an_admin_places_a_legal_hold_and_sets_the_defaults(page, daphne_url, st
     assert LegalHold.objects.get().placed_by_id == staff.pk
     shots(page, "admin-legal-holds")
 
-    page.goto(f"{daphne_url}/admin/retention/retentiondefaults/add/")
+    page.goto(f"{daphne_url}/admin/retention/retentiondefaults/1/change/")
     page.fill("#id_conversations_days", "365")
     page.fill("#id_audit_days", "2555")
     shots(page, "admin-retention-defaults")
