@@ -13,7 +13,6 @@ from accounts.legal_hold import legal_hold_place, legal_hold_release
 from accounts.models import LegalHold
 from retention.models import GroupRetention, RetentionDefaults, RetentionRun
 
-
 COUNTS_ORDER = {
     name: index
     for index, name in enumerate(
