@@ -4,8 +4,10 @@ person's groups otherwise, "keep forever" the longest of all."""
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from retention.models import CONVERSATIONS, USAGE, RetentionDefaults
+from retention.notices import conversations_kept_notice
 from retention.selectors import Scope, retention_days_for, retention_scopes
 from tests.retention.conftest import group_with, set_defaults
 
@@ -52,3 +54,21 @@ def test_a_default_kept_forever_leaves_only_the_groups_scopes(owner, member):
     set_defaults(conversations=None)
     group_with("Sales", member, conversations=30)
     assert retention_scopes(kind=CONVERSATIONS) == [Scope(days=30, user_ids=frozenset({member.pk}))]
+
+
+def test_the_data_page_sentence_follows_the_persons_period(owner, member, settings):
+    set_defaults(conversations=None)
+    group_with("Sales", member, conversations=1)
+    assert conversations_kept_notice(owner) == "Your conversations are kept until you delete them."
+    assert conversations_kept_notice(member).startswith(
+        "Your conversations are kept for 1 day after their last message"
+    )
+    with translation.override("fr"):
+        assert conversations_kept_notice(member).startswith(
+            "Vos conversations sont conservées 1 jour après"
+        )
+
+
+def test_the_beat_runs_the_purge_hourly(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["retention-purge"]
+    assert entry == {"task": "retention.tasks.retention_purge_run", "schedule": 3600.0}
