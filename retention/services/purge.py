@@ -63,14 +63,17 @@ def _counts_add(run: RetentionRun, counts: dict[str, int]) -> None:
     run.counts = locked.counts
 
 
-def _batches_run(run: RetentionRun, budget: _Budget, batch: Batch, *, size: int) -> None:
-    """Run ``batch`` until a batch deletes fewer than ``size`` of every kind of row it
-    deletes, or the budget is spent. Each batch commits with its counts."""
+def _batches_run(
+    run: RetentionRun, budget: _Budget, batch: Batch, *, size: int, picked: tuple[str, ...]
+) -> None:
+    """Run ``batch`` until a batch picks fewer than ``size`` of each kind it picks (the
+    ``picked`` counts: conversations, not the messages that go with them), or the budget
+    is spent. Each batch commits with its counts."""
     while budget.take():
         with transaction.atomic():
             counts = batch()
             _counts_add(run, counts)
-        if all(count < size for count in counts.values()):
+        if all(counts[name] < size for name in picked):
             return
 
 
@@ -109,7 +112,7 @@ def retention_purge(
             exclude_owner_ids=scope.exclude_user_ids,
             limit=size,
         )
-        _batches_run(run, budget, conversations, size=size)
+        _batches_run(run, budget, conversations, size=size, picked=("conversations",))
 
     today = timezone.localdate(now)
     for scope in retention_scopes(kind=USAGE):
@@ -120,7 +123,7 @@ def retention_purge(
             exclude_user_ids=scope.exclude_user_ids,
             limit=size,
         )
-        _batches_run(run, budget, usage, size=size)
+        _batches_run(run, budget, usage, size=size, picked=("usage_records", "usage_days"))
 
     audit_days = retention_default_days(kind=AUDIT)
     if audit_days is not None:
@@ -129,7 +132,7 @@ def retention_purge(
         def audit_events() -> dict[str, int]:
             return {"audit_events": audit_events_purge_batch(before=before, limit=size)}
 
-        _batches_run(run, budget, audit_events, size=size)
+        _batches_run(run, budget, audit_events, size=size, picked=("audit_events",))
 
     with transaction.atomic():
         run.finished_at = timezone.now()
