@@ -164,3 +164,37 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"
+
+
+class LegalHold(models.Model):
+    """A legal hold on one person: while it is active (``released_at`` empty) nothing of
+    theirs is deleted, neither by the retention purge nor at their own request
+    (docs/operations.md, "Legal hold"). Placed and released by an admin, both audited; the
+    rows stay after release as the hold's history. Confidential: nothing the person sees
+    changes, except that deleting their account is refused with a neutral message."""
+
+    # PROTECT: an account with a hold is not deleted by any path (the admin's user list
+    # says why); deleting one's own account removes released holds first (their history is
+    # in the audit log), and an admin may delete a released hold.
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="legal_holds")
+    reason = models.TextField(help_text=_("Why (a case or matter reference); admins only."))
+    placed_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    placed_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user"], name="legal_hold_active", condition=models.Q(released_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "released" if self.released_at else "active"
+        return f"legal hold on {self.user} ({state})"

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "prompts",
     "tools",
     "datasets",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -711,6 +712,11 @@ AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200
 AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
 # Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
 # expire old data exports.
+# Retention purge (docs/operations.md, "Retention"): rows deleted per batch (one
+# transaction each), and batches per hourly run; what is left waits for the next run.
+AIPORTAL_RETENTION_BATCH = env_int("AIPORTAL_RETENTION_BATCH", 500, minimum=1)
+AIPORTAL_RETENTION_MAX_BATCHES = env_int("AIPORTAL_RETENTION_MAX_BATCHES", 200, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     # Conversations deleted past their undo window (no GET purges them).
     "chat-conversations-purge": {
@@ -720,6 +726,8 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-refills-due": {"task": "datasets.tasks.dataset_refills_due_run", "schedule": 60.0},
     # The usage page's daily roll-ups of today and yesterday (gateway/usage_rollup.py).
     "gateway-usage-rollup": {"task": "gateway.tasks.usage_rollup_recent_run", "schedule": 300.0},
+    # Retention: conversations, usage and audit events past their period (retention/).
+    "retention-purge": {"task": "retention.tasks.retention_purge_run", "schedule": 3600.0},
     # Delete the "export my data" archives nobody downloaded within their day.
     "accounts-exports-expire": {
         "task": "accounts.tasks.data_exports_expire_run",

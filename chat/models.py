@@ -111,7 +111,12 @@ class ConversationShare(models.Model):
     an API key): a leaked database or backup gives no working links. The owner sees the link
     once, when it is made; making a new one revokes the old."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    # SET_NULL: a link outlives its conversation's deletion (by its owner or the retention
+    # purge) as a digest and dates only, so that its page can say the conversation is gone
+    # (410) instead of a bare "not found" (docs/chat.md, "Share links").
+    conversation = models.ForeignKey(
+        Conversation, null=True, on_delete=models.SET_NULL, related_name="shares"
+    )
     token_digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

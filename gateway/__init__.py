@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from gateway.regions import regions_parse
     from gateway.reranking import rerank, rerank_blocking
     from gateway.sampling import Sampling, sampling_body
+    from gateway.usage_retention import usage_purge_batch
 
 # Name → the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -112,6 +113,8 @@ _EXPORTS: dict[str, str] = {
     "regions_known": "gateway.pool",
     # API keys.
     "apikey_create": "gateway.keys",
+    # The retention purge's batch of usage records and their roll-ups.
+    "usage_purge_batch": "gateway.usage_retention",
     # Errors a caller turns into a message.
     "EmbeddingModelUnset": "gateway.errors",
     "GatewayError": "gateway.errors",
@@ -170,6 +173,7 @@ __all__ = [
     "rerank",
     "rerank_blocking",
     "sampling_body",
+    "usage_purge_batch",
 ]
 
 

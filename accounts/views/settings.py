@@ -35,6 +35,7 @@ from accounts.privacy.export import (
     data_export_latest,
     data_export_request,
 )
+from accounts.privacy.notices import kept_notices
 
 
 class AccountDeleteForm(forms.Form):
@@ -66,6 +67,7 @@ def _data_page(request: HttpRequest, form: AccountDeleteForm, *, status: int = 2
         "export_active": export is not None and export.status in ACTIVE,
         "form": form,
         "needs_fresh_sign_in": not _has_reauthentication_method(request),
+        "kept_notices": kept_notices(user=request.user),
     }
     return render(request, "accounts/data.html", context, status=status)
 

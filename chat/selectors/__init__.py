@@ -18,6 +18,7 @@ from chat.selectors.conversations import (
     conversation_share_active,
     conversation_share_find,
     conversation_system_prompt,
+    share_link_gone,
     share_token_digest,
 )
 from chat.selectors.messages import (
@@ -58,6 +59,7 @@ __all__ = [
     "message_payload",
     "message_siblings",
     "message_tree",
+    "share_link_gone",
     "share_token_digest",
     "thread_messages",
 ]

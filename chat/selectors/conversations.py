@@ -114,6 +114,20 @@ def conversation_share_find(*, token: str) -> Conversation:
     return share.conversation
 
 
+def share_link_gone(*, token: str) -> bool:
+    """Whether the token is a link that worked once and no longer does: revoked, or its
+    conversation deleted (hidden, or purged for good). Its page then says so (410)."""
+    return (
+        ConversationShare.objects.filter(token_digest=share_token_digest(token))
+        .filter(
+            Q(revoked_at__isnull=False)
+            | Q(conversation__isnull=True)
+            | Q(conversation__deleted_at__isnull=False)
+        )
+        .exists()
+    )
+
+
 def conversation_share_active(*, conversation: Conversation) -> ConversationShare | None:
     return conversation.shares.filter(revoked_at__isnull=True).first()
 

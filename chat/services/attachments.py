@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.legal_hold import held_user_ids
 from accounts.models import User
 from chat.models import Attachment, Conversation, Message
 from chat.services.attachment_images import ImageRefused, image_format_sniff, image_reencode
@@ -237,10 +238,13 @@ def attachments_bind(
 
 def attachment_purge_unsent(*, older_than: timedelta = UNSENT_KEPT) -> int:
     """Delete attachments uploaded but never sent, older than ``older_than``: a composer
-    closed without sending. Called by the chat's purge task (chat/tasks.py)."""
-    _deleted, per_model = Attachment.objects.filter(
-        message__isnull=True, created_at__lt=timezone.now() - older_than
-    ).delete()
+    closed without sending. Called by the chat's purge task (chat/tasks.py). Those of a
+    person under a legal hold stay until it is released (accounts/legal_hold.py)."""
+    _deleted, per_model = (
+        Attachment.objects.filter(message__isnull=True, created_at__lt=timezone.now() - older_than)
+        .exclude(owner_id__in=held_user_ids())
+        .delete()
+    )
     return per_model.get(Attachment._meta.label, 0)
 
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
+from accounts.legal_hold import held_user_ids
 from accounts.models import User
 from accounts.preferences import preferences_get
 from chat import protocol, selectors
@@ -131,7 +132,11 @@ def conversation_delete(*, user: User, id: int) -> Conversation:
 
     Its share links are revoked for good, now: an undo brings the conversation back but not
     its links (a person who deleted a shared conversation meant the link to die; they share
-    it again if they want to)."""
+    it again if they want to).
+
+    Under a legal hold (accounts/legal_hold.py) the same happens, and the person sees the
+    same, but the purge leaves the conversation alone until the hold is released: hidden
+    from them, kept for the hold (docs/operations.md, "Legal hold")."""
     conversation = selectors.conversation_get(user=user, id=id)
     now = timezone.now()
     with transaction.atomic():
@@ -157,10 +162,11 @@ def conversation_restore(*, user: User, id: int) -> Conversation:
 def conversation_purge_deleted(*, user: User | None = None) -> int:
     """Delete for good the conversations deleted longer than ``UNDO_WINDOW`` ago (one user's,
     or everyone's). Called on every delete and every minute by the beat (chat/tasks.py);
-    the pages never show them meanwhile, and ``conversation_restore`` refuses them."""
+    the pages never show them meanwhile, and ``conversation_restore`` refuses them. Those
+    of a person under a legal hold wait for its release."""
     expired = Conversation.objects.filter(
         deleted_at__isnull=False, deleted_at__lt=timezone.now() - UNDO_WINDOW
-    )
+    ).exclude(owner_id__in=held_user_ids())
     if user is not None:
         expired = expired.filter(owner=user)
     _total, per_model = expired.delete()

@@ -210,6 +210,14 @@ def shared_conversation(request: HttpRequest, token: str) -> HttpResponse:
     try:
         conversation = selectors.conversation_share_find(token=token)
     except Conversation.DoesNotExist:
+        if selectors.share_link_gone(token=token):
+            # A link that worked once: say the conversation is gone (410), so whoever was
+            # given it knows it is not a typo and not coming back.
+            response = render(request, "chat/share_gone.html", status=410)
+            response["X-Robots-Tag"] = "noindex, nofollow"
+            response["Cache-Control"] = "private, no-store"
+            response["Referrer-Policy"] = "no-referrer"
+            return response
         raise Http404("No such shared conversation.") from None
     thread = selectors.conversation_thread(conversation=conversation)
     data = {

@@ -11,6 +11,7 @@ import json
 import pytest
 from django import forms
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -234,7 +235,12 @@ def test_events_cannot_be_added_edited_or_deleted_in_the_admin(owner, staff_clie
 def test_the_list_filters_by_action_actor_and_dates(owner, member, staff_client):
     audit_record(actor=owner, action="dataset.delete", target_type="dataset", target_id=1)
     audit_record(actor=member, action="dataset.export", target_type="dataset", target_id=2)
-    AuditEvent.objects.filter(target_id="2").update(at="2026-01-15T12:00:00Z")
+    # Dated in the past by hand: the append-only trigger (docs/operations.md) is set aside
+    # for this statement alone, inside the test's transaction, which rolls it all back.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # triggers off
+        AuditEvent.objects.filter(target_id="2").update(at="2026-01-15T12:00:00Z")
+        cursor.execute("SET LOCAL session_replication_role = origin")
     url = reverse("admin:accounts_auditevent_changelist")
     response = staff_client.get(url, {"actor__id__exact": member.pk})
     assert [e.action for e in response.context["cl"].result_list] == ["dataset.export"]

@@ -93,22 +93,24 @@ def test_only_a_digest_of_the_token_is_stored(owner):
     assert len(token) >= 32
 
 
-def test_a_revoked_unknown_or_deleted_link_is_404(owner):
+def test_an_unknown_link_is_404_and_a_revoked_or_deleted_one_says_it_is_gone(owner):
     conversation, token = shared_conversation(owner)
     assert Client().get("/s/not-a-real-token/").status_code == 404
     services.conversation_share_revoke(user=owner, id=conversation.pk)
-    assert Client().get(f"/s/{token}/").status_code == 404
+    gone = Client().get(f"/s/{token}/")
+    assert gone.status_code == 410 and "This conversation is gone" in gone.content.decode()
+    assert gone["Cache-Control"] == "private, no-store"
 
     token = services.conversation_share_create(user=owner, id=conversation.pk)
     assert Client().get(f"/s/{token}/").status_code == 200
     services.conversation_delete(user=owner, id=conversation.pk)
-    assert Client().get(f"/s/{token}/").status_code == 404
+    assert Client().get(f"/s/{token}/").status_code == 410
 
 
 def test_a_new_link_replaces_the_old_one(owner):
     conversation, old = shared_conversation(owner)
     new = services.conversation_share_create(user=owner, id=conversation.pk)
-    assert Client().get(f"/s/{old}/").status_code == 404
+    assert Client().get(f"/s/{old}/").status_code == 410
     assert Client().get(f"/s/{new}/").status_code == 200
 
 
@@ -125,4 +127,4 @@ def test_the_endpoints_make_and_revoke_links_for_the_owner(owner):
     assert client.post(f"/api/conversations/{conversation.pk}/share/revoke/").json() == {
         "revoked": 1
     }
-    assert Client().get(url.removeprefix("http://testserver")).status_code == 404
+    assert Client().get(url.removeprefix("http://testserver")).status_code == 410

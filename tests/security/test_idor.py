@@ -347,7 +347,9 @@ def test_share_links_open_only_with_the_live_token(world, outsider):
         if token != world.token:
             assert client.get(f"/s/{token}/").status_code == 404, token
     _as(world.conversation.owner).post(f"/api/conversations/{world.conversation.pk}/share/revoke/")
-    assert client.get(f"/s/{world.token}/").status_code == 404
+    # A link that worked once says it is gone, and shows nothing of the conversation.
+    gone = client.get(f"/s/{world.token}/")
+    assert gone.status_code == 410 and "Private plans" not in gone.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
 PACKAGES = (
     "aiportal",
+    "retention",
     "chat",
     "assistants",
     "prompts",
@@ -28,7 +29,10 @@ PACKAGES = (
     "accounts",
     "common",
 )
-LAYERS = "Layers: root, chat, assistants | prompts, tools, datasets, gateway, accounts, common"
+LAYERS = (
+    "Layers: root, retention, chat, assistants | prompts, tools, datasets, gateway, accounts, "
+    "common"
+)
 DOOR = "Outside the gateway, only its door (gateway/__init__.py)"
 ACYCLIC = "No import circles inside the gateway"
 APPS_ACYCLIC = "No import circles inside the other packages"
