@@ -178,11 +178,10 @@ def emulator_running(*, minilm: bool) -> Iterator[str]:
 # --- The database and the dataset ---------------------------------------------------------
 
 
-def _database_setup(files_dir: Path) -> object:
+def _database_throwaway(files_dir: Path) -> object:
+    """A database of the bench's own, migrated; the value teardown_databases takes."""
     from django.conf import settings
     from django.test.utils import setup_databases
-
-    settings.AIPORTAL_DATASETS_DIR = files_dir
 
     database = settings.DATABASES["default"]
     # A name of its own: a test run may be using test_<name> on the same server right now.
@@ -197,24 +196,24 @@ def _database_setup(files_dir: Path) -> object:
 def dataset_load(*, corpus: Path) -> tuple[object, object, dict]:
     """A staff user and a dataset whose one source is the corpus folder, refilled for real
     (the service the Celery task runs). Returns (user, dataset, the corpus's figures)."""
-    from django.conf import settings
+    from django.test import override_settings
 
     from accounts.services import user_create
     from datasets.models import RefillJob
     from datasets.services import dataset_create, source_add
     from datasets.services.refill import refill_job_run
 
-    settings.AIPORTAL_DATASET_ROOTS = [f"{ROOT_NAME}={corpus.resolve()}"]
     user = user_create(email="bench@example.com", password=PASSWORD, is_staff=True)
     dataset = dataset_create(user=user, name="Retrieval bench corpus", keep_versions=1)
-    source_add(
-        dataset=dataset, user=user, kind="folder", config={"root": ROOT_NAME, "path": ""}
-    )
-    started = time.perf_counter()
-    # The row dataset_refill_start would make, run here rather than through a broker.
-    job = RefillJob.objects.create(dataset=dataset, triggered_by=user)
-    refill_job_run(job_id=job.pk, worker="bench")
-    elapsed = time.perf_counter() - started
+    with override_settings(AIPORTAL_DATASET_ROOTS=[f"{ROOT_NAME}={corpus.resolve()}"]):
+        source_add(
+            dataset=dataset, user=user, kind="folder", config={"root": ROOT_NAME, "path": ""}
+        )
+        started = time.perf_counter()
+        # The row dataset_refill_start would make, run here rather than through a broker.
+        job = RefillJob.objects.create(dataset=dataset, triggered_by=user)
+        refill_job_run(job_id=job.pk, worker="bench")
+        elapsed = time.perf_counter() - started
     job.refresh_from_db()
     if job.status != "succeeded":
         raise SystemExit(f"the refill {job.status}: {job.message} {job.errors[:3]}")
@@ -228,9 +227,9 @@ def dataset_load(*, corpus: Path) -> tuple[object, object, dict]:
     return user, dataset, figures
 
 
-def corpus_embed_timed(*, dataset) -> dict:
-    """Every chunk of the active version embedded through the gateway, as a refill sends
-    them (context, then text), timed."""
+def corpus_embed_timed(*, dataset, sample: int) -> dict:
+    """The chunks of the active version (the first ``sample``; all when negative) embedded
+    through the gateway, as a refill sends them (context, then text), timed."""
     from asgiref.sync import async_to_sync
 
     import gateway
@@ -238,7 +237,9 @@ def corpus_embed_timed(*, dataset) -> dict:
 
     chunks = Chunk.objects.filter(
         document__entries__version=dataset.active_version
-    ).distinct()
+    ).distinct().order_by("pk")
+    if sample > 0:
+        chunks = chunks[:sample]
     texts = [f"{c.context}\n{c.text}" if c.context else c.text for c in chunks]
     started = time.perf_counter()
     vectors = async_to_sync(gateway.embed)(texts=texts)
@@ -321,10 +322,24 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--limit", type=int, default=40, help="passages fetched per question")
     parser.add_argument("--embedding", choices=("minilm", "hashed"), default="minilm")
-    parser.add_argument("--embed-corpus", action="store_true")
+    parser.add_argument(
+        "--embed-corpus",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=0,
+        metavar="N",
+        help="also time embedding the corpus's chunks through the gateway (the first N only)",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--django-version", default="5.2.*")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--use-configured-database",
+        action="store_true",
+        help="work in the database Django is configured with (tests: their own), not a "
+        "throwaway one",
+    )
     args = parser.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(args.methods) - set(METHODS)
@@ -366,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     methods, unavailable = _methods_runnable(args.methods, accepted)
     for line in unavailable:
         print(line)
-    needs_worker = args.embed_corpus or any(m != "fulltext" for m in methods)
+    needs_worker = bool(args.embed_corpus) or any(m != "fulltext" for m in methods)
     if needs_worker and args.embedding == "minilm":
         from gateway.emulator.minilm import MiniLmUnavailable, minilm_check
 
@@ -376,54 +391,69 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{exc}; or run with --embedding hashed") from None
 
     files_dir = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
-    results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, files_dir, ignore_errors=True)
+        from django.test import override_settings
+
+        stack.enter_context(override_settings(AIPORTAL_DATASETS_DIR=files_dir))
         if needs_worker:
             url = stack.enter_context(emulator_running(minilm=args.embedding == "minilm"))
-            from django.conf import settings
-
             # The gateway reads these on each call: the refill embeds the chunks, searches
             # embed the queries and rerank through this worker.
-            settings.AIPORTAL_WORKERS = f"{url}@bench"
-            settings.AIPORTAL_EMBEDDING_MODEL = EMBEDDING_MODEL
-            settings.AIPORTAL_RERANK_MODEL = RERANK_MODEL
-        old_config = _database_setup(files_dir)
-
-        def _teardown() -> None:
-            from django.db import connections
-            from django.test.utils import teardown_databases
-
-            connections.close_all()
-            teardown_databases(old_config, verbosity=0)
-
-        stack.callback(_teardown)
-        user, dataset, results["corpus"] = dataset_load(corpus=corpus)
-        corpus_figures = results["corpus"]
-        print(
-            f"corpus: {corpus_figures['documents']} documents, {corpus_figures['chunks']} "
-            f"chunks, refill {corpus_figures['refill_s']} s; {len(questions)} questions"
-        )
-        if args.embed_corpus:
-            results["embedding"] = corpus_embed_timed(dataset=dataset)
-            figures = results["embedding"]
-            print(
-                f"embedding ({args.embedding}): {figures['chunks']} chunks of dimension "
-                f"{figures['dimension']} in {figures['seconds']} s "
-                f"({figures['chunks_per_s']} chunks/s) through the gateway"
+            stack.enter_context(
+                override_settings(
+                    AIPORTAL_WORKERS=f"{url}@bench",
+                    AIPORTAL_EMBEDDING_MODEL=EMBEDDING_MODEL,
+                    AIPORTAL_RERANK_MODEL=RERANK_MODEL,
+                )
             )
-        for method in methods:
-            results[method] = method_score(
-                method=method,
-                questions=questions,
-                user=user,
-                dataset=dataset,
-                limit=args.limit,
-                accepted=accepted,
-            )
-        table_print(results)
+        if not args.use_configured_database:
+            old_config = _database_throwaway(files_dir)
+
+            def _teardown() -> None:
+                from django.db import connections
+                from django.test.utils import teardown_databases
+
+                connections.close_all()
+                teardown_databases(old_config, verbosity=0)
+
+            stack.callback(_teardown)
+        results = bench_run(args=args, questions=questions, corpus=corpus, methods=methods)
     if args.json:
         print(json.dumps(results, sort_keys=True))
+
+
+def bench_run(*, args: argparse.Namespace, questions: list[dict], corpus: Path, methods) -> dict:
+    """Load the corpus, then score each method; prints as it goes, returns every figure."""
+    from datasets.selectors import chunk_search
+
+    accepted = set(inspect.signature(chunk_search).parameters)
+    results: dict[str, dict] = {}
+    user, dataset, results["corpus"] = dataset_load(corpus=corpus)
+    corpus_figures = results["corpus"]
+    print(
+        f"corpus: {corpus_figures['documents']} documents, {corpus_figures['chunks']} "
+        f"chunks, refill {corpus_figures['refill_s']} s; {len(questions)} questions"
+    )
+    if args.embed_corpus:
+        results["embedding"] = corpus_embed_timed(dataset=dataset, sample=args.embed_corpus)
+        figures = results["embedding"]
+        print(
+            f"embedding ({args.embedding}): {figures['chunks']} chunks of dimension "
+            f"{figures['dimension']} in {figures['seconds']} s "
+            f"({figures['chunks_per_s']} chunks/s) through the gateway"
+        )
+    for method in methods:
+        results[method] = method_score(
+            method=method,
+            questions=questions,
+            user=user,
+            dataset=dataset,
+            limit=args.limit,
+            accepted=accepted,
+        )
+    table_print(results)
+    return results
 
 
 if __name__ == "__main__":
