@@ -235,9 +235,11 @@ def corpus_embed_timed(*, dataset, sample: int) -> dict:
     import gateway
     from datasets.models import Chunk
 
-    chunks = Chunk.objects.filter(
-        document__entries__version=dataset.active_version
-    ).distinct().order_by("pk")
+    chunks = (
+        Chunk.objects.filter(document__entries__version=dataset.active_version)
+        .distinct()
+        .order_by("pk")
+    )
     if sample > 0:
         chunks = chunks[:sample]
     texts = [f"{c.context}\n{c.text}" if c.context else c.text for c in chunks]

@@ -40,9 +40,7 @@ def reciprocal_rank_at(ranked: Sequence[str], relevant: set[str], k: int) -> flo
 
 def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     dcg = sum(
-        1.0 / math.log2(rank + 1)
-        for rank, key in enumerate(ranked[:k], start=1)
-        if key in relevant
+        1.0 / math.log2(rank + 1) for rank, key in enumerate(ranked[:k], start=1) if key in relevant
     )
     ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(relevant), k) + 1))
     return dcg / ideal if ideal else 0.0
