@@ -175,6 +175,24 @@ def emulator_running(*, minilm: bool) -> Iterator[str]:
             process.kill()
 
 
+def gateway_warm(*, seconds: float = 60) -> None:
+    """Wait until the gateway routes an embedding to the new worker: it learns of a worker
+    from its prober, and a refill that starts before that would fail its first batches."""
+    from asgiref.sync import async_to_sync
+
+    import gateway
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            async_to_sync(gateway.embed)(texts=["warm-up"])
+            return
+        except gateway.GatewayError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the gateway could not reach the emulator: {exc}") from None
+            time.sleep(0.5)
+
+
 # --- The database and the dataset ---------------------------------------------------------
 
 
@@ -420,6 +438,8 @@ def main(argv: list[str] | None = None) -> None:
                 teardown_databases(old_config, verbosity=0)
 
             stack.callback(_teardown)
+        if needs_worker:
+            gateway_warm()
         results = bench_run(args=args, questions=questions, corpus=corpus, methods=methods)
     if args.json:
         print(json.dumps(results, sort_keys=True))
