@@ -165,7 +165,9 @@ def emulator_running(*, minilm: bool) -> Iterator[str]:
         match = READY.search(line)
         if not match:
             process.wait(timeout=5)
-            raise SystemExit(f"the emulator did not start (exit {process.returncode})")
+            # Its own message is above, on stderr (without the extra minilm: what to install).
+            hint = "; --embedding hashed needs no model" if minilm else ""
+            raise SystemExit(f"the emulator did not start (exit {process.returncode}){hint}")
         yield match.group(1)
     finally:
         process.terminate()
@@ -402,13 +404,6 @@ def main(argv: list[str] | None = None) -> None:
     for line in unavailable:
         print(line)
     needs_worker = bool(args.embed_corpus) or any(m != "fulltext" for m in methods)
-    if needs_worker and args.embedding == "minilm":
-        from gateway.emulator.minilm import MiniLmUnavailable, minilm_check
-
-        try:
-            minilm_check()
-        except MiniLmUnavailable as exc:
-            raise SystemExit(f"{exc}; or run with --embedding hashed") from None
 
     files_dir = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
     with contextlib.ExitStack() as stack:
