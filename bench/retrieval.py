@@ -247,6 +247,19 @@ def dataset_load(*, corpus: Path) -> tuple[object, object, dict]:
     return user, dataset, figures
 
 
+def pages_missing(*, questions: list[dict], dataset) -> list[str]:
+    """The relevant pages of the questions that the loaded corpus does not hold, sorted."""
+    from datasets.models import VersionDocument
+
+    keys = {
+        document_key(key)
+        for key in VersionDocument.objects.filter(version=dataset.active_version).values_list(
+            "key", flat=True
+        )
+    }
+    return sorted({page for item in questions for page in item["relevant"]} - keys)
+
+
 def corpus_embed_timed(*, dataset, sample: int) -> dict:
     """The chunks of the active version (the first ``sample``; all when negative) embedded
     through the gateway, as a refill sends them (context, then text), timed."""
@@ -455,6 +468,12 @@ def bench_run(*, args: argparse.Namespace, questions: list[dict], corpus: Path, 
         f"corpus: {corpus_figures['documents']} documents, {corpus_figures['chunks']} "
         f"chunks, refill {corpus_figures['refill_s']} s; {len(questions)} questions"
     )
+    missing = pages_missing(questions=questions, dataset=dataset)
+    if missing:
+        # A page that is not in the corpus can never be found: say so, or the figures
+        # would quietly count a typo in the questions as a search that failed.
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        print(f"warning: {len(missing)} relevant pages are not in the corpus: {shown}")
     if args.embed_corpus:
         results["embedding"] = corpus_embed_timed(dataset=dataset, sample=args.embed_corpus)
         figures = results["embedding"]
