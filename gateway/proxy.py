@@ -21,11 +21,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 
-from gateway import metrics
+from common import telemetry
+from gateway import metrics, tracing
 from gateway.admission import budget_add
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_batches, attempt_once
@@ -58,6 +59,9 @@ from gateway.sampling import Sampling, sampling_body
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerSpec, WorkerView
 from gateway.usage import usage_record_later
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
 
@@ -357,24 +361,33 @@ async def answer_once(
     the answer's token counts and cached prompt tokens."""
     report = _Report(caller=caller)
     body = {**body, "stream": False}
+    span = tracing.request_span(endpoint=path, body=body, caller=caller)
+    answer = None
     try:
-        async with request_admitted(caller=caller, model=body.get("model")) as router:
+        async with request_admitted(caller=caller, model=body.get("model"), trace=span) as router:
             body["model"] = report.model = router.model
+            tracing.request_span_model(span, endpoint=path, model=router.model)
             tries = 0
             while True:
-                view = await router.next_worker()
+                view = await _next_worker(router, span, attempt=report.attempts + 1)
                 if view is None:
                     raise router.exhausted()
                 report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
+                attempt = tracing.attempt_span(span, view=view, path=path, attempt=report.attempts)
                 try:
                     async with inflight_lease(view.url):
                         answer = await attempt_once(
-                            view.spec, path=path, body=body, deadline=router.deadline
+                            view.spec,
+                            path=path,
+                            body=body,
+                            deadline=router.deadline,
+                            trace_headers=telemetry.trace_headers(attempt),
                         )
                         if _aborted(answer.body):
                             # The engine gave up on it; nothing reached the client yet.
                             raise AttemptFailed("the engine aborted the answer", before_first=True)
                 except AttemptFailed as exc:
+                    telemetry.span_end(attempt, error=exc)
                     router.failed(view, exc)  # raises when the request is at fault
                     if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
                         raise router.exhausted() from None
@@ -382,8 +395,10 @@ async def answer_once(
                     _count("FAILOVERS_TOTAL")
                     continue
                 except BaseException as exc:
+                    telemetry.span_end(attempt, error=exc)
                     router.ended(view, exc)
                     raise
+                telemetry.span_end(attempt)
                 router.succeeded(view)
                 await _orca_report(view, answer.headers)
                 report.usage, report.cached_tokens = usage_of(answer.body)
@@ -391,10 +406,27 @@ async def answer_once(
                 return answer.body
     except BaseException as exc:
         report.outcome = _outcome(exc, started=False)
+        tracing.request_span_end(span, report=report, error=exc)
+        span = None
         raise
     finally:
+        tracing.request_span_end(span, report=report, error=None, answer=answer and answer.body)
         queue_notify()
         await _account(report)
+
+
+async def _next_worker(router: Router, span: Span | None, *, attempt: int) -> WorkerView | None:
+    """The router's next worker, in a ``gateway.route`` span when tracing is on."""
+    if span is None:
+        return await router.next_worker()
+    route = tracing.route_span(span, policy=settings.AIPORTAL_ROUTING_POLICY, attempt=attempt)
+    try:
+        view = await router.next_worker()
+    except BaseException as exc:
+        telemetry.span_end(route, error=exc)
+        raise
+    tracing.route_span_end(route, view)
+    return view
 
 
 # --- The streaming core ---------------------------------------------------------------------
@@ -403,30 +435,38 @@ async def answer_once(
 async def _stream(
     *, endpoint: str, body: dict[str, Any], report: _Report
 ) -> AsyncIterator[list[dict[str, Any]]]:
+    # Started, never made current: this is a generator (common/telemetry.py says why).
+    span = tracing.request_span(endpoint=endpoint, body=body, caller=report.caller)
+    error: BaseException | None = None
     try:
-        async with request_admitted(caller=report.caller, model=body.get("model")) as router:
+        async with request_admitted(
+            caller=report.caller, model=body.get("model"), trace=span
+        ) as router:
             report.model = router.model
+            tracing.request_span_model(span, endpoint=endpoint, model=router.model)
             stitch = report.stitch = Stitcher(
                 endpoint=endpoint, body={**body, "model": report.model}
             )
-            attempts = _attempts(router, stitch, endpoint=endpoint, report=report)
+            attempts = _attempts(router, stitch, endpoint=endpoint, report=report, span=span)
             async with contextlib.aclosing(attempts):
                 async for batch in attempts:
                     yield batch
         report.outcome = "complete"
     except BaseException as exc:
+        error = exc
         report.outcome = _outcome(exc, started=bool(report.stitch and report.stitch.started))
         raise
     finally:
         if report.stitch is not None:
             report.usage = report.stitch.usage()
             report.cached_tokens = report.stitch.cached_tokens
+        tracing.request_span_end(span, report=report, error=error)
         queue_notify()
         await _account(report)
 
 
 async def _attempts(
-    router: Router, stitch: Stitcher, *, endpoint: str, report: _Report
+    router: Router, stitch: Stitcher, *, endpoint: str, report: _Report, span: Span | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
     tries = 0  # attempts for the current part of the answer
     # A /v1/completions body that continues a chat on the worker that refused to continue
@@ -445,14 +485,21 @@ async def _attempts(
                     "cannot be continued elsewhere.",
                     partial=True,
                 )
-            view = await router.next_worker()
+            view = await _next_worker(router, span, attempt=report.attempts + 1)
             if view is None:
                 raise router.exhausted(partial=stitch.started)
         assert view is not None
         report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
+        attempt = tracing.attempt_span(span, view=view, path=path, attempt=report.attempts)
         try:
             async with inflight_lease(view.url):
-                batches = attempt_batches(view.spec, path=path, body=body, deadline=router.deadline)
+                batches = attempt_batches(
+                    view.spec,
+                    path=path,
+                    body=body,
+                    deadline=router.deadline,
+                    trace_headers=telemetry.trace_headers(attempt),
+                )
                 async with contextlib.aclosing(batches):
                     async for batch in batches:
                         outs = []
@@ -470,6 +517,7 @@ async def _attempts(
                     # A well-formed end that is not the answer's: continued as a dead stream.
                     raise AttemptFailed("the engine aborted the answer", before_first=False)
         except AttemptFailed as exc:
+            telemetry.span_end(attempt, error=exc)
             # Raises when the request is at fault (a second worker failed it on its own).
             router.failed(view, exc, partial=stitch.started)
             if not exc.before_first and stitch.started:
@@ -499,6 +547,7 @@ async def _attempts(
             _count("FAILOVERS_TOTAL")
             continue
         except BaseException as exc:
+            telemetry.span_end(attempt, error=exc)
             router.ended(view, exc)
             if stitch.part and isinstance(exc, GatewayError) and exc.status < 500:
                 rejected = isinstance(exc, UpstreamRejected) and path == endpoint
@@ -517,6 +566,7 @@ async def _attempts(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
                 ) from None
             raise
+        telemetry.span_end(attempt)
         router.succeeded(view)
         return
 

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from common import telemetry
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
 
@@ -57,6 +58,7 @@ def _terms(query: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+@telemetry.traced("datasets.search")
 def chunk_search(
     *, user: User | None, query: str, dataset_ids: list[int], limit: int = 8
 ) -> list[Hit]:
