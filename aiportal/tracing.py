@@ -81,9 +81,12 @@ def http_traced(app: Any) -> Any:
         return app
     from opentelemetry import trace
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.util.http import ExcludeList
 
     return OpenTelemetryMiddleware(
         app,
+        # Health checks and Prometheus scrapes come every few seconds and say nothing.
+        excluded_urls=ExcludeList([r"/(healthz|metrics)(\?|$)"]),
         default_span_details=_span_details,
         tracer_provider=trace.get_tracer_provider(),
         exclude_spans=["receive", "send"],
