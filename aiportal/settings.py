@@ -739,6 +739,12 @@ def _tracing_wanted() -> bool:
 
 
 AIPORTAL_TRACING = _tracing_wanted()
+# OpenTelemetry metrics (the GenAI conventions' histograms) beside /metrics' Prometheus ones:
+# only when asked for by name, OTEL_METRICS_EXPORTER=otlp (an endpoint alone does not).
+_metrics_exporters = [name.lower() for name in env_list("OTEL_METRICS_EXPORTER")]
+if _metrics_exporters not in ([], ["none"], ["otlp"]):
+    raise ImproperlyConfigured("OTEL_METRICS_EXPORTER must be otlp or none")
+AIPORTAL_OTEL_METRICS = _metrics_exporters == ["otlp"] and not env_bool("OTEL_SDK_DISABLED", False)
 # Prompts, answers, tool arguments and results, retrieval queries on spans: off, an admin's
 # decision (whoever reads the traces reads the conversations).
 AIPORTAL_OTEL_CAPTURE_CONTENT = env_bool("AIPORTAL_OTEL_CAPTURE_CONTENT", False)

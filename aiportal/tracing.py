@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 
-from common.telemetry import tracing_configure, tracing_on
+from common.telemetry import meter, metrics_configure, tracing_configure, tracing_on
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +46,19 @@ TRACER_NAME = "aiportal"
 
 
 def tracing_setup(*, process: str) -> bool:
-    """Set up tracing for this process (``web``, ``worker`` or ``beat``) if the settings
-    ask for it, once. Returns whether tracing is on."""
+    """Set up tracing (and OpenTelemetry metrics) for this process (``web``, ``worker`` or
+    ``beat``) if the settings ask for it, once. Returns whether tracing is on."""
+    if settings.AIPORTAL_OTEL_METRICS and meter() is None:
+        _metrics_setup(process)
     if tracing_on() or not settings.AIPORTAL_TRACING:
         return tracing_on()
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    attributes: dict[str, Any] = {"aiportal.process": process}
-    if not os.environ.get("OTEL_SERVICE_NAME"):
-        attributes["service.name"] = "aiportal"
-    provider = TracerProvider(resource=Resource.create(attributes))
+    provider = TracerProvider(resource=_resource(process))
     # Batched in a thread of its own: a span's end never waits for the collector. The SDK
     # restarts that thread in a forked child (Celery's prefork pool).
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -72,6 +70,29 @@ def tracing_setup(*, process: str) -> bool:
     CeleryInstrumentor().instrument(tracer_provider=provider)
     logger.info("tracing on (%s): spans go to the OTLP/HTTP endpoint", process)
     return True
+
+
+def _resource(process: str) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = {"aiportal.process": process}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = "aiportal"
+    return Resource.create(attributes)
+
+
+def _metrics_setup(process: str) -> None:
+    """The GenAI conventions' histograms (gateway/tracing.py records them), exported over
+    OTLP/HTTP every ``OTEL_METRIC_EXPORT_INTERVAL`` milliseconds (60 s by default)."""
+    from opentelemetry import metrics
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    provider = MeterProvider(resource=_resource(process), metric_readers=[reader])
+    metrics.set_meter_provider(provider)
+    metrics_configure(meter=provider.get_meter(TRACER_NAME))
 
 
 def http_traced(app: Any) -> Any:

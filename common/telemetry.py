@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from opentelemetry.trace import SpanKind as SpanKind  # re-exported: callers name span kinds
 
@@ -44,6 +45,9 @@ class _State:
     on = False
     tracer: Tracer = trace.NoOpTracer()
     capture_content = False
+    # OpenTelemetry metrics (OTEL_METRICS_EXPORTER=otlp), beside tracing or alone.
+    meter: Meter | None = None
+    histograms: dict[str, Histogram] = {}  # replaced whole by metrics_configure
 
 
 _state = _State()
@@ -54,6 +58,30 @@ def tracing_configure(*, tracer: Tracer | None, capture_content: bool = False) -
     _state.on = tracer is not None
     _state.tracer = tracer if tracer is not None else trace.NoOpTracer()
     _state.capture_content = capture_content and tracer is not None
+
+
+def metrics_configure(*, meter: Meter | None) -> None:
+    """Turn OpenTelemetry metrics on with ``meter``, or off with None (the default)."""
+    _state.meter = meter
+    _state.histograms = {}
+
+
+def meter() -> Meter | None:
+    """The meter when OpenTelemetry metrics are on, else None."""
+    return _state.meter
+
+
+def histogram(name: str, *, unit: str, description: str) -> Histogram | None:
+    """The histogram ``name`` of this process's meter (made once), or None when metrics are
+    off."""
+    if _state.meter is None:
+        return None
+    found = _state.histograms.get(name)
+    if found is None:
+        found = _state.histograms[name] = _state.meter.create_histogram(
+            name, unit=unit, description=description
+        )
+    return found
 
 
 def tracing_on() -> bool:

@@ -167,6 +167,10 @@ class _Report:
     usage: dict[str, int] = field(default_factory=dict)
     cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, if given
     stitch: Stitcher | None = None
+    endpoint: str = "chat/completions"
+    # OpenTelemetry's per-chunk histogram (gateway/tracing.py), read once: off, a frame costs
+    # one attribute check more.
+    chunk_metrics: bool = field(default_factory=tracing.metrics_on)
 
     def frame_sent(self, tokens: int) -> None:
         """A frame reached the client, with the answer at ``tokens`` completion tokens.
@@ -187,6 +191,8 @@ class _Report:
         if self.broke_at is not None:
             self.stalled += now - self.broke_at
             self.broke_at = None
+        if self.chunk_metrics and self.tokens_seen:
+            tracing.chunk_observe(now - self.last_at, model=self.model)
         gaps = new if self.tokens_seen else new - 1
         if gaps:
             spacing = (now - self.last_at) / new
@@ -223,6 +229,9 @@ class _Report:
             "ttft_ms": self.ttft_ms if self.ttft_ms is not None else self._elapsed_ms(),
             "generation_ms": self.generation_ms,
         }
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
 
     def _elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -359,7 +368,7 @@ async def answer_once(
     """One non-streaming answer from ``path`` (any endpoint, /v1/responses included) with
     admission, routing, failover between workers and the usage record; ``usage_of`` reads
     the answer's token counts and cached prompt tokens."""
-    report = _Report(caller=caller)
+    report = _Report(caller=caller, endpoint=path)
     body = {**body, "stream": False}
     span = tracing.request_span(endpoint=path, body=body, caller=caller)
     answer = None
@@ -435,6 +444,7 @@ async def _next_worker(router: Router, span: Span | None, *, attempt: int) -> Wo
 async def _stream(
     *, endpoint: str, body: dict[str, Any], report: _Report
 ) -> AsyncIterator[list[dict[str, Any]]]:
+    report.endpoint = endpoint
     # Started, never made current: this is a generator (common/telemetry.py says why).
     span = tracing.request_span(endpoint=endpoint, body=body, caller=report.caller)
     error: BaseException | None = None
@@ -614,6 +624,7 @@ async def _account(report: _Report) -> None:
     except Exception:
         logger.warning("could not count %s tokens against the budgets", tokens, exc_info=True)
     _count("REQUESTS_TOTAL", model=report.model or "-", outcome=report.outcome)
+    tracing.request_metrics(report=report, endpoint=report.endpoint)
     completion = int(usage.get("completion_tokens", 0))
     if completion > 0:
         metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)

@@ -151,6 +151,66 @@ def attempt_span(parent: Span | None, *, view: WorkerView, path: str, attempt: i
     )
 
 
+# --- Metrics (the GenAI conventions' client histograms; OTEL_METRICS_EXPORTER=otlp) ----------
+
+
+def _histogram(name: str, unit: str, description: str) -> Any:
+    return telemetry.histogram(name, unit=unit, description=description)
+
+
+def metrics_on() -> bool:
+    return telemetry.meter() is not None
+
+
+def chunk_observe(seconds: float, *, model: str) -> None:
+    """One chunk after the first one: the time since the chunk before it. Called per frame
+    that brought tokens, and only while metrics are on (``metrics_on``)."""
+    histogram = _histogram(
+        "gen_ai.client.operation.time_per_output_chunk",
+        "s",
+        "Time from the end of the previous chunk to the end of this one",
+    )
+    if histogram is not None:
+        histogram.record(seconds, _metric_attributes(model))
+
+
+def request_metrics(*, report: Any, endpoint: str) -> None:
+    """A finished request: its duration, its tokens, its time to the first chunk."""
+    if not metrics_on():
+        return
+    attributes = _metric_attributes(report.model, endpoint=endpoint)
+    spec = report.worker.spec if report.worker else None
+    if spec is not None:
+        attributes["server.address"] = spec.name
+    if report.outcome not in ("complete", "stopped"):
+        attributes["error.type"] = report.outcome
+    duration = _histogram(
+        "gen_ai.client.operation.duration", "s", "Duration of a request to the model"
+    )
+    duration.record(report.elapsed_s(), attributes)
+    tokens = _histogram("gen_ai.client.token.usage", "{token}", "Tokens used by a request")
+    usage = report.usage or {}
+    for kind, key in (("input", "prompt_tokens"), ("output", "completion_tokens")):
+        if isinstance(usage.get(key), int):
+            tokens.record(usage[key], {**attributes, "gen_ai.token.type": kind})
+    if report.ttft_ms is not None and report.first_at is not None:
+        first = _histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            "s",
+            "Time from the request to the first chunk of its answer",
+        )
+        first.record(report.ttft_ms / 1000, attributes)
+
+
+def _metric_attributes(model: str, *, endpoint: str = "chat/completions") -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": _OPERATIONS.get(endpoint, endpoint),
+        "gen_ai.provider.name": telemetry.GEN_AI_SYSTEM,
+        "gen_ai.system": telemetry.GEN_AI_SYSTEM,
+        "gen_ai.response.model": model or "-",
+    }
+
+
 def _number(value: Any) -> int | float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 

@@ -21,6 +21,8 @@ def otel_env(receiver: OtlpReceiver) -> dict[str, str]:
         "OTEL_SERVICE_NAME": "aiportal-test",
         # Spans leave within a tenth of a second of their end, so tests wait little.
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_METRIC_EXPORT_INTERVAL": "200",
     }
 
 

@@ -1,7 +1,8 @@
 """A real OTLP/HTTP receiver for the tracing tests: an aiohttp server on a free loopback port,
-in a thread of its own, that accepts ``POST /v1/traces`` as every OpenTelemetry exporter sends
-it (protobuf ``ExportTraceServiceRequest``, gzip or not), decodes it with ``opentelemetry-proto``
-and keeps the spans for the tests to read."""
+in a thread of its own, that accepts ``POST /v1/traces`` and ``POST /v1/metrics`` as every
+OpenTelemetry exporter sends them (protobuf ``ExportTraceServiceRequest`` and
+``ExportMetricsServiceRequest``, gzip or not), decodes them with ``opentelemetry-proto`` and
+keeps the spans and the histograms' latest points for the tests to read."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -46,9 +51,20 @@ def _attributes(pairs: Any) -> dict[str, Any]:
     return {pair.key: _value(pair.value) for pair in pairs}
 
 
+@dataclass(frozen=True)
+class HistogramPoint:
+    """A histogram's point as last exported (cumulative: the count and sum since the start)."""
+
+    attributes: tuple[tuple[str, Any], ...]
+    count: int
+    sum: float
+
+
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        # metric name → the latest point per attribute set
+        self.histograms: dict[str, dict[tuple[tuple[str, Any], ...], HistogramPoint]] = {}
         self.requests = 0
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -64,6 +80,7 @@ class OtlpReceiver:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/v1/traces", self._traces)
+        app.router.add_post("/v1/metrics", self._metrics)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -73,14 +90,41 @@ class OtlpReceiver:
         self._ready.set()
         self._loop.run_forever()
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/x-protobuf":
+            return web.Response(status=415)
+        export = ExportMetricsServiceRequest()
+        export.ParseFromString(await _body(request))
+        with self._lock:
+            for resource_metrics in export.resource_metrics:
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        if metric.WhichOneof("data") != "histogram":
+                            continue
+                        points = self.histograms.setdefault(metric.name, {})
+                        for point in metric.histogram.data_points:
+                            key = tuple(sorted(_attributes(point.attributes).items()))
+                            points[key] = HistogramPoint(key, point.count, point.sum)
+        return web.Response(
+            body=ExportMetricsServiceResponse().SerializeToString(),
+            content_type="application/x-protobuf",
+        )
+
+    def histogram(self, name: str, **attributes: Any) -> list[HistogramPoint]:
+        """The latest points of histogram ``name`` whose attributes include ``attributes``."""
+        with self._lock:
+            points = list(self.histograms.get(name, {}).values())
+        return [
+            point
+            for point in points
+            if all(dict(point.attributes).get(k) == v for k, v in attributes.items())
+        ]
+
     async def _traces(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-protobuf":
             return web.Response(status=415)
-        body = await request.read()
-        if request.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
         export = ExportTraceServiceRequest()
-        export.ParseFromString(body)
+        export.ParseFromString(await _body(request))
         received = []
         for resource_spans in export.resource_spans:
             resource = _attributes(resource_spans.resource.attributes)
@@ -132,6 +176,11 @@ class OtlpReceiver:
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+async def _body(request: web.Request) -> bytes:
+    body = await request.read()
+    return gzip.decompress(body) if request.headers.get("Content-Encoding") == "gzip" else body
 
 
 def trace_of(spans: list[ReceivedSpan], trace_id: str) -> list[ReceivedSpan]:

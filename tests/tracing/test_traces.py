@@ -105,6 +105,25 @@ def test_a_chat_answer_is_one_trace_from_the_frame_to_the_worker(
     recorded = values_of(trace)
     assert "numbats" not in recorded and answer[:30] not in recorded
     assert "gen_ai.input.messages" not in recorded and "gen_ai.output.messages" not in recorded
+    # The GenAI conventions' histograms (OTEL_METRICS_EXPORTER=otlp): tokens, time to the
+    # first chunk, time per chunk, the request's duration (cumulative, so at least these).
+    output_tokens = done["usage"]["completion_tokens"]
+    chat_model = {"gen_ai.operation.name": "chat", "gen_ai.response.model": MODEL}
+
+    def measured(_spans: object) -> bool:
+        usage = receiver.histogram(
+            "gen_ai.client.token.usage", **chat_model, **{"gen_ai.token.type": "output"}
+        )
+        per_chunk = receiver.histogram("gen_ai.client.operation.time_per_output_chunk")
+        return bool(
+            usage
+            and usage[0].sum >= output_tokens
+            and sum(p.count for p in per_chunk) >= output_tokens - 1
+            and receiver.histogram("gen_ai.client.operation.time_to_first_chunk", **chat_model)
+            and receiver.histogram("gen_ai.client.operation.duration", **chat_model)
+        )
+
+    receiver.wait_for(measured)
 
 
 def test_a_v1_request_is_a_server_span_holding_the_gateway_spans(
