@@ -18,7 +18,7 @@ from tools.selectors import tools_usable
 def test_a_tool_call_is_a_span_with_its_content_only_when_opted_in(
     mcp,  # noqa: F811
     owner,
-    transactional_db,
+    db,
     receiver,
     local_tracing,
 ):
