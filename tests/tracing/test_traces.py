@@ -130,10 +130,12 @@ def test_a_v1_request_is_a_server_span_holding_the_gateway_spans(
     traced_daphne, receiver, transactional_db, member
 ):
     body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 5}
+    # An integrator's own trace goes on in aiportal: its traceparent is the server span's parent.
+    client_trace, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     response = httpx.post(
         f"{traced_daphne}/v1/chat/completions",
         json=body,
-        headers={**bearer(key_for(member)), "traceparent": ""},
+        headers={**bearer(key_for(member)), "traceparent": f"00-{client_trace}-{client_span}-01"},
         timeout=WAIT,
     )
     assert response.status_code == 200, response.text
@@ -147,7 +149,8 @@ def test_a_v1_request_is_a_server_span_holding_the_gateway_spans(
 
     trace = receiver.wait_for(served)
     server = one(trace, "POST v1/chat/completions")
-    assert server.kind == SERVER and server.parent_id == ""
+    assert server.kind == SERVER
+    assert (server.trace_id, server.parent_id) == (client_trace, client_span)
     chat = one(trace, f"chat {MODEL}")
     assert chat.parent_id == server.span_id
     assert chat.attributes["gen_ai.usage.output_tokens"] == 5
