@@ -73,6 +73,9 @@ def request_span_end(
     """The request's figures from its report (gateway/proxy.py ``_Report``), then the end."""
     if span is None:
         return
+    if report.outcome == "superseded":
+        # Turned back because the access rules changed, and made again: no failure.
+        error = None
     usage = report.usage or {}
     spec = report.worker.spec if report.worker else None
     stitch = report.stitch

@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import _database_url, start_daphne
-from tests.datasets.conftest import LEASE_S, Worker, dataset, datasets_dir, upload  # noqa: F401
+from tests.datasets.conftest import (  # noqa: F401 (fixtures)
+    LEASE_S,
+    Worker,
+    dataset,
+    datasets_dir,
+    refill_now,
+    upload,
+)
 from tests.tracing.receiver import OtlpReceiver
 
 

@@ -81,6 +81,40 @@ async def test_content_is_on_the_spans_only_when_an_admin_opted_in(
         assert output[0]["parts"][0]["content"] == text and text
 
 
+def test_retrieval_is_a_span_with_the_query_only_when_opted_in(
+    receiver, local_tracing, dataset, upload, refill_now, owner
+):
+    from chat.services.conversations import conversation_create
+    from chat.services.retrieval import conversation_datasets_set, conversation_retrieve
+
+    upload(dataset, corpus(2))
+    refill_now(dataset)
+    conversation = conversation_create(user=owner)
+    conversation_datasets_set(conversation=conversation, datasets=[dataset.pk])
+    for capture in (False, True):
+        local_tracing(capture_content=capture)
+        retrieval = conversation_retrieve(user=owner, conversation=conversation, query="marker1x2")
+        assert retrieval.citations
+        spans = receiver.wait_for(
+            lambda spans, n=int(capture) + 1: (
+                found if len(found := [s for s in spans if s.name == "retrieval"]) == n else None
+            )
+        )
+        span = spans[-1]
+        assert span.attributes["aiportal.retrieval.passages"] == len(retrieval.citations)
+        assert span.attributes["aiportal.retrieval.datasets"] == 1
+        search = receiver.wait_for(
+            lambda spans, parent=span.span_id: [
+                s for s in spans if s.name == "datasets.search" and s.parent_id == parent
+            ]
+        )
+        assert search
+        if capture:
+            assert span.attributes["aiportal.retrieval.query"] == "marker1x2"
+        else:
+            assert "marker1x2" not in json.dumps(span.attributes)
+
+
 def test_json_log_lines_carry_the_trace_and_span_ids(local_tracing):
     from common.log_format import JsonFormatter
 
