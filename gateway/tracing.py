@@ -53,10 +53,8 @@ def request_span(*, endpoint: str, body: dict[str, Any], caller: Any) -> Span | 
         "aiportal.api_key_id": caller.api_key_id,
         "enduser.id": str(caller.user_id) if caller.user_id is not None else None,
     }
-    if telemetry.content_captured() and isinstance(body.get("messages"), list):
-        attributes["gen_ai.input.messages"] = _json(body["messages"])
-    elif telemetry.content_captured() and "input" in body:
-        attributes["gen_ai.input.messages"] = _json(body["input"])
+    if telemetry.content_captured():
+        attributes["gen_ai.input.messages"] = _json(_input_messages(body))
     return telemetry.span_start(operation, kind=SpanKind.CLIENT, attributes=attributes)
 
 
@@ -220,6 +218,46 @@ def _number(value: Any) -> int | float | None:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """What was sent, in the conventions' shape: ``[{"role", "parts": [{"type", "content"}]}]``
+    (text parts keep their text; an image or another part is named by its type only)."""
+    if not isinstance(body.get("messages"), list):
+        prompt = body.get("input", body.get("prompt"))
+        return [{"role": "user", "parts": [{"type": "text", "content": _json_text(prompt)}]}]
+    messages = []
+    for message in body["messages"]:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        parts: list[dict[str, Any]] = []
+        if isinstance(content, str):
+            parts.append({"type": "text", "content": content})
+        elif isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text":
+                    parts.append({"type": "text", "content": part.get("text", "")})
+                else:
+                    parts.append({"type": str(kind)})
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": call.get("id"),
+                        "name": function.get("name"),
+                        "arguments": function.get("arguments"),
+                    }
+                )
+        messages.append({"role": message.get("role"), "parts": parts})
+    return messages
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else _json(value)
 
 
 def _answer_text(answer: Any) -> str:

@@ -75,7 +75,7 @@ async def test_content_is_on_the_spans_only_when_an_admin_opted_in(
             assert "numbats" not in json.dumps(attributes)
             continue
         assert json.loads(attributes["gen_ai.input.messages"]) == [
-            {"role": "user", "content": PROMPT}
+            {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}
         ]
         output = json.loads(attributes["gen_ai.output.messages"])
         assert output[0]["parts"][0]["content"] == text and text
