@@ -10,6 +10,10 @@ The exporter, batching and sampling read their own standard variables
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``,
 ``OTEL_TRACES_SAMPLER``…), as every OpenTelemetry SDK does.
 
+With ``OTEL_METRICS_EXPORTER=otlp`` (settings.AIPORTAL_OTEL_METRICS) it also sets up a meter
+provider for the GenAI conventions' histograms (gateway/tracing.py records them), beside the
+Prometheus ``/metrics``.
+
 Instrumentations, and why only these:
 
 - **ASGI** (``opentelemetry-instrumentation-asgi``) around the HTTP application: one server
