@@ -185,12 +185,6 @@ def traced(
     return decorate
 
 
-def current_span_set(attributes: Attributes) -> None:
-    """Attributes on the current span (the one ``traced`` or ``span`` opened), if any."""
-    if _state.on:
-        trace.get_current_span().set_attributes(_clean(attributes))
-
-
 def trace_headers(span: Span | None) -> dict[str, str]:
     """The W3C ``traceparent`` (and ``tracestate``) that make ``span`` the parent of what the
     receiver does; empty when off."""
