@@ -1,6 +1,7 @@
 """A tool call (MCP, against the real test server of tests/mcp_server.py) is an
 ``execute_tool`` span after the GenAI conventions, its arguments and result on it only when an
-admin opted in; received by the real OTLP/HTTP receiver."""
+admin opted in, and the server is never sent the trace context; received by the real OTLP/HTTP
+receiver."""
 
 from __future__ import annotations
 
@@ -47,3 +48,5 @@ def test_a_tool_call_is_a_span_with_its_content_only_when_opted_in(
         else:
             assert json.loads(attributes["gen_ai.tool.call.arguments"]) == {"city": "Ushuaia"}
             assert attributes["gen_ai.tool.call.result"] == step.result
+    # A registered MCP server is another party: it is never sent the trace context.
+    assert mcp.record.calls and not mcp.record.traceparents
