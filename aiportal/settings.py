@@ -518,6 +518,14 @@ AIPORTAL_INFLIGHT_LEASE = env_int("AIPORTAL_INFLIGHT_LEASE_MS", 15000, minimum=1
 AIPORTAL_USER_MAX_STREAMS = env_int("AIPORTAL_USER_MAX_STREAMS", 4, minimum=1)
 # Tokens a user may use per UTC day; 0 means no budget.
 AIPORTAL_DAILY_TOKEN_BUDGET = env_int("AIPORTAL_DAILY_TOKEN_BUDGET", 0, minimum=0)
+# Requests and tokens a user may use per minute (gateway/rate_limits.py); 0 means no limit.
+AIPORTAL_REQUESTS_PER_MINUTE = env_int("AIPORTAL_REQUESTS_PER_MINUTE", 0, minimum=0)
+AIPORTAL_TOKENS_PER_MINUTE = env_int("AIPORTAL_TOKENS_PER_MINUTE", 0, minimum=0)
+# The period, in seconds, the per-minute limits count over: 60, except in tests that must see
+# a window pass without waiting a minute.
+AIPORTAL_RATE_LIMIT_WINDOW = env_int("AIPORTAL_RATE_LIMIT_WINDOW", 60, minimum=1)
+# The currency of the model prices set in the admin (shown beside costs on usage pages).
+AIPORTAL_CURRENCY = env_str("AIPORTAL_CURRENCY", "USD")
 # How long a request waits in the fair queue for a free worker before a 429.
 AIPORTAL_QUEUE_TIMEOUT = env_int("AIPORTAL_QUEUE_TIMEOUT_MS", 10000, minimum=0) / 1000
 # /v1 API caps.

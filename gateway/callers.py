@@ -7,10 +7,13 @@
   to, cached in this process under the policies version.
 
 How policies combine (docs/gateway/proxy.md says the same for operators):
-- limits (``max_concurrent_streams``, ``daily_token_budget``): the user's own policy when it
+- limits (``max_concurrent_streams``, ``daily_token_budget``, ``requests_per_minute``,
+  ``tokens_per_minute``): the user's own policy when it
   sets the field; otherwise the most generous of their groups' policies that set it (0 =
   unlimited beats any number); otherwise the setting (AIPORTAL_USER_MAX_STREAMS,
-  AIPORTAL_DAILY_TOKEN_BUDGET). 0 means unlimited everywhere.
+  AIPORTAL_DAILY_TOKEN_BUDGET, AIPORTAL_REQUESTS_PER_MINUTE, AIPORTAL_TOKENS_PER_MINUTE).
+  0 means unlimited everywhere. An API key's own per-minute limits apply on top of its
+  user's (gateway/rate_limits.py).
 - shared group budgets (``group_daily_token_budget``): every group of the user that has one
   must have room; they never combine.
 - allowed regions: the union of the regions of the user's group policies that list any (a
@@ -70,6 +73,26 @@ class Limits:
     max_streams: int = 0  # concurrent streams of the user; 0 = unlimited
     daily_tokens: int = 0  # the user's tokens per UTC day; 0 = unlimited
     group_daily_tokens: tuple[tuple[int, int], ...] = ()  # (group id, shared budget > 0)
+    requests_per_minute: int = 0  # the user's requests per window; 0 = unlimited
+    tokens_per_minute: int = 0  # the user's tokens per window; 0 = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """Where one per-minute limit stands, for the ``x-ratelimit-*`` headers."""
+
+    limit: int
+    remaining: int
+    reset_seconds: float  # until the window has room for one more unit
+
+
+@dataclass(slots=True)
+class RateReport:
+    """Filled by admission (gateway/rate_limits.py) for a caller that asks for it (``/v1``,
+    to send the ``x-ratelimit-*`` headers): per kind ("requests", "tokens"), the window of
+    the limit with the least room left, key's or user's; nothing when no limit applies."""
+
+    windows: dict[str, RateWindow] = field(default_factory=dict)
 
 
 # Tries under successive access versions before a request gives up (they would have to
@@ -131,6 +154,11 @@ class Caller:
     policy_version: str | None = field(default=None, compare=False, repr=False)
     # Set when that version is still to be confirmed by admission (``/v1``).
     policy_check: PolicyCheck | None = field(default=None, compare=False, repr=False)
+    # The API key's own per-minute limits (0 = none), on top of the user's (``/v1``).
+    key_requests_per_minute: int = field(default=0, compare=False)
+    key_tokens_per_minute: int = field(default=0, compare=False)
+    # Where the per-minute limits stand after admission, when the caller wants to know.
+    rate_report: RateReport | None = field(default=None, compare=False, repr=False)
 
 
 def caller_restrict(caller: Caller, regions: Iterable[str] | None) -> Caller:
@@ -286,6 +314,12 @@ def _policies_read_sync(user_id: int) -> tuple[list[int], Any, list[Any]]:
     return group_ids, user_policy, group_policies
 
 
+def limits_for_user(user_id: int) -> Limits:
+    """The user's limits read from the database now (pages that show them, not requests)."""
+    _, user_policy, group_policies = _policies_read_sync(user_id)
+    return _limits(user_policy, group_policies)
+
+
 # database_sync_to_async closes the thread's connection when it is too old or broken; not
 # thread-sensitive, so misses of many requests do not queue for one thread.
 _policies_read = database_sync_to_async(_policies_read_sync, thread_sensitive=False)
@@ -320,6 +354,18 @@ def _limits(user_policy: Any, group_policies: list[Any]) -> Limits:
             (p.group_id, p.group_daily_token_budget)
             for p in group_policies
             if p.group_daily_token_budget
+        ),
+        requests_per_minute=_limit(
+            user_policy,
+            group_policies,
+            "requests_per_minute",
+            settings.AIPORTAL_REQUESTS_PER_MINUTE,
+        ),
+        tokens_per_minute=_limit(
+            user_policy,
+            group_policies,
+            "tokens_per_minute",
+            settings.AIPORTAL_TOKENS_PER_MINUTE,
         ),
     )
 

@@ -53,6 +53,7 @@ from gateway.errors import (
     UpstreamFailed,
     WorkersBusy,
 )
+from gateway.rate_limits import rate_admit
 from gateway.routing import load_score, route
 from gateway.telemetry.snapshot import workers_snapshot
 from gateway.types import RouteRequest, WorkerView
@@ -65,18 +66,28 @@ logger = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def request_admitted(
-    *, caller: Caller, model: str | None, trace: Span | None = None
+    *,
+    caller: Caller,
+    model: str | None,
+    prompt_tokens: int = 0,
+    trace: Span | None = None,
 ) -> AsyncIterator[Router]:
-    """Budgets, a concurrent-stream slot (held for the body), the model (the default when
-    none is named) and access to it, a first route and, while every candidate is saturated,
-    a turn in the fair queue. Yields the request's router. ``trace``: the request's span,
-    parent of a ``gateway.admission`` span when tracing is on (gateway/tracing.py)."""
+    """Budgets, a concurrent-stream slot (held for the body), the per-minute limits (with
+    ``prompt_tokens``, the prompt's estimate), the model (the default when none is named)
+    and access to it, a first route and, while every candidate is saturated, a turn in the
+    fair queue. Yields the request's router. ``trace``: the request's span, parent of a
+    ``gateway.admission`` span when tracing is on (gateway/tracing.py)."""
     admission = telemetry.span_start("gateway.admission", parent=trace) if trace else None
     try:
         limits = await caller_limits(caller)
         await budget_check(caller, limits)
         async with stream_slot(caller, limits):
+            # Inside the slot: its round trip has confirmed the access version the limits
+            # were resolved under, and a request refused for streams is not counted as one
+            # more.
+            taken = await rate_admit(caller, limits, prompt_tokens=prompt_tokens)
             router = Router(caller)
+            router.rate_taken = taken
             views = await workers_snapshot()
             if not views:
                 raise NoWorkers()
@@ -124,6 +135,8 @@ class Router:
     def __init__(self, caller: Caller) -> None:
         self.caller = caller
         self.model = ""
+        # Tokens the per-minute limits took at admission, settled after the answer.
+        self.rate_taken = 0
         self.tried: set[str] = set()
         self.last_failure: str | None = None
         # Workers that answered this request with an error of their own, awaiting a verdict.

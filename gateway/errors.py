@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -100,6 +101,23 @@ class RateLimited(GatewayError):
             retryable=True,
             status=429,
         )
+
+
+class OverRateLimit(RateLimited):
+    """A per-minute limit (gateway/rate_limits.py) has no room for this request: ``kind`` is
+    "requests" or "tokens", ``scope`` "key" (the API key's own) or "user". Its own code,
+    OpenAI's ``rate_limit_exceeded``, so a client tells it from too many streams at once."""
+
+    def __init__(self, *, kind: str, scope: str, limit: int, retry_after: float) -> None:
+        self.kind, self.scope, self.limit = kind, scope, limit
+        whose = "This API key" if scope == "key" else "You"
+        what = "requests" if kind == "requests" else "tokens"
+        super().__init__(
+            retry_after,
+            f"{whose} may use {limit} {what} per minute, and that is used up. "
+            f"Try again in {math.ceil(max(1.0, retry_after))} s.",
+        )
+        self.code = "rate_limit_exceeded"
 
 
 class PoliciesChanging(GatewayError):

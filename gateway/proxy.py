@@ -3,7 +3,8 @@
 Plain async Python with no Django request inside: the chat (``chat_stream``) and the ``/v1``
 API (``completion_stream``, ``completion_once``) call the same code. Each request goes:
 
-caller (policies) → admission (daily budgets, concurrent-stream slot) → model access →
+caller (policies) → admission (daily budgets, concurrent-stream slot, per-minute limits) →
+model access →
 ``workers_snapshot()`` → ``route()`` (fair queue while every candidate is saturated) →
 attempts. Before the first frame a failed attempt moves to the next worker; after it, a
 dead stream is continued on another worker from the partial answer (gateway/continuation.py),
@@ -54,6 +55,7 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.inflight import inflight_lease
+from gateway.rate_limits import prompt_tokens_estimate, rate_settle
 from gateway.request_id import request_id_start
 from gateway.sampling import Sampling, sampling_body
 from gateway.telemetry.orca import orca_parse, worker_load_update
@@ -167,6 +169,7 @@ class _Report:
     usage: dict[str, int] = field(default_factory=dict)
     cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, if given
     stitch: Stitcher | None = None
+    rate_taken: int = 0  # tokens the per-minute limits took at admission (gateway/rate_limits)
     endpoint: str = "chat/completions"
     # OpenTelemetry's per-chunk histogram (gateway/tracing.py), read once: off, a frame costs
     # one attribute check more.
@@ -342,7 +345,8 @@ def completion_batches(
     """``completion_stream``, the chunks that arrived together in one list (never empty),
     for a relay that writes them in one go (``/v1``): one step per read through the layers
     and one write to the client, not one per chunk."""
-    return _stream(endpoint=endpoint, body=body, report=_Report(caller=caller))
+    report = _Report(caller=caller, model=str(body.get("model") or ""))
+    return _stream(endpoint=endpoint, body=body, report=report)
 
 
 async def completion_once(*, endpoint: Endpoint, body: dict[str, Any], caller: Caller) -> dict:
@@ -368,12 +372,19 @@ async def answer_once(
     """One non-streaming answer from ``path`` (any endpoint, /v1/responses included) with
     admission, routing, failover between workers and the usage record; ``usage_of`` reads
     the answer's token counts and cached prompt tokens."""
-    report = _Report(caller=caller, endpoint=path)
+    # The model asked for, until admission names the one used: a refusal's record says it.
+    report = _Report(caller=caller, model=str(body.get("model") or ""), endpoint=path)
     body = {**body, "stream": False}
     span = tracing.request_span(endpoint=path, body=body, caller=caller)
     answer = None
     try:
-        async with request_admitted(caller=caller, model=body.get("model"), trace=span) as router:
+        async with request_admitted(
+            caller=caller,
+            model=body.get("model"),
+            prompt_tokens=prompt_tokens_estimate(body),
+            trace=span,
+        ) as router:
+            report.rate_taken = router.rate_taken
             body["model"] = report.model = router.model
             tracing.request_span_model(span, endpoint=path, model=router.model)
             tries = 0
@@ -450,8 +461,12 @@ async def _stream(
     error: BaseException | None = None
     try:
         async with request_admitted(
-            caller=report.caller, model=body.get("model"), trace=span
+            caller=report.caller,
+            model=body.get("model"),
+            prompt_tokens=prompt_tokens_estimate(body),
+            trace=span,
         ) as router:
+            report.rate_taken = router.rate_taken
             report.model = router.model
             tracing.request_span_model(span, endpoint=endpoint, model=router.model)
             stitch = report.stitch = Stitcher(
@@ -621,6 +636,8 @@ async def _account(report: _Report) -> None:
     tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
     try:
         await budget_add(caller, tokens)
+        if caller.limits is not None:
+            await rate_settle(caller, caller.limits, tokens=tokens, taken=report.rate_taken)
     except Exception:
         logger.warning("could not count %s tokens against the budgets", tokens, exc_info=True)
     _count("REQUESTS_TOTAL", model=report.model or "-", outcome=report.outcome)

@@ -40,6 +40,7 @@ from gateway.dispatch import Router, request_admitted
 from gateway.errors import UpstreamFailed
 from gateway.inflight import inflight_lease
 from gateway.proxy import _account, _count, _outcome, _Report, answer_once
+from gateway.rate_limits import prompt_tokens_estimate
 
 PATH = "responses"
 PREAMBLE = frozenset({"response.created", "response.in_progress"})
@@ -71,12 +72,17 @@ def responses_cached_tokens(usage: Any) -> int | None:
 
 def responses_stream(*, body: dict[str, Any], caller: Caller) -> AsyncIterator[dict[str, Any]]:
     """The worker's Responses events, as it sent them; see the module docstring."""
-    return _stream(body=body, report=_Report(caller=caller))
+    return _stream(body=body, report=_Report(caller=caller, model=str(body.get("model") or "")))
 
 
 async def _stream(*, body: dict[str, Any], report: _Report) -> AsyncIterator[dict[str, Any]]:
     try:
-        async with request_admitted(caller=report.caller, model=body.get("model")) as router:
+        async with request_admitted(
+            caller=report.caller,
+            model=body.get("model"),
+            prompt_tokens=prompt_tokens_estimate(body),
+        ) as router:
+            report.rate_taken = router.rate_taken
             report.model = router.model
             body = {**body, "model": router.model, "stream": True}
             events = _attempts(router, body, report=report)

@@ -27,6 +27,7 @@ running work or change no answer):
 - gateway/http.py, gateway/attempt.py, gateway/api/auth.py: background tasks held so they are
   not collected before they end.
 - gateway/redis.py, gateway/telemetry/election.py: Redis clients and held leader locks.
+- gateway/rate_limits.py: one limiter per Redis client (it holds no counts).
 - gateway/metrics.py: the Prometheus counters and gauges.
 """
 

@@ -18,6 +18,7 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from gateway.costs import Cost, cost_sum, prices_by_model
 from gateway.models import TTFT_BOUNDS, UsageDay, UsageRecord, ttft_field
 
 SPLITS = {
@@ -92,6 +93,9 @@ class Report:
     # Whether the ledger holds records the roll-ups do not count yet (the beat is not
     # running, or has not run since): the page offers to roll up now.
     behind: bool = field(default=False)
+    # What the period cost at the admin's model prices; None when no model has a price
+    # (the page then shows no cost column). Each table row has its own "cost".
+    cost: Cost | None = None
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -149,6 +153,7 @@ def usage_report(*, first: date, last: date, split: str) -> Report:
     )
     for row in table:
         row["tokens"] = row["prompt_tokens"] + row["completion_tokens"]
+    cost = _costs_add(table, first=first, last=last, split=split)
     top = [row["key"] for row in table[:SERIES_MAX]]
     if len(table) > SERIES_MAX:
         top = top[: SERIES_MAX - 1]
@@ -174,7 +179,36 @@ def usage_report(*, first: date, last: date, split: str) -> Report:
         continued=continued,
         rolled_at=aggregate["rolled_at"],
         behind=_behind(first=first, last=last, rolled_at=aggregate["rolled_at"]),
+        cost=cost,
     )
+
+
+def _costs_add(table: list[dict[str, Any]], *, first: date, last: date, split: str) -> Cost | None:
+    """Each table row's cost (its tokens per model at the model's price) and the total; None
+    and no row cost when no model has a price."""
+    prices = prices_by_model()
+    if not prices:
+        return None
+    column = _COLUMNS[split][0]
+    per_key: dict[str, list[dict[str, Any]]] = {}
+    rows = (
+        UsageDay.objects.filter(day__gte=first, day__lte=last)
+        .order_by()
+        .values(column, "model")
+        .annotate(prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"))
+    )
+    for row in rows:
+        per_key.setdefault(_key(split, row[column]), []).append(row)
+    for row in table:
+        row["cost"] = cost_sum(prices, per_key.get(row["key"], []))
+    # The total from the models, not the rows: a user in two groups is in two rows.
+    by_model = (
+        UsageDay.objects.filter(day__gte=first, day__lte=last)
+        .order_by()
+        .values("model")
+        .annotate(prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"))
+    )
+    return cost_sum(prices, by_model)
 
 
 def _behind(*, first: date, last: date, rolled_at: datetime | None) -> bool:

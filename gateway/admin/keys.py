@@ -1,6 +1,8 @@
 """Admin for API keys (imported by gateway/admin/__init__.py; usage is in ``usage``).
 
-Keys: list, search, revoke; never the digest (it is not secret in the way a key is, but it
+Keys: list, search, revoke, set a key's own per-minute limits (saved, they apply to its next
+request: saving a key bumps the access version its cached row is read under,
+gateway/signals.py); never the digest (it is not secret in the way a key is, but it
 has no use on screen and an offline guess starts from it). No "add": a key is created by its
 owner (Settings → API keys) or with ``manage.py apikey create``, where it can be shown once.
 """
@@ -25,7 +27,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__email")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
-    fields = ("user", "name", "display", "created_at", "last_used_at", "expires_at", "revoked_at")
+    fields = (
+        "user", "name", "display", "created_at", "last_used_at", "expires_at", "revoked_at",
+        "requests_per_minute", "tokens_per_minute",
+    )  # fmt: skip
     readonly_fields = ("user", "display", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke_selected",)
     date_hierarchy = "created_at"

@@ -18,6 +18,8 @@ class PolicyAdmin(admin.ModelAdmin):
         "max_concurrent_streams",
         "daily_token_budget",
         "group_daily_token_budget",
+        "requests_per_minute",
+        "tokens_per_minute",
         "updated_at",
     )
     list_select_related = ("user", "group")
@@ -33,6 +35,8 @@ class PolicyAdmin(admin.ModelAdmin):
                     "max_concurrent_streams",
                     "daily_token_budget",
                     "group_daily_token_budget",
+                    "requests_per_minute",
+                    "tokens_per_minute",
                 ),
                 "description": _("Empty inherits; 0 means unlimited."),
             },

@@ -88,4 +88,8 @@ def from_gateway_error(exc: GatewayError) -> ApiError:
     retry_after = _retry_after_seconds(exc)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
+        precise = getattr(exc, "retry_after", None)
+        if isinstance(precise, int | float):
+            # The OpenAI SDKs read this one first: a wait under a second is not rounded up.
+            headers["retry-after-ms"] = str(max(1, math.ceil(precise * 1000)))
     return ApiError(status, exc.detail, code=exc.code, headers=headers)

@@ -175,8 +175,7 @@ async def responses(request: HttpRequest) -> HttpResponse:
         cache_key = body.pop(validation.CACHE_KEY, None)
         await upstream.model_check(model=body["model"])
         caller = await upstream.caller_for(
-            user=key.user,
-            api_key_id=key.pk,
+            key=key,
             body={"messages": input_messages(body)},
             policy_check=request.policy_check,
             cache_key=cache_key,
@@ -186,9 +185,10 @@ async def responses(request: HttpRequest) -> HttpResponse:
     except GatewayError as exc:
         return error_response(from_gateway_error(exc))
     if body.get("stream"):
-        return await _stream(body, caller)
+        return upstream.rate_headers_add(await _stream(body, caller), caller)
     try:
         answer = await responses_once(body=body, caller=caller)
     except GatewayError as exc:
-        return _gateway_error_response(exc, model=body["model"])
-    return JsonResponse(answer, json_dumps_params={"ensure_ascii": False})
+        return upstream.rate_headers_add(_gateway_error_response(exc, model=body["model"]), caller)
+    response = JsonResponse(answer, json_dumps_params={"ensure_ascii": False})
+    return upstream.rate_headers_add(response, caller)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
+
+from django.http import HttpResponse
 
 from gateway import proxy
 from gateway.access import models_for_user
 from gateway.api.errors import model_not_found
-from gateway.callers import Caller, PolicyCheck, caller_for_user
+from gateway.callers import Caller, PolicyCheck, RateReport, caller_for_user
+from gateway.rate_limits import rate_headers
 from gateway.telemetry.snapshot import workers_snapshot
 
 
@@ -37,18 +41,34 @@ def conversation_key(body: dict[str, Any], *, cache_key: str | None = None) -> s
 
 async def caller_for(
     *,
-    user,
-    api_key_id: int | None,
+    key,
     body: dict[str, Any],
     policy_check: PolicyCheck,
     cache_key: str | None = None,
 ) -> Caller:
-    return await caller_for_user(
-        user,
-        api_key_id=api_key_id,
+    """The caller for a request made with ``key`` (an ``ApiKey`` row, with its user): the
+    user's policies, the key's own per-minute limits, and a report admission fills for the
+    ``x-ratelimit-*`` headers."""
+    caller = await caller_for_user(
+        key.user,
+        api_key_id=key.pk,
         conversation_key=conversation_key(body, cache_key=cache_key),
         policy_check=policy_check,
     )
+    return replace(
+        caller,
+        key_requests_per_minute=key.requests_per_minute or 0,
+        key_tokens_per_minute=key.tokens_per_minute or 0,
+        rate_report=RateReport(),
+    )
+
+
+def rate_headers_add(response: HttpResponse, caller: Caller) -> HttpResponse:
+    """The ``x-ratelimit-*`` headers of the limits that applied, on any answer admission
+    reached (a success, a 429, a failure upstream)."""
+    for name, value in rate_headers(caller.rate_report).items():
+        response[name] = value
+    return response
 
 
 async def models_visible(*, user) -> list[str]:

@@ -139,8 +139,7 @@ async def _generate(
                 code="model_no_images",
             )
         caller = await upstream.caller_for(
-            user=key.user,
-            api_key_id=key.pk,
+            key=key,
             body=body,
             policy_check=request.policy_check,
             cache_key=cache_key,
@@ -150,12 +149,14 @@ async def _generate(
     except GatewayError as exc:
         return error_response(from_gateway_error(exc))
     if body.get("stream"):
-        return await _stream(endpoint=endpoint, body=body, caller=caller)
+        response = await _stream(endpoint=endpoint, body=body, caller=caller)
+        return upstream.rate_headers_add(response, caller)
     try:
         answer = await upstream.completion_once(endpoint=endpoint, body=body, caller=caller)
     except GatewayError as exc:
-        return _gateway_error_response(exc, model=body["model"])
-    return JsonResponse(reply_conformed(answer), json_dumps_params={"ensure_ascii": False})
+        return upstream.rate_headers_add(_gateway_error_response(exc, model=body["model"]), caller)
+    response = JsonResponse(reply_conformed(answer), json_dumps_params={"ensure_ascii": False})
+    return upstream.rate_headers_add(response, caller)
 
 
 @csrf_exempt

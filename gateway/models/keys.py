@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["ApiKey"]
 
@@ -26,6 +27,21 @@ class ApiKey(models.Model):
     # Updated at most once a minute (gateway.keys.apikey_mark_used), not on every request.
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Limits of this key alone, on top of its owner's (gateway/rate_limits.py): a script
+    # running away on one key is stopped without stopping its owner's other keys or chat.
+    requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Requests this key may start per minute. Empty or 0: no limit of its own."),
+    )
+    tokens_per_minute = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Tokens (prompt + completion) this key may use per minute. Empty or 0: no limit "
+            "of its own."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -80,6 +80,24 @@ class Policy(models.Model):
             "Empty or 0: no shared budget."
         ),
     )
+    requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Requests one user may start per minute (chat and API together); on a group, each "
+            "member's. Empty: inherit (user → most generous group → "
+            "AIPORTAL_REQUESTS_PER_MINUTE). 0: unlimited."
+        ),
+    )
+    tokens_per_minute = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Tokens (prompt + completion) one user may use per minute; on a group, each "
+            "member's. Empty: inherit (user → most generous group → "
+            "AIPORTAL_TOKENS_PER_MINUTE). 0: unlimited."
+        ),
+    )
     note = models.CharField(max_length=300, blank=True, help_text=_("Why, or who asked."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

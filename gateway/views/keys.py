@@ -1,4 +1,5 @@
-"""Settings → API keys: list your keys, create one (its plaintext shown once), revoke one.
+"""Settings → API keys: list your keys, create one (its plaintext shown once), revoke one;
+your usage this month per model, with its cost at the admin's prices, and your limits.
 
 Every lookup goes through a selector that takes the signed-in user: another user's key id
 answers 404, exactly like a missing one.
@@ -20,6 +21,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import request_ip
 from gateway import keys
+from gateway.callers import limits_for_user
+from gateway.costs import usage_by_model_for_user
 
 EXPIRY_CHOICES = [
     ("", _("Never")),
@@ -45,7 +48,15 @@ class ApiKeyCreateForm(forms.Form):
 
 
 def _list_page(request: HttpRequest, form: ApiKeyCreateForm, *, status: int = 200):
-    context = {"keys": keys.apikey_list(user=request.user), "form": form}
+    # This month's usage, from the first of the month in the site's time zone.
+    since = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    context = {
+        "keys": keys.apikey_list(user=request.user),
+        "form": form,
+        "usage": usage_by_model_for_user(user=request.user, since=since),
+        "usage_since": since,
+        "limits": limits_for_user(request.user.pk),
+    }
     return render(request, "gateway/keys.html", context, status=status)
 
 

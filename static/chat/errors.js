@@ -57,6 +57,13 @@ export function describeError(frame, now = new Date()) {
             { wait: seconds(frame.retry_after) },
           )
         : gettext("Every model server is busy right now. Please try again in a few seconds.");
+    case "rate_limit_exceeded":
+      return frame.retry_after
+        ? interpolate(
+            gettext("You have reached your limit of requests or tokens per minute. Please try again in %(wait)s."),
+            { wait: seconds(frame.retry_after) },
+          )
+        : gettext("You have reached your limit of requests or tokens per minute. Please try again in a minute.");
     case "rate_limited":
       return frame.retry_after
         ? interpolate(gettext("Too many answers at once. Please try again in %(wait)s."), {

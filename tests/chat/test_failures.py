@@ -233,3 +233,18 @@ async def test_an_answer_takes_no_channel_on_the_channel_layer(owner, workers, m
     groups = {str(target).split(".")[0] for name, target in calls if name != "new_channel"}
     assert groups == {"accounts", "datasets"}, calls
     assert not [call for call in calls if call[0] in {"group_send", "send"}], calls
+
+
+async def test_a_user_over_their_requests_per_minute_is_told_when_to_retry(owner, workers):
+    from gateway.models import Policy
+
+    await Policy.objects.acreate(user=owner, requests_per_minute=1)
+    _, first, _ = await ask(owner, "One a minute")
+    assert first["type"] == "message.done"  # the title made for it is not counted
+    answer, final, deltas = await ask(owner, "And another")
+    assert (final["type"], final["code"]) == ("message.error", "rate_limit_exceeded")
+    assert "1 requests per minute" in final["detail"]
+    assert 1 <= final["retry_after"] <= 60
+    assert deltas == []
+    saved = await rows(answer["conversation"])
+    assert saved[-1][:3] == ("assistant", "error", "rate_limit_exceeded")

@@ -8,7 +8,8 @@ The workers, one model each, so a test picks its worker by the model it names:
 - ``broken-emulator``: refuses every request with a 503.
 
 Caps are set low so tests can cross them with small bodies; AIPORTAL_USER_MAX_STREAMS is 1
-with no queueing, so a second stream of the same user is a 429 at once.
+with no queueing, so a second stream of the same user is a 429 at once; the per-minute limits
+count over 3 s.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ LIMITS = {
     "AIPORTAL_MAX_TOKENS": "64",
     "AIPORTAL_USER_MAX_STREAMS": "1",
     "AIPORTAL_QUEUE_TIMEOUT_MS": "0",
+    # The per-minute limits count over 3 s here, so a test sees a window pass; no limit
+    # applies until a test sets one (tests/gateway/test_api_rate_limits.py).
+    "AIPORTAL_RATE_LIMIT_WINDOW": "3",
 }
 
 
