@@ -15,12 +15,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.signin.trusted_header import websocket_guard  # noqa: E402
 from aiportal.api_handler import ApiASGIHandler  # noqa: E402
+from aiportal.tracing import http_traced, tracing_setup  # noqa: E402
 from aiportal.websocket_origin import AllowedHostsOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_urls  # noqa: E402
 from common.api_paths import is_api_path  # noqa: E402
 from common.body_limits import body_capped  # noqa: E402
 from common.websockets import SessionAuthStack  # noqa: E402
 from datasets.routing import websocket_urlpatterns as datasets_urls  # noqa: E402
+
+# Off unless the OTEL_* variables ask for it (aiportal/tracing.py); before any request.
+tracing_setup(process="web")
 
 api_asgi_app = ApiASGIHandler()
 
@@ -33,7 +37,8 @@ async def _http_app(scope, receive, send):
 # Request bodies capped by kind of path (common/body_limits.py): aiportal.serve enforces
 # them in the web server before the body is stored; this is the same line for ASGI servers
 # that hand a body over as it arrives (runserver, uvicorn).
-http_app = body_capped(_http_app)
+# A server span per request when tracing is on (outermost: a refused body is traced too).
+http_app = http_traced(body_capped(_http_app))
 
 
 application = ProtocolTypeRouter(

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiportal.settings")
 
@@ -18,3 +18,20 @@ def _database_pool_forget(**_: object) -> None:
     from django.db.backends.postgresql.base import DatabaseWrapper
 
     DatabaseWrapper._connection_pools.clear()
+
+
+@worker_init.connect
+def _worker_tracing(**_: object) -> None:
+    """Tracing for the worker (aiportal/tracing.py), before its pool forks: the SDK restarts
+    its export thread in each child."""
+    from aiportal.tracing import tracing_setup
+
+    tracing_setup(process="worker")
+
+
+@beat_init.connect
+def _beat_tracing(**_: object) -> None:
+    """Tracing for beat: the tasks it sends start their traces here."""
+    from aiportal.tracing import tracing_setup
+
+    tracing_setup(process="beat")

@@ -735,11 +735,58 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Tracing (OpenTelemetry: aiportal/tracing.py, docs/operations.md "Tracing") ---------------
+# Off unless the standard variables ask for it: OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint
+# with OTEL_TRACES_EXPORTER unset. OTEL_SDK_DISABLED=true turns it off whatever else is set.
+# The exporter speaks OTLP over HTTP (protobuf); the SDK reads the endpoint, headers, service
+# name, sampler and batching from their own OTEL_* variables.
+
+
+def _tracing_wanted() -> bool:
+    if env_bool("OTEL_SDK_DISABLED", False):
+        return False
+    exporters = [name.lower() for name in env_list("OTEL_TRACES_EXPORTER")]
+    if exporters and exporters != ["none"] and exporters != ["otlp"]:
+        raise ImproperlyConfigured("OTEL_TRACES_EXPORTER must be otlp or none")
+    protocol = env_str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", env_str("OTEL_EXPORTER_OTLP_PROTOCOL"))
+    wanted = exporters == ["otlp"] or (
+        not exporters
+        and bool(
+            env_str("OTEL_EXPORTER_OTLP_ENDPOINT") or env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
+    )
+    if wanted and protocol not in {"", "http/protobuf"}:
+        raise ImproperlyConfigured("aiportal exports traces over OTLP/HTTP: protocol http/protobuf")
+    return wanted
+
+
+AIPORTAL_TRACING = _tracing_wanted()
+# OpenTelemetry metrics (the GenAI conventions' histograms) beside /metrics' Prometheus ones:
+# only when asked for by name, OTEL_METRICS_EXPORTER=otlp (an endpoint alone does not).
+_metrics_exporters = [name.lower() for name in env_list("OTEL_METRICS_EXPORTER")]
+if _metrics_exporters not in ([], ["none"], ["otlp"]):
+    raise ImproperlyConfigured("OTEL_METRICS_EXPORTER must be otlp or none")
+AIPORTAL_OTEL_METRICS = _metrics_exporters == ["otlp"] and not env_bool("OTEL_SDK_DISABLED", False)
+# Prompts, answers, tool arguments and results, retrieval queries on spans: off, an admin's
+# decision (whoever reads the traces reads the conversations).
+AIPORTAL_OTEL_CAPTURE_CONTENT = env_bool("AIPORTAL_OTEL_CAPTURE_CONTENT", False)
+
+# Log lines as plain text, or as one JSON object each with the trace and span ids of the
+# request they belong to (common/log_format.py), for a log pipeline to join with traces.
+AIPORTAL_LOG_FORMAT = env_str("AIPORTAL_LOG_FORMAT", "plain")
+if AIPORTAL_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("AIPORTAL_LOG_FORMAT must be plain or json")
+# A Celery worker replaces the root logger's handlers with its own plain ones unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = AIPORTAL_LOG_FORMAT == "plain"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "common.log_format.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": AIPORTAL_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

@@ -39,6 +39,7 @@ from chat.services.messages import STREAMING_HEARTBEAT, ModelNoImages
 from chat.services.tool_steps import MAX_TOOLS, ToolsRefused
 from chat.services.turns import turn_start
 from chat.visibility import user_is_staff
+from common import telemetry
 from common.text import data_refusal
 from common.websockets import (
     CLOSE_UNAUTHENTICATED,
@@ -56,6 +57,9 @@ STOP_REPEAT_SECONDS = 1.0
 STOP_REPEATS = 10
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+# The frames that start an answer: each is the root span of the answer's trace (a socket
+# lives for hours, so the socket itself is no span: docs/operations.md, "Tracing").
+_TRACED_FRAMES = {"chat.send", "chat.regenerate", "chat.continue"}
 
 _FIELDS = {
     "chat.send": {
@@ -95,6 +99,10 @@ def _id(data: dict[str, Any], name: str, *, required: bool) -> int | None:
     if type(value) is not int or not 0 < value <= MAX_ID:
         raise BadRequest(f"{name} must be a positive integer id")
     return value
+
+
+def _conversation_attribute(value: Any) -> str | None:
+    return str(value) if type(value) is int else None
 
 
 def _optional_string(data: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str | None:
@@ -203,6 +211,21 @@ class ChatConsumer(WebsocketConsumer):
             await self.send_error("bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
             return
         handler = getattr(self, "handle_" + kind.replace(".", "_"))
+        if kind in _TRACED_FRAMES and telemetry.tracing_on():
+            with telemetry.span(
+                f"ws {kind}",
+                kind=telemetry.SpanKind.SERVER,
+                attributes={
+                    "aiportal.frame.type": kind,
+                    "enduser.id": str(self.user.pk),
+                    "gen_ai.conversation.id": _conversation_attribute(data.get("conversation")),
+                },
+            ):
+                await self.handle(kind, handler, data)
+            return
+        await self.handle(kind, handler, data)
+
+    async def handle(self, kind: str, handler: Any, data: dict[str, Any]) -> None:
         try:
             await handler(data)
         except BadRequest as exc:

@@ -126,13 +126,18 @@ def _frame_rejection(frame: dict[str, Any]) -> UpstreamRejected | None:
 
 
 async def _open(
-    spec: WorkerSpec, path: str, body: dict[str, Any], bound: float, deadline: float
+    spec: WorkerSpec,
+    path: str,
+    body: dict[str, Any],
+    bound: float,
+    deadline: float,
+    trace_headers: Mapping[str, str] | None = None,
 ) -> aiohttp.ClientResponse:
     """POST and wait for the status line; 5xx and connection errors fail the attempt, a 4xx
     rejects the request."""
     try:
         async with asyncio.timeout_at(bound):
-            response = await _post(spec, path, body)
+            response = await _post(spec, path, body, trace_headers)
             if response.status >= 400:
                 text = await response.text(errors="replace")
     except TimeoutError:
@@ -161,13 +166,21 @@ async def _open(
 _STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
-async def _post(spec: WorkerSpec, path: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
+async def _post(
+    spec: WorkerSpec,
+    path: str,
+    body: dict[str, Any],
+    trace_headers: Mapping[str, str] | None = None,
+) -> aiohttp.ClientResponse:
     """POST once more, on a new connection, when a pooled one turns out closed before any
     byte of the answer came back. The worker closed it while idle (vLLM after 5 s), so it
     never saw the request: sending it again is safe, and it is no failure of the worker's,
     neither a failed attempt nor a circuit strike (gateway/http.py)."""
     url, headers = f"{spec.url}/v1/{path}", request_headers(spec)
     headers["Content-Type"] = "application/json"
+    if trace_headers:
+        # traceparent: the attempt's span is the parent of the worker's own (vLLM reads it).
+        headers.update(trace_headers)
     data = _body_bytes(body)
     reuse = ConnectionReuse()
     try:
@@ -204,7 +217,12 @@ async def attempt_frames(
 
 
 async def attempt_batches(
-    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+    spec: WorkerSpec,
+    *,
+    path: str,
+    body: dict[str, Any],
+    deadline: float,
+    trace_headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """``attempt_frames``, the frames that arrived together in one list (never empty): the
     relay passes each list through its layers and to the client in one write, where frame
@@ -213,7 +231,7 @@ async def attempt_batches(
     of a read raises once those were handed out."""
     loop = asyncio.get_running_loop()
     bound = min(deadline, loop.time() + settings.AIPORTAL_FIRST_TOKEN_TIMEOUT)
-    response = await _open(spec, path, body, bound, deadline)
+    response = await _open(spec, path, body, bound, deadline, trace_headers)
     finished = False
     watch = ReadWatch(loop)
     idle_timeout = settings.AIPORTAL_IDLE_TIMEOUT  # read once: a settings lookup per token shows
@@ -372,11 +390,16 @@ def _timeout_error(bound: float, deadline: float, *, before_first: bool) -> Exce
 
 
 async def attempt_once(
-    spec: WorkerSpec, *, path: str, body: dict[str, Any], deadline: float
+    spec: WorkerSpec,
+    *,
+    path: str,
+    body: dict[str, Any],
+    deadline: float,
+    trace_headers: Mapping[str, str] | None = None,
 ) -> Answer:
     """One non-streaming request, the whole answer read. Raises like ``attempt_frames``; the
     bound is the deadline alone, since a whole answer takes as long as it takes."""
-    response = await _open(spec, path, body, deadline, deadline)
+    response = await _open(spec, path, body, deadline, deadline, trace_headers)
     try:
         async with asyncio.timeout_at(deadline):
             raw = await response.read()

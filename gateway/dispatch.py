@@ -32,9 +32,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from common import telemetry
 from gateway import circuit
 from gateway.access import model_allowed_for, models_for_user
 from gateway.admission import budget_check, stream_slot
@@ -56,36 +58,54 @@ from gateway.routing import load_score, route
 from gateway.telemetry.snapshot import workers_snapshot
 from gateway.types import RouteRequest, WorkerView
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
 logger = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
 async def request_admitted(
-    *, caller: Caller, model: str | None, prompt_tokens: int = 0
+    *,
+    caller: Caller,
+    model: str | None,
+    prompt_tokens: int = 0,
+    trace: Span | None = None,
 ) -> AsyncIterator[Router]:
     """Budgets, a concurrent-stream slot (held for the body), the per-minute limits (with
     ``prompt_tokens``, the prompt's estimate), the model (the default when none is named)
     and access to it, a first route and, while every candidate is saturated, a turn in the
-    fair queue. Yields the request's router."""
-    limits = await caller_limits(caller)
-    await budget_check(caller, limits)
-    async with stream_slot(caller, limits):
-        # Inside the slot: its round trip has confirmed the access version the limits were
-        # resolved under, and a request refused for streams is not counted as one more.
-        taken = await rate_admit(caller, limits, prompt_tokens=prompt_tokens)
-        router = Router(caller)
-        router.rate_taken = taken
-        views = await workers_snapshot()
-        if not views:
-            raise NoWorkers()
-        router.model = model or await _model_default(caller, views)
-        if not await model_allowed_for(caller, router.model):
-            raise ModelForbidden(router.model)
-        await router.queue_if_saturated()
-        try:
-            yield router
-        finally:
-            router.unjudged_release()
+    fair queue. Yields the request's router. ``trace``: the request's span, parent of a
+    ``gateway.admission`` span when tracing is on (gateway/tracing.py)."""
+    admission = telemetry.span_start("gateway.admission", parent=trace) if trace else None
+    try:
+        limits = await caller_limits(caller)
+        await budget_check(caller, limits)
+        async with stream_slot(caller, limits):
+            # Inside the slot: its round trip has confirmed the access version the limits
+            # were resolved under, and a request refused for streams is not counted as one
+            # more.
+            taken = await rate_admit(caller, limits, prompt_tokens=prompt_tokens)
+            router = Router(caller)
+            router.rate_taken = taken
+            views = await workers_snapshot()
+            if not views:
+                raise NoWorkers()
+            router.model = model or await _model_default(caller, views)
+            if not await model_allowed_for(caller, router.model):
+                raise ModelForbidden(router.model)
+            queued = await router.queue_if_saturated()
+            if admission is not None:
+                admission.set_attribute("aiportal.queued", queued)
+                admission.end()
+                admission = None
+            try:
+                yield router
+            finally:
+                router.unjudged_release()
+    except BaseException as exc:
+        telemetry.span_end(admission, error=exc)
+        raise
 
 
 async def _model_default(caller: Caller, views: list[WorkerView]) -> str:
@@ -159,10 +179,12 @@ class Router:
                 return view
         return None
 
-    async def queue_if_saturated(self) -> None:
+    async def queue_if_saturated(self) -> bool:
+        """Wait in the fair queue while every candidate is saturated; whether it waited."""
         candidates = await self.candidates()
         if not _saturated(candidates):
             self._admission_route = candidates
+            return False
         else:
             remaining = self.deadline - asyncio.get_running_loop().time()
 
@@ -175,6 +197,7 @@ class Router:
                 has_capacity=has_capacity,
                 wait_for=max(0.0, min(settings.AIPORTAL_QUEUE_TIMEOUT, remaining)),
             )
+            return True
 
     def failed(self, view: WorkerView, exc: AttemptFailed, *, partial: bool = False) -> None:
         """An attempt failed: count it against the worker now, or hold it until another

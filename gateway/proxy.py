@@ -22,11 +22,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 
-from gateway import metrics
+from common import telemetry
+from gateway import metrics, tracing
 from gateway.admission import budget_add
 from gateway.admission_queue import queue_notify
 from gateway.attempt import AttemptFailed, attempt_batches, attempt_once
@@ -60,6 +61,9 @@ from gateway.sampling import Sampling, sampling_body
 from gateway.telemetry.orca import orca_parse, worker_load_update
 from gateway.types import WorkerSpec, WorkerView
 from gateway.usage import usage_record_later
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +170,10 @@ class _Report:
     cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, if given
     stitch: Stitcher | None = None
     rate_taken: int = 0  # tokens the per-minute limits took at admission (gateway/rate_limits)
+    endpoint: str = "chat/completions"
+    # OpenTelemetry's per-chunk histogram (gateway/tracing.py), read once: off, a frame costs
+    # one attribute check more.
+    chunk_metrics: bool = field(default_factory=tracing.metrics_on)
 
     def frame_sent(self, tokens: int) -> None:
         """A frame reached the client, with the answer at ``tokens`` completion tokens.
@@ -186,6 +194,8 @@ class _Report:
         if self.broke_at is not None:
             self.stalled += now - self.broke_at
             self.broke_at = None
+        if self.chunk_metrics and self.tokens_seen:
+            tracing.chunk_observe(now - self.last_at, model=self.model)
         gaps = new if self.tokens_seen else new - 1
         if gaps:
             spacing = (now - self.last_at) / new
@@ -222,6 +232,9 @@ class _Report:
             "ttft_ms": self.ttft_ms if self.ttft_ms is not None else self._elapsed_ms(),
             "generation_ms": self.generation_ms,
         }
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
 
     def _elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -360,29 +373,41 @@ async def answer_once(
     admission, routing, failover between workers and the usage record; ``usage_of`` reads
     the answer's token counts and cached prompt tokens."""
     # The model asked for, until admission names the one used: a refusal's record says it.
-    report = _Report(caller=caller, model=str(body.get("model") or ""))
+    report = _Report(caller=caller, model=str(body.get("model") or ""), endpoint=path)
     body = {**body, "stream": False}
+    span = tracing.request_span(endpoint=path, body=body, caller=caller)
+    answer = None
     try:
         async with request_admitted(
-            caller=caller, model=body.get("model"), prompt_tokens=prompt_tokens_estimate(body)
+            caller=caller,
+            model=body.get("model"),
+            prompt_tokens=prompt_tokens_estimate(body),
+            trace=span,
         ) as router:
             report.rate_taken = router.rate_taken
             body["model"] = report.model = router.model
+            tracing.request_span_model(span, endpoint=path, model=router.model)
             tries = 0
             while True:
-                view = await router.next_worker()
+                view = await _next_worker(router, span, attempt=report.attempts + 1)
                 if view is None:
                     raise router.exhausted()
                 report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
+                attempt = tracing.attempt_span(span, view=view, path=path, attempt=report.attempts)
                 try:
                     async with inflight_lease(view.url):
                         answer = await attempt_once(
-                            view.spec, path=path, body=body, deadline=router.deadline
+                            view.spec,
+                            path=path,
+                            body=body,
+                            deadline=router.deadline,
+                            trace_headers=telemetry.trace_headers(attempt),
                         )
                         if _aborted(answer.body):
                             # The engine gave up on it; nothing reached the client yet.
                             raise AttemptFailed("the engine aborted the answer", before_first=True)
                 except AttemptFailed as exc:
+                    telemetry.span_end(attempt, error=exc)
                     router.failed(view, exc)  # raises when the request is at fault
                     if tries >= settings.AIPORTAL_MAX_ATTEMPTS:
                         raise router.exhausted() from None
@@ -390,8 +415,10 @@ async def answer_once(
                     _count("FAILOVERS_TOTAL")
                     continue
                 except BaseException as exc:
+                    telemetry.span_end(attempt, error=exc)
                     router.ended(view, exc)
                     raise
+                telemetry.span_end(attempt)
                 router.succeeded(view)
                 await _orca_report(view, answer.headers)
                 report.usage, report.cached_tokens = usage_of(answer.body)
@@ -399,10 +426,27 @@ async def answer_once(
                 return answer.body
     except BaseException as exc:
         report.outcome = _outcome(exc, started=False)
+        tracing.request_span_end(span, report=report, error=exc)
+        span = None
         raise
     finally:
+        tracing.request_span_end(span, report=report, error=None, answer=answer and answer.body)
         queue_notify()
         await _account(report)
+
+
+async def _next_worker(router: Router, span: Span | None, *, attempt: int) -> WorkerView | None:
+    """The router's next worker, in a ``gateway.route`` span when tracing is on."""
+    if span is None:
+        return await router.next_worker()
+    route = tracing.route_span(span, policy=settings.AIPORTAL_ROUTING_POLICY, attempt=attempt)
+    try:
+        view = await router.next_worker()
+    except BaseException as exc:
+        telemetry.span_end(route, error=exc)
+        raise
+    tracing.route_span_end(route, view)
+    return view
 
 
 # --- The streaming core ---------------------------------------------------------------------
@@ -411,35 +455,43 @@ async def answer_once(
 async def _stream(
     *, endpoint: str, body: dict[str, Any], report: _Report
 ) -> AsyncIterator[list[dict[str, Any]]]:
+    report.endpoint = endpoint
+    # Started, never made current: this is a generator (common/telemetry.py says why).
+    span = tracing.request_span(endpoint=endpoint, body=body, caller=report.caller)
+    error: BaseException | None = None
     try:
         async with request_admitted(
             caller=report.caller,
             model=body.get("model"),
             prompt_tokens=prompt_tokens_estimate(body),
+            trace=span,
         ) as router:
             report.rate_taken = router.rate_taken
             report.model = router.model
+            tracing.request_span_model(span, endpoint=endpoint, model=router.model)
             stitch = report.stitch = Stitcher(
                 endpoint=endpoint, body={**body, "model": report.model}
             )
-            attempts = _attempts(router, stitch, endpoint=endpoint, report=report)
+            attempts = _attempts(router, stitch, endpoint=endpoint, report=report, span=span)
             async with contextlib.aclosing(attempts):
                 async for batch in attempts:
                     yield batch
         report.outcome = "complete"
     except BaseException as exc:
+        error = exc
         report.outcome = _outcome(exc, started=bool(report.stitch and report.stitch.started))
         raise
     finally:
         if report.stitch is not None:
             report.usage = report.stitch.usage()
             report.cached_tokens = report.stitch.cached_tokens
+        tracing.request_span_end(span, report=report, error=error)
         queue_notify()
         await _account(report)
 
 
 async def _attempts(
-    router: Router, stitch: Stitcher, *, endpoint: str, report: _Report
+    router: Router, stitch: Stitcher, *, endpoint: str, report: _Report, span: Span | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
     tries = 0  # attempts for the current part of the answer
     # A /v1/completions body that continues a chat on the worker that refused to continue
@@ -458,14 +510,21 @@ async def _attempts(
                     "cannot be continued elsewhere.",
                     partial=True,
                 )
-            view = await router.next_worker()
+            view = await _next_worker(router, span, attempt=report.attempts + 1)
             if view is None:
                 raise router.exhausted(partial=stitch.started)
         assert view is not None
         report.attempts, report.worker, tries = report.attempts + 1, view, tries + 1
+        attempt = tracing.attempt_span(span, view=view, path=path, attempt=report.attempts)
         try:
             async with inflight_lease(view.url):
-                batches = attempt_batches(view.spec, path=path, body=body, deadline=router.deadline)
+                batches = attempt_batches(
+                    view.spec,
+                    path=path,
+                    body=body,
+                    deadline=router.deadline,
+                    trace_headers=telemetry.trace_headers(attempt),
+                )
                 async with contextlib.aclosing(batches):
                     async for batch in batches:
                         outs = []
@@ -483,6 +542,7 @@ async def _attempts(
                     # A well-formed end that is not the answer's: continued as a dead stream.
                     raise AttemptFailed("the engine aborted the answer", before_first=False)
         except AttemptFailed as exc:
+            telemetry.span_end(attempt, error=exc)
             # Raises when the request is at fault (a second worker failed it on its own).
             router.failed(view, exc, partial=stitch.started)
             if not exc.before_first and stitch.started:
@@ -512,6 +572,7 @@ async def _attempts(
             _count("FAILOVERS_TOTAL")
             continue
         except BaseException as exc:
+            telemetry.span_end(attempt, error=exc)
             router.ended(view, exc)
             if stitch.part and isinstance(exc, GatewayError) and exc.status < 500:
                 rejected = isinstance(exc, UpstreamRejected) and path == endpoint
@@ -530,6 +591,7 @@ async def _attempts(
                     f"Another worker could not continue the answer: {exc.detail}", partial=True
                 ) from None
             raise
+        telemetry.span_end(attempt)
         router.succeeded(view)
         return
 
@@ -579,6 +641,7 @@ async def _account(report: _Report) -> None:
     except Exception:
         logger.warning("could not count %s tokens against the budgets", tokens, exc_info=True)
     _count("REQUESTS_TOTAL", model=report.model or "-", outcome=report.outcome)
+    tracing.request_metrics(report=report, endpoint=report.endpoint)
     completion = int(usage.get("completion_tokens", 0))
     if completion > 0:
         metrics.COMPLETION_TOKENS_TOTAL.labels(model=report.model or "-").inc(completion)

@@ -41,6 +41,7 @@ class Record:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     authorization: list[str] = field(default_factory=list)
     api_keys: list[str] = field(default_factory=list)
+    traceparents: list[str] = field(default_factory=list)  # a trace context someone sent
     tokens_issued: int = 0
     hang_cancelled: threading.Event = field(default_factory=threading.Event)
     hang_started: threading.Event = field(default_factory=threading.Event)
@@ -49,6 +50,7 @@ class Record:
         self.calls.clear()
         self.authorization.clear()
         self.api_keys.clear()
+        self.traceparents.clear()
         self.tokens_issued = 0
         self.hang_cancelled.clear()
         self.hang_started.clear()
@@ -114,6 +116,8 @@ def _server(record: Record) -> Any:
                 record.authorization.append(headers[b"authorization"].decode())
             if b"x-api-key" in headers:
                 record.api_keys.append(headers[b"x-api-key"].decode())
+            if b"traceparent" in headers:
+                record.traceparents.append(headers[b"traceparent"].decode())
         await app(scope, receive, send)
 
     return recording

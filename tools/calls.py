@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common import telemetry
 from gateway import ToolCall
 from tools.client import ToolServerError, tool_call
 from tools.selectors import UsableTool
@@ -89,7 +90,32 @@ def arguments_parse(text: str) -> dict[str, Any] | None:
 async def tool_step_run(
     *, tool: UsableTool, arguments: dict[str, Any], budget: float
 ) -> StepResult:
-    """Call ``tool``; never raises but for cancellation (a stop), which ends the call."""
+    """Call ``tool``; never raises but for cancellation (a stop), which ends the call. Traced
+    as the GenAI conventions' ``execute_tool`` span; the arguments and the result only when
+    an admin opted in to content on spans."""
+    if not telemetry.tracing_on():
+        return await _step_run(tool=tool, arguments=arguments, budget=budget)
+    captured = telemetry.content_captured()
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool.name,
+        "gen_ai.tool.type": "function",
+        "aiportal.mcp.server": tool.server.name,
+        "gen_ai.tool.call.arguments": json.dumps(arguments) if captured else None,
+    }
+    with telemetry.span(f"execute_tool {tool.name}", attributes=attributes) as span:
+        step = await _step_run(tool=tool, arguments=arguments, budget=budget)
+        telemetry.span_set(
+            span,
+            {
+                "aiportal.tool.status": step.status,
+                "gen_ai.tool.call.result": step.result if captured else None,
+            },
+        )
+        return step
+
+
+async def _step_run(*, tool: UsableTool, arguments: dict[str, Any], budget: float) -> StepResult:
     started = time.monotonic()
     timeout = max(0.1, min(tool.server.timeout, budget))
 

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from accounts.models import User
 from chat.models import Conversation
+from common import telemetry
 from datasets.models import Level
 from datasets.selectors import Hit, chunk_search, dataset_list_at_least
 from gateway import regions_parse
@@ -119,16 +120,20 @@ def conversation_retrieve(
         Conversation.objects.filter(pk=conversation.pk).update(datasets=still)
         conversation.datasets = still
     regions = _regions_common(list(live.values()))
-    hits = (
-        chunk_search(
-            user=user,
-            query=query,
-            dataset_ids=kept,
-            limit=settings.AIPORTAL_CHAT_RETRIEVAL_PASSAGES,
-        )
-        if kept
-        else []
-    )
+    hits: list[Hit] = []
+    if kept:
+        attributes = {
+            "aiportal.retrieval.datasets": len(kept),
+            "aiportal.retrieval.query": query if telemetry.content_captured() else None,
+        }
+        with telemetry.span("retrieval", attributes=attributes) as span:
+            hits = chunk_search(
+                user=user,
+                query=query,
+                dataset_ids=kept,
+                limit=settings.AIPORTAL_CHAT_RETRIEVAL_PASSAGES,
+            )
+            telemetry.span_set(span, {"aiportal.retrieval.passages": len(hits)})
     return Retrieval(
         datasets=kept,
         dropped=dropped,

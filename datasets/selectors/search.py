@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from common import telemetry
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
 from datasets.selectors.hits import Hit
@@ -44,6 +45,7 @@ def _terms(query: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+@telemetry.traced("datasets.search")
 def chunk_search(
     *,
     user: User | None,

@@ -56,6 +56,9 @@ class EmulatorState:
     started_at: int
     # The X-Request-Id of the latest generation requests, newest last (tests read it).
     request_ids: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+    # The W3C traceparent header of the latest generation and embedding requests that sent
+    # one, newest last: vLLM continues that trace in its own spans (tests check the gateway's).
+    traceparents: deque[str] = field(default_factory=lambda: deque(maxlen=64))
     # GET /load's count: generation and embedding requests in flight (with load tracking).
     server_load: int = 0
     # The number of inputs of each embedding request answered, newest last (tests count the
@@ -169,6 +172,7 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
 
 async def _generate_tracked(request: web.Request, kind: str) -> web.StreamResponse:
     state = _state(request)
+    _traceparent_record(state, request)
     responses_body: dict[str, Any] | None = None
     try:
         if kind == "responses":
@@ -213,6 +217,11 @@ async def _generate_tracked(request: web.Request, kind: str) -> web.StreamRespon
     return await generation.run()
 
 
+def _traceparent_record(state: EmulatorState, request: web.Request) -> None:
+    if traceparent := request.headers.get("traceparent"):
+        state.traceparents.append(traceparent)
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "chat")
 
@@ -232,6 +241,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 async def _embeddings(request: web.Request) -> web.StreamResponse:
     state = _state(request)
+    _traceparent_record(state, request)
     try:
         embedding_request = parse_embedding(await _json_body(request), state.config)
     except ApiError as error:
@@ -378,6 +388,7 @@ async def state_get(request: web.Request) -> web.Response:
             "models": list(state.config.models),
             **state.engine.state(),
             "request_ids": list(state.request_ids),
+            "traceparents": list(state.traceparents),
             "embedding_batches": list(state.embedding_batches),
             "faults": state.faults.to_json(),
         }
