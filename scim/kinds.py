@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
-from scim2_models import Group, Resource, User
+from scim2_models import Group, Resource
 
 from scim import groups, users
 from scim.filters import Column
@@ -29,7 +29,7 @@ class Kind:
 
 USERS = Kind(
     name="User",
-    model=User,
+    model=users.UserResource,
     columns=users.USER_COLUMNS,
     queryset=users.user_queryset,
     resource=lambda row, base: users.user_resource(account=row, base=base),

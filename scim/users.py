@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from scim2_models import (
     Email,
+    EnterpriseUser,
     InvalidValueException,
     Meta,
     Name,
@@ -39,6 +40,11 @@ from accounts.models import User as Account
 from accounts.services.users import user_address_confirm, user_status_set
 from scim.filters import Column
 from scim.models import ScimUser
+
+# What a request is read as: Entra ID sends the enterprise extension whenever one of its
+# attributes is mapped (department, employeeNumber, ...). It is accepted and not kept: the
+# schemas published (scim/discovery.py) list what is.
+UserResource = User[EnterpriseUser]
 
 # The attributes a Users filter may name, and the column each one is.
 USER_COLUMNS = {
@@ -83,7 +89,7 @@ def user_location(*, base: str, pk: int) -> str:
     return f"{base}/Users/{pk}"
 
 
-def user_resource(*, account: Account, base: str) -> User:
+def user_resource(*, account: Account, base: str) -> User:  # type: ignore[type-arg]
     """The SCIM resource for ``account``; ``base`` is the absolute URL of /scim/v2."""
     extra = _attributes(account)
     emails = [Email.model_validate(e) for e in extra.emails] if extra.emails else []
@@ -96,7 +102,7 @@ def user_resource(*, account: Account, base: str) -> User:
     name = None
     if account.first_name or account.last_name:
         name = Name(given_name=account.first_name or None, family_name=account.last_name or None)
-    return User(
+    return UserResource(
         id=str(account.pk),
         external_id=extra.external_id or None,
         user_name=account.username,

@@ -7,7 +7,8 @@ import httpx
 
 from tests.accounts.mfa_fixtures import AVAILABLE_APPS as ACCOUNT_APPS
 
-AVAILABLE_APPS = [*ACCOUNT_APPS, "scim"]
+# auth: the groups SCIM makes are flushed between tests; accounts.sso: its group marks.
+AVAILABLE_APPS = [*ACCOUNT_APPS, "django.contrib.auth", "accounts.sso", "scim"]
 
 SCIM_TYPE = "application/scim+json"
 
