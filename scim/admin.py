@@ -20,7 +20,6 @@ class ScimTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "display", "created_by", "created_at", "last_used_at", "status")
     list_select_related = ("created_by",)
     search_fields = ("name", "prefix")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     actions = ("revoke_selected",)
 
     def get_fields(self, request, obj=None):

@@ -98,7 +98,7 @@ def service_provider_config() -> ServiceProviderConfig:
         etag=ETag(supported=False),
         authentication_schemes=[
             AuthenticationScheme(
-                type="oauthbearertoken",
+                type=AuthenticationScheme.Type.oauthbearertoken,
                 name="Bearer token",
                 description="A token an administrator creates in the admin (SCIM tokens).",
                 primary=True,

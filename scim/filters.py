@@ -65,8 +65,10 @@ class _ToQuery(FilterVisitor[Q]):
         if column.kind is bool:
             if not isinstance(value, bool) or op not in {CompareOperator.eq, CompareOperator.ne}:
                 raise InvalidFilterException(detail="A boolean compares with eq or ne only.")
-            return Q(**{column.field: value}) if op == CompareOperator.eq else ~Q(
-                **{column.field: value}
+            return (
+                Q(**{column.field: value})
+                if op == CompareOperator.eq
+                else ~Q(**{column.field: value})
             )
         if column.kind is int:
             # Ids are numbers here: any other value matches no resource.

@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import QuerySet
+from scim2_models import Group as ScimGroupResource
 from scim2_models import (
     GroupMember,
     InvalidValueException,
@@ -26,7 +27,6 @@ from scim2_models import (
     PatchOp,
     UniquenessException,
 )
-from scim2_models import Group as ScimGroupResource
 
 from accounts.audit import audit_record
 from scim.filters import Column
@@ -53,7 +53,7 @@ def group_resource(*, group: Group, base: str, members: bool = True) -> ScimGrou
     if members:
         ids = user_queryset().filter(groups=group).values_list("pk", flat=True)
         listed = [
-            GroupMember(value=str(pk), ref=user_location(base=base, pk=pk), type="User")
+            GroupMember(value=str(pk), ref=user_location(base=base, pk=pk), type="User")  # type: ignore[arg-type]
             for pk in ids
         ]
     return ScimGroupResource(
@@ -73,7 +73,9 @@ def group_resource(*, group: Group, base: str, members: bool = True) -> ScimGrou
 def _member_ids(resource: ScimGroupResource) -> set[int]:
     wanted: set[int] = set()
     for member in resource.members or []:
-        value = member.value or (str(member.ref).rstrip("/").rsplit("/", 1)[-1] if member.ref else "")
+        value = member.value or (
+            str(member.ref).rstrip("/").rsplit("/", 1)[-1] if member.ref else ""
+        )
         if not value.isdigit():
             raise InvalidValueException(detail=f"No user {value!r}.")
         wanted.add(int(value))

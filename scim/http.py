@@ -76,8 +76,8 @@ def scim_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         if token is None:
             return _unauthorized()
         scim_token_mark_used(token=token)
-        request.scim_token = token  # type: ignore[attr-defined]
-        request.scim_ip = request_ip(request)  # type: ignore[attr-defined]
+        request.scim_token = token
+        request.scim_ip = request_ip(request)
         try:
             return view(request, *args, **kwargs)
         except SCIMException as exc:

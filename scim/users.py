@@ -27,6 +27,7 @@ from django.utils import timezone
 from scim2_models import (
     Email,
     EnterpriseUser,
+    ForbiddenException,
     InvalidValueException,
     Meta,
     Name,
@@ -89,7 +90,7 @@ def user_location(*, base: str, pk: int) -> str:
     return f"{base}/Users/{pk}"
 
 
-def user_resource(*, account: Account, base: str) -> User:  # type: ignore[type-arg]
+def user_resource(*, account: Account, base: str) -> User:
     """The SCIM resource for ``account``; ``base`` is the absolute URL of /scim/v2."""
     extra = _attributes(account)
     emails = [Email.model_validate(e) for e in extra.emails] if extra.emails else []
@@ -157,6 +158,14 @@ def _apply(*, account: Account, resource: User) -> dict[str, Any]:
         "last_name": (name.family_name or "")[:_NAME_MAX],
     }
     changed = {k: v for k, v in wanted.items() if getattr(account, k) != v}
+    if (
+        account.pk
+        and (account.is_staff or account.is_superuser)
+        and ("username" in changed or "email" in changed)
+    ):
+        # An admin's address is how their password is reset: a SCIM token must not be a way
+        # to take an admin account over. Their name and status still follow the provider.
+        raise ForbiddenException(detail="An admin's userName and email change in the admin only.")
     for field, value in wanted.items():
         setattr(account, field, value)
     extra.external_id = (resource.external_id or "")[:255]

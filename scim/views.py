@@ -43,8 +43,9 @@ def _list(request: HttpRequest, kind: Kind, search: SearchRequest) -> HttpRespon
         rows = rows.filter(filter_query(expression=str(search.filter), columns=kind.columns))
     rows = rows.distinct()
     total = rows.count()
-    count = min(search.count if search.count is not None else discovery.MAX_RESULTS,
-                discovery.MAX_RESULTS)
+    count = min(
+        search.count if search.count is not None else discovery.MAX_RESULTS, discovery.MAX_RESULTS
+    )
     start = search.start_index_0 or 0
     page = list(rows[start : start + count]) if count > 0 else []
     base = base_url(request)
@@ -76,7 +77,7 @@ def _collection(kind: Kind):
             return scim_response(
                 created.model_dump(scim_ctx=Context.RESOURCE_CREATION_RESPONSE),
                 status=201,
-                Location=str(created.meta.location),
+                Location=str(created.meta.location if created.meta else ""),
             )
         return method_not_allowed(["GET", "POST"])
 
@@ -144,7 +145,7 @@ group_item = _item(GROUPS)
 
 
 def _discovery_list(request: HttpRequest, items: list, model) -> HttpResponse:
-    listing = ListResponse[model](  # type: ignore[valid-type]
+    listing = ListResponse[model](
         total_results=len(items), start_index=1, items_per_page=len(items), resources=items
     )
     return scim_response(listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE))

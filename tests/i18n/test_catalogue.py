@@ -29,6 +29,7 @@ SOURCES = [
     "common",
     "tools",
     "prompts",
+    "scim",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")

@@ -106,9 +106,9 @@ def test_the_entra_id_sequence_provisions_updates_deactivates_and_removes_a_user
     assert ada.status == User.Status.ACTIVE and ada.scim.deprovisioned_at is None
 
     actions = list(
-        AuditEvent.objects.filter(target_id=str(ada.pk)).order_by("at", "id").values_list(
-            "action", flat=True
-        )
+        AuditEvent.objects.filter(target_id=str(ada.pk))
+        .order_by("at", "id")
+        .values_list("action", flat=True)
     )
     assert actions.count("scim.user.create") == 2
     assert "scim.user.update" in actions and "scim.user.delete" in actions
@@ -233,7 +233,7 @@ def test_lists_page_with_start_index_and_count(scim):
     assert only_count["totalResults"] >= 5 and "Resources" not in only_count
 
 
-def test_errors_are_scim_error_documents_with_their_status(scim, member):
+def test_errors_are_scim_error_documents_with_their_status(scim, member, make_user):
     def error(response, status: int, scim_type: str | None = None) -> None:
         assert response.status_code == status, response.text
         body = response.json()
@@ -254,12 +254,22 @@ def test_errors_are_scim_error_documents_with_their_status(scim, member):
     error(scim.post("/Groups", json={"schemas": [GROUP], "displayName": "x",
                                      "members": [{"value": "999999"}]}), 400)  # fmt: skip
     error(scim.post("/.search", json={}), 501)
+    # An admin's address cannot be changed by a token (a password reset would follow it)...
+    admin = make_user("boss@example.com", is_staff=True)
+    take_over = {"op": "replace", "path": "userName", "value": "evil@example.com"}
+    error(scim.patch(f"/Users/{admin.pk}", json=_patch(take_over)), 403)
+    admin.refresh_from_db()
+    assert admin.username == "boss@example.com"
+    # ...but the provider may still suspend them.
+    off = scim.patch(f"/Users/{admin.pk}", json=_patch({"op": "replace", "path": "active",
+                                                           "value": False}))  # fmt: skip
+    assert off.status_code == 200 and off.json()["active"] is False
     error(scim.delete("/ServiceProviderConfig"), 405)
 
 
 def test_scim_never_touches_a_group_it_did_not_create(scim, member):
-    from accounts.sso.models import SsoGroup
     from accounts.sso.groups import sso_groups_sync
+    from accounts.sso.models import SsoGroup
 
     by_hand = Group.objects.create(name="Finance")
     by_sso = Group.objects.create(name="sso-staff")
@@ -274,14 +284,17 @@ def test_scim_never_touches_a_group_it_did_not_create(scim, member):
     # And SSO sync leaves SCIM's groups alone: a sign-in without the claim removes only its own.
     ours = scim.post(
         "/Groups",
-        json={"schemas": [GROUP], "displayName": "Provisioned", "members": [{"value": str(member.pk)}]},
+        json={
+            "schemas": [GROUP],
+            "displayName": "Provisioned",
+            "members": [{"value": str(member.pk)}],
+        },
     ).json()
     member.groups.add(by_sso)
     sso_groups_sync(user=member, provider_id="corp", values=set())
     assert set(member.groups.values_list("name", flat=True)) == {"Provisioned"}
-    assert ours["members"] == [
-        {"value": str(member.pk), "$ref": f"{str(scim.base_url).rstrip('/')}/Users/{member.pk}", "type": "User"}
-    ]
+    location = f"{str(scim.base_url).rstrip('/')}/Users/{member.pk}"
+    assert ours["members"] == [{"value": str(member.pk), "$ref": location, "type": "User"}]
 
 
 def test_tokens_missing_wrong_or_revoked_get_a_401(daphne_url, make_user):

@@ -28,9 +28,7 @@ def _active(value: str) -> dict:
     }
 
 
-async def test_deactivating_through_scim_closes_their_socket_and_stops_their_key(
-    daphne_url, owner
-):
+async def test_deactivating_through_scim_closes_their_socket_and_stops_their_key(daphne_url, owner):
     token = await sync_to_async(scim_token)()
     key = await sync_to_async(key_for)(owner)
     _, cookie = await sync_to_async(cookie_for)(owner)
