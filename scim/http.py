@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
@@ -18,6 +19,8 @@ from scim2_models import (
     InvalidSyntaxException,
     NotFoundException,
     SCIMException,
+    ScimPolicy,
+    UniquenessException,
 )
 
 from accounts.audit import request_ip
@@ -26,6 +29,16 @@ from scim.tokens import scim_token_authenticate, scim_token_mark_used
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/scim+json"
+
+# What the providers send beyond the strict RFC, accepted as scim2-models offers it: Entra ID
+# removes group members with a ``value`` instead of a path filter, and replaces
+# ``emails[type eq "work"].value`` when no work address exists yet (the entry is created);
+# attributes no schema here declares (a provider's custom ones) are dropped, not refused.
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 
 
 def scim_response(payload: dict[str, Any] | None, *, status: int = 200, **headers) -> HttpResponse:
@@ -79,11 +92,18 @@ def scim_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         request.scim_token = token
         request.scim_ip = request_ip(request)
         try:
-            return view(request, *args, **kwargs)
+            with POLICY:
+                return view(request, *args, **kwargs)
         except SCIMException as exc:
             return error_response(exc.to_error())
         except ValidationError as exc:
             return error_response(Error.from_validation_error(exc.errors()[0]))
+        except IntegrityError:
+            # Two requests creating the same userName or group name at once: the loser's
+            # insert hits the unique index after both passed the check.
+            return error_response(
+                UniquenessException(detail="A resource like it exists.").to_error()
+            )
 
     return wrapped
 

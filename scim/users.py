@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 from scim2_models import (
     Email,
@@ -65,8 +65,6 @@ _NAME_MAX = Account._meta.get_field("first_name").max_length
 
 def user_queryset() -> QuerySet[Account]:
     """Every account SCIM sees: all but the ones it deprovisioned."""
-    from django.db.models import Case, Value, When
-
     return (
         Account.objects.select_related("scim")
         .exclude(scim__deprovisioned_at__isnull=False)

@@ -63,6 +63,19 @@ def test_the_entra_id_sequence_provisions_updates_deactivates_and_removes_a_user
     by_external = scim.get("/Users", params={"filter": 'externalId eq "ada"'}).json()
     assert [r["id"] for r in by_external["Resources"]] == [body["id"]]
 
+    # A work address where there was none: Entra expects the entry to be made.
+    other = scim.post(
+        "/Users",
+        json={"schemas": [USER], "userName": "bob@contoso.example", "customThing": "x"},
+    )
+    assert other.status_code == 201, other.text
+    work = {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bob@work.example"}
+    made = scim.patch(f"/Users/{other.json()['id']}", json=_patch(work))
+    assert made.status_code == 200, made.text
+    assert {"type": "work", "value": "bob@work.example"} in [
+        {k: e[k] for k in ("type", "value")} for e in made.json()["emails"] if "type" in e
+    ]
+
     # Entra's attribute updates: capitalised ops, a value-path on emails.
     changed = scim.patch(
         f"/Users/{body['id']}",
@@ -147,6 +160,15 @@ def test_the_entra_id_group_sequence_creates_a_group_and_changes_its_members(sci
     )
     assert [m["value"] for m in removed.json()["members"]] == [ids[1]]
     assert list(engineers.user_set.values_list("pk", flat=True)) == [int(ids[1])]
+    # Entra's other removal form: the members to remove as the value, no filter.
+    scim.patch(f"/Groups/{gid}", json=_patch({"op": "Add", "path": "members",
+                                              "value": [{"value": ids[0]}]}))  # fmt: skip
+    by_value = scim.patch(
+        f"/Groups/{gid}",
+        json=_patch({"op": "Remove", "path": "members", "value": [{"value": ids[0]}]}),
+    )
+    assert by_value.status_code == 200, by_value.text
+    assert [m["value"] for m in by_value.json()["members"]] == [ids[1]]
     # Entra renames with a Replace on displayName.
     scim.patch(
         f"/Groups/{gid}",
