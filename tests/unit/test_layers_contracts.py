@@ -25,10 +25,13 @@ PACKAGES = (
     "tools",
     "datasets",
     "gateway",
+    "scim",
     "accounts",
     "common",
 )
-LAYERS = "Layers: root, chat, assistants | prompts, tools, datasets, gateway, scim, accounts, common"
+LAYERS = (
+    "Layers: root, chat, assistants | prompts, tools, datasets, gateway, scim, accounts, common"
+)
 DOOR = "Outside the gateway, only its door (gateway/__init__.py)"
 ACYCLIC = "No import circles inside the gateway"
 APPS_ACYCLIC = "No import circles inside the other packages"
