@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "allauth",
     "accounts.allauth_apps.SignInAddressesConfig",  # allauth.account, renamed in the admin
     "accounts",
+    "scim",
     "gateway",
     "chat",
     "assistants",

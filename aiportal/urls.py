@@ -20,6 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("v1/", include("gateway.urls.api")),
+    # SCIM provisioning for identity providers, by bearer token (scim/, docs/accounts.md).
+    path("scim/v2/", include("scim.urls")),
     path("settings/keys/", include("gateway.urls.keys")),
     path("settings/", include("accounts.urls.settings")),
     path("metrics", metrics_view, name="metrics"),

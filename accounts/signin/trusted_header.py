@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, Vali
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from common.api_paths import is_api_path
+from common.api_paths import is_api_path, is_scim_path
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,9 @@ class TrustedHeaderMiddleware:
         return await self.get_response(request)
 
     def _trusted(self, request) -> bool:
-        if is_api_path(request.path):
+        if is_api_path(request.path) or is_scim_path(request.path):
             # /v1 has its own handler in production; this holds wherever else it is served
-            # (the test client): API keys only, never the header.
+            # (the test client): API keys only, never the header. /scim/v2: SCIM tokens only.
             return False
         peer = request.META.get("REMOTE_ADDR")
         if peer_trusted(peer, self.proxies):

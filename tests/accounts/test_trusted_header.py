@@ -150,6 +150,9 @@ def test_only_the_exact_header_counts_and_never_on_the_api(trusted, owner, membe
         # /v1 takes API keys only.
         assert http.get("/v1/models", headers={HEADER: member.email}).status_code == 401
         assert session_user(http) is None
+        # So does SCIM provisioning: its own tokens only.
+        assert http.get("/scim/v2/Users", headers={HEADER: member.email}).status_code == 401
+        assert session_user(http) is None
 
 
 # --- Websockets ------------------------------------------------------------------------------

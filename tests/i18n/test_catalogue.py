@@ -30,6 +30,7 @@ SOURCES = [
     "tools",
     "prompts",
     "retention",
+    "scim",
     "templates",
 ]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]|%%")

@@ -26,12 +26,13 @@ PACKAGES = (
     "tools",
     "datasets",
     "gateway",
+    "scim",
     "accounts",
     "common",
 )
 LAYERS = (
-    "Layers: root, retention, chat, assistants | prompts, tools, datasets, gateway, accounts, "
-    "common"
+    "Layers: root, retention, chat, assistants | prompts, tools, datasets, gateway, scim, "
+    "accounts, common"
 )
 DOOR = "Outside the gateway, only its door (gateway/__init__.py)"
 ACYCLIC = "No import circles inside the gateway"
