@@ -38,7 +38,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connection
 
@@ -46,7 +45,7 @@ import gateway
 from accounts.models import User
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
-from datasets.selectors.vectors import vector_ranked, vector_search_available
+from datasets.selectors.vectors import texts_embed, vector_ranked, vector_search_available
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +226,7 @@ def _vector_lists(
     found: list[tuple[int, float]] = []
     for regions, rows in groups.items():
         try:
-            (vector,) = async_to_sync(gateway.embed)(
-                texts=[query], model=model, user=user, allowed_regions=regions
-            )
+            (vector,) = texts_embed(texts=[query], model=model, user=user, regions=regions)
         except gateway.GatewayError as exc:
             logger.warning(
                 "query embedding failed (%s: %s): searching by full-text instead", exc.code, exc

@@ -25,9 +25,14 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+
+import gateway
 
 # pgvector's ceiling for hnsw.ef_search (and so for what one walk can return).
 EF_SEARCH_MAX = 1000
@@ -51,6 +56,27 @@ def vector_bytes(vector: Sequence[float]) -> bytes:
 def vector_literal(vector: Sequence[float]) -> str:
     """pgvector's text form: ``[0.1,0.2,…]``."""
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def texts_embed(
+    *, texts: list[str], model: str, user: Any = None, regions: frozenset[str] | None = None
+) -> list[list[float]]:
+    """``gateway.embed`` from synchronous code, in a thread of its own. The gateway runs some
+    of its database reads in the calling thread and closes that thread's connection after
+    them (channels' ``database_sync_to_async``), which would break a caller inside a
+    transaction (a search in an atomic view, a refill's own writes): its own thread's
+    connection is closed instead. Raises ``gateway.GatewayError`` as ``embed`` does."""
+
+    def run() -> list[list[float]]:
+        try:
+            return async_to_sync(gateway.embed)(
+                texts=texts, model=model, user=user, allowed_regions=regions
+            )
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
+        return pool.submit(run).result()
 
 
 def pgvector_column() -> bool:
@@ -114,36 +140,44 @@ def _overfetch(*, allowed: int, limit: int) -> int | None:
     return None if fetch > EF_SEARCH_MAX else fetch
 
 
+def walk_sql(dimension: int) -> str:
+    """The index walk, then the filter (parameters: the query vector, model, dimension, the
+    query vector again, how many to fetch, the version ids, the limit). The model and
+    dimension reach the planner as constants (Django binds on the client), so the partial
+    index of that (model, dimension) applies."""
+    cast = f"vector({int(dimension)})"
+    return f"""
+        SELECT nn.chunk_id, 1 - nn.distance FROM (
+          SELECT ce.chunk_id, ce.vector::{cast} <=> %s::{cast} AS distance
+          FROM datasets_chunkembedding ce
+          WHERE ce.model = %s AND ce.dimension = %s
+          ORDER BY ce.vector::{cast} <=> %s::{cast}
+          LIMIT %s
+        ) AS nn
+        JOIN datasets_chunk c ON c.id = nn.chunk_id
+        WHERE EXISTS (
+          SELECT 1 FROM datasets_versiondocument vd
+          WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
+        )
+        ORDER BY nn.distance, nn.chunk_id
+        LIMIT %s
+    """  # noqa: S608 -- only an int is interpolated
+
+
+def walk_params(
+    vector: Sequence[float], model: str, version_ids: list[int], limit: int, fetch: int
+) -> list[object]:
+    literal = vector_literal(vector)
+    return [literal, model, len(vector), literal, fetch, version_ids, limit]
+
+
 def _hnsw_postgresql(
     vector: Sequence[float], model: str, version_ids: list[int], limit: int, fetch: int
 ) -> list[tuple[int, float]]:
-    dimension = len(vector)
-    literal = vector_literal(vector)
-    cast = f"vector({int(dimension)})"
     with transaction.atomic(), connection.cursor() as cursor:
         # SET LOCAL: the width holds for this walk only, not for the pooled connection.
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(fetch)}")
-        # The model and dimension are written as constants the planner sees (Django binds
-        # on the client), so the partial index of that (model, dimension) applies.
-        cursor.execute(
-            f"""
-            SELECT nn.chunk_id, 1 - nn.distance FROM (
-              SELECT ce.chunk_id, ce.vector::{cast} <=> %s::{cast} AS distance
-              FROM datasets_chunkembedding ce
-              WHERE ce.model = %s AND ce.dimension = %s
-              ORDER BY ce.vector::{cast} <=> %s::{cast}
-              LIMIT %s
-            ) AS nn
-            JOIN datasets_chunk c ON c.id = nn.chunk_id
-            WHERE EXISTS (
-              SELECT 1 FROM datasets_versiondocument vd
-              WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
-            )
-            ORDER BY nn.distance, nn.chunk_id
-            LIMIT %s
-            """,  # noqa: S608 -- only an int is interpolated
-            [literal, model, dimension, literal, fetch, version_ids, limit],
-        )
+        cursor.execute(walk_sql(len(vector)), walk_params(vector, model, version_ids, limit, fetch))
         return [(chunk_id, float(score)) for chunk_id, score in cursor.fetchall()]
 
 

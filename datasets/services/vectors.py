@@ -12,14 +12,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 import gateway
 from datasets.models import Chunk, ChunkEmbedding, Dataset, Version, VersionDocument
-from datasets.selectors.vectors import pgvector_column, vector_bytes, vector_literal
+from datasets.selectors.vectors import (
+    pgvector_column,
+    texts_embed,
+    vector_bytes,
+    vector_literal,
+)
 from datasets.sources.base import SourceError
 
 # Chunks read, embedded and stored per round: a few of the gateway's batches, so progress
@@ -73,9 +77,7 @@ def version_embed(
             break
         texts = [chunk_text_for_embedding(context=context, text=text) for _, context, text in rows]
         try:
-            vectors = async_to_sync(gateway.embed)(
-                texts=texts, model=model, allowed_regions=dataset.regions
-            )
+            vectors = texts_embed(texts=texts, model=model, regions=dataset.regions)
         except gateway.GatewayError as exc:
             raise SourceError(
                 f"The embedding workers failed ({exc.code}): {exc}. The active version is kept.",
