@@ -8,10 +8,12 @@ line."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 
 import django
+import httpx
 
 django.setup()
 
@@ -38,6 +40,8 @@ from datasets.services.vectors import chunk_vectors_store, vector_index_ensure  
 from datasets.sources import upload_store  # noqa: E402
 
 MODEL = settings.AIPORTAL_EMBEDDING_MODEL
+# One round of hashing: the passwords are not what this tests (tests/hashers.py).
+settings.PASSWORD_HASHERS = ["tests.hashers.OneRoundPBKDF2PasswordHasher"]
 PASSWORD = "pw-for-the-vector-test-1"
 owner = user_create(email="owner@example.com", password=PASSWORD)
 member = user_create(email="member@example.com", password=PASSWORD)
@@ -110,6 +114,29 @@ out = {
 second = finished(dataset_refill_start(dataset=ops, user=owner))
 out["unchanged"] = [second.status, second.counts]
 
+EMULATOR = os.environ["VECTORS_EMULATOR"]
+
+
+def batches():
+    return sum(httpx.get(f"{EMULATOR}/emulator/state", timeout=10).json()["embedding_batches"])
+
+
+# The embedding worker fails the query's embedding: full-text answers, no error.
+httpx.post(f"{EMULATOR}/emulator/faults", json={"status_500": True}, timeout=10)
+out["worker_failing"] = keys(member, "herons wading", "hybrid")
+httpx.delete(f"{EMULATOR}/emulator/faults", timeout=10)
+
+# Residency: a dataset that may go only to a region no worker is in is never embedded
+# elsewhere; its refill fails and says why.
+far = dataset_create(user=owner, name="Far")
+far.allowed_regions = '["far-away"]'
+far.save()
+upload(far, {"far.txt": "Penguins nest on distant ice."})
+sent = batches()
+far_job = finished(dataset_refill_start(dataset=far, user=owner))
+far.refresh_from_db()
+out["far"] = [far_job.status, far_job.message, far.active_version_id, batches() - sent]
+
 
 def synthetic(dataset, chunks, dim, rng):
     """A dataset of ``chunks`` one-chunk documents with random unit vectors, written
@@ -150,8 +177,8 @@ if connection.vendor == "postgresql":
     rng = random.Random(7)
     big = dataset_create(user=owner, name="Big")
     half = dataset_create(user=owner, name="Half")
-    synthetic(big, 1500, 384, rng)
-    half_version = synthetic(half, 1500, 384, rng)
+    synthetic(big, 600, 384, rng)
+    half_version = synthetic(half, 600, 384, rng)
     grant_set(dataset=half, user=owner, for_user=member, level=Level.QUERY)
     vector_index_ensure(model=MODEL, dimension=384)
     with connection.cursor() as cursor:
@@ -179,7 +206,7 @@ if connection.vendor == "postgresql":
     settings.AIPORTAL_DATASET_VECTOR_EXACT_MAX = 0  # the index for every search below
     # Half the vectors allowed: the walk over-fetches and the filter keeps enough.
     half_hits = vector_ranked(
-        vector=probe, model=MODEL, version_ids=[half_version.pk], allowed=1500, limit=8
+        vector=probe, model=MODEL, version_ids=[half_version.pk], allowed=600, limit=8
     )
     half_ids = set(Chunk.objects.filter(document__dataset=half).values_list("pk", flat=True))
     exact = vectors._exact_postgresql(probe, MODEL, 384, [half_version.pk], 8)
@@ -189,7 +216,7 @@ if connection.vendor == "postgresql":
         "recall": len({pk for pk, _ in half_hits} & {pk for pk, _ in exact}) / 8,
         "sorted": [s for _, s in half_hits] == sorted((s for _, s in half_hits), reverse=True),
     }
-    # A filter that keeps 4 of 3004 vectors: no walk can find them; the exact scan does.
+    # A filter that keeps 4 of 1204 vectors: no walk can find them; the exact scan does.
     out["small_share"] = keys(member, PARAPHRASE, "vector")
     out["small_share_hybrid"] = keys(member, PARAPHRASE, "hybrid")
     # The member's search over both: only their datasets' chunks, never Big's.
