@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.pgvector_server import pgvector_server
 from tests.conftest import start_emulator
-from tests.pgvector_server import pgvector_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "tests" / "datasets" / "vectors_scenario.py"
@@ -84,6 +84,7 @@ def _check_common(seen: dict) -> None:
         assert search[method]["member"] == search[method]["owner"]
         assert search[method]["outsider"] == []
     assert seen["herons"] == [["upload:birds.txt", "hybrid"]]
+    assert seen["from_async"] == search["hybrid"]["member"]
     # Unchanged: nothing embedded (the worker's counter is checked in test_vectors.py).
     assert seen["unchanged"] == [
         "succeeded",

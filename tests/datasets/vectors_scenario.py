@@ -7,6 +7,7 @@ line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import time
 
 import django
 import httpx
+from channels.db import database_sync_to_async
 
 django.setup()
 
@@ -111,6 +113,11 @@ out = {
     # Words it has: full-text and vectors agree on the first hit.
     "herons": keys(member, "herons wading", "hybrid", limit=1),
 }
+# As the chat searches: from a consumer's database_sync_to_async (asgiref's one
+# process-wide thread), which the query's embedding must not wait for.
+out["from_async"] = asyncio.run(
+    asyncio.wait_for(database_sync_to_async(keys)(member, PARAPHRASE, "hybrid"), 30)
+)
 second = finished(dataset_refill_start(dataset=ops, user=owner))
 out["unchanged"] = [second.status, second.counts]
 

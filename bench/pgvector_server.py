@@ -1,4 +1,4 @@
-"""A PostgreSQL 16 with pgvector for the tests and the scale bench: ``pgserver`` (PyPI) ships
+"""A PostgreSQL 16 with pgvector for the scale bench and the tests: ``pgserver`` (PyPI) ships
 the server binaries with the extension, started here in a short temporary folder (its Unix
 socket lives there, and socket paths are limited to about 100 characters)."""
 
