@@ -57,7 +57,7 @@ def _vec_load(conn: Any) -> bool:
     return True
 
 
-class DatabaseWrapper(sqlite_base.DatabaseWrapper):
+class DatabaseWrapper(sqlite_base.DatabaseWrapper):  # type: ignore[misc]  # Django is untyped
     Database = Database
     # Whether the last connection made has sqlite-vec: what the vector search asks.
     vectors_available = False
@@ -77,7 +77,7 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
         return self.connection.cursor(factory=CursorWrapper)
 
 
-class CursorWrapper(Database.Cursor):
+class CursorWrapper(Database.Cursor):  # type: ignore[misc]  # sqlean is untyped
     """Django's placeholders (``%s``, ``%(name)s``) turned into SQLite's, as Django's own
     cursor wrapper does for the standard library's driver (whose conversion it reuses)."""
 
@@ -94,4 +94,7 @@ class CursorWrapper(Database.Cursor):
         return super().executemany(self._converted(query, names), param_list)
 
     def _converted(self, query: str, names: list[str] | None) -> str:
-        return sqlite_base.SQLiteCursorWrapper.convert_query(self, query, param_names=names)  # type: ignore[arg-type]
+        converted: str = sqlite_base.SQLiteCursorWrapper.convert_query(
+            self, query, param_names=names
+        )
+        return converted
