@@ -98,6 +98,8 @@ def _check_common(seen: dict) -> None:
             "to_embed": 0,
         },
     ]
+    assert seen["revoked"] == []
+    assert seen["two_residencies"] == [True, 2]  # both answer; one embedding per residency
     # The query's embedding failed: full-text, no error.
     assert seen["worker_failing"] == [["upload:birds.txt", "fulltext"]]
     status, message, active, sent = seen["far"]

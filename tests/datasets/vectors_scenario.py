@@ -119,6 +119,13 @@ out["from_async"] = asyncio.run(
     asyncio.wait_for(database_sync_to_async(keys)(member, PARAPHRASE, "hybrid"), 30)
 )
 second = finished(dataset_refill_start(dataset=ops, user=owner))
+# A grant taken away applies to the very next search, by meaning too.
+from datasets.models import Grant  # noqa: E402
+from datasets.services import grant_revoke  # noqa: E402
+
+grant_revoke(grant=Grant.objects.get(dataset=ops, user=member), user=owner)
+out["revoked"] = keys(member, PARAPHRASE, "vector") + keys(member, PARAPHRASE, "hybrid")
+grant_set(dataset=ops, user=owner, for_user=member, level=Level.QUERY)
 out["unchanged"] = [second.status, second.counts]
 
 EMULATOR = os.environ["VECTORS_EMULATOR"]
@@ -132,6 +139,22 @@ def batches():
 httpx.post(f"{EMULATOR}/emulator/faults", json={"status_500": True}, timeout=10)
 out["worker_failing"] = keys(member, "herons wading", "hybrid")
 httpx.delete(f"{EMULATOR}/emulator/faults", timeout=10)
+
+# Two residencies searched together: the question is embedded once per group, each time
+# only where that group allows, and both datasets answer.
+near = dataset_create(user=owner, name="Near")
+near.allowed_regions = '["test-a"]'
+near.save()
+upload(near, {"kingfisher.txt": "Kingfishers dive for small fish from low branches."})
+finished(dataset_refill_start(dataset=near, user=owner))
+sent = batches()
+both = chunk_search(
+    user=owner, query="fish", dataset_ids=[ops.pk, near.pk], method="vector", limit=10
+)
+out["two_residencies"] = [
+    sorted({h.dataset_id for h in both}) == sorted([ops.pk, near.pk]),
+    batches() - sent,
+]
 
 # Residency: a dataset that may go only to a region no worker is in is never embedded
 # elsewhere; its refill fails and says why.
