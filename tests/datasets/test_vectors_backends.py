@@ -122,7 +122,7 @@ def test_postgresql_with_pgvector_and_its_hnsw_index(tmp_path, embedder, pg_data
     assert any(f"Index Scan using {index}" in line for line in seen["walk_plan"])
     # Half the vectors allowed: the over-fetched walk keeps enough, all of them allowed.
     assert seen["half"] == {**seen["half"], "count": 8, "all_allowed": True, "sorted": True}
-    # 4 allowed of 1204: no walk would keep them; the exact scan finds all four.
+    # 4 allowed of 604: no walk would keep them; the exact scan finds all four.
     assert seen["small_share"][0][0] == HOOKS
     assert len(seen["small_share"]) == 4 and seen["small_share_hybrid"][0][0] == HOOKS
     # The member's search never reaches the dataset they have no grant on.

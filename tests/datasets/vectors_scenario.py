@@ -207,8 +207,8 @@ if connection.vendor == "postgresql":
     rng = random.Random(7)
     big = dataset_create(user=owner, name="Big")
     half = dataset_create(user=owner, name="Half")
-    synthetic(big, 600, 384, rng)
-    half_version = synthetic(half, 600, 384, rng)
+    synthetic(big, 300, 384, rng)
+    half_version = synthetic(half, 300, 384, rng)
     grant_set(dataset=half, user=owner, for_user=member, level=Level.QUERY)
     vector_index_ensure(model=MODEL, dimension=384)
     with connection.cursor() as cursor:
@@ -236,7 +236,7 @@ if connection.vendor == "postgresql":
     settings.AIPORTAL_DATASET_VECTOR_EXACT_MAX = 0  # the index for every search below
     # Half the vectors allowed: the walk over-fetches and the filter keeps enough.
     half_hits = vector_ranked(
-        vector=probe, model=MODEL, version_ids=[half_version.pk], allowed=600, limit=8
+        vector=probe, model=MODEL, version_ids=[half_version.pk], allowed=300, limit=8
     )
     half_ids = set(Chunk.objects.filter(document__dataset=half).values_list("pk", flat=True))
     exact = vectors._exact_postgresql(probe, MODEL, 384, [half_version.pk], 8)
@@ -246,7 +246,7 @@ if connection.vendor == "postgresql":
         "recall": len({pk for pk, _ in half_hits} & {pk for pk, _ in exact}) / 8,
         "sorted": [s for _, s in half_hits] == sorted((s for _, s in half_hits), reverse=True),
     }
-    # A filter that keeps 4 of 1204 vectors: no walk can find them; the exact scan does.
+    # A filter that keeps 4 of 604 vectors: no walk can find them; the exact scan does.
     out["small_share"] = keys(member, PARAPHRASE, "vector")
     out["small_share_hybrid"] = keys(member, PARAPHRASE, "hybrid")
     # The member's search over both: only their datasets' chunks, never Big's.
