@@ -136,6 +136,8 @@ DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     _postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["ENGINE"] = "common.sqlite"  # with sqlite-vec: see the next one
     if _postgres and env_bool("AIPORTAL_DB_POOL", True):
         # A pool per process (psycopg_pool), not persistent connections: under ASGI each
         # request and each sync_to_async thread would otherwise open its own connection, a
@@ -151,7 +153,9 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend on a SQLite that loads sqlite-vec (common/sqlite/base.py
+            # says why that driver): vector search in the embedded default.
+            "ENGINE": "common.sqlite",
             "NAME": DATA_DIR / "aiportal.sqlite3",
             "OPTIONS": {
                 # The web process writes from several threads at once (streams saving answers):
@@ -711,6 +715,19 @@ AIPORTAL_DATASET_CHUNK_OVERLAP = AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS * _CHARS_
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).
 AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
+# Retrieval by meaning (docs/datasets.md, "How retrieval works"): how a search ranks when the
+# caller does not say ("fulltext", "vector" or "hybrid": both fused by reciprocal rank),
+# the fusion's k (larger: the lists' top ranks weigh less against the rest), the chunks one
+# refill may embed at most (beyond it the refill fails and says so), the HNSW graph's
+# search width on PostgreSQL (recall against time; pgvector's ef_search, at most 1000),
+# and up to how many allowed chunks a search compares exactly instead of through the index.
+AIPORTAL_DATASET_SEARCH_METHOD = env_str("AIPORTAL_DATASET_SEARCH_METHOD", "hybrid")
+if AIPORTAL_DATASET_SEARCH_METHOD not in ("fulltext", "vector", "hybrid"):
+    raise ImproperlyConfigured("AIPORTAL_DATASET_SEARCH_METHOD must be fulltext, vector or hybrid")
+AIPORTAL_DATASET_RRF_K = env_int("AIPORTAL_DATASET_RRF_K", 60, minimum=1)
+AIPORTAL_DATASET_EMBED_MAX_CHUNKS = env_int("AIPORTAL_DATASET_EMBED_MAX_CHUNKS", 200_000, minimum=1)
+AIPORTAL_DATASET_VECTOR_EF_SEARCH = env_int("AIPORTAL_DATASET_VECTOR_EF_SEARCH", 100, minimum=10)
+AIPORTAL_DATASET_VECTOR_EXACT_MAX = env_int("AIPORTAL_DATASET_VECTOR_EXACT_MAX", 20_000, minimum=0)
 # Celery beat: start the refills whose schedule is due, recover jobs whose worker died, and
 # expire old data exports.
 # Retention purge (docs/operations.md, "Retention"): rows deleted per batch (one

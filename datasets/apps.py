@@ -13,7 +13,7 @@ class DatasetsConfig(AppConfig):
         from accounts.privacy.hooks import dataset_archive_writer_register, privacy_hook_register
 
         # Registers the refill tasks, which services queue by name (common/tasks.py).
-        from datasets import tasks  # noqa: F401
+        from datasets import checks, tasks  # noqa: F401
         from datasets.privacy import DatasetsPrivacyHook, dataset_archive_write
         from datasets.services import grants, grants_pending  # noqa: F401
 

@@ -33,6 +33,7 @@ NOT_INHERITED = {
     "REDIS_URL",
     "REDIS_URL_FILE",
     "AIPORTAL_WORKERS",
+    "AIPORTAL_EMBEDDING_MODEL",
     "SECRET_KEY",
     "SECRET_KEY_FILE",
     "AIPORTAL_DATA_DIR",
@@ -223,6 +224,10 @@ def test_up_serves_the_embedded_default_and_stops_every_child(dev_up, dev_env):
     commands = list(children.values())
     assert sum("aiportal.serve" in c for c in commands) == 1, commands
     assert sum("gateway.emulator" in c for c in commands) == 2, commands
+    # The emulators embed, so the site searches datasets by meaning out of the box.
+    (server,) = [pid for pid, c in children.items() if "aiportal.serve" in c]
+    environ = Path(f"/proc/{server}/environ").read_bytes().split(b"\0")
+    assert b"AIPORTAL_EMBEDDING_MODEL=aiportal-emulator" in environ
 
     dev_up.proc.send_signal(signal.SIGTERM)
     assert dev_up.proc.wait(timeout=10) == 0, dev_up.output

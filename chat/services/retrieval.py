@@ -18,8 +18,13 @@ from accounts.models import User
 from chat.models import Conversation
 from common import telemetry
 from datasets.models import Level
-from datasets.selectors import Hit, chunk_search, dataset_list_at_least
-from gateway import regions_parse
+from datasets.selectors import (
+    Hit,
+    chunk_search,
+    dataset_list_at_least,
+    dataset_regions,
+    regions_common,
+)
 
 SNIPPET_CHARS = 240
 # The passage kept on the answer (its sources show it, on the page, a shared link and the
@@ -119,7 +124,7 @@ def conversation_retrieve(
         still = [pk for pk in own if pk in live]
         Conversation.objects.filter(pk=conversation.pk).update(datasets=still)
         conversation.datasets = still
-    regions = _regions_common(list(live.values()))
+    regions = regions_common(dataset_regions(value) for value in live.values())
     hits: list[Hit] = []
     if kept:
         attributes = {
@@ -141,19 +146,6 @@ def conversation_retrieve(
         message={"role": "system", "content": _prompt(hits)} if hits else None,
         regions=regions,
     )
-
-
-def _regions_common(values: list[str]) -> frozenset[str] | None:
-    common: frozenset[str] | None = None
-    for value in values:
-        try:
-            regions = regions_parse(value)
-        except ValueError:
-            regions = frozenset()  # a row written around validation fails closed
-        if regions is None:
-            continue
-        common = regions if common is None else common & regions
-    return common
 
 
 def context_passages_insert(

@@ -49,6 +49,8 @@ class RefillJobAdmin(admin.ModelAdmin):
         "reused",
         "removed",
         "failed",
+        "embedded",
+        "to_embed",
         "message",
         "error_list",
         "triggered_by",

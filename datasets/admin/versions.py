@@ -29,6 +29,7 @@ class VersionAdmin(admin.ModelAdmin):
         "status",
         "documents",
         "chunks",
+        "embedding_model",  # "": full-text only
         "bytes",
         "created",
         "finished",

@@ -2,12 +2,13 @@
 build them. Split by feature: ``datasets.py`` (dataset, grants, sources), ``content.py``
 (versions, documents, chunks), ``jobs.py`` (refill jobs)."""
 
-from datasets.models.content import Chunk, Document, Version, VersionDocument
+from datasets.models.content import Chunk, ChunkEmbedding, Document, Version, VersionDocument
 from datasets.models.datasets import Dataset, Grant, Level, Source, StoredFile
 from datasets.models.jobs import RefillJob
 
 __all__ = [
     "Chunk",
+    "ChunkEmbedding",
     "Dataset",
     "Document",
     "Grant",

@@ -31,6 +31,10 @@ class Version(models.Model):
     documents = models.PositiveIntegerField(default=0)
     chunks = models.PositiveIntegerField(default=0)
     bytes = models.PositiveBigIntegerField(default=0)
+    # The embedding model every chunk of this version has a vector of ("": none, full-text
+    # only). Set when the build starts, from AIPORTAL_EMBEDDING_MODEL: one model per version,
+    # never a mix; search uses it only while it is still the deployment's model.
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["dataset", "-number"]
@@ -95,6 +99,33 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.ordinal} of {self.document_id}"
+
+
+class ChunkEmbedding(models.Model):
+    """A chunk's vector from one embedding model, stored once and shared by every version
+    that links the chunk's document (as documents are shared): a refill that reuses a
+    document embeds nothing, and a model change embeds the chunks again under the new model
+    while the versions kept for rollback keep their vectors.
+
+    ``vector`` is float32 bytes (little-endian) in this model's state, which is what SQLite
+    keeps (sqlite-vec reads that format) and PostgreSQL without pgvector too. On PostgreSQL
+    with pgvector, migration 0008 makes the column an untyped ``vector`` and an HNSW index is
+    made per (model, dimension) when that pair is first stored: the ORM never reads or writes
+    the column there (datasets/services/vectors.py and datasets/selectors/vectors.py do).
+    """
+
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.CharField(max_length=200)
+    dimension = models.PositiveIntegerField()
+    vector = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chunk", "model"], name="dataset_chunk_embedding_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} vector of chunk {self.chunk_id}"
 
 
 class VersionDocument(models.Model):

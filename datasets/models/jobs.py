@@ -28,6 +28,10 @@ class RefillJob(models.Model):
     reused = models.PositiveIntegerField(default=0)  # unchanged content: linked, not copied
     removed = models.PositiveIntegerField(default=0)  # keys of the last version now gone
     failed = models.PositiveIntegerField(default=0)  # documents that could not be read
+    # Chunks of the new version given a vector so far, of those that had none for the
+    # deployment's embedding model (0 of 0: nothing new, or no embedding model).
+    embedded = models.PositiveIntegerField(default=0)
+    to_embed = models.PositiveIntegerField(default=0)
     # [{"key": ..., "message": ...}], capped (AIPORTAL_DATASET_JOB_MAX_ERRORS); a whole-source
     # failure is in ``message``.
     errors = models.JSONField(default=list, blank=True)
@@ -81,4 +85,6 @@ class RefillJob(models.Model):
             "reused": self.reused,
             "removed": self.removed,
             "errors": self.failed,
+            "embedded": self.embedded,
+            "to_embed": self.to_embed,
         }

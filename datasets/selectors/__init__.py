@@ -22,6 +22,7 @@ from datasets.selectors.content import (
     version_list,
 )
 from datasets.selectors.hits import Hit
+from datasets.selectors.regions import dataset_regions, regions_common
 from datasets.selectors.rerank import hits_rerank
 from datasets.selectors.search import chunk_search
 
@@ -35,12 +36,14 @@ __all__ = [
     "dataset_levels_for",
     "dataset_list_at_least",
     "dataset_list_visible",
+    "dataset_regions",
     "document_list",
     "grant_list",
     "grants_live",
     "hits_rerank",
     "refill_job_get",
     "refill_job_list",
+    "regions_common",
     "source_list",
     "version_get",
     "version_list",

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from accounts.models import User
 from datasets.selectors.hits import Hit
-from gateway import GatewayError, regions_parse, rerank_blocking
+from gateway import GatewayError, rerank_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +66,3 @@ def hits_rerank(
     ordered = sorted(zip(scores, range(len(candidates)), strict=True), key=lambda p: (-p[0], p[1]))
     reranked = [replace(candidates[i], score=score, method="rerank") for score, i in ordered]
     return [*reranked, *rest], True
-
-
-def regions_common(values: list[str]) -> frozenset[str] | None:
-    """Where text from all of these datasets may go: None when none restricts it, else the
-    regions every one that does allows (possibly none). ``values``: their stored
-    ``allowed_regions``; one that does not parse (written around validation) allows none."""
-    common: frozenset[str] | None = None
-    for value in values:
-        try:
-            regions = regions_parse(value)
-        except ValueError:
-            regions = frozenset()
-        if regions is None:
-            continue
-        common = regions if common is None else common & regions
-    return common

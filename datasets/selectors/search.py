@@ -17,24 +17,57 @@ full; only for matches beyond the cap is the choice among them arbitrary.
 
 The words are reduced to ``\\w+`` tokens before they reach either engine's query syntax, so
 a query cannot inject operators.
+
+By meaning (``method``, default AIPORTAL_DATASET_SEARCH_METHOD): "vector" ranks the chunks by
+the cosine similarity of their vectors to the query's (datasets/selectors/vectors.py),
+"hybrid" fuses the full-text and vector lists by reciprocal rank (each chunk scores the sum
+of 1 / (k + its rank) over the lists it is in, k = AIPORTAL_DATASET_RRF_K), so a passage
+that shares the query's words and one that only shares its meaning both rise. Vectors are
+used only for datasets whose active version was embedded with the deployment's embedding
+model and on a database that can rank them; the others are searched by full-text alone.
+The query is embedded through the gateway for the user (their policies apply), sent only
+to regions every dataset searched with it allows: datasets with different residencies are
+embedded and searched per group. If that fails (workers down), the search is full-text and
+the failure is logged: a person never gets an error for it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
 
+import gateway
 from accounts.models import User
 from common import telemetry
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
 from datasets.selectors.hits import Hit
-from datasets.selectors.rerank import hits_rerank, regions_common
+from datasets.selectors.regions import dataset_regions, regions_common
+from datasets.selectors.rerank import hits_rerank
+from datasets.selectors.vectors import texts_embed, vector_ranked, vector_search_available
+
+logger = logging.getLogger(__name__)
 
 MAX_TERMS = 32
+METHODS = ("fulltext", "vector", "hybrid")
+# Each list a fusion takes: this many times the hits asked for, at least FUSION_MIN.
+FUSION_DEPTH = 4
+FUSION_MIN = 20
 _TERM = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Active:
+    version_id: int
+    dataset_id: int
+    regions: frozenset[str] | None
+    embedding_model: str
+    chunks: int
 
 
 def _terms(query: str) -> list[str]:
@@ -52,37 +85,60 @@ def chunk_search(
     query: str,
     dataset_ids: list[int],
     limit: int = 8,
+    method: str | None = None,
     rerank: bool | None = None,
 ) -> list[Hit]:
     """The best ``limit`` chunks for ``query`` in the active versions of those of
-    ``dataset_ids`` the user may query now. Datasets the user may not query (or that do not
-    exist) are left out silently, exactly alike. ``rerank``: reorder the best
+    ``dataset_ids`` the user may query now, ranked by ``method`` ("fulltext", "vector",
+    "hybrid"; None: AIPORTAL_DATASET_SEARCH_METHOD). Datasets the user may not query (or that
+    do not exist) are left out silently, exactly alike. ``rerank``: reorder the best
     ``AIPORTAL_RERANK_CANDIDATES`` with the reranker (datasets/selectors/rerank.py); None:
     when ``AIPORTAL_RERANK_MODEL`` is set."""
+    method = method or settings.AIPORTAL_DATASET_SEARCH_METHOD
+    if method not in METHODS:
+        raise ValueError(f"Unknown search method {method!r}: one of {', '.join(METHODS)}.")
     if rerank is None:
         rerank = bool(settings.AIPORTAL_RERANK_MODEL)
     terms = _terms(query)
-    if not terms or not dataset_ids or limit <= 0:
+    if not query.strip() or not dataset_ids or limit <= 0:
         return []
-    searched = list(
-        dataset_list_at_least(user=user, level=Level.QUERY)
+    active = [
+        _Active(version_id, dataset_id, dataset_regions(allowed), model, chunks)
+        for version_id, dataset_id, allowed, model, chunks in dataset_list_at_least(
+            user=user, level=Level.QUERY
+        )
         .filter(pk__in=list(dataset_ids), active_version__isnull=False)
-        .values_list("active_version_id", "pk", "allowed_regions")
-    )
-    versions = {version: pk for version, pk, _ in searched}
-    if not versions:
+        .values_list(
+            "active_version_id",
+            "pk",
+            "allowed_regions",
+            "active_version__embedding_model",
+            "active_version__chunks",
+        )
+    ]
+    if not active:
         return []
+    versions = {row.version_id: row.dataset_id for row in active}
     shown = limit
     if rerank:
         # The reranker chooses among more than are shown: the search's best candidates.
         limit = max(limit, settings.AIPORTAL_RERANK_CANDIDATES)
-    ranked_by = _ranked_postgresql if connection.vendor == "postgresql" else _ranked_sqlite
-    ranked = ranked_by(terms, list(versions), limit, every=True)
-    if len(ranked) < limit and len(terms) > 1:
-        found = {chunk_id for chunk_id, _ in ranked}
-        for row in ranked_by(terms, list(versions), limit, every=False):
-            if row[0] not in found and len(ranked) < limit:
-                ranked.append(row)
+    embedded = _with_vectors(active) if method != "fulltext" else []
+    vector = _vector_lists(user, query, embedded, _depth(limit)) if embedded else None
+    if vector is None:  # no dataset with vectors, or the query could not be embedded
+        ranked, method = _fulltext(terms, list(versions), limit), "fulltext"
+    elif method == "vector" and len(embedded) == len(active):
+        ranked = vector[:limit]
+    else:
+        # Hybrid, or "vector" over datasets of which some have no vectors: those are
+        # found by their words, and the two lists meet by rank.
+        only_words = (
+            list(versions)
+            if method == "hybrid"
+            else [row.version_id for row in active if row not in embedded]
+        )
+        ranked = _fused(_fulltext(terms, only_words, _depth(limit)), vector)[:limit]
+        method = "hybrid"
     if not ranked:
         return []
     chunks = {
@@ -114,13 +170,82 @@ def chunk_search(
                 ordinal=chunk.ordinal,
                 score=float(score),
                 context=chunk.context,
+                method=method,
             )
         )
     if rerank:
-        regions = regions_common([allowed for _, _, allowed in searched])
+        regions = regions_common(row.regions for row in active)
         hits, _ = hits_rerank(query=query, hits=hits, user=user, allowed_regions=regions)
-        hits = hits[:shown]
-    return hits
+    return hits[:shown]
+
+
+def _depth(limit: int) -> int:
+    return max(limit * FUSION_DEPTH, FUSION_MIN)
+
+
+def _fulltext(terms: list[str], version_ids: list[int], limit: int) -> list[tuple]:
+    if not terms or not version_ids:
+        return []
+    ranked_by = _ranked_postgresql if connection.vendor == "postgresql" else _ranked_sqlite
+    ranked = ranked_by(terms, version_ids, limit, every=True)
+    if len(ranked) < limit and len(terms) > 1:
+        found = {chunk_id for chunk_id, _ in ranked}
+        for row in ranked_by(terms, version_ids, limit, every=False):
+            if row[0] not in found and len(ranked) < limit:
+                ranked.append(row)
+    return ranked
+
+
+def _with_vectors(active: list[_Active]) -> list[_Active]:
+    """The active versions a vector search can read: embedded with the deployment's model
+    (a version kept from before a model change has the old model's vectors only)."""
+    model = settings.AIPORTAL_EMBEDDING_MODEL
+    if not model:
+        return []
+    usable = [row for row in active if row.embedding_model == model]
+    if usable and not vector_search_available():
+        return []
+    return usable
+
+
+def _vector_lists(
+    user: User | None, query: str, embedded: list[_Active], depth: int
+) -> list[tuple[int, float]] | None:
+    """The nearest chunks of the embedded versions, best first; None if the query could
+    not be embedded. One embedding per residency: a query goes only where every dataset
+    searched with that embedding allows."""
+    model = settings.AIPORTAL_EMBEDDING_MODEL
+    groups: dict[frozenset[str] | None, list[_Active]] = defaultdict(list)
+    for row in embedded:
+        groups[row.regions].append(row)
+    found: list[tuple[int, float]] = []
+    for regions, rows in groups.items():
+        try:
+            (vector,) = texts_embed(texts=[query], model=model, user=user, regions=regions)
+        except gateway.GatewayError as exc:
+            logger.warning(
+                "query embedding failed (%s: %s): searching by full-text instead", exc.code, exc
+            )
+            return None
+        found += vector_ranked(
+            vector=vector,
+            model=model,
+            version_ids=[row.version_id for row in rows],
+            allowed=sum(row.chunks for row in rows),
+            limit=depth,
+        )
+    found.sort(key=lambda row: (-row[1], row[0]))
+    return found[:depth]
+
+
+def _fused(*lists: list[tuple]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: a chunk scores the sum of 1 / (k + rank) over the lists."""
+    k = settings.AIPORTAL_DATASET_RRF_K
+    scores: dict[int, float] = defaultdict(float)
+    for ranked in lists:
+        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+            scores[chunk_id] += 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _ranked_postgresql(

@@ -16,6 +16,10 @@ The rules it keeps, and where:
   (with their chunks, in one transaction, so a document row always has all its chunks), and a
   document whose checksum the dataset already has is linked, not extracted or chunked again.
   That also makes a taken-over job cheap: what the dead worker stored is reused.
+- Vectors likewise: a chunk is embedded once per embedding model (``ChunkEmbedding``), after
+  the documents are stored and before the switch, so only chunks new to the dataset (or to
+  the model) go to the embedding workers; if they fail, the build fails like a source would
+  (retried when the error is retryable) and the active version stays as it was.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from datasets.selectors import dataset_level_require
 from datasets.services.chunking import Piece, document_chunk
 from datasets.services.events import job_publish
 from datasets.services.storage import dataset_files_dir, stored_files_sweep
+from datasets.services.vectors import version_embed
 from datasets.sources.base import DocumentError, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -345,8 +350,18 @@ class _Build:
             "removed": job.removed,
             "failed": job.failed,
             "errors": self.errors,
-            "progress": min(0.99, job.seen / self.expected),
+            "embedded": job.embedded,
+            "to_embed": job.to_embed,
+            "progress": self._fraction(),
         }
+
+    def _fraction(self) -> float:
+        documents = min(1.0, self.job.seen / self.expected)
+        if not self.version or not self.version.embedding_model:
+            return min(0.99, documents)
+        # With embeddings, reading documents is the first half and embedding the second.
+        embedded = self.job.embedded / self.job.to_embed if self.job.to_embed else 0.0
+        return min(0.99, documents / 2 + embedded / 2)
 
     def _progress(self, lost: threading.Event, *, force: bool = False) -> None:
         if lost.is_set():
@@ -398,8 +413,16 @@ class _Build:
             raise SourceError(
                 "No document could be read; the active version is kept.", retryable=False
             )
+        self._embed(lost)
         self._switch()
         self._retention()
+
+    def _embed(self, lost: threading.Event) -> None:
+        def progress(done: int, total: int) -> None:
+            self.job.embedded, self.job.to_embed = done, total
+            self._progress(lost, force=done in (0, total))
+
+        version_embed(version=self.version, dataset=self.dataset, progress=progress)
 
     def _known(self, key: str, checksum: str) -> bool:
         # Wider than "this key had this checksum": the same bytes anywhere in the dataset
@@ -417,7 +440,13 @@ class _Build:
             number = (
                 Version.objects.filter(dataset=self.dataset).aggregate(n=Max("number"))["n"] or 0
             ) + 1
-            self.version = Version.objects.create(dataset=self.dataset, number=number)
+            # The deployment's embedding model now, for the whole build: a model changed
+            # while it runs reaches the next refill, never half of this one's chunks.
+            self.version = Version.objects.create(
+                dataset=self.dataset,
+                number=number,
+                embedding_model=settings.AIPORTAL_EMBEDDING_MODEL,
+            )
             self._write(
                 version=self.version,
                 seen=0,
@@ -425,6 +454,8 @@ class _Build:
                 reused=0,
                 removed=0,
                 failed=0,
+                embedded=0,
+                to_embed=0,
                 errors=[],
                 progress=0.0,
                 message="",
@@ -611,6 +642,8 @@ class _Build:
             added=self.job.added,
             reused=self.job.reused,
             failed=self.job.failed,
+            embedded=self.job.embedded,
+            to_embed=self.job.to_embed,
         )
         if updated:
             self.job.refresh_from_db()

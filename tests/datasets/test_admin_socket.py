@@ -131,7 +131,15 @@ async def test_staff_get_the_job_as_stored_then_every_event_the_engine_publishes
         "dataset": dataset.pk,
         "status": "queued",
         "progress": 0.0,
-        "counts": {"seen": 0, "added": 0, "reused": 0, "removed": 0, "errors": 0},
+        "counts": {
+            "seen": 0,
+            "added": 0,
+            "reused": 0,
+            "removed": 0,
+            "errors": 0,
+            "embedded": 0,
+            "to_embed": 0,
+        },
         "message": "",
     }
 

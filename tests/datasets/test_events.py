@@ -82,7 +82,15 @@ def test_refill_progress_is_pushed_until_the_end(celery_worker, dataset, upload,
         events.append(_receive(channel, timeout=30))
     assert events[-1]["status"] == "succeeded", events[-1]
     assert events[-1]["progress"] == 1.0 and events[-1]["job"] == job.pk
-    assert events[-1]["counts"] == {"seen": 4, "added": 4, "reused": 0, "removed": 0, "errors": 0}
+    assert events[-1]["counts"] == {
+        "seen": 4,
+        "added": 4,
+        "reused": 0,
+        "removed": 0,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     progress = [event["progress"] for event in events]
     assert progress == sorted(progress) and len(events) >= 2
     assert job_wait(job.pk, lambda j: j.status == RefillJob.Status.SUCCEEDED)

@@ -71,7 +71,15 @@ def test_a_first_refill_builds_and_activates_version_one(dataset, upload, refill
     upload(dataset, FILES)
     job = refill_now(dataset)
     assert job.status == Status.SUCCEEDED and job.progress == 1.0
-    assert job.counts == {"seen": 3, "added": 3, "reused": 0, "removed": 0, "errors": 0}
+    assert job.counts == {
+        "seen": 3,
+        "added": 3,
+        "reused": 0,
+        "removed": 0,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     assert job.triggered_by == owner and job.attempts == 1 and job.lease_owner == ""
     version = dataset.active_version
     assert version.number == 1 and version.status == Version.Status.ACTIVE
@@ -89,7 +97,15 @@ def test_a_refill_of_unchanged_uploads_reuses_every_document(dataset, upload, re
     first = dataset.active_version
     upload(dataset, FILES)  # uploaded again: new stored names, the same bytes
     job = refill_now(dataset)
-    assert job.counts == {"seen": 3, "added": 0, "reused": 3, "removed": 0, "errors": 0}
+    assert job.counts == {
+        "seen": 3,
+        "added": 0,
+        "reused": 3,
+        "removed": 0,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     assert set(Chunk.objects.values_list("pk", flat=True)) == chunks_before  # nothing new
     assert Document.objects.count() == 3
     assert dataset.active_version.number == 2
@@ -104,7 +120,15 @@ def test_changes_and_deletions_reach_the_new_version_only(dataset, upload, refil
     changed = {"alpha.txt": _text("armadillo"), "beta.txt": FILES["beta.txt"], "new.txt": "dingo"}
     upload(dataset, changed)
     job = refill_now(dataset)
-    assert job.counts == {"seen": 3, "added": 2, "reused": 1, "removed": 1, "errors": 0}
+    assert job.counts == {
+        "seen": 3,
+        "added": 2,
+        "reused": 1,
+        "removed": 1,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     assert not _search(owner, dataset, "aardvark")  # changed away
     assert not _search(owner, dataset, "cheetah")  # deleted
     assert _search(owner, dataset, "armadillo") and _search(owner, dataset, "dingo")

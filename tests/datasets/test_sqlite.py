@@ -127,7 +127,15 @@ def _run(script: str, tmp_path: Path, **extra: str) -> dict:
 def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
     seen = _run(SCRIPT, tmp_path)
     assert seen["vendor"] == "sqlite"
-    counts = {"seen": 2, "added": 2, "reused": 0, "removed": 0, "errors": 0}
+    counts = {
+        "seen": 2,
+        "added": 2,
+        "reused": 0,
+        "removed": 0,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     assert seen["first"] == ["succeeded", counts]
     assert seen["owner"] == ["upload:birds.txt"]
     assert seen["member"] == ["upload:fish.txt"]

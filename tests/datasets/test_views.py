@@ -217,7 +217,15 @@ def test_the_job_endpoint_gives_status_progress_and_counts(owner, dataset):
         "id": job.pk,
         "status": "queued",
         "progress": 0.0,
-        "counts": {"seen": 0, "added": 0, "reused": 0, "removed": 0, "errors": 0},
+        "counts": {
+            "seen": 0,
+            "added": 0,
+            "reused": 0,
+            "removed": 0,
+            "errors": 0,
+            "embedded": 0,
+            "to_embed": 0,
+        },
         "message": "",
         "errors": [],
     }

@@ -34,7 +34,15 @@ def test_a_refill_runs_end_to_end_in_the_worker(celery_worker, dataset, upload, 
     job = dataset_refill_start(dataset=dataset, user=owner)  # dispatched on commit
     job = job_wait(job.pk, _finished, worker=celery_worker)
     assert job.status == Status.SUCCEEDED, job.message
-    assert job.counts == {"seen": 3, "added": 3, "reused": 0, "removed": 0, "errors": 0}
+    assert job.counts == {
+        "seen": 3,
+        "added": 3,
+        "reused": 0,
+        "removed": 0,
+        "errors": 0,
+        "embedded": 0,
+        "to_embed": 0,
+    }
     hits = chunk_search(user=owner, query="marker1x2", dataset_ids=[dataset.pk])
     assert [hit.key for hit in hits] == ["upload:doc01.txt"]
 

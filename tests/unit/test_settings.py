@@ -45,7 +45,7 @@ def test_unset_means_the_embedded_default(tmp_path):
     result = run_settings({"SECRET_KEY": GOOD_KEY, "AIPORTAL_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
-    assert seen["engine"] == "django.db.backends.sqlite3"
+    assert seen["engine"] == "common.sqlite"  # Django's, on a SQLite that loads sqlite-vec
     assert seen["db_name"] == str(tmp_path / "aiportal.sqlite3")
     assert seen["layer"] == "channels.layers.InMemoryChannelLayer"
     assert seen["eager"] is True
