@@ -714,7 +714,7 @@ AIPORTAL_DATASET_CHUNK_OVERLAP = AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS * _CHARS_
 # Per-document errors kept on a job (the count goes on past it).
 AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200, minimum=1)
 # Matching chunks a search ranks at most per pass (ranking reads each one's text).
-AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 500, minimum=10)
+AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 2000, minimum=10)
 # Retrieval by meaning (docs/datasets.md, "How retrieval works"): how a search ranks when the
 # caller does not say ("fulltext", "vector" or "hybrid": both fused by reciprocal rank),
 # the fusion's k (larger: the lists' top ranks weigh less against the rest), the chunks one

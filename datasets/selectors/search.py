@@ -13,7 +13,10 @@ every query word (AND); if they are fewer than ``limit``, then those with any of
 ranked after the first ones. Each pass ranks at most AIPORTAL_DATASET_SEARCH_CANDIDATES
 matching chunks: ranking reads every candidate's text, and a very common word can match a
 large share of a million chunks. Rare (informative) words match few chunks and are ranked in
-full; only for matches beyond the cap is the choice among them arbitrary.
+full; only for matches beyond the cap is the choice among them arbitrary. So the any-word
+pass looks only for the words that match fewer chunks than the cap when there are such
+words (``_informative``): a word found everywhere would fill the cap in table order. Stop
+words are left out of both passes (``_terms``).
 
 The words are reduced to ``\\w+`` tokens before they reach either engine's query syntax, so
 a query cannot inject operators.
@@ -44,6 +47,7 @@ from django.db import connection
 import gateway
 from accounts.models import User
 from common import telemetry
+from common.stop_words import ENGLISH_STOP_WORDS
 from datasets.models import Chunk, Level, VersionDocument
 from datasets.selectors.access import dataset_list_at_least
 from datasets.selectors.hits import Hit
@@ -71,11 +75,16 @@ class _Active:
 
 
 def _terms(query: str) -> list[str]:
+    """The query's words, stop words left out unless there is nothing else ("how do I change
+    a field" looks for "change" and "field"): on SQLite, FTS5 would otherwise require "how"
+    and "do" in the first pass and rank a chunk for them in the second, and PostgreSQL's
+    ``english`` configuration drops them anyway, so both engines search for the same words."""
     seen: dict[str, None] = {}
     for term in _TERM.findall(query.lower()):
         if len(term) > 1 or term.isdigit():
             seen.setdefault(term[:100], None)
-    return list(seen)[:MAX_TERMS]
+    words = [term for term in seen if term not in ENGLISH_STOP_WORDS] or list(seen)
+    return words[:MAX_TERMS]
 
 
 @telemetry.traced("datasets.search")
@@ -190,10 +199,62 @@ def _fulltext(terms: list[str], version_ids: list[int], limit: int) -> list[tupl
     ranked = ranked_by(terms, version_ids, limit, every=True)
     if len(ranked) < limit and len(terms) > 1:
         found = {chunk_id for chunk_id, _ in ranked}
-        for row in ranked_by(terms, version_ids, limit, every=False):
+        for row in ranked_by(_informative(terms, version_ids), version_ids, limit, every=False):
             if row[0] not in found and len(ranked) < limit:
                 ranked.append(row)
     return ranked
+
+
+def _informative(terms: list[str], version_ids: list[int]) -> list[str]:
+    """The words of an any-word pass that can be ranked in full: those matching at most
+    AIPORTAL_DATASET_SEARCH_CANDIDATES chunks. A word in thousands of chunks ("model" in a
+    framework's docs) would fill the capped candidates in table order and crowd out the
+    chunks with the rare words that say what the question is about; it says little of the
+    subject anyway (a low inverse document frequency). Counting stops at the cap, so each
+    word costs at most that many index entries. If every word is that common, all are kept."""
+    cap = settings.AIPORTAL_DATASET_SEARCH_CANDIDATES
+    counted = _matches_counted if connection.vendor == "postgresql" else _matches_counted_sqlite
+    rare = [term for term in terms if counted(term, version_ids, cap + 1) <= cap]
+    return rare or terms
+
+
+def _matches_counted(term: str, version_ids: list[int], stop: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FROM (
+              SELECT 1 FROM datasets_chunk c
+              WHERE c.search @@ to_tsquery('english', %s)
+                AND EXISTS (
+                  SELECT 1 FROM datasets_versiondocument vd
+                  WHERE vd.document_id = c.document_id AND vd.version_id = ANY(%s)
+                )
+              LIMIT %s
+            ) AS matching
+            """,
+            [f"'{term}'", version_ids, stop],
+        )
+        return cursor.fetchone()[0]
+
+
+def _matches_counted_sqlite(term: str, version_ids: list[int], stop: int) -> int:
+    marks = ",".join("%s" for _ in version_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT count(*) FROM (
+              SELECT 1 FROM datasets_chunk_fts f JOIN datasets_chunk c ON c.id = f.rowid
+              WHERE datasets_chunk_fts MATCH %s
+                AND EXISTS (
+                  SELECT 1 FROM datasets_versiondocument vd
+                  WHERE vd.document_id = c.document_id AND vd.version_id IN ({marks})
+                )
+              LIMIT %s
+            )
+            """,  # noqa: S608 -- only placeholders are interpolated
+            [f'"{term}"', *version_ids, stop],
+        )
+        return cursor.fetchone()[0]
 
 
 def _with_vectors(active: list[_Active]) -> list[_Active]:

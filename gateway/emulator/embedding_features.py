@@ -16,22 +16,15 @@ import math
 import re
 from collections import Counter
 
+from common.stop_words import ENGLISH_STOP_WORDS
+
 _WORD = re.compile(r"[^\W_]+")
 _NGRAMS = (3, 4, 5)
 # The word's n-grams share this much weight with the word: a text's subject is its words
 # first, their spelling second.
 _NGRAM_SHARE = 1.0
 
-STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is
-    it its itself just me more most my myself no nor not now of off on once only or other our
-    ours ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()  # noqa: SIM905 (a paragraph of words reads better than a list)
-)
+STOP_WORDS = ENGLISH_STOP_WORDS
 # Longest first: the first that leaves a stem of at least _MIN_STEM letters is removed.
 _SUFFIXES = (
     "izations", "ization", "ations", "ation", "ments", "ment", "ings", "ing", "ies", "ures",

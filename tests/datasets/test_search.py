@@ -199,3 +199,28 @@ def test_a_word_only_in_a_heading_path_finds_the_chunks_under_it(
     assert [hit.context for hit in notes] == ["notes.txt"]
     (pond,) = _search(owner, [dataset.pk], "swimmers pond")[:1]
     assert pond.context == path("Field guide", "Swimmers")
+
+
+def test_a_question_is_searched_for_its_words_not_its_stop_words():
+    from datasets.selectors.search import _terms
+
+    assert _terms("How do I feed the otters?") == ["feed", "otters"]
+    # Nothing but stop words: they are all there is to look for.
+    assert _terms("How do I") == ["how", "do"]
+
+
+def test_a_word_in_more_chunks_than_the_cap_does_not_crowd_out_a_rare_one(
+    dataset, upload, refill_now, owner, settings
+):
+    files = {f"{n:02}.txt": f"ibis number {n}" for n in range(30)}
+    upload(dataset, {**files, "zz.txt": "A flamingo stands on one leg."})
+    refill_now(dataset)
+    settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 10
+    # No chunk has both words. "ibis" is in 30 chunks, more than the 10 a pass ranks: they
+    # would fill the candidates in table order and leave the flamingo out.
+    keys = [hit.key for hit in _search(owner, [dataset.pk], "ibis flamingo", limit=5)]
+    assert keys == ["upload:zz.txt"]
+    # A word in fewer chunks than the cap is still ranked with the others.
+    settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 50
+    keys = [hit.key for hit in _search(owner, [dataset.pk], "ibis flamingo", limit=50)]
+    assert "upload:zz.txt" in keys and len(keys) == 31
