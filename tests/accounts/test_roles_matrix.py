@@ -116,7 +116,7 @@ def test_an_active_session_reaches_the_same_pages(world):
         response = client.get(path)
         assert response.get("Location") != STATUS_URL and response.status_code < 400, path
     assert client.post(f"/api/conversations/{conversation.pk}/share/").status_code == 200
-    assert Client().get(f"/s/{share}/").status_code in {200, 404}  # replaced by the new link
+    assert Client().get(f"/s/{share}/").status_code in {200, 410}  # replaced by the new link
     assert client.get(STATUS_URL)["Location"] == reverse("chat:index")
 
 

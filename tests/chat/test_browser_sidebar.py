@@ -213,7 +213,7 @@ def test_a_share_link_is_readable_signed_out_and_gone_after_revoke(
 
         page.get_by_role("button", name="Revoke link").click()
         expect(page.locator("#share-info")).to_have_text("The link no longer works.")
-        assert public.goto(url).status == 404
+        assert public.goto(url).status == 410
     finally:
         stranger.close()
 

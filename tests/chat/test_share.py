@@ -46,8 +46,15 @@ def test_anyone_with_the_link_reads_the_conversation_without_signing_in(owner):
                 "content": "What is <i>2+2</i>?",
                 "status": "complete",
                 "attachments": [],
+                "citations": [],
             },
-            {"role": "assistant", "content": "**4**", "status": "complete", "attachments": []},
+            {
+                "role": "assistant",
+                "content": "**4**",
+                "status": "complete",
+                "attachments": [],
+                "citations": [],  # the sources an answer rests on are shared with it
+            },
         ],
     }
     # Escaped in the page, noindex, uncacheable, no referrer; nothing about the owner.

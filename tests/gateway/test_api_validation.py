@@ -141,7 +141,8 @@ def test_gateway_errors_keep_their_status_and_code_and_say_when_to_retry():
     assert (limited.status, limited.code, limited.headers) == (
         429,
         "rate_limited",
-        {"Retry-After": "3"},
+        # Whole seconds for every client, milliseconds for the OpenAI SDK, which reads them first.
+        {"Retry-After": "3", "retry-after-ms": "2200"},
     )
     assert limited.body()["error"]["type"] == "rate_limit_error"
 

@@ -41,11 +41,11 @@ def test_a_share_link_of_a_deleted_conversation_stays_dead_after_the_undo(owner)
     assert Client().get(path).status_code == 200
 
     assert _post(client, f"/api/conversations/{conversation.pk}/delete/").status_code == 200
-    assert Client().get(path).status_code == 404
+    assert Client().get(path).status_code == 410  # gone, and says so
     assert _post(client, f"/api/conversations/{conversation.pk}/restore/").status_code == 200
 
     assert client.get(f"/c/{conversation.pk}/").status_code == 200  # the conversation is back
-    assert Client().get(path).status_code == 404  # its link is not
+    assert Client().get(path).status_code == 410  # its link is not
     assert not ConversationShare.objects.filter(
         conversation=conversation, revoked_at__isnull=True
     ).exists()

@@ -11,7 +11,21 @@ DOC = ROOT / "docs" / "architecture.md"
 # A backticked path: a folder ending in "/" or a file with an extension ("pool.js", "sso/").
 PATH = re.compile(r"`((?:[a-z_]+/)*[a-z_]+(?:\.(?:py|js|css|html|md|toml)|/))`")
 # Names given relative to the package the row or sentence is about.
-PACKAGES = ("", "gateway/", "chat/", "datasets/", "accounts/", "common/", "aiportal/", "docs/")
+PACKAGES = (
+    "",
+    "gateway/",
+    "chat/",
+    "datasets/",
+    "accounts/",
+    "common/",
+    "aiportal/",
+    "docs/",
+    "retention/",
+    "scim/",
+    "assistants/",
+    "prompts/",
+    "tools/",
+)
 
 
 def _named_paths() -> list[str]:
