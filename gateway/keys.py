@@ -10,20 +10,16 @@ still accepted).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
-import secrets
-import string
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from accounts.audit import audit_record
+from common.bearer_tokens import token_digest, token_digest_matches, token_new
 from gateway.callers import policies_version_bump
 from gateway.models import ApiKey
 
@@ -32,7 +28,6 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "aip_"
 PREFIX_HEX_CHARS = 12
 SECRET_CHARS = 40
-_ALPHABET = string.ascii_letters + string.digits
 _TOKEN = re.compile(rf"^aip_([0-9a-f]{{{PREFIX_HEX_CHARS}}})_([A-Za-z0-9]{{{SECRET_CHARS}}})$")
 # The key's row is written at most this often when it is used, not once per request.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -43,22 +38,16 @@ class KeyNotFound(Exception):
     """No key with that id belongs to this user (another user's key is reported the same)."""
 
 
-def _digest(token: str, *, secret: str | None = None) -> str:
-    return salted_hmac(_DIGEST_SALT, token, secret=secret, algorithm="sha256").hexdigest()
+def _digest(token: str) -> str:
+    return token_digest(token, salt=_DIGEST_SALT)
 
 
 def _digest_matches(token: str, stored: str) -> bool:
-    # Compare against every secret still accepted, each in constant time.
-    matched = False
-    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
-        matched |= hmac.compare_digest(_digest(token, secret=secret), stored)
-    return matched
+    return token_digest_matches(token, stored, salt=_DIGEST_SALT)
 
 
 def _new_token() -> tuple[str, str]:
-    prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
-    secret = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_CHARS))
-    return prefix, f"{KEY_PREFIX}{prefix}_{secret}"
+    return token_new(label=KEY_PREFIX, prefix_hex_chars=PREFIX_HEX_CHARS, secret_chars=SECRET_CHARS)
 
 
 def apikey_create(
