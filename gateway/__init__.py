@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from gateway.regions import regions_parse
     from gateway.reranking import rerank, rerank_blocking
     from gateway.sampling import Sampling, sampling_body
+    from gateway.usage import usage_flush
     from gateway.usage_retention import usage_purge_batch
 
 # Name → the module that defines it.
@@ -115,6 +116,9 @@ _EXPORTS: dict[str, str] = {
     "apikey_create": "gateway.keys",
     # The retention purge's batch of usage records and their roll-ups.
     "usage_purge_batch": "gateway.usage_retention",
+    # Writing the usage records queued in this event loop now, not in up to 250 ms (a loop
+    # that outlives its caller's work: datasets' embedding loop).
+    "usage_flush": "gateway.usage",
     # Errors a caller turns into a message.
     "EmbeddingModelUnset": "gateway.errors",
     "GatewayError": "gateway.errors",
@@ -173,6 +177,7 @@ __all__ = [
     "rerank",
     "rerank_blocking",
     "sampling_body",
+    "usage_flush",
     "usage_purge_batch",
 ]
 

@@ -197,10 +197,15 @@ def _default_language():
 def _reset_gateway_caches():
     # Circuits too: they are per process, so a worker that failed in three tests in a row
     # (each on purpose) would be refused in the fourth, whichever test that is.
+    from datasets.selectors.vectors import embedding_loop_close
     from gateway.state import gateway_state_reset
 
     gateway_state_reset()
     yield
+    # A search or refill that embedded ran the gateway on a loop of its own: stop it, or its
+    # pool refresh and usage writer would go on into the next test (extra usage rows, a
+    # pool page showing another test's workers).
+    embedding_loop_close()
     gateway_state_reset()
 
 

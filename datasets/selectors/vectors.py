@@ -23,6 +23,7 @@ search is unavailable: ``vector_search_available`` says so and the caller uses f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 from array import array
@@ -86,7 +87,12 @@ async def _embedded(
     # it they would queue for asgiref's one process-wide thread, which may be the very thread
     # waiting here (a search made from a consumer's database_sync_to_async): a deadlock.
     async with ThreadSensitiveContext():
-        return await gateway.embed(texts=texts, model=model, user=user, allowed_regions=regions)
+        vectors = await gateway.embed(texts=texts, model=model, user=user, allowed_regions=regions)
+        # The usage records now, while the caller's work (a refill, a search) is still going:
+        # this loop outlives it, and a record written later could land after the caller's
+        # transaction, or its process, ended.
+        await gateway.usage_flush()
+        return vectors
 
 
 def _embedding_loop() -> asyncio.AbstractEventLoop:
@@ -98,6 +104,29 @@ def _embedding_loop() -> asyncio.AbstractEventLoop:
             ).start()
             _loop.append(loop)
         return _loop[0]
+
+
+def embedding_loop_close() -> None:
+    """Stop this process's embedding loop, if one runs, with everything running on it (the
+    gateway's pool refresh and usage writer live with their loop): the next embedding
+    starts a new one. The tests call it between tests, so that no gateway state of one test
+    keeps running into the next."""
+    with _loop_lock:
+        if not _loop:
+            return
+        loop = _loop.pop()
+
+    async def cancelled() -> None:
+        # Closing goes on whatever the flush meets; the usage writer logs its own failures.
+        with contextlib.suppress(Exception):
+            await gateway.usage_flush()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(cancelled(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
 
 
 def pgvector_column() -> bool:

@@ -26,7 +26,9 @@ from datasets.services.refill import RefillRetry, dataset_refill_start, refill_j
 from tests.conftest import free_port, start_emulator
 from tests.datasets.conftest import corpus
 
-pytestmark = pytest.mark.django_db
+# Transactional: embeddings are made on a loop of their own whose thread writes the usage
+# records on its own connection, committed outside the test's transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 MODEL = "aiportal-emulator"
 OTHER = "other-embedder"
