@@ -407,8 +407,11 @@ def main(argv: list[str] | None = None) -> None:
     # signature is enough; importing it needs no database).
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiportal.settings")
-    os.environ.setdefault("DEBUG", "true")
+    if not args.use_configured_database:
+        # Run by a person: a throwaway database, so no SECRET_KEY to ask for. Never inside
+        # a test process, whose environment every server it starts later inherits.
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiportal.settings")
+        os.environ.setdefault("DEBUG", "true")
     django.setup()
     from datasets.selectors import chunk_search
 

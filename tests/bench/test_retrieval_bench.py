@@ -6,6 +6,7 @@ migrated from nothing, which costs more than the rest of the test together."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -37,10 +38,14 @@ def test_the_bench_loads_a_folder_and_scores_full_text(tmp_path, db, capsys):
     questions = tmp_path / "questions.json"
     questions.write_text(json.dumps(QUESTIONS))
 
+    environ = dict(os.environ)
     main(
         ["--corpus", str(corpus), "--questions", str(questions), "--methods", "fulltext",
          "--json", "--use-configured-database"]
     )  # fmt: skip
+    # The test process's environment is what every Daphne it starts later runs with: a
+    # DEBUG=true left here turned their 404 pages into Django's technical ones.
+    assert dict(os.environ) == environ
 
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
