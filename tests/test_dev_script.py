@@ -316,6 +316,9 @@ def test_a_killed_emulator_is_restarted_but_a_dead_web_server_stops_everything(
     assert {pid: c for pid, c in children.items() if is_running(pid)} == {}
 
 
+# Two starts of ./dev up, one after the other: on two busy cores that is more than the
+# suite's 120 s a test (seen in a full run).
+@pytest.mark.timeout(300)
 def test_a_second_run_without_the_admin_variables_names_the_admin_that_exists(migrated_env):
     dev_env = migrated_env
     base = f"http://127.0.0.1:{dev_env['PORT']}"
