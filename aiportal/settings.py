@@ -717,14 +717,19 @@ AIPORTAL_DATASET_JOB_MAX_ERRORS = env_int("AIPORTAL_DATASET_JOB_MAX_ERRORS", 200
 AIPORTAL_DATASET_SEARCH_CANDIDATES = env_int("AIPORTAL_DATASET_SEARCH_CANDIDATES", 2000, minimum=10)
 # Retrieval by meaning (docs/datasets.md, "How retrieval works"): how a search ranks when the
 # caller does not say ("fulltext", "vector" or "hybrid": both fused by reciprocal rank),
-# the fusion's k (larger: the lists' top ranks weigh less against the rest), the chunks one
+# the fusion's k (larger: the lists' top ranks weigh less against the rest) and the
+# full-text list's weight in it (the vector list's is 1; both measured on Django's docs by
+# bench/retrieval.py, docs/datasets.md "Figures"), the chunks one
 # refill may embed at most (beyond it the refill fails and says so), the HNSW graph's
 # search width on PostgreSQL (recall against time; pgvector's ef_search, at most 1000),
 # and up to how many allowed chunks a search compares exactly instead of through the index.
 AIPORTAL_DATASET_SEARCH_METHOD = env_str("AIPORTAL_DATASET_SEARCH_METHOD", "hybrid")
 if AIPORTAL_DATASET_SEARCH_METHOD not in ("fulltext", "vector", "hybrid"):
     raise ImproperlyConfigured("AIPORTAL_DATASET_SEARCH_METHOD must be fulltext, vector or hybrid")
-AIPORTAL_DATASET_RRF_K = env_int("AIPORTAL_DATASET_RRF_K", 60, minimum=1)
+AIPORTAL_DATASET_RRF_K = env_int("AIPORTAL_DATASET_RRF_K", 20, minimum=1)
+AIPORTAL_DATASET_FULLTEXT_WEIGHT = env_float("AIPORTAL_DATASET_FULLTEXT_WEIGHT", 0.6)
+if not 0 <= AIPORTAL_DATASET_FULLTEXT_WEIGHT <= 10:
+    raise ImproperlyConfigured("AIPORTAL_DATASET_FULLTEXT_WEIGHT must be between 0 and 10")
 AIPORTAL_DATASET_EMBED_MAX_CHUNKS = env_int("AIPORTAL_DATASET_EMBED_MAX_CHUNKS", 200_000, minimum=1)
 AIPORTAL_DATASET_VECTOR_EF_SEARCH = env_int("AIPORTAL_DATASET_VECTOR_EF_SEARCH", 100, minimum=10)
 AIPORTAL_DATASET_VECTOR_EXACT_MAX = env_int("AIPORTAL_DATASET_VECTOR_EXACT_MAX", 20_000, minimum=0)

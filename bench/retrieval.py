@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.retrieval [--corpus DIR] [--questions FILE]
         [--methods fulltext,vector,hybrid,hybrid+rerank] [--limit 40] [--embedding minilm]
-        [--embed-corpus] [--json]
+        [--embed-corpus] [--fusion K:WEIGHT,...] [--json]
 
 The corpus is loaded as a dataset through a server-folder source (the folder is made the
 dataset root ``bench``) and a real refill, in a throwaway database: PostgreSQL when
@@ -35,9 +35,14 @@ method this checkout's ``chunk_search`` cannot run (no ``method``/``rerank`` key
 reported as unavailable and left out. ``--embed-corpus`` also times embedding every chunk of
 the corpus through the gateway.
 
+``--fusion 10:0.5,60:1`` also scores hybrid with each of those fusion settings (k, and the
+full-text list's weight: AIPORTAL_DATASET_RRF_K and AIPORTAL_DATASET_FULLTEXT_WEIGHT), one
+row each (``hybrid k=10 w=0.5``), to choose them for a corpus of one's own; the ``hybrid``
+row uses the deployment's (``fusion`` in the JSON says which).
+
 It prints one row per method; with ``--json`` the last line is one JSON object holding every
-figure printed: ``{"corpus": {...}, "embedding": {...}, "<method>": {"recall@5", "mrr@10",
-"ndcg@10", "ms_per_query"}, ...}``.
+figure printed: ``{"corpus": {...}, "embedding": {...}, "fusion": {"k", "fulltext_weight"},
+"<method>": {"recall@5", "mrr@10", "ndcg@10", "ms_per_query"}, ...}``.
 """
 
 from __future__ import annotations
@@ -337,14 +342,30 @@ def method_score(*, method, questions, user, dataset, limit: int, accepted: set[
 
 
 def table_print(results: dict) -> None:
-    print(f"{'method':<16}{'recall@5':>10}{'MRR@10':>10}{'nDCG@10':>10}{'ms/query':>10}")
-    for method in METHODS:
+    print(f"{'method':<22}{'recall@5':>10}{'MRR@10':>10}{'nDCG@10':>10}{'ms/query':>10}")
+    rows = [*METHODS, *(name for name in results if name.startswith("hybrid k="))]
+    for method in rows:
         row = results.get(method)
         if row is not None:
             print(
-                f"{method:<16}{row['recall@5']:>10.3f}{row['mrr@10']:>10.3f}"
+                f"{method:<22}{row['recall@5']:>10.3f}{row['mrr@10']:>10.3f}"
                 f"{row['ndcg@10']:>10.3f}{row['ms_per_query']:>10.1f}"
             )
+
+
+def fusion_settings(text: str) -> list[tuple[int, float]]:
+    """``"10:0.5,60:1"`` as [(10, 0.5), (60, 1.0)]; ValueError names a bad pair."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        k, sep, weight = item.partition(":")
+        try:
+            pair = (int(k), float(weight))
+        except ValueError:
+            pair = None
+        if not sep or pair is None or pair[0] < 1 or not 0 <= pair[1] <= 10:
+            raise ValueError(f"{item!r}: expected K:WEIGHT, K at least 1, WEIGHT 0 to 10")
+        pairs.append(pair)
+    return pairs
 
 
 # --- Main ---------------------------------------------------------------------------------
@@ -366,6 +387,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="also time embedding the corpus's chunks through the gateway (the first N only)",
     )
+    parser.add_argument(
+        "--fusion",
+        default="",
+        metavar="K:WEIGHT,...",
+        help="also score hybrid with these fusion settings (k, full-text weight), a row each",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--django-version", default="5.2.*")
     parser.add_argument("--json", action="store_true")
@@ -382,6 +409,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--methods takes some of {', '.join(METHODS)}")
     if args.limit < 10:
         parser.error("--limit must be at least 10 (the figures look at the first 10 pages)")
+    try:
+        args.fusion = fusion_settings(args.fusion)
+    except ValueError as exc:
+        parser.error(f"--fusion {exc}")
+    if args.fusion and "hybrid" not in args.methods:
+        parser.error("--fusion scores hybrid: add hybrid to --methods")
     if args.corpus is not None and not args.corpus.is_dir():
         parser.error(f"--corpus {args.corpus} is not a folder")
     return args
@@ -461,6 +494,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def bench_run(*, args: argparse.Namespace, questions: list[dict], corpus: Path, methods) -> dict:
     """Load the corpus, then score each method; prints as it goes, returns every figure."""
+    from django.conf import settings
+    from django.test import override_settings
+
     from datasets.selectors import chunk_search
 
     accepted = set(inspect.signature(chunk_search).parameters)
@@ -485,6 +521,10 @@ def bench_run(*, args: argparse.Namespace, questions: list[dict], corpus: Path, 
             f"{figures['dimension']} in {figures['seconds']} s "
             f"({figures['chunks_per_s']} chunks/s) through the gateway"
         )
+    results["fusion"] = {
+        "k": settings.AIPORTAL_DATASET_RRF_K,
+        "fulltext_weight": getattr(settings, "AIPORTAL_DATASET_FULLTEXT_WEIGHT", 1.0),
+    }
     for method in methods:
         results[method] = method_score(
             method=method,
@@ -494,6 +534,16 @@ def bench_run(*, args: argparse.Namespace, questions: list[dict], corpus: Path, 
             limit=args.limit,
             accepted=accepted,
         )
+    for k, weight in args.fusion if "hybrid" in methods else []:
+        with override_settings(AIPORTAL_DATASET_RRF_K=k, AIPORTAL_DATASET_FULLTEXT_WEIGHT=weight):
+            results[f"hybrid k={k} w={weight:g}"] = method_score(
+                method="hybrid",
+                questions=questions,
+                user=user,
+                dataset=dataset,
+                limit=args.limit,
+                accepted=accepted,
+            )
     table_print(results)
     return results
 

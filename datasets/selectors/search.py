@@ -10,13 +10,15 @@ word that is only in a heading finds the chunks under it.
 
 Two passes, for answers that are both precise and bounded in time: first the chunks with
 every query word (AND); if they are fewer than ``limit``, then those with any of them (OR),
-ranked after the first ones. Each pass ranks at most AIPORTAL_DATASET_SEARCH_CANDIDATES
-matching chunks: ranking reads every candidate's text, and a very common word can match a
-large share of a million chunks. Rare (informative) words match few chunks and are ranked in
-full; only for matches beyond the cap is the choice among them arbitrary. So the any-word
-pass looks only for the words that match fewer chunks than the cap when there are such
-words (``_informative``): a word found everywhere would fill the cap in table order. Stop
-words are left out of both passes (``_terms``).
+ranked after the first ones. Ranking reads every candidate's text, and a very common word can
+match a large share of a million chunks, so the cost is bounded by
+AIPORTAL_DATASET_SEARCH_CANDIDATES (the cap) per word: the AND pass ranks at most the cap's
+matches (all of them when one of its words is rare), and the any-word pass looks only for the
+words that match at most the cap each when there are such words (``_informative``: a word
+found everywhere says little of the subject and would crowd the rest out), then ranks all
+their matches, at most the cap times their number. Only when every word is common is the
+choice among the matches arbitrary (table order). Stop words are left out of both passes
+(``_terms``).
 
 The words are reduced to ``\\w+`` tokens before they reach either engine's query syntax, so
 a query cannot inject operators.
@@ -146,7 +148,13 @@ def chunk_search(
             if method == "hybrid"
             else [row.version_id for row in active if row not in embedded]
         )
-        ranked = _fused(_fulltext(terms, only_words, _depth(limit)), vector)[:limit]
+        ranked = _fused(
+            (
+                _fulltext(terms, only_words, _depth(limit)),
+                settings.AIPORTAL_DATASET_FULLTEXT_WEIGHT,
+            ),
+            (vector, 1.0),
+        )[:limit]
         method = "hybrid"
     if not ranked:
         return []
@@ -196,10 +204,16 @@ def _fulltext(terms: list[str], version_ids: list[int], limit: int) -> list[tupl
     if not terms or not version_ids:
         return []
     ranked_by = _ranked_postgresql if connection.vendor == "postgresql" else _ranked_sqlite
-    ranked = ranked_by(terms, version_ids, limit, every=True)
+    cap = settings.AIPORTAL_DATASET_SEARCH_CANDIDATES
+    ranked = ranked_by(terms, version_ids, limit, every=True, candidates=cap)
     if len(ranked) < limit and len(terms) > 1:
         found = {chunk_id for chunk_id, _ in ranked}
-        for row in ranked_by(_informative(terms, version_ids), version_ids, limit, every=False):
+        words = _informative(terms, version_ids)
+        # Each informative word matches at most `cap` chunks, so ranking all their matches
+        # costs at most `cap` per word: a bound of `cap` for the whole pass would keep an
+        # arbitrary part of them (table order) and drop the best-ranked ones.
+        any_word = ranked_by(words, version_ids, limit, every=False, candidates=cap * len(words))
+        for row in any_word:
             if row[0] not in found and len(ranked) < limit:
                 ranked.append(row)
     return ranked
@@ -299,18 +313,19 @@ def _vector_lists(
     return found[:depth]
 
 
-def _fused(*lists: list[tuple]) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: a chunk scores the sum of 1 / (k + rank) over the lists."""
+def _fused(*lists: tuple[list[tuple], float]) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: a chunk scores the sum of weight / (k + rank) over
+    the (list, weight) pairs it is in."""
     k = settings.AIPORTAL_DATASET_RRF_K
     scores: dict[int, float] = defaultdict(float)
-    for ranked in lists:
+    for ranked, weight in lists:
         for rank, (chunk_id, _) in enumerate(ranked, start=1):
-            scores[chunk_id] += 1.0 / (k + rank)
+            scores[chunk_id] += weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _ranked_postgresql(
-    terms: list[str], version_ids: list[int], limit: int, *, every: bool
+    terms: list[str], version_ids: list[int], limit: int, *, every: bool, candidates: int
 ) -> list[tuple]:
     tsquery = (" & " if every else " | ").join(f"'{term}'" for term in terms)
     with connection.cursor() as cursor:
@@ -330,13 +345,13 @@ def _ranked_postgresql(
             ORDER BY score DESC, id
             LIMIT %s
             """,
-            [tsquery, tsquery, version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
+            [tsquery, tsquery, version_ids, candidates, limit],
         )
         return cursor.fetchall()
 
 
 def _ranked_sqlite(
-    terms: list[str], version_ids: list[int], limit: int, *, every: bool
+    terms: list[str], version_ids: list[int], limit: int, *, every: bool, candidates: int
 ) -> list[tuple]:
     match = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
     marks = ",".join("%s" for _ in version_ids)
@@ -356,6 +371,6 @@ def _ranked_sqlite(
             ORDER BY score DESC, id
             LIMIT %s
             """,  # noqa: S608 -- only placeholders are interpolated
-            [match, *version_ids, settings.AIPORTAL_DATASET_SEARCH_CANDIDATES, limit],
+            [match, *version_ids, candidates, limit],
         )
         return cursor.fetchall()

@@ -18,10 +18,15 @@ about one token per four characters of English, the same rule as the gateway emu
 tokenizer (which datasets may not import: it is inside the gateway, behind its door). A
 real tokenizer's count differs somewhat; the estimate is for sizing, not for billing.
 
-Each chunk also carries its *context*: the document's title and the path of Markdown
-headings above it ("Guide > Install > Linux", joined by U+203A rather than ">"). Search
-indexes it with the text (a word only in a heading finds the chunks under it) and citations
-show it.
+Each chunk also carries its *context*: the document's title and the path of headings above
+it ("Guide > Install > Linux", joined by U+203A rather than ">"). Search indexes it with the
+text (a word only in a heading finds the chunks under it), a refill embeds it with the text,
+and citations show it. Markdown's headings are its ATX ones (``## Install``). Plain text has
+headings too when it underlines them, as reStructuredText does (Python's and Django's docs,
+READMEs): a line of text under a line of one repeated punctuation mark at least as long,
+maybe with the same line above it too. Their levels go by the order in which each style
+first appears, as reStructuredText defines them; such a text is cut at its top-level
+headings like Markdown.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ _MAX_PIECE = 10
 # ATX headings only ("## Install"); setext headings (underlined) are left to the text.
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*)$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# An underline (or overline) of a plain-text heading: one punctuation mark repeated, as
+# reStructuredText allows them; at least three, so "--" or "**" in a text is no heading.
+_ADORNMENT = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])\1{2,}")
 CONTEXT_SEPARATOR = " \u203a "  # " > " with a single right-pointing angle quotation mark
 CONTEXT_MAX_CHARS = 1000
 
@@ -81,6 +89,39 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _underlined_headings(text: str) -> list[tuple[int, int, str]]:
+    """Every underlined heading of a plain text: (offset of its first line, level, title).
+    The title is a line that starts at the margin, under a blank line (or the text's start)
+    or an overline; a table's border ("=====  =====") has spaces, so it is no underline."""
+    lines = text.splitlines(keepends=True)
+    offsets = list(itertools.accumulate((len(line) for line in lines), initial=0))
+    bare = [line.rstrip() for line in lines]
+    styles: list[tuple[str, bool]] = []  # in order of first use: their index is the level
+    found = []
+    n = 1  # the line that may be an underline
+    while n < len(bare):
+        title, under = bare[n - 1], bare[n]
+        mark = _ADORNMENT.fullmatch(under)
+        over = n >= 2 and bare[n - 2] == under
+        if (
+            mark is None
+            or not title.strip()
+            or title[0].isspace()
+            or len(under) < len(title)
+            or _ADORNMENT.fullmatch(title)  # two adornments in a row: a rule, not a title
+            or (not over and n >= 2 and bare[n - 2])  # under a paragraph's line: text
+        ):
+            n += 1
+            continue
+        style = (mark.group(1), over)
+        if style not in styles:
+            styles.append(style)
+        start = n - 2 if over else n - 1
+        found.append((offsets[start], styles.index(style) + 1, " ".join(title.split())))
+        n += 2
+    return found
+
+
 def _closing_strip(name: str) -> str:
     # "## Install ##" is "Install", "## C#" is "C#". Done in Python, not in the pattern: a
     # lazy group before the closing #s takes quadratic time on a long line of spaces.
@@ -108,6 +149,30 @@ def _sections(text: str, headings: list[tuple[int, int, str]]) -> list[tuple[int
     return [(start, text[start:end]) for start, end in itertools.pairwise(cuts)]
 
 
+def _sections_fitted(
+    text: str, headings: list[tuple[int, int, str]], tokens: int
+) -> list[tuple[int, str]]:
+    """Plain text cut before every heading, then neighbours joined while they fit in
+    ``tokens`` (never across a top-level heading): what MarkdownSplitter does with Markdown's
+    headings, which the plain-text splitter does not see. Without it a heading would end
+    one chunk and its section begin the next."""
+    if not headings:
+        return [(0, text)]
+    top = min(level for _, level, _ in headings)
+    starts_top = {offset for offset, level, _ in headings if level == top}
+    cuts = [0, *(offset for offset, _, _ in headings if offset), len(text)]
+    fitted: list[tuple[int, str]] = []
+    for start, end in itertools.pairwise(cuts):
+        block = text[start:end]
+        if fitted and start not in starts_top:
+            base, joined = fitted[-1]
+            if token_count(joined + block) <= tokens:
+                fitted[-1] = (base, joined + block)
+                continue
+        fitted.append((start, block))
+    return fitted
+
+
 def _common(paths: list[list[str]]) -> list[str]:
     common = paths[0]
     for path in paths[1:]:
@@ -122,17 +187,14 @@ def document_chunk(
     text: str, *, title: str, markdown: bool, tokens: int, overlap: int
 ) -> list[Piece]:
     """``text`` as chunks of at most ``tokens`` estimated tokens (never an empty one), each
-    with its context. ``markdown`` cuts first at the document's top-level headings (two
-    top-level sections never share a chunk, even when both would fit), then lets the
-    splitter follow the headings below, paragraphs and sentences; a chunk's heading path is
-    the deepest one that holds all of it (two sibling subsections merged into one chunk have
-    their parent's path)."""
+    with its context. It is cut first at the document's top-level headings (two top-level
+    sections never share a chunk, even when both would fit); then the splitter follows (for
+    ``markdown``) the headings below, and paragraphs and sentences; a chunk's heading path
+    is the deepest one that holds all of it (two sibling subsections merged into one chunk
+    have their parent's path)."""
     splitter = _splitter(markdown, tokens, overlap)
     title = " ".join(title.split())
-    if not markdown:
-        context = _context(title, [])
-        return [Piece(text=chunk, context=context) for chunk in splitter.chunks(text)]
-    headings = _headings(text)
+    headings = _headings(text) if markdown else _underlined_headings(text)
     # The heading path in force from each heading's offset on.
     marks: list[tuple[int, list[str]]] = []
     levels: list[tuple[int, str]] = []
@@ -141,7 +203,8 @@ def document_chunk(
         marks.append((offset, [n for _, n in levels]))
     pieces = []
     index = 0  # the first mark after the previous chunk's start
-    for base, section in _sections(text, headings):
+    sections = _sections(text, headings) if markdown else _sections_fitted(text, headings, tokens)
+    for base, section in sections:
         for start, chunk in splitter.chunk_indices(section):
             start += base
             end = start + len(chunk)

@@ -224,3 +224,19 @@ def test_a_word_in_more_chunks_than_the_cap_does_not_crowd_out_a_rare_one(
     settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 50
     keys = [hit.key for hit in _search(owner, [dataset.pk], "ibis flamingo", limit=50)]
     assert "upload:zz.txt" in keys and len(keys) == 31
+
+
+def test_the_any_word_pass_ranks_every_match_of_its_rare_words_not_the_first_ones_found(
+    dataset, upload, refill_now, owner, settings
+):
+    ibises = {f"a{n}.txt": f"An ibis, number {n}, walks." for n in range(8)}
+    flamingos = {f"b{n}.txt": f"A flamingo, number {n}, stands." for n in range(8)}
+    upload(dataset, {**ibises, **flamingos, "zz.txt": "Flamingo flamingo flamingo."})
+    refill_now(dataset)
+    # Each word is in at most 9 chunks, fewer than the cap, so both are informative; the two
+    # together match 17 chunks, more than the cap. Were the pass bounded by the cap, it
+    # would rank the first 10 found (table order) and miss the best match, stored last.
+    settings.AIPORTAL_DATASET_SEARCH_CANDIDATES = 10
+    keys = [hit.key for hit in _search(owner, [dataset.pk], "ibis flamingo", limit=17)]
+    assert keys[0] == "upload:zz.txt"
+    assert len(keys) == 17

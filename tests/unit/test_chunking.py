@@ -163,3 +163,72 @@ def test_small_subsections_merged_into_one_chunk_carry_their_parents_path():
         ("### Step 2", path("Top", "Setup", "Step 2")),
         ("### Step 3", path("Top", "Setup", "Step 3")),
     ]
+
+
+MANUAL_RST = """=============
+The manual
+=============
+
+What the tool is for.
+
+Install
+=======
+
+It takes a minute.
+
+On Linux
+--------
+
+Use the package manager.
+
+On Windows
+----------
+
+Run the installer.
+
+Use
+===
+
+Start it from the menu.
+"""
+
+
+def test_plain_text_with_underlined_headings_gets_their_path_by_first_use_of_each_style():
+    chunks = _chunk(MANUAL_RST, markdown=False, tokens=12, overlap=0, title="manual.txt")
+    by_start = {chunk.text.split("\n")[0]: chunk.context for chunk in chunks}
+    # The overlined title is level 1, "=" underlines level 2, "-" level 3: the order in
+    # which each style first appears, as reStructuredText ranks them.
+    assert by_start["============="] == path("manual.txt", "The manual")
+    assert by_start["Install"] == path("manual.txt", "The manual", "Install")
+    assert by_start["On Linux"] == path("manual.txt", "The manual", "Install", "On Linux")
+    assert by_start["On Windows"] == path("manual.txt", "The manual", "Install", "On Windows")
+    assert by_start["Use"] == path("manual.txt", "The manual", "Use")
+
+
+def test_underlined_top_level_sections_of_plain_text_are_never_merged():
+    text = "\n\n".join(f"Part {n}\n======\n\n" + "lorem ipsum " * 8 for n in range(4))
+    assert token_count(text) < 200
+    chunks = _chunk(text, markdown=False, tokens=200, overlap=0, title="t")
+    assert [chunk.context for chunk in chunks] == [path("t", f"Part {n}") for n in range(4)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A simple table's borders have spaces between their runs.
+        "=====  =====\nname   value\n=====  =====\none    1\n=====  =====\n",
+        # An underline shorter than its line is a rule under a sentence, not a title.
+        "A longer line of text\n-----\n\nbody\n",
+        # A line of a paragraph with a rule under it is not a title.
+        "first line of a paragraph\nsecond line\n--------------------------\n",
+        # Indented (a quote or a literal block).
+        "    code = 1\n    ------------\n",
+        # Two marks are punctuation in running text, and a rule under a blank line is no
+        # heading.
+        "Done\n--\n\n\n-----\n",
+    ],
+)
+def test_lines_that_only_look_underlined_are_not_headings(text):
+    chunks = _chunk(text, markdown=False, tokens=200, overlap=0, title="t")
+    assert [chunk.context for chunk in chunks] == ["t"]
+    assert "".join(chunk.text for chunk in chunks).split() == text.split()
