@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -324,6 +326,53 @@ def django_db_setup(django_db_setup, django_db_blocker):
         connection._nodb_cursor() as cursor,
     ):
         cursor.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """This environment less what ./dev test exports (PostgreSQL, Redis, the suite's data
+    folder): the embedded default's, with SQLite in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
+    for name in ("DATABASE_URL", "DATABASE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE"):
+        env.pop(name, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="aiportal.settings",
+        AIPORTAL_DATA_DIR=str(data_dir),
+        SECRET_KEY="only-to-migrate-" + "x" * 40,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default's SQLite file (``aiportal.sqlite3``), migrated once for the whole
+    run and shared by the xdist workers: a test that runs the embedded default in a fresh
+    interpreter copies it into its data folder, and that interpreter's own ``migrate`` then
+    has nothing left to apply (from nothing it is several seconds of CPU, each time).
+
+    The first worker to ask migrates it in the run's shared temporary folder, under a lock;
+    the others wait for it and reuse it. Never change the copy in place: copy it."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    done = shared / "migrated-sqlite" / "aiportal.sqlite3"
+    with open(shared / "migrated-sqlite.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            staging = Path(tempfile.mkdtemp(prefix="migrating-", dir=shared))
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=ROOT,
+                env=embedded_env(staging),
+                check=True,
+                timeout=300,
+            )
+            # Only the database: a later start makes the rest of its data folder itself.
+            done.parent.mkdir(exist_ok=True)
+            shutil.copy2(staging / "aiportal.sqlite3", done)
+            shutil.rmtree(staging, ignore_errors=True)
+    return done
 
 
 def referencing_tables_first(tables: list[str]) -> list[str]:
