@@ -86,12 +86,17 @@ def _setup_database() -> tuple[object, object]:
     from django.test.utils import setup_databases
 
     database = settings.DATABASES["default"]
+    postgresql = database["ENGINE"].endswith("postgresql")
     # A name of its own: a test run may be using test_<name> on the same server right now.
     database.setdefault("TEST", {})["NAME"] = (
         f"bench_refill_{os.getpid()}"
-        if database["ENGINE"].endswith("postgresql")
+        if postgresql
         else str(Path(tempfile.gettempdir()) / f"bench_refill_{os.getpid()}.sqlite3")
     )
+    # A migrated database to copy, when one is named (the test suite names a copy of its own
+    # test database: tests/conftest.py): the migrate that follows has nothing left to apply.
+    if postgresql and os.environ.get("AIPORTAL_BENCH_TEMPLATE_DB"):
+        database["TEST"]["TEMPLATE"] = os.environ["AIPORTAL_BENCH_TEMPLATE_DB"]
     return setup_databases(verbosity=0, interactive=False), settings
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -286,6 +288,91 @@ def daphne_url(django_db_setup, django_db_blocker, emulator_url) -> Iterator[str
     )
     yield url
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus a copy of it made while it is still freshly
+    migrated: ``<test database>_template``, named in ``AIPORTAL_BENCH_TEMPLATE_DB``.
+
+    The benches that the tests run (tests/bench) each make a throwaway database of their own
+    and migrate it from nothing: seconds of CPU each, half of the refill bench's whole run.
+    With the variable set they copy this one instead (``CREATE DATABASE … TEMPLATE``, a
+    fraction of a second) and their own ``migrate`` finds every migration applied. It is
+    copied here, before any test or server has connected: PostgreSQL copies only a database
+    nobody is using."""
+    from django.db import connection
+
+    template = None
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+        # Without a test that needs the database (a bench module run alone) pytest-django
+        # made none, and this is the server's own: then the benches migrate from nothing.
+        if connection.vendor == "postgresql" and name.startswith("test_"):
+            template = f"{name}_template"
+            connection.close()
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{template}"')
+                cursor.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
+    if template is None:
+        yield
+        return
+    os.environ["AIPORTAL_BENCH_TEMPLATE_DB"] = template
+    yield
+    os.environ.pop("AIPORTAL_BENCH_TEMPLATE_DB", None)
+    with (
+        django_db_blocker.unblock(),
+        sync_orm_beside_playwright(),
+        connection._nodb_cursor() as cursor,
+    ):
+        cursor.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """This environment less what ./dev test exports (PostgreSQL, Redis, the suite's data
+    folder): the embedded default's, with SQLite in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
+    for name in ("DATABASE_URL", "DATABASE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE"):
+        env.pop(name, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="aiportal.settings",
+        AIPORTAL_DATA_DIR=str(data_dir),
+        SECRET_KEY="only-to-migrate-" + "x" * 40,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default's SQLite file (``aiportal.sqlite3``), migrated once for the whole
+    run and shared by the xdist workers: a test that runs the embedded default in a fresh
+    interpreter copies it into its data folder, and that interpreter's own ``migrate`` then
+    has nothing left to apply (from nothing it is several seconds of CPU, each time).
+
+    The first worker to ask migrates it in the run's shared temporary folder, under a lock;
+    the others wait for it and reuse it. Never change the copy in place: copy it."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    done = shared / "migrated-sqlite" / "aiportal.sqlite3"
+    with open(shared / "migrated-sqlite.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            staging = Path(tempfile.mkdtemp(prefix="migrating-", dir=shared))
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=ROOT,
+                env=embedded_env(staging),
+                check=True,
+                timeout=300,
+            )
+            # Only the database: a later start makes the rest of its data folder itself.
+            done.parent.mkdir(exist_ok=True)
+            shutil.copy2(staging / "aiportal.sqlite3", done)
+            shutil.rmtree(staging, ignore_errors=True)
+    return done
 
 
 def referencing_tables_first(tables: list[str]) -> list[str]:

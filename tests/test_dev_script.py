@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -141,20 +140,14 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def migrated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_data(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Path:
     """A data directory with the embedded default's database migrated and nothing else in it
-    (no admin, no secret key): what a second `./dev up` finds, less the admin."""
+    (no admin, no secret key): what a second `./dev up` finds, less the admin. The database is
+    the run's migrated SQLite file (tests/conftest.py), migrated once for every test that runs
+    the embedded default."""
     data = tmp_path_factory.mktemp("dev-migrated") / "data"
     data.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
-    env.update(AIPORTAL_DATA_DIR=str(data), SECRET_KEY="only-to-migrate-" + "x" * 40)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    shutil.copy(migrated_sqlite, data / "aiportal.sqlite3")
     return data
 
 

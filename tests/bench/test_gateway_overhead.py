@@ -20,7 +20,7 @@ ROW = re.compile(
 )
 
 
-def test_the_overhead_bench_streams_direct_through_caddy_the_core_and_v1():
+def test_the_overhead_bench_streams_direct_through_caddy_the_core_and_v1(migrated_template):
     result = bench_run(
         "gateway_overhead.py",
         *("--levels", "2", "--seconds", "1", "--warmup", "0.5", "--workers", "1"),

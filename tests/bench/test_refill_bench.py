@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_refill_bench_runs_and_reuses_what_did_not_change():
+def test_the_refill_bench_runs_and_reuses_what_did_not_change(migrated_template):
     result = subprocess.run(
         [
             sys.executable,

@@ -13,7 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_scale_bench_measures_every_method_and_an_unchanged_refill_embeds_nothing():
+def test_the_scale_bench_measures_every_method_and_an_unchanged_refill_embeds_nothing(
+    migrated_sqlite,
+):
     result = subprocess.run(
         [
             sys.executable,
@@ -21,7 +23,8 @@ def test_the_scale_bench_measures_every_method_and_an_unchanged_refill_embeds_no
             *("--queries", "5", "--refill-docs", "4", "--json"),
         ],
         cwd=ROOT,
-        env=os.environ,
+        # It starts from the run's migrated SQLite file (tests/conftest.py).
+        env={**os.environ, "AIPORTAL_BENCH_SQLITE_TEMPLATE": str(migrated_sqlite)},
         capture_output=True,
         text=True,
         timeout=300,

@@ -14,7 +14,9 @@ def figure(name: str, text: str) -> str:
     return match.group(1)
 
 
-def test_the_soak_runs_sessions_through_two_web_processes_and_checks_the_database():
+def test_the_soak_runs_sessions_through_two_web_processes_and_checks_the_database(
+    migrated_template,
+):
     result = bench_run(
         "soak.py",
         *("--minutes", "0.1", "--sessions", "4", "--think", "0.2:0.5"),

@@ -21,7 +21,7 @@ ROW = re.compile(
 
 
 @pytest.fixture(scope="module")
-def output() -> str:
+def output(migrated_template) -> str:
     # Migrations, emulators and up to three Daphne starts: a minute or two on a busy machine.
     result: subprocess.CompletedProcess = bench_run(
         "ws_fanout.py",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -43,13 +44,31 @@ def orm_beside_playwright(chromium, monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="module")
+def module_datasets_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("chunk-context") / "datasets"
+
+
 @pytest.fixture
-def app_url(datasets_dir, emulator_url) -> Iterator[str]:
+def datasets_dir(settings, module_datasets_dir) -> Path:
+    """The module's uploads folder, the one its Daphne reads (this replaces the conftest's
+    folder per test). The tests flush the database between them, and the ids keep growing, so
+    no upload's folder is found again by a later test."""
+    settings.AIPORTAL_DATASETS_DIR = module_datasets_dir
+    return module_datasets_dir
+
+
+@pytest.fixture(scope="module")
+def app_url(django_db_setup, django_db_blocker, module_datasets_dir, emulator_url) -> Iterator[str]:
+    # One Daphne for the module's four sizes and schemes: each start is a Django boot, seconds
+    # of CPU on two busy cores, and nothing here changes what the server holds.
+    with django_db_blocker.unblock():
+        database_url = _database_url()
     process, url = start_daphne(
         {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url,
             "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-            "AIPORTAL_DATASETS_DIR": str(datasets_dir),
+            "AIPORTAL_DATASETS_DIR": str(module_datasets_dir),
             "AIPORTAL_CHAT_TITLES": "false",
         }
     )

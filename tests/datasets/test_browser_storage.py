@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -28,17 +29,37 @@ def orm_beside_playwright(chromium, monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("browser-storage")
+    (folder / "docs").mkdir()
+    (folder / "ops").mkdir()
+    return folder
+
+
 @pytest.fixture
-def app_url(datasets_dir, emulator_url, tmp_path) -> Iterator[str]:
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "ops").mkdir()
+def datasets_dir(settings, module_dir) -> Path:
+    """The module's uploads folder, the one its Daphne reads (this replaces the conftest's
+    folder per test). The tests flush the database between them, and the ids keep growing, so
+    no upload's folder is found again by a later test."""
+    settings.AIPORTAL_DATASETS_DIR = module_dir / "datasets"
+    return settings.AIPORTAL_DATASETS_DIR
+
+
+@pytest.fixture(scope="module")
+def app_url(django_db_setup, django_db_blocker, module_dir, emulator_url) -> Iterator[str]:
+    # One Daphne for the module's four sizes and schemes: each start is a Django boot, seconds
+    # of CPU on two busy cores, and nothing here changes what the server holds (the quota
+    # refuses the upload: no file is stored).
+    with django_db_blocker.unblock():
+        database_url = _database_url()
     process, url = start_daphne(
         {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url,
             "AIPORTAL_WORKERS": f"{emulator_url}@test-a",
-            "AIPORTAL_DATASETS_DIR": str(datasets_dir),
+            "AIPORTAL_DATASETS_DIR": str(module_dir / "datasets"),
             "AIPORTAL_UPLOAD_QUOTA_DATASET_BYTES": "1000",
-            "AIPORTAL_DATASET_ROOTS": f"docs={tmp_path / 'docs'},ops={tmp_path / 'ops'}",
+            "AIPORTAL_DATASET_ROOTS": f"docs={module_dir / 'docs'},ops={module_dir / 'ops'}",
             "AIPORTAL_DATASET_ROOT_DOCS_GROUPS": "writers",
         }
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,10 @@ def path(*parts: str) -> str:
     return CONTEXT_SEPARATOR.join(parts)
 
 
-def _run(script: str, tmp_path: Path, **extra: str) -> dict:
+def _run(script: str, tmp_path: Path, migrated: Path, **extra: str) -> dict:
+    # The run's migrated SQLite file (tests/conftest.py): the script's migrate finds every
+    # migration applied instead of spending seconds on them.
+    shutil.copy(migrated, tmp_path / "aiportal.sqlite3")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
@@ -124,8 +128,8 @@ def _run(script: str, tmp_path: Path, **extra: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
-    seen = _run(SCRIPT, tmp_path)
+def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path, migrated_sqlite):
+    seen = _run(SCRIPT, tmp_path, migrated_sqlite)
     assert seen["vendor"] == "sqlite"
     counts = {
         "seen": 2,
@@ -148,10 +152,13 @@ def test_the_embedded_default_refills_and_searches_with_fts5(tmp_path):
     assert seen["chunks"] == 2 and seen["fts_in_step"]
 
 
-def test_on_sqlite_a_word_only_in_a_heading_path_finds_the_chunks_under_it(tmp_path):
+def test_on_sqlite_a_word_only_in_a_heading_path_finds_the_chunks_under_it(
+    tmp_path, migrated_sqlite
+):
     seen = _run(
         HEADINGS,
         tmp_path,
+        migrated_sqlite,
         AIPORTAL_DATASET_CHUNK_TOKENS="30",
         AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS="0",
     )

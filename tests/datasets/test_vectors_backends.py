@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,10 @@ def _check_common(seen: dict) -> None:
     assert "far-away" in message and "active version is kept" in message
 
 
-def test_sqlite_with_sqlite_vec(tmp_path, embedder):
+def test_sqlite_with_sqlite_vec(tmp_path, embedder, migrated_sqlite):
+    # The run's migrated SQLite file (tests/conftest.py): the scenario's migrate finds every
+    # migration applied instead of spending seconds on them.
+    shutil.copy(migrated_sqlite, tmp_path / "aiportal.sqlite3")
     seen = _run(tmp_path, embedder)
     assert seen["vendor"] == "sqlite"
     _check_common(seen)
