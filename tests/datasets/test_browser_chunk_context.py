@@ -123,3 +123,62 @@ def test_a_cited_passage_shows_its_title_and_heading_path(
             page.screenshot(path=f"{SHOTS}/passage-context-{size}-{scheme}.png")
     finally:
         context.close()
+
+
+GUIDE_RST = """===========
+Field guide
+===========
+
+Read this before going out to the marshes.
+
+Waders
+======
+
+Herons
+------
+
+Herons stand still in the shallows and strike fast at passing fish.
+
+Swimmers
+========
+
+Ducks paddle on the pond all day.
+"""
+
+
+def test_a_passage_of_underlined_plain_text_shows_its_heading_path(
+    orm_beside_playwright, chromium, app_url, owner, dataset, upload, refill_now, settings
+):
+    """reStructuredText saved as .txt (as Python's and Django's docs are): its underlined
+    headings are the passage's path, as Markdown's are."""
+    settings.AIPORTAL_DATASET_CHUNK_TOKENS = 25
+    settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS = 0
+    in_thread(upload, dataset=dataset, files={"guide.txt": GUIDE_RST})
+    in_thread(refill_now, dataset=dataset)
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, app_url, owner.email)
+        page.locator("#dataset-picker summary").click()
+        page.get_by_label(dataset.name).check()
+        box = page.get_by_role("textbox", name="Message")
+        box.fill("What does [1] say about herons striking fish in the shallows?")
+        box.press("Enter")
+        answer = page.locator(".message.assistant")
+        expect(answer).to_have_attribute("data-status", "complete")
+        answer.locator("a.citation").first.click()
+        panel = page.locator("#passage-panel")
+        expect(panel.locator(".passage-text")).to_contain_text("Herons stand still")
+        expect(panel.locator(".passage-context")).to_have_text(
+            CONTEXT_SEPARATOR.join(["guide.txt", "Field guide", "Waders", "Herons"])
+        )
+        if SHOTS:
+            for size, (width, height) in SIZES.items():
+                page.set_viewport_size({"width": width, "height": height})
+                for scheme in ("light", "dark"):
+                    page.emulate_media(color_scheme=scheme)
+                    panel.scroll_into_view_if_needed()
+                    page.screenshot(path=f"{SHOTS}/passage-context-rst-{size}-{scheme}.png")
+    finally:
+        context.close()
