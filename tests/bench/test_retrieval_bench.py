@@ -31,13 +31,18 @@ QUESTIONS = [
 ]
 
 
-def test_the_bench_loads_a_folder_and_scores_full_text(tmp_path, db, capsys):
+def _corpus(tmp_path):
     corpus = tmp_path / "corpus"
     for name, text in PAGES.items():
         (corpus / name).parent.mkdir(parents=True, exist_ok=True)
         (corpus / name).write_text(text)
     questions = tmp_path / "questions.json"
     questions.write_text(json.dumps(QUESTIONS))
+    return corpus, questions
+
+
+def test_the_bench_loads_a_folder_and_scores_full_text(tmp_path, db, capsys):
+    corpus, questions = _corpus(tmp_path)
 
     environ = dict(os.environ)
     main(
@@ -68,16 +73,6 @@ def test_the_bench_loads_a_folder_and_scores_full_text(tmp_path, db, capsys):
     second = 1 / (1 + 1 / 1.584962500721156)
     assert fulltext["ndcg@10"] == pytest.approx((1 + second + 0) / 3, abs=1e-4)
     assert fulltext["ms_per_query"] > 0
-
-
-def _corpus(tmp_path):
-    corpus = tmp_path / "corpus"
-    for name, text in PAGES.items():
-        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
-        (corpus / name).write_text(text)
-    questions = tmp_path / "questions.json"
-    questions.write_text(json.dumps(QUESTIONS))
-    return corpus, questions
 
 
 def test_fusion_settings_are_read_as_k_and_weight_pairs_and_bad_ones_are_named():

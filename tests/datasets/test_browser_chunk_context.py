@@ -76,6 +76,24 @@ def app_url(django_db_setup, django_db_blocker, module_datasets_dir, emulator_ur
     process.stop()
 
 
+def herons_cited(page, app_url, owner, dataset):
+    """Sign in, ask about herons with the dataset picked, open the answer's first citation:
+    the passage panel, showing the herons' passage."""
+    sign_in(page, app_url, owner.email)
+    page.locator("#dataset-picker summary").click()
+    page.get_by_label(dataset.name).check()
+    box = page.get_by_role("textbox", name="Message")
+    # The emulator quotes the question in its answer: "[1]" in it is a citation marker.
+    box.fill("What does [1] say about herons striking fish in the shallows?")
+    box.press("Enter")
+    answer = page.locator(".message.assistant")
+    expect(answer).to_have_attribute("data-status", "complete")
+    answer.locator("a.citation").first.click()
+    panel = page.locator("#passage-panel")
+    expect(panel.locator(".passage-text")).to_contain_text("Herons stand still")
+    return panel
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", list(SIZES))
 def test_a_cited_passage_shows_its_title_and_heading_path(
@@ -101,18 +119,7 @@ def test_a_cited_passage_shows_its_title_and_heading_path(
     page.set_default_timeout(15_000)
     page.emulate_media(color_scheme=scheme)
     try:
-        sign_in(page, app_url, owner.email)
-        page.locator("#dataset-picker summary").click()
-        page.get_by_label(dataset.name).check()
-        box = page.get_by_role("textbox", name="Message")
-        # The emulator quotes the question in its answer: "[1]" in it is a citation marker.
-        box.fill("What does [1] say about herons striking fish in the shallows?")
-        box.press("Enter")
-        answer = page.locator(".message.assistant")
-        expect(answer).to_have_attribute("data-status", "complete")
-        answer.locator("a.citation").first.click()
-        panel = page.locator("#passage-panel")
-        expect(panel.locator(".passage-text")).to_contain_text("Herons stand still")
+        panel = herons_cited(page, app_url, owner, dataset)
         expect(panel.locator(".passage-title")).to_have_text("Field guide")
         where = panel.locator(".passage-context")
         expect(where).to_be_visible()
@@ -159,17 +166,7 @@ def test_a_passage_of_underlined_plain_text_shows_its_heading_path(
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        sign_in(page, app_url, owner.email)
-        page.locator("#dataset-picker summary").click()
-        page.get_by_label(dataset.name).check()
-        box = page.get_by_role("textbox", name="Message")
-        box.fill("What does [1] say about herons striking fish in the shallows?")
-        box.press("Enter")
-        answer = page.locator(".message.assistant")
-        expect(answer).to_have_attribute("data-status", "complete")
-        answer.locator("a.citation").first.click()
-        panel = page.locator("#passage-panel")
-        expect(panel.locator(".passage-text")).to_contain_text("Herons stand still")
+        panel = herons_cited(page, app_url, owner, dataset)
         expect(panel.locator(".passage-context")).to_have_text(
             CONTEXT_SEPARATOR.join(["guide.txt", "Field guide", "Waders", "Herons"])
         )
