@@ -240,3 +240,42 @@ def test_the_any_word_pass_ranks_every_match_of_its_rare_words_not_the_first_one
     keys = [hit.key for hit in _search(owner, [dataset.pk], "ibis flamingo", limit=17)]
     assert keys[0] == "upload:zz.txt"
     assert len(keys) == 17
+
+
+def test_hybrid_weighs_the_full_text_list_by_its_setting(
+    dataset, upload, refill_now, owner, settings, monkeypatch
+):
+    """chunk_search fuses with AIPORTAL_DATASET_RRF_K and AIPORTAL_DATASET_FULLTEXT_WEIGHT.
+    The vector list is given (the query's embedding is the gateway's, not this test's): one
+    chunk full-text does not find first, then one both find."""
+    from datasets.models import Chunk, Version
+    from datasets.selectors import search
+
+    upload(
+        dataset, {"a.txt": "Ibis, ibis, ibis.", "b.txt": "An ibis and a heron.", "c.txt": "Birds."}
+    )
+    refill_now(dataset)
+    dataset.refresh_from_db()
+    Version.objects.filter(pk=dataset.active_version_id).update(embedding_model="test-model")
+    settings.AIPORTAL_EMBEDDING_MODEL = "test-model"
+    chunk = {
+        key: Chunk.objects.get(document__entries__key=f"upload:{key}.txt").pk
+        for key in ("a", "b", "c")
+    }
+    monkeypatch.setattr(search, "vector_search_available", lambda: True)
+    monkeypatch.setattr(
+        search, "_vector_lists", lambda *args: [(chunk["c"], 0.9), (chunk["b"], 0.8)]
+    )
+
+    def order(weight: float, k: int = 1) -> list[str]:
+        settings.AIPORTAL_DATASET_RRF_K = k
+        settings.AIPORTAL_DATASET_FULLTEXT_WEIGHT = weight
+        hits = chunk_search(user=owner, query="ibis", dataset_ids=[dataset.pk], method="hybrid")
+        assert {hit.method for hit in hits} == {"hybrid"}
+        return [hit.key.removeprefix("upload:").removesuffix(".txt") for hit in hits]
+
+    # Full-text ranks a (three ibises) before b. Scores are weight / (k + rank) summed.
+    assert order(1.0)[0] == "b"  # in both lists: 1/3 + 1/3 against 1/2 each
+    assert order(10.0) == ["a", "b", "c"]  # 10/2 against 10/3 + 1/3
+    assert order(10.0, k=60)[0] == "b"  # a larger k flattens the ranks: 11/62 > 10/61
+    assert order(0.0) == ["c", "b", "a"]  # the vector list's order, full-text's only after

@@ -4,13 +4,13 @@ run in a fresh interpreter without DATABASE_URL or REDIS_URL, the way ``./dev up
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from datasets.services.chunking import CONTEXT_SEPARATOR
+from tests.conftest import embedded_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,17 +105,7 @@ def _run(script: str, tmp_path: Path, migrated: Path, **extra: str) -> dict:
     # The run's migrated SQLite file (tests/conftest.py): the script's migrate finds every
     # migration applied instead of spending seconds on them.
     shutil.copy(migrated, tmp_path / "aiportal.sqlite3")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "aiportal.settings",
-            "DEBUG": "true",
-            "AIPORTAL_DATA_DIR": str(tmp_path),
-            **extra,
-        }
-    )
+    env = {**embedded_env(tmp_path), "DEBUG": "true", **extra}
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,

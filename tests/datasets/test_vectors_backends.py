@@ -7,7 +7,6 @@ against an emulated embedding worker of its own."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.pgvector_server import pgvector_server
-from tests.conftest import start_emulator
+from tests.conftest import embedded_env, start_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "tests" / "datasets" / "vectors_scenario.py"
@@ -37,15 +36,11 @@ def pg_database():
 
 
 def _run(tmp_path: Path, embedder: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIPORTAL_", "DEBUG"))}
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
+    env = embedded_env(tmp_path)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "aiportal.settings",
             "PYTHONPATH": str(ROOT),
             "DEBUG": "true",
-            "AIPORTAL_DATA_DIR": str(tmp_path),
             "AIPORTAL_WORKERS": f"{embedder}@test-a",
             "AIPORTAL_EMBEDDING_MODEL": "aiportal-emulator",
             "AIPORTAL_EMBEDDING_RETRIES": "0",

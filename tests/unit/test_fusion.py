@@ -13,7 +13,7 @@ VECTOR = [(4, 0.9), (2, 0.8), (5, 0.7)]
 
 
 def order(weight: float, k: int) -> list[int]:
-    with override_settings(AIPORTAL_DATASET_RRF_K=k, AIPORTAL_DATASET_FULLTEXT_WEIGHT=weight):
+    with override_settings(AIPORTAL_DATASET_RRF_K=k):
         return [chunk_id for chunk_id, _ in _fused((FULLTEXT, weight), (VECTOR, 1.0))]
 
 
