@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -23,11 +24,11 @@ def shoot(page: Page, name: str) -> None:
         return
     Path(SHOTS).mkdir(parents=True, exist_ok=True)
     for size_name, size in (("desktop", (1440, 900)), ("phone", (390, 844))):
-        page.set_viewport_size({"width": size[0], "height": size[1]})
+        resize(page, {"width": size[0], "height": size[1]})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             page.screenshot(path=f"{SHOTS}/{name}-{size_name}-{scheme}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    resize(page, {"width": 1280, "height": 900})
     page.emulate_media(color_scheme="light")
 
 
@@ -125,6 +126,6 @@ def test_the_usage_page_draws_its_charts_and_fits_a_phone(page, daphne_url, make
     expect(page.locator(".usage-chart svg")).to_have_count(3)
     expect(page.locator("#usage-table tbody tr")).to_have_count(3)
     shoot(page, "usage")
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     # The page does not scroll sideways on a phone (the wide table scrolls in its own box).
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -14,6 +14,7 @@ from chat import services
 from tests.chat.test_browser import sign_in
 from tests.chat.test_browser_thread import ask, stored_answer
 from tests.chat.test_reconnect_browser import RECORDER
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -56,7 +57,7 @@ def overlap(a: dict, b: dict) -> bool:
 def test_a_streaming_answer_follows_the_bottom_until_the_reader_scrolls_up(
     page, daphne_url, owner, pause_next_answer
 ):
-    page.set_viewport_size({"width": 900, "height": 560})
+    resize(page, {"width": 900, "height": 560})
     conversation = long_conversation(owner)
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
@@ -152,7 +153,7 @@ def test_the_details_of_a_person_who_is_not_staff_name_the_region_not_the_worker
 def test_every_answer_that_searched_datasets_lists_its_sources_and_the_passage_clears_send(
     page, daphne_url, owner
 ):
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
     conversation, answer = stored_answer(owner, "An answer that cites nothing in its text.")
     answer.metrics = {
         **answer.metrics,

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from chat import services
 from chat.models import Message
 from tests.chat.test_browser import sign_in
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -88,7 +89,7 @@ def test_on_a_phone_the_title_keeps_the_width_and_the_controls_fold_into_a_menu(
 ):
     page.emulate_media(color_scheme=scheme)
     conversation = conversation_with(owner, "Markdown tables on a small phone screen")
-    page.set_viewport_size(PHONE)
+    resize(page, PHONE)
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
     header = page.locator(".chat-header").bounding_box()
@@ -264,7 +265,7 @@ def test_text_reaches_wcag_aa_contrast(page, daphne_url, owner, scheme):
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
     expect(page.locator(".content .hljs-comment")).to_be_visible()
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
     shot(page, f"desktop-{scheme}")
     ratios = page.evaluate(CONTRAST)
     assert None not in ratios.values(), ratios
@@ -301,7 +302,7 @@ def test_on_a_phone_tap_targets_are_44_pixels_and_copy_code_leaves_the_code_clea
     conversation = conversation_with(
         owner, "Taps", "Second version.", second="```python\nprint('first line')\n```"
     )
-    page.set_viewport_size(PHONE)
+    resize(page, PHONE)
     sign_in(page, daphne_url, owner.email)
     page.goto(f"{daphne_url}/c/{conversation.pk}/")
     expect(page.locator(".branches")).to_be_visible()

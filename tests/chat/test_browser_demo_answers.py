@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.chat.test_browser import sign_in
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -38,7 +39,7 @@ def test_a_demo_answer_renders_as_markdown(page, daphne_url, owner, kind):
     assert "$$" not in content.inner_text() and "```" not in content.inner_text()
     if SHOTS:
         for size, (width, height) in SIZES.items():
-            page.set_viewport_size({"width": width, "height": height})
+            resize(page, {"width": width, "height": height})
             page.reload()  # laid out at this size from the start, no drawer mid-transition
             expect(answer).to_have_attribute("data-status", "complete")
             for scheme in ("light", "dark"):
@@ -82,7 +83,7 @@ COPY_OVER_CODE = """() => {
 def test_on_a_phone_table_words_stay_whole_and_the_copy_button_leaves_code_clear(
     page, daphne_url, owner
 ):
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     sign_in(page, daphne_url, owner.email)
     for count, (question, _) in enumerate((QUESTIONS["compare"], QUESTIONS["code"]), 1):
         page.get_by_role("textbox", name="Message").fill(question)

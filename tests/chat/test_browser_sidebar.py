@@ -17,6 +17,7 @@ from chat import services
 from chat.models import Conversation
 from tests.chat.test_browser import sign_in
 from tests.conftest import _database_url, start_daphne
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -289,7 +290,7 @@ def test_a_window_that_turns_narrow_shows_no_half_open_drawer(page, daphne_url, 
     sign_in(page, daphne_url, owner.email)
     sidebar = page.locator("#sidebar")
     expect(sidebar).to_be_visible()
-    page.set_viewport_size({"width": 390, "height": 800})
+    resize(page, {"width": 390, "height": 800})
     # The frame right after the resize: nothing of the column on screen, and hidden.
     seen = page.evaluate(
         """() => new Promise((done) => requestAnimationFrame(() => {
@@ -308,7 +309,7 @@ def test_a_window_that_turns_narrow_shows_no_half_open_drawer(page, daphne_url, 
 
 def test_on_a_phone_the_sidebar_is_a_drawer(page, daphne_url, owner):
     conversation_with(owner, "On the go")
-    page.set_viewport_size({"width": 390, "height": 800})
+    resize(page, {"width": 390, "height": 800})
     sign_in(page, daphne_url, owner.email)
     sidebar = page.get_by_role("navigation", name="Conversations")
     expect(sidebar).to_be_hidden()

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from chat import services
 from tests.chat.test_browser import sign_in
 from tests.conftest import _database_url, start_daphne, start_emulator
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -88,7 +89,7 @@ def _stored(owner, *, reasoning: str, content: str = ANSWER_TEXT):
 def test_the_thinking_streams_collapsed_then_opens_and_comes_back(
     orm_beside_playwright, page, thinking_url, thinking_emulator, owner
 ):
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
     sign_in(page, thinking_url, owner.email)
     # Hold the model in its thinking for a moment (48 thinking tokens come first).
     _stall(thinking_emulator, tokens=12, seconds=4)
@@ -155,7 +156,7 @@ def test_the_thinking_block_fits_every_screen_and_scheme(
     try:
         sign_in(page, thinking_url, owner.email)
         for size, (width, height) in SIZES.items():
-            page.set_viewport_size({"width": width, "height": height})
+            resize(page, {"width": width, "height": height})
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
                 page.goto(f"{thinking_url}/c/{conversation.pk}/")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.checks.pages import DESKTOP, PHONE, THEMES, site, walk
+from tests.pages.viewport import resize
 
 pytestmark = pytest.mark.browser
 
@@ -160,7 +161,7 @@ def layout_report(title: str, found: dict[str, list[str]]) -> str:
 
 def test_the_measure_sees_overflow_overlap_and_cut_off_text(page):
     """The check itself can fail: a page with each defect on purpose."""
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     page.set_content(
         """<html><body style="margin:0">
         <header><h1 style="width:60px;overflow:hidden;white-space:nowrap">A long title</h1>

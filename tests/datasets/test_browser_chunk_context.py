@@ -16,6 +16,7 @@ from datasets.services.chunking import CONTEXT_SEPARATOR
 from tests.chat.test_browser import sign_in
 from tests.conftest import _database_url, start_daphne
 from tests.datasets.test_browser_datasets import in_thread
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -172,7 +173,7 @@ def test_a_passage_of_underlined_plain_text_shows_its_heading_path(
         )
         if SHOTS:
             for size, (width, height) in SIZES.items():
-                page.set_viewport_size({"width": width, "height": height})
+                resize(page, {"width": width, "height": height})
                 for scheme in ("light", "dark"):
                     page.emulate_media(color_scheme=scheme)
                     panel.scroll_into_view_if_needed()

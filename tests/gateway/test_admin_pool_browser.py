@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from gateway.telemetry import NO_LOAD_METRICS
 from tests.conftest import PASSWORD
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -85,7 +86,7 @@ def test_the_pool_page_says_which_worker_has_no_load_metrics(page, quiet_pool_ur
     expect(quiet).not_to_contain_text("down")
     expect(page.locator("#pool-rows tr.up:not(.quiet)")).to_contain_text("test-a")
     for size, viewport in (("desktop", (1440, 900)), ("phone", (390, 844))):
-        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        resize(page, {"width": viewport[0], "height": viewport[1]})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             expect(quiet.locator(".pool-note")).to_be_visible()
@@ -153,7 +154,7 @@ def test_the_pool_page_shows_kv_capacity_and_prefix_cache_hit_rates(page, cache_
     expect(plain).to_contain_text("— requests")
     expect(plain).to_contain_text(re.compile(r"[1-9]\d? % worker"))
     for size, viewport in (("desktop", (1440, 900)), ("phone", (390, 844))):
-        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        resize(page, {"width": viewport[0], "height": viewport[1]})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             # On a phone the table scrolls sideways: bring the cache columns into view. In one

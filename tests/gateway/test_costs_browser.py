@@ -15,6 +15,7 @@ from gateway.models import ModelPrice, Policy, UsageRecord
 from gateway.usage_rollup import usage_rollup_range
 from tests.conftest import PASSWORD
 from tests.pages.shots import shots
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -57,9 +58,9 @@ def test_costs_and_limits_on_the_keys_page_and_in_the_admin(page, daphne_url, ma
     expect(page.locator(".keys-table").first).to_contain_text("30 requests · 20,000 tokens")
     expect(page.locator(".usage-intro")).to_contain_text("60 requests · 100,000 tokens")
     shots(page, "keys-usage")
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
 
     page.context.clear_cookies()
     admin = make_user("admin@example.com", is_staff=True)

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -24,7 +25,7 @@ def test_the_keys_page_without_keys_reads_as_one_card(page, daphne_url, make_use
     page.click("form button[type=submit]")
     expect(page).to_have_url(f"{daphne_url}/settings/keys/")
     for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
+        resize(page, {"width": width, "height": height})
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             page.reload()
@@ -67,7 +68,7 @@ def test_on_a_phone_the_keys_table_keeps_its_words_whole(page, daphne_url, make_
     """The card breaks long tokens anywhere (overflow-wrap) and the table's words broke with
     them on a phone: "Exp-ires", "Nev-er", "Revok-ed". Only the key's prefix may break."""
     person = make_user("person@example.com")
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     page.goto(f"{daphne_url}/accounts/login/?next=/settings/keys/")
     page.fill("#id_login", person.email)
     page.fill("#id_password", PASSWORD)

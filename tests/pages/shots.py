@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from tests.pages.viewport import resize
+
 SHOTS = os.environ.get("AIPORTAL_TEST_SCREENSHOTS")
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
@@ -16,11 +18,11 @@ def shots(page, name: str, prepare=None) -> None:
         return
     viewport = page.viewport_size
     for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
+        resize(page, {"width": width, "height": height})
         if prepare is not None:
             prepare()
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             page.screenshot(path=f"{SHOTS}/{name}-{size}-{scheme}.png", full_page=True)
     page.emulate_media(color_scheme="light")
-    page.set_viewport_size(viewport)
+    resize(page, viewport)

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.chat.test_browser import sign_in
 from tests.pages.shots import shots
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -29,9 +30,9 @@ def test_a_new_key_is_copied_with_its_copy_button(page, daphne_url, owner):
     assert key.startswith("aip_")
     shots(page, "key-created")
     # Nothing wider than a phone: the long example line wraps inside the card.
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.set_viewport_size({"width": 1280, "height": 900})
+    resize(page, {"width": 1280, "height": 900})
     copy = page.locator("#copy-key")
     expect(copy).to_be_visible()
     copy.click()

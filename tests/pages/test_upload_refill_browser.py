@@ -16,6 +16,7 @@ from datasets.services import dataset_create
 from tests.chat.test_browser import sign_in
 from tests.conftest import Process, _database_url, free_port
 from tests.pages.shots import shots
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 DELAY_S = 1.5  # before each document: two documents take 3 s at least
@@ -71,10 +72,10 @@ def test_an_upload_returns_at_once_and_its_refill_is_followed_live(page, eager_u
     assert job.get_attribute("data-status") in ("queued", "running")
     shots(page, "upload-refilling")
     # On a phone the refills table scrolls sideways; the page itself stays phone-wide.
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert job.locator(".job-status").bounding_box()["width"] > 30  # words, not a letter a line
-    page.set_viewport_size({"width": 1280, "height": 900})
+    resize(page, {"width": 1280, "height": 900})
     # Followed without a reload by hand: the page reloads itself once it succeeded.
     expect(page.locator("#documents")).to_contain_text("vacation.txt", timeout=30_000)
     expect(page.locator("#documents")).to_contain_text("travel.txt")

@@ -13,6 +13,7 @@ from prompts.models import SavedPrompt
 from prompts.services import prompt_create
 from tests.chat.test_browser import sign_in
 from tests.pages.shots import shots
+from tests.pages.viewport import resize
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -170,7 +171,7 @@ def test_the_library_page_previews_variables_live_and_saves_a_shared_prompt(
     prompt = SavedPrompt.objects.get(owner=owner)
     assert list(prompt.groups.all()) == [team]
     # Nothing wider than a phone.
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
@@ -179,7 +180,7 @@ def test_on_a_phone_the_library_is_in_the_menu_and_the_list_fits_above_the_box(
 ):
     prompt_create(user=owner, title="Greet " * 30, command="greet", body="Hello {{who|you}}!")
     sign_in(page, daphne_url, owner.email)
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, {"width": 390, "height": 844})
     box = page.locator("#composer-input")
     box.press_sequentially("/gr")
     option = _listbox(page).get_by_role("option").first

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from tests.chat.test_browser import sign_in
+from tests.pages.viewport import resize
 from tools.models import McpServer, McpTool
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
@@ -74,7 +75,7 @@ def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daph
     tools_server(owner, mcp.url)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
     sign_in(page, daphne_url, owner.email)
     _ask(page, "What is the weather in Paris?")
 
@@ -98,7 +99,7 @@ def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daph
     )
     if SHOTS:
         for size, (width, height) in SIZES.items():
-            page.set_viewport_size({"width": width, "height": height})
+            resize(page, {"width": width, "height": height})
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
                 page.locator(f"{ANSWER} details.tool-step summary").click()
@@ -109,7 +110,7 @@ def test_a_person_picks_a_tool_asks_and_sees_the_step_then_the_answer(page, daph
 
 def test_a_call_waits_for_the_person_who_denies_it(page, daphne_url, owner, mcp):
     tools_server(owner, mcp.url, approval=McpServer.Approval.ASK)
-    page.set_viewport_size({"width": 1440, "height": 900})
+    resize(page, {"width": 1440, "height": 900})
     sign_in(page, daphne_url, owner.email)
     _ask(page, "What is the weather in Paris?")
 
@@ -119,11 +120,11 @@ def test_a_call_waits_for_the_person_who_denies_it(page, daphne_url, owner, mcp)
     expect(step.locator(".tool-step-status")).to_have_text("waiting for your approval")
     if SHOTS:
         for size, (width, height) in SIZES.items():
-            page.set_viewport_size({"width": width, "height": height})
+            resize(page, {"width": width, "height": height})
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
                 page.screenshot(path=f"{SHOTS}/tools-approval-{size}-{scheme}.png")
-        page.set_viewport_size({"width": 1440, "height": 900})
+        resize(page, {"width": 1440, "height": 900})
     step.get_by_role("button", name="Deny").click()
     expect(page.locator(ANSWER)).to_have_attribute("data-status", "complete", timeout=20_000)
     expect(step).to_have_attribute("data-status", "denied")
