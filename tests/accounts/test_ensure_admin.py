@@ -70,3 +70,14 @@ def test_only_inactive_admins_are_reported_with_how_to_create_one(monkeypatch):
     assert out.startswith("No active admin account: to create one, set AIPORTAL_ADMIN_EMAIL")
     assert "createsuperuser" in out
     assert "Existing admin" not in out
+
+
+def test_with_migrate_it_migrates_then_makes_the_admin_in_one_run(monkeypatch):
+    # ./dev up runs it so on every start (one Django start fewer). From an empty folder the
+    # migrations it applies are tested by tests/test_dev_script.py's first run.
+    for name in ("AIPORTAL_ADMIN_EMAIL", "AIPORTAL_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    out = StringIO()
+    call_command("ensure_admin", "--migrate", stdout=out)
+    assert out.getvalue().startswith("Created admin admin@localhost with password ")
+    assert User.objects.get(email="admin@localhost").is_superuser

@@ -1,6 +1,6 @@
 """Create the first admin from AIPORTAL_ADMIN_EMAIL / AIPORTAL_ADMIN_PASSWORD, or generate one.
 
-Used by ``./dev up`` and compose's one-shot ``migrate``. A generated password is printed once
+Used by ``./dev up`` (with ``--migrate``) and compose's one-shot ``migrate``. A generated password is printed once
 and never stored in clear. Every run says which admin there is, on a line that starts with
 "Created admin EMAIL", "Updated admin EMAIL" or "Existing admin EMAIL" (``./dev up`` names the
 account from it), or says that none is active and how to make one.
@@ -9,6 +9,7 @@ account from it), or says that none is active and how to make one.
 import os
 import secrets
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.models import User
@@ -23,7 +24,17 @@ HOW_TO_CREATE = (
 class Command(BaseCommand):
     help = "Create the admin account from the environment, or a generated one, if none exists."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--migrate",
+            action="store_true",
+            help="Apply the migrations first, in this process: one Django start instead of two "
+            "(./dev up, on every start).",
+        )
+
     def handle(self, *args, **options):
+        if options["migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
         email = os.environ.get("AIPORTAL_ADMIN_EMAIL", "").strip()
         password = os.environ.get("AIPORTAL_ADMIN_PASSWORD", "")
         if email and password:
