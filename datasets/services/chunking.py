@@ -26,7 +26,8 @@ headings too when it underlines them, as reStructuredText does (Python's and Dja
 READMEs): a line of text under a line of one repeated punctuation mark at least as long,
 maybe with the same line above it too. Their levels go by the order in which each style
 first appears, as reStructuredText defines them; such a text is cut at its top-level
-headings like Markdown.
+headings like Markdown. A heading's inline markup (``literal``, `code`, :role:`x`, links,
+emphasis) is left out of the path (datasets/sources/heading_markup.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+from datasets.sources.heading_markup import heading_plain
 
 # The same pieces as gateway/emulator/tokens.py: every character matches one of them.
 _PIECES = re.compile(r" ?[A-Za-z]+| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
@@ -82,7 +85,7 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
             fence = opener.group(1)
         else:
             heading = _HEADING.match(line.rstrip("\n"))
-            name = _closing_strip(heading.group(2)) if heading else ""
+            name = heading_plain(_closing_strip(heading.group(2))) if heading else ""
             if heading and name:
                 found.append((offset, len(heading.group(1)), name))
         offset += len(line)
@@ -117,7 +120,8 @@ def _underlined_headings(text: str) -> list[tuple[int, int, str]]:
         if style not in styles:
             styles.append(style)
         start = n - 2 if over else n - 1
-        found.append((offsets[start], styles.index(style) + 1, " ".join(title.split())))
+        name = heading_plain(title) or " ".join(title.split())
+        found.append((offsets[start], styles.index(style) + 1, name))
         n += 2
     return found
 

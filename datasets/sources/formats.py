@@ -28,6 +28,7 @@ from django.conf import settings
 
 from datasets.sources.base import DocumentError, FormatError, SourceDocument
 from datasets.sources.bounded import ChildFailed, Overtime, bounded_call
+from datasets.sources.heading_markup import heading_plain
 from datasets.sources.zip_rules import zip_check
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,9 @@ def _markdown(data: bytes, charset: str) -> tuple[str, str]:
     # The closing #s are stripped in Python: a lazy group before them in the pattern takes
     # quadratic time on a long line of spaces.
     heading = re.search(r"^#{1,6}[ \t]+(.+)$", text, re.MULTILINE)
-    return (heading.group(1).rstrip(" \t#") if heading else ""), text
+    # Without its inline markup, as chunking names the headings: the path under it then
+    # starts with the same words, and the title is said once, not twice.
+    return (heading_plain(heading.group(1).rstrip(" \t#")) if heading else ""), text
 
 
 def _html(data: bytes, charset: str) -> tuple[str, str]:

@@ -139,11 +139,11 @@ Field guide
 
 Read this before going out to the marshes.
 
-Waders
-======
+``Waders``
+==========
 
-Herons
-------
+:term:`Herons <heron>`
+----------------------
 
 Herons stand still in the shallows and strike fast at passing fish.
 
@@ -158,7 +158,7 @@ def test_a_passage_of_underlined_plain_text_shows_its_heading_path(
     orm_beside_playwright, chromium, app_url, owner, dataset, upload, refill_now, settings
 ):
     """reStructuredText saved as .txt (as Python's and Django's docs are): its underlined
-    headings are the passage's path, as Markdown's are."""
+    headings are the passage's path, as Markdown's are, and read without their markup."""
     settings.AIPORTAL_DATASET_CHUNK_TOKENS = 25
     settings.AIPORTAL_DATASET_CHUNK_OVERLAP_TOKENS = 0
     in_thread(upload, dataset=dataset, files={"guide.txt": GUIDE_RST})

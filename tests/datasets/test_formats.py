@@ -156,6 +156,12 @@ def test_markdown_title_comes_from_its_first_heading():
     assert "## Setup ##" in got.text
 
 
+def test_a_markdown_title_is_named_without_its_inline_markup():
+    got = extract(b"# The `pip` **guide**\n\ntext", content_type="text/markdown", name="a.md")
+    assert got.title == "The pip guide"
+    assert "# The `pip` **guide**" in got.text  # the text itself is untouched
+
+
 # Detection needs a sentence or two, as any real legacy-encoded file has.
 LATIN = (
     "Le caf\u00e9 \u00e9tait ferm\u00e9 ce matin, alors nous avons pris une cr\u00e8me "

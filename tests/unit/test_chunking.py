@@ -232,3 +232,18 @@ def test_lines_that_only_look_underlined_are_not_headings(text):
     chunks = _chunk(text, markdown=False, tokens=200, overlap=0, title="t")
     assert [chunk.context for chunk in chunks] == ["t"]
     assert "".join(chunk.text for chunk in chunks).split() == text.split()
+
+
+def test_heading_paths_leave_out_the_headings_inline_markup():
+    rst = (
+        "``QuerySet`` API\n================\n\nbody text\n\n"
+        ":class:`~django.db.Model` methods\n=================================\n\nmore\n"
+    )
+    plain = _chunk(rst, markdown=False, tokens=200, overlap=0, title="ref.txt")
+    assert [c.context for c in plain] == [
+        path("ref.txt", t) for t in ("QuerySet API", "Model methods")
+    ]
+    markdown = "# The `pip` **guide**\n\nintro\n\n## [Install](install.md) on *Linux*\n\nsteps\n"
+    # The title the Markdown reader found has no markup either: said once, not twice.
+    chunks = _chunk(markdown, markdown=True, tokens=8, overlap=0, title="The pip guide")
+    assert chunks[-1].context == path("The pip guide", "Install on Linux")
