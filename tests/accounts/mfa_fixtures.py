@@ -83,40 +83,57 @@ async def models_status(base_url: str, token: str) -> int:
     return response.status_code
 
 
+CLOSED = {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED}
+
+
 class LiveSocket:
+    """A websocket read all along, as a browser reads one: the server's close frame is
+    answered at once. A client that read only when a test asked lost that frame under load:
+    while it waited for its own HTTP call, the server gave up waiting for the answer to its
+    close, dropped the connection, and the unread frame went with it (1006, not 4403)."""
+
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
+        self._messages: asyncio.Queue[aiohttp.WSMessage] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.ws.receive()  # answers a close frame itself
+            self._messages.put_nowait(message)
+            if message.type in CLOSED:
+                return
+
+    async def _next(self) -> aiohttp.WSMessage:
+        async with asyncio.timeout(WAIT):
+            return await self._messages.get()
 
     async def answers(self) -> bool:
         """Whether the socket is open and served: a ping gets its pong."""
         if self.ws.closed:
             return False
         await self.ws.send_str(json.dumps({"type": "ping"}))
-        async with asyncio.timeout(WAIT):
-            while True:
-                message = await self.ws.receive()
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    return False
-                if json.loads(message.data).get("type") == "pong":
-                    return True
+        while True:
+            message = await self._next()
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return False
+            if json.loads(message.data).get("type") == "pong":
+                return True
 
     async def first_frame(self) -> dict:
-        message = await self.ws.receive(timeout=WAIT)
+        message = await self._next()
         assert message.type == aiohttp.WSMsgType.TEXT, message
         return json.loads(message.data)
 
-    async def close_code(self, timeout: float = WAIT) -> int | None:
-        """Wait (at most ``timeout``) for the server to close the socket; its code."""
-        async with asyncio.timeout(timeout):
-            while not self.ws.closed:
-                message = await self.ws.receive()
-                if message.type in {
-                    aiohttp.WSMsgType.CLOSE,
-                    aiohttp.WSMsgType.CLOSING,
-                    aiohttp.WSMsgType.CLOSED,
-                }:
-                    break
+    async def close_code(self) -> int | None:
+        """Wait (at most WAIT) for the server to close the socket; its code."""
+        async with asyncio.timeout(WAIT):
+            await asyncio.shield(self._reader)
         return self.ws.close_code
+
+    async def stop_reading(self) -> None:
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -124,7 +141,11 @@ async def live_socket(base_url: str, cookie: str, path: str = "/ws/chat/") -> As
     ws_url = base_url.replace("http://", "ws://") + path
     headers = {"Origin": base_url, "Cookie": f"sessionid={cookie}"}
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, headers=headers) as ws:
-        yield LiveSocket(ws)
+        socket = LiveSocket(ws)
+        try:
+            yield socket
+        finally:
+            await socket.stop_reading()
 
 
 def totp_code(secret: str, *, steps_ahead: int = 0) -> str:

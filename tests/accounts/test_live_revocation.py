@@ -4,6 +4,8 @@ seconds, and the API keys of a user who may no longer act stop at once."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
@@ -152,3 +154,16 @@ async def test_another_users_deactivation_leaves_this_users_socket_open(daphne_u
         await _save(member, is_active=False)
         await _save(owner, first_name="still here")
         assert await socket.answers()
+
+
+async def test_the_close_code_reaches_a_client_busy_elsewhere_when_it_is_sent(daphne_url, owner):
+    """The helper reads all along (tests/accounts/mfa_fixtures.py, LiveSocket): a client that
+    read only when asked, busy for a few seconds when the server closed, got 1006 instead of
+    the code, since the server dropped a connection that did not answer its close (seen under
+    a loaded CI run)."""
+    _, cookie = await sync_to_async(cookie_for)(owner)
+    async with live_socket(daphne_url, cookie) as socket:
+        assert await socket.answers()
+        await _save(owner, status=User.Status.SUSPENDED)
+        await asyncio.sleep(3)  # busy elsewhere, as a loaded machine keeps a test
+        assert await socket.close_code() == 4403
