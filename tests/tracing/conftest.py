@@ -81,11 +81,11 @@ def traced_worker(transactional_db, settings, datasets_dir, receiver) -> Iterato
 @pytest.fixture
 def local_tracing(receiver) -> Iterator[Callable[..., object]]:
     """``local_tracing(capture_content=False)``: tracing on in this process until the test
-    ends, exporting each span at its end to the receiver; returns the provider."""
+    ends, exporting the spans to the receiver as they end; returns the provider."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     from common.telemetry import tracing_configure
 
@@ -95,7 +95,11 @@ def local_tracing(receiver) -> Iterator[Callable[..., object]]:
         resource = Resource.create({"service.name": "aiportal-test", "aiportal.process": "test"})
         provider = TracerProvider(resource=resource)
         exporter = OTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces")
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        # Exported from the batch processor's thread, as in production (aiportal/tracing.py),
+        # every 50 ms. A span exported where it ended blocked an async test's event loop for
+        # the HTTP call: on a loaded machine long enough for the gateway, on that loop, to
+        # give up waiting for the worker's first frame.
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
         providers.append(provider)
         tracing_configure(tracer=provider.get_tracer("tests"), capture_content=capture_content)
         return provider
