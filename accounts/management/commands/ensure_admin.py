@@ -1,9 +1,10 @@
 """Create the first admin from AIPORTAL_ADMIN_EMAIL / AIPORTAL_ADMIN_PASSWORD, or generate one.
 
-Used by ``./dev up`` (with ``--migrate``) and compose's one-shot ``migrate``. A generated password is printed once
-and never stored in clear. Every run says which admin there is, on a line that starts with
-"Created admin EMAIL", "Updated admin EMAIL" or "Existing admin EMAIL" (``./dev up`` names the
-account from it), or says that none is active and how to make one.
+Used by ``./dev up`` (with ``--migrate``) and compose's one-shot ``migrate``. A generated
+password is printed once and never stored in clear. Every run says which admin there is, on
+a line that starts with "Created admin EMAIL", "Updated admin EMAIL" or "Existing admin
+EMAIL" (``./dev up`` names the account from it), or says that none is active and how to make
+one.
 """
 
 import os
