@@ -199,6 +199,19 @@ def await_line(dev: DevUp, pattern: str, timeout: float = 30) -> re.Match[str]:
         time.sleep(0.1)
 
 
+def dev_run(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``./dev ARGS`` to its end, its output captured."""
+    return subprocess.run(
+        [str(ROOT / "dev"), *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def stop(dev: DevUp) -> None:
     dev.proc.send_signal(signal.SIGTERM)
     assert dev.proc.wait(timeout=15) == 0, dev.output
@@ -242,15 +255,7 @@ def test_up_refuses_a_port_that_is_taken(dev_env):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         dev_env["PORT"] = str(taken.getsockname()[1])
-        result = subprocess.run(
-            [str(ROOT / "dev"), "up"],
-            cwd=ROOT,
-            env=dev_env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = dev_run("up", env=dev_env, timeout=30)
     assert result.returncode != 0
     assert f"port {dev_env['PORT']} is already in use" in result.stderr
 
@@ -321,15 +326,7 @@ def test_a_second_run_without_the_admin_variables_names_the_admin_that_exists(mi
     base = f"http://127.0.0.1:{dev_env['PORT']}"
     # What the first run left: the admin its variables named (the first run itself, from an
     # empty folder, is the test above; a second start here would double this test's time).
-    first = subprocess.run(
-        [str(ROOT / "dev"), "manage", "ensure_admin"],
-        cwd=ROOT,
-        env=dev_env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    first = dev_run("manage", "ensure_admin", env=dev_env, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "Created admin admin@example.com" in first.stdout
     for name in ("AIPORTAL_ADMIN_EMAIL", "AIPORTAL_ADMIN_PASSWORD"):
