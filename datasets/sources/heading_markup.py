@@ -21,6 +21,10 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
 _TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$")
+# A heading is read up to here: a chunk's context keeps no more of it (chunking's
+# CONTEXT_MAX_CHARS), and the emphasis patterns take quadratic time on a long run of
+# unpaired marks ("**a **a …": two seconds for 32,000 characters, hours for a megabyte).
+MAX_CHARS = 1000
 
 
 def _shown(reference: str) -> str:
@@ -47,7 +51,8 @@ def _unmarked(text: str) -> str:
 
 
 def heading_plain(name: str) -> str:
-    """``name`` without its inline markup, its spaces collapsed."""
+    """``name`` without its inline markup, its spaces collapsed; at most MAX_CHARS of it."""
+    name = name[:MAX_CHARS]
     name = _ROLE.sub(lambda m: "`" + _shown(m.group(1)).replace("`", "") + "`", name)
     parts = _QUOTED.split(name)  # the odd ones are quoted
     name = "".join(_unquoted(part) if i % 2 else _unmarked(part) for i, part in enumerate(parts))

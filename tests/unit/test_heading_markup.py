@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.sources.heading_markup import heading_plain
+from datasets.sources.heading_markup import MAX_CHARS, heading_plain
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,11 @@ from datasets.sources.heading_markup import heading_plain
 )
 def test_a_heading_reads_without_its_markup(written, read):
     assert heading_plain(written) == read
+
+
+@pytest.mark.parametrize("mark", ["**a ", "*a ", "[a](", "``a"])
+def test_a_huge_heading_of_unpaired_marks_is_read_only_up_to_its_cap(mark):
+    # A document may hold a megabyte-long heading line: read whole, the emphasis patterns
+    # would take hours on it (their time grows with the square of its length).
+    read = heading_plain(mark * 300_000)
+    assert 0 < len(read) <= MAX_CHARS
